@@ -1,0 +1,161 @@
+// Builder functions over the IR primitives. Composite layers (norms, activations,
+// attention) are built from primitives so the autodiff table stays small.
+import type { Shape, Tensor, UnaryOp, BinaryOp, ReduceOp, DType } from './ir.js';
+import { GraphError, numel } from './ir.js';
+
+type Operand = Tensor | number;
+
+const lift = (like: Tensor, x: Operand): Tensor => (typeof x === 'number' ? like.graph.scalar(x) : x);
+
+const unary = (op: UnaryOp) => (x: Tensor) => x.graph.add({ op }, [x]);
+const binary = (op: BinaryOp) => (a: Operand, b: Operand) => {
+  const like = typeof a === 'number' ? (b as Tensor) : a;
+  return like.graph.add({ op }, [lift(like, a), lift(like, b)]);
+};
+
+export const neg = unary('neg');
+export const exp = unary('exp');
+export const log = unary('log');
+export const sqrt = unary('sqrt');
+export const erf = unary('erf');
+export const sigmoid = unary('sigmoid');
+export const tanh = unary('tanh');
+export const floor = unary('floor');
+export const abs = unary('abs');
+
+export const add = binary('add');
+export const sub = binary('sub');
+export const mul = binary('mul');
+export const div = binary('div');
+export const pow = binary('pow');
+export const minimum = binary('min');
+export const maximum = binary('max');
+
+export const equal = (a: Tensor, b: Tensor) => a.graph.add({ op: 'equal' }, [a, b]);
+export const less = (a: Operand, b: Operand) => {
+  const like = typeof a === 'number' ? (b as Tensor) : a;
+  return like.graph.add({ op: 'less' }, [lift(like, a), lift(like, b)]);
+};
+export const greater = (a: Operand, b: Operand) => {
+  const like = typeof a === 'number' ? (b as Tensor) : a;
+  return like.graph.add({ op: 'greater' }, [lift(like, a), lift(like, b)]);
+};
+export const where = (cond: Tensor, a: Operand, b: Operand) => {
+  const like = typeof a === 'number' ? (b as Tensor) : a;
+  return cond.graph.add({ op: 'where' }, [cond, lift(like, a), lift(like, b)]);
+};
+export const cast = (x: Tensor, to: DType) => (x.dtype === to ? x : x.graph.add({ op: 'cast', to }, [x]));
+export const stopGradient = (x: Tensor) => x.graph.add({ op: 'stopGradient' }, [x]);
+
+export const matmul = (a: Tensor, b: Tensor) => a.graph.add({ op: 'matmul' }, [a, b]);
+
+export const conv2d = (x: Tensor, w: Tensor, opts: { stride?: number; pad?: number } = {}) =>
+  x.graph.add({ op: 'conv2d', stride: opts.stride ?? 1, pad: opts.pad ?? 0 }, [x, w]);
+
+export const convTranspose2d = (x: Tensor, w: Tensor, opts: { stride?: number; pad?: number; outputPad?: number } = {}) =>
+  x.graph.add({ op: 'convTranspose2d', stride: opts.stride ?? 1, pad: opts.pad ?? 0, outputPad: opts.outputPad ?? 0 }, [x, w]);
+
+const reduce = (op: ReduceOp) => (x: Tensor, axes: number[], keepDims = false) =>
+  x.graph.add({ op, axes: [...axes], keepDims }, [x]);
+export const sum = reduce('reduceSum');
+export const mean = reduce('reduceMean');
+export const reduceMax = reduce('reduceMax');
+
+export const argMax = (x: Tensor, axis: number, keepDims = false) => x.graph.add({ op: 'argMax', axis, keepDims }, [x]);
+export const topKIndices = (x: Tensor, k: number, axis: number, largest: boolean) =>
+  x.graph.add({ op: 'topKIndices', k, axis, largest }, [x]);
+
+export const softmax = (x: Tensor, axis: number) => x.graph.add({ op: 'softmax', axis }, [x]);
+
+export const reshape = (x: Tensor, shape: readonly number[]) =>
+  sameShape(x.shape, shape) ? x : x.graph.add({ op: 'reshape', shape: [...shape] }, [x]);
+export const transpose = (x: Tensor, perm: readonly number[]) =>
+  perm.every((p, i) => p === i) ? x : x.graph.add({ op: 'transpose', perm: [...perm] }, [x]);
+export const expand = (x: Tensor, shape: readonly number[]) =>
+  sameShape(x.shape, shape) ? x : x.graph.add({ op: 'expand', shape: [...shape] }, [x]);
+export const concat = (xs: Tensor[], axis: number) => (xs.length === 1 ? xs[0]! : xs[0]!.graph.add({ op: 'concat', axis }, xs));
+export const slice = (x: Tensor, axis: number, start: number, end: number) => {
+  const ax = axis < 0 ? axis + x.shape.length : axis;
+  return start === 0 && end === x.shape[ax] ? x : x.graph.add({ op: 'slice', axis, start, end }, [x]);
+};
+export const gatherElements = (x: Tensor, indices: Tensor, axis: number) =>
+  x.graph.add({ op: 'gatherElements', axis }, [x, indices]);
+export const scatterAddElements = (base: Tensor, indices: Tensor, updates: Tensor, axis: number) =>
+  base.graph.add({ op: 'scatterAddElements', axis }, [base, indices, updates]);
+
+function sameShape(a: Shape, b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Sums `g` down to `shape`, undoing numpy broadcasting (the adjoint of broadcasting). */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.shape.length - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.shape.length; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  }
+  const s = axes.length ? sum(g, axes, true) : g;
+  return reshape(s, shape);
+}
+
+// Composites ---------------------------------------------------------------------------------
+
+export const silu = (x: Tensor) => mul(x, sigmoid(x));
+
+/** Exact GELU (erf form), as PyTorch's default `F.gelu`. */
+export const gelu = (x: Tensor) => mul(mul(x, 0.5), add(erf(mul(x, Math.SQRT1_2)), 1));
+
+/** y = x Wᵀ + b with PyTorch's Linear weight layout [out, in]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  const wt = transpose(weight, [1, 0]);
+  const y = matmul(x, wt);
+  return bias ? add(y, bias) : y;
+}
+
+/** Conv2d with PyTorch's bias semantics (bias per output channel). */
+export function conv2dBias(x: Tensor, w: Tensor, b: Tensor | undefined, opts: { stride?: number; pad?: number } = {}) {
+  const y = conv2d(x, w, opts);
+  return b ? add(y, reshape(b, [1, b.shape[0]!, 1, 1])) : y;
+}
+
+/** Layer norm over the last axis with affine parameters. */
+export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+  const ax = x.shape.length - 1;
+  const mu = mean(x, [ax], true);
+  const d = sub(x, mu);
+  const variance = mean(mul(d, d), [ax], true);
+  return add(mul(div(d, sqrt(add(variance, eps))), weight), bias);
+}
+
+/** Group norm on NCHW (or NC...) input, statistics per sample and group, affine per channel. */
+export function groupNorm(x: Tensor, groups: number, weight: Tensor, bias: Tensor, eps: number): Tensor {
+  const [n, c] = x.shape as [number, number];
+  if (c % groups !== 0) throw new GraphError(`groupNorm: ${c} channels do not split into ${groups} groups`);
+  const rest = numel(x.shape.slice(2));
+  const g = reshape(x, [n, groups, (c / groups) * rest]);
+  const mu = mean(g, [2], true);
+  const d = sub(g, mu);
+  const variance = mean(mul(d, d), [2], true);
+  const normed = reshape(div(d, sqrt(add(variance, eps))), x.shape);
+  const affineShape = [1, c, ...x.shape.slice(2).map(() => 1)];
+  return add(mul(normed, reshape(weight, affineShape)), reshape(bias, affineShape));
+}
+
+/** One-hot rows of `indices` (int64, shape [..., K]) over `depth` classes, as float32 [..., K, depth]. */
+export function oneHot(indices: Tensor, depth: number): Tensor {
+  const g = indices.graph;
+  const classes = g.constantInt(
+    Array.from({ length: depth }, (_, i) => i),
+    [...indices.shape.map(() => 1), depth],
+  );
+  const idx = reshape(indices, [...indices.shape, 1]);
+  return cast(equal(idx, classes), 'float32');
+}
+
+/** Rows of `x` ([N, ...]) picked by int64 `indices` [K], as a one-hot matmul so the gradient is a matmul too. */
+export function takeRows(x: Tensor, indices: Tensor): Tensor {
+  const [n, ...rest] = x.shape as [number, ...number[]];
+  const flat = reshape(x, [n, numel(rest)]);
+  return reshape(matmul(oneHot(indices, n), flat), [indices.shape[0]!, ...rest]);
+}
