@@ -1,0 +1,32 @@
+// The one interface every executor of our IR implements (ONNX Runtime, native CUDA).
+import type { DType, Tensor } from '../graph/ir.js';
+
+export interface HostTensor {
+  dtype: DType;
+  shape: number[];
+  data: Float32Array | BigInt64Array | Uint8Array;
+}
+
+export interface CompiledGraph {
+  /** Names of the graph inputs the caller must feed, in declaration order. */
+  readonly inputNames: readonly string[];
+  /** Runs the graph; returns one host tensor per requested output, in order. */
+  run(feeds: Record<string, HostTensor>): Promise<HostTensor[]>;
+  /** Frees the session / device memory. The object is unusable afterwards. */
+  release(): Promise<void>;
+}
+
+export interface BackendInfo {
+  /** What the user sees: "ONNX Runtime (CPU)", "Native CUDA (NVIDIA H100 80GB)". */
+  label: string;
+  /** Short id: 'ort-cpu' | 'ort-cuda' | 'ort-dml' | 'ort-coreml' | 'ort-webgpu' | 'cuda'. */
+  id: string;
+  /** Why this one was chosen, and why earlier choices were not available. */
+  reasons: string[];
+}
+
+export interface Backend {
+  readonly info: BackendInfo;
+  /** Prepares `outputs` (and everything they depend on) for repeated runs. */
+  compile(outputs: readonly Tensor[], opts?: { name?: string }): Promise<CompiledGraph>;
+}
