@@ -1,0 +1,27 @@
+// The method's controlled cross-attention (ALGORITHM.md step 5): queries from hidden states
+// upsampled to R×R, per-pixel softmax over the tokens, maps averaged over heads, and the
+// attention output resized back to the layer's own grid.
+import type { Tensor } from '../graph/ir.js';
+import * as op from '../graph/ops.js';
+import { resize2d } from '../graph/resize.js';
+import { attentionProbs, splitHeads, toImage, toTokens, type CrossAttentionOverride } from './blocks.js';
+
+/**
+ * Returns the override for one controlled layer. `onMap` receives the head-averaged
+ * attention probabilities as maps [B, N, R, R]; the override returns the layer output before `to_out`.
+ */
+export function controlledCrossAttention(res: number, onMap: (maps: Tensor) => void): CrossAttentionOverride {
+  return (p, { hidden, context, heads }, [h, w]) => {
+    const up = toTokens(resize2d(toImage(hidden, h, w), res, res, 'bicubic'));
+    const linear = (x: Tensor, name: string) => op.linear(x, p.linearWeight(`${name}.weight`), p.optional(`${name}.bias`));
+    const q = splitHeads(linear(up, 'to_q'), heads);
+    const k = splitHeads(linear(context, 'to_k'), heads);
+    const v = splitHeads(linear(context, 'to_v'), heads);
+    const probs = attentionProbs(q, k); // [B, heads, R², N]
+    const [b, , , n] = probs.shape as [number, number, number, number];
+    const headMean = op.mean(probs, [1]); // [B, R², N]
+    onMap(op.reshape(op.transpose(headMean, [0, 2, 1]), [b, n, res, res]));
+    const out = op.reshape(op.transpose(op.matmul(probs, v), [0, 2, 1, 3]), [b, res * res, hidden.shape[2]!]);
+    return toTokens(resize2d(toImage(out, res, res), h, w, 'bicubic'));
+  };
+}
