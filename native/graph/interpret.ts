@@ -1,0 +1,612 @@
+// A float64 reference interpreter of the IR. It exists for tests: finite differences and
+// backend parity checks need an answer free of float32 rounding, so float32 tensors are
+// computed here in double precision. Plain loops over typed arrays; small graphs only.
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { DType, OpSpec, Shape, Tensor, WeightRef } from './ir.js';
+import { GraphError, numel, shapeStr, topoOrder } from './ir.js';
+
+export type ReferenceData = Float64Array | BigInt64Array | Uint8Array;
+
+export interface ReferenceValue {
+  shape: number[];
+  dtype: DType;
+  data: ReferenceData;
+}
+
+/** What a feed may hold; float32 inputs also accept a Float32Array (e.g. a backend's output). */
+export type ReferenceFeed = ReferenceData | Float32Array;
+
+export interface EvaluateOptions {
+  /** Supplies a weight's values; by default they are read from the file named in its WeightRef. */
+  loadWeight?: (t: Tensor) => Float64Array;
+}
+
+/** Computes `outputs` from `feeds` (one per graph input they depend on, by input name). */
+export function evaluate(
+  outputs: readonly Tensor[],
+  feeds: Record<string, ReferenceFeed>,
+  opts: EvaluateOptions = {},
+): ReferenceValue[] {
+  const order = topoOrder(outputs);
+  // Free each intermediate after its last reader so larger test graphs stay within memory.
+  const lastUse = new Map<number, number>();
+  order.forEach((t, step) => t.inputs.forEach((x) => lastUse.set(x.id, step)));
+  const keep = new Set(outputs.map((t) => t.id));
+  const values = new Map<number, ReferenceValue>();
+  const loadWeight = opts.loadWeight ?? ((t: Tensor) => readWeight(t));
+  order.forEach((t, step) => {
+    const args = t.inputs.map((x) => values.get(x.id)!);
+    let data: ReferenceData;
+    try {
+      data = compute(t, args, feeds, loadWeight);
+    } catch (e) {
+      if (e instanceof GraphError) throw e;
+      throw new GraphError(`${describe(t)}: ${(e as Error).message}`);
+    }
+    if (data.length !== numel(t.shape)) {
+      throw new GraphError(`${describe(t)}: produced ${data.length} values for shape ${shapeStr(t.shape)}`);
+    }
+    values.set(t.id, { shape: [...t.shape], dtype: t.dtype, data });
+    for (const x of t.inputs) if (lastUse.get(x.id) === step && !keep.has(x.id)) values.delete(x.id);
+  });
+  return outputs.map((t) => values.get(t.id)!);
+}
+
+const describe = (t: Tensor): string => `${t.spec.op} #${t.id}${t.label ? ` at ${t.label}` : ''}`;
+
+function fail(t: Tensor, msg: string): never {
+  throw new GraphError(`${describe(t)}: ${msg}`);
+}
+
+const alloc = (dtype: DType, n: number): ReferenceData =>
+  dtype === 'float32' ? new Float64Array(n) : dtype === 'int64' ? new BigInt64Array(n) : new Uint8Array(n);
+
+function compute(
+  t: Tensor,
+  args: ReferenceValue[],
+  feeds: Record<string, ReferenceFeed>,
+  loadWeight: (t: Tensor) => Float64Array,
+): ReferenceData {
+  const spec = t.spec;
+  const a = args[0]!;
+  const f = (i: number) => args[i]!.data as Float64Array;
+  switch (spec.op) {
+    case 'input':
+      return feedFor(t, spec.name, feeds);
+    case 'constant':
+      return spec.data instanceof Float32Array ? Float64Array.from(spec.data) : spec.data;
+    case 'fill':
+      return new Float64Array(numel(t.shape)).fill(spec.value);
+    case 'weight': {
+      const w = loadWeight(t);
+      if (w.length !== numel(t.shape))
+        fail(t, `weight '${spec.ref.name}' has ${w.length} values, shape ${shapeStr(t.shape)}`);
+      return w;
+    }
+    case 'neg':
+    case 'exp':
+    case 'log':
+    case 'sqrt':
+    case 'erf':
+    case 'sigmoid':
+    case 'tanh':
+    case 'floor':
+    case 'abs':
+      return f(0).map(UNARY[spec.op]);
+    case 'stopGradient':
+      return a.data;
+    case 'add':
+    case 'sub':
+    case 'mul':
+    case 'div':
+    case 'pow':
+    case 'min':
+    case 'max':
+    case 'less':
+    case 'greater': {
+      const fn = BINARY[spec.op];
+      const out = alloc(t.dtype, numel(t.shape)) as Float64Array | Uint8Array;
+      const x = f(0);
+      const y = f(1);
+      broadcastLoop(t.shape, [args[0]!.shape, args[1]!.shape], (o, [i, j]) => {
+        out[o] = fn(x[i!]!, y[j!]!);
+      });
+      return out;
+    }
+    case 'equal': {
+      const out = new Uint8Array(numel(t.shape));
+      const x = a.data;
+      const y = args[1]!.data;
+      broadcastLoop(t.shape, [a.shape, args[1]!.shape], (o, [i, j]) => {
+        out[o] = x[i!] === y[j!] ? 1 : 0;
+      });
+      return out;
+    }
+    case 'where': {
+      const out = alloc(t.dtype, numel(t.shape));
+      const c = a.data as Uint8Array;
+      const x = args[1]!.data;
+      const y = args[2]!.data;
+      broadcastLoop(t.shape, [a.shape, args[1]!.shape, args[2]!.shape], (o, [k, i, j]) => {
+        out[o] = c[k!] ? x[i!]! : y[j!]!;
+      });
+      return out;
+    }
+    case 'cast':
+      return castData(a, spec.to);
+    case 'matmul':
+      return matmul(args[0]!, args[1]!, t.shape);
+    case 'conv2d':
+      return conv2d(args[0]!, args[1]!, t.shape, spec.stride, spec.pad);
+    case 'convTranspose2d':
+      return convTranspose2d(args[0]!, args[1]!, t.shape, spec.stride, spec.pad);
+    case 'reduceSum':
+    case 'reduceMean':
+    case 'reduceMax':
+      return reduce(spec.op, a, spec.axes);
+    case 'argMax':
+      return argMax(a, spec.axis);
+    case 'topKIndices':
+      return topK(a, spec.k, spec.axis, spec.largest);
+    case 'softmax':
+      return softmax(a, spec.axis);
+    case 'reshape':
+      return a.data;
+    case 'transpose':
+      return transpose(a, spec.perm);
+    case 'expand': {
+      const out = alloc(t.dtype, numel(t.shape));
+      const x = a.data;
+      broadcastLoop(t.shape, [a.shape], (o, [i]) => {
+        out[o] = x[i!]!;
+      });
+      return out;
+    }
+    case 'concat':
+      return concat(args, spec.axis, t);
+    case 'slice':
+      return slice(a, spec.axis, spec.start, spec.end, t.dtype);
+    case 'gatherElements':
+      return gatherElements(t, a, args[1]!, spec.axis);
+    case 'scatterAddElements':
+      return scatterAddElements(t, a, args[1]!, args[2]!, spec.axis);
+  }
+}
+
+function feedFor(t: Tensor, name: string, feeds: Record<string, ReferenceFeed>): ReferenceData {
+  const v = feeds[name];
+  if (v === undefined) throw new GraphError(`input '${name}' was not fed`);
+  const want =
+    t.dtype === 'float32' ? 'Float64Array or Float32Array' : t.dtype === 'int64' ? 'BigInt64Array' : 'Uint8Array';
+  const ok =
+    t.dtype === 'float32'
+      ? v instanceof Float64Array || v instanceof Float32Array
+      : t.dtype === 'int64'
+        ? v instanceof BigInt64Array
+        : v instanceof Uint8Array;
+  if (!ok) throw new GraphError(`input '${name}' (${t.dtype}) must be fed a ${want}`);
+  if (v.length !== numel(t.shape)) {
+    throw new GraphError(`input '${name}' has ${v.length} values, shape ${shapeStr(t.shape)} needs ${numel(t.shape)}`);
+  }
+  return v instanceof Float32Array ? Float64Array.from(v) : v;
+}
+
+// Elementwise --------------------------------------------------------------------------------
+
+const UNARY: Record<
+  'neg' | 'exp' | 'log' | 'sqrt' | 'erf' | 'sigmoid' | 'tanh' | 'floor' | 'abs',
+  (x: number) => number
+> = {
+  neg: (x) => -x,
+  exp: Math.exp,
+  log: Math.log,
+  sqrt: Math.sqrt,
+  erf,
+  sigmoid: (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))),
+  tanh: Math.tanh,
+  floor: Math.floor,
+  abs: Math.abs,
+};
+
+const BINARY: Record<
+  'add' | 'sub' | 'mul' | 'div' | 'pow' | 'min' | 'max' | 'less' | 'greater',
+  (x: number, y: number) => number
+> = {
+  add: (x, y) => x + y,
+  sub: (x, y) => x - y,
+  mul: (x, y) => x * y,
+  div: (x, y) => x / y,
+  pow: Math.pow,
+  min: Math.min,
+  max: Math.max,
+  less: (x, y) => (x < y ? 1 : 0),
+  greater: (x, y) => (x > y ? 1 : 0),
+};
+
+/**
+ * erf to full double precision, as finite differences of the GELU need it. The series
+ * erf(x) = 2/√π·e^(−x²)·Σ 2ⁿx^(2n+1)/(1·3·…·(2n+1)) has only positive terms, so it does not
+ * cancel; beyond |x| = 6 erf is ±1 in double precision.
+ */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (Number.isNaN(x)) return NaN;
+  if (ax >= 6) return Math.sign(x);
+  const x2 = x * x;
+  let term = ax;
+  let total = ax;
+  for (let n = 0; term > total * 1e-17; n++) {
+    term *= (2 * x2) / (2 * n + 3);
+    total += term;
+  }
+  return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * total;
+}
+
+/** Row-major strides of `shape`. */
+export function stridesOf(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
+  return s;
+}
+
+/** Visits every element of `outShape` with the matching flat offsets into each (broadcast) input. */
+function broadcastLoop(outShape: Shape, inShapes: Shape[], visit: (out: number, offsets: number[]) => void): void {
+  const rank = outShape.length;
+  const strides = inShapes.map((s) => {
+    const own = stridesOf(s);
+    return outShape.map((d, i) => {
+      const j = i - (rank - s.length);
+      return j < 0 || s[j] === 1 ? 0 : own[j]!;
+    });
+  });
+  const n = numel(outShape);
+  const idx = new Array<number>(rank).fill(0);
+  const offs = new Array<number>(inShapes.length).fill(0);
+  for (let o = 0; o < n; o++) {
+    visit(o, offs);
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d]!++;
+      for (let k = 0; k < offs.length; k++) offs[k]! += strides[k]![d]!;
+      if (idx[d]! < outShape[d]!) break;
+      for (let k = 0; k < offs.length; k++) offs[k]! -= strides[k]![d]! * outShape[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
+/** ONNX Cast: float→int truncates toward zero, anything→bool is "non-zero". */
+function castData(a: ReferenceValue, to: DType): ReferenceData {
+  const n = a.data.length;
+  if (a.dtype === to) return a.data;
+  const num = (i: number): number => Number(a.data[i]!);
+  if (to === 'float32') return Float64Array.from({ length: n }, (_, i) => num(i));
+  if (to === 'bool') return Uint8Array.from({ length: n }, (_, i) => (num(i) !== 0 ? 1 : 0));
+  return BigInt64Array.from({ length: n }, (_, i) => {
+    const v = num(i);
+    if (!Number.isFinite(v)) throw new Error(`cannot cast ${v} to int64`);
+    return BigInt(Math.trunc(v));
+  });
+}
+
+// Linear algebra -----------------------------------------------------------------------------
+
+function matmul(a: ReferenceValue, b: ReferenceValue, outShape: Shape): Float64Array {
+  const m = a.shape[a.shape.length - 2]!;
+  const k = a.shape[a.shape.length - 1]!;
+  const n = b.shape[b.shape.length - 1]!;
+  const batch = outShape.slice(0, -2);
+  const out = new Float64Array(numel(outShape));
+  const x = a.data as Float64Array;
+  const y = b.data as Float64Array;
+  broadcastLoop(batch, [a.shape.slice(0, -2), b.shape.slice(0, -2)], (bi, [ia, ib]) => {
+    const xo = ia! * m * k;
+    const yo = ib! * k * n;
+    const base = bi * m * n;
+    for (let r = 0; r < m; r++) {
+      for (let p = 0; p < k; p++) {
+        const av = x[xo + r * k + p]!;
+        const yrow = yo + p * n;
+        const orow = base + r * n;
+        for (let c = 0; c < n; c++) out[orow + c]! += av * y[yrow + c]!;
+      }
+    }
+  });
+  return out;
+}
+
+function conv2d(x: ReferenceValue, w: ReferenceValue, outShape: Shape, stride: number, pad: number): Float64Array {
+  const [n, cin, h, wd] = x.shape as [number, number, number, number];
+  const [cout, , kh, kw] = w.shape as [number, number, number, number];
+  const [, , oh, ow] = outShape as [number, number, number, number];
+  const xd = x.data as Float64Array;
+  const wdat = w.data as Float64Array;
+  const out = new Float64Array(numel(outShape));
+  for (let b = 0; b < n; b++)
+    for (let co = 0; co < cout; co++)
+      for (let oy = 0; oy < oh; oy++)
+        for (let ox = 0; ox < ow; ox++) {
+          let acc = 0;
+          for (let ci = 0; ci < cin; ci++)
+            for (let ky = 0; ky < kh; ky++) {
+              const iy = oy * stride - pad + ky;
+              if (iy < 0 || iy >= h) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ix = ox * stride - pad + kx;
+                if (ix < 0 || ix >= wd) continue;
+                acc += xd[((b * cin + ci) * h + iy) * wd + ix]! * wdat[((co * cin + ci) * kh + ky) * kw + kx]!;
+              }
+            }
+          out[((b * cout + co) * oh + oy) * ow + ox] = acc;
+        }
+  return out;
+}
+
+/** ONNX ConvTranspose: input pixel (iy, ix) scatters into output (iy·s − pad + ky, ix·s − pad + kx); outputPad only extends the end. */
+function convTranspose2d(
+  x: ReferenceValue,
+  w: ReferenceValue,
+  outShape: Shape,
+  stride: number,
+  pad: number,
+): Float64Array {
+  const [n, cin, h, wd] = x.shape as [number, number, number, number];
+  const [, cout, kh, kw] = w.shape as [number, number, number, number];
+  const [, , oh, ow] = outShape as [number, number, number, number];
+  const xd = x.data as Float64Array;
+  const wdat = w.data as Float64Array;
+  const out = new Float64Array(numel(outShape));
+  for (let b = 0; b < n; b++)
+    for (let ci = 0; ci < cin; ci++)
+      for (let iy = 0; iy < h; iy++)
+        for (let ix = 0; ix < wd; ix++) {
+          const v = xd[((b * cin + ci) * h + iy) * wd + ix]!;
+          for (let co = 0; co < cout; co++)
+            for (let ky = 0; ky < kh; ky++) {
+              const oy = iy * stride - pad + ky;
+              if (oy < 0 || oy >= oh) continue;
+              for (let kx = 0; kx < kw; kx++) {
+                const ox = ix * stride - pad + kx;
+                if (ox < 0 || ox >= ow) continue;
+                out[((b * cout + co) * oh + oy) * ow + ox]! += v * wdat[((ci * cout + co) * kh + ky) * kw + kx]!;
+              }
+            }
+        }
+  return out;
+}
+
+// Axis-wise ops ------------------------------------------------------------------------------
+
+/** Splits `shape` around `axis` into (outer, size, inner) so element (o, k, i) sits at (o·size + k)·inner + i. */
+function around(shape: Shape, axis: number): [number, number, number] {
+  return [numel(shape.slice(0, axis)), shape[axis]!, numel(shape.slice(axis + 1))];
+}
+
+function reduce(
+  op: 'reduceSum' | 'reduceMean' | 'reduceMax',
+  a: ReferenceValue,
+  axes: readonly number[],
+): Float64Array {
+  const keptShape = a.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const count = numel(axes.map((ax) => a.shape[ax]!));
+  const out = new Float64Array(numel(keptShape)).fill(op === 'reduceMax' ? -Infinity : 0);
+  const x = a.data as Float64Array;
+  // Walk the input; each element lands on the output offset its kept coordinates name.
+  const outStrides = stridesOf(keptShape).map((s, i) => (axes.includes(i) ? 0 : s));
+  const expanded = broadcastIndex(a.shape, outStrides);
+  for (let i = 0; i < x.length; i++) {
+    const o = expanded[i]!;
+    if (op === 'reduceMax') {
+      const v = x[i]!;
+      if (v > out[o]! || Number.isNaN(v)) out[o] = v;
+    } else out[o]! += x[i]!;
+  }
+  if (op === 'reduceMean') for (let i = 0; i < out.length; i++) out[i]! /= count;
+  return out;
+}
+
+/** For every element of `shape` (row-major), the offset given by `strides`. */
+function broadcastIndex(shape: Shape, strides: readonly number[]): Int32Array {
+  const n = numel(shape);
+  const res = new Int32Array(n);
+  const idx = new Array<number>(shape.length).fill(0);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    res[i] = off;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      idx[d]!++;
+      off += strides[d]!;
+      if (idx[d]! < shape[d]!) break;
+      off -= strides[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return res;
+}
+
+function argMax(a: ReferenceValue, axis: number): BigInt64Array {
+  const [outer, size, inner] = around(a.shape, axis);
+  const x = a.data as Float64Array;
+  const out = new BigInt64Array(outer * inner);
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      let best = 0;
+      for (let k = 1; k < size; k++) if (x[(o * size + k) * inner + i]! > x[(o * size + best) * inner + i]!) best = k;
+      out[o * inner + i] = BigInt(best);
+    }
+  return out;
+}
+
+/** ONNX TopK with sorted=1: best first; equal values keep the lower index first. */
+function topK(a: ReferenceValue, k: number, axis: number, largest: boolean): BigInt64Array {
+  const [outer, size, inner] = around(a.shape, axis);
+  const x = a.data as Float64Array;
+  const out = new BigInt64Array(outer * k * inner);
+  const order = Array.from({ length: size }, (_, j) => j);
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      const at = (j: number) => x[(o * size + j) * inner + i]!;
+      order.sort((p, q) => {
+        const d = largest ? at(q) - at(p) : at(p) - at(q);
+        return d !== 0 && !Number.isNaN(d) ? d : p - q;
+      });
+      for (let j = 0; j < k; j++) out[(o * k + j) * inner + i] = BigInt(order[j]!);
+      order.sort((p, q) => p - q);
+    }
+  return out;
+}
+
+function softmax(a: ReferenceValue, axis: number): Float64Array {
+  const [outer, size, inner] = around(a.shape, axis);
+  const x = a.data as Float64Array;
+  const out = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++)
+    for (let i = 0; i < inner; i++) {
+      const at = (k: number) => (o * size + k) * inner + i;
+      let m = -Infinity;
+      for (let k = 0; k < size; k++) m = Math.max(m, x[at(k)]!);
+      let s = 0;
+      for (let k = 0; k < size; k++) s += out[at(k)] = Math.exp(x[at(k)]! - m);
+      for (let k = 0; k < size; k++) out[at(k)]! /= s;
+    }
+  return out;
+}
+
+function transpose(a: ReferenceValue, perm: readonly number[]): ReferenceData {
+  const outShape = perm.map((p) => a.shape[p]!);
+  const inStrides = stridesOf(a.shape);
+  const src = broadcastIndex(
+    outShape,
+    perm.map((p) => inStrides[p]!),
+  );
+  const out = alloc(a.dtype, a.data.length);
+  for (let i = 0; i < src.length; i++) out[i] = a.data[src[i]!]!;
+  return out;
+}
+
+function concat(args: ReferenceValue[], axis: number, t: Tensor): ReferenceData {
+  const out = alloc(t.dtype, numel(t.shape));
+  const [outer, total, inner] = around(t.shape, axis);
+  let at = 0;
+  for (const v of args) {
+    const size = v.shape[axis]!;
+    for (let o = 0; o < outer; o++) {
+      const from = v.data.subarray(o * size * inner, (o + 1) * size * inner);
+      out.set(from as never, (o * total + at) * inner);
+    }
+    at += size;
+  }
+  return out;
+}
+
+function slice(a: ReferenceValue, axis: number, start: number, end: number, dtype: DType): ReferenceData {
+  const [outer, size, inner] = around(a.shape, axis);
+  const len = end - start;
+  const out = alloc(dtype, outer * len * inner);
+  for (let o = 0; o < outer; o++) {
+    out.set(a.data.subarray((o * size + start) * inner, (o * size + end) * inner) as never, o * len * inner);
+  }
+  return out;
+}
+
+/** Reads index `j` of `indices` as a position on an axis of size `size`; ONNX allows negatives from the end. */
+function indexAt(t: Tensor, indices: BigInt64Array, j: number, size: number): number {
+  const raw = Number(indices[j]!);
+  const k = raw < 0 ? raw + size : raw;
+  if (k < 0 || k >= size) fail(t, `index ${raw} out of range for axis of size ${size}`);
+  return k;
+}
+
+/** ONNX GatherElements: out[…i…] = x[…indices[…i…]…] with the index replacing the coordinate on `axis`. */
+function gatherElements(t: Tensor, x: ReferenceValue, idx: ReferenceValue, axis: number): ReferenceData {
+  const indices = idx.data as BigInt64Array;
+  const xs = stridesOf(x.shape);
+  const base = broadcastIndex(
+    idx.shape,
+    xs.map((s, d) => (d === axis ? 0 : s)),
+  );
+  const out = alloc(x.dtype, indices.length);
+  for (let j = 0; j < indices.length; j++) {
+    out[j] = x.data[base[j]! + indexAt(t, indices, j, x.shape[axis]!) * xs[axis]!]!;
+  }
+  return out;
+}
+
+/** ONNX ScatterElements with reduction=add: a copy of `base` with updates[…i…] added at base[…indices[…i…]…]. */
+function scatterAddElements(
+  t: Tensor,
+  base: ReferenceValue,
+  idx: ReferenceValue,
+  upd: ReferenceValue,
+  axis: number,
+): Float64Array {
+  const indices = idx.data as BigInt64Array;
+  const bs = stridesOf(base.shape);
+  for (let d = 0; d < idx.shape.length; d++) {
+    if (d !== axis && idx.shape[d]! > base.shape[d]!)
+      fail(t, `indices ${shapeStr(idx.shape)} exceed base ${shapeStr(base.shape)} off axis ${axis}`);
+  }
+  const at = broadcastIndex(
+    idx.shape,
+    bs.map((s, d) => (d === axis ? 0 : s)),
+  );
+  const out = Float64Array.from(base.data as Float64Array);
+  const u = upd.data as Float64Array;
+  for (let j = 0; j < indices.length; j++) {
+    out[at[j]! + indexAt(t, indices, j, base.shape[axis]!) * bs[axis]!]! += u[j]!;
+  }
+  return out;
+}
+
+// Weights ------------------------------------------------------------------------------------
+
+/** Reads a weight's raw little-endian values from its file and widens them to float64. */
+export function readWeight(t: Tensor): Float64Array {
+  const spec = t.spec as Extract<OpSpec, { op: 'weight' }>;
+  const ref: WeightRef = spec.ref;
+  const n = numel(t.shape);
+  const width = ref.storedAs === 'float32' ? 4 : 2;
+  const bytes = Buffer.alloc(n * width);
+  let fd: number;
+  try {
+    fd = openSync(ref.file, 'r');
+  } catch (e) {
+    throw new GraphError(`weight '${ref.name}': cannot open ${ref.file}: ${(e as Error).message}`);
+  }
+  try {
+    const got = readSync(fd, bytes, 0, bytes.length, ref.byteOffset);
+    if (got !== bytes.length) {
+      throw new GraphError(
+        `weight '${ref.name}': ${ref.file} ends after ${got} of ${bytes.length} bytes at offset ${ref.byteOffset}`,
+      );
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    if (ref.storedAs === 'float32') out[i] = bytes.readFloatLE(i * 4);
+    else if (ref.storedAs === 'float16') out[i] = halfToNumber(bytes.readUInt16LE(i * 2));
+    else out[i] = bfloat16ToNumber(bytes.readUInt16LE(i * 2));
+  }
+  return out;
+}
+
+const scratch = new DataView(new ArrayBuffer(4));
+
+function bfloat16ToNumber(bits: number): number {
+  scratch.setUint32(0, bits << 16);
+  return scratch.getFloat32(0);
+}
+
+function halfToNumber(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
