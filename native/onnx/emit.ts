@@ -1,0 +1,429 @@
+// IR → ONNX model bytes. Weights become external-data initializers that point straight into the
+// user's weight files (no copy), either through hard links placed next to the model ('linked') or
+// through byte ranges the runtime reads into memory and hands to ONNX Runtime ('inMemory').
+import { statSync } from 'node:fs';
+import type { DType, Tensor, WeightRef } from '../graph/ir.js';
+import { GraphError, numel, shapeStr, topoOrder } from '../graph/ir.js';
+import {
+  encodeModel,
+  OnnxDataType,
+  type AttributeValue,
+  type NodeMessage,
+  type OnnxDataTypeName,
+  type TensorMessage,
+  type ValueInfoMessage,
+} from './proto.js';
+import { IR_VERSION, OPSET, supportedOps } from './supportedOps.js';
+
+export type WeightLayout = 'linked' | 'inMemory';
+
+/** 'linked' layout: the runtime hard-links `file` into the model folder under `location`. */
+export interface LinkedWeightFile {
+  location: string;
+  file: string;
+}
+
+export interface WeightPiece {
+  file: string;
+  offset: number;
+  length: number;
+}
+
+/** 'inMemory' layout: the runtime concatenates `pieces` into one buffer named `location`. */
+export interface WeightChunk {
+  location: string;
+  byteLength: number;
+  pieces: WeightPiece[];
+}
+
+export interface GraphPort {
+  name: string;
+  dtype: DType;
+  shape: number[];
+}
+
+export interface EmittedModel {
+  bytes: Uint8Array;
+  /** Graph inputs (IR inputs reachable from the outputs), in declaration order. */
+  inputs: GraphPort[];
+  /** One per requested output, in order. */
+  outputs: GraphPort[];
+  linkedFiles: LinkedWeightFile[];
+  chunks: WeightChunk[];
+}
+
+export interface EmitOptions {
+  name?: string;
+  weightLayout?: WeightLayout;
+  /** Largest in-memory chunk; one Buffer per chunk, so keep well under Node's Buffer limit. */
+  chunkBytes?: number;
+}
+
+const GiB = 1024 ** 3;
+
+export const storedBytesPerElement: Readonly<Record<WeightRef['storedAs'], number>> = {
+  float32: 4,
+  float16: 2,
+  bfloat16: 2,
+};
+
+const onnxType: Readonly<Record<DType, OnnxDataTypeName>> = { float32: 'float', int64: 'int64', bool: 'bool' };
+const storedOnnxType: Readonly<Record<WeightRef['storedAs'], OnnxDataTypeName>> = {
+  float32: 'float',
+  float16: 'float16',
+  bfloat16: 'bfloat16',
+};
+
+/** How a node is named in errors: its layer label, op, id and shapes. */
+export function describeNode(t: Tensor): string {
+  const ins = t.inputs.map((i) => `${shapeStr(i.shape)}:${i.dtype}`).join(' ');
+  return `node '${t.label ?? '(unlabelled)'}' ${t.spec.op}#${t.id} (inputs ${ins || 'none'} → ${shapeStr(t.shape)}:${t.dtype})`;
+}
+
+const onnxNodeName = (t: Tensor, suffix = ''): string =>
+  `${t.label ? `${t.label}/` : ''}${t.spec.op}#${t.id}${suffix}`;
+
+// Internal value names start with '%' so they can never collide with the caller's input names.
+const valueName = (t: Tensor): string => `%t${t.id}`;
+
+const bytesOf = (a: Float32Array | BigInt64Array | Uint8Array): Uint8Array =>
+  new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+class WeightPlacer {
+  private sizes = new Map<string, number>();
+  private linked = new Map<string, LinkedWeightFile>();
+  readonly chunks: WeightChunk[] = [];
+  private pieces = new Map<string, { location: string; offset: number }>();
+
+  constructor(
+    private readonly layout: WeightLayout,
+    private readonly chunkBytes: number,
+  ) {}
+
+  get linkedFiles(): LinkedWeightFile[] {
+    return [...this.linked.values()];
+  }
+
+  place(t: Tensor, ref: WeightRef): TensorMessage['external'] & object {
+    const per = storedBytesPerElement[ref.storedAs];
+    if (per === undefined) {
+      throw new GraphError(
+        `${describeNode(t)}: weight '${ref.name}' is stored as '${ref.storedAs}', which the runtime cannot take (float32, float16, bfloat16)`,
+      );
+    }
+    const length = numel(t.shape) * per;
+    const size = this.fileSize(t, ref);
+    if (!Number.isInteger(ref.byteOffset) || ref.byteOffset < 0 || ref.byteOffset + length > size) {
+      throw new GraphError(
+        `${describeNode(t)}: weight '${ref.name}' needs bytes ${ref.byteOffset}..${ref.byteOffset + length} of ${ref.file}, but the file has ${size} bytes`,
+      );
+    }
+    if (this.layout === 'linked') {
+      let entry = this.linked.get(ref.file);
+      if (!entry) {
+        entry = { location: `w${this.linked.size}.bin`, file: ref.file };
+        this.linked.set(ref.file, entry);
+      }
+      return { location: entry.location, offset: ref.byteOffset, length };
+    }
+    const key = `${ref.file}\0${ref.byteOffset}\0${length}`;
+    let at = this.pieces.get(key);
+    if (!at) {
+      let chunk = this.chunks[this.chunks.length - 1];
+      if (!chunk || (chunk.byteLength > 0 && chunk.byteLength + length > this.chunkBytes)) {
+        chunk = { location: `m${this.chunks.length}.bin`, byteLength: 0, pieces: [] };
+        this.chunks.push(chunk);
+      }
+      at = { location: chunk.location, offset: chunk.byteLength };
+      chunk.pieces.push({ file: ref.file, offset: ref.byteOffset, length });
+      chunk.byteLength += length;
+      this.pieces.set(key, at);
+    }
+    return { location: at.location, offset: at.offset, length };
+  }
+
+  private fileSize(t: Tensor, ref: WeightRef): number {
+    let size = this.sizes.get(ref.file);
+    if (size === undefined) {
+      try {
+        size = statSync(ref.file).size;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? String(e);
+        throw new GraphError(`${describeNode(t)}: weight '${ref.name}': cannot read ${ref.file} (${code})`);
+      }
+      this.sizes.set(ref.file, size);
+    }
+    return size;
+  }
+}
+
+class ModelBuilder {
+  readonly nodes: NodeMessage[] = [];
+  readonly initializers: TensorMessage[] = [];
+  private readonly types = new Map<string, OnnxDataTypeName>();
+  private readonly int64Consts = new Map<string, string>();
+
+  initializer(msg: TensorMessage): string {
+    this.initializers.push(msg);
+    this.types.set(msg.name, msg.dataType);
+    return msg.name;
+  }
+
+  declare(name: string, type: OnnxDataTypeName): void {
+    this.types.set(name, type);
+  }
+
+  /** A 1-D int64 initializer (axes, shapes, starts…), shared between nodes that use the same values. */
+  int64s(values: readonly number[]): string {
+    const key = values.join(',');
+    let name = this.int64Consts.get(key);
+    if (!name) {
+      name = `%c${this.int64Consts.size}`;
+      this.int64Consts.set(key, name);
+      const data = BigInt64Array.from(values.map((v) => BigInt(v)));
+      this.initializer({ name, dataType: 'int64', dims: [values.length], raw: bytesOf(data) });
+    }
+    return name;
+  }
+
+  /** Adds a node after checking that both CPU and CUDA providers implement it for these types. */
+  node(
+    t: Tensor,
+    opType: string,
+    inputs: readonly string[],
+    outputs: readonly string[],
+    outType: OnnxDataTypeName,
+    attributes?: Record<string, AttributeValue>,
+    suffix = '',
+  ): void {
+    const support = supportedOps[opType];
+    if (!support) throw new GraphError(`${describeNode(t)}: ONNX op ${opType} is not in the supported list`);
+    const typed = inputs[support.typedInput];
+    const type = typed === undefined ? undefined : this.types.get(typed);
+    if (type === undefined || !support.types.includes(type)) {
+      throw new GraphError(
+        `${describeNode(t)}: ONNX ${opType} on ${type ?? 'an unknown type'} is not implemented by both ONNX Runtime's CPU and CUDA providers`,
+      );
+    }
+    this.nodes.push({ name: onnxNodeName(t, suffix), opType, inputs, outputs, attributes });
+    for (const o of outputs) this.types.set(o, outType);
+  }
+}
+
+const int = (value: number): AttributeValue => ({ kind: 'int', value });
+const ints = (value: readonly number[]): AttributeValue => ({ kind: 'ints', value });
+
+const unaryOps = {
+  neg: 'Neg',
+  exp: 'Exp',
+  log: 'Log',
+  sqrt: 'Sqrt',
+  erf: 'Erf',
+  sigmoid: 'Sigmoid',
+  tanh: 'Tanh',
+  floor: 'Floor',
+  abs: 'Abs',
+  stopGradient: 'Identity',
+} as const;
+const binaryOps = {
+  add: 'Add',
+  sub: 'Sub',
+  mul: 'Mul',
+  div: 'Div',
+  pow: 'Pow',
+  min: 'Min',
+  max: 'Max',
+  equal: 'Equal',
+  less: 'Less',
+  greater: 'Greater',
+} as const;
+const reduceOps = { reduceSum: 'ReduceSum', reduceMean: 'ReduceMean', reduceMax: 'ReduceMax' } as const;
+
+const LEAVES = new Set(['input', 'constant', 'weight']);
+
+/** Serialises `outputs` and everything they depend on as one ONNX model (opset OPSET). */
+export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): EmittedModel {
+  if (outputs.length === 0) throw new GraphError('emit: no outputs requested');
+  const order = topoOrder(outputs);
+  const b = new ModelBuilder();
+  const placer = new WeightPlacer(opts.weightLayout ?? 'linked', opts.chunkBytes ?? GiB);
+  const names = new Map<number, string>();
+  const weightValues = new Map<string, string>();
+  const inputNodes: Tensor[] = [];
+
+  const nameOf = (t: Tensor): string => {
+    const n = names.get(t.id);
+    if (n === undefined) throw new GraphError(`${describeNode(t)}: used before it was emitted`);
+    return n;
+  };
+
+  for (const t of order) {
+    const out = valueName(t);
+    const ins = t.inputs.map(nameOf);
+    const type = onnxType[t.dtype];
+    const spec = t.spec;
+    names.set(t.id, out);
+    switch (spec.op) {
+      case 'input':
+        if (spec.name.startsWith('%')) throw new GraphError(`${describeNode(t)}: input names may not start with '%'`);
+        names.set(t.id, spec.name);
+        b.declare(spec.name, type);
+        inputNodes.push(t);
+        break;
+      case 'constant':
+        b.initializer({ name: out, dataType: type, dims: t.shape, raw: bytesOf(spec.data) });
+        break;
+      case 'fill': {
+        const value = bytesOf(Float32Array.of(spec.value));
+        b.node(t, 'ConstantOfShape', [b.int64s(t.shape)], [out], type, {
+          value: { kind: 'tensor', value: { name: 'value', dataType: 'float', dims: [1], raw: value } },
+        });
+        break;
+      }
+      case 'weight': {
+        const ref = spec.ref;
+        const external = placer.place(t, ref);
+        const key = `${ref.file}\0${ref.byteOffset}\0${ref.storedAs}\0${t.shape.join(',')}`;
+        const existing = weightValues.get(key);
+        if (existing) {
+          names.set(t.id, existing);
+          break;
+        }
+        weightValues.set(key, out);
+        const stored = storedOnnxType[ref.storedAs];
+        if (stored === 'float') {
+          b.initializer({ name: out, dataType: stored, dims: t.shape, external });
+        } else {
+          const raw = b.initializer({ name: `${out}:${stored}`, dataType: stored, dims: t.shape, external });
+          b.node(t, 'Cast', [raw], [out], type, { to: int(OnnxDataType.float) }, '/upcast');
+        }
+        break;
+      }
+      case 'neg':
+      case 'exp':
+      case 'log':
+      case 'sqrt':
+      case 'erf':
+      case 'sigmoid':
+      case 'tanh':
+      case 'floor':
+      case 'abs':
+      case 'stopGradient':
+        b.node(t, unaryOps[spec.op], ins, [out], type);
+        break;
+      case 'add':
+      case 'sub':
+      case 'mul':
+      case 'div':
+      case 'pow':
+      case 'min':
+      case 'max':
+      case 'equal':
+      case 'less':
+      case 'greater':
+        b.node(t, binaryOps[spec.op], ins, [out], type);
+        break;
+      case 'where':
+        b.node(t, 'Where', ins, [out], type);
+        break;
+      case 'cast':
+        b.node(t, 'Cast', ins, [out], type, { to: int(OnnxDataType[onnxType[spec.to]]) });
+        break;
+      case 'matmul':
+        b.node(t, 'MatMul', ins, [out], type);
+        break;
+      case 'conv2d':
+      case 'convTranspose2d': {
+        const w = t.inputs[1]!.shape;
+        const attrs: Record<string, AttributeValue> = {
+          kernel_shape: ints([w[2]!, w[3]!]),
+          strides: ints([spec.stride, spec.stride]),
+          pads: ints([spec.pad, spec.pad, spec.pad, spec.pad]),
+          dilations: ints([1, 1]),
+          group: int(1),
+        };
+        if (spec.op === 'convTranspose2d') attrs.output_padding = ints([spec.outputPad, spec.outputPad]);
+        b.node(t, spec.op === 'conv2d' ? 'Conv' : 'ConvTranspose', ins, [out], type, attrs);
+        break;
+      }
+      case 'reduceSum':
+      case 'reduceMean':
+      case 'reduceMax':
+        // ONNX reads empty axes as "reduce everything"; the IR means "reduce nothing".
+        if (spec.axes.length === 0) b.node(t, 'Identity', ins, [out], type);
+        else b.node(t, reduceOps[spec.op], [ins[0]!, b.int64s(spec.axes)], [out], type, { keepdims: int(spec.keepDims ? 1 : 0) });
+        break;
+      case 'argMax':
+        b.node(t, 'ArgMax', ins, [out], type, { axis: int(spec.axis), keepdims: int(spec.keepDims ? 1 : 0) });
+        break;
+      case 'topKIndices':
+        b.node(t, 'TopK', [ins[0]!, b.int64s([spec.k])], [`${out}:values`, out], type, {
+          axis: int(spec.axis),
+          largest: int(spec.largest ? 1 : 0),
+          sorted: int(1),
+        });
+        break;
+      case 'softmax':
+        b.node(t, 'Softmax', ins, [out], type, { axis: int(spec.axis) });
+        break;
+      case 'reshape':
+        b.node(t, 'Reshape', [ins[0]!, b.int64s(t.shape)], [out], type, t.shape.includes(0) ? { allowzero: int(1) } : undefined);
+        break;
+      case 'transpose':
+        b.node(t, 'Transpose', ins, [out], type, { perm: ints(spec.perm) });
+        break;
+      case 'expand':
+        b.node(t, 'Expand', [ins[0]!, b.int64s(t.shape)], [out], type);
+        break;
+      case 'concat':
+        b.node(t, 'Concat', ins, [out], type, { axis: int(spec.axis) });
+        break;
+      case 'slice':
+        b.node(t, 'Slice', [ins[0]!, b.int64s([spec.start]), b.int64s([spec.end]), b.int64s([spec.axis])], [out], type);
+        break;
+      case 'gatherElements':
+        b.node(t, 'GatherElements', ins, [out], type, { axis: int(spec.axis) });
+        break;
+      case 'scatterAddElements':
+        b.node(t, 'ScatterElements', ins, [out], type, {
+          axis: int(spec.axis),
+          reduction: { kind: 'string', value: 'add' },
+        });
+        break;
+      default:
+        throw new GraphError(`${describeNode(t)}: no ONNX mapping for op '${(spec as { op: string }).op}'`);
+    }
+  }
+
+  // A graph output must be a node output with a unique name: leaves and repeats get an Identity.
+  const used = new Set<string>();
+  const outPorts: GraphPort[] = outputs.map((t, i) => {
+    let name = nameOf(t);
+    if (LEAVES.has(t.spec.op) || used.has(name)) {
+      const alias = `%out${i}`;
+      b.node(t, 'Identity', [name], [alias], onnxType[t.dtype], undefined, `/output${i}`);
+      name = alias;
+    }
+    used.add(name);
+    return { name, dtype: t.dtype, shape: [...t.shape] };
+  });
+
+  const inputs: GraphPort[] = inputNodes
+    .sort((x, y) => x.id - y.id)
+    .map((t) => ({ name: nameOf(t), dtype: t.dtype, shape: [...t.shape] }));
+  const info = (p: GraphPort): ValueInfoMessage => ({ name: p.name, dataType: onnxType[p.dtype], dims: p.shape });
+  const bytes = encodeModel({
+    irVersion: IR_VERSION,
+    opset: OPSET,
+    producerName: 'keypoint-workstation',
+    producerVersion: '1',
+    graph: {
+      name: opts.name ?? 'graph',
+      nodes: b.nodes,
+      initializers: b.initializers,
+      inputs: inputs.map(info),
+      outputs: outPorts.map(info),
+    },
+  });
+  return { bytes, inputs, outputs: outPorts, linkedFiles: placer.linkedFiles, chunks: placer.chunks };
+}
