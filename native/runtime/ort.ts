@@ -1,0 +1,124 @@
+// The ONNX Runtime backend: IR → cached ONNX model → one InferenceSession per distinct graph.
+import os from 'node:os';
+import ort from 'onnxruntime-node';
+import type { DType, Tensor } from '../graph/ir.js';
+import { GraphError, numel, shapeStr } from '../graph/ir.js';
+import type { GraphPort } from '../onnx/emit.js';
+import type { Backend, BackendInfo, CompiledGraph, HostTensor } from './backend.js';
+import { prepareModel, type WeightAccess } from './cache.js';
+import { providerLabel, type OrtProvider } from './providers.js';
+
+export interface OrtBackendOptions {
+  provider?: OrtProvider;
+  /** Where emitted models are cached; default SKP_CACHE_DIR or ~/.cache/keypoint-workstation/graphs. */
+  cacheDir?: string;
+  /** Default: every core. */
+  intraOpNumThreads?: number;
+  /**
+   * 'all' (default) also fuses and re-lays-out kernels; every fusion ORT applies keeps float32
+   * arithmetic, and the tests check 'all' against the float64 interpreter at 1e-5 relative.
+   */
+  optimization?: 'basic' | 'all';
+  weightAccess?: WeightAccess;
+  /** Why earlier choices were passed over (filled in by selectBackend). */
+  reasons?: string[];
+}
+
+const ortType: Readonly<Record<DType, 'float32' | 'int64' | 'bool'>> = { float32: 'float32', int64: 'int64', bool: 'bool' };
+
+function arrayFor(dtype: DType): typeof Float32Array | typeof BigInt64Array | typeof Uint8Array {
+  return dtype === 'float32' ? Float32Array : dtype === 'int64' ? BigInt64Array : Uint8Array;
+}
+
+function toOrtTensor(port: GraphPort, feed: HostTensor | undefined, graph: string): ort.Tensor {
+  const where = `graph '${graph}' input '${port.name}'`;
+  if (!feed) throw new GraphError(`${where}: no value fed (expects ${shapeStr(port.shape)}:${port.dtype})`);
+  if (feed.dtype !== port.dtype) throw new GraphError(`${where}: fed ${feed.dtype}, expects ${port.dtype}`);
+  if (feed.shape.length !== port.shape.length || feed.shape.some((d, i) => d !== port.shape[i])) {
+    throw new GraphError(`${where}: fed shape ${shapeStr(feed.shape)}, expects ${shapeStr(port.shape)}`);
+  }
+  if (!(feed.data instanceof arrayFor(port.dtype)) || feed.data.length !== numel(port.shape)) {
+    throw new GraphError(`${where}: data is not ${numel(port.shape)} ${port.dtype} values`);
+  }
+  return new ort.Tensor(ortType[port.dtype], feed.data, port.shape);
+}
+
+function fromOrtTensor(port: GraphPort, value: ort.Tensor | undefined, graph: string): HostTensor {
+  if (!value) throw new GraphError(`graph '${graph}': ONNX Runtime returned no value for output '${port.name}'`);
+  const data = value.data as Float32Array | BigInt64Array | Uint8Array;
+  return { dtype: port.dtype, shape: [...port.shape], data };
+}
+
+interface SharedSession {
+  session: Promise<ort.InferenceSession>;
+  users: number;
+}
+
+export class OrtBackend implements Backend {
+  readonly info: BackendInfo;
+  private readonly provider: OrtProvider;
+  private readonly sessions = new Map<string, SharedSession>();
+
+  constructor(private readonly opts: OrtBackendOptions = {}) {
+    this.provider = opts.provider ?? 'cpu';
+    this.info = {
+      label: `ONNX Runtime (${providerLabel[this.provider]})`,
+      id: `ort-${this.provider}`,
+      reasons: opts.reasons ?? [`${providerLabel[this.provider]}: chosen`],
+    };
+  }
+
+  private sessionOptions(): ort.InferenceSession.SessionOptions {
+    return {
+      executionProviders: [this.provider],
+      graphOptimizationLevel: this.opts.optimization ?? 'all',
+      intraOpNumThreads: this.opts.intraOpNumThreads ?? os.availableParallelism(),
+      logSeverityLevel: 3,
+    };
+  }
+
+  async compile(outputs: readonly Tensor[], opts: { name?: string } = {}): Promise<CompiledGraph> {
+    const name = opts.name ?? 'graph';
+    const model = prepareModel(outputs, { cacheDir: this.opts.cacheDir, name, access: this.opts.weightAccess });
+    let shared = this.sessions.get(model.key);
+    if (!shared) {
+      const options = this.sessionOptions();
+      const session = model.inMemory
+        ? ort.InferenceSession.create(model.inMemory.bytes, { ...options, externalData: model.inMemory.externalData })
+        : ort.InferenceSession.create(model.modelPath, options);
+      shared = { session, users: 0 };
+      this.sessions.set(model.key, shared);
+      session.catch(() => this.sessions.delete(model.key));
+    }
+    const entry = shared;
+    // Counted before awaiting, so a concurrent release() cannot free a session still being handed out.
+    entry.users++;
+    let session: ort.InferenceSession;
+    try {
+      session = await entry.session;
+    } catch (e) {
+      entry.users--;
+      throw new GraphError(`graph '${name}': ONNX Runtime could not create a session: ${(e as Error).message}`);
+    }
+    let released = false;
+    return {
+      inputNames: model.inputs.map((p) => p.name),
+      run: async (feeds) => {
+        if (released) throw new GraphError(`graph '${name}': run after release()`);
+        const ortFeeds: Record<string, ort.Tensor> = {};
+        for (const port of model.inputs) ortFeeds[port.name] = toOrtTensor(port, feeds[port.name], name);
+        const result = await session.run(ortFeeds, model.outputs.map((p) => p.name));
+        return model.outputs.map((p) => fromOrtTensor(p, result[p.name], name));
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        entry.users--;
+        if (entry.users === 0 && this.sessions.get(model.key) === entry) {
+          this.sessions.delete(model.key);
+          await session.release();
+        }
+      },
+    };
+  }
+}
