@@ -1,0 +1,31 @@
+// Errors that cross the service boundary. They carry a code so that transports can
+// serialise them ({ code, message }) and the CLI can map them to exit code 2.
+
+export type ServiceErrorCode =
+  /** Outside input is wrong: a missing folder, a malformed JSON, a bad argument. */
+  | 'bad-input'
+  /** The file is not a project of this app, or it is damaged. */
+  | 'not-a-project'
+  /** The project was written by a newer app version and is open read-only. */
+  | 'read-only'
+  /** No project is open. */
+  | 'no-project'
+  /** An id that does not exist in the project. */
+  | 'not-found';
+
+export class ServiceError extends Error {
+  constructor(
+    readonly code: ServiceErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+}
+
+export const badInput = (message: string): ServiceError => new ServiceError('bad-input', message);
+export const notFound = (message: string): ServiceError => new ServiceError('not-found', message);
+
+export function isServiceError(e: unknown): e is ServiceError {
+  return e instanceof ServiceError;
+}

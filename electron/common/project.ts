@@ -1,0 +1,70 @@
+// A project: one SQLite file holding a dataset, its runs and its keypoints.
+
+import type { ImportFolderResult } from './images.js';
+import type { KeypointIndex } from './keypoints.js';
+import type { ModelReference, RunStatus } from './runs.js';
+
+export interface ProjectSettings {
+  /** Shown in the UI; also the COCO category name on export. */
+  name: string;
+  /** Whose indices are "the keypoints" of the project; null: the latest run that chose indices. */
+  activeRunId: number | null;
+  modelId: number | null;
+}
+
+export type ProjectSettingsPatch = Partial<ProjectSettings>;
+
+export interface CreateProjectRequest {
+  /** Path of the new project file (conventionally *.skp); must not exist yet. */
+  path: string;
+  /** A folder of images to import right away. */
+  images?: string;
+  name?: string;
+}
+
+export interface CreateProjectResult {
+  info: ProjectInfo;
+  imported: ImportFolderResult | null;
+}
+
+export interface RunSummary {
+  id: number;
+  name: string | null;
+  status: RunStatus;
+  createdAt: string;
+  indexCount: number;
+  lastStep: number | null;
+}
+
+export interface ProjectCounts {
+  images: number;
+  train: number;
+  test: number;
+  unassigned: number;
+  imagesWithGroundTruth: number;
+  groundTruthParts: number;
+  runs: number;
+  /** Of the current run. */
+  indices: number;
+  predictedKeypoints: number;
+  correctedKeypoints: number;
+  imagesWithCorrections: number;
+}
+
+export interface ProjectInfo {
+  /** Absolute path of the project file. */
+  path: string;
+  schemaVersion: number;
+  readOnly: boolean;
+  /** Why the project is read-only, in the user's words. */
+  readOnlyReason: string | null;
+  settings: ProjectSettings;
+  counts: ProjectCounts;
+  model: ModelReference | null;
+  runs: RunSummary[];
+  /** The run whose indices are current (settings.activeRunId or the latest with indices). */
+  currentRunId: number | null;
+  indices: KeypointIndex[];
+  /** Project file plus its write-ahead log. */
+  fileBytes: number;
+}

@@ -1,0 +1,180 @@
+// Opening and creating project files: one SQLite database per project, WAL, foreign keys on,
+// migrations applied on open. Every failure says which file and what is wrong with it, and
+// leaves the file as it was.
+
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ServiceError, badInput } from '../common/errors.js';
+import { LATEST_SCHEMA_VERSION, migrations, type Migration } from './migrations.js';
+
+/** 'SKPW' in `PRAGMA application_id`: tells our project files from other SQLite files. */
+export const APPLICATION_ID = 0x534b5057;
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+export class ProjectDatabase {
+  constructor(
+    readonly sql: Database.Database,
+    /** Absolute path of the project file. */
+    readonly path: string,
+    readonly schemaVersion: number,
+    /** Set when the project must not be written, with the reason to show. */
+    readonly readOnlyReason: string | null,
+  ) {}
+
+  get readOnly(): boolean {
+    return this.readOnlyReason !== null;
+  }
+
+  /** The folder image paths are stored relative to. */
+  get folder(): string {
+    return path.dirname(this.path);
+  }
+
+  requireWritable(): void {
+    if (this.readOnlyReason) throw new ServiceError('read-only', this.readOnlyReason);
+  }
+
+  /** Runs `work` as one transaction: all of its writes land, or none. */
+  write<T>(work: () => T): T {
+    this.requireWritable();
+    return this.sql.transaction(work)();
+  }
+
+  close(): void {
+    if (this.sql.open) this.sql.close();
+  }
+}
+
+function notAProject(file: string, why: string): ServiceError {
+  return new ServiceError('not-a-project', `${file} is not a Keypoint Workstation project: ${why}`);
+}
+
+function configure(sql: Database.Database): void {
+  sql.pragma('journal_mode = WAL');
+  sql.pragma('synchronous = NORMAL');
+  sql.pragma('foreign_keys = ON');
+  // The jobs write checkpoints from another connection while the UI reads and writes.
+  sql.pragma('busy_timeout = 5000');
+}
+
+/**
+ * Applies pending migrations, all in one transaction. Foreign keys are off meanwhile because
+ * a table rebuild (create, copy, drop, rename) would otherwise cascade the drop into other
+ * tables; the foreign-key check before commit keeps the result consistent.
+ */
+export function migrate(sql: Database.Database, list: readonly Migration[] = migrations): void {
+  list.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration "${m.name}" has version ${m.version}, expected ${i + 1}`);
+  });
+  const from = sql.pragma('user_version', { simple: true }) as number;
+  const pending = list.slice(from);
+  if (pending.length === 0) return;
+  sql.pragma('foreign_keys = OFF');
+  try {
+    sql.transaction(() => {
+      for (const m of pending) m.up(sql);
+      const broken = sql.pragma('foreign_key_check') as unknown[];
+      if (broken.length > 0) throw new Error(`migration to version ${list.length} broke ${broken.length} references`);
+      sql.pragma(`user_version = ${list.length}`);
+    })();
+  } finally {
+    sql.pragma('foreign_keys = ON');
+  }
+}
+
+/** Creates a new, empty project file. Refuses to overwrite anything. */
+export function createProjectDatabase(file: string, list: readonly Migration[] = migrations): ProjectDatabase {
+  const absolute = path.resolve(file);
+  const folder = path.dirname(absolute);
+  if (fs.existsSync(absolute)) throw badInput(`${absolute} already exists; choose a new project file name`);
+  if (!fs.existsSync(folder)) throw badInput(`cannot create ${absolute}: folder ${folder} does not exist`);
+  try {
+    fs.accessSync(folder, fs.constants.W_OK);
+  } catch {
+    throw badInput(`cannot create ${absolute}: folder ${folder} is not writable`);
+  }
+  const sql = new Database(absolute);
+  try {
+    sql.pragma(`application_id = ${APPLICATION_ID}`);
+    configure(sql);
+    migrate(sql, list);
+  } catch (e) {
+    sql.close();
+    removeProjectFiles(absolute);
+    throw e;
+  }
+  return new ProjectDatabase(sql, absolute, list.length, null);
+}
+
+/** Deletes a project file and its WAL companions (used to undo a failed creation). */
+export function removeProjectFiles(file: string): void {
+  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
+}
+
+function readHeader(file: string): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const header = Buffer.alloc(SQLITE_HEADER.length);
+    const n = fs.readSync(fd, header, 0, header.length, 0);
+    return header.subarray(0, n);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Opens an existing project. A project written by a newer app opens read-only, with the
+ * reason in `readOnlyReason`; anything that is not our project is refused.
+ */
+export function openProjectDatabase(file: string, list: readonly Migration[] = migrations): ProjectDatabase {
+  const absolute = path.resolve(file);
+  if (!fs.existsSync(absolute)) throw badInput(`no project at ${absolute}`);
+  const stat = fs.statSync(absolute);
+  if (stat.isDirectory()) throw badInput(`${absolute} is a folder, not a project file`);
+  if (stat.size === 0) throw notAProject(absolute, 'the file is empty (0 bytes)');
+  if (!readHeader(absolute).equals(SQLITE_HEADER)) throw notAProject(absolute, 'it is not an SQLite database');
+
+  let sql: Database.Database | null = null;
+  try {
+    sql = new Database(absolute, { fileMustExist: true, readonly: true });
+    const applicationId = sql.pragma('application_id', { simple: true }) as number;
+    if (applicationId !== APPLICATION_ID) {
+      throw notAProject(absolute, 'it is an SQLite database of another application');
+    }
+    const version = sql.pragma('user_version', { simple: true }) as number;
+    const problems = sql.pragma('quick_check(5)', { simple: false }) as Array<{ quick_check: string }>;
+    if (problems.length !== 1 || problems[0]?.quick_check !== 'ok') {
+      throw new ServiceError(
+        'not-a-project',
+        `${absolute} is damaged: ${problems.map((p) => p.quick_check).join('; ')}`,
+      );
+    }
+    if (version > list.length) {
+      const reason =
+        `${absolute} was written by a newer version of Keypoint Workstation (schema ${version}; ` +
+        `this version knows up to ${list.length}); it is open read-only — update the app to change it`;
+      sql.pragma('query_only = ON');
+      return new ProjectDatabase(sql, absolute, version, reason);
+    }
+    sql.close();
+    sql = new Database(absolute, { fileMustExist: true });
+    configure(sql);
+    migrate(sql, list);
+    return new ProjectDatabase(sql, absolute, list.length, null);
+  } catch (e) {
+    sql?.close();
+    if (e instanceof ServiceError) throw e;
+    const code = (e as { code?: string }).code;
+    if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+      throw new ServiceError('not-a-project', `${absolute} is damaged: ${(e as Error).message}`);
+    }
+    if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_PERM') {
+      throw badInput(`cannot open ${absolute}: ${(e as Error).message}`);
+    }
+    throw e;
+  }
+}
+
+export { LATEST_SCHEMA_VERSION };

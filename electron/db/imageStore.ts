@@ -1,0 +1,188 @@
+// SQL for the images table and the image list the UI pages through.
+
+import path from 'node:path';
+import type { ImageFormat, ImagePage, ImageQuery, ImageRecord, ImageSummary, Split } from '../common/images.js';
+import type { ProjectDatabase } from './database.js';
+
+/** What an import learned about one image file, ready to store. */
+export interface NewImage {
+  /** Absolute path of the file. */
+  file: string;
+  width: number;
+  height: number;
+  format: ImageFormat;
+  bytes: number;
+  sha256: string;
+  orientation: number;
+  split?: Split | null;
+}
+
+interface ImageRow {
+  id: number;
+  path: string;
+  width: number;
+  height: number;
+  format: ImageFormat;
+  bytes: number;
+  sha256: string;
+  orientation: number;
+  split: Split | null;
+  added_at: string;
+}
+
+interface SummaryRow extends ImageRow {
+  corrected_count: number;
+  min_score: number | null;
+  has_gt: number;
+}
+
+/** Relative to the project's folder where possible (so the project moves with its images), '/' separators. */
+export function toStoredPath(projectFolder: string, file: string): string {
+  const relative = path.relative(projectFolder, file);
+  if (path.isAbsolute(relative)) return file;
+  return relative.split(path.sep).join('/');
+}
+
+export function resolveStoredPath(projectFolder: string, stored: string): string {
+  return path.resolve(projectFolder, stored);
+}
+
+export const MAX_PAGE = 1000;
+
+export class ImageStore {
+  constructor(private readonly db: ProjectDatabase) {}
+
+  private record(row: ImageRow): ImageRecord {
+    return {
+      id: row.id,
+      path: row.path,
+      absolutePath: resolveStoredPath(this.db.folder, row.path),
+      width: row.width,
+      height: row.height,
+      format: row.format,
+      bytes: row.bytes,
+      sha256: row.sha256,
+      orientation: row.orientation,
+      split: row.split,
+      addedAt: row.added_at,
+    };
+  }
+
+  /** Stored path → image id, for every image of the project. */
+  idsByPath(): Map<string, number> {
+    const rows = this.db.sql.prepare('SELECT id, path FROM images').all() as Array<{ id: number; path: string }>;
+    return new Map(rows.map((r) => [r.path, r.id]));
+  }
+
+  storedPath(file: string): string {
+    return toStoredPath(this.db.folder, file);
+  }
+
+  /** Inserts images and returns their ids in order; call inside a transaction. */
+  insert(images: NewImage[]): number[] {
+    const statement = this.db.sql.prepare(
+      `INSERT INTO images (path, width, height, format, bytes, sha256, orientation, split, added_at)
+       VALUES (@path, @width, @height, @format, @bytes, @sha256, @orientation, @split, @addedAt)`,
+    );
+    const addedAt = new Date().toISOString();
+    return images.map((image) => {
+      const info = statement.run({
+        path: this.storedPath(image.file),
+        width: image.width,
+        height: image.height,
+        format: image.format,
+        bytes: image.bytes,
+        sha256: image.sha256,
+        orientation: image.orientation,
+        split: image.split ?? null,
+        addedAt,
+      });
+      return Number(info.lastInsertRowid);
+    });
+  }
+
+  get(id: number): ImageRecord | null {
+    const row = this.db.sql.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+    return row ? this.record(row) : null;
+  }
+
+  /** All images, in id order (exports and batch jobs). */
+  all(): ImageRecord[] {
+    return (this.db.sql.prepare('SELECT * FROM images ORDER BY id').all() as ImageRow[]).map((r) => this.record(r));
+  }
+
+  setSplit(ids: number[], split: Split | null): number {
+    const statement = this.db.sql.prepare('UPDATE images SET split = ? WHERE id = ?');
+    let changed = 0;
+    for (const id of ids) changed += statement.run(split, id).changes;
+    return changed;
+  }
+
+  /**
+   * One page of images with what the grid shows. `runId` picks whose indices count for the
+   * corrected/score columns (null: none). The score of an index the user corrected does not
+   * count: that point has been looked at.
+   */
+  list(query: ImageQuery, runId: number | null): ImagePage {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { run: runId };
+    if (query.corrected !== undefined) where.push(query.corrected ? 'corrected_count > 0' : 'corrected_count = 0');
+    if (query.scoreBelow !== undefined) {
+      where.push('min_score < @scoreBelow');
+      params.scoreBelow = query.scoreBelow;
+    }
+    if (query.hasGroundTruth !== undefined) where.push(query.hasGroundTruth ? 'has_gt = 1' : 'has_gt = 0');
+    if (query.split === 'none') where.push('split IS NULL');
+    else if (query.split) {
+      where.push('split = @split');
+      params.split = query.split;
+    }
+    if (query.pathContains) {
+      where.push('instr(lower(path), @needle) > 0');
+      params.needle = query.pathContains.toLowerCase();
+    }
+    const order =
+      query.sort === 'min-score'
+        ? 'min_score IS NULL, min_score, id'
+        : query.sort === 'added'
+          ? 'added_at, id'
+          : 'path, id';
+    const base = `
+      SELECT * FROM (
+        SELECT i.*,
+          (SELECT count(*) FROM keypoints k JOIN indices x ON x.id = k.index_id
+            WHERE k.image_id = i.id AND k.source = 'corrected' AND x.run_id = @run) AS corrected_count,
+          (SELECT min(k.score) FROM keypoints k JOIN indices x ON x.id = k.index_id
+            WHERE k.image_id = i.id AND k.source = 'predicted' AND x.run_id = @run AND x.hidden = 0
+              AND NOT EXISTS (SELECT 1 FROM keypoints c
+                WHERE c.image_id = k.image_id AND c.index_id = k.index_id AND c.source = 'corrected')) AS min_score,
+          EXISTS (SELECT 1 FROM gt_instances g WHERE g.image_id = i.id) AS has_gt
+        FROM images i
+      ) ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`;
+    const total = (this.db.sql.prepare(`SELECT count(*) AS n FROM (${base})`).get(params) as { n: number }).n;
+    const offset = Math.max(0, query.offset ?? 0);
+    const limit = Math.min(MAX_PAGE, Math.max(0, query.limit ?? 100));
+    const rows = this.db.sql
+      .prepare(`${base} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
+      .all({ ...params, limit, offset }) as SummaryRow[];
+    const items: ImageSummary[] = rows.map((row) => ({
+      ...this.record(row),
+      correctedCount: row.corrected_count,
+      minScore: row.min_score,
+      hasGroundTruth: row.has_gt === 1,
+    }));
+    return { total, offset, items };
+  }
+
+  count(): { images: number; train: number; test: number; unassigned: number } {
+    return this.db.sql
+      .prepare(
+        `SELECT count(*) AS images,
+           coalesce(sum(split = 'train'), 0) AS train,
+           coalesce(sum(split = 'test'), 0) AS test,
+           coalesce(sum(split IS NULL), 0) AS unassigned
+         FROM images`,
+      )
+      .get() as { images: number; train: number; test: number; unassigned: number };
+  }
+}
