@@ -68,6 +68,11 @@ export class OrtBackend implements Backend {
     };
   }
 
+  /** Distinct sessions currently open (identical graphs share one). */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
   private sessionOptions(): ort.InferenceSession.SessionOptions {
     return {
       executionProviders: [this.provider],
