@@ -7,29 +7,7 @@ import { resnet, downsample, upsample, transformer2d, type NormSettings } from '
 import { controlledCrossAttention } from './controlledAttention.js';
 import type { Params } from './params.js';
 import { sinusoidalEmbedding } from './timeEmbedding.js';
-
-/** What the graph builder needs to know about a UNet, every list per down block. */
-export interface UnetArchitecture {
-  blockChannels: number[];
-  layersPerBlock: number;
-  /** Per down block: does it hold cross-attention transformers? */
-  downHasAttention: boolean[];
-  /** Per up block, in execution order (lowest resolution first). */
-  upHasAttention: boolean[];
-  transformerDepth: number[];
-  /** Transformer depth per up block when the model sets it separately (else reversed down depths). */
-  upTransformerDepth?: number[];
-  heads: number[];
-  crossAttentionDim: number;
-  norm: NormSettings;
-  linearProjection: boolean;
-  flipSinToCos: boolean;
-  freqShift: number;
-  /** Width of each sinusoidal time-id embedding (SDXL: 256). */
-  timeIdEmbedDim: number;
-  /** Width of the pooled text embedding (SDXL: 1280). */
-  pooledDim: number;
-}
+import type { UNetConfig } from './config.js';
 
 export interface MapSettings {
   /** Side R of the upsampled query grid. */
@@ -66,20 +44,15 @@ interface LayerSite {
   block: number;
 }
 
-function upDepths(arch: UnetArchitecture): number[] {
-  return arch.upTransformerDepth ?? [...arch.transformerDepth].reverse();
-}
-
 /** Finds the controlled layers by walking the up blocks' attn2 layers in execution order. */
-export function controlledSites(arch: UnetArchitecture, latentSize: number, settings: MapSettings): LayerSite[] {
-  const levels = arch.blockChannels.length;
+export function controlledSites(arch: UNetConfig, latentSize: number, settings: MapSettings): LayerSite[] {
+  const levels = arch.blockOutChannels.length;
   let side = latentSize / 2 ** (levels - 1);
   const eligible: LayerSite[] = [];
-  const depths = upDepths(arch);
   for (let u = 0; u < levels; u++) {
     if (arch.upHasAttention[u]) {
-      for (let a = 0; a <= arch.layersPerBlock; a++) {
-        for (let b = 0; b < depths[u]!; b++) {
+      for (let a = 0; a < arch.upLayersPerBlock[u]!; a++) {
+        for (let b = 0; b < arch.upTransformerDepth[u]!; b++) {
           if (side * side <= settings.maxQueryTokens) eligible.push({ upBlock: u, attention: a, block: b });
         }
       }
@@ -106,24 +79,24 @@ export function pooledTextEmbeds(tokens: Tensor, pooledDim: number): Tensor {
   return op.div(p, op.add(norm, 1e-6));
 }
 
-function timeEmbedding(p: Params, arch: UnetArchitecture, inputs: UnetMapInputs, textEmbeds: Tensor): Tensor {
+function timeEmbedding(p: Params, arch: UNetConfig, inputs: UnetMapInputs, textEmbeds: Tensor): Tensor {
   const g = inputs.sample.graph;
-  const c0 = arch.blockChannels[0]!;
+  const c0 = arch.blockOutChannels[0]!;
   const tProj = g.constant(sinusoidalEmbedding(inputs.timestep, c0, arch.flipSinToCos, arch.freqShift), [1, c0]);
   const mlp = (q: Params, x: Tensor) =>
     op.linear(op.silu(op.linear(x, q.get('linear_1.weight'), q.get('linear_1.bias'))), q.get('linear_2.weight'), q.get('linear_2.bias'));
   const emb = mlp(p.at('time_embedding'), tProj);
   const s = inputs.imageSize;
   const ids = [s, s, 0, 0, s, s];
-  const idEmb = new Float32Array(ids.length * arch.timeIdEmbedDim);
-  ids.forEach((v, i) => idEmb.set(sinusoidalEmbedding(v, arch.timeIdEmbedDim, arch.flipSinToCos, arch.freqShift), i * arch.timeIdEmbedDim));
+  const idEmb = new Float32Array(ids.length * arch.additionTimeEmbedDim);
+  ids.forEach((v, i) => idEmb.set(sinusoidalEmbedding(v, arch.additionTimeEmbedDim, arch.flipSinToCos, arch.freqShift), i * arch.additionTimeEmbedDim));
   const timeIds = g.constant(idEmb, [1, idEmb.length]);
   const added = mlp(p.at('add_embedding'), op.concat([textEmbeds, timeIds], 1));
   return op.add(emb, added);
 }
 
 /** Builds the UNet evaluation that yields the attention maps; stops after the last controlled layer. */
-export function unetAttentionMaps(p: Params, arch: UnetArchitecture, inputs: UnetMapInputs, settings: MapSettings): UnetMaps {
+export function unetAttentionMaps(p: Params, arch: UNetConfig, inputs: UnetMapInputs, settings: MapSettings): UnetMaps {
   const { sample, tokens } = inputs;
   if (tokens.shape[2] !== arch.crossAttentionDim) {
     throw new GraphError(`tokens are ${tokens.shape[2]} wide; this UNet's cross-attention expects ${arch.crossAttentionDim}`);
@@ -137,22 +110,24 @@ export function unetAttentionMaps(p: Params, arch: UnetArchitecture, inputs: Une
 
   const textEmbeds = pooledTextEmbeds(tokens, arch.pooledDim);
   const temb = op.silu(timeEmbedding(p, arch, inputs, textEmbeds));
-  const levels = arch.blockChannels.length;
+  const levels = arch.blockOutChannels.length;
+  const norm = { groups: arch.normNumGroups, eps: arch.normEps };
+  const transformer = (heads: number, depth: number) => ({
+    heads,
+    depth,
+    norm,
+    linearProjection: arch.useLinearProjection,
+    crossAttention: () => undefined,
+  });
 
   let x = op.conv2dBias(sample, p.get('conv_in.weight'), p.get('conv_in.bias'), { pad: 1 });
   const skips: Tensor[] = [x];
   for (let d = 0; d < levels; d++) {
     const bp = p.at(`down_blocks.${d}`);
-    for (let r = 0; r < arch.layersPerBlock; r++) {
-      x = resnet(bp.at(`resnets.${r}`), x, temb, arch.norm);
+    for (let r = 0; r < arch.layersPerBlock[d]!; r++) {
+      x = resnet(bp.at(`resnets.${r}`), x, temb, norm);
       if (arch.downHasAttention[d]) {
-        x = transformer2d(bp.at(`attentions.${r}`), x, tokens, {
-          heads: arch.heads[d]!,
-          depth: arch.transformerDepth[d]!,
-          norm: arch.norm,
-          linearProjection: arch.linearProjection,
-          crossAttention: () => undefined,
-        })!;
+        x = transformer2d(bp.at(`attentions.${r}`), x, tokens, transformer(arch.headCount[d]!, arch.transformerDepth[d]!))!;
       }
       skips.push(x);
     }
@@ -163,30 +138,18 @@ export function unetAttentionMaps(p: Params, arch: UnetArchitecture, inputs: Une
   }
 
   const mid = p.at('mid_block');
-  const top = levels - 1;
-  x = resnet(mid.at('resnets.0'), x, temb, arch.norm);
-  x = transformer2d(mid.at('attentions.0'), x, tokens, {
-    heads: arch.heads[top]!,
-    depth: arch.transformerDepth[top]!,
-    norm: arch.norm,
-    linearProjection: arch.linearProjection,
-    crossAttention: () => undefined,
-  })!;
-  x = resnet(mid.at('resnets.1'), x, temb, arch.norm);
+  x = resnet(mid.at('resnets.0'), x, temb, norm);
+  x = transformer2d(mid.at('attentions.0'), x, tokens, transformer(arch.midHeadCount, arch.midTransformerDepth))!;
+  x = resnet(mid.at('resnets.1'), x, temb, norm);
 
-  const depths = upDepths(arch);
   for (let u = 0; u <= last.upBlock; u++) {
     const bp = p.at(`up_blocks.${u}`);
-    const level = levels - 1 - u;
-    for (let r = 0; r <= arch.layersPerBlock; r++) {
-      x = resnet(bp.at(`resnets.${r}`), op.concat([x, skips.pop()!], 1), temb, arch.norm);
+    for (let r = 0; r < arch.upLayersPerBlock[u]!; r++) {
+      x = resnet(bp.at(`resnets.${r}`), op.concat([x, skips.pop()!], 1), temb, norm);
       if (!arch.upHasAttention[u]) continue;
       const isLast = u === last.upBlock && r === last.attention;
       const out = transformer2d(bp.at(`attentions.${r}`), x, tokens, {
-        heads: arch.heads[level]!,
-        depth: depths[u]!,
-        norm: arch.norm,
-        linearProjection: arch.linearProjection,
+        ...transformer(arch.upHeadCount[u]!, arch.upTransformerDepth[u]!),
         crossAttention: (b) => {
           const site = { upBlock: u, attention: r, block: b };
           if (!controlled.has(key(site))) return undefined;

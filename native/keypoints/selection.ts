@@ -1,0 +1,68 @@
+// In-graph token selection (ALGORITHM.md, training step 2–3): candidates by KL to a Gaussian
+// at each map's peak, then furthest point sampling over the candidates' peaks. Everything
+// here is discrete, so it carries no gradient.
+import type { Tensor } from '../graph/ir.js';
+import * as op from '../graph/ops.js';
+
+/** Peak (row, col) of each map [N, R, R] as float pixel indices [N, 2]. */
+export function peakPositions(maps: Tensor): Tensor {
+  const [n, h, w] = maps.shape as [number, number, number];
+  const flat = op.argMax(op.reshape(op.stopGradient(maps), [n, h * w]), 1, true);
+  const idx = op.cast(flat, 'float32');
+  const row = op.floor(op.div(idx, w));
+  const col = op.sub(idx, op.mul(row, w));
+  return op.concat([row, col], 1);
+}
+
+/** Gaussians exp(−d²/2σ²) on pixel centres around each position [N, 2] → [N, R, R]. */
+export function gaussianAt(positions: Tensor, h: number, w: number, sigma: number): Tensor {
+  const g = positions.graph;
+  const n = positions.shape[0]!;
+  const rows = g.constant(Float32Array.from({ length: h }, (_, i) => i), [1, h, 1]);
+  const cols = g.constant(Float32Array.from({ length: w }, (_, i) => i), [1, 1, w]);
+  const pr = op.reshape(op.slice(positions, 1, 0, 1), [n, 1, 1]);
+  const pc = op.reshape(op.slice(positions, 1, 1, 2), [n, 1, 1]);
+  const dr = op.sub(rows, pr);
+  const dc = op.sub(cols, pc);
+  const d2 = op.add(op.mul(dr, dr), op.mul(dc, dc));
+  return op.exp(op.mul(d2, -1 / (2 * sigma * sigma)));
+}
+
+/** Tokens ranked by KL(Gaussian at peak ‖ softmax(map)), the `count` sharpest first: int64 [count]. */
+export function sharpestTokens(maps: Tensor, sigma: number, count: number): Tensor {
+  const [n, h, w] = maps.shape as [number, number, number];
+  const m = op.stopGradient(maps);
+  const target = op.reshape(op.add(gaussianAt(peakPositions(m), h, w, sigma), 1e-5), [n, h * w]);
+  const t = op.div(target, op.sum(target, [1], true));
+  const q = op.softmax(op.add(op.reshape(m, [n, h * w]), 1e-5), 1);
+  const kl = op.sum(op.mul(t, op.sub(op.log(t), op.log(q))), [1]);
+  return op.topKIndices(kl, count, 0, false);
+}
+
+/** Row `index` (int64 [1]) of a matrix [C, C] as [1, C], exactly (a one-hot product). */
+const row = (m: Tensor, index: Tensor) => op.matmul(op.oneHot(index, m.shape[0]!), m);
+
+/**
+ * Furthest point sampling among `candidates` (int64 [C]) using the peaks of `maps`:
+ * the farthest pair first, then repeatedly the candidate farthest from the chosen set.
+ * Returns the chosen token indices, int64 [k], in the order chosen.
+ */
+export function furthestPointSampling(maps: Tensor, candidates: Tensor, k: number): Tensor {
+  const c = candidates.shape[0]!;
+  const [, h] = maps.shape as [number, number, number];
+  const peaks = op.div(op.add(peakPositions(maps), 0.5), h);
+  const pts = op.matmul(op.oneHot(candidates, maps.shape[0]!), peaks); // [C, 2]
+  const diff = op.sub(op.reshape(pts, [c, 1, 2]), op.reshape(pts, [1, c, 2]));
+  const dist = op.sqrt(op.sum(op.mul(diff, diff), [2])); // [C, C]
+  const pair = op.cast(op.argMax(op.reshape(dist, [c * c]), 0, true), 'float32');
+  const i = op.floor(op.div(pair, c));
+  const j = op.sub(pair, op.mul(i, c));
+  const chosen = [op.cast(i, 'int64'), op.cast(j, 'int64')];
+  let nearest = op.minimum(row(dist, chosen[0]!), row(dist, chosen[1]!));
+  while (chosen.length < k) {
+    const next = op.argMax(nearest, 1, false); // [1]
+    chosen.push(next);
+    nearest = op.minimum(nearest, row(dist, next));
+  }
+  return op.gatherElements(candidates, op.concat(chosen, 0), 0);
+}

@@ -1,0 +1,81 @@
+// One training iteration as one graph (ALGORITHM.md, "One training iteration"): the plain and
+// the warped image's maps, token selection, sharpening + equivariance losses, and the gradient
+// of the loss with respect to the tokens.
+import type { Graph, Tensor } from '../graph/ir.js';
+import * as op from '../graph/ops.js';
+import { grad } from '../graph/autodiff.js';
+import { inverseWarp, warp } from '../graph/sampling.js';
+import { attentionMaps, modelParams, type MapEvaluationSettings, type SdxlComponents } from './attentionMaps.js';
+import { furthestPointSampling, gaussianAt, peakPositions, sharpestTokens } from './selection.js';
+
+export interface LossSettings {
+  sigma: number;
+  /** K: tokens trained per iteration (and keypoints in the end). */
+  keypoints: number;
+  /** Candidates kept before furthest point sampling. */
+  candidates: number;
+  sharpeningWeight: number;
+  equivarianceWeight: number;
+}
+
+export interface TrainStepGraph {
+  loss: Tensor;
+  sharpening: Tensor;
+  equivariance: Tensor;
+  gradient: Tensor;
+  candidates: Tensor;
+  selected: Tensor;
+  maps: Tensor;
+  warpedMaps: Tensor;
+  warpedImage: Tensor;
+}
+
+/** Graph inputs of a training step, by name: image, theta, noise, warpedNoise, tokens. */
+export function buildTrainStep(
+  g: Graph,
+  model: SdxlComponents,
+  shape: { imageSize: number; latentSize: number; tokens: number },
+  maps: MapEvaluationSettings,
+  loss: LossSettings,
+): TrainStepGraph {
+  const lc = model.vae.config.latentChannels;
+  const image = g.input('image', [1, 3, shape.imageSize, shape.imageSize]);
+  const theta = g.input('theta', [2, 3]);
+  const noise = g.input('noise', [1, lc, shape.latentSize, shape.latentSize]);
+  const warpedNoise = g.input('warpedNoise', [1, lc, shape.latentSize, shape.latentSize]);
+  const tokens = g.input('tokens', [1, shape.tokens, model.unet.config.crossAttentionDim]);
+  const params = modelParams(g, model);
+
+  const warpedImage = warp(image, theta);
+  const first = (t: Tensor) => op.reshape(t, t.shape.slice(1));
+  const a = first(attentionMaps(params, model, image, noise, tokens, maps).maps);
+  const aw = first(attentionMaps(params, model, warpedImage, warpedNoise, tokens, maps).maps);
+  const [, r] = a.shape as [number, number, number];
+
+  const candidates = sharpestTokens(a, loss.sigma, loss.candidates);
+  const selected = furthestPointSampling(aw, candidates, loss.keypoints);
+  const picked = op.takeRows(a, selected); // [K, R, R]
+  const pickedWarped = op.takeRows(aw, selected);
+
+  const target = op.stopGradient(gaussianAt(peakPositions(picked), r, r, loss.sigma));
+  const mse = (x: Tensor, y: Tensor) => {
+    const d = op.sub(x, y);
+    return op.mean(op.mul(d, d), [...x.shape.keys()]);
+  };
+  const sharpening = mse(picked, target);
+  const unwarped = first(inverseWarp(op.reshape(pickedWarped, [1, ...pickedWarped.shape]), theta));
+  const equivariance = mse(picked, unwarped);
+  const total = op.add(op.mul(equivariance, loss.equivarianceWeight), op.mul(sharpening, loss.sharpeningWeight));
+  const [gradient] = grad(total, [tokens]);
+  return {
+    loss: total,
+    sharpening,
+    equivariance,
+    gradient: gradient!,
+    candidates,
+    selected,
+    maps: a,
+    warpedMaps: aw,
+    warpedImage,
+  };
+}
