@@ -1,0 +1,163 @@
+// torch.optim.AdamW on the learned tokens, step for step: every element-wise operation
+// is rounded to float32 in PyTorch's order, so the tokens follow the reference's
+// trajectory (Adam magnifies tiny differences in the update).
+
+export interface AdamWOptions {
+  lr: number;
+  betas?: readonly [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+const MAGIC = 0x57_4d_44_41; // "ADMW" little-endian
+const VERSION = 1;
+const HEADER_BYTES = 16;
+
+const f = Math.fround;
+
+export class AdamW {
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  private steps = 0;
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
+
+  constructor(
+    readonly size: number,
+    opts: AdamWOptions,
+  ) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new RangeError(`AdamW: size must be a positive integer, got ${size}`);
+    this.lr = opts.lr;
+    [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
+    this.eps = opts.eps ?? 1e-8;
+    this.weightDecay = opts.weightDecay ?? 1e-2;
+    const checks: Array<[string, number, boolean]> = [
+      ['lr', this.lr, this.lr >= 0],
+      ['beta1', this.beta1, this.beta1 >= 0 && this.beta1 < 1],
+      ['beta2', this.beta2, this.beta2 >= 0 && this.beta2 < 1],
+      ['eps', this.eps, this.eps >= 0],
+      ['weightDecay', this.weightDecay, this.weightDecay >= 0],
+    ];
+    for (const [name, value, ok] of checks) {
+      if (!ok || !Number.isFinite(value)) throw new RangeError(`AdamW: invalid ${name} ${value}`);
+    }
+    this.m = new Float32Array(size);
+    this.v = new Float32Array(size);
+  }
+
+  /** Optimiser steps taken so far. */
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  /** One update of `params` in place from `grad` (PyTorch's single-tensor AdamW). */
+  step(params: Float32Array, grad: Float32Array): void {
+    if (params.length !== this.size || grad.length !== this.size) {
+      throw new RangeError(
+        `AdamW.step: expected ${this.size} values, got params ${params.length}, grad ${grad.length}`,
+      );
+    }
+    this.steps += 1;
+    // Python scalars enter PyTorch's float32 kernels cast to float32.
+    const decay = f(1 - this.lr * this.weightDecay);
+    const lerpWeight = f(1 - this.beta1);
+    const beta2 = f(this.beta2);
+    const sqWeight = f(1 - this.beta2);
+    const stepSize = f(-(this.lr / (1 - this.beta1 ** this.steps)));
+    const correction2Sqrt = f(Math.sqrt(1 - this.beta2 ** this.steps));
+    const eps = f(this.eps);
+    const { m, v } = this;
+    for (let i = 0; i < this.size; i++) {
+      const g = grad[i]!;
+      const p = this.weightDecay !== 0 ? f(params[i]! * decay) : params[i]!;
+      m[i] = f(m[i]! + f(lerpWeight * f(g - m[i]!)));
+      v[i] = f(f(v[i]! * beta2) + f(f(sqWeight * g) * g));
+      const denom = f(f(f(Math.sqrt(v[i]!)) / correction2Sqrt) + eps);
+      params[i] = f(p + f(f(stepSize * m[i]!) / denom));
+    }
+  }
+
+  /** Moments and step count, for checkpoints (little-endian). */
+  toBytes(): Uint8Array {
+    const bytes = new Uint8Array(HEADER_BYTES + 8 * this.size);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(0, MAGIC, true);
+    view.setUint32(4, VERSION, true);
+    view.setUint32(8, this.steps, true);
+    view.setUint32(12, this.size, true);
+    for (let i = 0; i < this.size; i++) {
+      view.setFloat32(HEADER_BYTES + 4 * i, this.m[i]!, true);
+      view.setFloat32(HEADER_BYTES + 4 * (this.size + i), this.v[i]!, true);
+    }
+    return bytes;
+  }
+
+  /** Restores a checkpointed state; `size` is the token count × width the run expects. */
+  static fromBytes(bytes: Uint8Array, size: number, opts: AdamWOptions): AdamW {
+    const bad = (msg: string): never => {
+      throw new RangeError(`AdamW checkpoint: ${msg}`);
+    };
+    if (bytes.length < HEADER_BYTES) bad(`${bytes.length} bytes is shorter than the ${HEADER_BYTES}-byte header`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (view.getUint32(0, true) !== MAGIC) bad('not an AdamW state (wrong magic number)');
+    const version = view.getUint32(4, true);
+    if (version !== VERSION) bad(`version ${version} is not supported (expected ${VERSION})`);
+    const stored = view.getUint32(12, true);
+    if (stored !== size) bad(`holds ${stored} values but the tokens have ${size}`);
+    if (bytes.length !== HEADER_BYTES + 8 * size) bad(`${bytes.length} bytes, expected ${HEADER_BYTES + 8 * size}`);
+    const opt = new AdamW(size, opts);
+    opt.steps = view.getUint32(8, true);
+    for (let i = 0; i < size; i++) {
+      opt.m[i] = view.getFloat32(HEADER_BYTES + 4 * i, true);
+      opt.v[i] = view.getFloat32(HEADER_BYTES + 4 * (size + i), true);
+    }
+    return opt;
+  }
+}
+
+/**
+ * Sums the gradients of `batch` iterations, each divided by `batch`, in float32 as
+ * PyTorch accumulates `(loss / batch).backward()` into `.grad`.
+ */
+export class GradientAccumulator {
+  private readonly sum: Float32Array;
+  private added = 0;
+
+  constructor(
+    readonly size: number,
+    readonly batch: number,
+  ) {
+    if (!Number.isInteger(batch) || batch < 1)
+      throw new RangeError(`GradientAccumulator: batch must be a positive integer, got ${batch}`);
+    this.sum = new Float32Array(size);
+  }
+
+  get count(): number {
+    return this.added;
+  }
+
+  get full(): boolean {
+    return this.added === this.batch;
+  }
+
+  add(grad: Float32Array): void {
+    if (grad.length !== this.size)
+      throw new RangeError(`GradientAccumulator.add: expected ${this.size} values, got ${grad.length}`);
+    if (this.full)
+      throw new RangeError(`GradientAccumulator.add: already holds ${this.batch} gradients; take() them first`);
+    for (let i = 0; i < this.size; i++) this.sum[i] = f(this.sum[i]! + f(grad[i]! / this.batch));
+    this.added += 1;
+  }
+
+  /** The accumulated gradient; the accumulator starts over empty. */
+  take(): Float32Array {
+    const out = Float32Array.from(this.sum);
+    this.sum.fill(0);
+    this.added = 0;
+    return out;
+  }
+}
