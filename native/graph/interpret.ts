@@ -74,7 +74,7 @@ function compute(
     case 'input':
       return feedFor(t, spec.name, feeds);
     case 'constant':
-      return spec.data instanceof Float32Array ? Float64Array.from(spec.data) : spec.data;
+      return spec.data instanceof Float32Array ? Float64Array.from(spec.data) : spec.data.slice();
     case 'fill':
       return new Float64Array(numel(t.shape)).fill(spec.value);
     case 'weight': {
@@ -318,6 +318,13 @@ function matmul(a: ReferenceValue, b: ReferenceValue, outShape: Shape): Float64A
   return out;
 }
 
+/** Index range [lo, hi) of output positions o with 0 <= o·stride + offset < size. */
+function validRange(count: number, stride: number, offset: number, size: number): [number, number] {
+  const lo = Math.max(0, Math.ceil(-offset / stride));
+  const hi = Math.min(count, Math.floor((size - 1 - offset) / stride) + 1);
+  return [lo, Math.max(lo, hi)];
+}
+
 function conv2d(x: ReferenceValue, w: ReferenceValue, outShape: Shape, stride: number, pad: number): Float64Array {
   const [n, cin, h, wd] = x.shape as [number, number, number, number];
   const [cout, , kh, kw] = w.shape as [number, number, number, number];
@@ -325,22 +332,21 @@ function conv2d(x: ReferenceValue, w: ReferenceValue, outShape: Shape, stride: n
   const xd = x.data as Float64Array;
   const wdat = w.data as Float64Array;
   const out = new Float64Array(numel(outShape));
+  // One weight tap at a time, so the innermost loop is a strided axpy over an output row.
   for (let b = 0; b < n; b++)
     for (let co = 0; co < cout; co++)
-      for (let oy = 0; oy < oh; oy++)
-        for (let ox = 0; ox < ow; ox++) {
-          let acc = 0;
-          for (let ci = 0; ci < cin; ci++)
-            for (let ky = 0; ky < kh; ky++) {
-              const iy = oy * stride - pad + ky;
-              if (iy < 0 || iy >= h) continue;
-              for (let kx = 0; kx < kw; kx++) {
-                const ix = ox * stride - pad + kx;
-                if (ix < 0 || ix >= wd) continue;
-                acc += xd[((b * cin + ci) * h + iy) * wd + ix]! * wdat[((co * cin + ci) * kh + ky) * kw + kx]!;
-              }
+      for (let ci = 0; ci < cin; ci++)
+        for (let ky = 0; ky < kh; ky++) {
+          const [oy0, oy1] = validRange(oh, stride, ky - pad, h);
+          for (let kx = 0; kx < kw; kx++) {
+            const wv = wdat[((co * cin + ci) * kh + ky) * kw + kx]!;
+            const [ox0, ox1] = validRange(ow, stride, kx - pad, wd);
+            for (let oy = oy0; oy < oy1; oy++) {
+              const orow = ((b * cout + co) * oh + oy) * ow;
+              const xrow = ((b * cin + ci) * h + oy * stride + ky - pad) * wd + kx - pad;
+              for (let ox = ox0; ox < ox1; ox++) out[orow + ox]! += wv * xd[xrow + ox * stride]!;
             }
-          out[((b * cout + co) * oh + oy) * ow + ox] = acc;
+          }
         }
   return out;
 }
@@ -361,19 +367,18 @@ function convTranspose2d(
   const out = new Float64Array(numel(outShape));
   for (let b = 0; b < n; b++)
     for (let ci = 0; ci < cin; ci++)
-      for (let iy = 0; iy < h; iy++)
-        for (let ix = 0; ix < wd; ix++) {
-          const v = xd[((b * cin + ci) * h + iy) * wd + ix]!;
-          for (let co = 0; co < cout; co++)
-            for (let ky = 0; ky < kh; ky++) {
-              const oy = iy * stride - pad + ky;
-              if (oy < 0 || oy >= oh) continue;
-              for (let kx = 0; kx < kw; kx++) {
-                const ox = ix * stride - pad + kx;
-                if (ox < 0 || ox >= ow) continue;
-                out[((b * cout + co) * oh + oy) * ow + ox]! += v * wdat[((ci * cout + co) * kh + ky) * kw + kx]!;
-              }
+      for (let co = 0; co < cout; co++)
+        for (let ky = 0; ky < kh; ky++) {
+          const [iy0, iy1] = validRange(h, stride, ky - pad, oh);
+          for (let kx = 0; kx < kw; kx++) {
+            const wv = wdat[((ci * cout + co) * kh + ky) * kw + kx]!;
+            const [ix0, ix1] = validRange(wd, stride, kx - pad, ow);
+            for (let iy = iy0; iy < iy1; iy++) {
+              const xrow = ((b * cin + ci) * h + iy) * wd;
+              const orow = ((b * cout + co) * oh + iy * stride + ky - pad) * ow + kx - pad;
+              for (let ix = ix0; ix < ix1; ix++) out[orow + ix * stride]! += wv * xd[xrow + ix]!;
             }
+          }
         }
   return out;
 }
