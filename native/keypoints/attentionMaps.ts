@@ -2,9 +2,9 @@
 // UNet up to the controlled layers → attention maps [B, N, R, R].
 import type { Graph, Tensor } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
-import type { UNetConfig, VaeConfig } from '../sdxl/config.js';
+import type { SchedulerConfig, UNetConfig, VaeConfig } from '../sdxl/config.js';
 import { Params, type WeightLookup } from '../sdxl/params.js';
-import { noiseCoefficients, type NoiseSchedule } from '../sdxl/timeEmbedding.js';
+import { noiseCoefficients } from '../sdxl/timeEmbedding.js';
 import { unetAttentionMaps, type MapSettings } from '../sdxl/unet.js';
 import { encodeLatents } from '../sdxl/vae.js';
 
@@ -16,7 +16,7 @@ export interface SdxlComponents {
 
 export interface MapEvaluationSettings extends MapSettings {
   latentScale: number;
-  schedule: NoiseSchedule;
+  schedule: SchedulerConfig;
   timestep: number;
 }
 

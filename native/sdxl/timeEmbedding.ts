@@ -1,5 +1,6 @@
 // Host-side sinusoidal embeddings and the DDIM noise schedule, in float32 arithmetic
 // step by step (Math.fround) so they round like the reference's torch code.
+import type { SchedulerConfig } from './config.js';
 
 const f = Math.fround;
 
@@ -19,42 +20,33 @@ export function sinusoidalEmbedding(value: number, dim: number, flipSinToCos: bo
   return out;
 }
 
-export interface NoiseSchedule {
-  betaStart: number;
-  betaEnd: number;
-  trainSteps: number;
-  betaSchedule: 'scaled_linear' | 'linear';
-  stepsOffset: number;
-  inferenceSteps: number;
+/**
+ * The last (smallest) timestep of the inference schedule, the one the method evaluates at
+ * (1 for SDXL's "leading" spacing with offset 1), following diffusers' DDIMScheduler.set_timesteps.
+ */
+export function lastTimestep(s: SchedulerConfig, inferenceSteps: number): number {
+  const T = s.numTrainTimesteps;
+  if (s.timestepSpacing === 'trailing') return Math.round(T / inferenceSteps) - 1;
+  if (s.timestepSpacing === 'linspace') return 0;
+  return s.stepsOffset;
 }
 
-export const DEFAULT_SCHEDULE: NoiseSchedule = {
-  betaStart: 0.00085,
-  betaEnd: 0.012,
-  trainSteps: 1000,
-  betaSchedule: 'scaled_linear',
-  stepsOffset: 1,
-  inferenceSteps: 50,
-};
-
-/**
- * The last DDIM timestep with "leading" spacing, the one the method evaluates at (1 for SDXL):
- * timesteps are i·(train/inference) + offset, so the smallest is the offset itself.
- */
-export const lastTimestep = (s: NoiseSchedule): number => s.stepsOffset;
-
-/** sqrt(ᾱ_t) and sqrt(1-ᾱ_t) for `add_noise` at timestep t. */
-export function noiseCoefficients(s: NoiseSchedule, t: number): { signal: number; noise: number } {
+/** sqrt(ᾱ_t) and sqrt(1−ᾱ_t) for `add_noise` at timestep t. */
+export function noiseCoefficients(s: SchedulerConfig, t: number): { signal: number; noise: number } {
+  const T = s.numTrainTimesteps;
   let cumprod = 1;
   for (let i = 0; i <= t; i++) {
     let beta: number;
     if (s.betaSchedule === 'scaled_linear') {
       const a = Math.sqrt(s.betaStart);
       const b = Math.sqrt(s.betaEnd);
-      const x = f(a + ((b - a) * i) / (s.trainSteps - 1));
+      const x = f(a + ((b - a) * i) / (T - 1));
       beta = f(x * x);
+    } else if (s.betaSchedule === 'linear') {
+      beta = f(s.betaStart + ((s.betaEnd - s.betaStart) * i) / (T - 1));
     } else {
-      beta = f(s.betaStart + ((s.betaEnd - s.betaStart) * i) / (s.trainSteps - 1));
+      const alphaBar = (u: number) => Math.cos(((u + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
+      beta = f(Math.min(1 - alphaBar((i + 1) / T) / alphaBar(i / T), 0.999));
     }
     cumprod = f(cumprod * f(1 - beta));
   }
