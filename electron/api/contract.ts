@@ -1,0 +1,157 @@
+// The one typed API between the UI and the services. Every method is listed here with the schema its
+// input must satisfy (checked once, at the transport edge) and the type it returns; every event the
+// services push to the UI is listed in ApiEvents. Electron IPC and HTTP/WebSocket both carry exactly this.
+import { z } from 'zod';
+import type * as T from './types.js';
+
+/** `bytes` methods return a file; HTTP sends the raw body, IPC a Uint8Array. */
+export type ResultKind = 'json' | 'bytes';
+
+export interface MethodSpec<I extends z.ZodType, O> {
+  input: I;
+  kind: ResultKind;
+  /** Phantom: carries the result type, never read at run time. */
+  output?: O;
+}
+
+function takes<I extends z.ZodType>(input: I) {
+  return {
+    returns: <O>(): MethodSpec<I, O> => ({ input, kind: 'json' }),
+    returnsFile: (): MethodSpec<I, T.ImageFile> => ({ input, kind: 'bytes' }),
+  };
+}
+
+const nothing = z.object({}).strict();
+const path = z.string().min(1, 'a path is required');
+const id = z.number().int().nonnegative();
+const colour = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour like #e6194b');
+const visibility = z.union([z.literal(0), z.literal(1), z.literal(2)]);
+const coordinate = z.number().finite();
+const edges = z.array(z.object({ from: id, to: id }).strict());
+
+export const pickKinds = ['folder', 'project', 'new-project', 'coco-file', 'model', 'export-file'] as const;
+export type PickKind = (typeof pickKinds)[number];
+
+export const methods = {
+  'app.info': takes(nothing).returns<T.AppInfo>(),
+  /** Browses the allowed folders (for the browser, which has no system dialog). */
+  'files.list': takes(z.object({ path: path.optional() }).strict()).returns<T.FolderListing>(),
+  /** Desktop only: the system dialog. The picked path becomes an allowed folder. Null when cancelled. */
+  'files.pick': takes(z.object({ kind: z.enum(pickKinds), title: z.string() }).strict()).returns<string | null>(),
+
+  'projects.recent': takes(nothing).returns<T.RecentProject[]>(),
+  'projects.create': takes(
+    z.object({ path, images: path.optional(), name: z.string().trim().min(1).max(200).optional() }).strict(),
+  ).returns<T.CreateProjectResult>(),
+  'projects.open': takes(z.object({ path }).strict()).returns<T.ProjectInfo>(),
+  /** A new project holding a labelled dataset. */
+  'projects.import': takes(
+    z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('coco'), path, file: path, imagesRoot: path.optional() }).strict(),
+      z.object({ kind: z.literal('cub'), path, folder: path }).strict(),
+    ]),
+  ).returns<{ info: T.ProjectInfo; imported: T.LabelledImportResult }>(),
+  'projects.current': takes(nothing).returns<T.ProjectInfo | null>(),
+  'projects.close': takes(nothing).returns<null>(),
+
+  'model.check': takes(z.object({ path }).strict()).returns<T.ModelCheck>(),
+  'model.set': takes(z.object({ path }).strict()).returns<T.ModelReference>(),
+
+  'training.current': takes(nothing).returns<T.TrainingView | null>(),
+  'training.start': takes(z.object({ settings: z.record(z.string(), z.number()) }).strict()).returns<T.TrainingView>(),
+  'training.cancel': takes(z.object({ runId: id }).strict()).returns<T.TrainingView>(),
+  'training.resume': takes(z.object({ runId: id }).strict()).returns<T.TrainingView>(),
+
+  'images.list': takes(
+    z
+      .object({
+        offset: z.number().int().nonnegative().optional(),
+        limit: z.number().int().positive().max(1000).optional(),
+        corrected: z.boolean().optional(),
+        scoreBelow: z.number().finite().optional(),
+        hasGroundTruth: z.boolean().optional(),
+        sort: z.enum(['path', 'added', 'min-score']).optional(),
+      })
+      .strict(),
+  ).returns<T.ImageRowPage>(),
+  'images.get': takes(z.object({ id }).strict()).returns<T.ImageDetail>(),
+  /** The image file; `maxSide` asks for a smaller copy (thumbnails). Always in the stored pixel orientation. */
+  'images.file': takes(
+    z.object({ id, maxSide: z.number().int().positive().max(8192).optional() }).strict(),
+  ).returnsFile(),
+
+  /** Places points by hand; they win over predictions from then on. */
+  'keypoints.correct': takes(
+    z
+      .object({
+        imageId: id,
+        points: z.array(z.object({ indexId: id, x: coordinate, y: coordinate, visibility }).strict()).min(1),
+      })
+      .strict(),
+  ).returns<T.Keypoint[]>(),
+  /** Drops hand corrections: those points show the model's prediction again. */
+  'keypoints.uncorrect': takes(z.object({ imageId: id, indexIds: z.array(id).min(1) }).strict()).returns<number>(),
+
+  'indices.list': takes(nothing).returns<T.KeypointIndex[]>(),
+  'indices.update': takes(
+    z
+      .object({
+        id,
+        name: z.string().trim().max(80).nullable().optional(),
+        colour: colour.optional(),
+        hidden: z.boolean().optional(),
+      })
+      .strict(),
+  ).returns<T.KeypointIndex>(),
+  /** `ids`: every index of the current run, in the new display order. */
+  'indices.reorder': takes(z.object({ ids: z.array(id) }).strict()).returns<T.KeypointIndex[]>(),
+  'skeleton.get': takes(nothing).returns<T.SkeletonEdge[]>(),
+  'skeleton.set': takes(z.object({ edges }).strict()).returns<T.SkeletonEdge[]>(),
+
+  'groundTruth.summary': takes(nothing).returns<T.GroundTruthSummary>(),
+  'attention.map': takes(z.object({ imageId: id, indexId: id }).strict()).returns<T.HeatMap>(),
+  'evaluation.report': takes(nothing).returns<T.EvaluationReport>(),
+  'export.coco': takes(
+    z
+      .object({
+        file: path,
+        onlyCorrected: z.boolean().optional(),
+        split: z.enum(['train', 'test']).optional(),
+        withScores: z.boolean().optional(),
+        groundTruth: z.boolean().optional(),
+      })
+      .strict(),
+  ).returns<T.CocoExportResult>(),
+};
+
+export type Methods = typeof methods;
+export type MethodName = keyof Methods;
+export type MethodInput<M extends MethodName> = z.input<Methods[M]['input']>;
+export type ParsedInput<M extends MethodName> = z.output<Methods[M]['input']>;
+export type MethodOutput<M extends MethodName> = Exclude<Methods[M]['output'], undefined>;
+
+export function isMethodName(name: string): name is MethodName {
+  return Object.hasOwn(methods, name);
+}
+
+/** Everything the services push to the UI (WebSocket messages / IPC events). */
+export interface ApiEvents {
+  /** First message of every connection: a changed serverId means the server restarted. */
+  hello: { serverId: string };
+  'training.progress': { runId: number; point: T.ProgressPoint; etaSeconds: number | null };
+  'training.state': { training: T.TrainingView };
+  'import.progress': T.ImportProgress;
+  /** The open project changed (opened, closed, renamed, new run): refetch it. */
+  'project.changed': { project: T.ProjectInfo | null };
+  /** Another window or client edited data of the open project: refetch that part. */
+  'project.edited': { part: 'keypoints' | 'indices' | 'skeleton'; imageId?: number };
+}
+
+export type EventName = keyof ApiEvents;
+export type ApiEvent = { [E in EventName]: { event: E; data: ApiEvents[E] } }[EventName];
+
+/** The API as the UI holds it, whatever the transport. */
+export interface KeypointApi {
+  call<M extends MethodName>(method: M, input: MethodInput<M>): Promise<MethodOutput<M>>;
+  on<E extends EventName>(event: E, handler: (data: ApiEvents[E]) => void): () => void;
+}

@@ -1,0 +1,99 @@
+// Creating, opening, importing and closing the session's project, and its model.
+import path from 'node:path';
+import { removeProjectFiles } from '../../db/database.js';
+import type { ProjectInfo } from '../../common/project.js';
+import type { Handlers } from '../dispatcher.js';
+import type { SessionContext } from '../session.js';
+
+type ProjectMethods =
+  | 'projects.recent'
+  | 'projects.create'
+  | 'projects.open'
+  | 'projects.import'
+  | 'projects.current'
+  | 'projects.close'
+  | 'model.set';
+
+export function projectHandlers(context: SessionContext): Pick<Handlers, ProjectMethods> {
+  const { services, allowed, openProjects, recent, id } = context;
+
+  /** Opens `projectPath` through `open`, keeping one window per project and remembering it. */
+  async function switchTo<T>(projectPath: string, open: () => Promise<T>, infoOf: (result: T) => ProjectInfo) {
+    const previous = openProjects.ownedBy(id);
+    openProjects.claim(projectPath, id);
+    let result: T;
+    try {
+      result = await open();
+    } catch (error) {
+      openProjects.release(id, previous);
+      throw error;
+    }
+    const info = infoOf(result);
+    openProjects.release(id, info.path);
+    allowed.add(path.dirname(info.path));
+    recent.remember(info.path, info.settings.name);
+    return result;
+  }
+
+  return {
+    'projects.recent': async () => recent.list(),
+
+    'projects.create': async (request) => {
+      const file = allowed.check(request.path, 'project file');
+      const images = request.images === undefined ? undefined : allowed.check(request.images, 'image folder');
+      return switchTo(
+        file,
+        () => services.project.create({ path: file, images, name: request.name }),
+        (r) => r.info,
+      );
+    },
+
+    'projects.open': async (request) => {
+      const file = allowed.check(request.path, 'project file');
+      return switchTo(
+        file,
+        () => services.project.open(file),
+        (info) => info,
+      );
+    },
+
+    'projects.import': async (request) => {
+      const file = allowed.check(request.path, 'project file');
+      const source = allowed.check(request.kind === 'coco' ? request.file : request.folder, 'dataset');
+      const imagesRoot =
+        request.kind === 'coco' && request.imagesRoot ? allowed.check(request.imagesRoot, 'image folder') : undefined;
+      return switchTo(
+        file,
+        async () => {
+          const created = await services.project.create({ path: file, name: path.basename(source) });
+          try {
+            const imported =
+              request.kind === 'coco'
+                ? await services.imports.importCoco({ file: source, imagesRoot })
+                : await services.imports.importCub({ folder: source });
+            return { info: await services.project.info(), imported };
+          } catch (error) {
+            // The project was made only to hold this dataset: a failed import leaves nothing behind.
+            await services.project.close();
+            removeProjectFiles(created.info.path);
+            throw error;
+          }
+        },
+        (r) => r.info,
+      );
+    },
+
+    'projects.current': () => services.project.current(),
+
+    'projects.close': async () => {
+      await services.project.close();
+      openProjects.release(id);
+      return null;
+    },
+
+    'model.set': async (request) => {
+      const model = allowed.check(request.path, 'model');
+      return services.project.setModel({ name: path.basename(model), path: model });
+    },
+  };
+}
