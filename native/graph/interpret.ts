@@ -525,10 +525,18 @@ function indexAt(t: Tensor, indices: BigInt64Array, j: number, size: number): nu
   return k;
 }
 
+/** ONNX lets indices be smaller than the data off the axis, never larger. */
+function checkIndexShape(t: Tensor, idx: Shape, data: Shape, axis: number): void {
+  if (idx.some((d, i) => i !== axis && d > data[i]!)) {
+    fail(t, `indices ${shapeStr(idx)} exceed data ${shapeStr(data)} off axis ${axis}`);
+  }
+}
+
 /** ONNX GatherElements: out[…i…] = x[…indices[…i…]…] with the index replacing the coordinate on `axis`. */
 function gatherElements(t: Tensor, x: ReferenceValue, idx: ReferenceValue, axis: number): ReferenceData {
   const indices = idx.data as BigInt64Array;
   const xs = stridesOf(x.shape);
+  checkIndexShape(t, idx.shape, x.shape, axis);
   const base = broadcastIndex(
     idx.shape,
     xs.map((s, d) => (d === axis ? 0 : s)),
@@ -550,10 +558,7 @@ function scatterAddElements(
 ): Float64Array {
   const indices = idx.data as BigInt64Array;
   const bs = stridesOf(base.shape);
-  for (let d = 0; d < idx.shape.length; d++) {
-    if (d !== axis && idx.shape[d]! > base.shape[d]!)
-      fail(t, `indices ${shapeStr(idx.shape)} exceed base ${shapeStr(base.shape)} off axis ${axis}`);
-  }
+  checkIndexShape(t, idx.shape, base.shape, axis);
   const at = broadcastIndex(
     idx.shape,
     bs.map((s, d) => (d === axis ? 0 : s)),

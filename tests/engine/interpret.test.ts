@@ -156,6 +156,8 @@ describe('reference interpreter', () => {
     expect(nums(s.data)).toEqual([20, 0, 10, 0, 40, 30]);
     const bad = o.gatherElements(x, g.constantInt([3], [1, 1]), 1);
     expect(() => one(bad)).toThrow(/index 3 out of range for axis of size 3/);
+    const wide = o.gatherElements(x, g.constantInt([0, 0, 0, 0], [1, 4]), 0);
+    expect(() => one(wide)).toThrow(/indices \[1,4\] exceed data \[2,3\] off axis 0/);
   });
 
   it('moves data with transpose, concat, slice, expand and reshape', () => {
