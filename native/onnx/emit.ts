@@ -80,8 +80,7 @@ export function describeNode(t: Tensor): string {
   return `node '${t.label ?? '(unlabelled)'}' ${t.spec.op}#${t.id} (inputs ${ins || 'none'} → ${shapeStr(t.shape)}:${t.dtype})`;
 }
 
-const onnxNodeName = (t: Tensor, suffix = ''): string =>
-  `${t.label ? `${t.label}/` : ''}${t.spec.op}#${t.id}${suffix}`;
+const onnxNodeName = (t: Tensor, suffix = ''): string => `${t.label ? `${t.label}/` : ''}${t.spec.op}#${t.id}${suffix}`;
 
 // Internal value names start with '%' so they can never collide with the caller's input names.
 const valueName = (t: Tensor): string => `%t${t.id}`;
@@ -351,7 +350,10 @@ export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): E
       case 'reduceMax':
         // ONNX reads empty axes as "reduce everything"; the IR means "reduce nothing".
         if (spec.axes.length === 0) b.node(t, 'Identity', ins, [out], type);
-        else b.node(t, reduceOps[spec.op], [ins[0]!, b.int64s(spec.axes)], [out], type, { keepdims: int(spec.keepDims ? 1 : 0) });
+        else
+          b.node(t, reduceOps[spec.op], [ins[0]!, b.int64s(spec.axes)], [out], type, {
+            keepdims: int(spec.keepDims ? 1 : 0),
+          });
         break;
       case 'argMax':
         b.node(t, 'ArgMax', ins, [out], type, { axis: int(spec.axis), keepdims: int(spec.keepDims ? 1 : 0) });
@@ -367,7 +369,14 @@ export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): E
         b.node(t, 'Softmax', ins, [out], type, { axis: int(spec.axis) });
         break;
       case 'reshape':
-        b.node(t, 'Reshape', [ins[0]!, b.int64s(t.shape)], [out], type, t.shape.includes(0) ? { allowzero: int(1) } : undefined);
+        b.node(
+          t,
+          'Reshape',
+          [ins[0]!, b.int64s(t.shape)],
+          [out],
+          type,
+          t.shape.includes(0) ? { allowzero: int(1) } : undefined,
+        );
         break;
       case 'transpose':
         b.node(t, 'Transpose', ins, [out], type, { perm: ints(spec.perm) });

@@ -50,7 +50,9 @@ export function graphKey(outputs: readonly Tensor[], layout: WeightLayout): stri
     pos.set(t.id, i);
     const { spec } = t;
     const attrs = JSON.stringify(spec, (k, v) => (k === 'data' || k === 'ref' ? undefined : v));
-    h.update(`${t.id}|${attrs}|${t.inputs.map((x) => pos.get(x.id)).join(',')}|${t.shape.join(',')}|${t.dtype}|${t.label ?? ''}\n`);
+    h.update(
+      `${t.id}|${attrs}|${t.inputs.map((x) => pos.get(x.id)).join(',')}|${t.shape.join(',')}|${t.dtype}|${t.label ?? ''}\n`,
+    );
     if (spec.op === 'constant') h.update(new Uint8Array(spec.data.buffer, spec.data.byteOffset, spec.data.byteLength));
     if (spec.op === 'weight') {
       const { file, byteOffset, storedAs, name } = spec.ref;
@@ -101,7 +103,8 @@ function linkWeights(dir: string, files: readonly LinkedWeightFile[]): boolean {
       fs.renameSync(tmp, target);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EMLINK' || code === 'EACCES') return false;
+      if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EMLINK' || code === 'EACCES')
+        return false;
       throw e;
     }
   }
@@ -123,7 +126,8 @@ function readChunks(chunks: readonly WeightChunk[]): Array<{ path: string; data:
         let done = 0;
         while (done < piece.length) {
           const n = fs.readSync(fd, data, at + done, piece.length - done, piece.offset + done);
-          if (n === 0) throw new GraphError(`weights: ${piece.file} ended at byte ${piece.offset + done} while reading`);
+          if (n === 0)
+            throw new GraphError(`weights: ${piece.file} ended at byte ${piece.offset + done} while reading`);
           done += n;
         }
         at += piece.length;
@@ -186,7 +190,13 @@ export function prepareModel(
     fs.mkdirSync(p.dir, { recursive: true });
     if (linkWeights(p.dir, p.meta.linkedFiles)) {
       if (p.bytes) storeEntry(p.dir, p.bytes, p.meta);
-      return { key: p.key, layout: 'linked', modelPath: path.join(p.dir, 'model.onnx'), ...ports(p.meta), fromCache: p.fromCache };
+      return {
+        key: p.key,
+        layout: 'linked',
+        modelPath: path.join(p.dir, 'model.onnx'),
+        ...ports(p.meta),
+        fromCache: p.fromCache,
+      };
     }
     if (access === 'link') {
       throw new GraphError(`weights: cannot hard-link the weight files into ${p.dir} (another filesystem?)`);

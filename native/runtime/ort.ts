@@ -24,7 +24,11 @@ export interface OrtBackendOptions {
   reasons?: string[];
 }
 
-const ortType: Readonly<Record<DType, 'float32' | 'int64' | 'bool'>> = { float32: 'float32', int64: 'int64', bool: 'bool' };
+const ortType: Readonly<Record<DType, 'float32' | 'int64' | 'bool'>> = {
+  float32: 'float32',
+  int64: 'int64',
+  bool: 'bool',
+};
 
 function arrayFor(dtype: DType): typeof Float32Array | typeof BigInt64Array | typeof Uint8Array {
   return dtype === 'float32' ? Float32Array : dtype === 'int64' ? BigInt64Array : Uint8Array;
@@ -112,7 +116,10 @@ export class OrtBackend implements Backend {
         if (released) throw new GraphError(`graph '${name}': run after release()`);
         const ortFeeds: Record<string, ort.Tensor> = {};
         for (const port of model.inputs) ortFeeds[port.name] = toOrtTensor(port, feeds[port.name], name);
-        const result = await session.run(ortFeeds, model.outputs.map((p) => p.name));
+        const result = await session.run(
+          ortFeeds,
+          model.outputs.map((p) => p.name),
+        );
         return model.outputs.map((p) => fromOrtTensor(p, result[p.name], name));
       },
       release: async () => {

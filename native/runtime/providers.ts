@@ -58,11 +58,18 @@ export async function probeProvider(provider: OrtProvider): Promise<ProbeResult>
   const label = providerLabel[provider];
   const needs = platformOnly[provider];
   if (needs && process.platform !== needs) {
-    return { ok: false, reason: `${label}: only on ${needs === 'win32' ? 'Windows' : 'macOS'} (this is ${process.platform})` };
+    return {
+      ok: false,
+      reason: `${label}: only on ${needs === 'win32' ? 'Windows' : 'macOS'} (this is ${process.platform})`,
+    };
   }
   if (provider !== 'cpu') {
     const known = ort.listSupportedBackends().find((b) => b.name === provider);
-    if (!known) return { ok: false, reason: `${label}: this onnxruntime-node build has no ${label} provider (listSupportedBackends)` };
+    if (!known)
+      return {
+        ok: false,
+        reason: `${label}: this onnxruntime-node build has no ${label} provider (listSupportedBackends)`,
+      };
     if (provider === 'cuda' && !cudaProviderInstalled()) {
       return {
         ok: false,

@@ -28,7 +28,10 @@ function weightFile(name: string, values: number[], offset = 0): string {
 /** A graph that uses every IR op at least once, including float16 and bfloat16 weights. */
 function everyOpGraph(): Tensor[] {
   const g = new Graph();
-  const file = weightFile('all.bin', Array.from({ length: 16 }, (_, i) => i / 16));
+  const file = weightFile(
+    'all.bin',
+    Array.from({ length: 16 }, (_, i) => i / 16),
+  );
   return g.scope('block', () => {
     const x = g.input('x', [1, 2, 4, 4]);
     const w32 = g.weight({ file, byteOffset: 0, storedAs: 'float32', name: 'w32' }, [2, 2, 1, 1]);
@@ -106,7 +109,11 @@ describe('ONNX emitter', () => {
   });
 
   it('packs in-memory weights into chunks no larger than asked, each range read once', async () => {
-    const file = weightFile('chunks.bin', Array.from({ length: 40 }, (_, i) => i), 12);
+    const file = weightFile(
+      'chunks.bin',
+      Array.from({ length: 40 }, (_, i) => i),
+      12,
+    );
     const g = new Graph();
     const ref = (i: number) => ({ file, byteOffset: 12 + i * 40, storedAs: 'float32' as const, name: `t${i}` });
     const ws = [0, 1, 2, 3].map((i) => g.weight(ref(i), [10]));
@@ -133,7 +140,9 @@ describe('emitter errors name the node', () => {
   it('a weight file shorter than the tensor', () => {
     const file = weightFile('short.bin', [1, 2, 3]);
     const g = new Graph();
-    const w = g.scope('unet.conv_in', () => g.weight({ file, byteOffset: 4, storedAs: 'float32', name: 'conv_in.weight' }, [3]));
+    const w = g.scope('unet.conv_in', () =>
+      g.weight({ file, byteOffset: 4, storedAs: 'float32', name: 'conv_in.weight' }, [3]),
+    );
     expect(() => emitModel([o.neg(w)])).toThrow(GraphError);
     expect(() => emitModel([o.neg(w)])).toThrow(
       /node 'unet\.conv_in' weight#\d+ .*\[3\]:float32.*'conv_in\.weight' needs bytes 4\.\.16 of .*short\.bin, but the file has 12 bytes/,
@@ -165,7 +174,9 @@ describe('emitter errors name the node', () => {
     const g = new Graph();
     const x = g.input('x', [2]);
     const odd: Tensor = { ...x, id: 99, spec: { op: 'fancy' } as unknown as OpSpec, inputs: [x], label: 'head.odd' };
-    expect(() => emitModel([odd])).toThrow(/node 'head\.odd' fancy#99 \(inputs \[2\]:float32 → \[2\]:float32\): no ONNX mapping for op 'fancy'/);
+    expect(() => emitModel([odd])).toThrow(
+      /node 'head\.odd' fancy#99 \(inputs \[2\]:float32 → \[2\]:float32\): no ONNX mapping for op 'fancy'/,
+    );
   });
 
   it('input names that would collide with internal value names', () => {

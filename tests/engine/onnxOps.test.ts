@@ -34,7 +34,17 @@ const cases: OpCase[] = [
       const x = g.input('x', [3, 4]);
       const p = g.input('p', [3, 4]);
       return {
-        outputs: [o.neg(x), o.exp(x), o.log(p), o.sqrt(p), o.erf(x), o.sigmoid(x), o.tanh(x), o.floor(o.mul(x, 3)), o.abs(x)],
+        outputs: [
+          o.neg(x),
+          o.exp(x),
+          o.log(p),
+          o.sqrt(p),
+          o.erf(x),
+          o.sigmoid(x),
+          o.tanh(x),
+          o.floor(o.mul(x, 3)),
+          o.abs(x),
+        ],
         feeds: { x: randomFeed(1, [3, 4], -2, 2), p: randomFeed(2, [3, 4], 0.1, 3) },
       };
     },
@@ -90,7 +100,11 @@ const cases: OpCase[] = [
       const w = g.input('w', [4, 3, 3, 3]);
       const wt = g.input('wt', [3, 2, 3, 3]);
       return {
-        outputs: [o.conv2d(x, w, { stride: 2, pad: 1 }), o.conv2d(x, w), o.convTranspose2d(x, wt, { stride: 2, pad: 1, outputPad: 1 })],
+        outputs: [
+          o.conv2d(x, w, { stride: 2, pad: 1 }),
+          o.conv2d(x, w),
+          o.convTranspose2d(x, wt, { stride: 2, pad: 1, outputPad: 1 }),
+        ],
         feeds: { x: randomFeed(11, [2, 3, 7, 6]), w: randomFeed(12, [4, 3, 3, 3]), wt: randomFeed(13, [3, 2, 3, 3]) },
       };
     },
@@ -146,7 +160,12 @@ const cases: OpCase[] = [
         outputs: [
           o.gatherElements(x, idx, 1),
           o.scatterAddElements(x, idx, upd, 1),
-          o.scatterAddElements(g.fill(0, [5, 4]), g.constantInt([4, 0, 4, 4, 1, 1, 0, 2], [2, 4]), o.slice(upd, 0, 0, 2), 0),
+          o.scatterAddElements(
+            g.fill(0, [5, 4]),
+            g.constantInt([4, 0, 4, 4, 1, 1, 0, 2], [2, 4]),
+            o.slice(upd, 0, 0, 2),
+            0,
+          ),
         ],
         feeds: { x: randomFeed(17, [3, 5]), idx: int64Feed([3, 4], 5, 18), upd: randomFeed(19, [3, 4]) },
       };
@@ -189,12 +208,48 @@ describe('every IR op on ONNX Runtime (CPU) matches the float64 interpreter', ()
 
   it('the cases above exercise every op of the IR', () => {
     const every: Record<OpName, true> = {
-      input: true, constant: true, fill: true, weight: true, neg: true, exp: true, log: true, sqrt: true, erf: true,
-      sigmoid: true, tanh: true, floor: true, abs: true, add: true, sub: true, mul: true, div: true, pow: true, min: true,
-      max: true, equal: true, less: true, greater: true, where: true, cast: true, matmul: true, conv2d: true,
-      convTranspose2d: true, reduceSum: true, reduceMean: true, reduceMax: true, argMax: true, topKIndices: true,
-      softmax: true, reshape: true, transpose: true, expand: true, concat: true, slice: true, gatherElements: true,
-      scatterAddElements: true, stopGradient: true,
+      input: true,
+      constant: true,
+      fill: true,
+      weight: true,
+      neg: true,
+      exp: true,
+      log: true,
+      sqrt: true,
+      erf: true,
+      sigmoid: true,
+      tanh: true,
+      floor: true,
+      abs: true,
+      add: true,
+      sub: true,
+      mul: true,
+      div: true,
+      pow: true,
+      min: true,
+      max: true,
+      equal: true,
+      less: true,
+      greater: true,
+      where: true,
+      cast: true,
+      matmul: true,
+      conv2d: true,
+      convTranspose2d: true,
+      reduceSum: true,
+      reduceMean: true,
+      reduceMax: true,
+      argMax: true,
+      topKIndices: true,
+      softmax: true,
+      reshape: true,
+      transpose: true,
+      expand: true,
+      concat: true,
+      slice: true,
+      gatherElements: true,
+      scatterAddElements: true,
+      stopGradient: true,
     };
     const missing = (Object.keys(every) as OpName[]).filter((op) => !seen.has(op) && !coveredElsewhere.has(op));
     expect(missing).toEqual([]);

@@ -10,10 +10,16 @@ describe('backend selection', () => {
 
   it('providers of another platform are refused with the platform named', async () => {
     if (process.platform !== 'win32') {
-      expect(await probeProvider('dml')).toEqual({ ok: false, reason: `DirectML: only on Windows (this is ${process.platform})` });
+      expect(await probeProvider('dml')).toEqual({
+        ok: false,
+        reason: `DirectML: only on Windows (this is ${process.platform})`,
+      });
     }
     if (process.platform !== 'darwin') {
-      expect(await probeProvider('coreml')).toEqual({ ok: false, reason: `CoreML: only on macOS (this is ${process.platform})` });
+      expect(await probeProvider('coreml')).toEqual({
+        ok: false,
+        reason: `CoreML: only on macOS (this is ${process.platform})`,
+      });
     }
   });
 
@@ -32,7 +38,11 @@ describe('backend selection', () => {
 
   it("'cpu' gives ONNX Runtime on the CPU and does not look for CUDA", async () => {
     const backend = await selectBackend({ prefer: 'cpu' });
-    expect(backend.info).toMatchObject({ id: 'ort-cpu', label: 'ONNX Runtime (CPU)', reasons: ['CPU: chosen (asked for)'] });
+    expect(backend.info).toMatchObject({
+      id: 'ort-cpu',
+      label: 'ONNX Runtime (CPU)',
+      reasons: ['CPU: chosen (asked for)'],
+    });
   });
 
   it('a requested provider that cannot run falls back to CPU and says why', async () => {

@@ -87,9 +87,9 @@ describe('sessions', () => {
     expect(c.inputNames).toEqual(['x']);
     await expect(c.run({})).rejects.toThrow(/graph 'tiny' input 'x': no value fed \(expects \[2,2\]:float32\)/);
     await expect(c.run({ x: { ...xFeed.x, shape: [4] } })).rejects.toThrow(/fed shape \[4\], expects \[2,2\]/);
-    await expect(
-      c.run({ x: { dtype: 'int64', shape: [2, 2], data: new BigInt64Array(4) } }),
-    ).rejects.toThrow(GraphError);
+    await expect(c.run({ x: { dtype: 'int64', shape: [2, 2], data: new BigInt64Array(4) } })).rejects.toThrow(
+      GraphError,
+    );
     await c.release();
   });
 });
@@ -109,7 +109,9 @@ describe("graph optimisation level 'all'", () => {
     const h = o.add(x, o.matmul(att, v));
     const mlp = o.linear(o.gelu(o.linear(h, w('w1', [32, 16]), w('b1', [32]))), w('w2', [16, 32]));
     const img = o.reshape(o.add(h, mlp), [1, 8, 4, 4]);
-    const conv = o.silu(o.groupNorm(o.conv2d(img, w('wc', [8, 8, 3, 3]), { pad: 1 }), 4, w('gn', [8]), w('bn', [8]), 1e-5));
+    const conv = o.silu(
+      o.groupNorm(o.conv2d(img, w('wc', [8, 8, 3, 3]), { pad: 1 }), 4, w('gn', [8]), w('bn', [8]), 1e-5),
+    );
     return { outputs: [conv] };
   }
   const feeds = {

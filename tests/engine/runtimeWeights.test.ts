@@ -57,7 +57,10 @@ describe('weights from a .safetensors file', () => {
     expect(statSync(linked).ino).toBe(statSync(file).ino);
     const inits = inspectModel(readFileSync(prepared.modelPath)).initializers.filter((i) => i.external);
     expect(inits.map((i) => Number(i.external!.offset)).sort((a, b) => a - b)).toEqual(
-      st.names().map((n) => st.info(n).byteOffset).sort((a, b) => a - b),
+      st
+        .names()
+        .map((n) => st.info(n).byteOffset)
+        .sort((a, b) => a - b),
     );
     expect(new Set(inits.map((i) => i.external!.location))).toEqual(new Set(['w0.bin']));
     // float16 and bfloat16 stay in their stored type (TensorProto 10 and 16) and are cast after loading.

@@ -16,7 +16,10 @@ export function randomFeed(seed: number, shape: number[], lo = -1, hi = 1): Floa
 
 const hostFeeds = (feeds: Record<string, FloatFeed | HostTensor>): Record<string, HostTensor> =>
   Object.fromEntries(
-    Object.entries(feeds).map(([n, f]) => [n, 'values' in f ? { dtype: 'float32', shape: f.shape, data: f.values } : f]),
+    Object.entries(feeds).map(([n, f]) => [
+      n,
+      'values' in f ? { dtype: 'float32', shape: f.shape, data: f.values } : f,
+    ]),
   );
 
 const refFeeds = (feeds: Record<string, FloatFeed | HostTensor>) =>
