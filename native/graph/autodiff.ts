@@ -123,7 +123,9 @@ export function grad(loss: Tensor, wrt: readonly Tensor[]): Tensor[] {
         if (gx.shape.length !== x.shape.length || gx.shape.some((d, j) => d !== x.shape[j])) {
           throw new GraphError(`grad: rule for ${y.spec.op} gave ${shapeStr(gx.shape)} for input ${shapeStr(x.shape)}`);
         }
-        pending.set(x.id, [...(pending.get(x.id) ?? []), gx]);
+        const parts = pending.get(x.id);
+        if (parts) parts.push(gx);
+        else pending.set(x.id, [gx]);
       });
     });
   }
