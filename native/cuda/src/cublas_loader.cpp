@@ -1,0 +1,85 @@
+// Binds cuBLAS: statically linked in release builds (the addon then needs only the NVIDIA
+// driver), or opened at run time in builds made where cuBLAS is not installed.
+#include <string>
+#include "cublas_api.h"
+
+#ifdef SKP_CUBLAS_STATIC
+extern "C" {
+cublasStatus_t cublasCreate_v2(cublasHandle_t *);
+cublasStatus_t cublasDestroy_v2(cublasHandle_t);
+cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t);
+cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t, void *, size_t);
+cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t);
+cublasStatus_t cublasGetVersion_v2(cublasHandle_t, int *);
+const char *cublasGetStatusString(cublasStatus_t);
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                                          const void *, const void *, cudaDataType, int, long long, const void *,
+                                          cudaDataType, int, long long, const void *, void *, cudaDataType, int,
+                                          long long, int, cublasComputeType_t, cublasGemmAlgo_t);
+cublasStatus_t cublasGemmBatchedEx(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void *,
+                                   const void *const[], cudaDataType, int, const void *const[], cudaDataType, int,
+                                   const void *, void *const[], cudaDataType, int, int, cublasComputeType_t,
+                                   cublasGemmAlgo_t);
+}
+
+namespace blas {
+const char *linkMode() { return "static"; }
+
+std::string load(Api &api, const std::string &) {
+  api.create = cublasCreate_v2;
+  api.destroy = cublasDestroy_v2;
+  api.setStream = cublasSetStream_v2;
+  api.setWorkspace = cublasSetWorkspace_v2;
+  api.setMathMode = cublasSetMathMode;
+  api.getVersion = cublasGetVersion_v2;
+  api.statusString = cublasGetStatusString;
+  api.gemmStridedBatchedEx = cublasGemmStridedBatchedEx;
+  api.gemmBatchedEx = cublasGemmBatchedEx;
+  return "";
+}
+}  // namespace blas
+
+#else
+#include <dlfcn.h>
+
+namespace blas {
+const char *linkMode() { return "dlopen"; }
+
+template <typename F>
+static bool bind(void *lib, const char *name, F &slot, std::string &missing) {
+  slot = reinterpret_cast<F>(dlsym(lib, name));
+  if (!slot) missing += std::string(missing.empty() ? "" : ", ") + name;
+  return slot != nullptr;
+}
+
+std::string load(Api &api, const std::string &path) {
+  // cuBLAS 13 first (what this addon is built and tested with), then 12, whose ABI for
+  // these calls is the same.
+  const char *candidates[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
+  void *lib = nullptr;
+  std::string tried;
+  if (!path.empty()) {
+    lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) tried += std::string(dlerror()) + "; ";
+  }
+  for (const char *name : candidates) {
+    if (lib) break;
+    lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) tried += std::string(dlerror()) + "; ";
+  }
+  if (!lib) return "cuBLAS shared library not found (" + tried + "set SKP_CUBLAS_PATH or use a statically linked build)";
+  std::string missing;
+  bind(lib, "cublasCreate_v2", api.create, missing);
+  bind(lib, "cublasDestroy_v2", api.destroy, missing);
+  bind(lib, "cublasSetStream_v2", api.setStream, missing);
+  bind(lib, "cublasSetWorkspace_v2", api.setWorkspace, missing);
+  bind(lib, "cublasSetMathMode", api.setMathMode, missing);
+  bind(lib, "cublasGetVersion_v2", api.getVersion, missing);
+  bind(lib, "cublasGetStatusString", api.statusString, missing);
+  bind(lib, "cublasGemmStridedBatchedEx", api.gemmStridedBatchedEx, missing);
+  bind(lib, "cublasGemmBatchedEx", api.gemmBatchedEx, missing);
+  if (!missing.empty()) return "cuBLAS library lacks " + missing;
+  return "";
+}
+}  // namespace blas
+#endif

@@ -1,0 +1,507 @@
+// Device state and program execution. Programs arrive as flat arrays of numbers built by
+// native/cuda/plan.ts (encoding documented in native/cuda/program.ts); they are decoded
+// once into launch parameters with resolved device pointers, then replayed per run.
+#include <cstring>
+#include <string>
+
+#include "device.h"
+
+namespace skp {
+
+namespace {
+
+constexpr int FORMAT_VERSION = 1;
+constexpr size_t CUBLAS_WORKSPACE = size_t{32} << 20;  // Hopper's recommended size; fixed so runs can be graph-captured
+
+enum Opcode {
+  OP_ELEMENTWISE = 1,
+  OP_REDUCE = 2,
+  OP_SOFTMAX = 3,
+  OP_ARGMAX = 4,
+  OP_TOPK = 5,
+  OP_GATHER = 6,
+  OP_SCATTER_ADD = 7,
+  OP_COPY = 8,
+  OP_GEMM = 9,
+  OP_IM2COL = 10,
+  OP_COL2IM = 11,
+};
+
+bool isSticky(cudaError_t e) {
+  return e == cudaErrorECCUncorrectable || (e >= cudaErrorIllegalAddress && e <= cudaErrorTensorMemoryLeak) ||
+         e == cudaErrorUnknown || e == cudaErrorLaunchFailure || e == cudaErrorIllegalInstruction;
+}
+
+/** Reads the numbers of one program; every read is bounds-checked. */
+class Reader {
+ public:
+  Reader(const double *code, size_t length) : code_(code), length_(length) {}
+  bool ok() const { return error_.empty(); }
+  const std::string &error() const { return error_; }
+  bool done() const { return at_ >= length_; }
+
+  int64_t i64() {
+    if (at_ >= length_) {
+      fail("program ends early");
+      return 0;
+    }
+    return static_cast<int64_t>(code_[at_++]);
+  }
+  int32_t i32() { return static_cast<int32_t>(i64()); }
+  double f64() {
+    if (at_ >= length_) {
+      fail("program ends early");
+      return 0;
+    }
+    return code_[at_++];
+  }
+  void fail(const std::string &msg) {
+    if (error_.empty()) error_ = msg + " at number " + std::to_string(at_);
+  }
+
+ private:
+  const double *code_;
+  size_t length_;
+  size_t at_ = 0;
+  std::string error_;
+};
+
+}  // namespace
+
+Failure Device::check(cudaError_t e, const char *what, int step) {
+  if (e == cudaSuccess) return {};
+  Failure f;
+  f.step = step;
+  f.sticky = isSticky(e);
+  if (f.sticky) broken_ = true;
+  f.message = std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+  return f;
+}
+
+std::string Device::init(const std::string &cublasPath) {
+  if (stream_) return "";
+  std::string err = blas::load(api_, cublasPath);
+  if (!err.empty()) return err;
+  cudaError_t e = cudaSetDevice(0);
+  if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
+  if (e == cudaSuccess) e = cudaMalloc(&workspace_, CUBLAS_WORKSPACE);
+  if (e == cudaSuccess) e = cudaHostAlloc(reinterpret_cast<void **>(&fault_), sizeof(DeviceFault), cudaHostAllocMapped);
+  if (e != cudaSuccess) {
+    stream_ = nullptr;
+    return std::string("CUDA start failed: ") + cudaGetErrorString(e);
+  }
+  std::memset(fault_, 0, sizeof(DeviceFault));
+  const cublasStatus_t st = api_.create(&blas_);
+  if (st != 0) {
+    stream_ = nullptr;
+    return std::string("cuBLAS start failed: ") + api_.statusString(st);
+  }
+  api_.setStream(blas_, stream_);
+  api_.setWorkspace(blas_, workspace_, CUBLAS_WORKSPACE);
+  return "";
+}
+
+std::string Device::cublasVersion() const {
+  int v = 0;
+  if (blas_ && api_.getVersion(blas_, &v) == 0) return std::to_string(v);
+  return "";
+}
+
+Failure Device::alloc(size_t bytes, int32_t &id) {
+  void *p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // an allocation failure is not sticky; clear it
+    Failure f;
+    size_t freeB = 0, totalB = 0;
+    cudaMemGetInfo(&freeB, &totalB);
+    f.message = "out of GPU memory: could not allocate " + std::to_string(bytes) + " bytes (" +
+                std::to_string(freeB) + " of " + std::to_string(totalB) + " free)";
+    return f;
+  }
+  id = nextId_++;
+  allocs_[id] = {p, bytes};
+  return {};
+}
+
+void Device::release(int32_t id) {
+  auto it = allocs_.find(id);
+  if (it == allocs_.end()) return;
+  cudaFree(it->second.first);
+  allocs_.erase(it);
+}
+
+void *Device::pointer(int32_t id, uint64_t offset, std::string &err) const {
+  auto it = allocs_.find(id);
+  if (it == allocs_.end()) {
+    err = "unknown device allocation " + std::to_string(id);
+    return nullptr;
+  }
+  if (offset > it->second.second) {
+    err = "offset " + std::to_string(offset) + " beyond allocation " + std::to_string(id) + " of " +
+          std::to_string(it->second.second) + " bytes";
+    return nullptr;
+  }
+  return static_cast<char *>(it->second.first) + offset;
+}
+
+Failure Device::upload(void *dst, const void *src, size_t bytes) {
+  Failure f = check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_), "upload");
+  if (!f.message.empty()) return f;
+  return check(cudaStreamSynchronize(stream_), "upload");
+}
+
+Failure Device::uploadWeight(void *dst, const void *src, int64_t count, int storedAs) {
+  if (storedAs == 0) return upload(dst, src, static_cast<size_t>(count) * 4);
+  const size_t bytes = static_cast<size_t>(count) * 2;
+  if (bytes > stagingBytes_) {
+    if (staging_) cudaFree(staging_);
+    staging_ = nullptr;
+    stagingBytes_ = 0;
+    Failure f = check(cudaMalloc(&staging_, bytes), "weight staging buffer");
+    if (!f.message.empty()) {
+      cudaGetLastError();
+      return f;
+    }
+    stagingBytes_ = bytes;
+  }
+  Failure f = check(cudaMemcpyAsync(staging_, src, bytes, cudaMemcpyHostToDevice, stream_), "weight upload");
+  if (f.message.empty())
+    f = check(launchUpcast(static_cast<const uint16_t *>(staging_), static_cast<float *>(dst), count, storedAs, stream_),
+              "weight upcast");
+  if (f.message.empty()) f = check(cudaStreamSynchronize(stream_), "weight upload");
+  return f;
+}
+
+Failure Device::createProgram(const double *code, size_t length, bool useGraph, int32_t &id) {
+  Reader r(code, length);
+  auto prog = std::make_unique<Program>();
+  prog->useGraph = useGraph;
+  std::string err;
+  auto loc = [&](void) -> void * {
+    const int32_t alloc = r.i32();
+    const int64_t offset = r.i64();
+    if (!r.ok()) return nullptr;
+    void *p = pointer(alloc, static_cast<uint64_t>(offset), err);
+    if (!p) r.fail(err);
+    return p;
+  };
+  auto dims = [&](int rank, int64_t *out) {
+    if (rank < 0 || rank > MAX_RANK) {
+      r.fail("rank " + std::to_string(rank) + " outside 0.." + std::to_string(MAX_RANK));
+      return;
+    }
+    for (int d = 0; d < MAX_RANK; ++d) out[d] = d < rank ? r.i64() : 1;
+  };
+  if (r.i32() != FORMAT_VERSION) return {"program format version mismatch (rebuild the addon)", -1, false};
+  prog->tf32 = r.i32() != 0;
+  const int64_t count = r.i64();
+  std::vector<std::vector<int64_t>> ptrOffsets;  // per pointer-mode gemm: A, B, C offsets
+  std::vector<size_t> ptrInstr;
+  for (int64_t s = 0; s < count && r.ok(); ++s) {
+    Instr in{};
+    const int op = r.i32();
+    switch (op) {
+      case OP_ELEMENTWISE: {
+        in.kind = Kind::Elementwise;
+        EwParams &p = in.ew;
+        p.out = loc();
+        p.n = r.i64();
+        p.rank = r.i32();
+        dims(p.rank, p.dims);
+        p.nin = r.i32();
+        if (p.nin < 0 || p.nin > EW_MAX_IN) r.fail("too many elementwise inputs");
+        p.needCoords = 0;
+        for (int i = 0; i < p.nin && r.ok(); ++i) {
+          p.in[i].ptr = loc();
+          p.in[i].dtype = r.i32();
+          p.in[i].access = r.i32();
+          dims(p.rank, p.in[i].strides);
+          if (p.in[i].access == ACCESS_STRIDED) p.needCoords = 1;
+        }
+        p.ncode = r.i32();
+        if (p.ncode < 0 || p.ncode > EW_MAX_CODE) r.fail("elementwise program too long");
+        for (int i = 0; i < p.ncode && r.ok(); ++i) {
+          EwInstr &c = p.code[i];
+          c.op = static_cast<uint8_t>(r.i32());
+          c.dst = static_cast<uint8_t>(r.i32());
+          c.a = static_cast<uint8_t>(r.i32());
+          c.b = static_cast<uint8_t>(r.i32());
+          c.c = static_cast<uint8_t>(r.i32());
+          if (c.op >= EW_OP_COUNT || c.dst >= EW_MAX_REG || c.b >= EW_MAX_REG || c.c >= EW_MAX_REG)
+            r.fail("bad elementwise instruction");
+          const bool load = c.op == LD_F || c.op == LD_I || c.op == LD_B;
+          if ((load && c.a >= p.nin) || (c.op == IMM_F && c.a >= EW_MAX_IMM) || c.a >= EW_MAX_REG)
+            r.fail("bad elementwise operand");
+        }
+        const int nimm = r.i32();
+        if (nimm < 0 || nimm > EW_MAX_IMM) r.fail("too many elementwise immediates");
+        for (int i = 0; i < nimm && r.ok(); ++i) p.imm[i] = static_cast<float>(r.f64());
+        break;
+      }
+      case OP_REDUCE: {
+        in.kind = Kind::Reduce;
+        ReduceParams &p = in.reduce;
+        p.in = static_cast<const float *>(loc());
+        p.out = static_cast<float *>(loc());
+        p.kind = r.i32();
+        in.rowMode = r.i32() != 0;
+        p.splits = r.i32();
+        p.chunk = r.i64();
+        p.scale = static_cast<float>(r.f64());
+        p.keepRank = r.i32();
+        dims(p.keepRank, p.keepDims);
+        dims(p.keepRank, p.keepStrides);
+        p.redRank = r.i32();
+        dims(p.redRank, p.redDims);
+        dims(p.redRank, p.redStrides);
+        p.nOut = 1;
+        p.nRed = 1;
+        for (int d = 0; d < p.keepRank; ++d) p.nOut *= p.keepDims[d];
+        for (int d = 0; d < p.redRank; ++d) p.nRed *= p.redDims[d];
+        if (p.splits < 1 || p.splits > 65535 || p.chunk < 1) r.fail("bad reduction split");
+        break;
+      }
+      case OP_SOFTMAX:
+      case OP_ARGMAX:
+      case OP_TOPK: {
+        in.kind = op == OP_SOFTMAX ? Kind::Softmax : op == OP_ARGMAX ? Kind::ArgMax : Kind::TopK;
+        AxisParams &p = in.axis;
+        p.in = static_cast<const float *>(loc());
+        p.out = loc();
+        p.outer = r.i64();
+        p.size = r.i64();
+        p.inner = r.i64();
+        if (op == OP_TOPK) {
+          p.k = r.i32();
+          p.largest = r.i32();
+        }
+        break;
+      }
+      case OP_GATHER:
+      case OP_SCATTER_ADD: {
+        in.kind = op == OP_GATHER ? Kind::Gather : Kind::ScatterAdd;
+        GatherParams &p = in.gather;
+        p.data = loc();
+        p.idx = static_cast<const int64_t *>(loc());
+        p.out = loc();
+        p.elemSize = r.i32();
+        p.axis = r.i32();
+        p.axisSize = r.i64();
+        p.rank = r.i32();
+        dims(p.rank, p.idxDims);
+        dims(p.rank, p.strides);
+        p.step = static_cast<int32_t>(s);
+        p.n = 1;
+        for (int d = 0; d < p.rank; ++d) p.n *= p.idxDims[d];
+        break;
+      }
+      case OP_COPY: {
+        in.kind = Kind::Copy;
+        in.copy.dst = loc();
+        in.copy.src = loc();
+        in.copy.dpitch = static_cast<size_t>(r.i64());
+        in.copy.spitch = static_cast<size_t>(r.i64());
+        in.copy.width = static_cast<size_t>(r.i64());
+        in.copy.height = static_cast<size_t>(r.i64());
+        break;
+      }
+      case OP_GEMM: {
+        in.kind = Kind::Gemm;
+        GemmCall &g = in.gemm;
+        g.transA = r.i32();
+        g.transB = r.i32();
+        g.m = r.i32();
+        g.n = r.i32();
+        g.k = r.i32();
+        g.lda = r.i32();
+        g.ldb = r.i32();
+        g.ldc = r.i32();
+        g.a = static_cast<const float *>(loc());
+        g.b = static_cast<const float *>(loc());
+        g.c = static_cast<float *>(loc());
+        g.batch = r.i32();
+        g.strideA = r.i64();
+        g.strideB = r.i64();
+        g.strideC = r.i64();
+        g.alpha = static_cast<float>(r.f64());
+        g.beta = static_cast<float>(r.f64());
+        if (r.i32() != 0) {
+          std::vector<int64_t> offs(static_cast<size_t>(g.batch) * 3);
+          for (auto &o : offs) o = r.i64();
+          ptrOffsets.push_back(std::move(offs));
+          ptrInstr.push_back(prog->instrs.size());
+        }
+        break;
+      }
+      case OP_IM2COL:
+      case OP_COL2IM: {
+        in.kind = op == OP_IM2COL ? Kind::Im2col : Kind::Col2im;
+        ConvParams &p = in.conv;
+        p.src = static_cast<const float *>(loc());
+        p.dst = static_cast<float *>(loc());
+        p.n = r.i64();
+        p.c = r.i64();
+        p.h = r.i64();
+        p.w = r.i64();
+        p.kh = r.i64();
+        p.kw = r.i64();
+        p.stride = r.i64();
+        p.pad = r.i64();
+        p.oh = r.i64();
+        p.ow = r.i64();
+        break;
+      }
+      default:
+        r.fail("unknown opcode " + std::to_string(op));
+    }
+    prog->instrs.push_back(in);
+  }
+  if (r.ok() && !r.done()) r.fail("trailing numbers after the last instruction");
+  if (!r.ok()) return {"bad program: " + r.error(), -1, false};
+
+  // Pointer arrays for irregular batched GEMMs live in one device block per program.
+  size_t total = 0;
+  for (auto &o : ptrOffsets) total += o.size();
+  if (total) {
+    Failure f = check(cudaMalloc(&prog->pointerArrays, total * sizeof(void *)), "GEMM pointer arrays");
+    if (!f.message.empty()) {
+      cudaGetLastError();
+      return f;
+    }
+    std::vector<const void *> host(total);
+    size_t at = 0;
+    for (size_t j = 0; j < ptrOffsets.size(); ++j) {
+      GemmCall &g = prog->instrs[ptrInstr[j]].gemm;
+      const auto &offs = ptrOffsets[j];
+      const size_t b = static_cast<size_t>(g.batch);
+      void **dev = static_cast<void **>(prog->pointerArrays) + at;
+      for (size_t i = 0; i < b; ++i) {
+        host[at + i] = g.a + offs[i];
+        host[at + b + i] = g.b + offs[b + i];
+        host[at + 2 * b + i] = g.c + offs[2 * b + i];
+      }
+      g.aPtrs = const_cast<const void **>(dev);
+      g.bPtrs = const_cast<const void **>(dev + b);
+      g.cPtrs = dev + 2 * b;
+      at += 3 * b;
+    }
+    Failure up = upload(prog->pointerArrays, host.data(), total * sizeof(void *));
+    if (!up.message.empty()) return up;
+  }
+  id = nextId_++;
+  programs_[id] = std::move(prog);
+  return {};
+}
+
+void Device::destroyProgram(int32_t id) {
+  auto it = programs_.find(id);
+  if (it == programs_.end()) return;
+  if (it->second->graph) cudaGraphExecDestroy(it->second->graph);
+  if (it->second->pointerArrays) cudaFree(it->second->pointerArrays);
+  programs_.erase(it);
+}
+
+Failure Device::gemm(const GemmCall &g, bool tf32, int step) {
+  const cublasComputeType_t compute = tf32 ? blas::COMPUTE_32F_FAST_TF32 : blas::COMPUTE_32F_PEDANTIC;
+  cublasStatus_t st;
+  if (g.aPtrs) {
+    st = api_.gemmBatchedEx(blas_, g.transA, g.transB, g.m, g.n, g.k, &g.alpha, g.aPtrs, CUDA_R_32F, g.lda, g.bPtrs,
+                            CUDA_R_32F, g.ldb, &g.beta, g.cPtrs, CUDA_R_32F, g.ldc, g.batch, compute,
+                            blas::GEMM_DEFAULT);
+  } else {
+    st = api_.gemmStridedBatchedEx(blas_, g.transA, g.transB, g.m, g.n, g.k, &g.alpha, g.a, CUDA_R_32F, g.lda,
+                                   g.strideA, g.b, CUDA_R_32F, g.ldb, g.strideB, &g.beta, g.c, CUDA_R_32F, g.ldc,
+                                   g.strideC, g.batch, compute, blas::GEMM_DEFAULT);
+  }
+  if (st != 0) return {std::string("cuBLAS GEMM failed: ") + api_.statusString(st), step, false};
+  return {};
+}
+
+Failure Device::launchAll(Program &p, bool syncEachStep) {
+  for (size_t s = 0; s < p.instrs.size(); ++s) {
+    const Instr &in = p.instrs[s];
+    const int step = static_cast<int>(s);
+    cudaError_t e = cudaSuccess;
+    switch (in.kind) {
+      case Kind::Elementwise: e = launchElementwise(in.ew, stream_); break;
+      case Kind::Reduce: e = launchReduce(in.reduce, in.rowMode, stream_); break;
+      case Kind::Softmax: e = launchSoftmax(in.axis, stream_); break;
+      case Kind::ArgMax: e = launchArgMax(in.axis, stream_); break;
+      case Kind::TopK: e = launchTopK(in.axis, stream_); break;
+      case Kind::Gather: e = launchGather(in.gather, fault_, stream_); break;
+      case Kind::ScatterAdd: e = launchScatterAdd(in.gather, fault_, stream_); break;
+      case Kind::Copy:
+        if (in.copy.width && in.copy.height)
+          e = cudaMemcpy2DAsync(in.copy.dst, in.copy.dpitch, in.copy.src, in.copy.spitch, in.copy.width,
+                                in.copy.height, cudaMemcpyDeviceToDevice, stream_);
+        break;
+      case Kind::Gemm: {
+        Failure f = gemm(in.gemm, p.tf32, step);
+        if (!f.message.empty()) return f;
+        break;
+      }
+      case Kind::Im2col: e = launchIm2col(in.conv, stream_); break;
+      case Kind::Col2im: e = launchCol2im(in.conv, stream_); break;
+    }
+    if (e == cudaSuccess && syncEachStep) e = cudaStreamSynchronize(stream_);
+    if (e != cudaSuccess) return check(e, "kernel launch", step);
+  }
+  return {};
+}
+
+Failure Device::run(int32_t program, const std::vector<Transfer> &feeds, const std::vector<Transfer> &outputs,
+                    bool syncEachStep) {
+  if (broken_) return {"the GPU hit an unrecoverable fault earlier in this process; restart to use it again", -1, true};
+  auto it = programs_.find(program);
+  if (it == programs_.end()) return {"unknown program " + std::to_string(program), -1, false};
+  Program &p = *it->second;
+  std::memset(fault_, 0, sizeof(DeviceFault));
+  for (const Transfer &t : feeds) {
+    Failure f = check(cudaMemcpyAsync(t.device, t.host, t.bytes, cudaMemcpyHostToDevice, stream_), "input upload");
+    if (!f.message.empty()) return f;
+  }
+  Failure f;
+  if (p.useGraph && !syncEachStep) {
+    if (!p.graph) {
+      // Capture once; replays skip the per-launch overhead of thousands of small kernels.
+      cudaGraph_t graph = nullptr;
+      cudaError_t e = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal);
+      if (e == cudaSuccess) {
+        f = launchAll(p, false);
+        e = cudaStreamEndCapture(stream_, &graph);
+        if (f.message.empty() && e == cudaSuccess) e = cudaGraphInstantiate(&p.graph, graph, 0);
+        if (graph) cudaGraphDestroy(graph);
+      }
+      if (e != cudaSuccess || !f.message.empty()) {
+        // Capture is an optimisation: run the launches directly instead.
+        cudaGetLastError();
+        p.useGraph = false;
+        p.graph = nullptr;
+        f = launchAll(p, false);
+      } else {
+        f = check(cudaGraphLaunch(p.graph, stream_), "graph launch");
+      }
+    } else {
+      f = check(cudaGraphLaunch(p.graph, stream_), "graph launch");
+    }
+  } else {
+    f = launchAll(p, syncEachStep);
+  }
+  if (!f.message.empty()) {
+    cudaStreamSynchronize(stream_);
+    return f;
+  }
+  for (const Transfer &t : outputs) {
+    f = check(cudaMemcpyAsync(t.host, t.device, t.bytes, cudaMemcpyDeviceToHost, stream_), "output download");
+    if (!f.message.empty()) return f;
+  }
+  f = check(cudaStreamSynchronize(stream_), "running the graph");
+  if (!f.message.empty()) return f;
+  if (fault_->code != 0) {
+    return {"index " + std::to_string(fault_->value) + " out of range", fault_->step, false};
+  }
+  return {};
+}
+
+}  // namespace skp

@@ -1,0 +1,112 @@
+// Device state shared by the addon: one stream, one cuBLAS handle, a table of device
+// allocations, and compiled programs (flat instruction lists decoded from TypeScript).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cublas_api.h"
+#include "kernels.h"
+
+namespace skp {
+
+/** An error with the instruction it happened at (-1 when none). */
+struct Failure {
+  std::string message;
+  int step = -1;
+  bool sticky = false;  // the CUDA context is lost; nothing more can run in this process
+};
+
+struct GemmCall {
+  cublasOperation_t transA, transB;
+  int m, n, k, lda, ldb, ldc, batch;
+  long long strideA, strideB, strideC;
+  float alpha, beta;
+  const float *a;
+  const float *b;
+  float *c;
+  // Pointer-array batches (irregular broadcasting): device arrays of per-batch pointers.
+  const void **aPtrs = nullptr;
+  const void **bPtrs = nullptr;
+  void **cPtrs = nullptr;
+};
+
+struct Copy2D {
+  void *dst;
+  const void *src;
+  size_t dpitch, spitch, width, height;
+};
+
+enum class Kind { Elementwise, Reduce, Softmax, ArgMax, TopK, Gather, ScatterAdd, Copy, Gemm, Im2col, Col2im };
+
+struct Instr {
+  Kind kind;
+  bool rowMode = false;
+  EwParams ew;
+  ReduceParams reduce;
+  AxisParams axis;
+  GatherParams gather;
+  ConvParams conv;
+  GemmCall gemm;
+  Copy2D copy;
+};
+
+struct Program {
+  std::vector<Instr> instrs;
+  bool tf32 = false;
+  void *pointerArrays = nullptr;  // device memory behind GemmCall's pointer arrays
+  cudaGraphExec_t graph = nullptr;
+  bool useGraph = false;
+};
+
+class Device {
+ public:
+  /** Starts CUDA and cuBLAS; returns an empty string on success, else why it cannot. */
+  std::string init(const std::string &cublasPath);
+  bool ready() const { return stream_ != nullptr; }
+  bool broken() const { return broken_; }
+
+  Failure alloc(size_t bytes, int32_t &id);
+  void release(int32_t id);
+  void *pointer(int32_t id, uint64_t offset, std::string &err) const;
+
+  Failure upload(void *dst, const void *src, size_t bytes);
+  Failure uploadWeight(void *dst, const void *src, int64_t count, int storedAs);
+
+  Failure createProgram(const double *code, size_t length, bool useGraph, int32_t &id);
+  void destroyProgram(int32_t id);
+
+  struct Transfer {
+    void *device;
+    void *host;
+    size_t bytes;
+  };
+  /** Feeds in, one launch sequence, outputs out; called off the JS thread. */
+  Failure run(int32_t program, const std::vector<Transfer> &feeds, const std::vector<Transfer> &outputs,
+              bool syncEachStep);
+
+  std::string cublasVersion() const;
+
+ private:
+  Failure check(cudaError_t e, const char *what, int step = -1);
+  Failure launchAll(Program &p, bool syncEachStep);
+  Failure gemm(const GemmCall &g, bool tf32, int step);
+
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  blas::Api api_;
+  void *workspace_ = nullptr;
+  DeviceFault *fault_ = nullptr;
+  void *staging_ = nullptr;
+  size_t stagingBytes_ = 0;
+  bool broken_ = false;
+  int32_t nextId_ = 1;
+  std::unordered_map<int32_t, std::pair<void *, size_t>> allocs_;
+  std::unordered_map<int32_t, std::unique_ptr<Program>> programs_;
+};
+
+}  // namespace skp

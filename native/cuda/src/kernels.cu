@@ -1,0 +1,522 @@
+// The addon's kernels. Accuracy first: float32 arithmetic with the accurate libm functions
+// (no fast-math), sums accumulated in double so long reductions stay close to the float64
+// reference interpreter.
+#include <cuda_fp16.h>
+#include <math_constants.h>
+
+#include <algorithm>
+
+#include "kernels.h"
+
+namespace skp {
+
+namespace {
+
+constexpr int BLOCK = 256;
+
+int gridFor(int64_t n, int perBlock = BLOCK) {
+  int64_t blocks = (n + perBlock - 1) / perBlock;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(blocks, 1 << 16)));
+}
+
+__device__ inline void recordFault(DeviceFault *fault, int32_t code, int32_t step, int64_t value) {
+  if (atomicCAS(&fault->code, 0, code) == 0) {
+    fault->step = step;
+    fault->value = value;
+  }
+}
+
+// Elementwise ----------------------------------------------------------------------------
+
+template <typename Idx>
+__device__ inline Idx inputOffset(const EwInput &in, Idx i, const Idx *coord, int rank) {
+  if (in.access == ACCESS_CONTIGUOUS) return i;
+  if (in.access == ACCESS_SCALAR) return 0;
+  Idx off = 0;
+  for (int d = 0; d < rank; ++d) off += coord[d] * static_cast<Idx>(in.strides[d]);
+  return off;
+}
+
+__device__ inline float sigmoidf(float x) {
+  if (x >= 0.f) return 1.f / (1.f + expf(-x));
+  const float e = expf(x);
+  return e / (1.f + e);
+}
+
+// NaN wins, as in the reference (Math.min / Math.max).
+__device__ inline float minNan(float a, float b) { return (a != a || b != b) ? CUDART_NAN_F : fminf(a, b); }
+__device__ inline float maxNan(float a, float b) { return (a != a || b != b) ? CUDART_NAN_F : fmaxf(a, b); }
+
+template <typename Idx>
+__global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant__ EwParams p) {
+  const Idx n = static_cast<Idx>(p.n);
+  for (Idx i = static_cast<Idx>(blockIdx.x) * BLOCK + threadIdx.x; i < n; i += static_cast<Idx>(gridDim.x) * BLOCK) {
+    Idx coord[MAX_RANK];
+    if (p.needCoords) {
+      Idx rem = i;
+      for (int d = p.rank - 1; d >= 0; --d) {
+        const Idx dim = static_cast<Idx>(p.dims[d]);
+        coord[d] = rem % dim;
+        rem /= dim;
+      }
+    }
+    float f[EW_MAX_REG];
+    long long q[EW_MAX_REG];
+    for (int pc = 0; pc < p.ncode; ++pc) {
+      const EwInstr c = p.code[pc];
+      switch (c.op) {
+        case LD_F: {
+          const EwInput &in = p.in[c.a];
+          f[c.dst] = static_cast<const float *>(in.ptr)[inputOffset(in, i, coord, p.rank)];
+          break;
+        }
+        case LD_I: {
+          const EwInput &in = p.in[c.a];
+          q[c.dst] = static_cast<const long long *>(in.ptr)[inputOffset(in, i, coord, p.rank)];
+          break;
+        }
+        case LD_B: {
+          const EwInput &in = p.in[c.a];
+          q[c.dst] = static_cast<const uint8_t *>(in.ptr)[inputOffset(in, i, coord, p.rank)] != 0;
+          break;
+        }
+        case IMM_F: f[c.dst] = p.imm[c.a]; break;
+        case NEG: f[c.dst] = -f[c.a]; break;
+        case EXP: f[c.dst] = expf(f[c.a]); break;
+        case LOG: f[c.dst] = logf(f[c.a]); break;
+        case SQRT: f[c.dst] = sqrtf(f[c.a]); break;
+        case ERF: f[c.dst] = erff(f[c.a]); break;
+        case SIGMOID: f[c.dst] = sigmoidf(f[c.a]); break;
+        case TANH: f[c.dst] = tanhf(f[c.a]); break;
+        case FLOOR: f[c.dst] = floorf(f[c.a]); break;
+        case ABS: f[c.dst] = fabsf(f[c.a]); break;
+        case ADD: f[c.dst] = f[c.a] + f[c.b]; break;
+        case SUB: f[c.dst] = f[c.a] - f[c.b]; break;
+        case MUL: f[c.dst] = f[c.a] * f[c.b]; break;
+        case DIV: f[c.dst] = f[c.a] / f[c.b]; break;
+        case POW: f[c.dst] = powf(f[c.a], f[c.b]); break;
+        case MIN: f[c.dst] = minNan(f[c.a], f[c.b]); break;
+        case MAX: f[c.dst] = maxNan(f[c.a], f[c.b]); break;
+        case EQ_F: q[c.dst] = f[c.a] == f[c.b]; break;
+        case LT_F: q[c.dst] = f[c.a] < f[c.b]; break;
+        case GT_F: q[c.dst] = f[c.a] > f[c.b]; break;
+        case EQ_I: q[c.dst] = q[c.a] == q[c.b]; break;
+        case WHERE_F: f[c.dst] = q[c.a] ? f[c.b] : f[c.c]; break;
+        case WHERE_I: q[c.dst] = q[c.a] ? q[c.b] : q[c.c]; break;
+        case F2I: q[c.dst] = static_cast<long long>(truncf(f[c.a])); break;
+        case I2F: f[c.dst] = static_cast<float>(q[c.a]); break;
+        case F2B: q[c.dst] = f[c.a] != 0.f; break;
+        case I2B: q[c.dst] = q[c.a] != 0; break;
+        case ST_F: static_cast<float *>(p.out)[i] = f[c.a]; break;
+        case ST_I: static_cast<long long *>(p.out)[i] = q[c.a]; break;
+        case ST_B: static_cast<uint8_t *>(p.out)[i] = q[c.a] != 0; break;
+        default: break;
+      }
+    }
+  }
+}
+
+// Reductions -----------------------------------------------------------------------------
+
+__device__ inline int64_t keptOffset(const ReduceParams &p, int64_t o) {
+  int64_t off = 0;
+  for (int d = p.keepRank - 1; d >= 0; --d) {
+    off += (o % p.keepDims[d]) * p.keepStrides[d];
+    o /= p.keepDims[d];
+  }
+  return off;
+}
+
+__device__ inline int64_t reducedOffset(const ReduceParams &p, int64_t r) {
+  if (p.redRank == 1) return r * p.redStrides[0];
+  int64_t off = 0;
+  for (int d = p.redRank - 1; d >= 0; --d) {
+    off += (r % p.redDims[d]) * p.redStrides[d];
+    r /= p.redDims[d];
+  }
+  return off;
+}
+
+__device__ inline double combine(int kind, double acc, double v) {
+  if (kind == REDUCE_SUM) return acc + v;
+  return (v > acc || v != v) ? v : acc;
+}
+
+__device__ inline double warpCombine(int kind, double v) {
+  for (int o = 16; o > 0; o >>= 1) v = combine(kind, v, __shfl_down_sync(0xffffffffu, v, o));
+  return v;
+}
+
+/** G threads reduce one output along the reduced dims (which are contiguous, or nearly). */
+template <int G>
+__global__ void __launch_bounds__(BLOCK) reduceRowKernel(const __grid_constant__ ReduceParams p) {
+  constexpr int PER_BLOCK = BLOCK / G;
+  const int lane = threadIdx.x % G;
+  const int64_t o = static_cast<int64_t>(blockIdx.x) * PER_BLOCK + threadIdx.x / G;
+  const int s = blockIdx.y;
+  const double init = p.kind == REDUCE_SUM ? 0.0 : -CUDART_INF;
+  double acc = init;
+  if (o < p.nOut) {
+    const int64_t base = keptOffset(p, o);
+    const int64_t r0 = s * p.chunk;
+    const int64_t r1 = min(p.nRed, r0 + p.chunk);
+    for (int64_t r = r0 + lane; r < r1; r += G) acc = combine(p.kind, acc, p.in[base + reducedOffset(p, r)]);
+  }
+  acc = warpCombine(p.kind, acc);
+  if (G > 32) {
+    __shared__ double partial[BLOCK / 32];
+    const int warp = threadIdx.x / 32;
+    if (threadIdx.x % 32 == 0) partial[warp] = acc;
+    __syncthreads();
+    if (warp == 0) {
+      acc = threadIdx.x < G / 32 ? partial[threadIdx.x] : init;
+      acc = warpCombine(p.kind, acc);
+    }
+  }
+  if (lane == 0 && o < p.nOut) {
+    const double v = p.kind == REDUCE_SUM ? acc * p.scale : acc;
+    p.out[o * p.splits + s] = static_cast<float>(v);
+  }
+}
+
+/** One thread per output, walking the reduced dims: coalesced when the kept dims are innermost. */
+__global__ void __launch_bounds__(BLOCK) reduceColKernel(const __grid_constant__ ReduceParams p) {
+  const int64_t o = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x;
+  const int s = blockIdx.y;
+  if (o >= p.nOut) return;
+  const int64_t base = keptOffset(p, o);
+  const int64_t r0 = s * p.chunk;
+  const int64_t r1 = min(p.nRed, r0 + p.chunk);
+  if (r0 >= r1) {
+    p.out[o * p.splits + s] = p.kind == REDUCE_SUM ? 0.f : -CUDART_INF_F;
+    return;
+  }
+  // Odometer over the reduced dims, started at r0: no division per element.
+  int64_t coord[MAX_RANK];
+  int64_t rem = r0;
+  int64_t off = 0;
+  for (int d = p.redRank - 1; d >= 0; --d) {
+    coord[d] = rem % p.redDims[d];
+    rem /= p.redDims[d];
+    off += coord[d] * p.redStrides[d];
+  }
+  double acc = p.kind == REDUCE_SUM ? 0.0 : -CUDART_INF;
+  for (int64_t r = r0; r < r1; ++r) {
+    acc = combine(p.kind, acc, p.in[base + off]);
+    for (int d = p.redRank - 1; d >= 0; --d) {
+      off += p.redStrides[d];
+      if (++coord[d] < p.redDims[d]) break;
+      off -= coord[d] * p.redStrides[d];
+      coord[d] = 0;
+    }
+  }
+  const double v = p.kind == REDUCE_SUM ? acc * p.scale : acc;
+  p.out[o * p.splits + s] = static_cast<float>(v);
+}
+
+// Softmax, argMax, topK over one axis of [outer, size, inner] --------------------------------
+
+__device__ inline float warpMaxF(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ inline float warpSumF(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/** Block-wide max / sum for G = BLOCK (every thread gets the result). */
+template <bool IsMax>
+__device__ inline float blockAll(float v, float *scratch) {
+  v = IsMax ? warpMaxF(v) : warpSumF(v);
+  const int warp = threadIdx.x / 32;
+  __syncthreads();
+  if (threadIdx.x % 32 == 0) scratch[warp] = v;
+  __syncthreads();
+  float r = IsMax ? -CUDART_INF_F : 0.f;
+  for (int w = 0; w < BLOCK / 32; ++w) r = IsMax ? fmaxf(r, scratch[w]) : r + scratch[w];
+  return r;
+}
+
+template <int G>
+__global__ void __launch_bounds__(BLOCK) softmaxRowKernel(const __grid_constant__ AxisParams p) {
+  constexpr int PER_BLOCK = BLOCK / G;
+  __shared__ float scratch[BLOCK / 32];
+  const int lane = threadIdx.x % G;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * PER_BLOCK + threadIdx.x / G;
+  const bool active = row < p.outer;
+  const float *x = p.in + (active ? row : 0) * p.size;
+  float *y = static_cast<float *>(p.out) + (active ? row : 0) * p.size;
+  float m = -CUDART_INF_F;
+  if (active)
+    for (int64_t k = lane; k < p.size; k += G) m = fmaxf(m, x[k]);
+  m = G == 32 ? warpMaxF(m) : blockAll<true>(m, scratch);
+  float s = 0.f;
+  if (active)
+    for (int64_t k = lane; k < p.size; k += G) s += expf(x[k] - m);
+  s = G == 32 ? warpSumF(s) : blockAll<false>(s, scratch);
+  if (active)
+    for (int64_t k = lane; k < p.size; k += G) y[k] = expf(x[k] - m) / s;
+}
+
+__global__ void __launch_bounds__(BLOCK) softmaxColKernel(const __grid_constant__ AxisParams p) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x;
+  if (t >= p.outer * p.inner) return;
+  const int64_t o = t / p.inner, i = t % p.inner;
+  const float *x = p.in + o * p.size * p.inner + i;
+  float *y = static_cast<float *>(p.out) + o * p.size * p.inner + i;
+  float m = -CUDART_INF_F;
+  for (int64_t k = 0; k < p.size; ++k) m = fmaxf(m, x[k * p.inner]);
+  float s = 0.f;
+  for (int64_t k = 0; k < p.size; ++k) s += expf(x[k * p.inner] - m);
+  for (int64_t k = 0; k < p.size; ++k) y[k * p.inner] = expf(x[k * p.inner] - m) / s;
+}
+
+// First index of the maximum, as the reference; NaN never wins.
+__device__ inline void better(float &v, int64_t &k, float v2, int64_t k2) {
+  if (v2 > v || (v2 == v && k2 < k) || (k < 0 && k2 >= 0)) {
+    v = v2;
+    k = k2;
+  }
+}
+
+__global__ void __launch_bounds__(BLOCK) argMaxRowKernel(const __grid_constant__ AxisParams p) {
+  __shared__ float sv[BLOCK];
+  __shared__ int64_t sk[BLOCK];
+  const float *x = p.in + blockIdx.x * p.size;
+  float v = -CUDART_INF_F;
+  int64_t k = -1;
+  for (int64_t j = threadIdx.x; j < p.size; j += BLOCK) better(v, k, x[j], j);
+  sv[threadIdx.x] = v;
+  sk[threadIdx.x] = k;
+  __syncthreads();
+  for (int w = BLOCK / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) {
+      better(v, k, sv[threadIdx.x + w], sk[threadIdx.x + w]);
+      sv[threadIdx.x] = v;
+      sk[threadIdx.x] = k;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) static_cast<long long *>(p.out)[blockIdx.x] = k < 0 ? 0 : k;
+}
+
+__global__ void __launch_bounds__(BLOCK) argMaxColKernel(const __grid_constant__ AxisParams p) {
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x;
+  if (t >= p.outer * p.inner) return;
+  const int64_t o = t / p.inner, i = t % p.inner;
+  const float *x = p.in + o * p.size * p.inner + i;
+  int64_t best = 0;
+  for (int64_t k = 1; k < p.size; ++k)
+    if (x[k * p.inner] > x[best * p.inner]) best = k;
+  static_cast<long long *>(p.out)[t] = best;
+}
+
+/**
+ * Each element's rank is the number of elements ahead of it (better value, or equal value at
+ * a lower index); those ranked under k are written at their rank. Rows are short in this
+ * project (tokens, candidates), so the quadratic count costs little.
+ */
+__global__ void __launch_bounds__(BLOCK) topKKernel(const __grid_constant__ AxisParams p, int useShared) {
+  extern __shared__ float row[];
+  const int64_t o = blockIdx.x / p.inner, i = blockIdx.x % p.inner;
+  const float *x = p.in + o * p.size * p.inner + i;
+  long long *y = static_cast<long long *>(p.out) + o * p.k * p.inner + i;
+  if (useShared) {
+    for (int64_t j = threadIdx.x; j < p.size; j += BLOCK) row[j] = x[j * p.inner];
+    __syncthreads();
+  }
+  for (int64_t j = threadIdx.x; j < p.size; j += BLOCK) {
+    const float v = useShared ? row[j] : x[j * p.inner];
+    int64_t rank = 0;
+    for (int64_t m = 0; m < p.size && rank < p.k; ++m) {
+      const float u = useShared ? row[m] : x[m * p.inner];
+      const bool ahead = p.largest ? (u > v) : (u < v);
+      rank += ahead || (u == v && m < j);
+    }
+    if (rank < p.k) y[rank * p.inner] = j;
+  }
+}
+
+// Gather / scatter along one axis ---------------------------------------------------------
+
+__device__ inline int64_t indexedOffset(const GatherParams &p, int64_t t, DeviceFault *fault, bool &ok) {
+  int64_t off = 0;
+  int64_t rem = t;
+  for (int d = p.rank - 1; d >= 0; --d) {
+    const int64_t c = rem % p.idxDims[d];
+    rem /= p.idxDims[d];
+    if (d != p.axis) off += c * p.strides[d];
+  }
+  int64_t k = p.idx[t];
+  if (k < 0) k += p.axisSize;
+  ok = k >= 0 && k < p.axisSize;
+  if (!ok) {
+    recordFault(fault, 1, p.step, p.idx[t]);
+    return 0;
+  }
+  return off + k * p.strides[p.axis];
+}
+
+__global__ void __launch_bounds__(BLOCK) gatherKernel(const __grid_constant__ GatherParams p, DeviceFault *fault) {
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; t < p.n;
+       t += static_cast<int64_t>(gridDim.x) * BLOCK) {
+    bool ok;
+    const int64_t src = indexedOffset(p, t, fault, ok);
+    if (p.elemSize == 4) static_cast<float *>(p.out)[t] = ok ? static_cast<const float *>(p.data)[src] : 0.f;
+    else if (p.elemSize == 8)
+      static_cast<long long *>(p.out)[t] = ok ? static_cast<const long long *>(p.data)[src] : 0;
+    else static_cast<uint8_t *>(p.out)[t] = ok ? static_cast<const uint8_t *>(p.data)[src] : 0;
+  }
+}
+
+__global__ void __launch_bounds__(BLOCK) scatterAddKernel(const __grid_constant__ GatherParams p, DeviceFault *fault) {
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; t < p.n;
+       t += static_cast<int64_t>(gridDim.x) * BLOCK) {
+    bool ok;
+    const int64_t dst = indexedOffset(p, t, fault, ok);
+    if (ok) atomicAdd(static_cast<float *>(p.out) + dst, static_cast<const float *>(p.data)[t]);
+  }
+}
+
+// Convolution helpers -------------------------------------------------------------------------
+
+/** col[b][(c·kh + ki)·kw + kj][oy·ow + ox] = x[b][c][oy·s − pad + ki][ox·s − pad + kj], zero outside. */
+__global__ void __launch_bounds__(BLOCK) im2colKernel(const __grid_constant__ ConvParams p) {
+  const int64_t total = p.n * p.c * p.kh * p.kw * p.oh * p.ow;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; t < total;
+       t += static_cast<int64_t>(gridDim.x) * BLOCK) {
+    int64_t r = t;
+    const int64_t ox = r % p.ow; r /= p.ow;
+    const int64_t oy = r % p.oh; r /= p.oh;
+    const int64_t kj = r % p.kw; r /= p.kw;
+    const int64_t ki = r % p.kh; r /= p.kh;
+    const int64_t c = r % p.c;
+    const int64_t b = r / p.c;
+    const int64_t y = oy * p.stride - p.pad + ki;
+    const int64_t x = ox * p.stride - p.pad + kj;
+    const bool inside = y >= 0 && y < p.h && x >= 0 && x < p.w;
+    p.dst[t] = inside ? p.src[((b * p.c + c) * p.h + y) * p.w + x] : 0.f;
+  }
+}
+
+/** The adjoint of im2col, as a gather: each output pixel sums the columns that land on it. */
+__global__ void __launch_bounds__(BLOCK) col2imKernel(const __grid_constant__ ConvParams p) {
+  const int64_t total = p.n * p.c * p.h * p.w;
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; t < total;
+       t += static_cast<int64_t>(gridDim.x) * BLOCK) {
+    int64_t r = t;
+    const int64_t x = r % p.w; r /= p.w;
+    const int64_t y = r % p.h; r /= p.h;
+    const int64_t c = r % p.c;
+    const int64_t b = r / p.c;
+    float acc = 0.f;
+    for (int64_t ki = 0; ki < p.kh; ++ki) {
+      const int64_t ty = y + p.pad - ki;
+      if (ty < 0 || ty % p.stride) continue;
+      const int64_t iy = ty / p.stride;
+      if (iy >= p.oh) continue;
+      for (int64_t kj = 0; kj < p.kw; ++kj) {
+        const int64_t tx = x + p.pad - kj;
+        if (tx < 0 || tx % p.stride) continue;
+        const int64_t ix = tx / p.stride;
+        if (ix >= p.ow) continue;
+        acc += p.src[((b * p.c + c) * p.kh * p.kw + ki * p.kw + kj) * p.oh * p.ow + iy * p.ow + ix];
+      }
+    }
+    p.dst[t] = acc;
+  }
+}
+
+__global__ void __launch_bounds__(BLOCK) upcastKernel(const uint16_t *src, float *dst, int64_t n, int kind) {
+  for (int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; t < n;
+       t += static_cast<int64_t>(gridDim.x) * BLOCK) {
+    const uint16_t v = src[t];
+    dst[t] = kind == 1 ? __half2float(__ushort_as_half(v)) : __uint_as_float(static_cast<uint32_t>(v) << 16);
+  }
+}
+
+}  // namespace
+
+cudaError_t launchElementwise(const EwParams &p, cudaStream_t s) {
+  if (p.n == 0) return cudaSuccess;
+  if (p.n < (int64_t{1} << 31)) elementwiseKernel<int32_t><<<gridFor(p.n), BLOCK, 0, s>>>(p);
+  else elementwiseKernel<int64_t><<<gridFor(p.n), BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s) {
+  if (p.nOut == 0) return cudaSuccess;
+  if (rowMode) {
+    // Short rows: a warp per output; long rows: the whole block.
+    if (p.chunk <= 1024) {
+      const dim3 grid(static_cast<unsigned>((p.nOut + BLOCK / 32 - 1) / (BLOCK / 32)), p.splits);
+      reduceRowKernel<32><<<grid, BLOCK, 0, s>>>(p);
+    } else {
+      reduceRowKernel<BLOCK><<<dim3(static_cast<unsigned>(p.nOut), p.splits), BLOCK, 0, s>>>(p);
+    }
+  } else {
+    reduceColKernel<<<dim3(static_cast<unsigned>((p.nOut + BLOCK - 1) / BLOCK), p.splits), BLOCK, 0, s>>>(p);
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s) {
+  if (p.outer * p.inner == 0) return cudaSuccess;
+  if (p.inner == 1) {
+    if (p.size <= 1024) softmaxRowKernel<32><<<static_cast<unsigned>((p.outer + 7) / 8), BLOCK, 0, s>>>(p);
+    else softmaxRowKernel<BLOCK><<<static_cast<unsigned>(p.outer), BLOCK, 0, s>>>(p);
+  } else {
+    softmaxColKernel<<<static_cast<unsigned>((p.outer * p.inner + BLOCK - 1) / BLOCK), BLOCK, 0, s>>>(p);
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launchArgMax(const AxisParams &p, cudaStream_t s) {
+  if (p.outer * p.inner == 0) return cudaSuccess;
+  if (p.inner == 1) argMaxRowKernel<<<static_cast<unsigned>(p.outer), BLOCK, 0, s>>>(p);
+  else argMaxColKernel<<<static_cast<unsigned>((p.outer * p.inner + BLOCK - 1) / BLOCK), BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchTopK(const AxisParams &p, cudaStream_t s) {
+  if (p.outer * p.inner == 0) return cudaSuccess;
+  const bool shared = p.size * sizeof(float) <= 48 * 1024;
+  const size_t bytes = shared ? p.size * sizeof(float) : 0;
+  topKKernel<<<static_cast<unsigned>(p.outer * p.inner), BLOCK, bytes, s>>>(p, shared ? 1 : 0);
+  return cudaGetLastError();
+}
+
+cudaError_t launchGather(const GatherParams &p, DeviceFault *fault, cudaStream_t s) {
+  if (p.n == 0) return cudaSuccess;
+  gatherKernel<<<gridFor(p.n), BLOCK, 0, s>>>(p, fault);
+  return cudaGetLastError();
+}
+
+cudaError_t launchScatterAdd(const GatherParams &p, DeviceFault *fault, cudaStream_t s) {
+  if (p.n == 0) return cudaSuccess;
+  scatterAddKernel<<<gridFor(p.n), BLOCK, 0, s>>>(p, fault);
+  return cudaGetLastError();
+}
+
+cudaError_t launchIm2col(const ConvParams &p, cudaStream_t s) {
+  const int64_t total = p.n * p.c * p.kh * p.kw * p.oh * p.ow;
+  if (total == 0) return cudaSuccess;
+  im2colKernel<<<gridFor(total), BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s) {
+  const int64_t total = p.n * p.c * p.h * p.w;
+  if (total == 0) return cudaSuccess;
+  col2imKernel<<<gridFor(total), BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchUpcast(const uint16_t *src, float *dst, int64_t n, int kind, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  upcastKernel<<<gridFor(n), BLOCK, 0, s>>>(src, dst, n, kind);
+  return cudaGetLastError();
+}
+
+}  // namespace skp

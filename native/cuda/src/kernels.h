@@ -1,0 +1,135 @@
+// Kernel parameter blocks and launchers. Shapes and strides are worked out in TypeScript
+// (native/cuda/plan.ts); the kernels only follow them.
+#pragma once
+#include <cuda_runtime.h>
+#include <cstdint>
+
+namespace skp {
+
+constexpr int MAX_RANK = 8;
+
+enum DType : int32_t { F32 = 0, I64 = 1, BOOL = 2 };
+
+// Elementwise programs: a fused chain of elementwise ops, run by a small register machine
+// per output element. Memory traffic, not the dispatch, bounds these kernels.
+constexpr int EW_MAX_IN = 8;
+constexpr int EW_MAX_CODE = 64;
+constexpr int EW_MAX_REG = 16;
+constexpr int EW_MAX_IMM = 16;
+
+enum EwOp : uint8_t {
+  LD_F,  // f[dst] = in[a] (float32)
+  LD_I,  // i[dst] = in[a] (int64)
+  LD_B,  // i[dst] = in[a] (bool byte)
+  IMM_F,  // f[dst] = imm[a]
+  NEG, EXP, LOG, SQRT, ERF, SIGMOID, TANH, FLOOR, ABS,  // f[dst] = op(f[a])
+  ADD, SUB, MUL, DIV, POW, MIN, MAX,  // f[dst] = f[a] op f[b]
+  EQ_F, LT_F, GT_F,  // i[dst] = f[a] op f[b]
+  EQ_I,  // i[dst] = i[a] == i[b]
+  WHERE_F,  // f[dst] = i[a] ? f[b] : f[c]
+  WHERE_I,  // i[dst] = i[a] ? i[b] : i[c]
+  F2I,  // i[dst] = trunc(f[a])
+  I2F,  // f[dst] = i[a]
+  F2B,  // i[dst] = f[a] != 0
+  I2B,  // i[dst] = i[a] != 0
+  ST_F, ST_I, ST_B,  // out = f[a] / i[a] / (i[a] != 0)
+  EW_OP_COUNT
+};
+
+enum EwAccess : int32_t { ACCESS_STRIDED = 0, ACCESS_CONTIGUOUS = 1, ACCESS_SCALAR = 2 };
+
+struct EwInput {
+  const void *ptr;
+  int32_t dtype;
+  int32_t access;
+  int64_t strides[MAX_RANK];
+};
+
+struct EwInstr {
+  uint8_t op, dst, a, b, c;
+};
+
+struct EwParams {
+  int64_t n;
+  int32_t rank;
+  int32_t nin;
+  int32_t ncode;
+  int32_t needCoords;
+  int64_t dims[MAX_RANK];
+  void *out;
+  EwInput in[EW_MAX_IN];
+  EwInstr code[EW_MAX_CODE];
+  float imm[EW_MAX_IMM];
+};
+
+// Reductions: the input is seen as kept dims × reduced dims, each with its own strides.
+// `splits` > 1 makes each output a row of partial results: out[o * splits + s].
+enum ReduceKind : int32_t { REDUCE_SUM = 0, REDUCE_MAX = 1 };
+
+struct ReduceParams {
+  const float *in;
+  float *out;
+  int32_t kind;
+  int32_t keepRank;
+  int32_t redRank;
+  int32_t splits;
+  int64_t nOut;
+  int64_t nRed;
+  int64_t chunk;  // reduced elements per split
+  float scale;
+  int64_t keepDims[MAX_RANK];
+  int64_t keepStrides[MAX_RANK];
+  int64_t redDims[MAX_RANK];
+  int64_t redStrides[MAX_RANK];
+};
+
+struct AxisParams {  // softmax, argMax, topK: input seen as [outer, size, inner]
+  const float *in;
+  void *out;
+  int64_t outer, size, inner;
+  int32_t k;
+  int32_t largest;
+};
+
+struct GatherParams {  // gatherElements and scatterAddElements
+  const void *data;  // gather: source; scatter: updates
+  const int64_t *idx;
+  void *out;
+  int32_t elemSize;
+  int32_t rank;
+  int32_t axis;
+  int32_t step;  // instruction index, reported on a bad index
+  int64_t axisSize;
+  int64_t n;
+  int64_t idxDims[MAX_RANK];
+  int64_t strides[MAX_RANK];  // of the indexed tensor (gather: data; scatter: out)
+};
+
+struct ConvParams {  // im2col / col2im for NCHW
+  const float *src;
+  float *dst;
+  int64_t n, c, h, w;  // im2col: input image; col2im: output image
+  int64_t kh, kw, stride, pad;
+  int64_t oh, ow;  // im2col: output spatial; col2im: the columns' spatial (the convTranspose input)
+};
+
+/** A fault found by a kernel (an index out of range): code 0 means none. */
+struct DeviceFault {
+  int32_t code;
+  int32_t step;
+  int64_t value;
+};
+
+cudaError_t launchElementwise(const EwParams &p, cudaStream_t s);
+cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s);
+cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s);
+cudaError_t launchArgMax(const AxisParams &p, cudaStream_t s);
+cudaError_t launchTopK(const AxisParams &p, cudaStream_t s);
+cudaError_t launchGather(const GatherParams &p, DeviceFault *fault, cudaStream_t s);
+cudaError_t launchScatterAdd(const GatherParams &p, DeviceFault *fault, cudaStream_t s);
+cudaError_t launchIm2col(const ConvParams &p, cudaStream_t s);
+cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s);
+/** kind: 1 float16, 2 bfloat16. */
+cudaError_t launchUpcast(const uint16_t *src, float *dst, int64_t n, int kind, cudaStream_t s);
+
+}  // namespace skp
