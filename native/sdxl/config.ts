@@ -429,3 +429,170 @@ export function normalizeSchedulerConfig(raw: unknown, where: string): Scheduler
 export const readUNetConfig = (path: string): UNetConfig => normalizeUNetConfig(readDiffusersUNetConfig(path), path);
 export const readVaeConfig = (path: string): VaeConfig => normalizeVaeConfig(readDiffusersVaeConfig(path), path);
 export const readSchedulerConfig = (path: string): SchedulerConfig => normalizeSchedulerConfig(readJson(path), path);
+
+// The tensors a config implies ----------------------------------------------------------------
+// Every weight of the diffusers module tree with its shape. The loader checks a model against
+// this (so a mismatched config fails at load, naming the tensor) and the random model maker
+// generates exactly these.
+
+export type TensorShapes = Map<string, number[]>;
+
+function addResnet(out: TensorShapes, p: string, cin: number, cout: number, timeDim: number | null): void {
+  out.set(`${p}.norm1.weight`, [cin]).set(`${p}.norm1.bias`, [cin]);
+  out.set(`${p}.conv1.weight`, [cout, cin, 3, 3]).set(`${p}.conv1.bias`, [cout]);
+  if (timeDim !== null) out.set(`${p}.time_emb_proj.weight`, [cout, timeDim]).set(`${p}.time_emb_proj.bias`, [cout]);
+  out.set(`${p}.norm2.weight`, [cout]).set(`${p}.norm2.bias`, [cout]);
+  out.set(`${p}.conv2.weight`, [cout, cout, 3, 3]).set(`${p}.conv2.bias`, [cout]);
+  if (cin !== cout) out.set(`${p}.conv_shortcut.weight`, [cout, cin, 1, 1]).set(`${p}.conv_shortcut.bias`, [cout]);
+}
+
+function addLinear(out: TensorShapes, p: string, cout: number, cin: number, bias = true): void {
+  out.set(`${p}.weight`, [cout, cin]);
+  if (bias) out.set(`${p}.bias`, [cout]);
+}
+
+function addTransformer(out: TensorShapes, p: string, c: number, depth: number, cross: number, linear: boolean): void {
+  out.set(`${p}.norm.weight`, [c]).set(`${p}.norm.bias`, [c]);
+  const proj = linear ? [c, c] : [c, c, 1, 1];
+  out.set(`${p}.proj_in.weight`, proj).set(`${p}.proj_in.bias`, [c]);
+  for (let k = 0; k < depth; k++) {
+    const b = `${p}.transformer_blocks.${k}`;
+    for (const n of ['norm1', 'norm2', 'norm3']) out.set(`${b}.${n}.weight`, [c]).set(`${b}.${n}.bias`, [c]);
+    for (const [attn, kvDim] of [
+      ['attn1', c],
+      ['attn2', cross],
+    ] as const) {
+      addLinear(out, `${b}.${attn}.to_q`, c, c, false);
+      addLinear(out, `${b}.${attn}.to_k`, c, kvDim, false);
+      addLinear(out, `${b}.${attn}.to_v`, c, kvDim, false);
+      addLinear(out, `${b}.${attn}.to_out.0`, c, c);
+    }
+    // GEGLU: one projection to twice the inner width (4c), half of it gates the other half.
+    addLinear(out, `${b}.ff.net.0.proj`, 8 * c, c);
+    addLinear(out, `${b}.ff.net.2`, c, 4 * c);
+  }
+  out.set(`${p}.proj_out.weight`, proj).set(`${p}.proj_out.bias`, [c]);
+}
+
+export function unetTensorShapes(c: UNetConfig): TensorShapes {
+  const out: TensorShapes = new Map();
+  const ch = c.blockOutChannels;
+  const n = ch.length;
+  const t = c.timeEmbedDim;
+  out.set('conv_in.weight', [ch[0]!, c.inChannels, 3, 3]).set('conv_in.bias', [ch[0]!]);
+  addLinear(out, 'time_embedding.linear_1', t, ch[0]!);
+  addLinear(out, 'time_embedding.linear_2', t, t);
+  addLinear(out, 'add_embedding.linear_1', t, c.projectionInputDim);
+  addLinear(out, 'add_embedding.linear_2', t, t);
+  let prev = ch[0]!;
+  for (let i = 0; i < n; i++) {
+    const cout = ch[i]!;
+    for (let j = 0; j < c.layersPerBlock[i]!; j++) {
+      addResnet(out, `down_blocks.${i}.resnets.${j}`, j === 0 ? prev : cout, cout, t);
+      if (c.downHasAttention[i]) {
+        addTransformer(
+          out,
+          `down_blocks.${i}.attentions.${j}`,
+          cout,
+          c.transformerDepth[i]!,
+          c.crossAttentionDim,
+          c.useLinearProjection,
+        );
+      }
+    }
+    if (i < n - 1)
+      out
+        .set(`down_blocks.${i}.downsamplers.0.conv.weight`, [cout, cout, 3, 3])
+        .set(`down_blocks.${i}.downsamplers.0.conv.bias`, [cout]);
+    prev = cout;
+  }
+  const last = ch[n - 1]!;
+  addResnet(out, 'mid_block.resnets.0', last, last, t);
+  addTransformer(
+    out,
+    'mid_block.attentions.0',
+    last,
+    c.midTransformerDepth,
+    c.crossAttentionDim,
+    c.useLinearProjection,
+  );
+  addResnet(out, 'mid_block.resnets.1', last, last, t);
+  const rev = [...ch].reverse();
+  for (let i = 0; i < n; i++) {
+    const cout = rev[i]!;
+    const prevOut = rev[Math.max(i - 1, 0)]!;
+    const input = rev[Math.min(i + 1, n - 1)]!;
+    const count = c.upLayersPerBlock[i]!;
+    for (let j = 0; j < count; j++) {
+      const skip = j === count - 1 ? input : cout;
+      addResnet(out, `up_blocks.${i}.resnets.${j}`, (j === 0 ? prevOut : cout) + skip, cout, t);
+      if (c.upHasAttention[i]) {
+        addTransformer(
+          out,
+          `up_blocks.${i}.attentions.${j}`,
+          cout,
+          c.upTransformerDepth[i]!,
+          c.crossAttentionDim,
+          c.useLinearProjection,
+        );
+      }
+    }
+    if (i < n - 1)
+      out
+        .set(`up_blocks.${i}.upsamplers.0.conv.weight`, [cout, cout, 3, 3])
+        .set(`up_blocks.${i}.upsamplers.0.conv.bias`, [cout]);
+  }
+  out.set('conv_norm_out.weight', [ch[0]!]).set('conv_norm_out.bias', [ch[0]!]);
+  out.set('conv_out.weight', [c.outChannels, ch[0]!, 3, 3]).set('conv_out.bias', [c.outChannels]);
+  return out;
+}
+
+function addVaeMid(out: TensorShapes, p: string, c: number, attention: boolean): void {
+  addResnet(out, `${p}.mid_block.resnets.0`, c, c, null);
+  if (attention) {
+    const a = `${p}.mid_block.attentions.0`;
+    out.set(`${a}.group_norm.weight`, [c]).set(`${a}.group_norm.bias`, [c]);
+    for (const proj of ['to_q', 'to_k', 'to_v', 'to_out.0']) addLinear(out, `${a}.${proj}`, c, c);
+  }
+  addResnet(out, `${p}.mid_block.resnets.1`, c, c, null);
+}
+
+export function vaeTensorShapes(c: VaeConfig): TensorShapes {
+  const out: TensorShapes = new Map();
+  const ch = c.blockOutChannels;
+  const n = ch.length;
+  const last = ch[n - 1]!;
+  const lat = c.latentChannels;
+  out.set('encoder.conv_in.weight', [ch[0]!, c.inChannels, 3, 3]).set('encoder.conv_in.bias', [ch[0]!]);
+  let prev = ch[0]!;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < c.layersPerBlock; j++)
+      addResnet(out, `encoder.down_blocks.${i}.resnets.${j}`, j === 0 ? prev : ch[i]!, ch[i]!, null);
+    if (i < n - 1) {
+      out.set(`encoder.down_blocks.${i}.downsamplers.0.conv.weight`, [ch[i]!, ch[i]!, 3, 3]);
+      out.set(`encoder.down_blocks.${i}.downsamplers.0.conv.bias`, [ch[i]!]);
+    }
+    prev = ch[i]!;
+  }
+  addVaeMid(out, 'encoder', last, c.midAttention);
+  out.set('encoder.conv_norm_out.weight', [last]).set('encoder.conv_norm_out.bias', [last]);
+  out.set('encoder.conv_out.weight', [2 * lat, last, 3, 3]).set('encoder.conv_out.bias', [2 * lat]);
+  if (c.useQuantConv) out.set('quant_conv.weight', [2 * lat, 2 * lat, 1, 1]).set('quant_conv.bias', [2 * lat]);
+  if (c.usePostQuantConv) out.set('post_quant_conv.weight', [lat, lat, 1, 1]).set('post_quant_conv.bias', [lat]);
+  out.set('decoder.conv_in.weight', [last, lat, 3, 3]).set('decoder.conv_in.bias', [last]);
+  addVaeMid(out, 'decoder', last, c.midAttention);
+  const rev = [...ch].reverse();
+  for (let i = 0; i < n; i++) {
+    const cout = rev[i]!;
+    const prevOut = rev[Math.max(i - 1, 0)]!;
+    for (let j = 0; j <= c.layersPerBlock; j++)
+      addResnet(out, `decoder.up_blocks.${i}.resnets.${j}`, j === 0 ? prevOut : cout, cout, null);
+    if (i < n - 1) {
+      out.set(`decoder.up_blocks.${i}.upsamplers.0.conv.weight`, [cout, cout, 3, 3]);
+      out.set(`decoder.up_blocks.${i}.upsamplers.0.conv.bias`, [cout]);
+    }
+  }
+  out.set('decoder.conv_norm_out.weight', [ch[0]!]).set('decoder.conv_norm_out.bias', [ch[0]!]);
+  out.set('decoder.conv_out.weight', [c.outChannels, ch[0]!, 3, 3]).set('decoder.conv_out.bias', [c.outChannels]);
+  return out;
+}
