@@ -88,16 +88,33 @@ const valueName = (t: Tensor): string => `%t${t.id}`;
 const bytesOf = (a: Float32Array | BigInt64Array | Uint8Array): Uint8Array =>
   new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
+/**
+ * Where the 'linked' layout expects each weight file: `w<i>.bin` in order of first use. Exported so
+ * the runtime can place the hard links (and learn whether it can) before emitting anything.
+ */
+export function linkedWeightFiles(outputs: readonly Tensor[]): LinkedWeightFile[] {
+  const files = new Map<string, LinkedWeightFile>();
+  for (const t of topoOrder(outputs)) {
+    if (t.spec.op === 'weight' && !files.has(t.spec.ref.file)) {
+      files.set(t.spec.ref.file, { location: `w${files.size}.bin`, file: t.spec.ref.file });
+    }
+  }
+  return [...files.values()];
+}
+
 class WeightPlacer {
   private sizes = new Map<string, number>();
-  private linked = new Map<string, LinkedWeightFile>();
+  private readonly linked: Map<string, LinkedWeightFile>;
   readonly chunks: WeightChunk[] = [];
   private pieces = new Map<string, { location: string; offset: number }>();
 
   constructor(
     private readonly layout: WeightLayout,
     private readonly chunkBytes: number,
-  ) {}
+    linkedFiles: readonly LinkedWeightFile[],
+  ) {
+    this.linked = new Map(linkedFiles.map((f) => [f.file, f]));
+  }
 
   get linkedFiles(): LinkedWeightFile[] {
     return [...this.linked.values()];
@@ -118,11 +135,7 @@ class WeightPlacer {
       );
     }
     if (this.layout === 'linked') {
-      let entry = this.linked.get(ref.file);
-      if (!entry) {
-        entry = { location: `w${this.linked.size}.bin`, file: ref.file };
-        this.linked.set(ref.file, entry);
-      }
+      const entry = this.linked.get(ref.file)!;
       return { location: entry.location, offset: ref.byteOffset, length };
     }
     const key = `${ref.file}\0${ref.byteOffset}\0${length}`;
@@ -245,7 +258,12 @@ export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): E
   if (outputs.length === 0) throw new GraphError('emit: no outputs requested');
   const order = topoOrder(outputs);
   const b = new ModelBuilder();
-  const placer = new WeightPlacer(opts.weightLayout ?? 'linked', opts.chunkBytes ?? GiB);
+  const layout = opts.weightLayout ?? 'linked';
+  const placer = new WeightPlacer(
+    layout,
+    opts.chunkBytes ?? GiB,
+    layout === 'linked' ? linkedWeightFiles(outputs) : [],
+  );
   const names = new Map<number, string>();
   const weightValues = new Map<string, string>();
   const inputNodes: Tensor[] = [];

@@ -7,7 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Tensor } from '../graph/ir.js';
 import { GraphError, topoOrder } from '../graph/ir.js';
-import { emitModel, type GraphPort, type LinkedWeightFile, type WeightChunk, type WeightLayout } from '../onnx/emit.js';
+import {
+  emitModel,
+  linkedWeightFiles,
+  type GraphPort,
+  type LinkedWeightFile,
+  type WeightChunk,
+  type WeightLayout,
+} from '../onnx/emit.js';
 import { OPSET } from '../onnx/supportedOps.js';
 
 /** Bumped whenever the emitter's output for the same IR changes, so old entries are not reused. */
@@ -103,6 +110,8 @@ function linkWeights(dir: string, files: readonly LinkedWeightFile[]): boolean {
       fs.renameSync(tmp, target);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      // A missing file is reported by the emitter, with the node that needs it.
+      if (code === 'ENOENT') continue;
       if (code === 'EXDEV' || code === 'EPERM' || code === 'ENOTSUP' || code === 'EMLINK' || code === 'EACCES')
         return false;
       throw e;
@@ -159,19 +168,15 @@ function prepareLayout(
   cacheDir: string,
   layout: WeightLayout,
   name: string | undefined,
-): { dir: string; key: string; meta: Meta; fromCache: boolean; bytes?: Uint8Array } {
+): { dir: string; key: string; meta: Meta; fromCache: boolean } {
   const key = graphKey(outputs, layout);
   const dir = path.join(cacheDir, key);
   const cached = loadEntry(dir);
   if (cached) return { dir, key, meta: cached, fromCache: true };
   const m = emitModel(outputs, { name, weightLayout: layout });
-  return {
-    dir,
-    key,
-    meta: { inputs: m.inputs, outputs: m.outputs, linkedFiles: m.linkedFiles, chunks: m.chunks },
-    fromCache: false,
-    bytes: m.bytes,
-  };
+  const meta: Meta = { inputs: m.inputs, outputs: m.outputs, linkedFiles: m.linkedFiles, chunks: m.chunks };
+  storeEntry(dir, m.bytes, meta);
+  return { dir, key, meta, fromCache: false };
 }
 
 /**
@@ -186,10 +191,11 @@ export function prepareModel(
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const access = opts.access ?? 'auto';
   if (access !== 'memory') {
-    const p = prepareLayout(outputs, cacheDir, 'linked', opts.name);
-    fs.mkdirSync(p.dir, { recursive: true });
-    if (linkWeights(p.dir, p.meta.linkedFiles)) {
-      if (p.bytes) storeEntry(p.dir, p.bytes, p.meta);
+    // Links first: if they cannot be made, nothing is emitted for a layout that would not load.
+    const dir = path.join(cacheDir, graphKey(outputs, 'linked'));
+    fs.mkdirSync(dir, { recursive: true });
+    if (linkWeights(dir, linkedWeightFiles(outputs))) {
+      const p = prepareLayout(outputs, cacheDir, 'linked', opts.name);
       return {
         key: p.key,
         layout: 'linked',
@@ -198,19 +204,18 @@ export function prepareModel(
         fromCache: p.fromCache,
       };
     }
+    fs.rmSync(dir, { recursive: true, force: true });
     if (access === 'link') {
-      throw new GraphError(`weights: cannot hard-link the weight files into ${p.dir} (another filesystem?)`);
+      throw new GraphError(`weights: cannot hard-link the weight files into ${dir} (another filesystem?)`);
     }
   }
   const p = prepareLayout(outputs, cacheDir, 'inMemory', opts.name);
-  if (p.bytes) storeEntry(p.dir, p.bytes, p.meta);
   const modelPath = path.join(p.dir, 'model.onnx');
-  const bytes = p.bytes ?? fs.readFileSync(modelPath);
   return {
     key: p.key,
     layout: 'inMemory',
     modelPath,
-    inMemory: { bytes, externalData: readChunks(p.meta.chunks) },
+    inMemory: { bytes: fs.readFileSync(modelPath), externalData: readChunks(p.meta.chunks) },
     ...ports(p.meta),
     fromCache: p.fromCache,
   };

@@ -92,6 +92,17 @@ describe('sessions', () => {
     );
     await c.release();
   });
+
+  it('a missing weight file fails at compile time, naming the node', async () => {
+    const g = new Graph();
+    const w = g.scope('text.proj', () =>
+      g.weight({ file: join(dir, 'absent.bin'), byteOffset: 0, storedAs: 'float16', name: 'proj.weight' }, [2]),
+    );
+    const backend = new OrtBackend({ cacheDir: join(dir, 'absent') });
+    await expect(backend.compile([o.neg(w)])).rejects.toThrow(
+      /node 'text\.proj' weight#\d+ .*'proj\.weight': cannot read .*absent\.bin \(ENOENT\)/,
+    );
+  });
 });
 
 describe("graph optimisation level 'all'", () => {

@@ -1,6 +1,6 @@
 // Weights from a real .safetensors file (float32, float16, bfloat16) reach ONNX Runtime through
 // hard links into the model folder (no copy) and through the in-memory fallback.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -79,5 +79,25 @@ describe('weights from a .safetensors file', () => {
     const total = st.names().reduce((n, name) => n + st.info(name).byteLength, 0);
     expect(prepared.inMemory!.externalData[0]!.data.length).toBe(total);
     expect(readdirSync(join(cacheDir, prepared.key)).sort()).toEqual(['meta.json', 'model.onnx']);
+  });
+
+  // /dev/shm is a separate tmpfs on Linux: a real cross-filesystem case where linkSync fails with EXDEV.
+  const otherFs = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(tmpdir()).dev;
+  it.skipIf(!otherFs)("'auto' falls back to memory when the weights sit on another filesystem", async () => {
+    const shm = mkdtempSync('/dev/shm/skp-weights-');
+    try {
+      const moved = join(shm, 'w.bin');
+      copyFileSync(file, moved);
+      const g = new Graph();
+      const info = st.info('mlp.fc1.weight');
+      const w = g.weight({ file: moved, byteOffset: info.byteOffset, storedAs: 'float32', name: 'fc1' }, info.shape);
+      const prepared = prepareModel([o.neg(w)], { cacheDir: join(dir, 'auto') });
+      expect(prepared.layout).toBe('inMemory');
+      expect(readdirSync(join(dir, 'auto'))).toEqual([prepared.key]);
+      const { errors } = await compareWithReference(new OrtBackend({ cacheDir: join(dir, 'auto') }), [o.neg(w)], {});
+      expect(errors[0]).toBeLessThanOrEqual(1e-6);
+    } finally {
+      rmSync(shm, { recursive: true, force: true });
+    }
   });
 });
