@@ -59,6 +59,7 @@ export const supportedOps: Readonly<Record<string, OpSupport>> = {
   Concat: anyPlain,
   Slice: anyPlain,
   GatherElements: anyPlain,
-  // reduction="add" (opset 16+) is implemented by CPU and, since ORT 1.16, by CUDA.
+  // reduction="add" (opset 16+): CPU implements it, and the CUDA kernel accepts none/add/mul/max/min
+  // (onnxruntime/core/providers/cuda/tensor/scatter_elements.h).
   ScatterElements: float,
 };
