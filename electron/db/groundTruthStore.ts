@@ -44,8 +44,12 @@ export class GroundTruthStore {
   setSchema(schema: GroundTruthSchema): void {
     const part = this.db.sql.prepare('INSERT INTO gt_parts (position, name) VALUES (?, ?)');
     for (const p of schema.parts) part.run(p.position, p.name);
+    this.addSkeletonEdges(schema.skeleton);
+  }
+
+  addSkeletonEdges(edges: Array<[number, number]>): void {
     const edge = this.db.sql.prepare('INSERT OR IGNORE INTO gt_skeleton (from_part, to_part) VALUES (?, ?)');
-    for (const [a, b] of schema.skeleton) edge.run(a, b);
+    for (const [a, b] of edges) edge.run(a, b);
   }
 
   /** Deletes the ground truth of these images (a re-import replaces it); returns how many had some. */

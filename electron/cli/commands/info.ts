@@ -1,0 +1,68 @@
+import { UserError, type CliCommand } from '../command.js';
+import type { ProjectInfo } from '../../common/project.js';
+import { parseCommandArgs, withServices } from '../serviceCommand.js';
+
+const usage = 'Usage: skp info <project.skp> [--json]';
+
+export const infoCommand: CliCommand = {
+  name: 'info',
+  summary: 'Show what a project holds: images, ground truth, model, runs, keypoint indices',
+  usage: `${usage}\n\n  --json   print everything as JSON (for scripts)`,
+  async run(args, io) {
+    const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean' } }, usage);
+    if (positionals.length !== 1) throw new UserError(`give one project file\n${usage}`);
+    return withServices(async (services) => {
+      const info = await services.project.open(positionals[0] as string);
+      const groundTruth = await services.groundTruth.summary();
+      if (values.json) io.out(JSON.stringify({ ...info, groundTruthParts: groundTruth.parts }, null, 2));
+      else
+        describe(
+          info,
+          groundTruth.parts.map((p) => p.name),
+        ).forEach((line) => io.out(line));
+      return 0;
+    });
+  },
+};
+
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+function describe(info: ProjectInfo, parts: string[]): string[] {
+  const c = info.counts;
+  const lines = [
+    `Project       ${info.settings.name} — ${info.path} (${megabytes(info.fileBytes)}, schema ${info.schemaVersion})`,
+  ];
+  if (info.readOnlyReason) lines.push(`Read-only     ${info.readOnlyReason}`);
+  lines.push(`Images        ${c.images} (train ${c.train}, test ${c.test}, no split ${c.unassigned})`);
+  lines.push(
+    c.imagesWithGroundTruth > 0
+      ? `Ground truth  ${c.imagesWithGroundTruth} images, ${parts.length} parts: ${parts.join(', ')}`
+      : 'Ground truth  none',
+  );
+  lines.push(`Model         ${info.model ? `${info.model.name} (${info.model.path})` : 'none'}`);
+  if (info.runs.length === 0) lines.push('Runs          none');
+  for (const run of info.runs) {
+    const step = run.lastStep === null ? 'no checkpoint' : `step ${run.lastStep}`;
+    const current = run.id === info.currentRunId ? ', current' : '';
+    lines.push(
+      `Run ${String(run.id).padEnd(9)} ${run.name ?? ''}${run.name ? ' ' : ''}${run.status}, ${step}, ` +
+        `${run.indexCount} indices, created ${run.createdAt}${current}`,
+    );
+  }
+  if (info.indices.length === 0) lines.push('Indices       none (no run has chosen keypoint indices yet)');
+  else {
+    lines.push(`Indices       ${info.indices.length} of run ${info.currentRunId}:`);
+    for (const index of info.indices) {
+      const hidden = index.hidden ? ' (hidden)' : '';
+      const unnamed = index.name === null ? ' (unnamed)' : '';
+      lines.push(
+        `  ${String(index.order + 1).padStart(3)}. ${index.displayName}${unnamed} — token ${index.token}, ${index.colour}${hidden}`,
+      );
+    }
+  }
+  lines.push(
+    `Keypoints     ${c.predictedKeypoints} predicted, ${c.correctedKeypoints} corrected by hand ` +
+      `on ${c.imagesWithCorrections} images`,
+  );
+  return lines;
+}

@@ -1,0 +1,72 @@
+// Writing exports to disk. The file appears whole or not at all: it is written next to the
+// target under a temporary name and renamed into place.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { badInput } from '../common/errors.js';
+import type { ExportService } from '../common/services.js';
+import type { CocoExportRequest, CocoExportResult } from '../common/transfer.js';
+import { groundTruthDocument, keypointsDocument } from './export/cocoDocument.js';
+import type { ProjectContext } from './projectContext.js';
+import { parseInput } from './validation.js';
+
+const requestSchema = z.strictObject({
+  file: z.string().min(1),
+  onlyCorrected: z.boolean().optional(),
+  split: z.enum(['train', 'test']).optional(),
+  withScores: z.boolean().optional(),
+  groundTruth: z.boolean().optional(),
+});
+
+/** Checks that `file` can be written before any work is done. */
+export function checkOutputFile(file: string): string {
+  const absolute = path.resolve(file);
+  const folder = path.dirname(absolute);
+  if (!fs.existsSync(folder)) throw badInput(`cannot write ${absolute}: folder ${folder} does not exist`);
+  if (!fs.statSync(folder).isDirectory()) throw badInput(`cannot write ${absolute}: ${folder} is not a folder`);
+  if (fs.statSync(absolute, { throwIfNoEntry: false })?.isDirectory()) {
+    throw badInput(`cannot write ${absolute}: it is a folder`);
+  }
+  try {
+    fs.accessSync(folder, fs.constants.W_OK);
+  } catch {
+    throw badInput(`cannot write ${absolute}: folder ${folder} is not writable`);
+  }
+  return absolute;
+}
+
+/** Writes `text` to `file` atomically (temporary file in the same folder, then rename). */
+export function writeFileAtomically(file: string, text: string): void {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(temporary, text);
+    fs.renameSync(temporary, file);
+  } catch (e) {
+    fs.rmSync(temporary, { force: true });
+    throw badInput(`cannot write ${file}: ${(e as Error).message}`);
+  }
+}
+
+export class ExportServiceImpl implements ExportService {
+  constructor(private readonly context: ProjectContext) {}
+
+  async exportCoco(request: CocoExportRequest): Promise<CocoExportResult> {
+    const started = performance.now();
+    const valid = parseInput(requestSchema, request, 'COCO export');
+    const db = this.context.db;
+    const file = checkOutputFile(valid.file);
+    const build = valid.groundTruth ? groundTruthDocument : keypointsDocument;
+    const document = build(db, valid, path.dirname(file));
+    const text = JSON.stringify(document) + '\n';
+    writeFileAtomically(file, text);
+    return {
+      file,
+      images: document.images.length,
+      annotations: document.annotations.length,
+      keypointNames: document.categories[0]?.keypoints ?? [],
+      bytes: Buffer.byteLength(text),
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+}

@@ -1,0 +1,36 @@
+// Importing labelled layouts users already have (COCO keypoints JSON, CUB-200-2011).
+
+import { z } from 'zod';
+import { Emitter } from '../common/events.js';
+import type { ImportProgress } from '../common/images.js';
+import type { ImportService } from '../common/services.js';
+import type { CocoImportRequest, CubImportRequest, LabelledImportResult } from '../common/transfer.js';
+import { readCocoFile } from './import/coco.js';
+import { readCubFolder } from './import/cub.js';
+import { storeLabelledDataset } from './import/labelledDataset.js';
+import type { ProjectContext } from './projectContext.js';
+import { parseInput } from './validation.js';
+
+const cocoRequest = z.strictObject({ file: z.string().min(1), imagesRoot: z.string().min(1).optional() });
+const cubRequest = z.strictObject({ folder: z.string().min(1) });
+
+export class ImportServiceImpl implements ImportService {
+  private readonly progress = new Emitter<ImportProgress>();
+  readonly onImportProgress = this.progress.event;
+
+  constructor(private readonly context: ProjectContext) {}
+
+  async importCoco(request: CocoImportRequest): Promise<LabelledImportResult> {
+    const valid = parseInput(cocoRequest, request, 'COCO import');
+    const db = this.context.writable;
+    const dataset = readCocoFile(valid.file, valid.imagesRoot);
+    return storeLabelledDataset(db, dataset, (p) => this.progress.fire(p));
+  }
+
+  async importCub(request: CubImportRequest): Promise<LabelledImportResult> {
+    const valid = parseInput(cubRequest, request, 'CUB import');
+    const db = this.context.writable;
+    const dataset = readCubFolder(valid.folder);
+    return storeLabelledDataset(db, dataset, (p) => this.progress.fire(p));
+  }
+}

@@ -1,0 +1,176 @@
+// Creating, opening and describing projects.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { badInput } from '../common/errors.js';
+import { Emitter } from '../common/events.js';
+import type { CreateProjectRequest, CreateProjectResult, ProjectInfo, RunSummary } from '../common/project.js';
+import type { ProjectSettings, ProjectSettingsPatch } from '../common/project.js';
+import type { ModelReference, ModelReferenceInput } from '../common/runs.js';
+import type { ProjectService } from '../common/services.js';
+import {
+  createProjectDatabase,
+  openProjectDatabase,
+  removeProjectFiles,
+  type ProjectDatabase,
+} from '../db/database.js';
+import { GroundTruthStore } from '../db/groundTruthStore.js';
+import { ImageStore } from '../db/imageStore.js';
+import { KeypointStore } from '../db/keypointStore.js';
+import { RunStore } from '../db/runStore.js';
+import { readSettings, writeSettings } from '../db/settingsStore.js';
+import type { ImageServiceImpl } from './imageService.js';
+import type { ProjectContext } from './projectContext.js';
+import { parseInput } from './validation.js';
+
+const createSchema = z.strictObject({
+  path: z.string().min(1),
+  images: z.string().min(1).optional(),
+  name: z.string().trim().min(1).optional(),
+});
+
+const settingsPatchSchema = z.strictObject({
+  name: z.string().trim().min(1).optional(),
+  activeRunId: z.number().int().nullable().optional(),
+  modelId: z.number().int().nullable().optional(),
+});
+
+const modelSchema = z.strictObject({
+  name: z.string().trim().min(1),
+  path: z.string().min(1),
+  fingerprint: z.string().nullable().optional(),
+});
+
+function fileBytes(file: string): number {
+  return ['', '-wal'].reduce(
+    (sum, suffix) => sum + (fs.statSync(file + suffix, { throwIfNoEntry: false })?.size ?? 0),
+    0,
+  );
+}
+
+/** Everything `skp info` and the app's project header show. */
+export function describeProject(db: ProjectDatabase): ProjectInfo {
+  const settings = readSettings(db);
+  const runStore = new RunStore(db);
+  const keypoints = new KeypointStore(db);
+  const currentRunId = keypoints.currentRunId();
+  const indices = currentRunId === null ? [] : keypoints.indices(currentRunId);
+  const runs: RunSummary[] = runStore.runs().map((run) => ({
+    id: run.id,
+    name: run.name,
+    status: run.status,
+    createdAt: run.createdAt,
+    indexCount: keypoints.indices(run.id).length,
+    lastStep: runStore.checkpoints(run.id).at(-1)?.step ?? null,
+  }));
+  const gt = new GroundTruthStore(db).summary();
+  const kp = keypoints.counts(currentRunId);
+  return {
+    path: db.path,
+    schemaVersion: db.schemaVersion,
+    readOnly: db.readOnly,
+    readOnlyReason: db.readOnlyReason,
+    settings,
+    counts: {
+      ...new ImageStore(db).count(),
+      imagesWithGroundTruth: gt.images,
+      groundTruthParts: gt.parts.length,
+      runs: runs.length,
+      indices: indices.length,
+      predictedKeypoints: kp.predicted,
+      correctedKeypoints: kp.corrected,
+      imagesWithCorrections: kp.imagesWithCorrections,
+    },
+    model: settings.modelId === null ? null : runStore.model(settings.modelId),
+    runs,
+    currentRunId,
+    indices,
+    fileBytes: fileBytes(db.path),
+  };
+}
+
+export class ProjectServiceImpl implements ProjectService {
+  private readonly changed = new Emitter<ProjectInfo | null>();
+  readonly onDidChangeProject = this.changed.event;
+
+  constructor(
+    private readonly context: ProjectContext,
+    private readonly images: ImageServiceImpl,
+  ) {}
+
+  async create(request: CreateProjectRequest): Promise<CreateProjectResult> {
+    const valid = parseInput(createSchema, request, 'new project');
+    const file = path.resolve(valid.path);
+    if (valid.images !== undefined) {
+      const folder = path.resolve(valid.images);
+      if (!fs.existsSync(folder)) throw badInput(`image folder ${folder} does not exist`);
+      if (!fs.statSync(folder).isDirectory())
+        throw badInput(`${folder} is a file; give the folder that holds the images`);
+    }
+    const db = createProjectDatabase(file);
+    try {
+      db.write(() => writeSettings(db, { name: valid.name ?? path.basename(file, path.extname(file)) }));
+      const imported = valid.images === undefined ? null : await this.images.importInto(db, valid.images);
+      this.context.set(db);
+      const info = describeProject(db);
+      this.changed.fire(info);
+      return { info, imported };
+    } catch (e) {
+      // A project that failed to come into being should not be left half-made on disk.
+      db.close();
+      removeProjectFiles(file);
+      throw e;
+    }
+  }
+
+  async open(file: string): Promise<ProjectInfo> {
+    const db = openProjectDatabase(parseInput(z.string().min(1), file, 'project path'));
+    this.context.set(db);
+    const info = describeProject(db);
+    this.changed.fire(info);
+    return info;
+  }
+
+  async close(): Promise<void> {
+    if (!this.context.isOpen) return;
+    this.context.set(null);
+    this.changed.fire(null);
+  }
+
+  async current(): Promise<ProjectInfo | null> {
+    return this.context.isOpen ? describeProject(this.context.db) : null;
+  }
+
+  async info(): Promise<ProjectInfo> {
+    return describeProject(this.context.db);
+  }
+
+  async updateSettings(patch: ProjectSettingsPatch): Promise<ProjectSettings> {
+    const valid = parseInput(settingsPatchSchema, patch, 'project settings');
+    const db = this.context.writable;
+    const runs = new RunStore(db);
+    if (valid.activeRunId != null && !runs.run(valid.activeRunId)) {
+      throw badInput(`project settings: activeRunId: the project has no run ${valid.activeRunId}`);
+    }
+    if (valid.modelId != null && !runs.model(valid.modelId)) {
+      throw badInput(`project settings: modelId: the project has no model ${valid.modelId}`);
+    }
+    db.write(() => writeSettings(db, valid));
+    const settings = readSettings(db);
+    this.changed.fire(describeProject(db));
+    return settings;
+  }
+
+  async setModel(model: ModelReferenceInput): Promise<ModelReference> {
+    const valid = parseInput(modelSchema, model, 'model');
+    const db = this.context.writable;
+    const reference = db.write(() => {
+      const added = new RunStore(db).addModel(valid);
+      writeSettings(db, { modelId: added.id });
+      return added;
+    });
+    this.changed.fire(describeProject(db));
+    return reference;
+  }
+}
