@@ -16,7 +16,7 @@ async function tryNativeCuda(reasons: string[]): Promise<Backend | null> {
   const where = new URL('../cuda/index.js', import.meta.url);
   const source = fileURLToPath(where);
   if (!fs.existsSync(source) && !fs.existsSync(source.replace(/\.js$/, '.ts'))) {
-    reasons.push('Native CUDA: not part of this build (native/cuda is absent)');
+    reasons.push('Native CUDA: not part of this build (no native/cuda/index)');
     return null;
   }
   let mod: { loadCudaBackend?: () => Promise<Backend | null> };
