@@ -1,8 +1,9 @@
 import type { CliCommand } from '../command.js';
+import { parityCommand } from './parity.js';
 import { newCommand } from './new.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { exportCommand } from './export.js';
 
 /** Every command of `skp`; add new ones here (one import per file). */
-export const commands: CliCommand[] = [newCommand, importCommand, infoCommand, exportCommand];
+export const commands: CliCommand[] = [parityCommand, newCommand, importCommand, infoCommand, exportCommand];

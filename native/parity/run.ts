@@ -1,0 +1,272 @@
+// `skp parity`: recomputes every quantity of a reference case with our engine, using the
+// case's pinned draws, and compares with the reference's numbers (golden/README.md).
+import { Graph } from '../graph/ir.js';
+import type { Backend, CompiledGraph, HostTensor } from '../runtime/backend.js';
+import { loadSdxlModel } from '../sdxl/load.js';
+import type { MapEvaluationSettings, SdxlComponents } from '../keypoints/attentionMaps.js';
+import { buildAugmentedDraw, buildSelectionGraph, type GraphShape } from '../keypoints/graphs.js';
+import { buildTrainStep, type LossSettings } from '../keypoints/trainStep.js';
+import { AdamW, GradientAccumulator } from '../keypoints/adamw.js';
+import { chooseIndices, gaussianScores } from '../keypoints/fps.js';
+import { cosineSimilarity, maxAbsError, relativeError, relativeL2Error, sameList } from './compare.js';
+import { openGoldenCase, type GoldenCase } from './goldenCase.js';
+
+export interface ParityLine {
+  quantity: string;
+  /** e.g. "max abs", "rel L2", "identical". */
+  measure: string;
+  error: number;
+  tolerance: number;
+  pass: boolean;
+  detail?: string;
+}
+
+export interface ParityOptions {
+  backend: Backend;
+  /** Check the case's weights from this single original-layout file instead of model/. */
+  singleFile?: string;
+  unetConfig?: string;
+  vaeConfig?: string;
+  onLine?: (line: ParityLine) => void;
+}
+
+const f32 = (data: Float32Array, shape: number[]): HostTensor => ({ dtype: 'float32', shape, data });
+const i64 = (values: readonly number[]): HostTensor => ({
+  dtype: 'int64',
+  shape: [values.length],
+  data: BigInt64Array.from(values.map((v) => BigInt(v))),
+});
+const ints = (t: HostTensor): number[] => Array.from(t.data as BigInt64Array, Number);
+const floats = (t: HostTensor): Float32Array => t.data as Float32Array;
+
+/** Slice i of a golden tensor along its first axis. */
+function item(c: GoldenCase, name: string, i: number): Float32Array {
+  const { data, shape } = c.tensor(name);
+  const size = data.length / shape[0]!;
+  return data.subarray(i * size, (i + 1) * size);
+}
+
+class Report {
+  readonly lines: ParityLine[] = [];
+  constructor(private readonly onLine?: (l: ParityLine) => void) {}
+
+  private add(line: ParityLine): void {
+    this.lines.push(line);
+    this.onLine?.(line);
+  }
+
+  atMost(quantity: string, measure: string, error: number, tolerance: number): void {
+    this.add({ quantity, measure, error, tolerance, pass: error <= tolerance });
+  }
+
+  atLeast(quantity: string, measure: string, value: number, bound: number): void {
+    this.add({ quantity, measure, error: value, tolerance: bound, pass: value >= bound });
+  }
+
+  /**
+   * Identical, or differing only where the reference's own scores are a near-tie (relative gap
+   * ≤ 1e-5) — the one excuse golden/README.md allows for a discrete difference.
+   */
+  sameUpToNearTies(quantity: string, ours: readonly number[], theirs: readonly number[], scores: ArrayLike<number>): void {
+    const swapped = ours.flatMap((n, i) => (n === theirs[i] ? [] : [[n, theirs[i]!] as const]));
+    const sameSet = sameList([...ours].sort((a, b) => a - b), [...theirs].sort((a, b) => a - b));
+    const nearTie = ([a, b]: readonly [number, number]) => relativeError(scores[a]!, scores[b]!) <= 1e-5;
+    if (swapped.length === 0 || !sameSet || !swapped.every(nearTie)) {
+      this.same(quantity, ours, theirs);
+      return;
+    }
+    const gaps = swapped.map(([a, b]) => `${a}↔${b}: reference scores ${scores[a]} vs ${scores[b]}`);
+    this.add({ quantity, measure: 'identical up to near-ties', error: 0, tolerance: 0, pass: true, detail: gaps.join('; ') });
+  }
+
+  same(quantity: string, ours: readonly number[], theirs: readonly number[]): void {
+    const pass = sameList(ours, theirs);
+    this.add({
+      quantity,
+      measure: 'identical',
+      error: pass ? 0 : 1,
+      tolerance: 0,
+      pass,
+      detail: pass ? undefined : `ours [${ours.join(',')}] reference [${theirs.join(',')}]`,
+    });
+  }
+}
+
+export async function runParity(caseDir: string, opts: ParityOptions): Promise<ParityLine[]> {
+  const c = openGoldenCase(caseDir);
+  const p = c.meta.params;
+  const fp16 = opts.singleFile !== undefined;
+  const model: SdxlComponents = loadSdxlModel(opts.singleFile ?? c.modelDir, {
+    unetConfig: opts.unetConfig ?? (fp16 ? `${c.modelDir}/unet/config.json` : undefined),
+    vaeConfig: opts.vaeConfig ?? (fp16 ? `${c.modelDir}/vae/config.json` : undefined),
+  });
+  const loaded = loadSdxlModel(c.modelDir);
+  const report = new Report(opts.onLine);
+  const valueTol = fp16 ? 2e-3 : 1e-4;
+
+  const shape: GraphShape = { imageSize: p.image_size, latentSize: p.latent_size, tokens: p.num_tokens };
+  const mapSettings: MapEvaluationSettings = {
+    upsampleRes: p.feature_upsample_res,
+    layers: p.layers,
+    maxQueryTokens: 32 * 32,
+    latentScale: p.latent_scale,
+    schedule: loaded.scheduler,
+    timestep: p.timestep,
+  };
+  const lossSettings: LossSettings = {
+    sigma: p.sigma,
+    keypoints: p.top_k,
+    candidates: p.furthest_point_num_samples,
+    sharpeningWeight: p.sharpening_loss_weight,
+    equivarianceWeight: p.equivariance_attn_loss_weight,
+  };
+  const imageShape = [1, 3, p.image_size, p.image_size];
+  const latentShape = [1, model.vae.config.latentChannels, p.latent_size, p.latent_size];
+  const tokenShape = [1, p.num_tokens, p.embedding_dim];
+  const compiled: CompiledGraph[] = [];
+  const compile = async (outputs: Parameters<Backend['compile']>[0], name: string) => {
+    const g = await opts.backend.compile(outputs, { name });
+    compiled.push(g);
+    return g;
+  };
+
+  try {
+    // Latents and maps of every image with context0.
+    const sg = new Graph();
+    const sel = buildSelectionGraph(sg, model, shape, mapSettings, { ...lossSettings });
+    const selection = await compile([sel.latents, sel.maps, sel.candidates, sel.selected], 'selection');
+    const images = c.tensor('images').shape[0]!;
+    const latents: Float32Array[] = [];
+    const maps: Float32Array[] = [];
+    for (let i = 0; i < images; i++) {
+      const [lat, m] = await selection.run({
+        image: f32(item(c, 'images', i), imageShape),
+        noise: f32(item(c, 'noise_maps', i), latentShape),
+        tokens: f32(c.tensor('context0').data, tokenShape),
+      });
+      latents.push(floats(lat!));
+      maps.push(floats(m!));
+    }
+    const concat = (parts: Float32Array[]) => Float32Array.from(parts.flatMap((a) => Array.from(a)));
+    report.atMost('latents', 'max abs', maxAbsError(concat(latents), c.tensor('latents').data), valueTol);
+    report.atMost('attn_maps', 'max abs', maxAbsError(concat(maps), c.tensor('attn_maps').data), valueTol);
+
+    // The training iteration of the reference, with its pinned warp and noises.
+    const tg = new Graph();
+    const step = buildTrainStep(tg, model, shape, mapSettings, lossSettings);
+    const train = await compile(
+      [step.loss, step.sharpening, step.equivariance, step.gradient, step.candidates, step.selected, step.maps, step.warpedMaps, step.warpedImage],
+      'train-step',
+    );
+    const stepImage = c.meta.step.image_index;
+    const [loss, sharp, equi, gradient, candidates, selected, stepMaps, warpedMaps, warpedImage] = await train.run({
+      image: f32(item(c, 'images', stepImage), imageShape),
+      theta: f32(c.tensor('step_theta').data, [2, 3]),
+      noise: f32(c.tensor('step_noise_1').data, latentShape),
+      warpedNoise: f32(c.tensor('step_noise_2').data, latentShape),
+      tokens: f32(c.tensor('context0').data, tokenShape),
+    });
+    report.atMost('step_transformed_image', 'max abs', maxAbsError(floats(warpedImage!), c.tensor('step_transformed_image').data), 1e-4);
+    report.atMost('step_maps', 'max abs', maxAbsError(floats(stepMaps!), c.tensor('step_maps').data), valueTol);
+    report.atMost('step_maps_transformed', 'max abs', maxAbsError(floats(warpedMaps!), c.tensor('step_maps_transformed').data), valueTol);
+    const referenceScores = gaussianScores(
+      { data: c.tensor('step_maps').data, tokens: p.num_tokens, size: p.feature_upsample_res },
+      { sigma: p.sigma },
+    );
+    report.sameUpToNearTies('step candidates', ints(candidates!), c.meta.step.top_initial_candidates, referenceScores);
+    report.same('step selected indices', ints(selected!), c.meta.step.selected_indices);
+    if (!fp16) {
+      report.atMost('step loss', 'relative', relativeError(floats(loss!)[0]!, c.meta.step.loss), 1e-4);
+      report.atMost('step sharpening loss', 'relative', relativeError(floats(sharp!)[0]!, c.meta.step.sharpening), 1e-4);
+      report.atMost('step equivariance loss', 'relative', relativeError(floats(equi!)[0]!, c.meta.step.equivariance), 1e-4);
+      const g = floats(gradient!);
+      const gold = c.tensor('step_grad').data;
+      report.atMost('step_grad', 'rel L2', relativeL2Error(g, gold), 1e-3);
+      report.atLeast('step_grad', 'cosine', cosineSimilarity(g, gold), 0.9999);
+
+      // Optimisation: AdamW over the recorded schedule, accumulating gradients.
+      const { iterations, accumulation, schedule } = c.meta.optimize;
+      const context0 = c.tensor('context0').data;
+      const tokens = Float32Array.from(context0);
+      const adam = new AdamW(tokens.length, { lr: p.lr, weightDecay: p.weight_decay, betas: [0.9, 0.999], eps: 1e-8 });
+      const acc = new GradientAccumulator(tokens.length, accumulation);
+      for (let it = 0; it < iterations; it++) {
+        const s = schedule[it]!;
+        const [itLoss, , , itGrad] = await train.run({
+          image: f32(item(c, 'images', s.image_index), imageShape),
+          theta: f32(Float32Array.from(s.theta.flat()), [2, 3]),
+          noise: f32(c.tensor(`opt_noise_${it}_1`).data, latentShape),
+          warpedNoise: f32(c.tensor(`opt_noise_${it}_2`).data, latentShape),
+          tokens: f32(tokens, tokenShape),
+        });
+        report.atMost(`optimisation iteration ${it} loss`, 'relative', relativeError(floats(itLoss!)[0]!, s.loss), 1e-4);
+        acc.add(floats(itGrad!));
+        if (acc.full) {
+          adam.step(tokens, acc.take());
+          const k = adam.stepCount - 1;
+          const after = item(c, 'opt_context_after', k);
+          const ours = tokens.map((v, i) => v - context0[i]!);
+          const theirs = after.map((v, i) => v - context0[i]!);
+          report.atMost(`tokens after step ${k + 1} (displacement)`, 'rel L2', relativeL2Error(ours, theirs), 1e-3);
+          report.atMost(`tokens after step ${k + 1} (displacement)`, 'max abs', maxAbsError(ours, theirs), 5e-4);
+        }
+      }
+    }
+
+    // Index choice with the reference's final tokens.
+    const finalTokens = item(c, 'opt_context_after', c.tensor('opt_context_after').shape[0]! - 1);
+    const perImage: number[][] = [];
+    for (let i = 0; i < c.meta.find_best_indices.per_image.length; i++) {
+      const out = await selection.run({
+        image: f32(item(c, 'images', i), imageShape),
+        noise: f32(c.tensor(`find_noise_${i}`).data, latentShape),
+        tokens: f32(finalTokens, tokenShape),
+      });
+      perImage.push(ints(out[3]!));
+      report.same(`best-index selection, image ${i}`, perImage[i]!, c.meta.find_best_indices.per_image[i]!);
+    }
+    report.same('best indices', chooseIndices(perImage, p.top_k).indices, c.meta.find_best_indices.best_by_count_then_index);
+
+    // Augmented inference of one image with the chosen indices.
+    const aug = c.meta.augmented;
+    const ag = new Graph();
+    const draw = buildAugmentedDraw(ag, model, shape, mapSettings, aug.indices.length, aug.upscale_size);
+    const augmented = await compile([draw.unwarped, draw.coverage], 'augmented-draw');
+    const size = aug.upscale_size;
+    const sum = new Float32Array(aug.indices.length * size * size);
+    const coverage = new Float32Array(size * size);
+    for (let it = 0; it < aug.iterations; it++) {
+      const [u, cov] = await augmented.run({
+        image: f32(item(c, 'images', aug.image_index), imageShape),
+        noise: f32(item(c, 'aug_noises', it), latentShape),
+        tokens: f32(finalTokens, tokenShape),
+        theta: f32(item(c, 'aug_thetas', it), [2, 3]),
+        indices: i64(aug.indices),
+      });
+      floats(u!).forEach((v, i) => (sum[i] = Math.fround(sum[i]! + v)));
+      floats(cov!).forEach((v, i) => (coverage[i] = Math.fround(coverage[i]! + v)));
+    }
+    const finalMaps = sum.map((v, i) => {
+      const cv = coverage[i % (size * size)]!;
+      return cv === 0 ? 0 : Math.fround(v / cv);
+    });
+    report.atMost('aug_maps', 'max abs', maxAbsError(finalMaps, c.tensor('aug_maps').data), valueTol);
+    const keypoints = argmaxKeypoints(finalMaps, aug.indices.length, size);
+    report.same('augmented keypoints (y, x)', keypoints.flat(), aug.keypoints_yx_normalized.flat());
+
+  } finally {
+    await Promise.all(compiled.map((g) => g.release()));
+  }
+  return report.lines;
+}
+
+/** Per map [K, S, S]: argmax (row, col) + 0.5 over the size, as normalised (y, x). */
+export function argmaxKeypoints(maps: Float32Array, k: number, size: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < k; i++) {
+    let best = 0;
+    for (let j = 1; j < size * size; j++) if (maps[i * size * size + j]! > maps[i * size * size + best]!) best = j;
+    out.push([(Math.floor(best / size) + 0.5) / size, ((best % size) + 0.5) / size]);
+  }
+  return out;
+}
