@@ -6,6 +6,7 @@ import { loadSdxlModel } from '../sdxl/load.js';
 import type { MapEvaluationSettings, SdxlComponents } from '../keypoints/attentionMaps.js';
 import { buildAugmentedDraw, buildSelectionGraph, type GraphShape } from '../keypoints/graphs.js';
 import { buildTrainStep, type LossSettings } from '../keypoints/trainStep.js';
+import { AugmentedAverage, mapPeaks } from '../keypoints/method.js';
 import { AdamW, GradientAccumulator } from '../keypoints/adamw.js';
 import { chooseIndices, gaussianScores } from '../keypoints/fps.js';
 import { cosineSimilarity, maxAbsError, relativeError, relativeL2Error, sameList } from './compare.js';
@@ -232,9 +233,7 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     const ag = new Graph();
     const draw = buildAugmentedDraw(ag, model, shape, mapSettings, aug.indices.length, aug.upscale_size);
     const augmented = await compile([draw.unwarped, draw.coverage], 'augmented-draw');
-    const size = aug.upscale_size;
-    const sum = new Float32Array(aug.indices.length * size * size);
-    const coverage = new Float32Array(size * size);
+    const average = new AugmentedAverage(aug.indices.length, aug.upscale_size);
     for (let it = 0; it < aug.iterations; it++) {
       const [u, cov] = await augmented.run({
         image: f32(item(c, 'images', aug.image_index), imageShape),
@@ -243,30 +242,15 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
         theta: f32(item(c, 'aug_thetas', it), [2, 3]),
         indices: i64(aug.indices),
       });
-      floats(u!).forEach((v, i) => (sum[i] = Math.fround(sum[i]! + v)));
-      floats(cov!).forEach((v, i) => (coverage[i] = Math.fround(coverage[i]! + v)));
+      average.add(floats(u!), floats(cov!));
     }
-    const finalMaps = sum.map((v, i) => {
-      const cv = coverage[i % (size * size)]!;
-      return cv === 0 ? 0 : Math.fround(v / cv);
-    });
+    const finalMaps = average.result();
     report.atMost('aug_maps', 'max abs', maxAbsError(finalMaps, c.tensor('aug_maps').data), valueTol);
-    const keypoints = argmaxKeypoints(finalMaps, aug.indices.length, size);
-    report.same('augmented keypoints (y, x)', keypoints.flat(), aug.keypoints_yx_normalized.flat());
+    const keypoints = mapPeaks(finalMaps, aug.indices.length, aug.upscale_size).flatMap((pt) => [pt.y, pt.x]);
+    report.same('augmented keypoints (y, x)', keypoints, aug.keypoints_yx_normalized.flat());
 
   } finally {
     await Promise.all(compiled.map((g) => g.release()));
   }
   return report.lines;
-}
-
-/** Per map [K, S, S]: argmax (row, col) + 0.5 over the size, as normalised (y, x). */
-export function argmaxKeypoints(maps: Float32Array, k: number, size: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (let i = 0; i < k; i++) {
-    let best = 0;
-    for (let j = 1; j < size * size; j++) if (maps[i * size * size + j]! > maps[i * size * size + best]!) best = j;
-    out.push([(Math.floor(best / size) + 0.5) / size, ((best % size) + 0.5) / size]);
-  }
-  return out;
 }

@@ -1,0 +1,313 @@
+// The keypoint method end to end on a backend: learn the tokens, choose the K indices, find
+// each image's keypoints (ALGORITHM.md). Pure inputs in, results and progress out: the
+// services decide where images come from and where results and checkpoints go.
+import { Graph } from '../graph/ir.js';
+import type { Backend, CompiledGraph, HostTensor } from '../runtime/backend.js';
+import type { SchedulerConfig } from '../sdxl/config.js';
+import { lastTimestep } from '../sdxl/timeEmbedding.js';
+import { AdamW, GradientAccumulator } from './adamw.js';
+import { drawTheta } from './affine.js';
+import type { MapEvaluationSettings, SdxlComponents } from './attentionMaps.js';
+import { chooseIndices } from './fps.js';
+import { buildAugmentedDraw, buildSelectionGraph, type GraphShape } from './graphs.js';
+import { Random } from './rng.js';
+import type { RunSettings } from './settings.js';
+import { buildTrainStep } from './trainStep.js';
+
+/** DDIM inference steps whose last timestep the method evaluates at (the reference: 50). */
+const INFERENCE_STEPS = 50;
+
+export interface MethodModel extends SdxlComponents {
+  scheduler: SchedulerConfig;
+}
+
+/** Images of the run, decoded on demand as [3, S, S] float32 in [0, 1]. */
+export interface ImageSource {
+  count: number;
+  load(index: number): Promise<Float32Array>;
+}
+
+export class RunCancelled extends Error {
+  constructor() {
+    super('the run was cancelled');
+    this.name = 'RunCancelled';
+  }
+}
+
+const throwIfCancelled = (signal?: AbortSignal) => {
+  if (signal?.aborted) throw new RunCancelled();
+};
+
+function geometry(model: MethodModel, s: RunSettings): GraphShape {
+  const downscale = 2 ** (model.vae.config.blockOutChannels.length - 1);
+  return { imageSize: s.imageSize, latentSize: s.imageSize / downscale, tokens: s.tokens };
+}
+
+function mapSettings(model: MethodModel, s: RunSettings): MapEvaluationSettings {
+  return {
+    upsampleRes: s.upsampleRes,
+    layers: s.layers,
+    maxQueryTokens: s.maxQueryTokens,
+    latentScale: s.latentScale,
+    schedule: model.scheduler,
+    timestep: lastTimestep(model.scheduler, INFERENCE_STEPS),
+  };
+}
+
+const f32 = (data: Float32Array, shape: number[]): HostTensor => ({ dtype: 'float32', shape, data });
+const scalar = (t: HostTensor | undefined) => (t!.data as Float32Array)[0]!;
+
+export interface TrainingState {
+  /** Optimiser steps done. */
+  step: number;
+  tokens: Float32Array;
+  /** AdamW moments and step count (AdamW.toBytes). */
+  optimizer: Uint8Array;
+}
+
+export interface TrainingProgress {
+  step: number;
+  steps: number;
+  loss: number;
+  sharpening: number;
+  equivariance: number;
+  imagesPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface TrainOptions {
+  resume?: TrainingState;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainingProgress) => void;
+  /** Called every `checkpointEvery` steps and at the end, with a state to resume from. */
+  onCheckpoint?: (state: TrainingState) => Promise<void> | void;
+  checkpointEvery?: number;
+}
+
+/** The initial tokens randn(1, N, D) of a run: the same for the same seed. */
+export const initialTokens = (s: RunSettings, width: number): Float32Array =>
+  new Random(s.seed, 'tokens').normals(s.tokens * width);
+
+/**
+ * Which image iteration `i` trains on: the images shuffled per pass, cycling. Drawn from the
+ * iteration's own stream, so a resumed run continues exactly as an uninterrupted one.
+ */
+function imageForIteration(seed: number, count: number, iteration: number): number {
+  const pass = Math.floor(iteration / count);
+  return new Random(seed, 'order', pass).permutation(count)[iteration % count]!;
+}
+
+export async function trainTokens(
+  model: MethodModel,
+  backend: Backend,
+  images: ImageSource,
+  s: RunSettings,
+  opts: TrainOptions = {},
+): Promise<TrainingState> {
+  if (images.count === 0) throw new Error('the project has no images to train on');
+  const shape = geometry(model, s);
+  const width = model.unet.config.crossAttentionDim;
+  const adamOptions = { lr: s.learningRate, weightDecay: s.weightDecay, betas: [0.9, 0.999] as [number, number], eps: 1e-8 };
+  const tokens = opts.resume ? Float32Array.from(opts.resume.tokens) : initialTokens(s, width);
+  const adam = opts.resume
+    ? AdamW.fromBytes(opts.resume.optimizer, tokens.length, adamOptions)
+    : new AdamW(tokens.length, adamOptions);
+  const state = (): TrainingState => ({ step: adam.stepCount, tokens: Float32Array.from(tokens), optimizer: adam.toBytes() });
+
+  const g = new Graph();
+  const step = buildTrainStep(g, model, shape, mapSettings(model, s), {
+    sigma: s.sigma,
+    keypoints: s.keypoints,
+    candidates: s.candidates,
+    sharpeningWeight: s.sharpeningWeight,
+    equivarianceWeight: s.equivarianceWeight,
+  });
+  const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], { name: 'train-step' });
+  const lc = model.vae.config.latentChannels;
+  const latentShape = [1, lc, shape.latentSize, shape.latentSize];
+  const acc = new GradientAccumulator(tokens.length, s.batchSize);
+  const started = Date.now();
+  const firstStep = adam.stepCount;
+  try {
+    while (adam.stepCount < s.steps) {
+      let loss = 0;
+      let sharpening = 0;
+      let equivariance = 0;
+      for (let b = 0; b < s.batchSize; b++) {
+        throwIfCancelled(opts.signal);
+        const iteration = adam.stepCount * s.batchSize + b;
+        const rng = new Random(s.seed, 'iteration', iteration);
+        const image = await images.load(imageForIteration(s.seed, images.count, iteration));
+        const { theta } = drawTheta(rng, s.augmentation);
+        const [l, sh, eq, gradient] = await graph.run({
+          image: f32(image, [1, 3, shape.imageSize, shape.imageSize]),
+          theta: f32(theta, [2, 3]),
+          noise: f32(rng.normals(latentShape.reduce((a, d) => a * d)), latentShape),
+          warpedNoise: f32(rng.normals(latentShape.reduce((a, d) => a * d)), latentShape),
+          tokens: f32(tokens, [1, s.tokens, width]),
+        });
+        acc.add(gradient!.data as Float32Array);
+        loss += scalar(l) / s.batchSize;
+        sharpening += scalar(sh) / s.batchSize;
+        equivariance += scalar(eq) / s.batchSize;
+      }
+      adam.step(tokens, acc.take());
+      const done = adam.stepCount - firstStep;
+      const seconds = (Date.now() - started) / 1000;
+      opts.onProgress?.({
+        step: adam.stepCount,
+        steps: s.steps,
+        loss,
+        sharpening,
+        equivariance,
+        imagesPerSecond: (done * s.batchSize * 2) / seconds,
+        etaSeconds: (seconds / done) * (s.steps - adam.stepCount),
+      });
+      const every = opts.checkpointEvery ?? 10;
+      if (adam.stepCount % every === 0 || adam.stepCount === s.steps) await opts.onCheckpoint?.(state());
+    }
+  } finally {
+    await graph.release();
+  }
+  return state();
+}
+
+export interface IndexChoiceResult {
+  /** Token index of each keypoint, keypoint order. */
+  indices: number[];
+  /** How often each chosen token was among an image's K selections. */
+  counts: number[];
+  imagesUsed: number;
+}
+
+/** Votes the K keypoint indices over up to `indexImages` images (ALGORITHM.md, "Choosing the K indices"). */
+export async function chooseKeypointIndices(
+  model: MethodModel,
+  backend: Backend,
+  images: ImageSource,
+  tokens: Float32Array,
+  s: RunSettings,
+  opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+): Promise<IndexChoiceResult> {
+  const shape = geometry(model, s);
+  const g = new Graph();
+  const sel = buildSelectionGraph(g, model, shape, mapSettings(model, s), s);
+  const graph = await backend.compile([sel.selected], { name: 'index-choice' });
+  const total = Math.min(s.indexImages, images.count);
+  const order = new Random(s.seed, 'index-images').permutation(images.count).slice(0, total);
+  const lc = model.vae.config.latentChannels;
+  const latentShape = [1, lc, shape.latentSize, shape.latentSize];
+  const perImage: number[][] = [];
+  try {
+    for (const [n, i] of order.entries()) {
+      throwIfCancelled(opts.signal);
+      const noise = new Random(s.seed, 'index-noise', i).normals(latentShape.reduce((a, d) => a * d));
+      const [selected] = await graph.run({
+        image: f32(await images.load(i), [1, 3, shape.imageSize, shape.imageSize]),
+        noise: f32(noise, latentShape),
+        tokens: f32(tokens, [1, s.tokens, model.unet.config.crossAttentionDim]),
+      });
+      perImage.push(Array.from(selected!.data as BigInt64Array, Number));
+      opts.onProgress?.(n + 1, total);
+    }
+  } finally {
+    await graph.release();
+  }
+  const choice = chooseIndices(perImage, s.keypoints);
+  return { indices: choice.indices, counts: choice.indices.map((k) => choice.counts.get(k) ?? 0), imagesUsed: total };
+}
+
+export interface ImageKeypoints {
+  /** Normalised (y, x) per keypoint, in [0, 1]: pixel centre of the averaged map's peak. */
+  points: Array<{ y: number; x: number; score: number }>;
+  /** The averaged, warped-back maps [K, S, S] (S = image size), for heat-map overlays. */
+  maps: Float32Array;
+}
+
+/** Sum of warped-back maps and of their coverage over the draws, in float32 as the reference sums. */
+export class AugmentedAverage {
+  private readonly sum: Float32Array;
+  private readonly coverage: Float32Array;
+
+  constructor(
+    readonly keypoints: number,
+    readonly size: number,
+  ) {
+    this.sum = new Float32Array(keypoints * size * size);
+    this.coverage = new Float32Array(size * size);
+  }
+
+  add(unwarped: Float32Array, coverage: Float32Array): void {
+    unwarped.forEach((v, i) => (this.sum[i] = Math.fround(this.sum[i]! + v)));
+    coverage.forEach((v, i) => (this.coverage[i] = Math.fround(this.coverage[i]! + v)));
+  }
+
+  /** sum / coverage per pixel, 0 where no draw covered it: [K, S, S]. */
+  result(): Float32Array {
+    const area = this.size * this.size;
+    return this.sum.map((v, i) => {
+      const c = this.coverage[i % area]!;
+      return c === 0 ? 0 : Math.fround(v / c);
+    });
+  }
+}
+
+/** Each map's peak [K, S, S] → normalised (y, x) of the pixel centre, and the peak value as score. */
+export function mapPeaks(maps: Float32Array, k: number, size: number): Array<{ y: number; x: number; score: number }> {
+  const area = size * size;
+  return Array.from({ length: k }, (_, n) => {
+    let best = 0;
+    for (let j = 1; j < area; j++) if (maps[n * area + j]! > maps[n * area + best]!) best = j;
+    return { y: (Math.floor(best / size) + 0.5) / size, x: ((best % size) + 0.5) / size, score: maps[n * area + best]! };
+  });
+}
+
+/** Augmented inference of many images with one compiled graph (ALGORITHM.md, "Keypoints of one image"). */
+export class KeypointFinder {
+  private constructor(
+    private readonly graph: CompiledGraph,
+    private readonly model: MethodModel,
+    private readonly s: RunSettings,
+    private readonly tokens: Float32Array,
+    private readonly indices: number[],
+    private readonly shape: GraphShape,
+  ) {}
+
+  static async create(model: MethodModel, backend: Backend, tokens: Float32Array, indices: number[], s: RunSettings) {
+    const shape = geometry(model, s);
+    const g = new Graph();
+    const draw = buildAugmentedDraw(g, model, shape, mapSettings(model, s), indices.length, s.imageSize);
+    const graph = await backend.compile([draw.unwarped, draw.coverage], { name: 'augmented-draw' });
+    return new KeypointFinder(graph, model, s, tokens, indices, shape);
+  }
+
+  /** Keypoints of one image; `imageKey` seeds its draws so a re-run gives the same points. */
+  async find(image: Float32Array, imageKey: number, signal?: AbortSignal): Promise<ImageKeypoints> {
+    const { s, shape } = this;
+    const size = s.imageSize;
+    const k = this.indices.length;
+    const lc = this.model.vae.config.latentChannels;
+    const latentShape = [1, lc, shape.latentSize, shape.latentSize];
+    const average = new AugmentedAverage(k, size);
+    for (let it = 0; it < s.augmentationIterations; it++) {
+      throwIfCancelled(signal);
+      const rng = new Random(s.seed, 'augment', imageKey, it);
+      const { theta } = drawTheta(rng, s.augmentation);
+      const [unwarped, coverage] = await this.graph.run({
+        image: f32(image, [1, 3, size, size]),
+        noise: f32(rng.normals(latentShape.reduce((a, d) => a * d)), latentShape),
+        tokens: f32(this.tokens, [1, s.tokens, this.model.unet.config.crossAttentionDim]),
+        theta: f32(theta, [2, 3]),
+        indices: { dtype: 'int64', shape: [k], data: BigInt64Array.from(this.indices.map((i) => BigInt(i))) },
+      });
+      average.add(unwarped!.data as Float32Array, coverage!.data as Float32Array);
+    }
+    const maps = average.result();
+    const points = mapPeaks(maps, k, size);
+    return { points, maps };
+  }
+
+  release(): Promise<void> {
+    return this.graph.release();
+  }
+}
