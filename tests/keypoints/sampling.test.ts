@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Graph } from '../../native/graph/ir.js';
 import * as o from '../../native/graph/ops.js';
 import { evaluate } from '../../native/graph/interpret.js';
@@ -14,7 +17,11 @@ import {
 } from '../../native/graph/sampling.js';
 import { openGoldenCase } from '../../native/parity/goldenCase.js';
 import { maxAbsError } from '../../native/parity/compare.js';
+import { OrtBackend } from '../../native/runtime/ort.js';
 import { goldenCaseDir } from '../model/golden.js';
+
+const cacheDir = mkdtempSync(join(tmpdir(), 'skp-sampling-'));
+afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
 const values = (t: Parameters<typeof evaluate>[0][number], feeds: Parameters<typeof evaluate>[1]) =>
   Array.from(evaluate([t], feeds)[0]!.data as Float64Array);
@@ -94,6 +101,29 @@ describe('gridSampleBilinear / warp', () => {
     const [out] = evaluate([warped], { x: image0, theta: theta.data });
     expect(out!.shape).toEqual(expected.shape);
     expect(maxAbsError(out!.data as Float64Array, expected.data)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('runs on ONNX Runtime (float32) within 1e-4 of the reference warp, gradient included', async () => {
+    const golden = openGoldenCase(goldenCaseDir());
+    const images = golden.tensor('images');
+    const [, c, h, w] = images.shape as [number, number, number, number];
+    const g = new Graph();
+    const x = g.input('x', [1, c, h, w]);
+    const warped = warp(x, g.input('theta', [2, 3]));
+    // d(Σ warp(x)²/2)/dx = warpᵀ(warp(x)): exercises the scatter-add path on the backend.
+    const [dx] = grad(o.reshape(o.mul(o.sum(o.mul(warped, warped), [0, 1, 2, 3]), 0.5), [1]), [x]);
+    const compiled = await new OrtBackend({ cacheDir }).compile([warped, dx!]);
+    const feeds = {
+      x: { dtype: 'float32' as const, shape: [1, c, h, w], data: images.data.slice(0, c * h * w) },
+      theta: { dtype: 'float32' as const, shape: [2, 3], data: golden.tensor('step_theta').data },
+    };
+    const [out, gradient] = await compiled.run(feeds);
+    await compiled.release();
+    expect(maxAbsError(out!.data as Float32Array, golden.tensor('step_transformed_image').data)).toBeLessThanOrEqual(
+      1e-4,
+    );
+    const [, refGrad] = evaluate([warped, dx!], { x: feeds.x.data, theta: feeds.theta.data });
+    expect(maxAbsError(gradient!.data as Float32Array, refGrad!.data as Float64Array)).toBeLessThanOrEqual(1e-4);
   });
 
   it('has the adjoint of the sampling as its gradient w.r.t. the image (gather → scatter-add)', () => {
