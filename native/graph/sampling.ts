@@ -83,6 +83,9 @@ export function gridSampleBilinear(x: Tensor, grid: Tensor): Tensor {
     throw new GraphError(`gridSampleBilinear: grid must be [${n} or 1, Hout, Wout, 2], got ${shapeStr(gs)}`);
   }
   const [gn, ho, wo] = gs as [number, number, number, number];
+  // Pixel indices are formed in float32 (IR arithmetic is float): exact only below 2^24.
+  if (h * w > 2 ** 24)
+    throw new GraphError(`gridSampleBilinear: ${h}×${w} image has more pixels than float32 indexes exactly (2^24)`);
   const p = ho * wo;
   const flatGrid = reshape(grid, [gn, 1, p, 2]);
   // Pixel coordinates: ((g + 1) · size − 1) / 2, half-pixel centres.
