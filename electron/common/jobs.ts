@@ -1,0 +1,141 @@
+// Long-running work on a project (training the tokens, choosing the indices, computing
+// keypoints, evaluating against ground truth) as jobs that run off the main thread. Every
+// request, status and event is plain JSON so the UI transports carry them unchanged.
+
+import type { Event } from './events.js';
+import type { JsonObject, RunStatus } from './runs.js';
+
+/** What a job is doing right now; a keypoints job goes 'choose' then 'keypoints'. */
+export type JobPhase = 'train' | 'choose' | 'keypoints' | 'evaluate';
+
+export type JobKind = 'train' | 'keypoints' | 'evaluate';
+
+/** Where the SDXL weights come from: a diffusers folder or a single .safetensors file. */
+export interface ModelSource {
+  path: string;
+  /** A UNet config (JSON file) for a single file or a folder without one. */
+  unetConfig?: string;
+  vaeConfig?: string;
+}
+
+/** Backend preference: 'auto' picks the fastest that works (CUDA, then CPU). */
+export type BackendPreference = 'auto' | 'cpu' | 'cuda' | (string & {});
+
+export interface TrainJobRequest {
+  /** The model; omitted: the project's model reference. */
+  model?: ModelSource;
+  /** Run settings (see native/keypoints/settings.ts); missing keys take the reference defaults. */
+  settings?: JsonObject;
+  /** Continue this run from its last checkpoint instead of starting a new run. */
+  resumeRunId?: number;
+  name?: string;
+  backend?: BackendPreference;
+  /** Optimiser steps between checkpoints (default 10). */
+  checkpointEvery?: number;
+}
+
+export interface KeypointsJobRequest {
+  /** The run whose tokens are used; omitted: the latest finished run. */
+  runId?: number;
+  model?: ModelSource;
+  backend?: BackendPreference;
+}
+
+export interface EvaluateJobRequest {
+  runId?: number;
+}
+
+export type JobRequest =
+  | ({ kind: 'train' } & TrainJobRequest)
+  | ({ kind: 'keypoints' } & KeypointsJobRequest)
+  | ({ kind: 'evaluate' } & EvaluateJobRequest);
+
+export type JobState = 'starting' | 'running' | 'done' | 'failed' | 'cancelled';
+
+/** Sent often while a job runs; `step`/`steps` count optimiser steps (train) or images (others). */
+export interface JobProgressEvent {
+  jobId: string;
+  runId: number;
+  phase: JobPhase;
+  step: number;
+  steps: number;
+  /** Training phase only; null elsewhere. */
+  loss: number | null;
+  sharpening: number | null;
+  equivariance: number | null;
+  imagesPerSecond: number;
+  etaSeconds: number;
+}
+
+/** Sent when a job changes state, including its end. */
+export interface JobStateEvent {
+  jobId: string;
+  kind: JobKind;
+  runId: number | null;
+  state: JobState;
+  /** In the user's words; set for 'failed'. */
+  error: string | null;
+  /** A line for the log: "backend: cpu (CUDA addon not built)", "checkpoint at step 40". */
+  message: string | null;
+}
+
+export interface JobStatus {
+  jobId: string;
+  kind: JobKind;
+  runId: number | null;
+  state: JobState;
+  phase: JobPhase | null;
+  /** Latest progress, null before the first. */
+  progress: JobProgressEvent | null;
+  error: string | null;
+  /** Backend label and why it was chosen, once known. */
+  backend: string | null;
+  startedAt: string;
+  endedAt: string | null;
+}
+
+/** One accuracy measure over the test images: overall and per labelled part. */
+export interface EvaluationMetric {
+  /** e.g. "mean error (visible, fraction of image)", "inter-ocular error", "PCK@0.1 (bbox)". */
+  name: string;
+  /** Lower is better for errors, higher for PCK. */
+  higherIsBetter: boolean;
+  overall: number;
+  /** One value per labelled part (EvaluationResult.parts); null where no test image shows it. */
+  perPart: Array<number | null>;
+}
+
+/** The regressor from the K discovered points to the labelled parts, fitted on the train split. */
+export interface EvaluationResult {
+  runId: number;
+  trainImages: number;
+  testImages: number;
+  /** Names of the labelled parts, ground-truth order. */
+  parts: string[];
+  metrics: EvaluationMetric[];
+  evaluatedAt: string;
+}
+
+/** A run as resuming sees it: a 'running' run whose heartbeat stopped counts as interrupted. */
+export interface ResumableRun {
+  runId: number;
+  status: RunStatus;
+  lastCheckpointStep: number | null;
+  steps: number;
+}
+
+/** Starts, cancels and reports jobs on the open project. One job runs at a time per project. */
+export interface JobService {
+  readonly onProgress: Event<JobProgressEvent>;
+  readonly onStateChange: Event<JobStateEvent>;
+  /** Checks the request (settings, model, images) and starts the job; resolves once it runs. */
+  start(request: JobRequest): Promise<JobStatus>;
+  /** Asks the job to stop; it stops after the current step, keeping its last checkpoint. */
+  cancel(jobId: string): Promise<JobStatus>;
+  status(jobId: string): Promise<JobStatus>;
+  list(): Promise<JobStatus[]>;
+  /** Resolves when the job ends, with its final status. */
+  wait(jobId: string): Promise<JobStatus>;
+  /** Runs of the open project that can be resumed (cancelled, failed, or interrupted). */
+  resumable(): Promise<ResumableRun[]>;
+}
