@@ -37,12 +37,12 @@ export function buildSelectionGraph(
   model: SdxlComponents,
   shape: GraphShape,
   maps: MapEvaluationSettings,
-  select: { sigma: number; candidates: number; keypoints: number },
+  select: { sigma: number; candidates: number; keypoints: number; subjects: number },
 ): SelectionGraph {
   const { image, noise, tokens } = declareInputs(g, model, shape);
   const evaluation = attentionMaps(modelParams(g, model), model, image, noise, tokens, maps);
   const a = first(evaluation.maps);
-  const candidates = sharpestTokens(a, select.sigma, select.candidates);
+  const candidates = sharpestTokens(a, select.sigma, select.candidates, select.subjects);
   return { latents: evaluation.latents, maps: a, candidates, selected: furthestPointSampling(a, candidates, select.keypoints) };
 }
 

@@ -121,6 +121,7 @@ export async function trainTokens(
     candidates: s.candidates,
     sharpeningWeight: s.sharpeningWeight,
     equivarianceWeight: s.equivarianceWeight,
+    subjects: s.subjects,
   });
   const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], { name: 'train-step' });
   const lc = model.vae.config.latentChannels;

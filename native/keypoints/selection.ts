@@ -28,11 +28,44 @@ export function gaussianAt(positions: Tensor, h: number, w: number, sigma: numbe
   return op.exp(op.mul(d2, -1 / (2 * sigma * sigma)));
 }
 
-/** Tokens ranked by KL(Gaussian at peak ‖ softmax(map)), the `count` sharpest first: int64 [count]. */
-export function sharpestTokens(maps: Tensor, sigma: number, count: number): Tensor {
+/**
+ * The `subjects` highest peaks of each map [N, R, R], as [N, 2] each: after a peak, pixels within
+ * 0.05·R of it are zeroed before looking for the next (the reference's find_k_max_pixels,
+ * distances from pixel index to peak centre as it measures them).
+ */
+export function subjectPeaks(maps: Tensor, subjects: number): Tensor[] {
+  const [n, h, w] = maps.shape as [number, number, number];
+  const g = maps.graph;
+  const rows = g.constant(Float32Array.from({ length: h }, (_, i) => i), [1, h, 1]);
+  const cols = g.constant(Float32Array.from({ length: w }, (_, i) => i), [1, 1, w]);
+  const radiusSq = (0.05 * h) ** 2;
+  let work = op.stopGradient(maps);
+  const peaks: Tensor[] = [];
+  for (let k = 0; k < subjects; k++) {
+    const peak = peakPositions(work);
+    peaks.push(peak);
+    if (k === subjects - 1) break;
+    const dy = op.sub(rows, op.reshape(op.add(op.slice(peak, 1, 0, 1), 0.5), [n, 1, 1]));
+    const dx = op.sub(cols, op.reshape(op.add(op.slice(peak, 1, 1, 2), 0.5), [n, 1, 1]));
+    const outside = op.greater(op.add(op.mul(dy, dy), op.mul(dx, dx)), radiusSq);
+    work = op.where(outside, work, 0);
+  }
+  return peaks;
+}
+
+/** The sharpening target of each map: the mean of Gaussians at its `subjects` peaks, [N, R, R]. */
+export function subjectTarget(maps: Tensor, sigma: number, subjects: number): Tensor {
+  const [, h, w] = maps.shape as [number, number, number];
+  const blobs = subjectPeaks(maps, subjects).map((p) => gaussianAt(p, h, w, sigma));
+  const total = blobs.slice(1).reduce((acc, b) => op.add(acc, b), blobs[0]!);
+  return op.stopGradient(subjects === 1 ? total : op.mul(total, 1 / subjects));
+}
+
+/** Tokens ranked by KL(Gaussian target ‖ softmax(map)), the `count` sharpest first: int64 [count]. */
+export function sharpestTokens(maps: Tensor, sigma: number, count: number, subjects = 1): Tensor {
   const [n, h, w] = maps.shape as [number, number, number];
   const m = op.stopGradient(maps);
-  const target = op.reshape(op.add(gaussianAt(peakPositions(m), h, w, sigma), 1e-5), [n, h * w]);
+  const target = op.reshape(op.add(subjectTarget(m, sigma, subjects), 1e-5), [n, h * w]);
   const t = op.div(target, op.sum(target, [1], true));
   const q = op.softmax(op.add(op.reshape(m, [n, h * w]), 1e-5), 1);
   const kl = op.sum(op.mul(t, op.sub(op.log(t), op.log(q))), [1]);

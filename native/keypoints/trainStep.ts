@@ -6,7 +6,7 @@ import * as op from '../graph/ops.js';
 import { grad } from '../graph/autodiff.js';
 import { inverseWarp, warp } from '../graph/sampling.js';
 import { attentionMaps, modelParams, type MapEvaluationSettings, type SdxlComponents } from './attentionMaps.js';
-import { furthestPointSampling, gaussianAt, peakPositions, sharpestTokens } from './selection.js';
+import { furthestPointSampling, sharpestTokens, subjectTarget } from './selection.js';
 
 export interface LossSettings {
   sigma: number;
@@ -16,6 +16,8 @@ export interface LossSettings {
   candidates: number;
   sharpeningWeight: number;
   equivarianceWeight: number;
+  /** Subjects per image: blobs per token map (the reference's num_subjects). */
+  subjects: number;
 }
 
 export interface TrainStepGraph {
@@ -50,14 +52,13 @@ export function buildTrainStep(
   const first = (t: Tensor) => op.reshape(t, t.shape.slice(1));
   const a = first(attentionMaps(params, model, image, noise, tokens, maps).maps);
   const aw = first(attentionMaps(params, model, warpedImage, warpedNoise, tokens, maps).maps);
-  const [, r] = a.shape as [number, number, number];
 
-  const candidates = sharpestTokens(a, loss.sigma, loss.candidates);
+  const candidates = sharpestTokens(a, loss.sigma, loss.candidates, loss.subjects);
   const selected = furthestPointSampling(aw, candidates, loss.keypoints);
   const picked = op.takeRows(a, selected); // [K, R, R]
   const pickedWarped = op.takeRows(aw, selected);
 
-  const target = op.stopGradient(gaussianAt(peakPositions(picked), r, r, loss.sigma));
+  const target = subjectTarget(picked, loss.sigma, loss.subjects);
   const mse = (x: Tensor, y: Tensor) => {
     const d = op.sub(x, y);
     return op.mean(op.mul(d, d), [...x.shape.keys()]);

@@ -120,6 +120,7 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     candidates: p.furthest_point_num_samples,
     sharpeningWeight: p.sharpening_loss_weight,
     equivarianceWeight: p.equivariance_attn_loss_weight,
+    subjects: p.num_subjects,
   };
   const imageShape = [1, 3, p.image_size, p.image_size];
   const latentShape = [1, model.vae.config.latentChannels, p.latent_size, p.latent_size];
