@@ -4,6 +4,14 @@ import { newCommand } from './new.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { exportCommand } from './export.js';
+import { modelCheckCommand } from './model-check.js';
 
 /** Every command of `skp`; add new ones here (one import per file). */
-export const commands: CliCommand[] = [parityCommand, newCommand, importCommand, infoCommand, exportCommand];
+export const commands: CliCommand[] = [
+  parityCommand,
+  newCommand,
+  importCommand,
+  infoCommand,
+  exportCommand,
+  modelCheckCommand,
+];
