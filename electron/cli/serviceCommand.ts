@@ -9,11 +9,17 @@ import { UserError, type CliIO } from './command.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** One line: what is wrong, then how the command is used. */
+export function usageError(problem: string, usage: string): UserError {
+  return new UserError(`${problem} (${usage.replace(/^Usage: /, 'usage: ')})`);
+}
+
 export function parseCommandArgs<O extends Options>(args: string[], options: O, usage: string) {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UserError(`${(e as Error).message}\n${usage}`);
+    // Node's message goes on to explain `--`; its first sentence is the problem.
+    throw usageError((e as Error).message.split('. ')[0] as string, usage);
   }
 }
 

@@ -1,5 +1,5 @@
 import { UserError, type CliCommand } from '../command.js';
-import { parseCommandArgs, withServices } from '../serviceCommand.js';
+import { parseCommandArgs, usageError, withServices } from '../serviceCommand.js';
 
 const usage =
   'Usage: skp export <project.skp> --coco <out.json> [--only-corrected] [--split train|test] [--with-scores] [--ground-truth]';
@@ -25,8 +25,8 @@ export const exportCommand: CliCommand = {
       },
       usage,
     );
-    if (positionals.length !== 1) throw new UserError(`give one project file\n${usage}`);
-    if (values.coco === undefined) throw new UserError(`give the output file with --coco <out.json>\n${usage}`);
+    if (positionals.length !== 1) throw usageError('give one project file', usage);
+    if (values.coco === undefined) throw usageError('give the output file with --coco <out.json>', usage);
     const split = values.split;
     if (split !== undefined && split !== 'train' && split !== 'test') {
       throw new UserError(`--split must be train or test, not "${split}"`);

@@ -1,6 +1,6 @@
-import { UserError, type CliCommand } from '../command.js';
+import type { CliCommand } from '../command.js';
 import type { LabelledImportResult } from '../../common/transfer.js';
-import { parseCommandArgs, printSkipped, rate, withServices } from '../serviceCommand.js';
+import { parseCommandArgs, usageError, printSkipped, rate, withServices } from '../serviceCommand.js';
 
 const usage =
   'Usage: skp import <project.skp> (--coco <file.json> [--images <folder>] | --cub <CUB_200_2011 folder> | --folder <folder>)';
@@ -20,11 +20,11 @@ export const importCommand: CliCommand = {
       { coco: { type: 'string' }, cub: { type: 'string' }, folder: { type: 'string' }, images: { type: 'string' } },
       usage,
     );
-    if (positionals.length !== 1) throw new UserError(`give one project file\n${usage}`);
+    if (positionals.length !== 1) throw usageError('give one project file', usage);
     const sources = [values.coco, values.cub, values.folder].filter((s) => s !== undefined);
-    if (sources.length !== 1) throw new UserError(`give exactly one of --coco, --cub, --folder\n${usage}`);
+    if (sources.length !== 1) throw usageError('give exactly one of --coco, --cub, --folder', usage);
     if (values.images !== undefined && values.coco === undefined) {
-      throw new UserError(`--images goes with --coco (it is where the COCO file's images are)\n${usage}`);
+      throw usageError("--images goes with --coco (it is where the COCO file's images are)", usage);
     }
     return withServices(async (services) => {
       await services.project.open(positionals[0] as string);

@@ -1,6 +1,6 @@
-import { UserError, type CliCommand } from '../command.js';
+import type { CliCommand } from '../command.js';
 import type { ProjectInfo } from '../../common/project.js';
-import { parseCommandArgs, withServices } from '../serviceCommand.js';
+import { parseCommandArgs, usageError, withServices } from '../serviceCommand.js';
 
 const usage = 'Usage: skp info <project.skp> [--json]';
 
@@ -10,7 +10,7 @@ export const infoCommand: CliCommand = {
   usage: `${usage}\n\n  --json   print everything as JSON (for scripts)`,
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean' } }, usage);
-    if (positionals.length !== 1) throw new UserError(`give one project file\n${usage}`);
+    if (positionals.length !== 1) throw usageError('give one project file', usage);
     return withServices(async (services) => {
       const info = await services.project.open(positionals[0] as string);
       const groundTruth = await services.groundTruth.summary();

@@ -1,5 +1,5 @@
-import { UserError, type CliCommand } from '../command.js';
-import { parseCommandArgs, printSkipped, rate, withServices } from '../serviceCommand.js';
+import type { CliCommand } from '../command.js';
+import { parseCommandArgs, usageError, printSkipped, rate, withServices } from '../serviceCommand.js';
 
 const usage = 'Usage: skp new <project.skp> [--images <folder>] [--name <name>]';
 
@@ -16,7 +16,7 @@ export const newCommand: CliCommand = {
       { images: { type: 'string' }, name: { type: 'string' } },
       usage,
     );
-    if (positionals.length !== 1) throw new UserError(`give one project file\n${usage}`);
+    if (positionals.length !== 1) throw usageError('give one project file', usage);
     return withServices(async (services) => {
       const { info, imported } = await services.project.create({
         path: positionals[0] as string,
