@@ -200,16 +200,3 @@ export function chooseIndices(perImageSelections: readonly (readonly number[])[]
   const ranked = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([n]) => n);
   return { indices: ranked.slice(0, k), counts };
 }
-
-export interface SelectionOptions extends CandidateOptions {
-  candidates: number;
-  k: number;
-}
-
-/**
- * Candidates from `maps`, spread out by furthest point sampling on `selectionMaps`:
- * in training the warped image's maps A′, when choosing indices the same maps A.
- */
-export function selectTokens(maps: TokenMaps, opts: SelectionOptions, selectionMaps: TokenMaps = maps): number[] {
-  return furthestPointSampling(selectionMaps, topCandidates(maps, opts.candidates, opts), opts.k);
-}

@@ -6,11 +6,11 @@ import type { Backend, CompiledGraph, HostTensor } from '../runtime/backend.js';
 import type { SchedulerConfig } from '../sdxl/config.js';
 import { lastTimestep } from '../sdxl/timeEmbedding.js';
 import { AdamW, GradientAccumulator } from './adamw.js';
-import { drawTheta } from './affine.js';
 import type { MapEvaluationSettings, SdxlComponents } from './attentionMaps.js';
 import { chooseIndices } from './fps.js';
 import { buildAugmentedDraw, buildSelectionGraph, type GraphShape } from './graphs.js';
 import { Random } from './rng.js';
+import { augmentationDraws, indexVotePlan, iterationDraws, planIteration } from './schedule.js';
 import type { RunSettings } from './settings.js';
 import { buildTrainStep } from './trainStep.js';
 
@@ -54,6 +54,13 @@ function mapSettings(model: MethodModel, s: RunSettings): MapEvaluationSettings 
   };
 }
 
+const latentShapeOf = (model: MethodModel, shape: GraphShape) => [
+  1,
+  model.vae.config.latentChannels,
+  shape.latentSize,
+  shape.latentSize,
+];
+
 const f32 = (data: Float32Array, shape: number[]): HostTensor => ({ dtype: 'float32', shape, data });
 const scalar = (t: HostTensor | undefined) => (t!.data as Float32Array)[0]!;
 
@@ -88,15 +95,6 @@ export interface TrainOptions {
 export const initialTokens = (s: RunSettings, width: number): Float32Array =>
   new Random(s.seed, 'tokens').normals(s.tokens * width);
 
-/**
- * Which image iteration `i` trains on: the images shuffled per pass, cycling. Drawn from the
- * iteration's own stream, so a resumed run continues exactly as an uninterrupted one.
- */
-function imageForIteration(seed: number, count: number, iteration: number): number {
-  const pass = Math.floor(iteration / count);
-  return new Random(seed, 'order', pass).permutation(count)[iteration % count]!;
-}
-
 export async function trainTokens(
   model: MethodModel,
   backend: Backend,
@@ -124,8 +122,9 @@ export async function trainTokens(
     subjects: s.subjects,
   });
   const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], { name: 'train-step' });
-  const lc = model.vae.config.latentChannels;
-  const latentShape = [1, lc, shape.latentSize, shape.latentSize];
+  const latentShape = latentShapeOf(model, shape);
+  const noiseSize = latentShape.reduce((a, d) => a * d);
+  const plan = { imageCount: images.count, batchSize: s.batchSize, steps: s.steps };
   const acc = new GradientAccumulator(tokens.length, s.batchSize);
   const started = Date.now();
   const firstStep = adam.stepCount;
@@ -136,15 +135,13 @@ export async function trainTokens(
       let equivariance = 0;
       for (let b = 0; b < s.batchSize; b++) {
         throwIfCancelled(opts.signal);
-        const iteration = adam.stepCount * s.batchSize + b;
-        const rng = new Random(s.seed, 'iteration', iteration);
-        const image = await images.load(imageForIteration(s.seed, images.count, iteration));
-        const { theta } = drawTheta(rng, s.augmentation);
+        const iteration = planIteration(s.seed, plan, adam.stepCount * s.batchSize + b);
+        const draws = iterationDraws(s.seed, iteration.iteration, s.augmentation, noiseSize);
         const [l, sh, eq, gradient] = await graph.run({
-          image: f32(image, [1, 3, shape.imageSize, shape.imageSize]),
-          theta: f32(theta, [2, 3]),
-          noise: f32(rng.normals(latentShape.reduce((a, d) => a * d)), latentShape),
-          warpedNoise: f32(rng.normals(latentShape.reduce((a, d) => a * d)), latentShape),
+          image: f32(await images.load(iteration.imageIndex), [1, 3, shape.imageSize, shape.imageSize]),
+          theta: f32(draws.theta, [2, 3]),
+          noise: f32(draws.noise, latentShape),
+          warpedNoise: f32(draws.warpedNoise, latentShape),
           tokens: f32(tokens, [1, s.tokens, width]),
         });
         acc.add(gradient!.data as Float32Array);
@@ -194,18 +191,16 @@ export async function chooseKeypointIndices(
   const g = new Graph();
   const sel = buildSelectionGraph(g, model, shape, mapSettings(model, s), s);
   const graph = await backend.compile([sel.selected], { name: 'index-choice' });
-  const total = Math.min(s.indexImages, images.count);
-  const order = new Random(s.seed, 'index-images').permutation(images.count).slice(0, total);
-  const lc = model.vae.config.latentChannels;
-  const latentShape = [1, lc, shape.latentSize, shape.latentSize];
+  const latentShape = latentShapeOf(model, shape);
+  const votes = indexVotePlan(s.seed, s.indexImages, images.count, latentShape.reduce((a, d) => a * d));
+  const total = votes.length;
   const perImage: number[][] = [];
   try {
-    for (const [n, i] of order.entries()) {
+    for (const [n, vote] of votes.entries()) {
       throwIfCancelled(opts.signal);
-      const noise = new Random(s.seed, 'index-noise', i).normals(latentShape.reduce((a, d) => a * d));
       const [selected] = await graph.run({
-        image: f32(await images.load(i), [1, 3, shape.imageSize, shape.imageSize]),
-        noise: f32(noise, latentShape),
+        image: f32(await images.load(vote.imageIndex), [1, 3, shape.imageSize, shape.imageSize]),
+        noise: f32(vote.noise(), latentShape),
         tokens: f32(tokens, [1, s.tokens, model.unet.config.crossAttentionDim]),
       });
       perImage.push(Array.from(selected!.data as BigInt64Array, Number));
@@ -287,18 +282,16 @@ export class KeypointFinder {
     const { s, shape } = this;
     const size = s.imageSize;
     const k = this.indices.length;
-    const lc = this.model.vae.config.latentChannels;
-    const latentShape = [1, lc, shape.latentSize, shape.latentSize];
+    const latentShape = latentShapeOf(this.model, shape);
+    const draws = augmentationDraws(s.seed, imageKey, s.augmentationIterations, s.augmentation, latentShape.reduce((a, d) => a * d));
     const average = new AugmentedAverage(k, size);
-    for (let it = 0; it < s.augmentationIterations; it++) {
+    for (const draw of draws) {
       throwIfCancelled(signal);
-      const rng = new Random(s.seed, 'augment', imageKey, it);
-      const { theta } = drawTheta(rng, s.augmentation);
       const [unwarped, coverage] = await this.graph.run({
         image: f32(image, [1, 3, size, size]),
-        noise: f32(rng.normals(latentShape.reduce((a, d) => a * d)), latentShape),
+        noise: f32(draw.noise, latentShape),
         tokens: f32(this.tokens, [1, s.tokens, this.model.unet.config.crossAttentionDim]),
-        theta: f32(theta, [2, 3]),
+        theta: f32(draw.theta, [2, 3]),
         indices: { dtype: 'int64', shape: [k], data: BigInt64Array.from(this.indices.map((i) => BigInt(i))) },
       });
       average.add(unwarped!.data as Float32Array, coverage!.data as Float32Array);

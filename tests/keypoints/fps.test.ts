@@ -5,7 +5,6 @@ import {
   gaussianScores,
   gaussianTarget,
   peakPositions,
-  selectTokens,
   subjectPeaks,
   topCandidates,
   type TokenMaps,
@@ -115,16 +114,11 @@ describe('golden selections (case_a)', () => {
   });
 
   it('selects the same K tokens by furthest point sampling on step_maps_transformed', () => {
-    const selected = selectTokens(
-      maps('step_maps'),
-      {
-        sigma: params.sigma,
-        subjects: params.num_subjects,
-        candidates: params.furthest_point_num_samples,
-        k: params.top_k,
-      },
-      maps('step_maps_transformed'),
-    );
+    const candidates = topCandidates(maps('step_maps'), params.furthest_point_num_samples, {
+      sigma: params.sigma,
+      subjects: params.num_subjects,
+    });
+    const selected = furthestPointSampling(maps('step_maps_transformed'), candidates, params.top_k);
     expect(selected).toEqual(step.selected_indices);
   });
 
