@@ -5,6 +5,7 @@ import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { exportCommand } from './export.js';
 import { modelCheckCommand } from './model-check.js';
+import { serveCommand } from './serve.js';
 
 /** Every command of `skp`; add new ones here (one import per file). */
 export const commands: CliCommand[] = [
@@ -14,4 +15,5 @@ export const commands: CliCommand[] = [
   infoCommand,
   exportCommand,
   modelCheckCommand,
+  serveCommand,
 ];

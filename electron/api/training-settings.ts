@@ -1,0 +1,117 @@
+// The training settings the UI offers: the run's own settings (native/keypoints/settings.ts, whose
+// defaults are the reference's) with a label and a one-line explanation each. The defaults are read
+// from that schema, so there is one source for them.
+import { runSettingsSchema, type RunSettings } from '../../native/keypoints/settings.js';
+
+export interface SettingDescription {
+  key: string;
+  label: string;
+  default: number;
+  min: number;
+  /** Whole numbers only. */
+  integer: boolean;
+  explain: string;
+}
+
+type NumericKey = { [K in keyof RunSettings]: RunSettings[K] extends number ? K : never }[keyof RunSettings];
+
+const described: Record<NumericKey, Omit<SettingDescription, 'key' | 'default'>> = {
+  tokens: {
+    label: 'Tokens (N)',
+    min: 2,
+    integer: true,
+    explain: 'Learned text embeddings; each may become a keypoint. More tokens, more memory.',
+  },
+  keypoints: {
+    label: 'Keypoints (K)',
+    min: 2,
+    integer: true,
+    explain: 'Keypoint indices trained per image and kept at the end.',
+  },
+  steps: {
+    label: 'Steps',
+    min: 1,
+    integer: true,
+    explain: 'Optimiser steps; each sums the gradients of "batch size" images.',
+  },
+  batchSize: { label: 'Batch size', min: 1, integer: true, explain: 'Images per optimiser step.' },
+  learningRate: { label: 'Learning rate', min: 0, integer: false, explain: 'AdamW step size for the tokens.' },
+  weightDecay: { label: 'Weight decay', min: 0, integer: false, explain: 'AdamW weight decay.' },
+  imageSize: {
+    label: 'Image size (S)',
+    min: 32,
+    integer: true,
+    explain: 'Images are resized to S×S; 1024 is SDXL’s native size and needs about 1.5× the memory of 512.',
+  },
+  upsampleRes: {
+    label: 'Map size (R)',
+    min: 8,
+    integer: true,
+    explain: 'Side of the attention maps; finer maps cost memory. A multiple of S/32.',
+  },
+  sigma: {
+    label: 'Blob width (σ)',
+    min: 0,
+    integer: false,
+    explain: 'Width in map pixels of the Gaussian each map is pulled towards.',
+  },
+  candidates: {
+    label: 'Candidates',
+    min: 2,
+    integer: true,
+    explain: 'Sharpest tokens per image that furthest-point sampling picks K from.',
+  },
+  equivarianceWeight: {
+    label: 'Equivariance weight',
+    min: 0,
+    integer: false,
+    explain: 'Weight of “the map moves with the image” in the loss.',
+  },
+  sharpeningWeight: {
+    label: 'Sharpening weight',
+    min: 0,
+    integer: false,
+    explain: 'Weight of “each map is one sharp blob” in the loss.',
+  },
+  latentScale: {
+    label: 'Latent scale',
+    min: 0,
+    integer: false,
+    explain: 'VAE latent scaling; the reference keeps SD 1.5’s 0.18215 (SDXL’s own is 0.13025).',
+  },
+  indexImages: {
+    label: 'Images to choose indices',
+    min: 1,
+    integer: true,
+    explain: 'Training images that vote for the K indices after training.',
+  },
+  augmentationIterations: {
+    label: 'Augmentations',
+    min: 1,
+    integer: true,
+    explain: 'Random warps averaged per image when finding its keypoints.',
+  },
+  maxQueryTokens: {
+    label: 'Max query tokens',
+    min: 1,
+    integer: true,
+    explain: 'Cross-attention layers with at most this many query tokens can be controlled (32² for SDXL).',
+  },
+  subjects: {
+    label: 'Subjects per image',
+    min: 1,
+    integer: true,
+    explain: 'How many instances of the subject to expect in one image.',
+  },
+  seed: {
+    label: 'Seed',
+    min: 0,
+    integer: true,
+    explain: 'Seeds token init, noise, warps and image order: the same seed repeats a run.',
+  },
+};
+
+export function trainingSettings(): SettingDescription[] {
+  const defaults = runSettingsSchema.parse({});
+  return (Object.keys(described) as NumericKey[]).map((key) => ({ key, default: defaults[key], ...described[key] }));
+}

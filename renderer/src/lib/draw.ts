@@ -1,0 +1,93 @@
+// Drawing keypoints on a canvas: one look for the thumbnails and the image view. Canvas rather than
+// DOM elements because a grid page holds hundreds of images × K points.
+import type { Keypoint, KeypointIndex, SkeletonEdge } from '../../../electron/api/types.js';
+
+/** Image pixels → canvas pixels. */
+export interface Placement {
+  scale: number;
+  offsetX: number;
+  offsetY: number;
+}
+
+export function fitInside(width: number, height: number, boxWidth: number, boxHeight: number): Placement {
+  const scale = Math.min(boxWidth / width, boxHeight / height);
+  return { scale, offsetX: (boxWidth - width * scale) / 2, offsetY: (boxHeight - height * scale) / 2 };
+}
+
+export function toCanvas(p: Placement, x: number, y: number): [number, number] {
+  return [p.offsetX + x * p.scale, p.offsetY + y * p.scale];
+}
+
+export function toImage(p: Placement, cx: number, cy: number): [number, number] {
+  return [(cx - p.offsetX) / p.scale, (cy - p.offsetY) / p.scale];
+}
+
+export interface PointStyle {
+  radius: number;
+  selected?: boolean;
+  label?: string;
+}
+
+/** Visible points are filled, occluded ones hollow; corrected ones get a white ring. */
+export function drawPoint(
+  ctx: CanvasRenderingContext2D,
+  x: number,
+  y: number,
+  colour: string,
+  point: Keypoint,
+  style: PointStyle,
+): void {
+  ctx.beginPath();
+  ctx.arc(x, y, style.radius, 0, Math.PI * 2);
+  if (point.visibility === 2) {
+    ctx.fillStyle = colour;
+    ctx.fill();
+    ctx.lineWidth = Math.max(1, style.radius / 3);
+    ctx.strokeStyle = point.source === 'corrected' ? '#ffffff' : '#000000b0';
+    ctx.stroke();
+  } else {
+    ctx.lineWidth = Math.max(1.5, style.radius / 2.5);
+    ctx.setLineDash([3, 2]);
+    ctx.strokeStyle = colour;
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  if (style.selected) {
+    ctx.beginPath();
+    ctx.arc(x, y, style.radius + 5, 0, Math.PI * 2);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = '#ffffff';
+    ctx.stroke();
+  }
+  if (style.label) {
+    ctx.font = '600 12px system-ui, sans-serif';
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = '#000000c0';
+    ctx.strokeText(style.label, x + style.radius + 3, y - style.radius - 2);
+    ctx.fillStyle = '#ffffff';
+    ctx.fillText(style.label, x + style.radius + 3, y - style.radius - 2);
+  }
+}
+
+export function drawSkeleton(
+  ctx: CanvasRenderingContext2D,
+  p: Placement,
+  edges: SkeletonEdge[],
+  pointOf: (indexId: number) => Keypoint | undefined,
+): void {
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = '#ffffffa0';
+  for (const edge of edges) {
+    const a = pointOf(edge.from);
+    const b = pointOf(edge.to);
+    if (!a || !b || a.visibility === 0 || b.visibility === 0) continue;
+    ctx.beginPath();
+    ctx.moveTo(...toCanvas(p, a.x, a.y));
+    ctx.lineTo(...toCanvas(p, b.x, b.y));
+    ctx.stroke();
+  }
+}
+
+export function indexById(indices: KeypointIndex[]): Map<number, KeypointIndex> {
+  return new Map(indices.map((i) => [i.id, i]));
+}

@@ -1,0 +1,82 @@
+// The open project as the whole UI sees it: its summary, its keypoint indices and skeleton. Other
+// windows' edits and server events refresh it.
+import { api } from '../api/index.js';
+import type { AppInfo, KeypointIndex, ProjectInfo, SkeletonEdge } from '../../../electron/api/types.js';
+import { notices } from './notices.svelte.js';
+
+export type View = 'images' | 'image' | 'indices' | 'training' | 'model' | 'evaluation' | 'export';
+
+class ProjectState {
+  info = $state<AppInfo | null>(null);
+  project = $state<ProjectInfo | null>(null);
+  indices = $state<KeypointIndex[]>([]);
+  skeleton = $state<SkeletonEdge[]>([]);
+  view = $state<View>('images');
+  /** The image open in the image view. */
+  imageId = $state<number | null>(null);
+  /** Bumped whenever keypoints change, so the grid and the view refetch what they show. */
+  keypointsVersion = $state(0);
+
+  /** Indices in the user's display order, hidden ones included. */
+  ordered = $derived([...this.indices].sort((a, b) => a.order - b.order));
+
+  hasEngine(part: AppInfo['unavailable'][number]['part']): boolean {
+    return !this.info?.unavailable.some((u) => u.part === part);
+  }
+
+  whyUnavailable(part: AppInfo['unavailable'][number]['part']): string | null {
+    return this.info?.unavailable.find((u) => u.part === part)?.reason ?? null;
+  }
+
+  async load(): Promise<void> {
+    this.info = await api.call('app.info', {});
+    this.setProject(await api.call('projects.current', {}));
+  }
+
+  setProject(project: ProjectInfo | null): void {
+    const changed = project?.path !== this.project?.path;
+    this.project = project;
+    if (project === null) {
+      this.indices = [];
+      this.skeleton = [];
+      return;
+    }
+    this.indices = project.indices;
+    if (changed) {
+      this.view = 'images';
+      this.imageId = null;
+    }
+    void this.refreshSkeleton();
+  }
+
+  async refreshProject(): Promise<void> {
+    this.setProject(await api.call('projects.current', {}));
+  }
+
+  async refreshIndices(): Promise<void> {
+    if (this.project) this.indices = await api.call('indices.list', {});
+  }
+
+  async refreshSkeleton(): Promise<void> {
+    if (!this.project) return;
+    try {
+      this.skeleton = await api.call('skeleton.get', {});
+    } catch (error) {
+      notices.error(error);
+    }
+  }
+
+  openImage(id: number): void {
+    this.imageId = id;
+    this.view = 'image';
+  }
+}
+
+export const app = new ProjectState();
+
+api.on('project.changed', ({ project }) => app.setProject(project));
+api.on('project.edited', ({ part }) => {
+  if (part === 'indices') void app.refreshIndices();
+  else if (part === 'skeleton') void app.refreshSkeleton();
+  else app.keypointsVersion++;
+});
