@@ -350,6 +350,7 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.pad = r.i64();
         p.oh = r.i64();
         p.ow = r.i64();
+        p.y0 = r.i64();
         break;
       }
       default:

@@ -110,6 +110,8 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
         case ST_F: static_cast<float *>(p.out)[i] = f[c.a]; break;
         case ST_I: static_cast<long long *>(p.out)[i] = q[c.a]; break;
         case ST_B: static_cast<uint8_t *>(p.out)[i] = q[c.a] != 0; break;
+        case MOV_F: f[c.dst] = f[c.a]; break;
+        case MOV_I: q[c.dst] = q[c.a]; break;
         default: break;
       }
     }
@@ -381,7 +383,7 @@ __global__ void __launch_bounds__(BLOCK) scatterAddKernel(const __grid_constant_
 
 // Convolution helpers -------------------------------------------------------------------------
 
-/** col[b][(c·kh + ki)·kw + kj][oy·ow + ox] = x[b][c][oy·s − pad + ki][ox·s − pad + kj], zero outside. */
+/** col[b][(c·kh + ki)·kw + kj][oy·ow + ox] = x[b][c][(y0 + oy)·s − pad + ki][ox·s − pad + kj], zero outside. */
 __global__ void __launch_bounds__(BLOCK) im2colKernel(const __grid_constant__ ConvParams p) {
   const int64_t total = p.n * p.c * p.kh * p.kw * p.oh * p.ow;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; t < total;
@@ -393,7 +395,7 @@ __global__ void __launch_bounds__(BLOCK) im2colKernel(const __grid_constant__ Co
     const int64_t ki = r % p.kh; r /= p.kh;
     const int64_t c = r % p.c;
     const int64_t b = r / p.c;
-    const int64_t y = oy * p.stride - p.pad + ki;
+    const int64_t y = (p.y0 + oy) * p.stride - p.pad + ki;
     const int64_t x = ox * p.stride - p.pad + kj;
     const bool inside = y >= 0 && y < p.h && x >= 0 && x < p.w;
     p.dst[t] = inside ? p.src[((b * p.c + c) * p.h + y) * p.w + x] : 0.f;

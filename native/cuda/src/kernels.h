@@ -33,6 +33,7 @@ enum EwOp : uint8_t {
   F2B,  // i[dst] = f[a] != 0
   I2B,  // i[dst] = i[a] != 0
   ST_F, ST_I, ST_B,  // out = f[a] / i[a] / (i[a] != 0)
+  MOV_F, MOV_I,  // f[dst] = f[a] / i[dst] = i[a]
   EW_OP_COUNT
 };
 
@@ -111,6 +112,7 @@ struct ConvParams {  // im2col / col2im for NCHW
   int64_t n, c, h, w;  // im2col: input image; col2im: output image
   int64_t kh, kw, stride, pad;
   int64_t oh, ow;  // im2col: output spatial; col2im: the columns' spatial (the convTranspose input)
+  int64_t y0;  // im2col: first output row (large images are lowered a band of rows at a time)
 };
 
 /** A fault found by a kernel (an index out of range): code 0 means none. */

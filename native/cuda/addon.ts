@@ -1,0 +1,81 @@
+// Finds and loads the compiled addon (skp_cuda.node) and types its surface (src/addon.cpp).
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export interface CudaProbe {
+  driverVersion: number;
+  runtimeVersion: number;
+  deviceCount: number;
+  name?: string;
+  major?: number;
+  minor?: number;
+  multiprocessors?: number;
+  totalMemory?: number;
+  freeMemory?: number;
+  /** Why CUDA cannot run here; absent when it can. */
+  problem?: string;
+}
+
+export interface CudaBuildInfo {
+  cublas: 'static' | 'dlopen';
+  archs: string;
+  cudaRuntime: number;
+}
+
+/** The addon's functions. Device memory is named by allocation ids; offsets are in bytes. */
+export interface CudaAddon {
+  probe(): CudaProbe;
+  buildInfo(): CudaBuildInfo;
+  init(cublasPath?: string): { cublasVersion: string };
+  memInfo(): { free: number; total: number };
+  alloc(bytes: number): number;
+  free(id: number): void;
+  upload(id: number, offset: number, data: ArrayBufferView): void;
+  /** storedAs: 0 float32, 1 float16, 2 bfloat16; the device holds float32 afterwards. */
+  uploadWeight(id: number, offset: number, data: ArrayBufferView, storedAs: 0 | 1 | 2): void;
+  createProgram(code: Float64Array, useGraph: boolean): number;
+  destroyProgram(id: number): void;
+  run(
+    program: number,
+    feeds: [id: number, offset: number, data: ArrayBufferView][],
+    outputs: [id: number, offset: number, bytes: number][],
+    syncEachStep: boolean,
+  ): Promise<ArrayBuffer[]>;
+}
+
+/** The functions a loaded addon must export; checked so a stale build fails clearly. */
+export const ADDON_FUNCTIONS = [
+  'probe',
+  'buildInfo',
+  'init',
+  'memInfo',
+  'alloc',
+  'free',
+  'upload',
+  'uploadWeight',
+  'createProgram',
+  'destroyProgram',
+  'run',
+] as const;
+
+/** Where the addon is looked for: SKP_CUDA_ADDON, else native/cuda/build/skp_cuda.node. */
+export function addonPath(): string {
+  return process.env.SKP_CUDA_ADDON ?? fileURLToPath(new URL('./build/skp_cuda.node', import.meta.url));
+}
+
+/** Loads the addon at `path`; throws with the reason when it is missing or unloadable. */
+export function loadAddon(path = addonPath()): CudaAddon {
+  if (!existsSync(path)) {
+    throw new Error(`the CUDA addon is not built (${path} is missing; run native/cuda/build.sh)`);
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = createRequire(import.meta.url)(path) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`the CUDA addon at ${path} does not load: ${(e as Error).message}`);
+  }
+  const missing = ADDON_FUNCTIONS.filter((f) => typeof mod[f] !== 'function');
+  if (missing.length) throw new Error(`the CUDA addon at ${path} lacks ${missing.join(', ')} (rebuild it)`);
+  return mod as unknown as CudaAddon;
+}

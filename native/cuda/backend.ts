@@ -1,0 +1,237 @@
+// The native CUDA backend: compiles IR graphs into addon programs and runs them. All device
+// work of one backend goes through one queue, since every graph shares the addon's stream.
+import type { Tensor } from '../graph/ir.js';
+import { GraphError, numel, shapeStr } from '../graph/ir.js';
+import type { Backend, BackendInfo, CompiledGraph, HostTensor } from '../runtime/backend.js';
+import type { CudaAddon, CudaProbe } from './addon.js';
+import type { ExecutionPlan, Place } from './plan.js';
+import { planGraph } from './plan.js';
+import type { DeviceLoc } from './program.js';
+import { WeightCache } from './weights.js';
+
+/** float32: exact IEEE float32 products (parity runs). tf32: tensor-core TF32 GEMMs (10-bit mantissa inputs, float32 sums). */
+export type CudaPrecision = 'float32' | 'tf32';
+
+export interface CudaBackendOptions {
+  precision?: CudaPrecision;
+  /** Capture each graph's launches once and replay them (fewer launch gaps). Default on. */
+  graphCapture?: boolean;
+  /** Synchronise after every launch, so a GPU fault names the op that caused it (slow). */
+  syncEachStep?: boolean;
+}
+
+export interface CudaCompileOptions {
+  name?: string;
+  precision?: CudaPrecision;
+}
+
+/** Bytes the GPU must have free to compile a plan (reported before anything is allocated). */
+export interface CudaMemoryNeed {
+  arena: number;
+  constants: number;
+  newWeights: number;
+  staging: number;
+  total: number;
+}
+
+export class CudaError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'out-of-memory' | 'gpu-fault' | 'bad-input' | 'released',
+  ) {
+    super(message);
+    this.name = 'CudaError';
+  }
+}
+
+const GiB = 2 ** 30;
+const fmtBytes = (b: number): string => (b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
+/** Room left for the CUDA context's own allocations (cuBLAS kernels' scratch, launch queues). */
+const HEADROOM = 256 * 2 ** 20;
+
+const hostArray = (dtype: Tensor['dtype'], buf: ArrayBuffer): HostTensor['data'] =>
+  dtype === 'float32' ? new Float32Array(buf) : dtype === 'int64' ? new BigInt64Array(buf) : new Uint8Array(buf);
+
+const describe = (t: Tensor): string => `${t.spec.op} #${t.id}${t.label ? ` at ${t.label}` : ''}`;
+
+export class CudaBackend implements Backend {
+  readonly info: BackendInfo;
+  private readonly weights: WeightCache;
+  private queue: Promise<unknown> = Promise.resolve();
+  private weightGeneration = 0;
+  private broken: string | null = null;
+
+  constructor(
+    private readonly addon: CudaAddon,
+    readonly device: CudaProbe,
+    private readonly opts: CudaBackendOptions = {},
+    reasons: string[] = [],
+  ) {
+    this.weights = new WeightCache(addon);
+    this.info = { id: 'cuda', label: `Native CUDA (${device.name ?? 'NVIDIA GPU'})`, reasons };
+  }
+
+  get precision(): CudaPrecision {
+    return this.opts.precision ?? 'tf32';
+  }
+
+  /** Runs device work one call at a time, in order. */
+  private serial<T>(work: () => Promise<T> | T): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** What compiling `outputs` would allocate, and whether it fits now (no allocation made). */
+  memoryNeed(plan: ExecutionPlan): CudaMemoryNeed {
+    const newWeights = this.weights.missingBytes(plan.weights);
+    const staging = this.weights.stagingBytes(plan.weights);
+    const arena = plan.arenaBytes;
+    const constants = plan.constantBytes;
+    return { arena, constants, newWeights, staging, total: arena + constants + newWeights + staging };
+  }
+
+  compile(outputs: readonly Tensor[], opts: CudaCompileOptions = {}): Promise<CompiledGraph> {
+    return this.serial(() => this.compileNow(outputs, opts));
+  }
+
+  private compileNow(outputs: readonly Tensor[], opts: CudaCompileOptions): CompiledGraph {
+    if (this.broken) throw new CudaError(this.broken, 'gpu-fault');
+    const name = opts.name ?? 'graph';
+    if (outputs.length === 0) throw new GraphError(`cuda: graph '${name}' has no outputs`);
+    const plan = planGraph(outputs);
+    const need = this.memoryNeed(plan);
+    const { free, total } = this.addon.memInfo();
+    if (need.total + HEADROOM > free) {
+      throw new CudaError(
+        `graph '${name}' needs ${fmtBytes(need.total + HEADROOM)} of GPU memory ` +
+          `(activations ${fmtBytes(need.arena)}, weights not yet loaded ${fmtBytes(need.newWeights)}, ` +
+          `constants ${fmtBytes(need.constants)}, working room ${fmtBytes(HEADROOM + need.staging)}); ` +
+          `${this.device.name ?? 'the GPU'} has ${fmtBytes(free)} free of ${fmtBytes(total)}. ` +
+          `Use smaller images or batches, close other GPU programs, or choose the ONNX Runtime backend.`,
+        'out-of-memory',
+      );
+    }
+    const held: number[] = [];
+    let program = 0;
+    try {
+      this.weights.ensure(plan.weights);
+      const arena = this.addon.alloc(plan.arenaBytes);
+      held.push(arena);
+      const constAlloc = this.addon.alloc(plan.constantBytes);
+      held.push(constAlloc);
+      for (const c of plan.constants) this.addon.upload(constAlloc, c.offset, c.data);
+      const resolve = (p: Place): DeviceLoc => {
+        const h = p.home;
+        if (h.kind === 'arena') return { alloc: arena, offset: h.slot.offset + p.offset };
+        if (h.kind === 'constant') return { alloc: constAlloc, offset: h.offset + p.offset };
+        return { alloc: this.weights.allocOf(h.tensor), offset: p.offset };
+      };
+      const precision = opts.precision ?? this.precision;
+      program = this.addon.createProgram(plan.encode(resolve, precision === 'tf32'), this.opts.graphCapture ?? true);
+      return new CudaGraph(this, name, plan, resolve, program, held, this.weightGeneration);
+    } catch (e) {
+      if (program) this.addon.destroyProgram(program);
+      for (const id of held) this.addon.free(id);
+      throw e;
+    }
+  }
+
+  /** Frees the model weights held on the GPU; graphs compiled before must be compiled again. */
+  releaseWeights(): Promise<void> {
+    return this.serial(() => {
+      this.weights.clear();
+      this.weightGeneration++;
+    });
+  }
+
+  /** @internal */
+  execute(graph: CudaGraph, feeds: Record<string, HostTensor>): Promise<HostTensor[]> {
+    return this.serial(async () => {
+      if (this.broken) throw new CudaError(this.broken, 'gpu-fault');
+      if (graph.generation !== this.weightGeneration) {
+        throw new CudaError(`graph '${graph.name}' was compiled against weights since released; compile it again`, 'released');
+      }
+      const feedList = graph.plan.inputs.map((inp): [number, number, ArrayBufferView] => {
+        const loc = graph.resolve(inp.place);
+        return [loc.alloc, loc.offset, checkFeed(graph.name, inp.name, inp.tensor, feeds[inp.name])];
+      });
+      const outList = graph.plan.outputs.map((o): [number, number, number] => {
+        const loc = graph.resolve(o.place);
+        return [loc.alloc, loc.offset, o.bytes];
+      });
+      let bufs: ArrayBuffer[];
+      try {
+        bufs = await this.addon.run(graph.program, feedList, outList, this.opts.syncEachStep ?? false);
+      } catch (e) {
+        const err = e as Error & { step?: number; sticky?: boolean };
+        const at = err.step !== undefined && err.step >= 0 ? graph.plan.steps[err.step] : undefined;
+        const where = at ? ` at ${describe(at)}` : '';
+        if (err.sticky) {
+          this.broken =
+            `the GPU faulted while running graph '${graph.name}'${where}: ${err.message}. ` +
+            `The CUDA context is lost: restart the app (saved work is kept), or run with the ONNX Runtime backend.`;
+          throw new CudaError(this.broken, 'gpu-fault');
+        }
+        throw new CudaError(`graph '${graph.name}'${where}: ${err.message}`, 'gpu-fault');
+      }
+      return graph.plan.outputs.map((o, i) => ({
+        dtype: o.tensor.dtype,
+        shape: [...o.tensor.shape],
+        data: hostArray(o.tensor.dtype, bufs[i]!),
+      }));
+    });
+  }
+
+  /** @internal */
+  releaseGraph(graph: CudaGraph): Promise<void> {
+    return this.serial(() => {
+      this.addon.destroyProgram(graph.program);
+      for (const id of graph.held) this.addon.free(id);
+    });
+  }
+}
+
+function checkFeed(graph: string, name: string, t: Tensor, v: HostTensor | undefined): ArrayBufferView {
+  const where = `graph '${graph}', input '${name}'`;
+  if (!v) throw new CudaError(`${where}: not fed (expects ${shapeStr(t.shape)}:${t.dtype})`, 'bad-input');
+  if (v.dtype !== t.dtype) throw new CudaError(`${where}: fed ${v.dtype}, expects ${t.dtype}`, 'bad-input');
+  const same = v.shape.length === t.shape.length && v.shape.every((d, i) => d === t.shape[i]);
+  if (!same) throw new CudaError(`${where}: fed shape ${shapeStr(v.shape)}, expects ${shapeStr(t.shape)}`, 'bad-input');
+  const ok =
+    (t.dtype === 'float32' && v.data instanceof Float32Array) ||
+    (t.dtype === 'int64' && v.data instanceof BigInt64Array) ||
+    (t.dtype === 'bool' && v.data instanceof Uint8Array);
+  if (!ok || v.data.length !== numel(t.shape)) {
+    throw new CudaError(`${where}: data is not a ${t.dtype} array of ${numel(t.shape)} values`, 'bad-input');
+  }
+  return v.data;
+}
+
+class CudaGraph implements CompiledGraph {
+  readonly inputNames: readonly string[];
+  private released = false;
+
+  constructor(
+    private readonly backend: CudaBackend,
+    readonly name: string,
+    readonly plan: ExecutionPlan,
+    readonly resolve: (p: Place) => DeviceLoc,
+    readonly program: number,
+    readonly held: readonly number[],
+    readonly generation: number,
+  ) {
+    this.inputNames = plan.inputs.map((i) => i.name);
+  }
+
+  run(feeds: Record<string, HostTensor>): Promise<HostTensor[]> {
+    if (this.released) return Promise.reject(new CudaError(`graph '${this.name}' was released`, 'released'));
+    return this.backend.execute(this, feeds);
+  }
+
+  release(): Promise<void> {
+    if (this.released) return Promise.resolve();
+    this.released = true;
+    return this.backend.releaseGraph(this);
+  }
+}

@@ -1,0 +1,80 @@
+// Entry point of the native CUDA backend. `loadCudaBackend` resolves to null, with the reason
+// kept for `cudaUnavailableReason`, wherever it cannot run (no addon, no NVIDIA GPU or
+// driver, a driver too old, a GPU too old): callers then fall back to ONNX Runtime.
+import { addonPath, loadAddon } from './addon.js';
+import type { CudaBackendOptions, CudaPrecision } from './backend.js';
+import { CudaBackend } from './backend.js';
+
+export type { CudaBackendOptions, CudaPrecision, CudaMemoryNeed } from './backend.js';
+export { CudaBackend, CudaError } from './backend.js';
+
+/** Lowest compute capability the addon is built for (build.sh: sm_80 and newer). */
+const MIN_CAPABILITY = 8.0;
+
+let reason: string | null = null;
+let loading: Promise<CudaBackend | null> | null = null;
+
+/** Why the last `loadCudaBackend` returned null, or null if it did not. */
+export function cudaUnavailableReason(): string | null {
+  return reason;
+}
+
+function precisionFromEnv(): CudaPrecision | undefined {
+  const p = process.env.SKP_CUDA_PRECISION;
+  if (p === undefined || p === '') return undefined;
+  if (p === 'float32' || p === 'tf32') return p;
+  throw new Error(`SKP_CUDA_PRECISION must be 'float32' or 'tf32', not '${p}'`);
+}
+
+function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
+  const off = process.env.SKP_CUDA;
+  if (off === '0' || off === 'off') {
+    reason = 'native CUDA is turned off (SKP_CUDA=0)';
+    return null;
+  }
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    reason = `the native CUDA addon is built for Linux x64 only (this is ${process.platform} ${process.arch})`;
+    return null;
+  }
+  let addon;
+  try {
+    addon = loadAddon(addonPath());
+  } catch (e) {
+    reason = (e as Error).message;
+    return null;
+  }
+  const probe = addon.probe();
+  if (probe.problem) {
+    reason = probe.problem;
+    return null;
+  }
+  const capability = (probe.major ?? 0) + (probe.minor ?? 0) / 10;
+  if (capability < MIN_CAPABILITY) {
+    reason = `${probe.name} has compute capability ${capability.toFixed(1)}; the CUDA addon needs ${MIN_CAPABILITY.toFixed(1)} or newer`;
+    return null;
+  }
+  let cublasVersion: string;
+  try {
+    cublasVersion = addon.init(process.env.SKP_CUBLAS_PATH ?? '').cublasVersion;
+  } catch (e) {
+    reason = `CUDA does not start on ${probe.name}: ${(e as Error).message}`;
+    return null;
+  }
+  const build = addon.buildInfo();
+  const gib = ((probe.totalMemory ?? 0) / 2 ** 30).toFixed(0);
+  const cuda = (v: number) => `${Math.floor(v / 1000)}.${(v % 1000) / 10}`;
+  reason = null;
+  return new CudaBackend(addon, probe, { precision: precisionFromEnv(), ...opts }, [
+    `${probe.name}: compute capability ${capability.toFixed(1)}, ${gib} GiB, driver for CUDA ${cuda(probe.driverVersion)}`,
+    `addon: CUDA ${cuda(build.cudaRuntime)}, cuBLAS ${cublasVersion} (${build.cublas}), ${build.archs}`,
+  ]);
+}
+
+/**
+ * The native CUDA backend, or null (see `cudaUnavailableReason`). One per process: the
+ * addon owns one CUDA stream; later calls return the first backend whatever `opts` say.
+ */
+export function loadCudaBackend(opts: CudaBackendOptions = {}): Promise<CudaBackend | null> {
+  loading ??= Promise.resolve().then(() => tryLoad(opts));
+  return loading;
+}

@@ -1,0 +1,242 @@
+// The instruction stream the addon executes (decoded by src/device.cu, Device::createProgram).
+// A program is one Float64Array: a header [version, tf32, count] and then one record per
+// instruction. Device locations are [allocation id, byte offset]. Doubles carry every
+// integer up to 2^53 exactly, so byte offsets past 4 GiB need no special case.
+
+export const FORMAT_VERSION = 1;
+
+/** Maximum tensor rank a kernel parameter block holds (src/kernels.h, MAX_RANK). */
+export const MAX_RANK = 8;
+/** Limits of one fused elementwise program (src/kernels.h). */
+export const EW_MAX_IN = 8;
+export const EW_MAX_CODE = 64;
+export const EW_MAX_REG = 16;
+export const EW_MAX_IMM = 16;
+
+export enum Opcode {
+  Elementwise = 1,
+  Reduce = 2,
+  Softmax = 3,
+  ArgMax = 4,
+  TopK = 5,
+  Gather = 6,
+  ScatterAdd = 7,
+  Copy = 8,
+  Gemm = 9,
+  Im2col = 10,
+  Col2im = 11,
+}
+
+/** Register-machine operations of a fused elementwise program (src/kernels.h, EwOp). */
+export enum EwOp {
+  LD_F,
+  LD_I,
+  LD_B,
+  IMM_F,
+  NEG,
+  EXP,
+  LOG,
+  SQRT,
+  ERF,
+  SIGMOID,
+  TANH,
+  FLOOR,
+  ABS,
+  ADD,
+  SUB,
+  MUL,
+  DIV,
+  POW,
+  MIN,
+  MAX,
+  EQ_F,
+  LT_F,
+  GT_F,
+  EQ_I,
+  WHERE_F,
+  WHERE_I,
+  F2I,
+  I2F,
+  F2B,
+  I2B,
+  ST_F,
+  ST_I,
+  ST_B,
+  MOV_F,
+  MOV_I,
+}
+
+export enum ElemType {
+  F32 = 0,
+  I64 = 1,
+  Bool = 2,
+}
+
+export enum Access {
+  Strided = 0,
+  Contiguous = 1,
+  Scalar = 2,
+}
+
+export enum ReduceKind {
+  Sum = 0,
+  Max = 1,
+}
+
+/** Where a value lives on the device: an allocation of the addon and a byte offset in it. */
+export interface DeviceLoc {
+  alloc: number;
+  offset: number;
+}
+
+export interface EwInputRec {
+  loc: DeviceLoc;
+  type: ElemType;
+  access: Access;
+  strides: number[];
+}
+
+export interface EwInstrRec {
+  op: EwOp;
+  dst: number;
+  a: number;
+  b: number;
+  c: number;
+}
+
+export interface GemmRec {
+  transA: boolean;
+  transB: boolean;
+  m: number;
+  n: number;
+  k: number;
+  lda: number;
+  ldb: number;
+  ldc: number;
+  a: DeviceLoc;
+  b: DeviceLoc;
+  c: DeviceLoc;
+  batch: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+  alpha: number;
+  beta: number;
+  /** Per-batch element offsets [A…, B…, C…] when the batch is not a fixed stride. */
+  offsets?: number[];
+}
+
+/** Builds one program; each method appends one instruction. */
+export class ProgramWriter {
+  private nums: number[] = [];
+  private count = 0;
+
+  constructor(private readonly tf32: boolean) {}
+
+  private loc(l: DeviceLoc): void {
+    this.nums.push(l.alloc, l.offset);
+  }
+  private padded(values: readonly number[], rank: number): void {
+    for (let d = 0; d < rank; d++) this.nums.push(values[d]!);
+  }
+
+  elementwise(out: DeviceLoc, dims: readonly number[], inputs: readonly EwInputRec[], code: readonly EwInstrRec[], imm: readonly number[]): void {
+    this.count++;
+    this.nums.push(Opcode.Elementwise);
+    this.loc(out);
+    this.nums.push(dims.reduce((a, b) => a * b, 1), dims.length);
+    this.padded(dims, dims.length);
+    this.nums.push(inputs.length);
+    for (const x of inputs) {
+      this.loc(x.loc);
+      this.nums.push(x.type, x.access);
+      this.padded(x.strides, dims.length);
+    }
+    this.nums.push(code.length);
+    for (const c of code) this.nums.push(c.op, c.dst, c.a, c.b, c.c);
+    this.nums.push(imm.length);
+    for (const v of imm) this.nums.push(v);
+  }
+
+  reduce(r: {
+    input: DeviceLoc;
+    out: DeviceLoc;
+    kind: ReduceKind;
+    rowMode: boolean;
+    splits: number;
+    chunk: number;
+    scale: number;
+    keepDims: number[];
+    keepStrides: number[];
+    redDims: number[];
+    redStrides: number[];
+  }): void {
+    this.count++;
+    this.nums.push(Opcode.Reduce);
+    this.loc(r.input);
+    this.loc(r.out);
+    this.nums.push(r.kind, r.rowMode ? 1 : 0, r.splits, r.chunk, r.scale);
+    this.nums.push(r.keepDims.length, ...r.keepDims, ...r.keepStrides);
+    this.nums.push(r.redDims.length, ...r.redDims, ...r.redStrides);
+  }
+
+  axis(op: Opcode.Softmax | Opcode.ArgMax | Opcode.TopK, input: DeviceLoc, out: DeviceLoc, outer: number, size: number, inner: number, topK?: { k: number; largest: boolean }): void {
+    this.count++;
+    this.nums.push(op);
+    this.loc(input);
+    this.loc(out);
+    this.nums.push(outer, size, inner);
+    if (op === Opcode.TopK) this.nums.push(topK!.k, topK!.largest ? 1 : 0);
+  }
+
+  /** Gather: data is the source. ScatterAdd: data is the updates, out the (pre-filled) result. */
+  indexed(op: Opcode.Gather | Opcode.ScatterAdd, data: DeviceLoc, idx: DeviceLoc, out: DeviceLoc, elemSize: number, axis: number, axisSize: number, idxDims: number[], strides: number[]): void {
+    this.count++;
+    this.nums.push(op);
+    this.loc(data);
+    this.loc(idx);
+    this.loc(out);
+    this.nums.push(elemSize, axis, axisSize, idxDims.length, ...idxDims, ...strides);
+  }
+
+  copy(dst: DeviceLoc, src: DeviceLoc, dpitch: number, spitch: number, width: number, height: number): void {
+    this.count++;
+    this.nums.push(Opcode.Copy);
+    this.loc(dst);
+    this.loc(src);
+    this.nums.push(dpitch, spitch, width, height);
+  }
+
+  gemm(g: GemmRec): void {
+    this.count++;
+    this.nums.push(Opcode.Gemm, g.transA ? 1 : 0, g.transB ? 1 : 0, g.m, g.n, g.k, g.lda, g.ldb, g.ldc);
+    this.loc(g.a);
+    this.loc(g.b);
+    this.loc(g.c);
+    this.nums.push(g.batch, g.strideA, g.strideB, g.strideC, g.alpha, g.beta);
+    this.nums.push(g.offsets ? 1 : 0);
+    for (const o of g.offsets ?? []) this.nums.push(o);
+  }
+
+  /** im2col: image [n,c,h,w] → columns for output rows y0… (oh rows of width ow). col2im: columns → image. */
+  conv(op: Opcode.Im2col | Opcode.Col2im, src: DeviceLoc, dst: DeviceLoc, p: { n: number; c: number; h: number; w: number; kh: number; kw: number; stride: number; pad: number; oh: number; ow: number; y0: number }): void {
+    this.count++;
+    this.nums.push(op);
+    this.loc(src);
+    this.loc(dst);
+    this.nums.push(p.n, p.c, p.h, p.w, p.kh, p.kw, p.stride, p.pad, p.oh, p.ow, p.y0);
+  }
+
+  get instructionCount(): number {
+    return this.count;
+  }
+
+  finish(): Float64Array {
+    const out = new Float64Array(3 + this.nums.length);
+    out[0] = FORMAT_VERSION;
+    out[1] = this.tf32 ? 1 : 0;
+    out[2] = this.count;
+    out.set(this.nums, 3);
+    return out;
+  }
+}

@@ -1,0 +1,105 @@
+// Model weights on the GPU: read from their files once, upcast there to float32, and kept
+// for every graph compiled against the same model (the weights of SDXL are ~10 GB in
+// float32; reading them again per graph would dominate start-up).
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { Tensor, WeightRef } from '../graph/ir.js';
+import { numel } from '../graph/ir.js';
+import type { CudaAddon } from './addon.js';
+
+const STORED = { float32: 0, float16: 1, bfloat16: 2 } as const;
+const WIDTH = { float32: 4, float16: 2, bfloat16: 2 } as const;
+
+const refOf = (t: Tensor): WeightRef => {
+  if (t.spec.op !== 'weight') throw new Error(`not a weight: ${t.spec.op}`);
+  return t.spec.ref;
+};
+
+const keyOf = (t: Tensor): string => {
+  const r = refOf(t);
+  return `${r.file}\0${r.byteOffset}\0${r.storedAs}\0${numel(t.shape)}`;
+};
+
+export class WeightCache {
+  private readonly entries = new Map<string, { alloc: number; bytes: number }>();
+
+  constructor(private readonly addon: CudaAddon) {}
+
+  /** Device bytes the weights among `ts` not yet on the GPU will take. */
+  missingBytes(ts: readonly Tensor[]): number {
+    const seen = new Set<string>();
+    let total = 0;
+    for (const t of ts) {
+      const k = keyOf(t);
+      if (this.entries.has(k) || seen.has(k)) continue;
+      seen.add(k);
+      total += numel(t.shape) * 4;
+    }
+    return total;
+  }
+
+  /** Largest stored size among the weights to upload (the addon stages half-precision bytes). */
+  stagingBytes(ts: readonly Tensor[]): number {
+    let most = 0;
+    for (const t of ts) {
+      const r = refOf(t);
+      if (r.storedAs !== 'float32' && !this.entries.has(keyOf(t))) most = Math.max(most, numel(t.shape) * 2);
+    }
+    return most;
+  }
+
+  /** Uploads every weight of `ts` not yet on the GPU, one file read per tensor. */
+  ensure(ts: readonly Tensor[]): void {
+    const fds = new Map<string, number>();
+    try {
+      for (const t of ts) {
+        const k = keyOf(t);
+        if (this.entries.has(k)) continue;
+        const r = refOf(t);
+        let fd = fds.get(r.file);
+        if (fd === undefined) {
+          try {
+            fd = openSync(r.file, 'r');
+          } catch (e) {
+            throw new Error(`weight '${r.name}': cannot open ${r.file}: ${(e as Error).message}`);
+          }
+          fds.set(r.file, fd);
+        }
+        const n = numel(t.shape);
+        const bytes = Buffer.allocUnsafe(n * WIDTH[r.storedAs]);
+        const got = bytes.length ? readSync(fd, bytes, 0, bytes.length, r.byteOffset) : 0;
+        if (got !== bytes.length) {
+          throw new Error(`weight '${r.name}': ${r.file} ends after ${got} of ${bytes.length} bytes at offset ${r.byteOffset}`);
+        }
+        const alloc = this.addon.alloc(n * 4);
+        try {
+          this.addon.uploadWeight(alloc, 0, bytes, STORED[r.storedAs]);
+        } catch (e) {
+          this.addon.free(alloc);
+          throw e;
+        }
+        this.entries.set(k, { alloc, bytes: n * 4 });
+      }
+    } finally {
+      for (const fd of fds.values()) closeSync(fd);
+    }
+  }
+
+  /** The device allocation holding weight `t` (uploaded by `ensure`). */
+  allocOf(t: Tensor): number {
+    const e = this.entries.get(keyOf(t));
+    if (!e) throw new Error(`weight '${refOf(t).name}' is not on the GPU`);
+    return e.alloc;
+  }
+
+  get residentBytes(): number {
+    let total = 0;
+    for (const e of this.entries.values()) total += e.bytes;
+    return total;
+  }
+
+  /** Frees every weight; graphs compiled earlier must not run afterwards. */
+  clear(): void {
+    for (const e of this.entries.values()) this.addon.free(e.alloc);
+    this.entries.clear();
+  }
+}

@@ -1,0 +1,114 @@
+// The CUDA planner, checked on the CPU: every case's program runs on a model of the addon's
+// instruction set (emulator.ts) and must reproduce the float64 interpreter. Kernels
+// themselves are checked on a GPU by gpu-check.ts.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { evaluate, readWeight } from '../../native/graph/interpret.js';
+import type { Tensor } from '../../native/graph/ir.js';
+import { Graph, numel } from '../../native/graph/ir.js';
+import * as o from '../../native/graph/ops.js';
+import { assignOffsets, type ArenaSlot } from '../../native/cuda/memory.js';
+import type { Place } from '../../native/cuda/plan.js';
+import { planGraph } from '../../native/cuda/plan.js';
+import type { DeviceLoc } from '../../native/cuda/program.js';
+import type { HostTensor } from '../../native/runtime/backend.js';
+import { buildCases, compare, referenceFeeds } from './cases.js';
+import { DeviceMemory, emulate } from './emulator.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'skp-cuda-plan-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Plans, lays out memory as the backend does, runs the program on the emulator. */
+function runEmulated(outputs: Tensor[], feeds: Record<string, HostTensor>, scratchLimitBytes?: number): HostTensor[] {
+  const plan = planGraph(outputs, { scratchLimitBytes });
+  const mem = new DeviceMemory();
+  const arena = mem.alloc(plan.arenaBytes);
+  // Poison: a value the program forgot to write shows up as NaN.
+  new Uint8Array(mem.view(arena).buffer).fill(0xff);
+  const consts = mem.alloc(plan.constantBytes);
+  for (const c of plan.constants) mem.write(consts, c.offset, c.data);
+  const weightIds = new Map<Tensor, number>();
+  for (const w of plan.weights) {
+    const id = mem.alloc(numel(w.shape) * 4);
+    mem.write(id, 0, Float32Array.from(readWeight(w)));
+    weightIds.set(w, id);
+  }
+  const resolve = (p: Place): DeviceLoc => {
+    const h = p.home;
+    if (h.kind === 'arena') return { alloc: arena, offset: h.slot.offset + p.offset };
+    if (h.kind === 'constant') return { alloc: consts, offset: h.offset + p.offset };
+    return { alloc: weightIds.get(h.tensor)!, offset: p.offset };
+  };
+  for (const inp of plan.inputs) {
+    const loc = resolve(inp.place);
+    mem.write(loc.alloc, loc.offset, feeds[inp.name]!.data);
+  }
+  emulate(mem, plan.encode(resolve, false));
+  return plan.outputs.map((out) => {
+    const loc = resolve(out.place);
+    const buf = mem.read(loc.alloc, loc.offset, out.bytes);
+    const t = out.tensor;
+    const data = t.dtype === 'float32' ? new Float32Array(buf) : t.dtype === 'int64' ? new BigInt64Array(buf) : new Uint8Array(buf);
+    return { dtype: t.dtype, shape: [...t.shape], data };
+  });
+}
+
+describe('CUDA plan on the instruction-set model', () => {
+  for (const c of buildCases(7, dir)) {
+    it(c.name, () => {
+      const got = runEmulated(c.outputs, c.feeds, c.scratchLimitBytes);
+      const want = evaluate(c.outputs, referenceFeeds(c.feeds));
+      got.forEach((g, i) => {
+        const r = compare(i, g, want[i]!);
+        expect(r.mismatches, `output ${i} (${r.dtype}) exact mismatches`).toBe(0);
+        // float32 rounding of O(1) values over sums of up to ~20k terms; a layout or index
+        // mistake gives O(1) errors.
+        if (r.dtype === 'float32') expect(r.relL2, `output ${i} relative L2 error`).toBeLessThan(2e-5);
+      });
+    });
+  }
+});
+
+describe('CUDA plan structure', () => {
+  it('fuses a GELU of a layer norm into few kernels and reads the weight transposed in place', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 16]);
+    const y = o.gelu(o.layerNorm(o.linear(x, g.input('w', [16, 16])), g.input('s', [16]), g.input('b', [16]), 1e-5));
+    const plan = planGraph([y]);
+    // matmul, mean, x−μ, (x−μ)², mean, then one kernel for normalise, affine and GELU
+    // (which reads its input twice: computed once).
+    expect(plan.stats.instructions).toBe(6);
+    expect(plan.stats.foldedNodes).toBeGreaterThanOrEqual(8);
+  });
+
+  it('shares arena bytes between tensors whose lifetimes do not overlap, and never between ones that do', () => {
+    const g = new Graph();
+    let h = g.input('x', [8, 64]);
+    const w = g.input('w', [64, 64]);
+    for (let i = 0; i < 20; i++) h = o.softmax(o.matmul(h, w), 1);
+    const plan = planGraph([h]);
+    expect(plan.arenaBytes).toBeLessThan(plan.stats.unsharedBytes / 3);
+    expect(plan.arenaBytes).toBeGreaterThanOrEqual(plan.stats.peakLiveBytes);
+  });
+
+  it('lays out random lifetimes without overlap', () => {
+    let seed = 1;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const slots: ArenaSlot[] = Array.from({ length: 300 }, () => {
+      const first = Math.floor(rand() * 100);
+      return { bytes: 1 + Math.floor(rand() * 5000), first, last: first + Math.floor(rand() * 20), offset: -1 };
+    });
+    const total = assignOffsets(slots);
+    for (const a of slots) {
+      expect(a.offset % 256).toBe(0);
+      expect(a.offset + a.bytes).toBeLessThanOrEqual(total);
+      for (const b of slots) {
+        if (a === b || a.last < b.first || b.last < a.first) continue;
+        const apart = a.offset + a.bytes <= b.offset || b.offset + b.bytes <= a.offset;
+        expect(apart).toBe(true);
+      }
+    }
+  });
+});
