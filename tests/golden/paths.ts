@@ -12,3 +12,7 @@ export function goldenCaseDir(name = 'case_a'): string {
   }
   return dir;
 }
+
+export const goldenModelDir = (name = 'case_a'): string => path.join(goldenCaseDir(name), 'model');
+export const goldenSingleFile = (name = 'case_a'): string =>
+  path.join(goldenCaseDir(name), 'single_file_fp16.safetensors');

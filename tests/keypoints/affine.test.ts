@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { drawTheta, invertAffine, thetaFromParams, type AffineRanges } from '../../native/keypoints/affine.js';
 import { Random } from '../../native/keypoints/rng.js';
 import { openGoldenCase } from '../../native/parity/goldenCase.js';
-import { goldenCaseDir } from '../model/golden.js';
+import { goldenCaseDir } from '../golden/paths.js';
 
 const reference: AffineRanges = { rotationDegrees: 15, scale: [0.8, 1.0], translate: [0.25, 0.25] };
 

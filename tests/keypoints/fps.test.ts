@@ -10,7 +10,7 @@ import {
   type TokenMaps,
 } from '../../native/keypoints/fps.js';
 import { openGoldenCase } from '../../native/parity/goldenCase.js';
-import { goldenCaseDir } from '../model/golden.js';
+import { goldenCaseDir } from '../golden/paths.js';
 
 /** Maps whose token n is a Gaussian blob (width w) at peaks[n] plus a floor. */
 function blobMaps(size: number, blobs: Array<Array<[number, number]>>, width: number): TokenMaps {

@@ -9,7 +9,7 @@ import {
 import { interOcularError, pck, visibleMeanError } from '../../native/keypoints/metrics.js';
 import { Random } from '../../native/keypoints/rng.js';
 import { openGoldenCase } from '../../native/parity/goldenCase.js';
-import { goldenCaseDir } from '../model/golden.js';
+import { goldenCaseDir } from '../golden/paths.js';
 
 const matmul = (a: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, m: number) => {
   const out = new Float64Array(n * m);

@@ -18,7 +18,7 @@ import {
 import { openGoldenCase } from '../../native/parity/goldenCase.js';
 import { maxAbsError } from '../../native/parity/compare.js';
 import { OrtBackend } from '../../native/runtime/ort.js';
-import { goldenCaseDir } from '../model/golden.js';
+import { goldenCaseDir } from '../golden/paths.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'skp-sampling-'));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));

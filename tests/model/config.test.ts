@@ -9,7 +9,7 @@ import {
   readVaeConfig,
   ModelConfigError,
 } from '../../native/sdxl/config.js';
-import { goldenModelDir } from './golden.js';
+import { goldenModelDir } from '../golden/paths.js';
 
 const caseA = goldenModelDir();
 const unetJson = () =>

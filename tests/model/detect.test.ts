@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { detectModel, openUserModel, UnsupportedModelError, type ModelKind } from '../../native/sdxl/detect.js';
 import { writeSafetensors, type TensorToWrite } from '../../native/weights/safetensors.js';
-import { goldenModelDir, goldenSingleFile } from './golden.js';
+import { goldenModelDir, goldenSingleFile } from '../golden/paths.js';
 
 let dir: string;
 beforeAll(() => {

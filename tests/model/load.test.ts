@@ -5,7 +5,7 @@ import path from 'node:path';
 import { loadSdxlModel, ModelLoadError, type LoadedModel, type WeightSource } from '../../native/sdxl/load.js';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../native/weights/safetensors.js';
 import { halfToFloat32 } from '../../native/weights/float16.js';
-import { goldenModelDir, goldenSingleFile } from './golden.js';
+import { goldenModelDir, goldenSingleFile } from '../golden/paths.js';
 
 const modelDir = goldenModelDir();
 const singleFile = goldenSingleFile();

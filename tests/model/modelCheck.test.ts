@@ -8,7 +8,7 @@ import { UserError, type CliIO } from '../../electron/cli/command.js';
 import { writeSafetensors } from '../../native/weights/safetensors.js';
 import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/weights/memoryEstimate.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
-import { goldenModelDir, goldenSingleFile } from './golden.js';
+import { goldenModelDir, goldenSingleFile } from '../golden/paths.js';
 
 let tmp: string;
 beforeAll(() => {

@@ -22,7 +22,7 @@ import {
 import { loadSdxlModel, type LoadedModel } from '../../native/sdxl/load.js';
 import { detectModel } from '../../native/sdxl/detect.js';
 import { openSafetensors } from '../../native/weights/safetensors.js';
-import { goldenModelDir, goldenSingleFile } from './golden.js';
+import { goldenModelDir, goldenSingleFile } from '../golden/paths.js';
 
 let tmp: string;
 beforeAll(() => {
