@@ -92,6 +92,8 @@ export interface JobStatus {
   backend: string | null;
   startedAt: string;
   endedAt: string | null;
+  /** What a finished job produced: train {step}, keypoints {images, predicted, unreadable, keptCorrections}, evaluate an EvaluationResult. */
+  result: JsonObject | null;
 }
 
 /** One accuracy measure over the test images: overall and per labelled part. */
@@ -113,6 +115,8 @@ export interface EvaluationResult {
   /** Names of the labelled parts, ground-truth order. */
   parts: string[];
   metrics: EvaluationMetric[];
+  /** How train and test images were chosen, in the user's words. */
+  protocol: string;
   evaluatedAt: string;
 }
 

@@ -1,0 +1,60 @@
+import { UserError, type CliCommand } from '../command.js';
+import { modelOption, runJobInCli } from '../jobRunner.js';
+import { parseCommandArgs, usageError, withServices } from '../serviceCommand.js';
+
+const usage =
+  'Usage: skp keypoints <project.skp> [--run <id>] [--model <path>] [--unet-config <json>] [--vae-config <json>] [--backend auto|cpu|cuda]';
+
+/** A positive whole number from an option, or undefined when not given. */
+export function idOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const id = Number(value);
+  if (!(Number.isInteger(id) && id > 0)) throw new UserError(`--${name} must be a run id, not "${value}"`);
+  return id;
+}
+
+export const keypointsCommand: CliCommand = {
+  name: 'keypoints',
+  summary: "Choose a trained run's K keypoint indices and find the keypoints of every image (hand corrections stay)",
+  usage:
+    `${usage}\n\n` +
+    '  --run <id>      the trained run (default: the newest finished run)\n' +
+    '  --model <path>  the SDXL weights, if not those the run was trained with\n' +
+    "Images that already have this run's keypoints are kept as they are; an interrupted job carries on with the rest.",
+  async run(args, io) {
+    const { values, positionals } = parseCommandArgs(
+      args,
+      {
+        run: { type: 'string' },
+        model: { type: 'string' },
+        'unet-config': { type: 'string' },
+        'vae-config': { type: 'string' },
+        backend: { type: 'string' },
+      },
+      usage,
+    );
+    if (positionals.length !== 1) throw usageError('give one project file', usage);
+    const runId = idOption('run', values.run);
+    const project = positionals[0] as string;
+    return withServices(async (services) => {
+      await services.project.open(project);
+      const status = await runJobInCli(
+        services,
+        { kind: 'keypoints', runId, model: modelOption(values), backend: values.backend },
+        io,
+      );
+      if (status.state === 'done') {
+        io.out(
+          `Keypoints of run ${status.runId} are in the project. Next: skp evaluate ${project} or skp export ${project} --coco <file>`,
+        );
+        return 0;
+      }
+      if (status.state === 'cancelled') {
+        io.out(`Cancelled; the images done so far keep their keypoints. Run skp keypoints ${project} again to finish.`);
+        return 130;
+      }
+      io.err(`Keypoints of run ${status.runId} failed: ${status.error}`);
+      return 1;
+    });
+  },
+};

@@ -1,0 +1,203 @@
+// `skp keypoints`: choose the run's K indices (once), then find and store the keypoints of
+// every image, one image per transaction as they come, so an interrupted job keeps what it
+// finished and a new one carries on with the images that have none yet. Predictions are
+// written through RunStore.writePredictions, which cannot reach hand corrections.
+
+import { badInput } from '../../common/errors.js';
+import type { KeypointsJobRequest } from '../../common/jobs.js';
+import type { KeypointIndex } from '../../common/keypoints.js';
+import type { TrainingRun } from '../../common/runs.js';
+import type { ProjectDatabase } from '../../db/database.js';
+import { ImageStore } from '../../db/imageStore.js';
+import { RunStore } from '../../db/runStore.js';
+import { writeSettings } from '../../db/settingsStore.js';
+import { decodeImage, ImageDecodeError, toImagePixels } from '../../../native/images/decode.js';
+import { chooseKeypointIndices, KeypointFinder, RunCancelled } from '../../../native/keypoints/method.js';
+import { failureText } from './failures.js';
+import type { JobHooks, JobOutcome } from './hooks.js';
+import { projectImageSource } from './imageSource.js';
+import {
+  checkImages,
+  chooseBackend,
+  modelSourceFor,
+  openModel,
+  settingsForModel,
+  trainingImages,
+} from './preflight.js';
+import { runModel, updateProgress } from './runRecord.js';
+
+/** The run asked for, or the newest finished run, or the newest with any learned tokens. */
+export function runWithTokens(runs: RunStore, runId: number | undefined): TrainingRun {
+  if (runId !== undefined) {
+    const run = runs.run(runId);
+    if (!run) throw badInput(`run: the project has no run ${runId}`);
+    if (runs.checkpoints(runId).length === 0) throw badInput(`run ${runId} has no learned tokens yet; train it first`);
+    return run;
+  }
+  const withTokens = runs.runs().filter((run) => runs.checkpoints(run.id).length > 0);
+  const run = withTokens.find((r) => r.status === 'done') ?? withTokens[0];
+  if (!run) throw badInput('the project has no trained run yet; run skp train <project> first');
+  return run;
+}
+
+/** Images that already have a prediction of this run for each of its K indices. */
+function imagesPredicted(db: ProjectDatabase, runId: number, k: number): Set<number> {
+  const rows = db.sql
+    .prepare(
+      `SELECT k.image_id AS id FROM keypoints k JOIN indices x ON x.id = k.index_id
+       WHERE x.run_id = ? AND k.source = 'predicted' AND k.run_id = ?
+       GROUP BY k.image_id HAVING count(*) = ?`,
+    )
+    .all(runId, runId, k) as Array<{ id: number }>;
+  return new Set(rows.map((r) => r.id));
+}
+
+const byPosition = (indices: KeypointIndex[]) => [...indices].sort((a, b) => a.position - b.position);
+
+export async function keypointsJob(
+  db: ProjectDatabase,
+  request: KeypointsJobRequest,
+  hooks: JobHooks,
+): Promise<JobOutcome> {
+  const runs = new RunStore(db);
+  const run = runWithTokens(runs, request.runId);
+  const source = modelSourceFor(db, request.model, runModel(run));
+  const model = openModel(source);
+  const settings = settingsForModel(run.settings, model, `settings of run ${run.id}`);
+  const checkpoint = runs.checkpoint(run.id)!;
+  const images = new ImageStore(db).all();
+  checkImages(images, 'to find keypoints on');
+  const voters = trainingImages(db);
+  if (runs.indices(run.id).length === 0 && voters.length === 0) {
+    throw badInput('every image is in the test split; the indices are voted on training images (split train or none)');
+  }
+  const backend = await chooseBackend(request.backend);
+  hooks.ready(run.id, backend.info);
+  if (checkpoint.step < settings.steps) {
+    hooks.log(
+      `run ${run.id} stopped at step ${checkpoint.step} of ${settings.steps}; using its tokens of step ${checkpoint.step}`,
+    );
+  }
+  const started = Date.now();
+  try {
+    let indices = byPosition(runs.indices(run.id));
+    if (indices.length > 0) {
+      hooks.log(`run ${run.id} has chosen its indices already: tokens ${indices.map((i) => i.token).join(', ')}`);
+    } else {
+      const choice = await chooseKeypointIndices(
+        model,
+        backend,
+        projectImageSource(voters, settings.imageSize),
+        checkpoint.tokens,
+        settings,
+        {
+          signal: hooks.signal,
+          onProgress: (done, total) => {
+            const seconds = (Date.now() - started) / 1000;
+            hooks.progress({
+              runId: run.id,
+              phase: 'choose',
+              step: done,
+              steps: total,
+              loss: null,
+              sharpening: null,
+              equivariance: null,
+              imagesPerSecond: done / seconds,
+              etaSeconds: (seconds / done) * (total - done),
+            });
+          },
+        },
+      );
+      indices = byPosition(
+        db.write(() => {
+          const chosen = runs.chooseIndices(run.id, choice.indices);
+          writeSettings(db, { activeRunId: run.id });
+          return chosen;
+        }),
+      );
+      updateProgress(runs, run.id, {
+        indexChoice: { tokens: choice.indices, counts: choice.counts, imagesUsed: choice.imagesUsed },
+      });
+      hooks.log(
+        `chose ${indices.length} indices on ${choice.imagesUsed} images: tokens ${choice.indices.map((t, k) => `${t} (${choice.counts[k]}×)`).join(', ')}`,
+      );
+    }
+    return await findKeypoints(db, runs, run, indices, images, model, backend, settings, checkpoint.tokens, hooks);
+  } catch (e) {
+    if (e instanceof RunCancelled) return { state: 'cancelled', runId: run.id, error: null, result: null };
+    return { state: 'failed', runId: run.id, error: failureText(e), result: null };
+  }
+}
+
+async function findKeypoints(
+  db: ProjectDatabase,
+  runs: RunStore,
+  run: TrainingRun,
+  indices: KeypointIndex[],
+  images: ReturnType<ImageStore['all']>,
+  model: ReturnType<typeof openModel>,
+  backend: Awaited<ReturnType<typeof chooseBackend>>,
+  settings: ReturnType<typeof settingsForModel>,
+  tokens: Float32Array,
+  hooks: JobHooks,
+): Promise<JobOutcome> {
+  const done = imagesPredicted(db, run.id, indices.length);
+  const todo = images.filter((image) => !done.has(image.id));
+  if (done.size > 0) {
+    hooks.log(`${done.size} images already have run ${run.id}'s keypoints; finding them on the other ${todo.length}`);
+  }
+  const unreadable: Array<{ path: string; reason: string }> = [];
+  let shadowed = 0;
+  const started = Date.now();
+  const finder = await KeypointFinder.create(
+    model,
+    backend,
+    tokens,
+    indices.map((i) => i.token),
+    settings,
+  );
+  try {
+    for (const [n, image] of todo.entries()) {
+      let pixels: Float32Array;
+      try {
+        pixels = (await decodeImage(image.absolutePath, settings.imageSize)).pixels;
+      } catch (e) {
+        if (!(e instanceof ImageDecodeError)) throw e;
+        unreadable.push({ path: image.absolutePath, reason: e.message });
+        hooks.log(`no keypoints for ${e.message}`);
+        continue;
+      }
+      const found = await finder.find(pixels, image.id, hooks.signal);
+      const written = runs.writePredictions(
+        run.id,
+        found.points.map((p, k) => ({
+          imageId: image.id,
+          indexId: indices[k]!.id,
+          ...toImagePixels(p, image.width, image.height),
+          visibility: 2 as const,
+          score: p.score,
+        })),
+      );
+      shadowed += written.shadowedByCorrections;
+      const seconds = (Date.now() - started) / 1000;
+      hooks.progress({
+        runId: run.id,
+        phase: 'keypoints',
+        step: done.size + n + 1,
+        steps: images.length,
+        loss: null,
+        sharpening: null,
+        equivariance: null,
+        imagesPerSecond: (n + 1) / seconds,
+        etaSeconds: (seconds / (n + 1)) * (todo.length - n - 1),
+      });
+    }
+  } finally {
+    await finder.release();
+  }
+  const predicted = imagesPredicted(db, run.id, indices.length).size;
+  const summary = { images: images.length, predicted, unreadable, keptCorrections: shadowed };
+  updateProgress(runs, run.id, { keypoints: summary });
+  if (shadowed > 0) hooks.log(`${shadowed} predicted points sit under hand corrections, which stay as they are`);
+  return { state: 'done', runId: run.id, error: null, result: summary };
+}
