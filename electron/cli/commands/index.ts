@@ -6,6 +6,9 @@ import { infoCommand } from './info.js';
 import { exportCommand } from './export.js';
 import { modelCheckCommand } from './model-check.js';
 import { serveCommand } from './serve.js';
+import { trainCommand } from './train.js';
+import { keypointsCommand } from './keypoints.js';
+import { evaluateCommand } from './evaluate.js';
 
 /** Every command of `skp`; add new ones here (one import per file). */
 export const commands: CliCommand[] = [
@@ -16,4 +19,7 @@ export const commands: CliCommand[] = [
   exportCommand,
   modelCheckCommand,
   serveCommand,
+  trainCommand,
+  keypointsCommand,
+  evaluateCommand,
 ];
