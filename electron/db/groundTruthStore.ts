@@ -113,6 +113,17 @@ export class GroundTruthStore {
     }));
   }
 
+  /** The object box of every image that has exactly one ground-truth instance with a box. */
+  singleObjectBoxes(): Map<number, BoundingBox> {
+    const rows = this.db.sql
+      .prepare(
+        `SELECT image_id, bbox_x, bbox_y, bbox_w, bbox_h FROM gt_instances
+         GROUP BY image_id HAVING count(*) = 1 AND bbox_x IS NOT NULL`,
+      )
+      .all() as Array<{ image_id: number; bbox_x: number; bbox_y: number; bbox_w: number; bbox_h: number }>;
+    return new Map(rows.map((r) => [r.image_id, { x: r.bbox_x, y: r.bbox_y, width: r.bbox_w, height: r.bbox_h }]));
+  }
+
   forImage(imageId: number): GroundTruthInstance[] {
     return this.instances('WHERE image_id = ?', imageId);
   }

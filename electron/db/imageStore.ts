@@ -159,12 +159,29 @@ export class ImageStore {
           EXISTS (SELECT 1 FROM gt_instances g WHERE g.image_id = i.id) AS has_gt
         FROM images i
       ) ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`;
-    const total = (this.db.sql.prepare(`SELECT count(*) AS n FROM (${base})`).get(params) as { n: number }).n;
     const offset = Math.max(0, query.offset ?? 0);
     const limit = Math.min(MAX_PAGE, Math.max(0, query.limit ?? 100));
-    const rows = this.db.sql
-      .prepare(`${base} ORDER BY ${order} LIMIT @limit OFFSET @offset`)
-      .all({ ...params, limit, offset }) as SummaryRow[];
+    const page = { ...params, limit, offset };
+    const computed =
+      query.corrected !== undefined ||
+      query.scoreBelow !== undefined ||
+      query.hasGroundTruth !== undefined ||
+      query.sort === 'min-score';
+    let rows: Array<SummaryRow & { total?: number }>;
+    let total: number;
+    if (computed) {
+      // Filtering or sorting on the per-image columns computes them for every image anyway:
+      // do it once, counting in the same pass.
+      rows = this.db.sql
+        .prepare(`SELECT *, count(*) OVER () AS total FROM (${base}) ORDER BY ${order} LIMIT @limit OFFSET @offset`)
+        .all(page) as Array<SummaryRow & { total: number }>;
+      total =
+        rows[0]?.total ?? (this.db.sql.prepare(`SELECT count(*) AS n FROM (${base})`).get(params) as { n: number }).n;
+    } else {
+      // Otherwise SQLite computes those columns only for the rows of the page.
+      total = (this.db.sql.prepare(`SELECT count(*) AS n FROM (${base})`).get(params) as { n: number }).n;
+      rows = this.db.sql.prepare(`${base} ORDER BY ${order} LIMIT @limit OFFSET @offset`).all(page) as SummaryRow[];
+    }
     const items: ImageSummary[] = rows.map((row) => ({
       ...this.record(row),
       correctedCount: row.corrected_count,

@@ -183,14 +183,23 @@ export class KeypointStore {
          x = excluded.x, y = excluded.y, visibility = excluded.visibility, score = excluded.score,
          run_id = excluded.run_id, updated_at = excluded.updated_at`,
     );
-    const corrected = this.db.sql.prepare(
-      "SELECT 1 FROM keypoints WHERE image_id = ? AND index_id = ? AND source = 'corrected'",
+    // Corrections are few next to predictions: one read of them beats a lookup per point.
+    const corrected = new Set(
+      (
+        this.db.sql
+          .prepare(
+            `SELECT k.image_id, k.index_id FROM keypoints k JOIN indices x ON x.id = k.index_id
+             WHERE k.source = 'corrected' AND x.run_id = ?`,
+          )
+          .raw()
+          .all(runId) as Array<[number, number]>
+      ).map(([image, index]) => `${image}:${index}`),
     );
     const now = new Date().toISOString();
     let shadowed = 0;
     for (const p of points) {
       statement.run({ ...p, runId, now });
-      if (corrected.get(p.imageId, p.indexId)) shadowed++;
+      if (corrected.has(`${p.imageId}:${p.indexId}`)) shadowed++;
     }
     return shadowed;
   }

@@ -85,8 +85,9 @@ export async function readImageFile(file: string): Promise<ReadOutcome> {
     if (!SUPPORTED.has(format)) return skip(`unsupported image format ${format}; use JPEG, PNG or WebP`);
     const bytes = fs.readFileSync(file);
     const metadata = await sharp(bytes).metadata();
-    // Decoding every pixel is what catches truncated and damaged files; the header alone looks fine.
-    await sharp(bytes, { failOn: 'error' }).stats();
+    // Decoding every pixel is what catches truncated and damaged files; the header alone looks
+    // fine. (Raw output is several times faster than stats(), which also builds histograms.)
+    await sharp(bytes, { failOn: 'error' }).raw().toBuffer();
     if (!metadata.width || !metadata.height) return skip(`${FORMAT_LABEL[format as ImageFormat]} without a pixel size`);
     return {
       image: {

@@ -5,7 +5,7 @@
 // area from the box of the labelled points with a floor, since one point would give 0.
 
 import { badInput } from '../../common/errors.js';
-import type { BoundingBox, GroundTruthInstance } from '../../common/groundTruth.js';
+import type { BoundingBox } from '../../common/groundTruth.js';
 import type { ImageRecord, Split } from '../../common/images.js';
 import type { Keypoint, KeypointSource } from '../../common/keypoints.js';
 import type { ProjectDatabase } from '../../db/database.js';
@@ -138,7 +138,7 @@ export function keypointsDocument(db: ProjectDatabase, selection: CocoSelection,
     rows.push(row);
     rowsByImage.set(row.imageId, rows);
   }
-  const groundTruth = new GroundTruthStore(db);
+  const objectBoxes = new GroundTruthStore(db).singleObjectBoxes();
 
   const images = selectImages(db, selection.split).filter(
     (image) => !selection.onlyCorrected || rowsByImage.get(image.id)?.some((r) => r.source === 'corrected'),
@@ -153,8 +153,7 @@ export function keypointsDocument(db: ProjectDatabase, selection: CocoSelection,
       if (row.source === 'corrected' || effective[k] === null) effective[k] = row;
     }
     const points = effective.map((p) => p ?? { x: 0, y: 0, visibility: 0 });
-    const instances = groundTruth.forImage(image.id);
-    const objectBox = instances.length === 1 ? (instances[0] as GroundTruthInstance).bbox : null;
+    const objectBox = objectBoxes.get(image.id) ?? null;
     annotations.push({
       id: annotations.length + 1,
       image_id: image.id,
