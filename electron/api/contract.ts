@@ -3,6 +3,7 @@
 // services push to the UI is listed in ApiEvents. Electron IPC and HTTP/WebSocket both carry exactly this.
 import { z } from 'zod';
 import type * as T from './types.js';
+import type { SettingDescription } from './training-settings.js';
 
 /** `bytes` methods return a file; HTTP sends the raw body, IPC a Uint8Array. */
 export type ResultKind = 'json' | 'bytes';
@@ -24,7 +25,10 @@ function takes<I extends z.ZodType>(input: I) {
 const nothing = z.object({}).strict();
 const path = z.string().min(1, 'a path is required');
 const id = z.number().int().nonnegative();
-const colour = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a colour like #e6194b');
+const colour = z
+  .string()
+  .regex(/^#[0-9a-fA-F]{6}$/, 'a colour like #e6194b')
+  .transform((c) => c.toLowerCase());
 const visibility = z.union([z.literal(0), z.literal(1), z.literal(2)]);
 const coordinate = z.number().finite();
 const edges = z.array(z.object({ from: id, to: id }).strict());
@@ -57,6 +61,8 @@ export const methods = {
   'model.check': takes(z.object({ path }).strict()).returns<T.ModelCheck>(),
   'model.set': takes(z.object({ path }).strict()).returns<T.ModelReference>(),
 
+  /** The settings a run takes, with the reference defaults and a short explanation each. */
+  'training.settings': takes(nothing).returns<SettingDescription[]>(),
   'training.current': takes(nothing).returns<T.TrainingView | null>(),
   'training.start': takes(z.object({ settings: z.record(z.string(), z.number()) }).strict()).returns<T.TrainingView>(),
   'training.cancel': takes(z.object({ runId: id }).strict()).returns<T.TrainingView>(),

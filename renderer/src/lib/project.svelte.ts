@@ -75,8 +75,14 @@ class ProjectState {
 export const app = new ProjectState();
 
 api.on('project.changed', ({ project }) => app.setProject(project));
+// The header's counts (corrected images…) follow edits, at most a few times a second.
+let countsTimer: ReturnType<typeof setTimeout> | undefined;
 api.on('project.edited', ({ part }) => {
   if (part === 'indices') void app.refreshIndices();
   else if (part === 'skeleton') void app.refreshSkeleton();
-  else app.keypointsVersion++;
+  else {
+    app.keypointsVersion++;
+    clearTimeout(countsTimer);
+    countsTimer = setTimeout(() => void app.refreshProject().catch(() => undefined), 400);
+  }
 });

@@ -1,0 +1,115 @@
+// What the browser tests need: the UI built, `skp serve` running as a real process, Debian's
+// Chromium driven by Playwright, and screenshots kept in test-artifacts/ for a person to look at.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const artifactsFolder = path.join(repoRoot, 'test-artifacts', 'e2e');
+const uiFolder = path.join(repoRoot, 'dist', 'renderer');
+const chromiumPath = '/usr/bin/chromium';
+
+function newestChange(folder: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(folder, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/renderer unless it is newer than every source it is built from (a build takes seconds). */
+export async function ensureUiBuilt(): Promise<void> {
+  const index = path.join(uiFolder, 'index.html');
+  const sources = Math.max(
+    newestChange(path.join(repoRoot, 'renderer')),
+    newestChange(path.join(repoRoot, 'electron', 'api')),
+    fs.statSync(path.join(repoRoot, 'vite.config.ts')).mtimeMs,
+  );
+  if (fs.existsSync(index) && fs.statSync(index).mtimeMs > sources) return;
+  const { build } = await import('vite');
+  await build({
+    configFile: path.join(repoRoot, 'vite.config.ts'),
+    root: path.join(repoRoot, 'renderer'),
+    logLevel: 'error',
+  });
+}
+
+export interface ServeProcess {
+  openUrl: string;
+  url: string;
+  token: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Runs `skp serve` and waits for the address it prints. */
+export async function startServe(args: string[], env: Record<string, string>): Promise<ServeProcess> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [path.join(repoRoot, 'bin', 'skp.mjs'), 'serve', '--port', '0', ...args],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 60_000;
+  while (!/Access token: \S+/.test(output)) {
+    if (child.exitCode !== null) throw new Error(`skp serve exited (${child.exitCode}):\n${output}`);
+    if (Date.now() > deadline) throw new Error(`skp serve printed no address within a minute:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const pick = (re: RegExp) => re.exec(output)?.[1] as string;
+  return {
+    openUrl: pick(/Open: (\S+)/),
+    url: pick(/serving at (\S+)/),
+    token: pick(/Access token: (\S+)/),
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export async function launchChromium(): Promise<Browser> {
+  if (!fs.existsSync(chromiumPath)) {
+    throw new Error(`Debian's Chromium is missing at ${chromiumPath}: install it with \`apt-get install -y chromium\``);
+  }
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Collects what the page reports as broken: uncaught errors and CSP refusals. */
+export function watchPageProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    const text = message.text();
+    if (message.type() === 'error' && /Content Security Policy|Refused to/i.test(text)) problems.push(`CSP: ${text}`);
+  });
+  return problems;
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(artifactsFolder, { recursive: true });
+  const file = path.join(artifactsFolder, `${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}

@@ -1,0 +1,185 @@
+// The workstation in a real browser (Debian's Chromium) against a real `skp serve` process and a
+// real project made here: the user's path from an image folder to a COCO file with their corrections,
+// and what happens when the server or an image file goes away.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeDemoDataset, type DemoDataset } from '../../resources/demo/writeDataset.js';
+import { openProjectDatabase } from '../../electron/db/database.js';
+import {
+  ensureUiBuilt,
+  launchChromium,
+  screenshot,
+  startServe,
+  watchPageProblems,
+  type ServeProcess,
+} from './harness.js';
+import { seedTrainedRun, type SeededRun } from './seed.js';
+
+interface Placement {
+  scale: number;
+  offsetX: number;
+  offsetY: number;
+}
+
+/** Where image pixel (x, y) is on screen, from the placement the canvas publishes. */
+async function screenPoint(page: Page, x: number, y: number): Promise<{ x: number; y: number }> {
+  const canvas = page.getByTestId('image-canvas');
+  const box = (await canvas.boundingBox())!;
+  const p = JSON.parse((await canvas.getAttribute('data-placement'))!) as Placement;
+  return { x: box.x + p.offsetX + x * p.scale, y: box.y + p.offsetY + y * p.scale };
+}
+
+async function drag(page: Page, from: { x: number; y: number }, to: { x: number; y: number }): Promise<void> {
+  await page.mouse.move(from.x, from.y);
+  await page.mouse.down();
+  await page.mouse.move(to.x, to.y, { steps: 6 });
+  await page.mouse.up();
+}
+
+/** The hand-corrected point of `imageName`'s index at `position`, read from the project file. */
+function correctionIn(projectFile: string, imageName: string, position: number) {
+  const db = openProjectDatabase(projectFile);
+  try {
+    return db.sql
+      .prepare(
+        `SELECT k.x, k.y, k.visibility FROM keypoints k JOIN images i ON i.id = k.image_id
+         JOIN indices n ON n.id = k.index_id
+         WHERE k.source = 'corrected' AND i.path LIKE ? AND n.position = ?`,
+      )
+      .get(`%${imageName}`, position) as { x: number; y: number; visibility: number } | undefined;
+  } finally {
+    db.close();
+  }
+}
+
+describe('the workstation in Chromium against skp serve', () => {
+  let root: string;
+  let birds: string;
+  let projectFile: string;
+  let dataset: DemoDataset;
+  let seeded: SeededRun;
+  let serve: ServeProcess;
+  let browser: Browser;
+  let page: Page;
+  let problems: string[];
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-e2e-'));
+    birds = path.join(root, 'birds');
+    projectFile = path.join(birds, 'birds.skp');
+    const [, data] = await Promise.all([ensureUiBuilt(), writeDemoDataset(birds, 12, { size: 256, seed: 7 })]);
+    dataset = data;
+    serve = await startServe(['--allow', root], { XDG_CONFIG_HOME: path.join(root, 'config') });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 880 } });
+    problems = watchPageProblems(page);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await serve?.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('creates a project from an image folder', async () => {
+    await page.goto(serve.openUrl);
+    await page.getByRole('heading', { name: 'Create a project' }).waitFor();
+    await screenshot(page, '01-start');
+    await page.fill('#create-images', birds);
+    expect(await page.inputValue('#create-file')).toBe(projectFile);
+    await page.getByRole('button', { name: 'Create', exact: true }).click();
+    await page.getByText('12 images ·').waitFor();
+    expect(fs.existsSync(projectFile)).toBe(true);
+  });
+
+  it('shows the predicted keypoints in the grid and the image view', async () => {
+    seeded = seedTrainedRun(projectFile, dataset, 5);
+    await page.reload();
+    await page.getByText('5 indices').waitFor();
+    const thumbnails = page.getByTestId('image-grid').getByRole('button');
+    await thumbnails.first().waitFor();
+    expect(await thumbnails.count()).toBe(12);
+    await page.waitForTimeout(300);
+    await screenshot(page, '02-grid');
+
+    await thumbnails.first().click();
+    await page.getByTestId('image-canvas').waitFor();
+    await expect.poll(() => page.locator('[data-index-id]').count()).toBe(5);
+    await page.waitForTimeout(300);
+    await screenshot(page, '03-image-view');
+  });
+
+  it('corrects a point by dragging, with undo and redo', async () => {
+    const name = 'bird_0000.png';
+    const before = seeded.predicted.get(name)![0]!;
+    const target = { x: before.x + 14, y: before.y - 9 };
+    await drag(page, await screenPoint(page, before.x, before.y), await screenPoint(page, target.x, target.y));
+    const firstRow = page.locator('button[data-index-id]').first();
+    await expect.poll(() => firstRow.textContent()).toContain('corrected');
+    await expect.poll(() => correctionIn(projectFile, name, 0)).toBeTruthy();
+    const saved = correctionIn(projectFile, name, 0)!;
+    expect(saved.x).toBeCloseTo(target.x, 0);
+    expect(saved.y).toBeCloseTo(target.y, 0);
+    expect(saved.visibility).toBe(2);
+
+    await page.keyboard.press('Control+z');
+    await expect.poll(() => correctionIn(projectFile, name, 0)).toBeUndefined();
+    await page.keyboard.press('Control+Shift+z');
+    await expect.poll(() => correctionIn(projectFile, name, 0)?.x).toBeCloseTo(target.x, 0);
+    await page.waitForTimeout(200);
+    await screenshot(page, '04-corrected');
+  });
+
+  it('renames an index', async () => {
+    await page.getByRole('button', { name: 'Indices', exact: true }).click();
+    const nameField = page.getByLabel('Name of index 1');
+    await nameField.fill('beak');
+    await nameField.press('Enter');
+    await expect.poll(() => page.getByLabel('Name of index 1').getAttribute('placeholder')).toBe('beak');
+    await page.getByLabel('Link from').selectOption({ label: 'beak' });
+    await page.getByLabel('Link to').selectOption({ index: 1 });
+    await page.getByRole('button', { name: 'Link', exact: true }).click();
+    await page.getByText('beak — keypoint_2').waitFor();
+    await screenshot(page, '05-indices');
+  });
+
+  it('exports COCO keypoints that hold the correction and the name', async () => {
+    await page.getByRole('button', { name: 'Export', exact: true }).click();
+    await page.getByRole('button', { name: 'Export', exact: true }).last().click();
+    const result = page.getByTestId('export-result');
+    await result.waitFor();
+    await screenshot(page, '06-export');
+    const file = (await result.locator('.mono').textContent())!.trim();
+    expect(path.dirname(file)).toBe(birds);
+    const coco = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      images: { id: number; file_name: string }[];
+      annotations: { image_id: number; keypoints: number[]; keypoint_sources?: string[] }[];
+      categories: { keypoints: string[]; skeleton: number[][] }[];
+    };
+    expect(coco.categories[0]!.keypoints[0]).toBe('beak');
+    expect(coco.categories[0]!.skeleton).toContainEqual([1, 2]);
+    const image = coco.images.find((i) => i.file_name.endsWith('bird_0000.png'))!;
+    const annotation = coco.annotations.find((a) => a.image_id === image.id)!;
+    const corrected = correctionIn(projectFile, 'bird_0000.png', 0)!;
+    expect(annotation.keypoints[0]).toBeCloseTo(corrected.x, 1);
+    expect(annotation.keypoints[1]).toBeCloseTo(corrected.y, 1);
+    expect(annotation.keypoints[2]).toBe(2);
+    expect(annotation.keypoint_sources?.[0]).toBe('corrected');
+  });
+
+  it('shows the training, model and evaluation views', async () => {
+    for (const [tab, file] of [
+      ['Training', '07-training'],
+      ['Model', '08-model'],
+      ['Evaluation', '09-evaluation'],
+    ] as const) {
+      await page.getByRole('button', { name: tab, exact: true }).click();
+      await page.waitForTimeout(200);
+      await screenshot(page, file);
+    }
+    expect(problems).toEqual([]);
+  });
+});
