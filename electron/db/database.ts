@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ServiceError, badInput } from '../common/errors.js';
-import { LATEST_SCHEMA_VERSION, migrations, type Migration } from './migrations.js';
+import { migrations, type Migration } from './migrations.js';
 
 /** 'SKPW' in `PRAGMA application_id`: tells our project files from other SQLite files. */
 export const APPLICATION_ID = 0x534b5057;
@@ -176,5 +176,3 @@ export function openProjectDatabase(file: string, list: readonly Migration[] = m
     throw e;
   }
 }
-
-export { LATEST_SCHEMA_VERSION };

@@ -54,7 +54,11 @@ const SIGNATURES: Array<{ format: ImageFormat | string; test: (b: Buffer) => boo
   { format: 'GIF', test: (b) => b.toString('latin1', 0, 4) === 'GIF8' },
   { format: 'TIFF', test: (b) => ['II*\0', 'MM\0*'].includes(b.toString('latin1', 0, 4)) },
   { format: 'BMP', test: (b) => b.toString('latin1', 0, 2) === 'BM' },
-  { format: 'HEIF/AVIF', test: (b) => b.toString('latin1', 4, 8) === 'ftyp' },
+  {
+    format: 'HEIF/AVIF',
+    test: (b) =>
+      b.toString('latin1', 4, 8) === 'ftyp' && /^(avif|avis|heic|heix|mif1|msf1)$/.test(b.toString('latin1', 8, 12)),
+  },
 ];
 
 const SUPPORTED = new Set(['jpeg', 'png', 'webp']);
