@@ -9,6 +9,7 @@ import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { keypointsCommand } from './keypoints.js';
 import { evaluateCommand } from './evaluate.js';
+import { demoCommand } from './demo.js';
 
 /** Every command of `skp`; add new ones here (one import per file). */
 export const commands: CliCommand[] = [
@@ -22,4 +23,5 @@ export const commands: CliCommand[] = [
   trainCommand,
   keypointsCommand,
   evaluateCommand,
+  demoCommand,
 ];
