@@ -1,0 +1,129 @@
+// The keypoints and evaluate jobs through the JobService on a trained project: indices chosen
+// once with default names and colours, predictions written image by image (a cancelled job
+// keeps them, a new one finishes the rest without touching them), hand corrections never
+// overwritten, and an evaluation stored with the run.
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EvaluationResult } from '../../electron/common/jobs.js';
+import type { Keypoint } from '../../electron/common/keypoints.js';
+import { INDEX_PALETTE } from '../../electron/common/palette.js';
+import { ImageStore } from '../../electron/db/imageStore.js';
+import { KeypointStore } from '../../electron/db/keypointStore.js';
+import { RunStore } from '../../electron/db/runStore.js';
+import { readSettings } from '../../electron/db/settingsStore.js';
+import { createServices, type ServiceHost } from '../../electron/services/container.js';
+import { JobServiceImpl } from '../../electron/services/jobs/jobService.js';
+import { removeTempDirs, tempDir, TINY, withProject, writeModel, writeProject } from './fixtures.js';
+
+let project: string;
+let services: ServiceHost;
+let jobs: JobServiceImpl;
+let runId: number;
+
+beforeAll(async () => {
+  const dir = tempDir();
+  process.env.SKP_CACHE_DIR = path.join(dir, 'graph-cache');
+  const model = writeModel(dir);
+  project = await writeProject(dir, 5);
+  services = createServices();
+  await services.project.open(project);
+  jobs = new JobServiceImpl(services.context);
+  const trained = await jobs.start({
+    kind: 'train',
+    model: { path: model },
+    settings: { ...TINY, steps: 2 },
+    backend: 'cpu',
+  });
+  runId = (await jobs.wait(trained.jobId)).runId!;
+});
+afterAll(async () => {
+  await jobs.dispose();
+  services.dispose();
+  removeTempDirs();
+});
+
+const predictedRows = (): Keypoint[] =>
+  withProject(project, (db) => new KeypointStore(db).forRun(runId).filter((k) => k.source === 'predicted'));
+
+describe('keypoints job', () => {
+  it('keeps the images done when cancelled, finishes the rest later, and never overwrites a hand correction', async () => {
+    const phases = new Set<string>();
+    const watch = jobs.onProgress((e) => {
+      phases.add(e.phase);
+      if (e.phase === 'keypoints' && e.step === 2) void jobs.cancel(e.jobId);
+    });
+    const first = await jobs.start({ kind: 'keypoints', backend: 'cpu' });
+    expect(first.runId).toBe(runId);
+    expect((await jobs.wait(first.jobId)).state).toBe('cancelled');
+    watch.dispose();
+    expect([...phases]).toEqual(['choose', 'keypoints']);
+
+    const indices = withProject(project, (db) => {
+      expect(readSettings(db).activeRunId).toBe(runId);
+      return new RunStore(db).indices(runId);
+    });
+    expect(indices.map((i) => [i.position, i.displayName, i.colour])).toEqual(
+      [0, 1, 2].map((k) => [k, `keypoint_${k + 1}`, INDEX_PALETTE[k]]),
+    );
+    const kept = predictedRows();
+    const keptImages = new Set(kept.map((k) => k.imageId));
+    expect(keptImages.size).toBeGreaterThanOrEqual(2);
+    expect(keptImages.size).toBeLessThan(5);
+    expect(kept).toHaveLength(keptImages.size * 3);
+
+    const images = withProject(project, (db) => new ImageStore(db).all());
+    const waiting = images.find((i) => !keptImages.has(i.id))!;
+    const predicted = images.find((i) => keptImages.has(i.id))!;
+    const hand = { indexId: indices[0]!.id, x: 7.5, y: 9.25, visibility: 1 as const };
+    await services.keypoints.setCorrected(waiting.id, [hand]);
+    await services.keypoints.setCorrected(predicted.id, [hand]);
+    const correctedBefore = withProject(project, (db) =>
+      new KeypointStore(db).forRun(runId).filter((k) => k.source === 'corrected'),
+    );
+
+    const second = await jobs.start({ kind: 'keypoints', backend: 'cpu' });
+    const done = await jobs.wait(second.jobId);
+    expect(done.state).toBe('done');
+    expect(done.result).toMatchObject({ images: 5, predicted: 5, unreadable: [], keptCorrections: 1 });
+
+    const after = predictedRows();
+    expect(after).toHaveLength(5 * 3);
+    for (const row of kept) expect(after).toContainEqual(row);
+    for (const row of after) {
+      const image = images.find((i) => i.id === row.imageId)!;
+      expect(row.x).toBeGreaterThan(0);
+      expect(row.x).toBeLessThan(image.width);
+      expect(row.y).toBeGreaterThan(0);
+      expect(row.y).toBeLessThan(image.height);
+      expect(row.runId).toBe(runId);
+    }
+    const correctedAfter = withProject(project, (db) =>
+      new KeypointStore(db).forRun(runId).filter((k) => k.source === 'corrected'),
+    );
+    expect(correctedAfter).toEqual(correctedBefore);
+    const shown = await services.keypoints.getKeypoints(waiting.id, runId);
+    const point = shown.points.find((p) => p.indexId === hand.indexId)!;
+    expect(point.predicted).not.toBeNull();
+    expect(point.effective).toMatchObject({ source: 'corrected', x: 7.5, y: 9.25, visibility: 1 });
+  });
+
+  it('evaluates the keypoints against the ground truth and stores the result with the run', async () => {
+    const started = await jobs.start({ kind: 'evaluate' });
+    const done = await jobs.wait(started.jobId);
+    expect(done.state).toBe('done');
+    const result = done.result as unknown as EvaluationResult;
+    expect(result.runId).toBe(runId);
+    expect(result.parts).toEqual(['beak', 'eye', 'crown', 'breast', 'wing_tip', 'tail', 'left_foot', 'right_foot']);
+    expect(result.protocol).toMatch(/no train\/test split/);
+    expect(result.metrics.map((m) => m.name)).toEqual([
+      'mean error over labelled points (fraction of image side)',
+      "PCK@0.1 (of the labelled points' box)",
+    ]);
+    for (const m of result.metrics) {
+      expect(m.perPart).toHaveLength(8);
+      expect(Number.isFinite(m.overall)).toBe(true);
+    }
+    const stored = withProject(project, (db) => new RunStore(db).run(runId)!.progress!.evaluation);
+    expect(stored).toEqual(JSON.parse(JSON.stringify(result)));
+  });
+});
