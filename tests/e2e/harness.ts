@@ -46,9 +46,10 @@ export interface ServeProcess {
 
 /** Runs `skp serve` and waits for the address it prints. */
 export async function startServe(args: string[], env: Record<string, string>): Promise<ServeProcess> {
+  // The CLI itself rather than bin/skp.mjs, whose wrapper process would not pass a stop on to it.
   const child: ChildProcess = spawn(
     process.execPath,
-    [path.join(repoRoot, 'bin', 'skp.mjs'), 'serve', '--port', '0', ...args],
+    ['--import', 'tsx', path.join(repoRoot, 'electron', 'cli', 'main.ts'), 'serve', '--port', '0', ...args],
     {
       cwd: repoRoot,
       env: { ...process.env, ...env },

@@ -170,6 +170,46 @@ describe('the workstation in Chromium against skp serve', () => {
     expect(annotation.keypoint_sources?.[0]).toBe('corrected');
   });
 
+  it('keeps a correction made while the server restarts, and says what happened', async () => {
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
+    await page.getByTestId('image-grid').getByRole('button').nth(1).click();
+    await page.getByText('bird_0001.png').first().waitFor();
+    await serve.stop();
+    await page.getByText('The server cannot be reached').waitFor();
+
+    const before = seeded.predicted.get('bird_0001.png')![1]!;
+    const target = { x: before.x - 12, y: before.y + 8 };
+    await drag(page, await screenPoint(page, before.x, before.y), await screenPoint(page, target.x, target.y));
+    await page.getByText('1 correction(s) are kept here').waitFor();
+    await screenshot(page, '10-server-away');
+    expect(correctionIn(projectFile, 'bird_0001.png', 1)).toBeUndefined();
+
+    // A restarted server prints a new token; the page asks for it and then carries on.
+    const port = new URL(serve.url).port;
+    serve = await startServe(['--allow', root, '--port', port], { XDG_CONFIG_HOME: path.join(root, 'config') });
+    await page.getByLabel('Access token').waitFor();
+    await screenshot(page, '11-needs-token');
+    await page.getByLabel('Access token').fill(serve.openUrl);
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.getByText('1 queued correction(s) saved.').waitFor();
+    const saved = correctionIn(projectFile, 'bird_0001.png', 1)!;
+    expect(saved.x).toBeCloseTo(target.x, 0);
+    expect(saved.y).toBeCloseTo(target.y, 0);
+    await screenshot(page, '12-server-back');
+  });
+
+  it('says when an image file was deleted and keeps its keypoints editable', async () => {
+    fs.rmSync(path.join(birds, 'bird_0003.png'));
+    await page.getByRole('button', { name: '← Grid' }).click();
+    await page.getByTestId('image-grid').getByRole('button').nth(3).click();
+    await page.getByText(/bird_0003\.png is missing \(moved or deleted\)/).waitFor();
+    await page.keyboard.press('3');
+    await page.keyboard.press('v');
+    await expect.poll(() => correctionIn(projectFile, 'bird_0003.png', 2)?.visibility).toBe(1);
+    await page.waitForTimeout(200);
+    await screenshot(page, '13-missing-image');
+  });
+
   it('shows the training, model and evaluation views', async () => {
     for (const [tab, file] of [
       ['Training', '07-training'],

@@ -3,7 +3,6 @@
 import { api, CallError } from '../api/index.js';
 import type { ImageDetail, IndexPoint, Keypoint, Visibility } from '../../../electron/api/types.js';
 import { edits } from './edits.svelte.js';
-import { notices } from './notices.svelte.js';
 import { app } from './project.svelte.js';
 
 /** A hand-placed point; null means "no correction": the prediction shows. */
@@ -44,6 +43,8 @@ class Editor {
         this.loadError = null;
       }
     } catch (error) {
+      // While the server is away, keep showing (and editing) what is already here.
+      if (error instanceof CallError && error.code === 'offline' && this.detail?.image.id === imageId) return;
       this.detail = null;
       this.loadError = (error as Error).message;
     }
@@ -102,17 +103,12 @@ class Editor {
     const project = app.project;
     if (!project) return;
     this.showLocally(imageId, indexId, placement);
-    try {
-      await edits.submit(
-        project.path,
-        placement === null
-          ? { kind: 'uncorrect', imageId, indexIds: [indexId] }
-          : { kind: 'correct', imageId, points: [{ indexId, ...placement }] },
-      );
-      app.keypointsVersion++;
-    } catch (error) {
-      if (!(error instanceof CallError)) notices.error(error);
-    }
+    await edits.submit(
+      project.path,
+      placement === null
+        ? { kind: 'uncorrect', imageId, indexIds: [indexId] }
+        : { kind: 'correct', imageId, points: [{ indexId, ...placement }] },
+    );
   }
 
   private showLocally(imageId: number, indexId: number, placement: Placement): void {
