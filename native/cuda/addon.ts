@@ -1,6 +1,7 @@
 // Finds and loads the compiled addon (skp_cuda.node) and types its surface (src/addon.cpp).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface CudaProbe {
@@ -29,7 +30,8 @@ export interface CudaAddon {
   buildInfo(): CudaBuildInfo;
   init(cublasPath?: string): { cublasVersion: string };
   memInfo(): { free: number; total: number };
-  alloc(bytes: number): number;
+  /** `poison` fills the new bytes with 0xff (NaN as float32), for tests. */
+  alloc(bytes: number, poison?: boolean): number;
   free(id: number): void;
   upload(id: number, offset: number, data: ArrayBufferView): void;
   /** storedAs: 0 float32, 1 float16, 2 bfloat16; the device holds float32 afterwards. */
@@ -41,7 +43,9 @@ export interface CudaAddon {
     feeds: [id: number, offset: number, data: ArrayBufferView][],
     outputs: [id: number, offset: number, bytes: number][],
     syncEachStep: boolean,
-  ): Promise<ArrayBuffer[]>;
+    /** Time every instruction with device events; the result then carries `stepMs`. */
+    profile?: boolean,
+  ): Promise<ArrayBuffer[] & { stepMs?: Float64Array }>;
 }
 
 /** The functions a loaded addon must export; checked so a stale build fails clearly. */
@@ -65,7 +69,8 @@ export function addonPath(): string {
 }
 
 /** Loads the addon at `path`; throws with the reason when it is missing or unloadable. */
-export function loadAddon(path = addonPath()): CudaAddon {
+export function loadAddon(where = addonPath()): CudaAddon {
+  const path = resolve(where);
   if (!existsSync(path)) {
     throw new Error(`the CUDA addon is not built (${path} is missing; run native/cuda/build.sh)`);
   }

@@ -18,6 +18,8 @@ export interface CudaBackendOptions {
   graphCapture?: boolean;
   /** Synchronise after every launch, so a GPU fault names the op that caused it (slow). */
   syncEachStep?: boolean;
+  /** Fill each graph's activation memory with NaN first, so tests catch values never written. */
+  poisonArena?: boolean;
 }
 
 export interface CudaCompileOptions {
@@ -91,11 +93,11 @@ export class CudaBackend implements Backend {
     return { arena, constants, newWeights, staging, total: arena + constants + newWeights + staging };
   }
 
-  compile(outputs: readonly Tensor[], opts: CudaCompileOptions = {}): Promise<CompiledGraph> {
+  compile(outputs: readonly Tensor[], opts: CudaCompileOptions = {}): Promise<CudaCompiledGraph> {
     return this.serial(() => this.compileNow(outputs, opts));
   }
 
-  private compileNow(outputs: readonly Tensor[], opts: CudaCompileOptions): CompiledGraph {
+  private compileNow(outputs: readonly Tensor[], opts: CudaCompileOptions): CudaCompiledGraph {
     if (this.broken) throw new CudaError(this.broken, 'gpu-fault');
     const name = opts.name ?? 'graph';
     if (outputs.length === 0) throw new GraphError(`cuda: graph '${name}' has no outputs`);
@@ -115,8 +117,8 @@ export class CudaBackend implements Backend {
     const held: number[] = [];
     let program = 0;
     try {
-      this.weights.ensure(plan.weights);
-      const arena = this.addon.alloc(plan.arenaBytes);
+      const weightAllocs = this.weights.ensure(plan.weights);
+      const arena = this.addon.alloc(plan.arenaBytes, this.opts.poisonArena ?? false);
       held.push(arena);
       const constAlloc = this.addon.alloc(plan.constantBytes);
       held.push(constAlloc);
@@ -125,11 +127,11 @@ export class CudaBackend implements Backend {
         const h = p.home;
         if (h.kind === 'arena') return { alloc: arena, offset: h.slot.offset + p.offset };
         if (h.kind === 'constant') return { alloc: constAlloc, offset: h.offset + p.offset };
-        return { alloc: this.weights.allocOf(h.tensor), offset: p.offset };
+        return { alloc: weightAllocs.get(h.tensor)!, offset: p.offset };
       };
       const precision = opts.precision ?? this.precision;
       program = this.addon.createProgram(plan.encode(resolve, precision === 'tf32'), this.opts.graphCapture ?? true);
-      return new CudaGraph(this, name, plan, resolve, program, held, this.weightGeneration);
+      return new CudaCompiledGraph(this, name, plan, resolve, program, held, this.weightGeneration);
     } catch (e) {
       if (program) this.addon.destroyProgram(program);
       for (const id of held) this.addon.free(id);
@@ -146,7 +148,7 @@ export class CudaBackend implements Backend {
   }
 
   /** @internal */
-  execute(graph: CudaGraph, feeds: Record<string, HostTensor>): Promise<HostTensor[]> {
+  execute(graph: CudaCompiledGraph, feeds: Record<string, HostTensor>, profile = false): Promise<HostTensor[] & { stepMs?: Float64Array }> {
     return this.serial(async () => {
       if (this.broken) throw new CudaError(this.broken, 'gpu-fault');
       if (graph.generation !== this.weightGeneration) {
@@ -160,9 +162,9 @@ export class CudaBackend implements Backend {
         const loc = graph.resolve(o.place);
         return [loc.alloc, loc.offset, o.bytes];
       });
-      let bufs: ArrayBuffer[];
+      let bufs: ArrayBuffer[] & { stepMs?: Float64Array };
       try {
-        bufs = await this.addon.run(graph.program, feedList, outList, this.opts.syncEachStep ?? false);
+        bufs = await this.addon.run(graph.program, feedList, outList, this.opts.syncEachStep ?? false, profile);
       } catch (e) {
         const err = e as Error & { step?: number; sticky?: boolean };
         const at = err.step !== undefined && err.step >= 0 ? graph.plan.steps[err.step] : undefined;
@@ -175,16 +177,18 @@ export class CudaBackend implements Backend {
         }
         throw new CudaError(`graph '${graph.name}'${where}: ${err.message}`, 'gpu-fault');
       }
-      return graph.plan.outputs.map((o, i) => ({
+      const outs: HostTensor[] & { stepMs?: Float64Array } = graph.plan.outputs.map((o, i) => ({
         dtype: o.tensor.dtype,
         shape: [...o.tensor.shape],
         data: hostArray(o.tensor.dtype, bufs[i]!),
       }));
+      outs.stepMs = bufs.stepMs;
+      return outs;
     });
   }
 
   /** @internal */
-  releaseGraph(graph: CudaGraph): Promise<void> {
+  releaseGraph(graph: CudaCompiledGraph): Promise<void> {
     return this.serial(() => {
       this.addon.destroyProgram(graph.program);
       for (const id of graph.held) this.addon.free(id);
@@ -208,7 +212,14 @@ function checkFeed(graph: string, name: string, t: Tensor, v: HostTensor | undef
   return v.data;
 }
 
-class CudaGraph implements CompiledGraph {
+/** GPU time of one instruction of a profiled run. */
+export interface CudaStepTime {
+  kind: string;
+  node: Tensor;
+  ms: number;
+}
+
+export class CudaCompiledGraph implements CompiledGraph {
   readonly inputNames: readonly string[];
   private released = false;
 
@@ -227,6 +238,14 @@ class CudaGraph implements CompiledGraph {
   run(feeds: Record<string, HostTensor>): Promise<HostTensor[]> {
     if (this.released) return Promise.reject(new CudaError(`graph '${this.name}' was released`, 'released'));
     return this.backend.execute(this, feeds);
+  }
+
+  /** Runs once with every launch timed on the GPU (no launch-graph replay): where the time goes. */
+  async profile(feeds: Record<string, HostTensor>): Promise<{ outputs: HostTensor[]; steps: CudaStepTime[] }> {
+    if (this.released) throw new CudaError(`graph '${this.name}' was released`, 'released');
+    const outputs = await this.backend.execute(this, feeds, true);
+    const ms = outputs.stepMs ?? new Float64Array(0);
+    return { outputs, steps: this.plan.steps.map((node, i) => ({ kind: this.plan.kinds[i]!, node, ms: ms[i] ?? 0 })) };
   }
 
   release(): Promise<void> {

@@ -6,7 +6,7 @@ import type { CudaBackendOptions, CudaPrecision } from './backend.js';
 import { CudaBackend } from './backend.js';
 
 export type { CudaBackendOptions, CudaPrecision, CudaMemoryNeed } from './backend.js';
-export { CudaBackend, CudaError } from './backend.js';
+export { CudaBackend, CudaCompiledGraph, CudaError, type CudaStepTime } from './backend.js';
 
 /** Lowest compute capability the addon is built for (build.sh: sm_80 and newer). */
 const MIN_CAPABILITY = 8.0;

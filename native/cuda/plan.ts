@@ -57,6 +57,8 @@ export interface ExecutionPlan {
   weights: Tensor[];
   /** The node each instruction belongs to, for naming the op in error messages. */
   steps: Tensor[];
+  /** What each instruction launches (elementwise, gemm, im2col, …), for profiles. */
+  kinds: string[];
   stats: PlanStats;
   encode(resolve: Resolver, tf32: boolean): Float64Array;
 }
@@ -180,9 +182,11 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     if (p.home.kind === 'arena') p.home.slot.last = Math.max(p.home.slot.last, s);
     return p;
   };
-  const push = (t: Tensor, e: Emit) => {
+  const kinds: string[] = [];
+  const push = (t: Tensor, kind: string, e: Emit) => {
     emits.push(e);
     steps.push(t);
+    kinds.push(kind);
   };
 
   for (const t of order) {
@@ -198,7 +202,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
       const out = newSlot(bytes, s);
       places.set(t.id, out);
       const ins = kernel.inputs.map((x) => ({ ...x, place: read(x.tensor, s) }));
-      push(t, (w, at) =>
+      push(t, 'elementwise', (w, at) =>
         w.elementwise(
           at(out),
           kernel.dims,
@@ -247,7 +251,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         const out = newSlot(bytes, s);
         places.set(t.id, out);
         const len = spec.end - spec.start;
-        push(t, (w, at) =>
+        push(t, 'copy', (w, at) =>
           w.copy(at(out), at(shift(src, spec.start * inner * eb)), len * inner * eb, size * inner * eb, len * inner * eb, outer),
         );
         break;
@@ -262,7 +266,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
           const size = x.shape[spec.axis]!;
           const src = read(x, s);
           const dst = shift(out, at0 * inner * eb);
-          push(t, (w, at) => w.copy(at(dst), at(src), total * inner * eb, size * inner * eb, size * inner * eb, outer));
+          push(t, 'copy', (w, at) => w.copy(at(dst), at(src), total * inner * eb, size * inner * eb, size * inner * eb, outer));
           at0 += size;
         }
         break;
@@ -288,11 +292,11 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         const out = newSlot(bytes, s);
         places.set(t.id, out);
         const [outer, size, inner] = around(t.inputs[0]!.shape, spec.axis);
-        if (spec.op === 'softmax') push(t, (w, at) => w.axis(Opcode.Softmax, at(src), at(out), outer, size, inner));
-        else if (spec.op === 'argMax') push(t, (w, at) => w.axis(Opcode.ArgMax, at(src), at(out), outer, size, inner));
+        if (spec.op === 'softmax') push(t, 'softmax', (w, at) => w.axis(Opcode.Softmax, at(src), at(out), outer, size, inner));
+        else if (spec.op === 'argMax') push(t, 'argMax', (w, at) => w.axis(Opcode.ArgMax, at(src), at(out), outer, size, inner));
         else {
           const { k, largest } = spec;
-          push(t, (w, at) => w.axis(Opcode.TopK, at(src), at(out), outer, size, inner, { k, largest }));
+          push(t, 'topK', (w, at) => w.axis(Opcode.TopK, at(src), at(out), outer, size, inner, { k, largest }));
         }
         break;
       }
@@ -303,7 +307,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         const out = newSlot(bytes, s);
         places.set(t.id, out);
         const axis = spec.axis;
-        push(t, (w, at) =>
+        push(t, 'gather', (w, at) =>
           w.indexed(Opcode.Gather, at(src), at(ip), at(out), elemBytes(x.dtype), axis, x.shape[axis]!, [...idx.shape], stridesOf(x.shape)),
         );
         break;
@@ -314,7 +318,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         places.set(t.id, out);
         if (base.spec.op === 'fill') {
           const v = Math.fround(base.spec.value);
-          push(t, (w, at) =>
+          push(t, 'elementwise', (w, at) =>
             w.elementwise(at(out), [numel(t.shape)], [], [
               { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
               { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
@@ -322,12 +326,12 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
           );
         } else {
           const src = read(base, s);
-          push(t, (w, at) => w.copy(at(out), at(src), bytes, bytes, bytes, 1));
+          push(t, 'copy', (w, at) => w.copy(at(out), at(src), bytes, bytes, bytes, 1));
         }
         const up = read(upd, s);
         const ip = read(idx, s);
         const axis = spec.axis;
-        push(t, (w, at) =>
+        push(t, 'scatterAdd', (w, at) =>
           w.indexed(Opcode.ScatterAdd, at(up), at(ip), at(out), 4, axis, base.shape[axis]!, [...idx.shape], stridesOf(base.shape)),
         );
         break;
@@ -356,6 +360,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     constants,
     weights,
     steps,
+    kinds,
     stats: {
       nodes: order.length,
       kernels: kernels.size,
@@ -388,7 +393,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     places.set(t.id, out);
     if (numel(t.shape) === 0) return;
     if (k === 0) {
-      push(t, (w, at) =>
+      push(t, 'elementwise', (w, at) =>
         w.elementwise(at(out), [numel(t.shape)], [], [
           { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
           { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
@@ -420,7 +425,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     const affine = (o: number[]) => o.every((v, i) => v === i * (o[1] ?? 0));
     if (nb > 1 && offB.every((v) => v === 0) && !A.trans && offA.every((v, i) => v === i * m * k)) {
       // B shared by every batch and A contiguous: one GEMM with the batches stacked as rows.
-      push(t, (w, at) =>
+      push(t, 'gemm', (w, at) =>
         w.gemm(
           rowMajorGemm(at, {
             a: { place: A.place, trans: false, ld: k, stride: 0 },
@@ -438,7 +443,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     if (nb <= 1 || (affine(offA) && affine(offB))) {
       const sA = offA[1] ?? 0;
       const sB = offB[1] ?? 0;
-      push(t, (w, at) =>
+      push(t, 'gemm', (w, at) =>
         w.gemm(
           rowMajorGemm(at, {
             a: { place: A.place, trans: A.trans, ld: ldA, stride: sA },
@@ -456,7 +461,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     // Irregular broadcasting: one pointer per batch. The addon's record lists the
     // column-major operands first-B-then-A, so the offsets follow that order.
     const offC = Array.from({ length: nb }, (_, i) => i * m * n);
-    push(t, (w, at) =>
+    push(t, 'gemm', (w, at) =>
       w.gemm(
         rowMajorGemm(at, {
           a: { place: A.place, trans: A.trans, ld: ldA, stride: 0 },
@@ -487,7 +492,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     const P = oh * ow;
     const wRef = { place: W, trans: false, ld: K, stride: 0 };
     if (kh === 1 && kw === 1 && stride === 1 && pad === 0) {
-      push(t, (w, at) =>
+      push(t, 'gemm', (w, at) =>
         w.gemm(
           rowMajorGemm(at, {
             a: wRef,
@@ -510,8 +515,8 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         const nc = Math.min(chunk, n - n0);
         const src = shift(X, n0 * c * h * wd * 4);
         const dst = shift(out, n0 * co * P * 4);
-        push(t, (w, at) => w.conv(Opcode.Im2col, at(src), at(col), { n: nc, c, h, w: wd, kh, kw, stride, pad, oh, ow, y0: 0 }));
-        push(t, (w, at) =>
+        push(t, 'im2col', (w, at) => w.conv(Opcode.Im2col, at(src), at(col), { n: nc, c, h, w: wd, kh, kw, stride, pad, oh, ow, y0: 0 }));
+        push(t, 'gemm', (w, at) =>
           w.gemm(
             rowMajorGemm(at, {
               a: wRef,
@@ -535,8 +540,8 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         const r = Math.min(rows, oh - y0);
         const src = shift(X, b * c * h * wd * 4);
         const dst = shift(out, (b * co * P + y0 * ow) * 4);
-        push(t, (w, at) => w.conv(Opcode.Im2col, at(src), at(col), { n: 1, c, h, w: wd, kh, kw, stride, pad, oh: r, ow, y0 }));
-        push(t, (w, at) =>
+        push(t, 'im2col', (w, at) => w.conv(Opcode.Im2col, at(src), at(col), { n: 1, c, h, w: wd, kh, kw, stride, pad, oh: r, ow, y0 }));
+        push(t, 'gemm', (w, at) =>
           w.gemm(
             rowMajorGemm(at, {
               a: wRef,
@@ -569,7 +574,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     // Wᵀ: the weight is stored [Cin, Cout·kh·kw]; read transposed, no copy.
     const wRef = { place: W, trans: true, ld: R, stride: 0 };
     if (kh === 1 && kw === 1 && stride === 1 && pad === 0 && oh === h && ow === wd) {
-      push(t, (w, at) =>
+      push(t, 'gemm', (w, at) =>
         w.gemm(
           rowMajorGemm(at, {
             a: wRef,
@@ -591,7 +596,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
       const nc = Math.min(chunk, n - n0);
       const src = shift(X, n0 * cin * Q * 4);
       const dst = shift(out, n0 * cout * oh * ow * 4);
-      push(t, (w, at) =>
+      push(t, 'gemm', (w, at) =>
         w.gemm(
           rowMajorGemm(at, {
             a: wRef,
@@ -604,7 +609,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
           }),
         ),
       );
-      push(t, (w, at) => w.conv(Opcode.Col2im, at(col), at(dst), { n: nc, c: cout, h: oh, w: ow, kh, kw, stride, pad, oh: h, ow: wd, y0: 0 }));
+      push(t, 'col2im', (w, at) => w.conv(Opcode.Col2im, at(col), at(dst), { n: nc, c: cout, h: oh, w: ow, kh, kw, stride, pad, oh: h, ow: wd, y0: 0 }));
     }
   }
 
@@ -646,14 +651,14 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
       : Math.max(1, Math.min(Math.ceil(262144 / nOut), Math.floor(nRed / 64), 65535));
     const base = { kind, keepDims: keep.dims, keepStrides: keep.st, redDims: red.dims, redStrides: red.st, rowMode };
     if (splits === 1) {
-      push(t, (w, at) => w.reduce({ ...base, input: at(src), out: at(out), splits: 1, chunk: Math.max(nRed, 1), scale }));
+      push(t, 'reduce', (w, at) => w.reduce({ ...base, input: at(src), out: at(out), splits: 1, chunk: Math.max(nRed, 1), scale }));
       return;
     }
     // Few outputs over many elements: partial results per split, then a second pass.
     const chunk = Math.ceil(nRed / splits);
     const partial = newSlot(nOut * splits * 4, s);
-    push(t, (w, at) => w.reduce({ ...base, input: at(src), out: at(partial), splits, chunk, scale: 1 }));
-    push(t, (w, at) =>
+    push(t, 'reduce', (w, at) => w.reduce({ ...base, input: at(src), out: at(partial), splits, chunk, scale: 1 }));
+    push(t, 'reduce', (w, at) =>
       w.reduce({
         kind,
         rowMode: true,

@@ -1,7 +1,7 @@
 // Model weights on the GPU: read from their files once, upcast there to float32, and kept
 // for every graph compiled against the same model (the weights of SDXL are ~10 GB in
 // float32; reading them again per graph would dominate start-up).
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Tensor, WeightRef } from '../graph/ir.js';
 import { numel } from '../graph/ir.js';
 import type { CudaAddon } from './addon.js';
@@ -14,9 +14,21 @@ const refOf = (t: Tensor): WeightRef => {
   return t.spec.ref;
 };
 
-const keyOf = (t: Tensor): string => {
+/** A file's identity for the cache: a file rewritten in place (a new download) is read again. */
+const fileStamp = (file: string): string => {
+  try {
+    const st = statSync(file);
+    return `${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+};
+
+const keyOf = (t: Tensor, stamps: Map<string, string>): string => {
   const r = refOf(t);
-  return `${r.file}\0${r.byteOffset}\0${r.storedAs}\0${numel(t.shape)}`;
+  let stamp = stamps.get(r.file);
+  if (stamp === undefined) stamps.set(r.file, (stamp = fileStamp(r.file)));
+  return `${r.file}\0${stamp}\0${r.byteOffset}\0${r.storedAs}\0${numel(t.shape)}`;
 };
 
 export class WeightCache {
@@ -27,9 +39,10 @@ export class WeightCache {
   /** Device bytes the weights among `ts` not yet on the GPU will take. */
   missingBytes(ts: readonly Tensor[]): number {
     const seen = new Set<string>();
+    const stamps = new Map<string, string>();
     let total = 0;
     for (const t of ts) {
-      const k = keyOf(t);
+      const k = keyOf(t, stamps);
       if (this.entries.has(k) || seen.has(k)) continue;
       seen.add(k);
       total += numel(t.shape) * 4;
@@ -39,21 +52,28 @@ export class WeightCache {
 
   /** Largest stored size among the weights to upload (the addon stages half-precision bytes). */
   stagingBytes(ts: readonly Tensor[]): number {
+    const stamps = new Map<string, string>();
     let most = 0;
     for (const t of ts) {
       const r = refOf(t);
-      if (r.storedAs !== 'float32' && !this.entries.has(keyOf(t))) most = Math.max(most, numel(t.shape) * 2);
+      if (r.storedAs !== 'float32' && !this.entries.has(keyOf(t, stamps))) most = Math.max(most, numel(t.shape) * 2);
     }
     return most;
   }
 
-  /** Uploads every weight of `ts` not yet on the GPU, one file read per tensor. */
-  ensure(ts: readonly Tensor[]): void {
+  /** Uploads every weight of `ts` not yet on the GPU (one file read per tensor); returns each one's allocation. */
+  ensure(ts: readonly Tensor[]): Map<Tensor, number> {
     const fds = new Map<string, number>();
+    const stamps = new Map<string, string>();
+    const allocs = new Map<Tensor, number>();
     try {
       for (const t of ts) {
-        const k = keyOf(t);
-        if (this.entries.has(k)) continue;
+        const k = keyOf(t, stamps);
+        const have = this.entries.get(k);
+        if (have) {
+          allocs.set(t, have.alloc);
+          continue;
+        }
         const r = refOf(t);
         let fd = fds.get(r.file);
         if (fd === undefined) {
@@ -78,17 +98,12 @@ export class WeightCache {
           throw e;
         }
         this.entries.set(k, { alloc, bytes: n * 4 });
+        allocs.set(t, alloc);
       }
     } finally {
       for (const fd of fds.values()) closeSync(fd);
     }
-  }
-
-  /** The device allocation holding weight `t` (uploaded by `ensure`). */
-  allocOf(t: Tensor): number {
-    const e = this.entries.get(keyOf(t));
-    if (!e) throw new Error(`weight '${refOf(t).name}' is not on the GPU`);
-    return e.alloc;
+    return allocs;
   }
 
   get residentBytes(): number {

@@ -20,11 +20,14 @@ export interface OpCase {
 
 type Builder = (c: CaseKit) => { outputs: Tensor[]; scratchLimitBytes?: number };
 
+let kits = 0;
+
 /** Creates inputs with random values and remembers what to feed. */
 export class CaseKit {
   readonly g = new Graph();
   readonly feeds: Record<string, HostTensor> = {};
   private n = 0;
+  private readonly id = kits++;
   constructor(
     readonly rand: () => number,
     readonly dir: string,
@@ -51,8 +54,8 @@ export class CaseKit {
     return this.g.input(name, shape, 'bool');
   }
 
-  /** A weight stored in a file of its own, as float32, float16 or bfloat16 bytes at an odd offset. */
-  weight(shape: Shape, storedAs: 'float32' | 'float16' | 'bfloat16'): Tensor {
+  /** A weight stored in a file of its own, as float32, float16 or bfloat16 bytes at an odd offset; values in ±scale. */
+  weight(shape: Shape, storedAs: 'float32' | 'float16' | 'bfloat16', scale = 1): Tensor {
     const n = numel(shape);
     const width = storedAs === 'float32' ? 4 : 2;
     const offset = 6;
@@ -60,12 +63,12 @@ export class CaseKit {
     const f = new Float32Array(1);
     const u = new Uint32Array(f.buffer);
     for (let i = 0; i < n; i++) {
-      f[0] = -1 + 2 * this.rand();
+      f[0] = scale * (-1 + 2 * this.rand());
       if (storedAs === 'float32') buf.writeFloatLE(f[0], offset + 4 * i);
       else if (storedAs === 'bfloat16') buf.writeUInt16LE(u[0]! >>> 16, offset + 2 * i);
       else buf.writeUInt16LE(toHalf(f[0]), offset + 2 * i);
     }
-    const file = join(this.dir, `w${this.n++}-${storedAs}.bin`);
+    const file = join(this.dir, `w${this.id}-${this.n++}-${storedAs}.bin`);
     writeFileSync(file, buf);
     return this.g.weight({ file, byteOffset: offset, storedAs, name: `w.${storedAs}` }, shape);
   }

@@ -193,11 +193,13 @@ napi_value MemInfo(napi_env env, napi_callback_info) {
 }
 
 napi_value Alloc(napi_env env, napi_callback_info info) {
-  auto argv = args(env, info, 1);
+  auto argv = args(env, info, 2);
   double bytes;
-  if (argv.size() < 1 || !getNumber(env, argv[0], bytes) || bytes < 0) return throwError(env, "alloc(bytes)");
+  if (argv.size() < 1 || !getNumber(env, argv[0], bytes) || bytes < 0) return throwError(env, "alloc(bytes, poison)");
+  bool poison = false;
+  if (argv.size() > 1) napi_get_value_bool(env, argv[1], &poison);
   int32_t id = 0;
-  const skp::Failure f = device.alloc(static_cast<size_t>(bytes), id);
+  const skp::Failure f = device.alloc(static_cast<size_t>(bytes), poison, id);
   if (!f.message.empty()) return throwFailure(env, f);
   napi_value out;
   NAPI_OK(napi_create_int32(env, id, &out));
@@ -284,6 +286,8 @@ struct RunWork {
   napi_deferred deferred = nullptr;
   int32_t program = 0;
   bool syncEachStep = false;
+  bool profile = false;
+  std::vector<float> stepMs;
   std::vector<skp::Device::Transfer> feeds, outputs;
   std::vector<napi_ref> keep;  // feed arrays and output buffers stay alive while the GPU uses them
   skp::Failure failure;
@@ -291,7 +295,7 @@ struct RunWork {
 
 void RunExecute(napi_env, void *data) {
   auto *w = static_cast<RunWork *>(data);
-  w->failure = device.run(w->program, w->feeds, w->outputs, w->syncEachStep);
+  w->failure = device.run(w->program, w->feeds, w->outputs, w->syncEachStep, w->profile ? &w->stepMs : nullptr);
 }
 
 void RunComplete(napi_env env, napi_status status, void *data) {
@@ -309,6 +313,14 @@ void RunComplete(napi_env env, napi_status status, void *data) {
       napi_get_reference_value(env, w->keep[firstOut + i], &buf);
       napi_set_element(env, arr, static_cast<uint32_t>(i), buf);
     }
+    if (w->profile) {
+      void *data;
+      napi_value ab, times;
+      napi_create_arraybuffer(env, w->stepMs.size() * sizeof(double), &data, &ab);
+      for (size_t i = 0; i < w->stepMs.size(); ++i) static_cast<double *>(data)[i] = w->stepMs[i];
+      napi_create_typedarray(env, napi_float64_array, w->stepMs.size(), ab, 0, &times);
+      napi_set_named_property(env, arr, "stepMs", times);
+    }
     napi_resolve_deferred(env, w->deferred, arr);
   }
   for (napi_ref r : w->keep) napi_delete_reference(env, r);
@@ -317,14 +329,15 @@ void RunComplete(napi_env env, napi_status status, void *data) {
 }
 
 napi_value Run(napi_env env, napi_callback_info info) {
-  auto argv = args(env, info, 4);
-  if (argv.size() < 3) return throwError(env, "run(program, feeds, outputs, syncEachStep)");
+  auto argv = args(env, info, 5);
+  if (argv.size() < 3) return throwError(env, "run(program, feeds, outputs, syncEachStep, profile)");
   if (busy) return throwError(env, "run() while another run is in flight");
   auto *w = new RunWork();
   double prog;
   getNumber(env, argv[0], prog);
   w->program = static_cast<int32_t>(prog);
   if (argv.size() > 3) napi_get_value_bool(env, argv[3], &w->syncEachStep);
+  if (argv.size() > 4) napi_get_value_bool(env, argv[4], &w->profile);
   auto fail = [&](const std::string &msg) {
     for (napi_ref r : w->keep) napi_delete_reference(env, r);
     delete w;

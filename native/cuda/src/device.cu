@@ -107,7 +107,7 @@ std::string Device::cublasVersion() const {
   return "";
 }
 
-Failure Device::alloc(size_t bytes, int32_t &id) {
+Failure Device::alloc(size_t bytes, bool poison, int32_t &id) {
   void *p = nullptr;
   const cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
   if (e != cudaSuccess) {
@@ -118,6 +118,13 @@ Failure Device::alloc(size_t bytes, int32_t &id) {
     f.message = "out of GPU memory: could not allocate " + std::to_string(bytes) + " bytes (" +
                 std::to_string(freeB) + " of " + std::to_string(totalB) + " free)";
     return f;
+  }
+  if (poison) {
+    Failure f = check(cudaMemset(p, 0xff, bytes), "poisoning new memory");
+    if (!f.message.empty()) {
+      cudaFree(p);
+      return f;
+    }
   }
   id = nextId_++;
   allocs_[id] = {p, bytes};
@@ -419,11 +426,12 @@ Failure Device::gemm(const GemmCall &g, bool tf32, int step) {
   return {};
 }
 
-Failure Device::launchAll(Program &p, bool syncEachStep) {
+Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t> *events) {
   for (size_t s = 0; s < p.instrs.size(); ++s) {
     const Instr &in = p.instrs[s];
     const int step = static_cast<int>(s);
     cudaError_t e = cudaSuccess;
+    if (events) cudaEventRecord((*events)[s], stream_);
     switch (in.kind) {
       case Kind::Elementwise: e = launchElementwise(in.ew, stream_); break;
       case Kind::Reduce: e = launchReduce(in.reduce, in.rowMode, stream_); break;
@@ -448,28 +456,34 @@ Failure Device::launchAll(Program &p, bool syncEachStep) {
     if (e == cudaSuccess && syncEachStep) e = cudaStreamSynchronize(stream_);
     if (e != cudaSuccess) return check(e, "kernel launch", step);
   }
+  if (events) cudaEventRecord(events->back(), stream_);
   return {};
 }
 
 Failure Device::run(int32_t program, const std::vector<Transfer> &feeds, const std::vector<Transfer> &outputs,
-                    bool syncEachStep) {
+                    bool syncEachStep, std::vector<float> *stepMs) {
   if (broken_) return {"the GPU hit an unrecoverable fault earlier in this process; restart to use it again", -1, true};
   auto it = programs_.find(program);
   if (it == programs_.end()) return {"unknown program " + std::to_string(program), -1, false};
   Program &p = *it->second;
   std::memset(fault_, 0, sizeof(DeviceFault));
   for (const Transfer &t : feeds) {
-    Failure f = check(cudaMemcpyAsync(t.device, t.host, t.bytes, cudaMemcpyHostToDevice, stream_), "input upload");
-    if (!f.message.empty()) return f;
+    Failure up = check(cudaMemcpyAsync(t.device, t.host, t.bytes, cudaMemcpyHostToDevice, stream_), "input upload");
+    if (!up.message.empty()) return up;
   }
   Failure f;
-  if (p.useGraph && !syncEachStep) {
+  std::vector<cudaEvent_t> events;
+  if (stepMs) {
+    events.resize(p.instrs.size() + 1);
+    for (auto &ev : events) cudaEventCreate(&ev);
+    f = launchAll(p, syncEachStep, &events);
+  } else if (p.useGraph && !syncEachStep) {
     if (!p.graph) {
       // Capture once; replays skip the per-launch overhead of thousands of small kernels.
       cudaGraph_t graph = nullptr;
       cudaError_t e = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal);
       if (e == cudaSuccess) {
-        f = launchAll(p, false);
+        f = launchAll(p, false, nullptr);
         e = cudaStreamEndCapture(stream_, &graph);
         if (f.message.empty() && e == cudaSuccess) e = cudaGraphInstantiate(&p.graph, graph, 0);
         if (graph) cudaGraphDestroy(graph);
@@ -479,7 +493,7 @@ Failure Device::run(int32_t program, const std::vector<Transfer> &feeds, const s
         cudaGetLastError();
         p.useGraph = false;
         p.graph = nullptr;
-        f = launchAll(p, false);
+        f = launchAll(p, false, nullptr);
       } else {
         f = check(cudaGraphLaunch(p.graph, stream_), "graph launch");
       }
@@ -487,10 +501,14 @@ Failure Device::run(int32_t program, const std::vector<Transfer> &feeds, const s
       f = check(cudaGraphLaunch(p.graph, stream_), "graph launch");
     }
   } else {
-    f = launchAll(p, syncEachStep);
+    f = launchAll(p, syncEachStep, nullptr);
   }
+  auto dropEvents = [&]() {
+    for (auto &ev : events) cudaEventDestroy(ev);
+  };
   if (!f.message.empty()) {
     cudaStreamSynchronize(stream_);
+    dropEvents();
     return f;
   }
   for (const Transfer &t : outputs) {
@@ -498,6 +516,11 @@ Failure Device::run(int32_t program, const std::vector<Transfer> &feeds, const s
     if (!f.message.empty()) return f;
   }
   f = check(cudaStreamSynchronize(stream_), "running the graph");
+  if (f.message.empty() && stepMs) {
+    stepMs->assign(p.instrs.size(), 0.f);
+    for (size_t s = 0; s < p.instrs.size(); ++s) cudaEventElapsedTime(&(*stepMs)[s], events[s], events[s + 1]);
+  }
+  dropEvents();
   if (!f.message.empty()) return f;
   if (fault_->code != 0) {
     return {"index " + std::to_string(fault_->value) + " out of range", fault_->step, false};

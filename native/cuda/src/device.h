@@ -70,7 +70,8 @@ class Device {
   bool ready() const { return stream_ != nullptr; }
   bool broken() const { return broken_; }
 
-  Failure alloc(size_t bytes, int32_t &id);
+  /** `poison` fills the bytes with 0xff (NaN as float32), so a test sees any value a program never wrote. */
+  Failure alloc(size_t bytes, bool poison, int32_t &id);
   void release(int32_t id);
   void *pointer(int32_t id, uint64_t offset, std::string &err) const;
 
@@ -85,15 +86,18 @@ class Device {
     void *host;
     size_t bytes;
   };
-  /** Feeds in, one launch sequence, outputs out; called off the JS thread. */
+  /**
+   * Feeds in, one launch sequence, outputs out; called off the JS thread. With `stepMs`, each
+   * instruction is timed with events (launches issued directly, not from a captured graph).
+   */
   Failure run(int32_t program, const std::vector<Transfer> &feeds, const std::vector<Transfer> &outputs,
-              bool syncEachStep);
+              bool syncEachStep, std::vector<float> *stepMs);
 
   std::string cublasVersion() const;
 
  private:
   Failure check(cudaError_t e, const char *what, int step = -1);
-  Failure launchAll(Program &p, bool syncEachStep);
+  Failure launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t> *events);
   Failure gemm(const GemmCall &g, bool tf32, int step);
 
   cudaStream_t stream_ = nullptr;
