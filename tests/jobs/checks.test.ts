@@ -65,7 +65,7 @@ async function rejection(file: string, request: JobRequest): Promise<string> {
   throw new Error('the job passed its checks');
 }
 
-const train = (settings: object): JobRequest => ({
+const train = (settings: object): JobRequest & { kind: 'train' } => ({
   kind: 'train',
   model: { path: model },
   settings: { ...TINY, ...settings },
