@@ -10,7 +10,9 @@ export const appEntry = `${appOrigin}/index.html`;
 
 export function isAppUrl(url: string): boolean {
   try {
-    return new URL(url).origin === appOrigin;
+    // Compared part by part: a URL of a non-web scheme has the opaque origin "null" in Node.
+    const parsed = new URL(url);
+    return parsed.protocol === `${appScheme}:` && parsed.host === 'ui';
   } catch {
     return false;
   }
