@@ -1,0 +1,262 @@
+// Method benchmark on ONNX Runtime (CPU): milliseconds per training iteration (plain + warped
+// evaluation, losses, token gradient), per augmented inference of one image, peak memory, and
+// how much UNet work an iteration does, counted on the graph itself. Two sizes: the golden
+// case_a model (128², 40 tokens, R = 32) and, opt-in with SKP_BENCH_FULL=1, SDXL's full
+// architecture with random float16 weights at 256², 500 tokens, R = 128.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Graph, numel, topoOrder, type Tensor, type WeightRef } from '../../native/graph/ir.js';
+import { buildAugmentedDraw } from '../../native/keypoints/graphs.js';
+import { KeypointFinder, trainTokens, type ImageSource, type MethodModel } from '../../native/keypoints/method.js';
+import { parseRunSettings, type RunSettings } from '../../native/keypoints/settings.js';
+import { buildTrainStep } from '../../native/keypoints/trainStep.js';
+import { decodeImage } from '../../native/images/decode.js';
+import { openGoldenCase } from '../../native/parity/goldenCase.js';
+import { OrtBackend } from '../../native/runtime/ort.js';
+import {
+  normalizeUNetConfig,
+  normalizeVaeConfig,
+  parseDiffusersUNetConfig,
+  parseDiffusersVaeConfig,
+  unetTensorShapes,
+  vaeTensorShapes,
+  type SchedulerConfig,
+  type TensorShapes,
+} from '../../native/sdxl/config.js';
+import { loadSdxlModel, SDXL_SCHEDULER, type LoadedModel } from '../../native/sdxl/load.js';
+import { SDXL_SIZES, unetConfigJson, vaeConfigJson, writeRandomSdxlModel } from '../../native/sdxl/randomModel.js';
+import { lastTimestep } from '../../native/sdxl/timeEmbedding.js';
+import { writeDemoDataset } from '../../resources/demo/writeDataset.js';
+import { goldenCaseDir } from '../golden/paths.js';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+
+/** Samples the resident set size while `work` runs (the sampler runs while ONNX Runtime computes). */
+async function peakRss<T>(work: () => Promise<T>): Promise<{ value: T; peak: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  try {
+    const value = await work();
+    return { value, peak: Math.max(peak, process.memoryUsage().rss) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function flops(t: Tensor): number {
+  if (t.spec.op === 'matmul') {
+    const a = t.inputs[0]!.shape;
+    return 2 * numel(t.shape) * a[a.length - 1]!;
+  }
+  if (t.spec.op === 'conv2d') {
+    const w = t.inputs[1]!.shape;
+    return 2 * numel(t.shape) * w[1]! * w[2]! * w[3]!;
+  }
+  if (t.spec.op === 'convTranspose2d') {
+    const w = t.inputs[1]!.shape;
+    return 2 * numel(t.inputs[0]!.shape) * w[1]! * w[2]! * w[3]!;
+  }
+  return 0;
+}
+
+/** The model with each weight ref named `unet:…` / `vae:…`, so the graph tells UNet weights apart. */
+function labelled(model: MethodModel): MethodModel {
+  const wrap = (component: string, w: MethodModel['unet']['weights']) => ({
+    has: (n: string) => w.has(n),
+    shape: (n: string) => w.shape(n),
+    ref: (n: string) => ({ ...w.ref(n), name: `${component}:${n}` }),
+  });
+  return {
+    ...model,
+    unet: { config: model.unet.config, weights: wrap('unet', model.unet.weights) },
+    vae: { config: model.vae.config, weights: wrap('vae', model.vae.weights) },
+  };
+}
+
+const refName = (t: Tensor | undefined) => (t?.spec.op === 'weight' ? t.spec.ref.name : '');
+
+/**
+ * UNet work in one training iteration, read off the graph: how often the UNet's first
+ * convolution runs forward (= evaluations), how many of the UNet's convolutions (one per 4-D
+ * weight in a full forward) each evaluation reaches, and how many get a backward pass.
+ */
+function unetWork(model: MethodModel, s: RunSettings, latentDownscale: number, convolutions: number): string {
+  const g = new Graph();
+  const shape = { imageSize: s.imageSize, latentSize: s.imageSize / latentDownscale, tokens: s.tokens };
+  const step = buildTrainStep(g, labelled(model), shape, mapSettings(s, model.scheduler), s);
+  const order = topoOrder([step.loss, step.sharpening, step.equivariance, step.gradient]);
+  const lastForward = Math.max(step.loss.id, step.sharpening.id, step.equivariance.id);
+  const unetConv = (op: string) => order.filter((t) => t.spec.op === op && refName(t.inputs[1]).startsWith('unet:'));
+  const forward = unetConv('conv2d');
+  const backward = unetConv('convTranspose2d');
+  const passes = forward.filter((t) => refName(t.inputs[1]) === 'unet:conv_in.weight').length;
+  let forwardFlops = 0;
+  let backwardFlops = 0;
+  for (const t of order) {
+    if (t.id <= lastForward) forwardFlops += flops(t);
+    else backwardFlops += flops(t);
+  }
+  return (
+    `${passes} forward (each through ${forward.length / passes} of the UNet's ${convolutions} convolutions: it stops at the last controlled layer)` +
+    ` + 1 backward through both (${backward.length / passes} convolutions each). Graph: ${order.length} nodes, ` +
+    `${(forwardFlops / 1e9).toFixed(1)} GFLOP forward + ${(backwardFlops / 1e9).toFixed(1)} GFLOP backward (matmul and conv, VAE included). ` +
+    `The reference runs 2 full forward passes (all ${convolutions} convolutions each) + 1 backward.`
+  );
+}
+
+function mapSettings(s: RunSettings, schedule: SchedulerConfig) {
+  return {
+    upsampleRes: s.upsampleRes,
+    layers: s.layers,
+    maxQueryTokens: s.maxQueryTokens,
+    latentScale: s.latentScale,
+    schedule,
+    timestep: lastTimestep(schedule, 50),
+  };
+}
+
+interface CaseResult {
+  compileAndFirstMs: number;
+  iterationMs: number;
+  trainPeak: number;
+  inferenceMs: number;
+  inferencePeak: number;
+}
+
+async function benchCase(label: string, model: LoadedModel, images: ImageSource, s: RunSettings, iterations: number) {
+  console.log(`  ${label}`);
+  const downscale = 2 ** (model.vae.config.blockOutChannels.length - 1);
+  const convolutions = model.unet.weights.names().filter((n) => model.unet.weights.shape(n).length === 4).length;
+  console.log(`    UNet evaluations per iteration: ${unetWork(model, s, downscale, convolutions)}`);
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-bench-method-'));
+  try {
+    const backend = new OrtBackend({ provider: 'cpu', cacheDir: cache });
+    const settings = { ...s, steps: iterations, batchSize: 1 };
+    const stamps: number[] = [];
+    const t0 = performance.now();
+    const train = await peakRss(() =>
+      trainTokens(model, backend, images, settings, { onProgress: () => stamps.push(performance.now()) }),
+    );
+    const intervals = stamps.slice(1).map((t, i) => t - stamps[i]!);
+    const indices = Array.from({ length: s.keypoints }, (_, k) => k);
+    const inference = await peakRss(async () => {
+      const finder = await KeypointFinder.create(model, backend, train.value.tokens, indices, s);
+      try {
+        const image = await images.load(0);
+        await finder.find(image, 0);
+        const t = performance.now();
+        await finder.find(image, 1);
+        return performance.now() - t;
+      } finally {
+        await finder.release();
+      }
+    });
+    const r: CaseResult = {
+      compileAndFirstMs: stamps[0]! - t0,
+      iterationMs: median(intervals),
+      trainPeak: train.peak,
+      inferenceMs: inference.value,
+      inferencePeak: inference.peak,
+    };
+    console.log(`    compile + first iteration: ${(r.compileAndFirstMs / 1000).toFixed(1)} s`);
+    console.log(
+      `    training iteration: ${r.iterationMs.toFixed(0)} ms (median of ${intervals.length}; 1 image, plain + warped)`,
+    );
+    console.log(
+      `    augmented inference of one image (${s.augmentationIterations} warps): ${r.inferenceMs.toFixed(0)} ms`,
+    );
+    console.log(`    peak RSS: training ${gib(r.trainPeak)}, inference ${gib(r.inferencePeak)}`);
+  } finally {
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+}
+
+async function benchCaseA(): Promise<void> {
+  const golden = openGoldenCase(goldenCaseDir());
+  const model = loadSdxlModel(golden.modelDir);
+  const all = golden.tensor('images');
+  const pixels = all.data.length / all.shape[0]!;
+  const images: ImageSource = { count: all.shape[0]!, load: async (i) => all.data.slice(i * pixels, (i + 1) * pixels) };
+  const s = parseRunSettings({ tokens: 40, imageSize: 128, upsampleRes: 32, keypoints: 10, candidates: 25 });
+  const channels = model.unet.config.blockOutChannels.join('/');
+  await benchCase(
+    `case_a: golden model (UNet channels ${channels}), 128², 40 tokens, R = 32, K = 10`,
+    model,
+    images,
+    s,
+    6,
+  );
+}
+
+/** A lookup over a config's tensor list that records which tensors a graph asks for. */
+function recorder(shapes: TensorShapes, used: Set<string>) {
+  return {
+    has: (n: string) => shapes.has(n),
+    shape: (n: string) => shapes.get(n)!,
+    ref: (n: string): WeightRef => {
+      used.add(n);
+      return { file: '/nonexistent', byteOffset: 0, storedAs: 'float16', name: n };
+    },
+  };
+}
+
+/** Names of the tensors the training and inference graphs read, from a dry build of both. */
+function tensorsNeeded(s: RunSettings): { unet: Set<string>; vae: Set<string> } {
+  const unetConfig = normalizeUNetConfig(parseDiffusersUNetConfig(unetConfigJson(SDXL_SIZES), 'SDXL'), 'SDXL');
+  const vaeConfig = normalizeVaeConfig(parseDiffusersVaeConfig(vaeConfigJson(SDXL_SIZES), 'SDXL'), 'SDXL');
+  const used = { unet: new Set<string>(), vae: new Set<string>() };
+  const dry = {
+    unet: { config: unetConfig, weights: recorder(unetTensorShapes(unetConfig), used.unet) },
+    vae: { config: vaeConfig, weights: recorder(vaeTensorShapes(vaeConfig), used.vae) },
+  };
+  const shape = { imageSize: s.imageSize, latentSize: s.imageSize / 8, tokens: s.tokens };
+  buildTrainStep(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s);
+  buildAugmentedDraw(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s.keypoints, s.imageSize);
+  return used;
+}
+
+async function benchFullSize(): Promise<void> {
+  const s = parseRunSettings({ tokens: 500, imageSize: 256, upsampleRes: 128, augmentationIterations: 10 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-bench-sdxl-'));
+  try {
+    const needed = tensorsNeeded(s);
+    const t = performance.now();
+    writeRandomSdxlModel(path.join(dir, 'model'), SDXL_SIZES, 0, { dtype: 'F16', include: (c, n) => needed[c].has(n) });
+    const model = loadSdxlModel(path.join(dir, 'model'), { allowMissing: true });
+    const bytes = ['unet', 'vae'].reduce(
+      (a, c) => a + fs.statSync(path.join(dir, 'model', c, 'diffusion_pytorch_model.safetensors')).size,
+      0,
+    );
+    console.log(
+      `    wrote the ${needed.unet.size} UNet and ${needed.vae.size} VAE tensors the graphs read (${model.parameterCount / 1e9 < 1 ? (model.parameterCount / 1e6).toFixed(0) + ' M' : (model.parameterCount / 1e9).toFixed(2) + ' G'} parameters, ${gib(bytes)} float16) in ${((performance.now() - t) / 1000).toFixed(0)} s`,
+    );
+    const data = await writeDemoDataset(path.join(dir, 'images'), 2, { size: 256, seed: 0 });
+    const images: ImageSource = { count: 2, load: async (i) => (await decodeImage(data.images[i]!, 256)).pixels };
+    await benchCase(
+      'full-size SDXL architecture (random weights), 256², 500 tokens, R = 128, K = 10',
+      model,
+      images,
+      s,
+      3,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchMethod(): Promise<void> {
+  console.log(`method bench — ONNX Runtime CPU, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores`);
+  await benchCaseA();
+  if (process.env.SKP_BENCH_FULL === '1') {
+    console.log('  full-size SDXL architecture (SKP_BENCH_FULL=1):');
+    await benchFullSize();
+  } else {
+    console.log(
+      '  full-size SDXL architecture (random weights, 256², 500 tokens, R = 128): skipped; set SKP_BENCH_FULL=1 to run it ' +
+        '(writes ~3 GB of float16 weights to the temp folder; minutes per training iteration on a small CPU)',
+    );
+  }
+}
