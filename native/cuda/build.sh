@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA addon (skp_cuda.node). Not run by npm install: it needs nvcc.
 #
-#   native/cuda/build.sh [--out DIR] [--arch 80,86,89,90,100,120] [--cublas static|dlopen] [--jobs N]
+#   native/cuda/build.sh [--out DIR] [--arch 80,86,89,90,100,120] [--cublas static|dlopen] [--no-prune] [--jobs N]
 #
 # --arch: GPU generations to compile machine code for; PTX for the lowest is embedded too,
 #   so newer GPUs than listed still run (the driver compiles it on first load).
@@ -9,7 +9,7 @@
 #   100 (B200), 120 (RTX 50xx). Older GPUs are left out: TF32 needs compute
 #   capability 8.0, and cards before it have too little memory for SDXL training.
 # --cublas static: link cuBLAS into the addon (it then needs only the NVIDIA driver); the
-#   static libraries are first pruned to --arch, which keeps the addon small.
+#   static libraries are first pruned to --arch (--no-prune links them whole).
 # --cublas dlopen: load libcublas.so.13 at run time (SKP_CUBLAS_PATH names it); builds
 #   where cuBLAS is not installed, such as CI. Default: static when the libraries exist.
 set -euo pipefail
@@ -19,6 +19,7 @@ repo="$(cd "$here/../.." && pwd)"
 out="$here/build"
 archs="80,86,89,90,100,120"
 cublas=""
+prune=yes
 jobs="$(nproc 2>/dev/null || echo 2)"
 
 while [ $# -gt 0 ]; do
@@ -26,6 +27,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --arch) archs="$2"; shift 2 ;;
     --cublas) cublas="$2"; shift 2 ;;
+    --no-prune) prune=no; shift ;;
     --jobs) jobs="$2"; shift 2 ;;
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -74,7 +76,9 @@ pids=()
 for p in "${pids[@]}"; do wait "$p"; done
 
 libs=(-ldl -lpthread -lrt)
-if [ "$cublas" = static ]; then
+if [ "$cublas" = static ] && [ "$prune" = no ]; then
+  libs=(-L"$libdir" -lcublas_static -lcublasLt_static -lculibos "${libs[@]}")
+elif [ "$cublas" = static ]; then
   pruned="$out/cublas-pruned-${archs//,/-}"
   if [ ! -f "$pruned/libcublasLt_static.a" ]; then
     mkdir -p "$pruned"

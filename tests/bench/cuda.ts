@@ -2,8 +2,8 @@
 // SDXL-sized blocks (a transformer block with cross-attention to 500 tokens, a ResNet block
 // at the 64×64 latent of a 512² image), each in float32 and TF32, with and without launch
 // graph capture. Absolute numbers with the GPU they came from; run where the addon loads:
-//   node --import tsx tests/bench/cuda.ts
-import { mkdtempSync, rmSync } from 'node:fs';
+//   node --import tsx tests/bench/cuda.ts [--profile-json file]   (every launch's GPU time, TF32 runs)
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -125,6 +125,7 @@ async function main() {
   if (!backend) throw new Error(`native CUDA unavailable: ${cudaUnavailableReason()}`);
   console.log(`${backend.info.label}\n  ${backend.info.reasons.join('\n  ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'skp-bench-cuda-'));
+  const profiles: Record<string, { kind: string; op: string; shape: number[]; label?: string; ms: number }[]> = {};
   try {
     for (const b of benches) {
       const kit = new CaseKit(seededRandom(11), dir);
@@ -143,6 +144,7 @@ async function main() {
         );
         console.log(`    ${breakdown(r.steps)}`);
       }
+      profiles[b.name] = byPrecision.tf32!.steps.map((st) => ({ kind: st.kind, op: st.node.spec.op, shape: [...st.node.shape], label: st.node.label, ms: st.ms }));
       const f32 = byPrecision.float32!.result;
       const tf = byPrecision.tf32!.result;
       const errs = tf.map((t, i) => compare(i, t, { dtype: 'float32', data: Float64Array.from(f32[i]!.data as Float32Array) }).relL2);
@@ -155,6 +157,8 @@ async function main() {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  const i = process.argv.indexOf('--profile-json');
+  if (i >= 0) writeFileSync(process.argv[i + 1]!, JSON.stringify(profiles, null, 1));
 }
 
 main().catch((e) => {

@@ -213,6 +213,7 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         in.kind = Kind::Elementwise;
         EwParams &p = in.ew;
         p.out = loc();
+        p.outAligned = reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
         p.n = r.i64();
         p.rank = r.i32();
         dims(p.rank, p.dims);
@@ -221,6 +222,7 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.needCoords = 0;
         for (int i = 0; i < p.nin && r.ok(); ++i) {
           p.in[i].ptr = loc();
+          p.in[i].aligned = reinterpret_cast<uintptr_t>(p.in[i].ptr) % 16 == 0;
           p.in[i].dtype = r.i32();
           p.in[i].access = r.i32();
           dims(p.rank, p.in[i].strides);

@@ -28,15 +28,6 @@ __device__ inline void recordFault(DeviceFault *fault, int32_t code, int32_t ste
 
 // Elementwise ----------------------------------------------------------------------------
 
-template <typename Idx>
-__device__ inline Idx inputOffset(const EwInput &in, Idx i, const Idx *coord, int rank) {
-  if (in.access == ACCESS_CONTIGUOUS) return i;
-  if (in.access == ACCESS_SCALAR) return 0;
-  Idx off = 0;
-  for (int d = 0; d < rank; ++d) off += coord[d] * static_cast<Idx>(in.strides[d]);
-  return off;
-}
-
 __device__ inline float sigmoidf(float x) {
   if (x >= 0.f) return 1.f / (1.f + expf(-x));
   const float e = expf(x);
@@ -47,71 +38,223 @@ __device__ inline float sigmoidf(float x) {
 __device__ inline float minNan(float a, float b) { return (a != a || b != b) ? CUDART_NAN_F : fminf(a, b); }
 __device__ inline float maxNan(float a, float b) { return (a != a || b != b) ? CUDART_NAN_F : fmaxf(a, b); }
 
+// Each thread runs the program on LANES consecutive elements at once: the dispatch of every
+// instruction is paid once per LANES elements, and contiguous operands move as 16-byte vectors.
+constexpr int LANES = 4;
+struct __align__(16) F4 {
+  float v[LANES];
+};
+struct __align__(16) Q4 {
+  long long v[LANES];
+};
+
+/** Element offsets of LANES consecutive outputs starting at `base` (whose coordinates are given). */
+template <typename Idx>
+__device__ inline void laneOffsets(const EwParams &p, const EwInput &in, Idx base, const Idx *coord, Idx *off) {
+  if (in.access == ACCESS_CONTIGUOUS) {
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) off[j] = base + j;
+    return;
+  }
+  if (in.access == ACCESS_SCALAR) {
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) off[j] = 0;
+    return;
+  }
+  Idx c[MAX_RANK];
+  Idx o = 0;
+  for (int d = 0; d < p.rank; ++d) {
+    c[d] = coord[d];
+    o += c[d] * static_cast<Idx>(in.strides[d]);
+  }
+  off[0] = o;
+#pragma unroll
+  for (int j = 1; j < LANES; ++j) {
+    for (int d = p.rank - 1; d >= 0; --d) {
+      o += static_cast<Idx>(in.strides[d]);
+      if (++c[d] < static_cast<Idx>(p.dims[d])) break;
+      o -= c[d] * static_cast<Idx>(in.strides[d]);
+      c[d] = 0;
+    }
+    off[j] = o;
+  }
+}
+
+#define EW_UNARY(EXPR)                                \
+  {                                                   \
+    const F4 a = f[c.a];                              \
+    F4 r;                                             \
+    _Pragma("unroll") for (int j = 0; j < LANES; ++j) { \
+      const float x = a.v[j];                         \
+      r.v[j] = (EXPR);                                \
+    }                                                 \
+    f[c.dst] = r;                                     \
+    break;                                            \
+  }
+#define EW_BINARY(EXPR)                               \
+  {                                                   \
+    const F4 a = f[c.a], b = f[c.b];                  \
+    F4 r;                                             \
+    _Pragma("unroll") for (int j = 0; j < LANES; ++j) { \
+      const float x = a.v[j], y = b.v[j];             \
+      r.v[j] = (EXPR);                                \
+    }                                                 \
+    f[c.dst] = r;                                     \
+    break;                                            \
+  }
+#define EW_COMPARE(EXPR)                              \
+  {                                                   \
+    const F4 a = f[c.a], b = f[c.b];                  \
+    Q4 r;                                             \
+    _Pragma("unroll") for (int j = 0; j < LANES; ++j) { \
+      const float x = a.v[j], y = b.v[j];             \
+      r.v[j] = (EXPR);                                \
+    }                                                 \
+    q[c.dst] = r;                                     \
+    break;                                            \
+  }
+
 template <typename Idx>
 __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant__ EwParams p) {
   const Idx n = static_cast<Idx>(p.n);
-  for (Idx i = static_cast<Idx>(blockIdx.x) * BLOCK + threadIdx.x; i < n; i += static_cast<Idx>(gridDim.x) * BLOCK) {
+  for (Idx base = (static_cast<Idx>(blockIdx.x) * BLOCK + threadIdx.x) * LANES; base < n;
+       base += static_cast<Idx>(gridDim.x) * BLOCK * LANES) {
+    const bool full = base + LANES <= n;
     Idx coord[MAX_RANK];
     if (p.needCoords) {
-      Idx rem = i;
+      Idx rem = base;
       for (int d = p.rank - 1; d >= 0; --d) {
         const Idx dim = static_cast<Idx>(p.dims[d]);
         coord[d] = rem % dim;
         rem /= dim;
       }
     }
-    float f[EW_MAX_REG];
-    long long q[EW_MAX_REG];
+    F4 f[EW_MAX_REG];
+    Q4 q[EW_MAX_REG];
     for (int pc = 0; pc < p.ncode; ++pc) {
       const EwInstr c = p.code[pc];
       switch (c.op) {
         case LD_F: {
           const EwInput &in = p.in[c.a];
-          f[c.dst] = static_cast<const float *>(in.ptr)[inputOffset(in, i, coord, p.rank)];
+          const float *ptr = static_cast<const float *>(in.ptr);
+          F4 r;
+          if (in.access == ACCESS_CONTIGUOUS && full && in.aligned) {
+            const float4 v = *reinterpret_cast<const float4 *>(ptr + base);
+            r.v[0] = v.x, r.v[1] = v.y, r.v[2] = v.z, r.v[3] = v.w;
+          } else {
+            Idx off[LANES];
+            laneOffsets(p, in, base, coord, off);
+#pragma unroll
+            for (int j = 0; j < LANES; ++j) r.v[j] = (full || base + j < n) ? ptr[off[j]] : 0.f;
+          }
+          f[c.dst] = r;
           break;
         }
-        case LD_I: {
-          const EwInput &in = p.in[c.a];
-          q[c.dst] = static_cast<const long long *>(in.ptr)[inputOffset(in, i, coord, p.rank)];
-          break;
-        }
+        case LD_I:
         case LD_B: {
           const EwInput &in = p.in[c.a];
-          q[c.dst] = static_cast<const uint8_t *>(in.ptr)[inputOffset(in, i, coord, p.rank)] != 0;
+          Idx off[LANES];
+          laneOffsets(p, in, base, coord, off);
+          Q4 r;
+#pragma unroll
+          for (int j = 0; j < LANES; ++j) {
+            const bool ok = full || base + j < n;
+            r.v[j] = !ok ? 0
+                     : c.op == LD_I ? static_cast<const long long *>(in.ptr)[off[j]]
+                                    : static_cast<long long>(static_cast<const uint8_t *>(in.ptr)[off[j]] != 0);
+          }
+          q[c.dst] = r;
           break;
         }
-        case IMM_F: f[c.dst] = p.imm[c.a]; break;
-        case NEG: f[c.dst] = -f[c.a]; break;
-        case EXP: f[c.dst] = expf(f[c.a]); break;
-        case LOG: f[c.dst] = logf(f[c.a]); break;
-        case SQRT: f[c.dst] = sqrtf(f[c.a]); break;
-        case ERF: f[c.dst] = erff(f[c.a]); break;
-        case SIGMOID: f[c.dst] = sigmoidf(f[c.a]); break;
-        case TANH: f[c.dst] = tanhf(f[c.a]); break;
-        case FLOOR: f[c.dst] = floorf(f[c.a]); break;
-        case ABS: f[c.dst] = fabsf(f[c.a]); break;
-        case ADD: f[c.dst] = f[c.a] + f[c.b]; break;
-        case SUB: f[c.dst] = f[c.a] - f[c.b]; break;
-        case MUL: f[c.dst] = f[c.a] * f[c.b]; break;
-        case DIV: f[c.dst] = f[c.a] / f[c.b]; break;
-        case POW: f[c.dst] = powf(f[c.a], f[c.b]); break;
-        case MIN: f[c.dst] = minNan(f[c.a], f[c.b]); break;
-        case MAX: f[c.dst] = maxNan(f[c.a], f[c.b]); break;
-        case EQ_F: q[c.dst] = f[c.a] == f[c.b]; break;
-        case LT_F: q[c.dst] = f[c.a] < f[c.b]; break;
-        case GT_F: q[c.dst] = f[c.a] > f[c.b]; break;
-        case EQ_I: q[c.dst] = q[c.a] == q[c.b]; break;
-        case WHERE_F: f[c.dst] = q[c.a] ? f[c.b] : f[c.c]; break;
-        case WHERE_I: q[c.dst] = q[c.a] ? q[c.b] : q[c.c]; break;
-        case F2I: q[c.dst] = static_cast<long long>(truncf(f[c.a])); break;
-        case I2F: f[c.dst] = static_cast<float>(q[c.a]); break;
-        case F2B: q[c.dst] = f[c.a] != 0.f; break;
-        case I2B: q[c.dst] = q[c.a] != 0; break;
-        case ST_F: static_cast<float *>(p.out)[i] = f[c.a]; break;
-        case ST_I: static_cast<long long *>(p.out)[i] = q[c.a]; break;
-        case ST_B: static_cast<uint8_t *>(p.out)[i] = q[c.a] != 0; break;
-        case MOV_F: f[c.dst] = f[c.a]; break;
-        case MOV_I: q[c.dst] = q[c.a]; break;
+        case IMM_F: {
+          F4 r;
+#pragma unroll
+          for (int j = 0; j < LANES; ++j) r.v[j] = p.imm[c.a];
+          f[c.dst] = r;
+          break;
+        }
+        case NEG: EW_UNARY(-x)
+        case EXP: EW_UNARY(expf(x))
+        case LOG: EW_UNARY(logf(x))
+        case SQRT: EW_UNARY(sqrtf(x))
+        case ERF: EW_UNARY(erff(x))
+        case SIGMOID: EW_UNARY(sigmoidf(x))
+        case TANH: EW_UNARY(tanhf(x))
+        case FLOOR: EW_UNARY(floorf(x))
+        case ABS: EW_UNARY(fabsf(x))
+        case MOV_F: EW_UNARY(x)
+        case ADD: EW_BINARY(x + y)
+        case SUB: EW_BINARY(x - y)
+        case MUL: EW_BINARY(x * y)
+        case DIV: EW_BINARY(x / y)
+        case POW: EW_BINARY(powf(x, y))
+        case MIN: EW_BINARY(minNan(x, y))
+        case MAX: EW_BINARY(maxNan(x, y))
+        case EQ_F: EW_COMPARE(x == y)
+        case LT_F: EW_COMPARE(x < y)
+        case GT_F: EW_COMPARE(x > y)
+        case EQ_I:
+        case WHERE_I:
+        case I2B:
+        case MOV_I: {
+          const Q4 a = q[c.a], b = q[c.b], d = q[c.c];
+          Q4 r;
+#pragma unroll
+          for (int j = 0; j < LANES; ++j)
+            r.v[j] = c.op == EQ_I ? (a.v[j] == b.v[j]) : c.op == WHERE_I ? (a.v[j] ? b.v[j] : d.v[j]) : c.op == I2B ? (a.v[j] != 0) : a.v[j];
+          q[c.dst] = r;
+          break;
+        }
+        case WHERE_F: {
+          const Q4 a = q[c.a];
+          const F4 b = f[c.b], d = f[c.c];
+          F4 r;
+#pragma unroll
+          for (int j = 0; j < LANES; ++j) r.v[j] = a.v[j] ? b.v[j] : d.v[j];
+          f[c.dst] = r;
+          break;
+        }
+        case F2I:
+        case F2B: {
+          const F4 a = f[c.a];
+          Q4 r;
+#pragma unroll
+          for (int j = 0; j < LANES; ++j)
+            r.v[j] = c.op == F2I ? static_cast<long long>(truncf(a.v[j])) : static_cast<long long>(a.v[j] != 0.f);
+          q[c.dst] = r;
+          break;
+        }
+        case I2F: {
+          const Q4 a = q[c.a];
+          F4 r;
+#pragma unroll
+          for (int j = 0; j < LANES; ++j) r.v[j] = static_cast<float>(a.v[j]);
+          f[c.dst] = r;
+          break;
+        }
+        case ST_F: {
+          float *out = static_cast<float *>(p.out);
+          const F4 a = f[c.a];
+          if (full && p.outAligned) {
+            *reinterpret_cast<float4 *>(out + base) = make_float4(a.v[0], a.v[1], a.v[2], a.v[3]);
+          } else {
+#pragma unroll
+            for (int j = 0; j < LANES; ++j)
+              if (full || base + j < n) out[base + j] = a.v[j];
+          }
+          break;
+        }
+        case ST_I:
+        case ST_B: {
+          const Q4 a = q[c.a];
+#pragma unroll
+          for (int j = 0; j < LANES; ++j) {
+            if (!full && base + j >= n) continue;
+            if (c.op == ST_I) static_cast<long long *>(p.out)[base + j] = a.v[j];
+            else static_cast<uint8_t *>(p.out)[base + j] = a.v[j] != 0;
+          }
+          break;
+        }
         default: break;
       }
     }
@@ -383,50 +526,65 @@ __global__ void __launch_bounds__(BLOCK) scatterAddKernel(const __grid_constant_
 
 // Convolution helpers -------------------------------------------------------------------------
 
-/** col[b][(c·kh + ki)·kw + kj][oy·ow + ox] = x[b][c][(y0 + oy)·s − pad + ki][ox·s − pad + kj], zero outside. */
+/**
+ * col[b][(c·kh + ki)·kw + kj][oy·ow + ox] = x[b][c][(y0 + oy)·s − pad + ki][ox·s − pad + kj], zero
+ * outside. One column row per grid row, so each element costs one division.
+ */
 __global__ void __launch_bounds__(BLOCK) im2colKernel(const __grid_constant__ ConvParams p) {
-  const int64_t total = p.n * p.c * p.kh * p.kw * p.oh * p.ow;
-  for (int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; t < total;
-       t += static_cast<int64_t>(gridDim.x) * BLOCK) {
-    int64_t r = t;
-    const int64_t ox = r % p.ow; r /= p.ow;
-    const int64_t oy = r % p.oh; r /= p.oh;
-    const int64_t kj = r % p.kw; r /= p.kw;
-    const int64_t ki = r % p.kh; r /= p.kh;
-    const int64_t c = r % p.c;
-    const int64_t b = r / p.c;
-    const int64_t y = (p.y0 + oy) * p.stride - p.pad + ki;
-    const int64_t x = ox * p.stride - p.pad + kj;
-    const bool inside = y >= 0 && y < p.h && x >= 0 && x < p.w;
-    p.dst[t] = inside ? p.src[((b * p.c + c) * p.h + y) * p.w + x] : 0.f;
+  const int rows = static_cast<int>(p.n * p.c * p.kh * p.kw);
+  const int cols = static_cast<int>(p.oh * p.ow);
+  const int kh = static_cast<int>(p.kh), kw = static_cast<int>(p.kw), c = static_cast<int>(p.c);
+  const int h = static_cast<int>(p.h), w = static_cast<int>(p.w), ow = static_cast<int>(p.ow);
+  const int stride = static_cast<int>(p.stride), pad = static_cast<int>(p.pad), y0 = static_cast<int>(p.y0);
+  for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+    const int kj = r % kw;
+    const int ki = (r / kw) % kh;
+    const int plane = r / (kw * kh);  // b·c + channel
+    const float *src = p.src + static_cast<int64_t>(plane) * h * w;
+    float *dst = p.dst + static_cast<int64_t>(r) * cols;
+    for (int col = blockIdx.x * BLOCK + threadIdx.x; col < cols; col += gridDim.x * BLOCK) {
+      const int oy = col / ow;
+      const int ox = col - oy * ow;
+      const int y = (y0 + oy) * stride - pad + ki;
+      const int x = ox * stride - pad + kj;
+      dst[col] = (y >= 0 && y < h && x >= 0 && x < w) ? src[y * w + x] : 0.f;
+    }
+    (void)c;
   }
 }
 
 /** The adjoint of im2col, as a gather: each output pixel sums the columns that land on it. */
 __global__ void __launch_bounds__(BLOCK) col2imKernel(const __grid_constant__ ConvParams p) {
-  const int64_t total = p.n * p.c * p.h * p.w;
-  for (int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; t < total;
-       t += static_cast<int64_t>(gridDim.x) * BLOCK) {
-    int64_t r = t;
-    const int64_t x = r % p.w; r /= p.w;
-    const int64_t y = r % p.h; r /= p.h;
-    const int64_t c = r % p.c;
-    const int64_t b = r / p.c;
-    float acc = 0.f;
-    for (int64_t ki = 0; ki < p.kh; ++ki) {
-      const int64_t ty = y + p.pad - ki;
-      if (ty < 0 || ty % p.stride) continue;
-      const int64_t iy = ty / p.stride;
-      if (iy >= p.oh) continue;
-      for (int64_t kj = 0; kj < p.kw; ++kj) {
-        const int64_t tx = x + p.pad - kj;
-        if (tx < 0 || tx % p.stride) continue;
-        const int64_t ix = tx / p.stride;
-        if (ix >= p.ow) continue;
-        acc += p.src[((b * p.c + c) * p.kh * p.kw + ki * p.kw + kj) * p.oh * p.ow + iy * p.ow + ix];
+  const int planes = static_cast<int>(p.n * p.c);
+  const int h = static_cast<int>(p.h), w = static_cast<int>(p.w);
+  const int kh = static_cast<int>(p.kh), kw = static_cast<int>(p.kw);
+  const int oh = static_cast<int>(p.oh), ow = static_cast<int>(p.ow);
+  const int stride = static_cast<int>(p.stride), pad = static_cast<int>(p.pad);
+  const int64_t colPlane = static_cast<int64_t>(oh) * ow;
+  for (int plane = blockIdx.y; plane < planes; plane += gridDim.y) {
+    const float *src = p.src + static_cast<int64_t>(plane) * kh * kw * colPlane;
+    float *dst = p.dst + static_cast<int64_t>(plane) * h * w;
+    for (int pix = blockIdx.x * BLOCK + threadIdx.x; pix < h * w; pix += gridDim.x * BLOCK) {
+      const int y = pix / w;
+      const int x = pix - y * w;
+      float acc = 0.f;
+      for (int ki = 0; ki < kh; ++ki) {
+        const int ty = y + pad - ki;
+        if (ty < 0) break;
+        if (ty % stride) continue;
+        const int iy = ty / stride;
+        if (iy >= oh) continue;
+        for (int kj = 0; kj < kw; ++kj) {
+          const int tx = x + pad - kj;
+          if (tx < 0) break;
+          if (tx % stride) continue;
+          const int ix = tx / stride;
+          if (ix >= ow) continue;
+          acc += src[(ki * kw + kj) * colPlane + iy * ow + ix];
+        }
       }
+      dst[pix] = acc;
     }
-    p.dst[t] = acc;
   }
 }
 
@@ -442,8 +600,9 @@ __global__ void __launch_bounds__(BLOCK) upcastKernel(const uint16_t *src, float
 
 cudaError_t launchElementwise(const EwParams &p, cudaStream_t s) {
   if (p.n == 0) return cudaSuccess;
-  if (p.n < (int64_t{1} << 31)) elementwiseKernel<int32_t><<<gridFor(p.n), BLOCK, 0, s>>>(p);
-  else elementwiseKernel<int64_t><<<gridFor(p.n), BLOCK, 0, s>>>(p);
+  const int64_t threads = (p.n + LANES - 1) / LANES;
+  if (p.n < (int64_t{1} << 31) - BLOCK * LANES) elementwiseKernel<int32_t><<<gridFor(threads), BLOCK, 0, s>>>(p);
+  else elementwiseKernel<int64_t><<<gridFor(threads), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 
@@ -502,16 +661,18 @@ cudaError_t launchScatterAdd(const GatherParams &p, DeviceFault *fault, cudaStre
 }
 
 cudaError_t launchIm2col(const ConvParams &p, cudaStream_t s) {
-  const int64_t total = p.n * p.c * p.kh * p.kw * p.oh * p.ow;
-  if (total == 0) return cudaSuccess;
-  im2colKernel<<<gridFor(total), BLOCK, 0, s>>>(p);
+  const int64_t rows = p.n * p.c * p.kh * p.kw, cols = p.oh * p.ow;
+  if (rows * cols == 0) return cudaSuccess;
+  const dim3 grid(gridFor(cols), static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
+  im2colKernel<<<grid, BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 
 cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s) {
-  const int64_t total = p.n * p.c * p.h * p.w;
-  if (total == 0) return cudaSuccess;
-  col2imKernel<<<gridFor(total), BLOCK, 0, s>>>(p);
+  const int64_t planes = p.n * p.c, pixels = p.h * p.w;
+  if (planes * pixels == 0) return cudaSuccess;
+  const dim3 grid(gridFor(pixels), static_cast<unsigned>(std::min<int64_t>(planes, 65535)));
+  col2imKernel<<<grid, BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 

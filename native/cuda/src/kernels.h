@@ -43,6 +43,7 @@ struct EwInput {
   const void *ptr;
   int32_t dtype;
   int32_t access;
+  int32_t aligned;  // ptr allows one vector load of 4 elements (set when decoding)
   int64_t strides[MAX_RANK];
 };
 
@@ -52,6 +53,7 @@ struct EwInstr {
 
 struct EwParams {
   int64_t n;
+  int32_t outAligned;
   int32_t rank;
   int32_t nin;
   int32_t ncode;
