@@ -64,9 +64,13 @@ export const methods = {
   /** The settings a run takes, with the reference defaults and a short explanation each. */
   'training.settings': takes(nothing).returns<SettingDescription[]>(),
   'training.current': takes(nothing).returns<T.TrainingView | null>(),
-  'training.start': takes(z.object({ settings: z.record(z.string(), z.number()) }).strict()).returns<T.TrainingView>(),
-  'training.cancel': takes(z.object({ runId: id }).strict()).returns<T.TrainingView>(),
-  'training.resume': takes(z.object({ runId: id }).strict()).returns<T.TrainingView>(),
+  'training.start': takes(z.object({ settings: z.record(z.string(), z.number()) }).strict()).returns<T.JobStatus>(),
+  /** Continues a cancelled, failed or interrupted run from its last checkpoint. */
+  'training.resume': takes(z.object({ runId: id }).strict()).returns<T.JobStatus>(),
+  /** Chooses the run's indices (if not yet) and finds the keypoints of every image; corrections stay. */
+  'keypoints.find': takes(z.object({ runId: id.optional() }).strict()).returns<T.JobStatus>(),
+  'jobs.list': takes(nothing).returns<T.JobStatus[]>(),
+  'jobs.cancel': takes(z.object({ jobId: z.string().min(1) }).strict()).returns<T.JobStatus>(),
 
   'images.list': takes(
     z
@@ -116,7 +120,10 @@ export const methods = {
 
   'groundTruth.summary': takes(nothing).returns<T.GroundTruthSummary>(),
   'attention.map': takes(z.object({ imageId: id, indexId: id }).strict()).returns<T.HeatMap>(),
-  'evaluation.report': takes(nothing).returns<T.EvaluationReport>(),
+  /** Fits the regressor to the ground truth and measures it (waits for the job). */
+  'evaluation.run': takes(nothing).returns<T.EvaluationResult>(),
+  /** The last evaluation stored with the current run, if any. */
+  'evaluation.last': takes(nothing).returns<T.EvaluationResult | null>(),
   'export.coco': takes(
     z
       .object({
@@ -144,8 +151,8 @@ export function isMethodName(name: string): name is MethodName {
 export interface ApiEvents {
   /** First message of every connection: a changed serverId means the server restarted. */
   hello: { serverId: string };
-  'training.progress': { runId: number; point: T.ProgressPoint; etaSeconds: number | null };
-  'training.state': { training: T.TrainingView };
+  'job.progress': T.JobProgressEvent;
+  'job.state': T.JobStateEvent;
   'import.progress': T.ImportProgress;
   /** The open project changed (opened, closed, renamed, new run): refetch it. */
   'project.changed': { project: T.ProjectInfo | null };

@@ -1,39 +1,23 @@
-// What the UI needs from the keypoint engine (model check, training jobs, attention maps,
-// evaluation). The jobs code provides an Engine; a build or machine without one uses
-// `engineUnavailable`, and the UI says why instead of offering buttons that cannot work.
+// What the UI needs from the keypoint engine: checking a model, training and keypoint jobs, the
+// evaluation, attention maps. job-engine.ts provides it on top of the job service; the interface
+// keeps the API handlers independent of how jobs run.
 import type { Disposable } from '../common/events.js';
-import { ApiError } from './errors.js';
 import type { EventHub } from './events.js';
-import type { EnginePart, EvaluationReport, HeatMap, ModelCheck, TrainingView } from './types.js';
+import type { EnginePart, EvaluationResult, HeatMap, JobStatus, ModelCheck, TrainingView } from './types.js';
 
 export interface Engine {
   /** What this engine cannot do here, with the reason to show. */
   unavailable(): { part: EnginePart; reason: string }[];
   checkModel(path: string): Promise<ModelCheck>;
   currentTraining(): Promise<TrainingView | null>;
-  startTraining(settings: Record<string, number>): Promise<TrainingView>;
-  cancelTraining(runId: number): Promise<TrainingView>;
-  resumeTraining(runId: number): Promise<TrainingView>;
+  startTraining(settings: Record<string, number>): Promise<JobStatus>;
+  resumeTraining(runId: number): Promise<JobStatus>;
+  findKeypoints(runId: number | undefined): Promise<JobStatus>;
+  jobs(): Promise<JobStatus[]>;
+  cancelJob(jobId: string): Promise<JobStatus>;
+  evaluate(): Promise<EvaluationResult>;
+  lastEvaluation(): Promise<EvaluationResult | null>;
   attentionMap(imageId: number, indexId: number): Promise<HeatMap>;
-  evaluate(): Promise<EvaluationReport>;
-  /** Sends training progress and state changes to the session's events. */
+  /** Sends job progress and state changes to the session's events. */
   forwardEvents(events: EventHub): Disposable[];
-}
-
-/** An engine that can do nothing, for builds that have none: every call explains itself. */
-export function engineUnavailable(reason: string): Engine {
-  const refuse = (what: string) => (): Promise<never> =>
-    Promise.reject(new ApiError('unavailable', `${what} is not available: ${reason}`));
-  const parts: EnginePart[] = ['training', 'model-check', 'attention', 'prediction', 'evaluation'];
-  return {
-    unavailable: () => parts.map((part) => ({ part, reason })),
-    checkModel: refuse('Checking a model'),
-    currentTraining: () => Promise.resolve(null),
-    startTraining: refuse('Training'),
-    cancelTraining: refuse('Training'),
-    resumeTraining: refuse('Training'),
-    attentionMap: refuse('The attention map'),
-    evaluate: refuse('Evaluation'),
-    forwardEvents: () => [],
-  };
 }

@@ -4,13 +4,16 @@
 import type { ImageRecord, ImageSummary } from '../common/images.js';
 import type { ImageKeypoints, Keypoint } from '../common/keypoints.js';
 import type { GroundTruthInstance } from '../common/groundTruth.js';
+import type { JobStatus } from '../common/jobs.js';
+import type { LossPoint, TrainingRun } from '../common/runs.js';
 
 export type * from '../common/images.js';
 export type * from '../common/keypoints.js';
 export type * from '../common/groundTruth.js';
 export type * from '../common/project.js';
 export type * from '../common/transfer.js';
-export type { ModelReference, RunStatus, JsonObject, JsonValue } from '../common/runs.js';
+export type { ModelReference, RunStatus, JsonObject, JsonValue, LossPoint, TrainingRun } from '../common/runs.js';
+export type * from '../common/jobs.js';
 
 export type ExecutionProvider = 'cuda' | 'directml' | 'coreml' | 'webgpu' | 'cpu';
 
@@ -97,43 +100,12 @@ export interface HeatMap {
   values: number[];
 }
 
-export interface ProgressPoint {
-  step: number;
-  loss: number;
-  equivariance: number;
-  sharpening: number;
-  imagesPerSecond: number;
-}
-
-export type TrainingState = 'running' | 'cancelled' | 'failed' | 'done' | 'paused' | 'queued';
-
+/** The latest training run as the training panel shows it, whole history included, so a reloaded
+ * window redraws the full loss curve. */
 export interface TrainingView {
-  runId: number;
-  state: TrainingState;
-  step: number;
+  run: TrainingRun;
   totalSteps: number;
-  settings: Record<string, number>;
-  provider: ExecutionProvider | null;
-  etaSeconds: number | null;
-  /** Why it stopped, when it failed, in the user's words. */
-  message: string | null;
-  /** Every step so far, so a reloaded window redraws the whole plot. */
-  history: ProgressPoint[];
-}
-
-export interface IndexMetric {
-  name: string;
-  /** Mean error, normalised as EvaluationReport.metric says. */
-  error: number;
-  /** Fraction of visible points within the PCK threshold. */
-  pck: number;
-}
-
-export interface EvaluationReport {
-  metric: string;
-  pckThreshold: number;
-  overall: { error: number; pck: number };
-  perIndex: IndexMetric[];
-  /** Worst first. */
-  images: { id: number; path: string; error: number }[];
+  history: LossPoint[];
+  /** The job of this server working on the run now; null when none is. */
+  job: JobStatus | null;
 }

@@ -6,11 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServices } from '../services/container.js';
 import { AllowedFolders } from '../api/allowed-folders.js';
-import { engineUnavailable, type Engine } from '../api/engine.js';
+import { jobEngine } from '../api/job-engine.js';
 import { OpenProjects } from '../api/open-projects.js';
 import { RecentProjects, defaultConfigFolder } from '../api/recent-projects.js';
 import { createSession } from '../api/session.js';
-import type { ServiceHost } from '../services/container.js';
 import { startServer } from './http-server.js';
 import { newAccessToken } from './token.js';
 
@@ -46,7 +45,6 @@ export interface AppServerOptions {
   open?: string;
   configFolder?: string;
   uiFolder?: string;
-  engine?: (services: ServiceHost) => Engine;
 }
 
 export interface AppServer {
@@ -66,11 +64,9 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
   }
   const serverId = crypto.randomUUID();
   const services = createServices();
-  const engine =
-    options.engine?.(services) ?? engineUnavailable('this build has no keypoint engine wired to the UI yet');
   const session = createSession({
     services,
-    engine,
+    engine: jobEngine(services),
     allowed,
     recent: new RecentProjects(path.join(options.configFolder ?? defaultConfigFolder(), 'recent-projects.json')),
     openProjects: new OpenProjects(),

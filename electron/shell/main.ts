@@ -10,7 +10,7 @@ import { AllowedFolders } from '../api/allowed-folders.js';
 import { uiSecurityHeaders } from '../api/content-security-policy.js';
 import type { PickKind } from '../api/contract.js';
 import { toApiError } from '../api/dispatcher.js';
-import { engineUnavailable } from '../api/engine.js';
+import { jobEngine } from '../api/job-engine.js';
 import { OpenProjects } from '../api/open-projects.js';
 import { RecentProjects } from '../api/recent-projects.js';
 import { createSession, type Session } from '../api/session.js';
@@ -57,7 +57,7 @@ function openWindow(): void {
   const services = createServices();
   const session = createSession({
     services,
-    engine: engineUnavailable('this build has no keypoint engine wired to the UI yet'),
+    engine: jobEngine(services),
     allowed,
     recent: new RecentProjects(path.join(app.getPath('userData'), 'recent-projects.json')),
     openProjects,

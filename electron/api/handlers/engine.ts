@@ -1,17 +1,21 @@
-// API methods served by the keypoint engine: model check, training, attention maps, evaluation.
+// API methods served by the keypoint engine: model check, training and keypoint jobs, evaluation,
+// attention maps.
 import type { Handlers } from '../dispatcher.js';
-import { trainingSettings } from '../training-settings.js';
 import type { SessionContext } from '../session.js';
+import { trainingSettings } from '../training-settings.js';
 
 type EngineMethods =
   | 'model.check'
   | 'training.settings'
   | 'training.current'
   | 'training.start'
-  | 'training.cancel'
   | 'training.resume'
+  | 'keypoints.find'
+  | 'jobs.list'
+  | 'jobs.cancel'
   | 'attention.map'
-  | 'evaluation.report';
+  | 'evaluation.run'
+  | 'evaluation.last';
 
 export function engineHandlers({ engine, allowed }: SessionContext): Pick<Handlers, EngineMethods> {
   return {
@@ -19,9 +23,12 @@ export function engineHandlers({ engine, allowed }: SessionContext): Pick<Handle
     'training.settings': async () => trainingSettings(),
     'training.current': () => engine.currentTraining(),
     'training.start': ({ settings }) => engine.startTraining(settings),
-    'training.cancel': ({ runId }) => engine.cancelTraining(runId),
     'training.resume': ({ runId }) => engine.resumeTraining(runId),
+    'keypoints.find': ({ runId }) => engine.findKeypoints(runId),
+    'jobs.list': () => engine.jobs(),
+    'jobs.cancel': ({ jobId }) => engine.cancelJob(jobId),
     'attention.map': ({ imageId, indexId }) => engine.attentionMap(imageId, indexId),
-    'evaluation.report': () => engine.evaluate(),
+    'evaluation.run': () => engine.evaluate(),
+    'evaluation.last': () => engine.lastEvaluation(),
   };
 }

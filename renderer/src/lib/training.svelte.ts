@@ -1,15 +1,22 @@
-// The training run the panel shows. Its history comes from the server on every load, so a
-// reloaded window redraws the whole curve; live points arrive as events.
+// The training run the panel shows. Its whole loss history comes from the project file on every
+// load, so a reloaded window redraws the full curve; live progress arrives as job events.
 import { api } from '../api/index.js';
-import type { TrainingView } from '../../../electron/api/types.js';
+import type { JobProgressEvent, TrainingView } from '../../../electron/api/types.js';
 import { notices } from './notices.svelte.js';
 
 class Training {
-  run = $state<TrainingView | null>(null);
+  view = $state<TrainingView | null>(null);
+  /** The latest progress of the running job (steps, images per second, ETA). */
+  live = $state<JobProgressEvent | null>(null);
+
+  /** A job of this server is working on the run now. */
+  running = $derived(
+    this.view?.job !== null && this.view?.job !== undefined && ['starting', 'running'].includes(this.view.job.state),
+  );
 
   async refresh(): Promise<void> {
     try {
-      this.run = await api.call('training.current', {});
+      this.view = await api.call('training.current', {});
     } catch (error) {
       notices.error(error);
     }
@@ -18,14 +25,27 @@ class Training {
 
 export const training = new Training();
 
-api.on('training.state', ({ training: run }) => {
-  training.run = run;
-});
-api.on('training.progress', ({ runId, point, etaSeconds }) => {
-  const run = training.run;
-  if (!run || run.runId !== runId) {
+api.on('job.progress', (progress) => {
+  training.live = progress;
+  const view = training.view;
+  if (!view || view.run.id !== progress.runId) {
     void training.refresh();
     return;
   }
-  training.run = { ...run, step: point.step, etaSeconds, history: [...run.history, point] };
+  const last = view.history.at(-1);
+  if (progress.phase === 'train' && progress.loss !== null && (!last || progress.step > last.step)) {
+    const point = {
+      step: progress.step,
+      loss: progress.loss,
+      sharpening: progress.sharpening ?? 0,
+      equivariance: progress.equivariance ?? 0,
+    };
+    training.view = { ...view, history: [...view.history, point] };
+  }
+});
+api.on('job.state', (change) => {
+  if (change.state !== 'starting' && change.state !== 'running') training.live = null;
+  if (change.state === 'failed' && change.error)
+    notices.show('error', `The ${change.kind} job failed: ${change.error}`);
+  void training.refresh();
 });

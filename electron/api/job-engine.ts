@@ -1,0 +1,164 @@
+// The Engine the UI uses, on top of the job service (training, keypoints and evaluation run in
+// worker threads) and the model loader (checking a model reads only headers and configs).
+import path from 'node:path';
+import { isServiceError } from '../common/errors.js';
+import type { EvaluationResult, JobStatus } from '../common/jobs.js';
+import { RunStore } from '../db/runStore.js';
+import type { ServiceHost } from '../services/container.js';
+import { JobServiceImpl } from '../services/jobs/jobService.js';
+import { runSettingsSchema } from '../../native/keypoints/settings.js';
+import { selectBackend } from '../../native/runtime/select.js';
+import { detectModel } from '../../native/sdxl/detect.js';
+import { loadSdxlModel } from '../../native/sdxl/load.js';
+import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/weights/memoryEstimate.js';
+import type { Engine } from './engine.js';
+import { ApiError } from './errors.js';
+import type { ExecutionProvider, ModelCheck } from './types.js';
+
+const attentionReason = 'attention maps of single images are not exposed by the engine to the UI yet';
+
+const providerOfBackend: Record<string, ExecutionProvider> = {
+  cuda: 'cuda',
+  'ort-cuda': 'cuda',
+  'ort-dml': 'directml',
+  'ort-coreml': 'coreml',
+  'ort-webgpu': 'webgpu',
+  'ort-cpu': 'cpu',
+};
+
+/** Which backend would run a job here, and why; probed once (it loads ONNX Runtime sessions). */
+let backendChoice: Promise<{ provider: ExecutionProvider; reason: string }> | null = null;
+function chooseBackend(): Promise<{ provider: ExecutionProvider; reason: string }> {
+  backendChoice ??= selectBackend().then((backend) => ({
+    provider: providerOfBackend[backend.info.id] ?? 'cpu',
+    reason: `${backend.info.label}. ${backend.info.reasons.join('; ')}`,
+  }));
+  return backendChoice;
+}
+
+/** Model loading fails with plain Errors that name the file and what is wrong: the user's input. */
+function asBadInput(error: unknown): never {
+  if (error instanceof ApiError || isServiceError(error)) throw error;
+  throw new ApiError('bad-input', (error as Error).message);
+}
+
+export function jobEngine(host: ServiceHost): Engine {
+  const jobs = new JobServiceImpl(host.context);
+  const runs = () => new RunStore(host.context.db);
+
+  async function currentRunId(): Promise<number> {
+    const info = await host.project.info();
+    if (info.currentRunId === null)
+      throw new ApiError('conflict', 'No run has chosen keypoint indices yet: train first.');
+    return info.currentRunId;
+  }
+
+  function storedEvaluation(runId: number): EvaluationResult | null {
+    return (runs().run(runId)?.progress?.evaluation ?? null) as EvaluationResult | null;
+  }
+
+  return {
+    unavailable: () => [{ part: 'attention', reason: attentionReason }],
+
+    async checkModel(modelPath): Promise<ModelCheck> {
+      const detection = (() => {
+        try {
+          return detectModel(modelPath);
+        } catch (error) {
+          return asBadInput(error);
+        }
+      })();
+      const { provider, reason } = await chooseBackend();
+      const base = { path: modelPath, provider, providerReason: reason };
+      if (!detection.usable) {
+        return {
+          ...base,
+          ok: false,
+          architecture: detection.description,
+          dtype: '—',
+          parameterCount: 0,
+          memoryNeededBytes: 0,
+          problems: [detection.problem ?? detection.description],
+        };
+      }
+      let model;
+      try {
+        model = loadSdxlModel(modelPath);
+      } catch (error) {
+        asBadInput(error);
+      }
+      const memory = estimateTrainingMemory(
+        model.unet.config,
+        model.vae.config,
+        model.parameterCount,
+        TRAINING_DEFAULTS,
+      );
+      return {
+        ...base,
+        ok: true,
+        architecture: `${detection.description} (${model.format === 'diffusers' ? 'diffusers folder' : 'single file'}, ${path.basename(modelPath)})`,
+        dtype: model.dtype,
+        parameterCount: model.parameterCount,
+        memoryNeededBytes: memory.totalBytes,
+        problems: [],
+      };
+    },
+
+    async currentTraining() {
+      const store = runs();
+      const run = store
+        .runs()
+        .reduce<ReturnType<typeof store.runs>[number] | null>((a, b) => (a === null || b.id > a.id ? b : a), null);
+      if (!run) return null;
+      const steps = Number(run.settings.steps);
+      const job = (await jobs.list()).filter((j) => j.runId === run.id).at(-1) ?? null;
+      return {
+        run,
+        totalSteps: Number.isInteger(steps) && steps > 0 ? steps : runSettingsSchema.parse({}).steps,
+        history: store.losses(run.id),
+        job,
+      };
+    },
+
+    startTraining: (settings) => jobs.start({ kind: 'train', settings }),
+    resumeTraining: (runId) => jobs.start({ kind: 'train', resumeRunId: runId }),
+    findKeypoints: (runId) => jobs.start(runId === undefined ? { kind: 'keypoints' } : { kind: 'keypoints', runId }),
+    jobs: () => jobs.list(),
+    cancelJob: (jobId) => jobs.cancel(jobId),
+
+    async evaluate() {
+      const runId = await currentRunId();
+      const started = await jobs.start({ kind: 'evaluate', runId });
+      const ended: JobStatus = await jobs.wait(started.jobId);
+      if (ended.state !== 'done')
+        throw new ApiError('conflict', `The evaluation ${ended.state}: ${ended.error ?? 'no reason given'}`);
+      const result = storedEvaluation(runId);
+      if (!result) throw new ApiError('internal', 'The evaluation finished but stored no result.');
+      return result;
+    },
+
+    async lastEvaluation() {
+      const info = await host.project.info();
+      return info.currentRunId === null ? null : storedEvaluation(info.currentRunId);
+    },
+
+    attentionMap: () =>
+      Promise.reject(new ApiError('unavailable', `The attention map is not available: ${attentionReason}.`)),
+
+    forwardEvents(events) {
+      return [
+        jobs.onProgress((progress) => events.emit('job.progress', progress)),
+        jobs.onStateChange((change) => {
+          events.emit('job.state', change);
+          // A finished job changed what the project holds (runs, indices, keypoints): show it.
+          if (change.state === 'done' || change.state === 'failed' || change.state === 'cancelled') {
+            void host.project.current().then((project) => {
+              events.emit('project.changed', { project });
+              if (change.kind === 'keypoints') events.emit('project.edited', { part: 'keypoints' });
+            });
+          }
+        }),
+      ];
+    },
+  };
+}

@@ -1,0 +1,121 @@
+// Training from the browser with a real (small, random-weight) SDXL-architecture model on the CPU:
+// import a labelled dataset, check and choose the model, train with live progress that survives a
+// window reload, find the keypoints, evaluate against the ground truth.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeDemoDataset } from '../../resources/demo/writeDataset.js';
+import { DEMO_SIZES, writeRandomSdxlModel } from '../../native/sdxl/randomModel.js';
+import {
+  ensureUiBuilt,
+  launchChromium,
+  screenshot,
+  startServe,
+  watchPageProblems,
+  type ServeProcess,
+} from './harness.js';
+
+/** Small enough for a step to take a fraction of a second on a CPU. */
+const tiny: Record<string, number> = {
+  tokens: 8,
+  steps: 24,
+  batchSize: 1,
+  keypoints: 3,
+  candidates: 4,
+  imageSize: 64,
+  upsampleRes: 8,
+  indexImages: 4,
+  augmentationIterations: 1,
+  seed: 3,
+};
+
+async function stepShown(page: Page): Promise<number> {
+  return Number(await page.getByTestId('run-step').textContent());
+}
+
+describe('training from the browser', () => {
+  let root: string;
+  let serve: ServeProcess;
+  let browser: Browser;
+  let page: Page;
+  let problems: string[];
+  let data: string;
+  let model: string;
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-e2e-train-'));
+    data = path.join(root, 'data');
+    model = path.join(root, 'model');
+    writeRandomSdxlModel(model, DEMO_SIZES, 0);
+    await Promise.all([ensureUiBuilt(), writeDemoDataset(data, 8, { size: 64, seed: 5 })]);
+    serve = await startServe(['--allow', root], { XDG_CONFIG_HOME: path.join(root, 'config') });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 880 } });
+    problems = watchPageProblems(page);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await serve?.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it('imports a COCO keypoints dataset as a new project', async () => {
+    await page.goto(serve.openUrl);
+    await page.fill('#import-source', path.join(data, 'annotations.json'));
+    expect(await page.inputValue('#import-file')).toBe(path.join(data, 'annotations.skp'));
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.getByText('8 images ·').waitFor();
+    await page.getByLabel('has ground truth').check();
+    await expect.poll(() => page.getByTestId('image-grid').getByRole('button').count()).toBe(8);
+  });
+
+  it('checks the model and says what will run it', async () => {
+    await page.getByRole('button', { name: 'Model', exact: true }).click();
+    await page.fill('#model-path', model);
+    await page.getByRole('button', { name: 'Check', exact: true }).click();
+    const check = page.getByTestId('model-check');
+    await check.waitFor({ timeout: 60_000 });
+    await expect.poll(() => check.textContent()).toContain('Ready');
+    expect(await check.textContent()).toMatch(/Runs on\s*CPU/);
+    await screenshot(page, '20-model-check');
+    await page.getByRole('button', { name: 'Use for this project' }).click();
+    await page.getByText(`In use: ${model}`).waitFor();
+  });
+
+  it('trains with live progress that survives a window reload', async () => {
+    await page.getByRole('button', { name: 'Training', exact: true }).click();
+    await page.locator('#setting-steps').waitFor();
+    for (const [key, value] of Object.entries(tiny)) await page.fill(`#setting-${key}`, String(value));
+    await page.getByRole('button', { name: 'Start training' }).click();
+    await expect.poll(() => stepShown(page), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
+
+    await page.reload();
+    await page.getByRole('button', { name: 'Training', exact: true }).click();
+    const afterReload = await stepShown(page);
+    expect(afterReload).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000 }).toBe('done');
+    expect(await stepShown(page)).toBe(tiny.steps);
+    await page.waitForTimeout(200);
+    await screenshot(page, '21-training-done');
+  });
+
+  it('finds the keypoints of every image and evaluates them against the ground truth', async () => {
+    await page.getByRole('button', { name: 'Find keypoints' }).click();
+    await page.getByText('3 indices').waitFor({ timeout: 120_000 });
+    await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000 }).toBe('done');
+
+    await page.getByRole('button', { name: 'Evaluation', exact: true }).click();
+    await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
+    await page.getByRole('cell', { name: 'overall' }).waitFor({ timeout: 120_000 });
+    await screenshot(page, '22-evaluation');
+
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
+    await page.getByTestId('image-grid').getByRole('button').first().waitFor();
+    await page.waitForTimeout(300);
+    await screenshot(page, '23-grid-after-training');
+    expect(problems).toEqual([]);
+  });
+});
