@@ -65,7 +65,10 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
       return switchTo(
         file,
         async () => {
-          const created = await services.project.create({ path: file, name: path.basename(source, path.extname(source)) });
+          const created = await services.project.create({
+            path: file,
+            name: path.basename(source, path.extname(source)),
+          });
           try {
             const imported =
               request.kind === 'coco'
