@@ -63,18 +63,20 @@ export async function runJobInCli(
   const state = jobs.onStateChange((e) => {
     if (e.message && e.state !== 'failed') io.out(e.message);
   });
+  const kill = () => process.exit(130);
   let cancel: (() => void) | null = null;
   try {
     const started = await jobs.start(request);
     cancel = () => {
-      io.err('Cancelling after the current step (Ctrl-C again to kill)…');
+      io.err('Cancelling after the current step (Ctrl-C again to stop at once)…');
       void jobs.cancel(started.jobId);
-      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGINT', kill);
     };
     process.once('SIGINT', cancel);
     return await jobs.wait(started.jobId);
   } finally {
     if (cancel) process.off('SIGINT', cancel);
+    process.off('SIGINT', kill);
     progress.dispose();
     state.dispose();
     await jobs.dispose();

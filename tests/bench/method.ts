@@ -9,7 +9,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Graph, numel, topoOrder, type Tensor, type WeightRef } from '../../native/graph/ir.js';
 import { buildAugmentedDraw } from '../../native/keypoints/graphs.js';
-import { KeypointFinder, trainTokens, type ImageSource, type MethodModel } from '../../native/keypoints/method.js';
+import {
+  initialTokens,
+  KeypointFinder,
+  trainTokens,
+  type ImageSource,
+  type MethodModel,
+} from '../../native/keypoints/method.js';
 import { parseRunSettings, type RunSettings } from '../../native/keypoints/settings.js';
 import { buildTrainStep } from '../../native/keypoints/trainStep.js';
 import { decodeImage } from '../../native/images/decode.js';
@@ -118,35 +124,28 @@ function mapSettings(s: RunSettings, schedule: SchedulerConfig) {
   };
 }
 
-interface CaseResult {
-  compileAndFirstMs: number;
-  iterationMs: number;
-  trainPeak: number;
-  inferenceMs: number;
-  inferencePeak: number;
-}
-
+/**
+ * Inference first (less memory), then training, each printed as soon as it is measured, so a
+ * run stopped for lack of memory still reports what it got to.
+ */
 async function benchCase(label: string, model: LoadedModel, images: ImageSource, s: RunSettings, iterations: number) {
   console.log(`  ${label}`);
   const downscale = 2 ** (model.vae.config.blockOutChannels.length - 1);
-  const convolutions = model.unet.weights.names().filter((n) => model.unet.weights.shape(n).length === 4).length;
+  // Counted on the architecture, not the file: a benchmark model holds only the tensors its graphs read.
+  const convolutions = [...unetTensorShapes(model.unet.config).values()].filter((shape) => shape.length === 4).length;
   console.log(`    UNet evaluations per iteration: ${unetWork(model, s, downscale, convolutions)}`);
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-bench-method-'));
   try {
     const backend = new OrtBackend({ provider: 'cpu', cacheDir: cache });
-    const settings = { ...s, steps: iterations, batchSize: 1 };
-    const stamps: number[] = [];
-    const t0 = performance.now();
-    const train = await peakRss(() =>
-      trainTokens(model, backend, images, settings, { onProgress: () => stamps.push(performance.now()) }),
-    );
-    const intervals = stamps.slice(1).map((t, i) => t - stamps[i]!);
     const indices = Array.from({ length: s.keypoints }, (_, k) => k);
+    const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
     const inference = await peakRss(async () => {
-      const finder = await KeypointFinder.create(model, backend, train.value.tokens, indices, s);
+      const t0 = performance.now();
+      const finder = await KeypointFinder.create(model, backend, tokens, indices, s);
       try {
         const image = await images.load(0);
         await finder.find(image, 0);
+        console.log(`    inference: compile + first image ${((performance.now() - t0) / 1000).toFixed(1)} s`);
         const t = performance.now();
         await finder.find(image, 1);
         return performance.now() - t;
@@ -154,21 +153,32 @@ async function benchCase(label: string, model: LoadedModel, images: ImageSource,
         await finder.release();
       }
     });
-    const r: CaseResult = {
-      compileAndFirstMs: stamps[0]! - t0,
-      iterationMs: median(intervals),
-      trainPeak: train.peak,
-      inferenceMs: inference.value,
-      inferencePeak: inference.peak,
-    };
-    console.log(`    compile + first iteration: ${(r.compileAndFirstMs / 1000).toFixed(1)} s`);
     console.log(
-      `    training iteration: ${r.iterationMs.toFixed(0)} ms (median of ${intervals.length}; 1 image, plain + warped)`,
+      `    augmented inference of one image (${s.augmentationIterations} warps): ${inference.value.toFixed(0)} ms, peak RSS ${gib(inference.peak)}`,
     );
+    const stamps: number[] = [];
+    const t0 = performance.now();
+    const train = await peakRss(() =>
+      trainTokens(
+        model,
+        backend,
+        images,
+        { ...s, steps: iterations, batchSize: 1 },
+        {
+          onProgress: (p) => {
+            stamps.push(performance.now());
+            const last = stamps.length === 1 ? t0 : stamps.at(-2)!;
+            console.log(
+              `    training iteration ${p.step}: ${(stamps.at(-1)! - last).toFixed(0)} ms${p.step === 1 ? ' (with compile)' : ''}`,
+            );
+          },
+        },
+      ),
+    );
+    const intervals = stamps.slice(1).map((t, i) => t - stamps[i]!);
     console.log(
-      `    augmented inference of one image (${s.augmentationIterations} warps): ${r.inferenceMs.toFixed(0)} ms`,
+      `    training iteration: ${median(intervals).toFixed(0)} ms (median of ${intervals.length}; 1 image, plain + warped), peak RSS ${gib(train.peak)}`,
     );
-    console.log(`    peak RSS: training ${gib(r.trainPeak)}, inference ${gib(r.inferencePeak)}`);
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
   }

@@ -112,7 +112,49 @@ describe('train job', () => {
     expect(latestTokens(runId)).toEqual(uninterrupted);
   });
 
+  it('skp train prints the backend and why, a line per step, and stops cleanly on Ctrl-C', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'electron/cli/main.ts',
+        'train',
+        project,
+        '--set',
+        'steps=40',
+        '--backend',
+        'cpu',
+        ...Object.entries(TINY)
+          .filter(([k]) => k !== 'steps')
+          .flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]),
+      ],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    let interrupted = false;
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+      if (!interrupted && output.includes('step 1/40')) interrupted = child.kill('SIGINT');
+    });
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, output).toBe(130);
+    expect(output).toMatch(/Backend: ONNX Runtime \(CPU\)\n  - CPU: chosen \(asked for\)/);
+    expect(output).toMatch(
+      /step 1\/40  loss [\d.]+ \(sharpening [\d.e-]+, equivariance [\d.e-]+\)  [\d.]+ images\/s  ETA /,
+    );
+    const runId = Number(/Run (\d+) cancelled after step \d+; its checkpoint is kept/.exec(output)?.[1]);
+    expect(runId, output).toBeGreaterThan(0);
+    withProject(project, (db) => {
+      const runs = new RunStore(db);
+      expect(runs.run(runId)!.status).toBe('cancelled');
+      expect(runs.checkpoints(runId).length).toBe(1);
+    });
+  });
+
   it('resumes a run whose process was killed (status left running) to the same tokens', async () => {
+    const before = withProject(project, (db) => new RunStore(db).runs()[0]!.id);
     const child = spawn(
       process.execPath,
       [
@@ -139,7 +181,7 @@ describe('train job', () => {
         const found = withProject(project, (db) => {
           const runs = new RunStore(db);
           const run = runs.runs()[0]!;
-          return run.settings.steps === 40 && runs.checkpoints(run.id).length > 0 ? run.id : null;
+          return run.id > before && runs.checkpoints(run.id).length > 0 ? run.id : null;
         });
         if (found !== null) {
           clearInterval(poll);

@@ -2,6 +2,7 @@
 // every few steps, so a killed process loses at most that much and `--resume` carries on
 // exactly where the last checkpoint left off (the method's draws are functions of the step).
 
+import path from 'node:path';
 import { badInput } from '../../common/errors.js';
 import type { ModelSource, TrainJobRequest } from '../../common/jobs.js';
 import type { JsonObject, TrainingRun } from '../../common/runs.js';
@@ -28,6 +29,13 @@ export const CHECKPOINTS_KEPT = 3;
 export const DEFAULT_CHECKPOINT_EVERY = 10;
 const HEARTBEAT_MS = 15_000;
 
+/** The project's reference to the model at `file`, added the first time a run uses it. */
+function modelReference(db: ProjectDatabase, runs: RunStore, file: string): number {
+  const known = db.sql.prepare('SELECT id FROM models WHERE path = ? ORDER BY id DESC LIMIT 1').get(file) as
+    { id: number } | undefined;
+  return known?.id ?? runs.addModel({ name: path.basename(file), path: file }).id;
+}
+
 /** The run to resume, checked to be resumable, and the settings it continues with. */
 function resumeTarget(runs: RunStore, request: TrainJobRequest): { run: TrainingRun; raw: JsonObject } | null {
   if (request.resumeRunId === undefined) return null;
@@ -51,7 +59,7 @@ function resumeTarget(runs: RunStore, request: TrainJobRequest): { run: Training
 
 function checkSameModel(run: TrainingRun, asked: ModelSource | undefined): void {
   const own = runModel(run);
-  if (asked && own && asked.path !== own.path) {
+  if (asked && own && path.resolve(asked.path) !== own.path) {
     throw badInput(`resume: run ${run.id} was trained with ${own.path}; resume it with that model, not ${asked.path}`);
   }
 }
@@ -79,9 +87,7 @@ export async function trainJob(db: ProjectDatabase, request: TrainJobRequest, ho
   const backend = await chooseBackend(request.backend);
 
   const runId = db.write(() => {
-    const modelId = request.model
-      ? runs.addModel({ name: source.path.split(/[\\/]/).filter(Boolean).pop() ?? source.path, path: source.path }).id
-      : (target?.run.modelId ?? null);
+    const modelId = request.model ? modelReference(db, runs, source.path) : (target?.run.modelId ?? null);
     if (request.model) writeSettings(db, { modelId });
     const id =
       target?.run.id ?? runs.createRun({ settings: settings as unknown as JsonObject, modelId, name: request.name }).id;
