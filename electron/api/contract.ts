@@ -115,6 +115,7 @@ export const methods = {
   ).returns<T.KeypointIndex>(),
   /** `ids`: every index of the current run, in the new display order. */
   'indices.reorder': takes(z.object({ ids: z.array(id) }).strict()).returns<T.KeypointIndex[]>(),
+  'indices.consistency': takes(nothing).returns<T.IndexConsistency[]>(),
   'skeleton.get': takes(nothing).returns<T.SkeletonEdge[]>(),
   'skeleton.set': takes(z.object({ edges }).strict()).returns<T.SkeletonEdge[]>(),
 

@@ -3,7 +3,15 @@
 // keeps the API handlers independent of how jobs run.
 import type { Disposable } from '../common/events.js';
 import type { EventHub } from './events.js';
-import type { EnginePart, EvaluationResult, HeatMap, JobStatus, ModelCheck, TrainingView } from './types.js';
+import type {
+  EnginePart,
+  EvaluationResult,
+  HeatMap,
+  IndexConsistency,
+  JobStatus,
+  ModelCheck,
+  TrainingView,
+} from './types.js';
 
 export interface Engine {
   /** What this engine cannot do here, with the reason to show. */
@@ -18,6 +26,9 @@ export interface Engine {
   evaluate(): Promise<EvaluationResult>;
   lastEvaluation(): Promise<EvaluationResult | null>;
   attentionMap(imageId: number, indexId: number): Promise<HeatMap>;
+  /** Per index of the current run: the share of the index-choice images on which its token was among
+   * the K chosen — how consistently it lands as a keypoint across images. Empty before the choice. */
+  indexConsistency(): Promise<IndexConsistency[]>;
   /** Sends job progress and state changes to the session's events. */
   forwardEvents(events: EventHub): Disposable[];
 }

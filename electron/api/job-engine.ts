@@ -142,6 +142,19 @@ export function jobEngine(host: ServiceHost): Engine {
       return info.currentRunId === null ? null : storedEvaluation(info.currentRunId);
     },
 
+    async indexConsistency() {
+      const info = await host.project.info();
+      if (info.currentRunId === null) return [];
+      const choice = runs().run(info.currentRunId)?.progress?.indexChoice as
+        { tokens?: number[]; counts?: number[]; imagesUsed?: number } | undefined;
+      if (!choice?.tokens || !choice.counts || !choice.imagesUsed) return [];
+      const { tokens, counts, imagesUsed } = choice;
+      return info.indices.flatMap((index) => {
+        const at = tokens.indexOf(index.token);
+        return at < 0 ? [] : [{ indexId: index.id, consistency: (counts[at] ?? 0) / imagesUsed }];
+      });
+    },
+
     attentionMap: () =>
       Promise.reject(new ApiError('unavailable', `The attention map is not available: ${attentionReason}.`)),
 

@@ -109,3 +109,9 @@ export interface TrainingView {
   /** The job of this server working on the run now; null when none is. */
   job: JobStatus | null;
 }
+
+export interface IndexConsistency {
+  indexId: number;
+  /** 0..1 */
+  consistency: number;
+}

@@ -112,6 +112,11 @@ describe('training from the browser', () => {
     await page.getByRole('cell', { name: 'overall' }).waitFor({ timeout: 120_000 });
     await screenshot(page, '22-evaluation');
 
+    await page.getByRole('button', { name: 'Indices', exact: true }).click();
+    await expect.poll(() => page.locator('tr[data-index-id]').count()).toBe(3);
+    await expect.poll(() => page.locator('tr[data-index-id]').first().textContent()).toMatch(/\d+%/);
+    await screenshot(page, '24-indices-consistency');
+
     await page.getByRole('button', { name: 'Images', exact: true }).click();
     await page.getByTestId('image-grid').getByRole('button').first().waitFor();
     await page.waitForTimeout(300);

@@ -15,7 +15,8 @@ type EngineMethods =
   | 'jobs.cancel'
   | 'attention.map'
   | 'evaluation.run'
-  | 'evaluation.last';
+  | 'evaluation.last'
+  | 'indices.consistency';
 
 export function engineHandlers({ engine, allowed }: SessionContext): Pick<Handlers, EngineMethods> {
   return {
@@ -30,5 +31,6 @@ export function engineHandlers({ engine, allowed }: SessionContext): Pick<Handle
     'attention.map': ({ imageId, indexId }) => engine.attentionMap(imageId, indexId),
     'evaluation.run': () => engine.evaluate(),
     'evaluation.last': () => engine.lastEvaluation(),
+    'indices.consistency': () => engine.indexConsistency(),
   };
 }
