@@ -9,7 +9,12 @@ import { planGraph } from './plan.js';
 import type { DeviceLoc } from './program.js';
 import { WeightCache } from './weights.js';
 
-/** float32: exact IEEE float32 products (parity runs). tf32: tensor-core TF32 GEMMs (10-bit mantissa inputs, float32 sums). */
+/**
+ * float32 (the default): IEEE float32 products, as the reference; the golden case passes.
+ * tf32: tensor-core TF32 GEMMs (inputs rounded to 10 mantissa bits, float32 sums): 7× the GEMM
+ * rate on an H200, but the warps and resizes (matmuls) drift enough that 16 of the golden
+ * case's 27 quantities fail, so it is opt-in (SKP_CUDA_PRECISION=tf32).
+ */
 export type CudaPrecision = 'float32' | 'tf32';
 
 export interface CudaBackendOptions {
@@ -74,7 +79,7 @@ export class CudaBackend implements Backend {
   }
 
   get precision(): CudaPrecision {
-    return this.opts.precision ?? 'tf32';
+    return this.opts.precision ?? 'float32';
   }
 
   /** Runs device work one call at a time, in order. */

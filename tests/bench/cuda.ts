@@ -3,12 +3,33 @@
 // at the 64×64 latent of a 512² image), each in float32 and TF32, with and without launch
 // graph capture. Absolute numbers with the GPU they came from; run where the addon loads:
 //   node --import tsx tests/bench/cuda.ts [--profile-json file]   (every launch's GPU time, TF32 runs)
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// With `--sdxl SIZE`, also the method itself on SDXL's full architecture (random float16
+// weights, written to the temp folder first): ms per training iteration and per augmented
+// inference at SIZE² with 500 tokens and R = 128, the settings of the PyTorch reference's
+// timings in docs/FACTS.md.
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { grad } from '../../native/graph/autodiff.js';
-import type { Tensor } from '../../native/graph/ir.js';
+import type { Tensor, WeightRef } from '../../native/graph/ir.js';
+import { Graph } from '../../native/graph/ir.js';
+import { buildAugmentedDraw } from '../../native/keypoints/graphs.js';
+import { initialTokens, KeypointFinder, trainTokens, type ImageSource } from '../../native/keypoints/method.js';
+import { parseRunSettings, type RunSettings } from '../../native/keypoints/settings.js';
+import { buildTrainStep } from '../../native/keypoints/trainStep.js';
+import type { SchedulerConfig, TensorShapes } from '../../native/sdxl/config.js';
+import {
+  normalizeUNetConfig,
+  normalizeVaeConfig,
+  parseDiffusersUNetConfig,
+  parseDiffusersVaeConfig,
+  unetTensorShapes,
+  vaeTensorShapes,
+} from '../../native/sdxl/config.js';
+import { loadSdxlModel, SDXL_SCHEDULER } from '../../native/sdxl/load.js';
+import { SDXL_SIZES, unetConfigJson, vaeConfigJson, writeRandomSdxlModel } from '../../native/sdxl/randomModel.js';
+import { lastTimestep } from '../../native/sdxl/timeEmbedding.js';
 import * as o from '../../native/graph/ops.js';
 import { loadAddon } from '../../native/cuda/addon.js';
 import type { CudaPrecision, CudaStepTime } from '../../native/cuda/index.js';
@@ -30,7 +51,15 @@ interface Bench {
 const scaled = (k: CaseKit) => (shape: number[]) =>
   k.weight(shape, 'float32', shape.length > 1 ? 1 / Math.sqrt(shape.slice(1).reduce((a, b) => a * b, 1)) : 1);
 
-function transformerBlock(k: CaseKit, b: number, tokens: number, c: number, heads: number, ctxLen: number, ctxDim: number): Tensor[] {
+function transformerBlock(
+  k: CaseKit,
+  b: number,
+  tokens: number,
+  c: number,
+  heads: number,
+  ctxLen: number,
+  ctxDim: number,
+): Tensor[] {
   const w = scaled(k);
   const ctx = k.x([b, ctxLen, ctxDim]);
   let h = k.x([b, tokens, c]);
@@ -89,7 +118,13 @@ const benches: Bench[] = [
   },
 ];
 
-async function time(backend: CudaBackend, outputs: Tensor[], feeds: CaseKit['feeds'], precision: CudaPrecision, reps: number) {
+async function time(
+  backend: CudaBackend,
+  outputs: Tensor[],
+  feeds: CaseKit['feeds'],
+  precision: CudaPrecision,
+  reps: number,
+) {
   const t0 = performance.now();
   const graph = await backend.compile(outputs, { name: 'bench', precision });
   const compileMs = performance.now() - t0;
@@ -117,7 +152,9 @@ function breakdown(steps: CudaStepTime[]): string {
   }
   const total = steps.reduce((a, s) => a + s.ms, 0);
   const top = [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8);
-  return `GPU ${total.toFixed(3)} ms in launches: ` + top.map(([k, e]) => `${k} ${e.ms.toFixed(3)} ms/${e.n}`).join(', ');
+  return (
+    `GPU ${total.toFixed(3)} ms in launches: ` + top.map(([k, e]) => `${k} ${e.ms.toFixed(3)} ms/${e.n}`).join(', ')
+  );
 }
 
 async function main() {
@@ -144,10 +181,18 @@ async function main() {
         );
         console.log(`    ${breakdown(r.steps)}`);
       }
-      profiles[b.name] = byPrecision.tf32!.steps.map((st) => ({ kind: st.kind, op: st.node.spec.op, shape: [...st.node.shape], label: st.node.label, ms: st.ms }));
+      profiles[b.name] = byPrecision.tf32!.steps.map((st) => ({
+        kind: st.kind,
+        op: st.node.spec.op,
+        shape: [...st.node.shape],
+        label: st.node.label,
+        ms: st.ms,
+      }));
       const f32 = byPrecision.float32!.result;
       const tf = byPrecision.tf32!.result;
-      const errs = tf.map((t, i) => compare(i, t, { dtype: 'float32', data: Float64Array.from(f32[i]!.data as Float32Array) }).relL2);
+      const errs = tf.map(
+        (t, i) => compare(i, t, { dtype: 'float32', data: Float64Array.from(f32[i]!.data as Float32Array) }).relL2,
+      );
       console.log(`  TF32 vs float32 relative L2 per output: ${errs.map((e) => e.toExponential(2)).join(', ')}`);
       // The same launches issued one by one instead of replayed from a captured graph.
       const direct = new CudaBackend(loadAddon(), backend.device, { graphCapture: false });
@@ -159,6 +204,106 @@ async function main() {
   }
   const i = process.argv.indexOf('--profile-json');
   if (i >= 0) writeFileSync(process.argv[i + 1]!, JSON.stringify(profiles, null, 1));
+  const j = process.argv.indexOf('--sdxl');
+  if (j >= 0) await benchSdxl(backend, Number(process.argv[j + 1]));
+}
+
+const mapSettings = (s: RunSettings, schedule: SchedulerConfig) => ({
+  upsampleRes: s.upsampleRes,
+  layers: s.layers,
+  maxQueryTokens: s.maxQueryTokens,
+  latentScale: s.latentScale,
+  schedule,
+  timestep: lastTimestep(schedule, 50),
+});
+
+/** Names of the SDXL tensors the training and inference graphs read (a dry build of both). */
+function tensorsNeeded(s: RunSettings): { unet: Set<string>; vae: Set<string> } {
+  const unetConfig = normalizeUNetConfig(parseDiffusersUNetConfig(unetConfigJson(SDXL_SIZES), 'SDXL'), 'SDXL');
+  const vaeConfig = normalizeVaeConfig(parseDiffusersVaeConfig(vaeConfigJson(SDXL_SIZES), 'SDXL'), 'SDXL');
+  const used = { unet: new Set<string>(), vae: new Set<string>() };
+  const recorder = (shapes: TensorShapes, into: Set<string>) => ({
+    has: (n: string) => shapes.has(n),
+    shape: (n: string) => shapes.get(n)!,
+    ref: (n: string): WeightRef => {
+      into.add(n);
+      return { file: '/nonexistent', byteOffset: 0, storedAs: 'float16', name: n };
+    },
+  });
+  const dry = {
+    unet: { config: unetConfig, weights: recorder(unetTensorShapes(unetConfig), used.unet) },
+    vae: { config: vaeConfig, weights: recorder(vaeTensorShapes(vaeConfig), used.vae) },
+  };
+  const shape = { imageSize: s.imageSize, latentSize: s.imageSize / 8, tokens: s.tokens };
+  buildTrainStep(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s);
+  buildAugmentedDraw(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s.keypoints, s.imageSize);
+  return used;
+}
+
+async function benchSdxl(first: CudaBackend, size: number): Promise<void> {
+  const s = parseRunSettings({ tokens: 500, imageSize: size, upsampleRes: 128, augmentationIterations: 10 });
+  const dir = mkdtempSync(join(tmpdir(), 'skp-bench-sdxl-'));
+  try {
+    const t = performance.now();
+    const needed = tensorsNeeded(s);
+    writeRandomSdxlModel(join(dir, 'model'), SDXL_SIZES, 0, { dtype: 'F16', include: (c, n) => needed[c].has(n) });
+    const model = loadSdxlModel(join(dir, 'model'), { allowMissing: true });
+    const bytes = ['unet', 'vae'].reduce(
+      (a, c) => a + statSync(join(dir, 'model', c, 'diffusion_pytorch_model.safetensors')).size,
+      0,
+    );
+    console.log(
+      `\nSDXL full architecture, random float16 weights (${(bytes / 2 ** 30).toFixed(2)} GiB written in ${((performance.now() - t) / 1000).toFixed(0)} s), ${size}², 500 tokens, R = 128, K = ${s.keypoints}`,
+    );
+    const rand = seededRandom(5);
+    const pixels = Array.from({ length: 2 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
+    const images: ImageSource = { count: 2, load: async (i) => pixels[i]! };
+    for (const precision of ['float32', 'tf32'] as const) {
+      const backend = new CudaBackend(loadAddon(), first.device, { precision });
+      const addon = loadAddon();
+      const used = () => {
+        const m = addon.memInfo();
+        return ((m.total - m.free) / 2 ** 30).toFixed(1);
+      };
+      const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
+      const t0 = performance.now();
+      const finder = await KeypointFinder.create(
+        model,
+        backend,
+        tokens,
+        Array.from({ length: s.keypoints }, (_, k) => k),
+        s,
+      );
+      const image = await images.load(0);
+      await finder.find(image, 0);
+      const firstMs = performance.now() - t0;
+      const times: number[] = [];
+      for (let r = 0; r < 3; r++) {
+        const t1 = performance.now();
+        await finder.find(image, r + 1);
+        times.push(performance.now() - t1);
+      }
+      console.log(
+        `  ${precision}: augmented inference (10 warps) ${median(times).toFixed(0)} ms (first with compile and weight upload ${(firstMs / 1000).toFixed(1)} s), GPU memory in use ${used()} GiB`,
+      );
+      await finder.release();
+      const stamps: number[] = [];
+      await trainTokens(
+        model,
+        backend,
+        images,
+        { ...s, steps: 4, batchSize: 1 },
+        { onProgress: () => stamps.push(performance.now()) },
+      );
+      const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
+      console.log(
+        `  ${precision}: training iteration (plain + warped evaluation, backward to the tokens) ${median(intervals).toFixed(0)} ms (median of ${intervals.length}), GPU memory in use ${used()} GiB`,
+      );
+      await backend.releaseWeights();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 main().catch((e) => {
