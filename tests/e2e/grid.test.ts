@@ -1,0 +1,103 @@
+// The image grid with thousands of images: only what is near the viewport is in the page, rows are
+// fetched as they scroll into view, and the last image is reachable.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProjectDatabase } from '../../electron/db/database.js';
+import { ImageStore } from '../../electron/db/imageStore.js';
+import { RunStore } from '../../electron/db/runStore.js';
+import { writeDemoDataset } from '../../resources/demo/writeDataset.js';
+import { ensureUiBuilt, launchChromium, screenshot, startServe, type ServeProcess } from './harness.js';
+
+const imageCount = 5000;
+const side = 128;
+
+/** A project of `imageCount` images (hard links to a few drawn birds) with predictions for each. */
+async function bigProject(root: string): Promise<string> {
+  const birds = await writeDemoDataset(path.join(root, 'birds'), 8, { size: side, seed: 11 });
+  const folder = path.join(root, 'many');
+  fs.mkdirSync(folder);
+  const file = path.join(root, 'many.skp');
+  const db = createProjectDatabase(file);
+  try {
+    const images = Array.from({ length: imageCount }, (_, i) => {
+      const link = path.join(folder, `img_${String(i).padStart(4, '0')}.png`);
+      fs.linkSync(birds.images[i % birds.images.length]!, link);
+      const sha256 = crypto.createHash('sha256').update(String(i)).digest('hex');
+      return { file: link, width: side, height: side, format: 'png' as const, bytes: 1, sha256, orientation: 1 };
+    });
+    const ids = db.write(() => new ImageStore(db).insert(images));
+    const runs = new RunStore(db);
+    const run = runs.createRun({ settings: {} });
+    runs.setStatus(run.id, 'done');
+    const indices = runs.chooseIndices(run.id, [1, 2, 3, 4, 5]);
+    runs.writePredictions(
+      run.id,
+      ids.flatMap((imageId, i) => {
+        const truth = birds.coco.annotations[i % birds.images.length]!.keypoints;
+        // Every tenth image has a doubtful point.
+        return indices.map((index, k) => ({
+          imageId,
+          indexId: index.id,
+          x: truth[3 * k]!,
+          y: truth[3 * k + 1]!,
+          visibility: 2 as const,
+          score: i % 10 === 0 && k === 2 ? 0.2 : 0.9,
+        }));
+      }),
+    );
+  } finally {
+    db.close();
+  }
+  return file;
+}
+
+describe('the image grid with thousands of images', () => {
+  let root: string;
+  let serve: ServeProcess;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-e2e-grid-'));
+    const [, file] = await Promise.all([ensureUiBuilt(), bigProject(root)]);
+    serve = await startServe(['--allow', root, '--open', file], { XDG_CONFIG_HOME: path.join(root, 'config') });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 880 } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await serve?.stop();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const cells = () => page.getByTestId('image-grid').getByRole('button');
+
+  it('keeps only the visible part of the grid in the page while scrolling to the end', async () => {
+    await page.goto(serve.openUrl);
+    await page.getByText(`${imageCount} images`, { exact: true }).waitFor();
+    await cells().first().waitFor();
+    const first = await cells().count();
+    expect(first).toBeGreaterThan(20);
+    expect(first).toBeLessThan(150);
+
+    await page.getByTestId('image-grid').evaluate((grid) => grid.scrollTo(0, grid.scrollHeight / 2));
+    await page.getByText('img_2500.png').waitFor();
+    await page.getByTestId('image-grid').evaluate((grid) => grid.scrollTo(0, grid.scrollHeight));
+    await page.getByText(`img_${imageCount - 1}.png`).waitFor();
+    expect(await cells().count()).toBeLessThan(150);
+    await page.waitForTimeout(300);
+    await screenshot(page, '30-grid-5000-end');
+  });
+
+  it('filters to the images with a low score', async () => {
+    await page.getByLabel('low score').check();
+    await page.getByText(`${imageCount / 10} images`, { exact: true }).waitFor();
+    await page.waitForTimeout(300);
+    await screenshot(page, '31-grid-low-score');
+  });
+});
