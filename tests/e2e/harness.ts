@@ -19,20 +19,49 @@ function newestChange(folder: string): number {
   return newest;
 }
 
-/** Builds dist/renderer unless it is newer than every source it is built from (a build takes seconds). */
-export async function ensureUiBuilt(): Promise<void> {
+function uiIsFresh(): boolean {
   const index = path.join(uiFolder, 'index.html');
   const sources = Math.max(
     newestChange(path.join(repoRoot, 'renderer')),
     newestChange(path.join(repoRoot, 'electron', 'api')),
     fs.statSync(path.join(repoRoot, 'vite.config.ts')).mtimeMs,
   );
-  if (fs.existsSync(index) && fs.statSync(index).mtimeMs > sources) return;
-  const { build } = await import('vite');
-  await build({
-    configFile: path.join(repoRoot, 'vite.config.ts'),
-    root: path.join(repoRoot, 'renderer'),
-    logLevel: 'error',
+  return fs.existsSync(index) && fs.statSync(index).mtimeMs > sources;
+}
+
+/** Test files run in parallel workers: one builds while the others wait, then find it fresh. */
+async function underBuildLock(work: () => Promise<void>): Promise<void> {
+  const lock = path.join(repoRoot, 'dist', '.renderer-build.lock');
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      fs.closeSync(fs.openSync(lock, 'wx'));
+      break;
+    } catch {
+      // A lock older than any build is left over from a killed run.
+      const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 120_000) fs.rmSync(lock, { force: true });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    await work();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+/** Builds dist/renderer unless it is newer than every source it is built from (a build takes seconds). */
+export async function ensureUiBuilt(): Promise<void> {
+  if (uiIsFresh()) return;
+  await underBuildLock(async () => {
+    if (uiIsFresh()) return;
+    const { build } = await import('vite');
+    await build({
+      configFile: path.join(repoRoot, 'vite.config.ts'),
+      root: path.join(repoRoot, 'renderer'),
+      logLevel: 'error',
+    });
   });
 }
 

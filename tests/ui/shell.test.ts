@@ -86,7 +86,9 @@ describe('preload', () => {
       if (name !== 'electron') throw new Error(`a sandboxed preload cannot require ${name}`);
       return electron;
     };
-    vm.runInNewContext(code, { require: sandboxRequire });
+    // Electron runs a sandboxed preload as `(function (require, process, exports, module, …) { … })`.
+    const exports = {};
+    vm.runInNewContext(code, { require: sandboxRequire, exports, module: { exports } });
     return { exposed, invoked, listening, required };
   }
 
