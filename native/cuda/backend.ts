@@ -153,11 +153,18 @@ export class CudaBackend implements Backend {
   }
 
   /** @internal */
-  execute(graph: CudaCompiledGraph, feeds: Record<string, HostTensor>, profile = false): Promise<HostTensor[] & { stepMs?: Float64Array }> {
+  execute(
+    graph: CudaCompiledGraph,
+    feeds: Record<string, HostTensor>,
+    profile = false,
+  ): Promise<HostTensor[] & { stepMs?: Float64Array }> {
     return this.serial(async () => {
       if (this.broken) throw new CudaError(this.broken, 'gpu-fault');
       if (graph.generation !== this.weightGeneration) {
-        throw new CudaError(`graph '${graph.name}' was compiled against weights since released; compile it again`, 'released');
+        throw new CudaError(
+          `graph '${graph.name}' was compiled against weights since released; compile it again`,
+          'released',
+        );
       }
       const feedList = graph.plan.inputs.map((inp): [number, number, ArrayBufferView] => {
         const loc = graph.resolve(inp.place);

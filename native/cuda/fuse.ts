@@ -225,8 +225,7 @@ function generate(root: Tensor, members: ReadonlyMap<number, { map: DimMap; uses
         if (from === to || (from === 'bool' && to === 'int64')) return passOn(a);
         release(a);
         const d = alloc(to !== 'float32');
-        const conv =
-          to === 'float32' ? EwOp.I2F : to === 'int64' ? EwOp.F2I : from === 'float32' ? EwOp.F2B : EwOp.I2B;
+        const conv = to === 'float32' ? EwOp.I2F : to === 'int64' ? EwOp.F2I : from === 'float32' ? EwOp.F2B : EwOp.I2B;
         emit(conv, d, a.reg);
         return d;
       }

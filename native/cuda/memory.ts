@@ -19,18 +19,26 @@ export const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 /** Sets each slot's offset; returns the arena size. */
 export function assignOffsets(slots: readonly ArenaSlot[]): number {
   const bySize = [...slots].sort((a, b) => b.bytes - a.bytes || a.first - b.first);
+  // Placed slots kept in offset order: the scan for a gap stops at the first one that fits.
   const placed: ArenaSlot[] = [];
   let total = 0;
   for (const s of bySize) {
     const size = alignUp(Math.max(s.bytes, 1), ARENA_ALIGN);
-    const overlapping = placed.filter((p) => p.first <= s.last && s.first <= p.last).sort((a, b) => a.offset - b.offset);
     let offset = 0;
-    for (const p of overlapping) {
+    for (const p of placed) {
+      if (p.first > s.last || s.first > p.last) continue;
       if (p.offset >= offset + size) break;
       offset = Math.max(offset, p.offset + alignUp(Math.max(p.bytes, 1), ARENA_ALIGN));
     }
     s.offset = offset;
-    placed.push(s);
+    let lo = 0;
+    let hi = placed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (placed[mid]!.offset <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    placed.splice(lo, 0, s);
     total = Math.max(total, offset + size);
   }
   return total;

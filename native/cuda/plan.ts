@@ -12,9 +12,7 @@ import type { DeviceLoc, GemmRec } from './program.js';
 import { EwOp, MAX_RANK, Opcode, ProgramWriter, ReduceKind } from './program.js';
 
 export type Home =
-  | { kind: 'arena'; slot: ArenaSlot }
-  | { kind: 'constant'; offset: number }
-  | { kind: 'weight'; tensor: Tensor };
+  { kind: 'arena'; slot: ArenaSlot } | { kind: 'constant'; offset: number } | { kind: 'weight'; tensor: Tensor };
 
 /** A tensor's bytes on the device: a home and a byte offset inside it. */
 export interface Place {
@@ -195,7 +193,9 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     const bytes = numel(t.shape) * elemBytes(t.dtype);
     const spec = t.spec;
     if (t.shape.length > MAX_RANK && spec.op !== 'reshape' && spec.op !== 'stopGradient') {
-      throw new GraphError(`cuda: ${describe(t)} has rank ${t.shape.length}; the CUDA backend supports up to ${MAX_RANK}`);
+      throw new GraphError(
+        `cuda: ${describe(t)} has rank ${t.shape.length}; the CUDA backend supports up to ${MAX_RANK}`,
+      );
     }
     const kernel = kernels.get(t.id);
     if (kernel) {
@@ -252,7 +252,14 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         places.set(t.id, out);
         const len = spec.end - spec.start;
         push(t, 'copy', (w, at) =>
-          w.copy(at(out), at(shift(src, spec.start * inner * eb)), len * inner * eb, size * inner * eb, len * inner * eb, outer),
+          w.copy(
+            at(out),
+            at(shift(src, spec.start * inner * eb)),
+            len * inner * eb,
+            size * inner * eb,
+            len * inner * eb,
+            outer,
+          ),
         );
         break;
       }
@@ -266,7 +273,9 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
           const size = x.shape[spec.axis]!;
           const src = read(x, s);
           const dst = shift(out, at0 * inner * eb);
-          push(t, 'copy', (w, at) => w.copy(at(dst), at(src), total * inner * eb, size * inner * eb, size * inner * eb, outer));
+          push(t, 'copy', (w, at) =>
+            w.copy(at(dst), at(src), total * inner * eb, size * inner * eb, size * inner * eb, outer),
+          );
           at0 += size;
         }
         break;
@@ -292,8 +301,10 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         const out = newSlot(bytes, s);
         places.set(t.id, out);
         const [outer, size, inner] = around(t.inputs[0]!.shape, spec.axis);
-        if (spec.op === 'softmax') push(t, 'softmax', (w, at) => w.axis(Opcode.Softmax, at(src), at(out), outer, size, inner));
-        else if (spec.op === 'argMax') push(t, 'argMax', (w, at) => w.axis(Opcode.ArgMax, at(src), at(out), outer, size, inner));
+        if (spec.op === 'softmax')
+          push(t, 'softmax', (w, at) => w.axis(Opcode.Softmax, at(src), at(out), outer, size, inner));
+        else if (spec.op === 'argMax')
+          push(t, 'argMax', (w, at) => w.axis(Opcode.ArgMax, at(src), at(out), outer, size, inner));
         else {
           const { k, largest } = spec;
           push(t, 'topK', (w, at) => w.axis(Opcode.TopK, at(src), at(out), outer, size, inner, { k, largest }));
@@ -308,7 +319,17 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         places.set(t.id, out);
         const axis = spec.axis;
         push(t, 'gather', (w, at) =>
-          w.indexed(Opcode.Gather, at(src), at(ip), at(out), elemBytes(x.dtype), axis, x.shape[axis]!, [...idx.shape], stridesOf(x.shape)),
+          w.indexed(
+            Opcode.Gather,
+            at(src),
+            at(ip),
+            at(out),
+            elemBytes(x.dtype),
+            axis,
+            x.shape[axis]!,
+            [...idx.shape],
+            stridesOf(x.shape),
+          ),
         );
         break;
       }
@@ -319,10 +340,16 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         if (base.spec.op === 'fill') {
           const v = Math.fround(base.spec.value);
           push(t, 'elementwise', (w, at) =>
-            w.elementwise(at(out), [numel(t.shape)], [], [
-              { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
-              { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
-            ], [v]),
+            w.elementwise(
+              at(out),
+              [numel(t.shape)],
+              [],
+              [
+                { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
+                { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
+              ],
+              [v],
+            ),
           );
         } else {
           const src = read(base, s);
@@ -332,7 +359,17 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         const ip = read(idx, s);
         const axis = spec.axis;
         push(t, 'scatterAdd', (w, at) =>
-          w.indexed(Opcode.ScatterAdd, at(up), at(ip), at(out), 4, axis, base.shape[axis]!, [...idx.shape], stridesOf(base.shape)),
+          w.indexed(
+            Opcode.ScatterAdd,
+            at(up),
+            at(ip),
+            at(out),
+            4,
+            axis,
+            base.shape[axis]!,
+            [...idx.shape],
+            stridesOf(base.shape),
+          ),
         );
         break;
       }
@@ -394,10 +431,16 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     if (numel(t.shape) === 0) return;
     if (k === 0) {
       push(t, 'elementwise', (w, at) =>
-        w.elementwise(at(out), [numel(t.shape)], [], [
-          { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
-          { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
-        ], [0]),
+        w.elementwise(
+          at(out),
+          [numel(t.shape)],
+          [],
+          [
+            { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
+            { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
+          ],
+          [0],
+        ),
       );
       return;
     }
@@ -413,7 +456,7 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
       const bs = stridesOf(batch);
       for (let i = 0; i < nb; i++) {
         let off = 0;
-        for (let d = 0; d < batch.length; d++) off += Math.floor(i / bs[d]!) % batch[d]! * st[d]!;
+        for (let d = 0; d < batch.length; d++) off += (Math.floor(i / bs[d]!) % batch[d]!) * st[d]!;
         offs[i] = off;
       }
       return offs;
@@ -515,7 +558,9 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         const nc = Math.min(chunk, n - n0);
         const src = shift(X, n0 * c * h * wd * 4);
         const dst = shift(out, n0 * co * P * 4);
-        push(t, 'im2col', (w, at) => w.conv(Opcode.Im2col, at(src), at(col), { n: nc, c, h, w: wd, kh, kw, stride, pad, oh, ow, y0: 0 }));
+        push(t, 'im2col', (w, at) =>
+          w.conv(Opcode.Im2col, at(src), at(col), { n: nc, c, h, w: wd, kh, kw, stride, pad, oh, ow, y0: 0 }),
+        );
         push(t, 'gemm', (w, at) =>
           w.gemm(
             rowMajorGemm(at, {
@@ -540,7 +585,9 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
         const r = Math.min(rows, oh - y0);
         const src = shift(X, b * c * h * wd * 4);
         const dst = shift(out, (b * co * P + y0 * ow) * 4);
-        push(t, 'im2col', (w, at) => w.conv(Opcode.Im2col, at(src), at(col), { n: 1, c, h, w: wd, kh, kw, stride, pad, oh: r, ow, y0 }));
+        push(t, 'im2col', (w, at) =>
+          w.conv(Opcode.Im2col, at(src), at(col), { n: 1, c, h, w: wd, kh, kw, stride, pad, oh: r, ow, y0 }),
+        );
         push(t, 'gemm', (w, at) =>
           w.gemm(
             rowMajorGemm(at, {
@@ -609,7 +656,21 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
           }),
         ),
       );
-      push(t, 'col2im', (w, at) => w.conv(Opcode.Col2im, at(col), at(dst), { n: nc, c: cout, h: oh, w: ow, kh, kw, stride, pad, oh: h, ow: wd, y0: 0 }));
+      push(t, 'col2im', (w, at) =>
+        w.conv(Opcode.Col2im, at(col), at(dst), {
+          n: nc,
+          c: cout,
+          h: oh,
+          w: ow,
+          kh,
+          kw,
+          stride,
+          pad,
+          oh: h,
+          ow: wd,
+          y0: 0,
+        }),
+      );
     }
   }
 
@@ -651,7 +712,9 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
       : Math.max(1, Math.min(Math.ceil(262144 / nOut), Math.floor(nRed / 64), 65535));
     const base = { kind, keepDims: keep.dims, keepStrides: keep.st, redDims: red.dims, redStrides: red.st, rowMode };
     if (splits === 1) {
-      push(t, 'reduce', (w, at) => w.reduce({ ...base, input: at(src), out: at(out), splits: 1, chunk: Math.max(nRed, 1), scale }));
+      push(t, 'reduce', (w, at) =>
+        w.reduce({ ...base, input: at(src), out: at(out), splits: 1, chunk: Math.max(nRed, 1), scale }),
+      );
       return;
     }
     // Few outputs over many elements: partial results per split, then a second pass.

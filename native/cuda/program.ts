@@ -140,11 +140,20 @@ export class ProgramWriter {
     for (let d = 0; d < rank; d++) this.nums.push(values[d]!);
   }
 
-  elementwise(out: DeviceLoc, dims: readonly number[], inputs: readonly EwInputRec[], code: readonly EwInstrRec[], imm: readonly number[]): void {
+  elementwise(
+    out: DeviceLoc,
+    dims: readonly number[],
+    inputs: readonly EwInputRec[],
+    code: readonly EwInstrRec[],
+    imm: readonly number[],
+  ): void {
     this.count++;
     this.nums.push(Opcode.Elementwise);
     this.loc(out);
-    this.nums.push(dims.reduce((a, b) => a * b, 1), dims.length);
+    this.nums.push(
+      dims.reduce((a, b) => a * b, 1),
+      dims.length,
+    );
     this.padded(dims, dims.length);
     this.nums.push(inputs.length);
     for (const x of inputs) {
@@ -180,7 +189,15 @@ export class ProgramWriter {
     this.nums.push(r.redDims.length, ...r.redDims, ...r.redStrides);
   }
 
-  axis(op: Opcode.Softmax | Opcode.ArgMax | Opcode.TopK, input: DeviceLoc, out: DeviceLoc, outer: number, size: number, inner: number, topK?: { k: number; largest: boolean }): void {
+  axis(
+    op: Opcode.Softmax | Opcode.ArgMax | Opcode.TopK,
+    input: DeviceLoc,
+    out: DeviceLoc,
+    outer: number,
+    size: number,
+    inner: number,
+    topK?: { k: number; largest: boolean },
+  ): void {
     this.count++;
     this.nums.push(op);
     this.loc(input);
@@ -190,7 +207,17 @@ export class ProgramWriter {
   }
 
   /** Gather: data is the source. ScatterAdd: data is the updates, out the (pre-filled) result. */
-  indexed(op: Opcode.Gather | Opcode.ScatterAdd, data: DeviceLoc, idx: DeviceLoc, out: DeviceLoc, elemSize: number, axis: number, axisSize: number, idxDims: number[], strides: number[]): void {
+  indexed(
+    op: Opcode.Gather | Opcode.ScatterAdd,
+    data: DeviceLoc,
+    idx: DeviceLoc,
+    out: DeviceLoc,
+    elemSize: number,
+    axis: number,
+    axisSize: number,
+    idxDims: number[],
+    strides: number[],
+  ): void {
     this.count++;
     this.nums.push(op);
     this.loc(data);
@@ -219,7 +246,24 @@ export class ProgramWriter {
   }
 
   /** im2col: image [n,c,h,w] → columns for output rows y0… (oh rows of width ow). col2im: columns → image. */
-  conv(op: Opcode.Im2col | Opcode.Col2im, src: DeviceLoc, dst: DeviceLoc, p: { n: number; c: number; h: number; w: number; kh: number; kw: number; stride: number; pad: number; oh: number; ow: number; y0: number }): void {
+  conv(
+    op: Opcode.Im2col | Opcode.Col2im,
+    src: DeviceLoc,
+    dst: DeviceLoc,
+    p: {
+      n: number;
+      c: number;
+      h: number;
+      w: number;
+      kh: number;
+      kw: number;
+      stride: number;
+      pad: number;
+      oh: number;
+      ow: number;
+      y0: number;
+    },
+  ): void {
     this.count++;
     this.nums.push(op);
     this.loc(src);

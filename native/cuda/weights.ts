@@ -88,7 +88,9 @@ export class WeightCache {
         const bytes = Buffer.allocUnsafe(n * WIDTH[r.storedAs]);
         const got = bytes.length ? readSync(fd, bytes, 0, bytes.length, r.byteOffset) : 0;
         if (got !== bytes.length) {
-          throw new Error(`weight '${r.name}': ${r.file} ends after ${got} of ${bytes.length} bytes at offset ${r.byteOffset}`);
+          throw new Error(
+            `weight '${r.name}': ${r.file} ends after ${got} of ${bytes.length} bytes at offset ${r.byteOffset}`,
+          );
         }
         const alloc = this.addon.alloc(n * 4);
         try {

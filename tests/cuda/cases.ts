@@ -125,7 +125,10 @@ Object.assign(builders, <Record<string, Builder>>{
   'where float and int64': (k) => {
     const c = k.bools([3, 1, 5]);
     return {
-      outputs: [o.where(c, k.x([2, 3, 4, 5]), k.x([5])), o.where(k.bools([2, 3]), k.ints([2, 3], -5, 5), k.ints([3], 0, 9))],
+      outputs: [
+        o.where(c, k.x([2, 3, 4, 5]), k.x([5])),
+        o.where(k.bools([2, 3]), k.ints([2, 3], -5, 5), k.ints([3], 0, 9)),
+      ],
     };
   },
   'cast all directions': (k) => {
@@ -154,7 +157,13 @@ Object.assign(builders, <Record<string, Builder>>{
     const w = k.x([4, 5]);
     const a = k.x([3, 7, 5]);
     const b = k.x([3, 7, 4]);
-    return { outputs: [o.linear(x, w, k.x([4])), o.matmul(o.transpose(a, [0, 2, 1]), b), o.matmul(o.transpose(b, [0, 2, 1]), o.transpose(o.transpose(a, [0, 2, 1]), [0, 2, 1]))] };
+    return {
+      outputs: [
+        o.linear(x, w, k.x([4])),
+        o.matmul(o.transpose(a, [0, 2, 1]), b),
+        o.matmul(o.transpose(b, [0, 2, 1]), o.transpose(o.transpose(a, [0, 2, 1]), [0, 2, 1])),
+      ],
+    };
   },
   'conv2d 3x3 pad 1': (k) => ({ outputs: [o.conv2d(k.x([2, 3, 9, 9]), k.x([4, 3, 3, 3]), { stride: 1, pad: 1 })] }),
   'conv2d stride 2': (k) => ({ outputs: [o.conv2d(k.x([2, 3, 9, 8]), k.x([5, 3, 3, 2]), { stride: 2, pad: 0 })] }),
@@ -199,7 +208,9 @@ Object.assign(builders, <Record<string, Builder>>{
   },
   topKIndices: (k) => {
     const x = k.x([4, 50]);
-    return { outputs: [o.topKIndices(x, 5, 1, true), o.topKIndices(x, 3, 1, false), o.topKIndices(k.x([20, 3]), 4, 0, true)] };
+    return {
+      outputs: [o.topKIndices(x, 5, 1, true), o.topKIndices(x, 3, 1, false), o.topKIndices(k.x([20, 3]), 4, 0, true)],
+    };
   },
   'reshape transpose expand': (k) => {
     const x = k.x([2, 3, 4]);
@@ -216,12 +227,20 @@ Object.assign(builders, <Record<string, Builder>>{
     const a = k.x([2, 3, 4]);
     const c = o.concat([a, k.x([2, 1, 4]), k.x([2, 2, 4])], 1);
     return {
-      outputs: [c, o.slice(a, 0, 1, 2), o.slice(a, 1, 1, 3), o.concat([k.ints([2, 2], 0, 5), k.ints([2, 1], 0, 5)], 1), o.add(o.slice(a, 2, 1, 3), 1)],
+      outputs: [
+        c,
+        o.slice(a, 0, 1, 2),
+        o.slice(a, 1, 1, 3),
+        o.concat([k.ints([2, 2], 0, 5), k.ints([2, 1], 0, 5)], 1),
+        o.add(o.slice(a, 2, 1, 3), 1),
+      ],
     };
   },
   gatherElements: (k) => {
     const x = k.x([3, 6, 4]);
-    return { outputs: [o.gatherElements(x, k.ints([3, 2, 4], -6, 6), 1), o.gatherElements(x, k.ints([2, 6, 3], 0, 4), 2)] };
+    return {
+      outputs: [o.gatherElements(x, k.ints([3, 2, 4], -6, 6), 1), o.gatherElements(x, k.ints([2, 6, 3], 0, 4), 2)],
+    };
   },
   scatterAddElements: (k) => {
     const idx = k.ints([3, 5, 4], 0, 6);
@@ -263,7 +282,8 @@ Object.assign(builders, <Record<string, Builder>>{
   'long fused chain (kernel limits)': (k) => {
     let y = k.x([4, 9]);
     const xs = Array.from({ length: 12 }, () => k.x([9]));
-    for (const [i, x] of xs.entries()) y = i % 3 === 0 ? o.mul(o.tanh(y), x) : i % 3 === 1 ? o.add(y, o.exp(x)) : o.sub(y, o.mul(x, 0.25 + i));
+    for (const [i, x] of xs.entries())
+      y = i % 3 === 0 ? o.mul(o.tanh(y), x) : i % 3 === 1 ? o.add(y, o.exp(x)) : o.sub(y, o.mul(x, 0.25 + i));
     return { outputs: [y] };
   },
   'attention block': (k) => {
@@ -317,7 +337,9 @@ export function buildCases(seed: number, dir: string, only?: (name: string) => b
 }
 
 /** Reference feeds for the float64 interpreter. */
-export function referenceFeeds(feeds: Record<string, HostTensor>): Record<string, Float32Array | BigInt64Array | Uint8Array> {
+export function referenceFeeds(
+  feeds: Record<string, HostTensor>,
+): Record<string, Float32Array | BigInt64Array | Uint8Array> {
   return Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.data]));
 }
 
@@ -330,7 +352,11 @@ export interface Comparison {
 }
 
 /** Compares one backend output with the reference: error norms for floats, exact matches otherwise. */
-export function compare(i: number, got: HostTensor, want: { dtype: DType; data: Float64Array | BigInt64Array | Uint8Array }): Comparison {
+export function compare(
+  i: number,
+  got: HostTensor,
+  want: { dtype: DType; data: Float64Array | BigInt64Array | Uint8Array },
+): Comparison {
   let maxAbs = 0;
   let num = 0;
   let den = 0;

@@ -9,7 +9,8 @@ import { ADDON_FUNCTIONS, loadAddon } from '../../native/cuda/addon.js';
 
 const nvcc = spawnSync('nvcc', ['--version'], { encoding: 'utf8' });
 const haveNvcc = nvcc.status === 0;
-if (!haveNvcc) console.warn('tests/cuda/compile.test.ts skipped: nvcc is not installed (the CUDA addon cannot be built here)');
+if (!haveNvcc)
+  console.warn('tests/cuda/compile.test.ts skipped: nvcc is not installed (the CUDA addon cannot be built here)');
 
 const out = mkdtempSync(join(tmpdir(), 'skp-cuda-build-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));

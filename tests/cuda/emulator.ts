@@ -84,42 +84,113 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
           };
           for (const [o, dst, a, b, c] of prog as [EwOp, number, number, number, number][]) {
             switch (o) {
-              case EwOp.LD_F: f[dst] = f32At(ins[a]!.p, off(a)); break;
-              case EwOp.LD_I: q[dst] = i64At(ins[a]!.p, off(a)); break;
-              case EwOp.LD_B: q[dst] = ins[a]!.p.v.getUint8(ins[a]!.p.at + off(a)) ? 1n : 0n; break;
-              case EwOp.IMM_F: f[dst] = imm[a]!; break;
-              case EwOp.NEG: f[dst] = -f[a]!; break;
-              case EwOp.EXP: f[dst] = f32(Math.exp(f[a]!)); break;
-              case EwOp.LOG: f[dst] = f32(Math.log(f[a]!)); break;
-              case EwOp.SQRT: f[dst] = f32(Math.sqrt(f[a]!)); break;
-              case EwOp.ERF: f[dst] = f32(erf(f[a]!)); break;
-              case EwOp.SIGMOID: f[dst] = f32(1 / (1 + Math.exp(-f[a]!))); break;
-              case EwOp.TANH: f[dst] = f32(Math.tanh(f[a]!)); break;
-              case EwOp.FLOOR: f[dst] = Math.floor(f[a]!); break;
-              case EwOp.ABS: f[dst] = Math.abs(f[a]!); break;
-              case EwOp.ADD: f[dst] = f32(f[a]! + f[b]!); break;
-              case EwOp.SUB: f[dst] = f32(f[a]! - f[b]!); break;
-              case EwOp.MUL: f[dst] = f32(f[a]! * f[b]!); break;
-              case EwOp.DIV: f[dst] = f32(f[a]! / f[b]!); break;
-              case EwOp.POW: f[dst] = f32(Math.pow(f[a]!, f[b]!)); break;
-              case EwOp.MIN: f[dst] = Math.min(f[a]!, f[b]!); break;
-              case EwOp.MAX: f[dst] = Math.max(f[a]!, f[b]!); break;
-              case EwOp.EQ_F: q[dst] = f[a] === f[b] ? 1n : 0n; break;
-              case EwOp.LT_F: q[dst] = f[a]! < f[b]! ? 1n : 0n; break;
-              case EwOp.GT_F: q[dst] = f[a]! > f[b]! ? 1n : 0n; break;
-              case EwOp.EQ_I: q[dst] = q[a] === q[b] ? 1n : 0n; break;
-              case EwOp.WHERE_F: f[dst] = q[a] ? f[b]! : f[c]!; break;
-              case EwOp.WHERE_I: q[dst] = q[a] ? q[b]! : q[c]!; break;
-              case EwOp.F2I: q[dst] = BigInt(Math.trunc(f[a]!)); break;
-              case EwOp.I2F: f[dst] = f32(Number(q[a])); break;
-              case EwOp.F2B: q[dst] = f[a] !== 0 ? 1n : 0n; break;
-              case EwOp.I2B: q[dst] = q[a] !== 0n ? 1n : 0n; break;
-              case EwOp.ST_F: setF32(out, i, f[a]!); break;
-              case EwOp.ST_I: out.v.setBigInt64(out.at + 8 * i, q[a]!, true); break;
-              case EwOp.ST_B: out.v.setUint8(out.at + i, q[a] ? 1 : 0); break;
-              case EwOp.MOV_F: f[dst] = f[a]!; break;
-              case EwOp.MOV_I: q[dst] = q[a]!; break;
-              default: throw new Error(`elementwise op ${o}`);
+              case EwOp.LD_F:
+                f[dst] = f32At(ins[a]!.p, off(a));
+                break;
+              case EwOp.LD_I:
+                q[dst] = i64At(ins[a]!.p, off(a));
+                break;
+              case EwOp.LD_B:
+                q[dst] = ins[a]!.p.v.getUint8(ins[a]!.p.at + off(a)) ? 1n : 0n;
+                break;
+              case EwOp.IMM_F:
+                f[dst] = imm[a]!;
+                break;
+              case EwOp.NEG:
+                f[dst] = -f[a]!;
+                break;
+              case EwOp.EXP:
+                f[dst] = f32(Math.exp(f[a]!));
+                break;
+              case EwOp.LOG:
+                f[dst] = f32(Math.log(f[a]!));
+                break;
+              case EwOp.SQRT:
+                f[dst] = f32(Math.sqrt(f[a]!));
+                break;
+              case EwOp.ERF:
+                f[dst] = f32(erf(f[a]!));
+                break;
+              case EwOp.SIGMOID:
+                f[dst] = f32(1 / (1 + Math.exp(-f[a]!)));
+                break;
+              case EwOp.TANH:
+                f[dst] = f32(Math.tanh(f[a]!));
+                break;
+              case EwOp.FLOOR:
+                f[dst] = Math.floor(f[a]!);
+                break;
+              case EwOp.ABS:
+                f[dst] = Math.abs(f[a]!);
+                break;
+              case EwOp.ADD:
+                f[dst] = f32(f[a]! + f[b]!);
+                break;
+              case EwOp.SUB:
+                f[dst] = f32(f[a]! - f[b]!);
+                break;
+              case EwOp.MUL:
+                f[dst] = f32(f[a]! * f[b]!);
+                break;
+              case EwOp.DIV:
+                f[dst] = f32(f[a]! / f[b]!);
+                break;
+              case EwOp.POW:
+                f[dst] = f32(Math.pow(f[a]!, f[b]!));
+                break;
+              case EwOp.MIN:
+                f[dst] = Math.min(f[a]!, f[b]!);
+                break;
+              case EwOp.MAX:
+                f[dst] = Math.max(f[a]!, f[b]!);
+                break;
+              case EwOp.EQ_F:
+                q[dst] = f[a] === f[b] ? 1n : 0n;
+                break;
+              case EwOp.LT_F:
+                q[dst] = f[a]! < f[b]! ? 1n : 0n;
+                break;
+              case EwOp.GT_F:
+                q[dst] = f[a]! > f[b]! ? 1n : 0n;
+                break;
+              case EwOp.EQ_I:
+                q[dst] = q[a] === q[b] ? 1n : 0n;
+                break;
+              case EwOp.WHERE_F:
+                f[dst] = q[a] ? f[b]! : f[c]!;
+                break;
+              case EwOp.WHERE_I:
+                q[dst] = q[a] ? q[b]! : q[c]!;
+                break;
+              case EwOp.F2I:
+                q[dst] = BigInt(Math.trunc(f[a]!));
+                break;
+              case EwOp.I2F:
+                f[dst] = f32(Number(q[a]));
+                break;
+              case EwOp.F2B:
+                q[dst] = f[a] !== 0 ? 1n : 0n;
+                break;
+              case EwOp.I2B:
+                q[dst] = q[a] !== 0n ? 1n : 0n;
+                break;
+              case EwOp.ST_F:
+                setF32(out, i, f[a]!);
+                break;
+              case EwOp.ST_I:
+                out.v.setBigInt64(out.at + 8 * i, q[a]!, true);
+                break;
+              case EwOp.ST_B:
+                out.v.setUint8(out.at + i, q[a] ? 1 : 0);
+                break;
+              case EwOp.MOV_F:
+                f[dst] = f[a]!;
+                break;
+              case EwOp.MOV_I:
+                q[dst] = q[a]!;
+                break;
+              default:
+                throw new Error(`elementwise op ${o}`);
             }
           }
         }
@@ -231,11 +302,21 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
         const [dpitch, spitch, width, height] = list(4) as [number, number, number, number];
         const d = new Uint8Array(dst.v.buffer);
         const sv = new Uint8Array(src.v.buffer);
-        for (let r = 0; r < height; r++) d.set(sv.slice(src.at + r * spitch, src.at + r * spitch + width), dst.at + r * dpitch);
+        for (let r = 0; r < height; r++)
+          d.set(sv.slice(src.at + r * spitch, src.at + r * spitch + width), dst.at + r * dpitch);
         break;
       }
       case Opcode.Gemm: {
-        const [transA, transB, m, n, k, lda, ldb, ldc] = list(8) as number[] as [number, number, number, number, number, number, number, number];
+        const [transA, transB, m, n, k, lda, ldb, ldc] = list(8) as number[] as [
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+        ];
         const A = loc();
         const B = loc();
         const C = loc();
@@ -263,7 +344,19 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.Col2im: {
         const src = loc();
         const dst = loc();
-        const [n, c, h, w, kh, kw, stride, pad, oh, ow, y0] = list(11) as number[] as [number, number, number, number, number, number, number, number, number, number, number];
+        const [n, c, h, w, kh, kw, stride, pad, oh, ow, y0] = list(11) as number[] as [
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+        ];
         if (op === Opcode.Im2col) {
           let t = 0;
           for (let b = 0; b < n; b++)

@@ -46,7 +46,11 @@ async function main(): Promise<number> {
   console.log(`random seed ${seed}`);
   try {
     for (const precision of ['float32', 'tf32'] as const) {
-      for (const c of buildCases(seed + (precision === 'tf32' ? 1 : 0), dir, only ? (n) => n.includes(only) : undefined)) {
+      for (const c of buildCases(
+        seed + (precision === 'tf32' ? 1 : 0),
+        dir,
+        only ? (n) => n.includes(only) : undefined,
+      )) {
         const t0 = performance.now();
         const r: CaseResult = { name: c.name, precision, outputs: [], repeatIdentical: false, ok: false, ms: 0 };
         try {
@@ -59,7 +63,9 @@ async function main(): Promise<number> {
           r.outputs = got.map((g, i) => compare(i, g, want[i]!));
           const bytesOf = (d: ArrayBufferView) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
           // scatterAdd sums with atomics: its order (and rounding) may differ run to run.
-          r.repeatIdentical = c.name.includes('scatter') || got.every((g, i) => Buffer.compare(bytesOf(g.data), bytesOf(again[i]!.data)) === 0);
+          r.repeatIdentical =
+            c.name.includes('scatter') ||
+            got.every((g, i) => Buffer.compare(bytesOf(g.data), bytesOf(again[i]!.data)) === 0);
           r.ok = r.repeatIdentical && r.outputs.every((x) => x.mismatches === 0 && x.relL2 < BOUND[precision]);
         } catch (e) {
           r.error = (e as Error).message;
@@ -74,19 +80,31 @@ async function main(): Promise<number> {
 
   const failures = await badInputChecks(backend);
   const pad = (s: string, n: number) => s.padEnd(n).slice(0, n);
-  console.log(`\n${pad('case', 48)} ${pad('precision', 9)} ${'max rel L2'.padStart(10)} ${'max |err|'.padStart(10)}  result`);
+  console.log(
+    `\n${pad('case', 48)} ${pad('precision', 9)} ${'max rel L2'.padStart(10)} ${'max |err|'.padStart(10)}  result`,
+  );
   for (const r of results) {
     const rel = Math.max(0, ...r.outputs.filter((x) => x.dtype === 'float32').map((x) => x.relL2));
     const abs = Math.max(0, ...r.outputs.filter((x) => x.dtype === 'float32').map((x) => x.maxAbs));
     const exact = r.outputs.filter((x) => x.dtype !== 'float32').reduce((a, x) => a + x.mismatches, 0);
-    const verdict = r.ok ? 'ok' : r.error ? `ERROR ${r.error}` : !r.repeatIdentical ? 'FAIL (runs differ)' : `FAIL${exact ? ` (${exact} exact mismatches)` : ''}`;
-    console.log(`${pad(r.name, 48)} ${pad(r.precision, 9)} ${rel.toExponential(2).padStart(10)} ${abs.toExponential(2).padStart(10)}  ${verdict}`);
+    const verdict = r.ok
+      ? 'ok'
+      : r.error
+        ? `ERROR ${r.error}`
+        : !r.repeatIdentical
+          ? 'FAIL (runs differ)'
+          : `FAIL${exact ? ` (${exact} exact mismatches)` : ''}`;
+    console.log(
+      `${pad(r.name, 48)} ${pad(r.precision, 9)} ${rel.toExponential(2).padStart(10)} ${abs.toExponential(2).padStart(10)}  ${verdict}`,
+    );
   }
   for (const f of failures) console.log(f);
   const json = flag('--json');
   if (json) writeFileSync(json, JSON.stringify({ device: backend.info, seed, results, badInput: failures }, null, 1));
   const bad = results.filter((r) => !r.ok).length + failures.filter((f) => f.startsWith('FAIL')).length;
-  console.log(`\n${results.length - results.filter((r) => !r.ok).length}/${results.length} op cases pass; bad-input checks: ${failures.filter((f) => !f.startsWith('FAIL')).length}/${failures.length}`);
+  console.log(
+    `\n${results.length - results.filter((r) => !r.ok).length}/${results.length} op cases pass; bad-input checks: ${failures.filter((f) => !f.startsWith('FAIL')).length}/${failures.length}`,
+  );
   return bad ? 1 : 0;
 }
 
@@ -111,7 +129,11 @@ async function badInputChecks(backend: NonNullable<Awaited<ReturnType<typeof loa
     idx: { dtype: 'int64' as const, shape: [2, 3], data: new BigInt64Array(6) },
   };
   await expectError('missing input', () => graph.run({ x: feeds.x }), /input 'idx': not fed/);
-  await expectError('wrong shape', () => graph.run({ ...feeds, x: { ...feeds.x, shape: [3, 2] } }), /input 'x': fed shape \[3,2\]/);
+  await expectError(
+    'wrong shape',
+    () => graph.run({ ...feeds, x: { ...feeds.x, shape: [3, 2] } }),
+    /input 'x': fed shape \[3,2\]/,
+  );
   await expectError(
     'index out of range on the GPU',
     () => graph.run({ ...feeds, idx: { ...feeds.idx, data: BigInt64Array.from([0n, 1n, 7n, 0n, 0n, 0n]) } }),
@@ -136,13 +158,19 @@ async function badInputChecks(backend: NonNullable<Awaited<ReturnType<typeof loa
     };
     const first = await weighted(1, 1_000_000);
     const second = await weighted(2, 2_000_000);
-    out.push(`${first === 1 && second === 2 ? 'ok  ' : 'FAIL'} a rewritten weight file is read again (got ${first}, then ${second})`);
+    out.push(
+      `${first === 1 && second === 2 ? 'ok  ' : 'FAIL'} a rewritten weight file is read again (got ${first}, then ${second})`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   const huge = new Graph();
   const h = huge.input('h', [200000, 200000]);
-  await expectError('too little GPU memory (said before allocating)', () => backend.compile([o.exp(h)], { name: 'huge' }), /needs [\d.]+ GiB of GPU memory .* free of/);
+  await expectError(
+    'too little GPU memory (said before allocating)',
+    () => backend.compile([o.exp(h)], { name: 'huge' }),
+    /needs [\d.]+ GiB of GPU memory .* free of/,
+  );
   return out;
 }
 

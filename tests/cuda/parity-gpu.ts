@@ -21,10 +21,14 @@ async function main(): Promise<number> {
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
     const bad = lines.filter((l) => !l.pass);
     failed += precision === 'float32' ? bad.length : 0;
-    console.log(`\n${precision}: ${lines.length - bad.length}/${lines.length} quantities pass (${secs} s including compiles)`);
+    console.log(
+      `\n${precision}: ${lines.length - bad.length}/${lines.length} quantities pass (${secs} s including compiles)`,
+    );
     for (const l of lines) {
       const err = Number.isInteger(l.error) ? String(l.error) : l.error.toExponential(2);
-      console.log(`  ${l.pass ? 'pass' : 'FAIL'} ${l.quantity.padEnd(44)} ${l.measure.padEnd(24)} ${err.padStart(9)} (tol ${l.tolerance})${l.detail && !l.pass ? ` ${l.detail}` : ''}`);
+      console.log(
+        `  ${l.pass ? 'pass' : 'FAIL'} ${l.quantity.padEnd(44)} ${l.measure.padEnd(24)} ${err.padStart(9)} (tol ${l.tolerance})${l.detail && !l.pass ? ` ${l.detail}` : ''}`,
+      );
     }
   }
   return failed ? 1 : 0;

@@ -50,7 +50,12 @@ function runEmulated(outputs: Tensor[], feeds: Record<string, HostTensor>, scrat
     const loc = resolve(out.place);
     const buf = mem.read(loc.alloc, loc.offset, out.bytes);
     const t = out.tensor;
-    const data = t.dtype === 'float32' ? new Float32Array(buf) : t.dtype === 'int64' ? new BigInt64Array(buf) : new Uint8Array(buf);
+    const data =
+      t.dtype === 'float32'
+        ? new Float32Array(buf)
+        : t.dtype === 'int64'
+          ? new BigInt64Array(buf)
+          : new Uint8Array(buf);
     return { dtype: t.dtype, shape: [...t.shape], data };
   });
 }
@@ -95,7 +100,7 @@ describe('CUDA plan structure', () => {
 
   it('lays out random lifetimes without overlap', () => {
     let seed = 1;
-    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     const slots: ArenaSlot[] = Array.from({ length: 300 }, () => {
       const first = Math.floor(rand() * 100);
       return { bytes: 1 + Math.floor(rand() * 5000), first, last: first + Math.floor(rand() * 20), offset: -1 };
