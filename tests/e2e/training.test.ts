@@ -123,4 +123,21 @@ describe('training from the browser', () => {
     await screenshot(page, '23-grid-after-training');
     expect(problems).toEqual([]);
   });
+
+  it('says so when the model has gone, and keeps the project as it was', async () => {
+    const moved = `${model}-moved`;
+    fs.renameSync(model, moved);
+    try {
+      await page.getByRole('button', { name: 'Training', exact: true }).click();
+      await page.getByRole('button', { name: 'Find keypoints' }).click();
+      const notice = page.getByRole('alert');
+      await notice.waitFor({ timeout: 60_000 });
+      expect(await notice.textContent()).toContain(model);
+      await screenshot(page, '25-model-gone');
+      await expect.poll(() => page.getByTestId('run-state').textContent()).toBe('done');
+      await page.getByText('3 indices').waitFor();
+    } finally {
+      fs.renameSync(moved, model);
+    }
+  });
 });

@@ -43,9 +43,17 @@ api.on('job.progress', (progress) => {
     training.view = { ...view, history: [...view.history, point] };
   }
 });
+// A job that fails to start is reported by the call that started it; one that fails while
+// running (the model gone, the disk full) has no caller left to tell, so it is reported here.
+const jobsUnderWay = new Set<string>();
 api.on('job.state', (change) => {
-  if (change.state !== 'starting' && change.state !== 'running') training.live = null;
-  if (change.state === 'failed' && change.error)
-    notices.show('error', `The ${change.kind} job failed: ${change.error}`);
+  if (change.state === 'running') jobsUnderWay.add(change.jobId);
+  else if (change.state !== 'starting') {
+    training.live = null;
+    if (change.state === 'failed' && jobsUnderWay.has(change.jobId)) {
+      notices.show('error', `The ${change.kind} job failed: ${change.error ?? 'no reason given'}`);
+    }
+    jobsUnderWay.delete(change.jobId);
+  }
   void training.refresh();
 });
