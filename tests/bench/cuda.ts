@@ -3,10 +3,10 @@
 // at the 64×64 latent of a 512² image), each in float32 and TF32, with and without launch
 // graph capture. Absolute numbers with the GPU they came from; run where the addon loads:
 //   node --import tsx tests/bench/cuda.ts [--profile-json file]   (every launch's GPU time, TF32 runs)
-// With `--sdxl SIZE`, also the method itself on SDXL's full architecture (random float16
-// weights, written to the temp folder first): ms per training iteration and per augmented
-// inference at SIZE² with 500 tokens and R = 128, the settings of the PyTorch reference's
-// timings in docs/FACTS.md.
+// With `--sdxl SIZE[,SIZE…]`, also the method itself on SDXL's full architecture (random
+// float16 weights, written to the temp folder first): ms per training iteration and per
+// augmented inference at SIZE² with 500 tokens and R = 128, the settings of the PyTorch
+// reference's timings in docs/FACTS.md, and a profile of both graphs at the first size.
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,9 +203,9 @@ async function main() {
     rmSync(dir, { recursive: true, force: true });
   }
   const i = process.argv.indexOf('--profile-json');
-  if (i >= 0) writeFileSync(process.argv[i + 1]!, JSON.stringify(profiles, null, 1));
   const j = process.argv.indexOf('--sdxl');
-  if (j >= 0) await benchSdxl(backend, Number(process.argv[j + 1]));
+  if (j >= 0) await benchSdxl(backend, process.argv[j + 1]!.split(',').map(Number), profiles);
+  if (i >= 0) writeFileSync(process.argv[i + 1]!, JSON.stringify(profiles, null, 1));
 }
 
 const mapSettings = (s: RunSettings, schedule: SchedulerConfig) => ({
@@ -240,12 +240,21 @@ function tensorsNeeded(s: RunSettings): { unet: Set<string>; vae: Set<string> } 
   return used;
 }
 
-async function benchSdxl(first: CudaBackend, size: number): Promise<void> {
-  const s = parseRunSettings({ tokens: 500, imageSize: size, upsampleRes: 128, augmentationIterations: 10 });
+type Profiles = Record<string, { kind: string; op: string; shape: number[]; label?: string; ms: number }[]>;
+
+const sdxlSettings = (size: number) =>
+  parseRunSettings({ tokens: 500, imageSize: size, upsampleRes: 128, augmentationIterations: 10 });
+
+async function benchSdxl(first: CudaBackend, sizes: number[], profiles: Profiles): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'skp-bench-sdxl-'));
   try {
     const t = performance.now();
-    const needed = tensorsNeeded(s);
+    const needed = { unet: new Set<string>(), vae: new Set<string>() };
+    for (const size of sizes) {
+      const n = tensorsNeeded(sdxlSettings(size));
+      n.unet.forEach((x) => needed.unet.add(x));
+      n.vae.forEach((x) => needed.vae.add(x));
+    }
     writeRandomSdxlModel(join(dir, 'model'), SDXL_SIZES, 0, { dtype: 'F16', include: (c, n) => needed[c].has(n) });
     const model = loadSdxlModel(join(dir, 'model'), { allowMissing: true });
     const bytes = ['unet', 'vae'].reduce(
@@ -253,60 +262,99 @@ async function benchSdxl(first: CudaBackend, size: number): Promise<void> {
       0,
     );
     console.log(
-      `\nSDXL full architecture, random float16 weights (${(bytes / 2 ** 30).toFixed(2)} GiB written in ${((performance.now() - t) / 1000).toFixed(0)} s), ${size}², 500 tokens, R = 128, K = ${s.keypoints}`,
+      `\nSDXL full architecture, random float16 weights (${(bytes / 2 ** 30).toFixed(2)} GiB written in ${((performance.now() - t) / 1000).toFixed(0)} s), 500 tokens, R = 128`,
     );
-    const rand = seededRandom(5);
-    const pixels = Array.from({ length: 2 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
-    const images: ImageSource = { count: 2, load: async (i) => pixels[i]! };
-    for (const precision of ['float32', 'tf32'] as const) {
-      const backend = new CudaBackend(loadAddon(), first.device, { precision });
-      const addon = loadAddon();
-      const used = () => {
-        const m = addon.memInfo();
-        return ((m.total - m.free) / 2 ** 30).toFixed(1);
-      };
-      const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
-      const t0 = performance.now();
-      const finder = await KeypointFinder.create(
-        model,
-        backend,
-        tokens,
-        Array.from({ length: s.keypoints }, (_, k) => k),
-        s,
-      );
-      const image = await images.load(0);
-      await finder.find(image, 0);
-      const firstMs = performance.now() - t0;
-      const times: number[] = [];
-      for (let r = 0; r < 3; r++) {
-        const t1 = performance.now();
-        await finder.find(image, r + 1);
-        times.push(performance.now() - t1);
+    const addon = loadAddon();
+    const used = () => {
+      const m = addon.memInfo();
+      return ((m.total - m.free) / 2 ** 30).toFixed(1);
+    };
+    for (const size of sizes) {
+      const s = sdxlSettings(size);
+      const rand = seededRandom(5);
+      const pixels = Array.from({ length: 2 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
+      const images: ImageSource = { count: 2, load: async (i) => pixels[i]! };
+      for (const precision of ['float32', 'tf32'] as const) {
+        const backend = new CudaBackend(addon, first.device, { precision });
+        const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
+        const t0 = performance.now();
+        const keypoints = Array.from({ length: s.keypoints }, (_, k) => k);
+        const finder = await KeypointFinder.create(model, backend, tokens, keypoints, s);
+        await finder.find(pixels[0]!, 0);
+        const firstMs = performance.now() - t0;
+        const times: number[] = [];
+        for (let r = 0; r < 3; r++) {
+          const t1 = performance.now();
+          await finder.find(pixels[0]!, r + 1);
+          times.push(performance.now() - t1);
+        }
+        const inUse = used();
+        await finder.release();
+        const stamps: number[] = [];
+        await trainTokens(
+          model,
+          backend,
+          images,
+          { ...s, steps: 4, batchSize: 1 },
+          { onProgress: () => stamps.push(performance.now()) },
+        );
+        const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
+        console.log(
+          `  ${size}² ${precision.padEnd(7)} training iteration ${median(intervals).toFixed(0)} ms (median of ${intervals.length}); ` +
+            `augmented inference (10 warps) ${median(times).toFixed(0)} ms (first, with compile and weight upload, ${(firstMs / 1000).toFixed(1)} s; ${inUse} GiB in use)`,
+        );
+        if (size === sizes[0] && precision === 'float32') await profileSdxl(backend, model, s, profiles);
+        await backend.releaseWeights();
       }
-      console.log(
-        `  ${precision}: augmented inference (10 warps) ${median(times).toFixed(0)} ms (first with compile and weight upload ${(firstMs / 1000).toFixed(1)} s), GPU memory in use ${used()} GiB`,
-      );
-      await finder.release();
-      const stamps: number[] = [];
-      await trainTokens(
-        model,
-        backend,
-        images,
-        { ...s, steps: 4, batchSize: 1 },
-        { onProgress: () => stamps.push(performance.now()) },
-      );
-      const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
-      console.log(
-        `  ${precision}: training iteration (plain + warped evaluation, backward to the tokens) ${median(intervals).toFixed(0)} ms (median of ${intervals.length}), GPU memory in use ${used()} GiB`,
-      );
-      await backend.releaseWeights();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+/** Profiles one training step and one augmented draw: where the GPU time goes. */
+async function profileSdxl(
+  backend: CudaBackend,
+  model: ReturnType<typeof loadSdxlModel>,
+  s: RunSettings,
+  profiles: Profiles,
+) {
+  const size = s.imageSize;
+  const shape = { imageSize: size, latentSize: size / 8, tokens: s.tokens };
+  const rand = seededRandom(9);
+  const graphs: [string, Tensor[]][] = [];
+  const tg = new Graph();
+  const step = buildTrainStep(tg, model, shape, mapSettings(s, model.scheduler), s);
+  graphs.push(['training step', [step.loss, step.gradient, step.maps]]);
+  const dg = new Graph();
+  const draw = buildAugmentedDraw(dg, model, shape, mapSettings(s, model.scheduler), s.keypoints, size);
+  graphs.push(['augmented draw', [draw.unwarped, draw.coverage]]);
+  for (const [name, outputs] of graphs) {
+    const graph = await backend.compile(outputs, { name });
+    const feeds: CaseKit['feeds'] = {};
+    for (const inp of graph.plan.inputs) {
+      const t = inp.tensor;
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      feeds[inp.name] =
+        inp.name === 'indices'
+          ? { dtype: 'int64', shape: [...t.shape], data: BigInt64Array.from({ length: n }, (_, k) => BigInt(k)) }
+          : inp.name === 'theta'
+            ? { dtype: 'float32', shape: [2, 3], data: Float32Array.from([0.9, 0.2, 0.05, -0.2, 0.9, -0.03]) }
+            : { dtype: 'float32', shape: [...t.shape], data: Float32Array.from({ length: n }, () => rand()) };
+    }
+    await graph.run(feeds);
+    const { steps } = await graph.profile(feeds);
+    const st = graph.plan.stats;
+    console.log(
+      `  profile, ${name} at ${size}² (float32): ${st.nodes} nodes → ${st.instructions} launches, arena ${(graph.plan.arenaBytes / 2 ** 30).toFixed(2)} GiB\n    ${breakdown(steps)}`,
+    );
+    profiles[`SDXL ${size} ${name}`] = steps.map((x) => ({
+      kind: x.kind,
+      op: x.node.spec.op,
+      shape: [...x.node.shape],
+      label: x.node.label,
+      ms: x.ms,
+    }));
+    await graph.release();
+  }
+}
