@@ -85,7 +85,7 @@ export interface ModelCheck {
   architecture: string;
   dtype: string;
   parameterCount: number;
-  /** Peak memory the training step needs at the current settings. */
+  /** Peak memory a training iteration needs at the reference settings (512 px, 500 tokens, R = 128). */
   memoryNeededBytes: number;
   provider: ExecutionProvider;
   /** Why this provider runs it, e.g. "CUDA addon found an H100" or "no GPU provider in this build". */
