@@ -358,3 +358,8 @@ async function profileSdxl(
     await graph.release();
   }
 }
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
