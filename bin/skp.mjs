@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx so `npx skp` works without a build step.
-import { spawnSync } from 'node:child_process';
+// Runs the TypeScript CLI through tsx so `npx skp` works without a build step. Signals are passed
+// on, so Ctrl-C or a kill reaches the real process (a training run checkpoints and stops cleanly).
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'electron/cli/main.ts'), ...process.argv.slice(2)], {
+const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'electron/cli/main.ts'), ...process.argv.slice(2)], {
   stdio: 'inherit',
 });
-process.exit(r.status ?? 1);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => {
+  if (signal) process.kill(process.pid, signal);
+  process.exit(code ?? 1);
+});
