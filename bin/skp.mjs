@@ -3,6 +3,7 @@
 // on, so Ctrl-C or a kill reaches the real process (a training run checkpoints and stops cleanly).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import os from 'node:os';
 import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -10,7 +11,5 @@ const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'elect
   stdio: 'inherit',
 });
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
-child.on('exit', (code, signal) => {
-  if (signal) process.kill(process.pid, signal);
-  process.exit(code ?? 1);
-});
+// A child ended by a signal exits as shells report it: 128 + the signal number.
+child.on('exit', (code, signal) => process.exit(code ?? 128 + (os.constants.signals[signal] ?? 0)));
