@@ -114,8 +114,37 @@ const isLastTwoSwap = (perm: readonly number[]): boolean => {
   return r >= 2 && perm[r - 1] === r - 2 && perm[r - 2] === r - 1 && perm.slice(0, -2).every((p, i) => p === i);
 };
 
-export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): ExecutionPlan {
+/**
+ * Folds a transpose of a transpose where that saves a copy: when the two cancel (autodiff's
+ * matmul rule transposes every linear layer's Wᵀ back, and the forward Wᵀ is only a view)
+ * and when together they swap the last two axes, which a GEMM reads in place. Returns the
+ * outputs of an equivalent graph (node ids kept).
+ */
+function foldTransposes(outputs: readonly Tensor[]): Tensor[] {
+  const same = new Map<number, Tensor>();
+  for (const t of topoOrder(outputs)) {
+    const inputs = t.inputs.map((x) => same.get(x.id)!);
+    const x = inputs[0];
+    if (t.spec.op === 'transpose' && x?.spec.op === 'transpose') {
+      const inner = x.spec.perm;
+      const perm = t.spec.perm.map((p) => inner[p]!);
+      if (perm.every((p, i) => p === i)) {
+        same.set(t.id, x.inputs[0]!);
+        continue;
+      }
+      if (isLastTwoSwap(perm)) {
+        same.set(t.id, { ...t, spec: { op: 'transpose', perm }, inputs: [x.inputs[0]!] });
+        continue;
+      }
+    }
+    same.set(t.id, inputs.every((y, i) => y === t.inputs[i]) ? t : { ...t, inputs });
+  }
+  return outputs.map((t) => same.get(t.id)!);
+}
+
+export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}): ExecutionPlan {
   const scratchLimit = opts.scratchLimitBytes ?? DEFAULT_SCRATCH_LIMIT;
+  const outputs = foldTransposes(requested);
   const order = topoOrder(outputs);
   const step = new Map<number, number>();
   order.forEach((t, i) => step.set(t.id, i));
@@ -378,13 +407,13 @@ export function planGraph(outputs: readonly Tensor[], opts: PlanOptions = {}): E
     }
   }
 
-  const outs: PlanOutput[] = outputs.map((t) => {
+  const outs: PlanOutput[] = outputs.map((t, i) => {
     const place = placeOf(t);
     if (place.home.kind === 'arena') place.home.slot.last = Infinity;
-    return { tensor: t, place, bytes: numel(t.shape) * elemBytes(t.dtype) };
+    return { tensor: requested[i]!, place, bytes: numel(t.shape) * elemBytes(t.dtype) };
   });
   // Inputs are written before the first step; outputs are read after the last.
-  const declared = [...(outputs[0]?.graph.inputs.keys() ?? [])];
+  const declared = [...(requested[0]?.graph.inputs.keys() ?? [])];
   inputs.sort((a, b) => declared.indexOf(a.name) - declared.indexOf(b.name));
   const unsharedBytes = slots.reduce((acc, sl) => acc + alignUp(Math.max(sl.bytes, 1), 256), 0);
   const peak = peakLiveBytes(slots);

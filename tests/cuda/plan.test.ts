@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { grad } from '../../native/graph/autodiff.js';
 import { evaluate, readWeight } from '../../native/graph/interpret.js';
 import type { Tensor } from '../../native/graph/ir.js';
 import { Graph, numel } from '../../native/graph/ir.js';
@@ -86,6 +87,16 @@ describe('CUDA plan structure', () => {
     // (which reads its input twice: computed once).
     expect(plan.stats.instructions).toBe(6);
     expect(plan.stats.foldedNodes).toBeGreaterThanOrEqual(8);
+  });
+
+  it('copies no weight for the backward pass of a linear layer (Wᵀᵀ reads W)', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 8]);
+    const loss = o.sum(o.linear(x, g.input('w', [16, 8])), [0, 1], true);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    const plan = planGraph([loss, gx!]);
+    expect(plan.steps.filter((t) => t.spec.op === 'transpose')).toEqual([]);
+    expect(plan.kinds.filter((k) => k === 'gemm')).toHaveLength(2);
   });
 
   it('shares arena bytes between tensors whose lifetimes do not overlap, and never between ones that do', () => {
