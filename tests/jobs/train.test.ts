@@ -207,5 +207,6 @@ describe('train job', () => {
     const end = await jobs.wait(resumed.jobId);
     expect(end.state).toBe('done');
     expect(latestTokens(runId)).toEqual(uninterrupted);
+    expect(withProject(project, (db) => new RunStore(db).run(runId)!.settings.steps)).toBe(4);
   });
 });

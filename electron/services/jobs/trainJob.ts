@@ -91,6 +91,10 @@ export async function trainJob(db: ProjectDatabase, request: TrainJobRequest, ho
     if (request.model) writeSettings(db, { modelId });
     const id =
       target?.run.id ?? runs.createRun({ settings: settings as unknown as JsonObject, modelId, name: request.name }).id;
+    if (target && target.run.settings.steps !== settings.steps) {
+      // A resumed run trained further keeps its new length, so the UI and a later resume see it.
+      db.sql.prepare('UPDATE runs SET settings = ? WHERE id = ?').run(JSON.stringify(settings), id);
+    }
     runs.setStatus(id, 'running');
     return id;
   });
