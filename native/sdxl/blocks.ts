@@ -76,8 +76,10 @@ export function mergeHeads(x: Tensor): Tensor {
 /** Scaled dot-product attention probabilities [B, heads, Tq, Tk]. */
 export function attentionProbs(q: Tensor, k: Tensor): Tensor {
   const d = q.shape[q.shape.length - 1]!;
-  const scores = op.matmul(q, op.transpose(k, [0, 1, 3, 2]));
-  return op.softmax(op.mul(scores, 1 / Math.sqrt(d)), -1);
+  // Scaling the keys (N × d) rather than the scores (R² × N) keeps one fewer score-sized tensor
+  // alive in forward and backward: at R = 128 each is 20 heads × 16384 × 500 floats.
+  const scaledKeys = op.mul(op.transpose(k, [0, 1, 3, 2]), 1 / Math.sqrt(d));
+  return op.softmax(op.matmul(q, scaledKeys), -1);
 }
 
 export interface AttentionInputs {
