@@ -46,29 +46,42 @@ export function buildSelectionGraph(
   return { latents: evaluation.latents, maps: a, candidates, selected: furthestPointSampling(a, candidates, select.keypoints) };
 }
 
-export interface AugmentedDrawGraph {
-  /** The chosen indices' maps of the warped image, upsampled and warped back: [K, S, S]. */
-  unwarped: Tensor;
-  /** Where the warped-back image has content: [S, S] in [0, 1]. */
-  coverage: Tensor;
+export interface AugmentedDrawsGraph {
+  /** The chosen indices' maps of the warped images, upsampled, warped back and summed over the draws: [K, S, S]. */
+  unwarpedSum: Tensor;
+  /** How many draws cover each pixel once warped back, summed: [S, S]. */
+  coverageSum: Tensor;
 }
 
-/** Inputs image, theta, noise, tokens, indices (int64 [K]) → one augmentation draw, ready to accumulate. */
-export function buildAugmentedDraw(
+/**
+ * Inputs image, thetas [D,2,3], noises [D,C,h,w], tokens, indices (int64 [K]) → D augmentation
+ * draws in one batch, already summed: one call per image instead of one per draw, and only the
+ * sums travel back to the host.
+ */
+export function buildAugmentedDraws(
   g: Graph,
   model: SdxlComponents,
   shape: GraphShape,
   maps: MapEvaluationSettings,
   keypoints: number,
   outputSize: number,
-): AugmentedDrawGraph {
-  const { image, noise, tokens } = declareInputs(g, model, shape);
-  const theta = g.input('theta', [2, 3]);
+  draws: number,
+): AugmentedDrawsGraph {
+  const lc = model.vae.config.latentChannels;
+  const image = g.input('image', [1, 3, shape.imageSize, shape.imageSize]);
+  const thetas = g.input('thetas', [draws, 2, 3]);
+  const noises = g.input('noises', [draws, lc, shape.latentSize, shape.latentSize]);
+  const tokens = g.input('tokens', [1, shape.tokens, model.unet.config.crossAttentionDim]);
   const indices = g.input('indices', [keypoints], 'int64');
-  const warped = warp(image, theta);
-  const a = first(attentionMaps(modelParams(g, model), model, warped, noise, tokens, maps).maps);
-  const picked = resize2d(op.takeRows(a, indices), outputSize, outputSize, 'bilinear');
-  const unwarped = first(inverseWarp(op.reshape(picked, [1, ...picked.shape]), theta));
-  const coverage = op.reshape(inverseWarp(g.fill(1, [1, 1, outputSize, outputSize]), theta), [outputSize, outputSize]);
-  return { unwarped, coverage };
+  const warped = warp(op.expand(image, [draws, 3, shape.imageSize, shape.imageSize]), thetas);
+  const a = attentionMaps(modelParams(g, model), model, warped, noises, tokens, maps).maps; // [D, N, R, R]
+  const [, n, r] = a.shape as [number, number, number, number];
+  const byToken = op.reshape(op.transpose(a, [1, 0, 2, 3]), [n, draws, r, r]);
+  const picked = op.transpose(op.takeRows(byToken, indices), [1, 0, 2, 3]); // [D, K, R, R]
+  const unwarped = inverseWarp(resize2d(picked, outputSize, outputSize, 'bilinear'), thetas);
+  const coverage = inverseWarp(g.fill(1, [draws, 1, outputSize, outputSize]), thetas);
+  return {
+    unwarpedSum: op.sum(unwarped, [0]),
+    coverageSum: op.reshape(op.sum(coverage, [0]), [outputSize, outputSize]),
+  };
 }

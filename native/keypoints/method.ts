@@ -8,7 +8,7 @@ import { lastTimestep } from '../sdxl/timeEmbedding.js';
 import { AdamW, GradientAccumulator } from './adamw.js';
 import type { MapEvaluationSettings, SdxlComponents } from './attentionMaps.js';
 import { chooseIndices } from './fps.js';
-import { buildAugmentedDraw, buildSelectionGraph, type GraphShape } from './graphs.js';
+import { buildAugmentedDraws, buildSelectionGraph, type GraphShape } from './graphs.js';
 import { Random } from './rng.js';
 import { augmentationDraws, indexVotePlan, iterationDraws, planIteration } from './schedule.js';
 import type { RunSettings } from './settings.js';
@@ -220,7 +220,7 @@ export interface ImageKeypoints {
   maps: Float32Array;
 }
 
-/** Sum of warped-back maps and of their coverage over the draws, in float32 as the reference sums. */
+/** Sum of warped-back maps and of their coverage over the draws (or batches of draws), in float32. */
 export class AugmentedAverage {
   private readonly sum: Float32Array;
   private readonly coverage: Float32Array;
@@ -258,6 +258,17 @@ export function mapPeaks(maps: Float32Array, k: number, size: number): Array<{ y
   });
 }
 
+/**
+ * Draws evaluated per graph call. On the native CUDA backend all of an image's draws go in one
+ * batch (one launch sequence, one copy back); on CPU providers one at a time keeps memory at a
+ * single evaluation's (batching buys little there). Always a divisor of the draw count.
+ */
+function drawsPerCall(backend: Backend, draws: number, requested?: number): number {
+  let n = Math.min(requested ?? (backend.info.id === 'cuda' ? draws : 1), draws);
+  while (draws % n !== 0) n--;
+  return n;
+}
+
 /** Augmented inference of many images with one compiled graph (ALGORITHM.md, "Keypoints of one image"). */
 export class KeypointFinder {
   private constructor(
@@ -267,41 +278,61 @@ export class KeypointFinder {
     private readonly tokens: Float32Array,
     private readonly indices: number[],
     private readonly shape: GraphShape,
+    private readonly batch: number,
   ) {}
 
-  static async create(model: MethodModel, backend: Backend, tokens: Float32Array, indices: number[], s: RunSettings) {
+  static async create(
+    model: MethodModel,
+    backend: Backend,
+    tokens: Float32Array,
+    indices: number[],
+    s: RunSettings,
+    opts: { drawsPerCall?: number } = {},
+  ) {
     const shape = geometry(model, s);
+    const batch = drawsPerCall(backend, s.augmentationIterations, opts.drawsPerCall);
     const g = new Graph();
-    const draw = buildAugmentedDraw(g, model, shape, mapSettings(model, s), indices.length, s.imageSize);
-    const graph = await backend.compile([draw.unwarped, draw.coverage], { name: 'augmented-draw' });
-    return new KeypointFinder(graph, model, s, tokens, indices, shape);
+    const sums = buildAugmentedDraws(g, model, shape, mapSettings(model, s), indices.length, s.imageSize, batch);
+    const graph = await backend.compile([sums.unwarpedSum, sums.coverageSum], { name: 'augmented-draws' });
+    return new KeypointFinder(graph, model, s, tokens, indices, shape, batch);
   }
 
   /** Keypoints of one image; `imageKey` seeds its draws so a re-run gives the same points. */
   async find(image: Float32Array, imageKey: number, signal?: AbortSignal): Promise<ImageKeypoints> {
-    const { s, shape } = this;
+    const { s, shape, batch } = this;
     const size = s.imageSize;
     const k = this.indices.length;
     const latentShape = latentShapeOf(this.model, shape);
-    const draws = augmentationDraws(s.seed, imageKey, s.augmentationIterations, s.augmentation, latentShape.reduce((a, d) => a * d));
+    const noiseSize = latentShape.reduce((a, d) => a * d);
+    const draws = augmentationDraws(s.seed, imageKey, s.augmentationIterations, s.augmentation, noiseSize);
     const average = new AugmentedAverage(k, size);
-    for (const draw of draws) {
+    for (let first = 0; first < draws.length; first += batch) {
       throwIfCancelled(signal);
+      const chunk = draws.slice(first, first + batch);
       const [unwarped, coverage] = await this.graph.run({
         image: f32(image, [1, 3, size, size]),
-        noise: f32(draw.noise, latentShape),
+        thetas: f32(concatFloats(chunk.map((d) => d.theta)), [batch, 2, 3]),
+        noises: f32(concatFloats(chunk.map((d) => d.noise)), [batch, ...latentShape.slice(1)]),
         tokens: f32(this.tokens, [1, s.tokens, this.model.unet.config.crossAttentionDim]),
-        theta: f32(draw.theta, [2, 3]),
         indices: { dtype: 'int64', shape: [k], data: BigInt64Array.from(this.indices.map((i) => BigInt(i))) },
       });
       average.add(unwarped!.data as Float32Array, coverage!.data as Float32Array);
     }
     const maps = average.result();
-    const points = mapPeaks(maps, k, size);
-    return { points, maps };
+    return { points: mapPeaks(maps, k, size), maps };
   }
 
   release(): Promise<void> {
     return this.graph.release();
   }
+}
+
+function concatFloats(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import { Graph } from '../graph/ir.js';
 import type { Backend, CompiledGraph, HostTensor } from '../runtime/backend.js';
 import { loadSdxlModel } from '../sdxl/load.js';
 import type { MapEvaluationSettings, SdxlComponents } from '../keypoints/attentionMaps.js';
-import { buildAugmentedDraw, buildSelectionGraph, type GraphShape } from '../keypoints/graphs.js';
+import { buildAugmentedDraws, buildSelectionGraph, type GraphShape } from '../keypoints/graphs.js';
 import { buildTrainStep, type LossSettings } from '../keypoints/trainStep.js';
 import { AugmentedAverage, mapPeaks } from '../keypoints/method.js';
 import { AdamW, GradientAccumulator } from '../keypoints/adamw.js';
@@ -232,19 +232,18 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     // Augmented inference of one image with the chosen indices.
     const aug = c.meta.augmented;
     const ag = new Graph();
-    const draw = buildAugmentedDraw(ag, model, shape, mapSettings, aug.indices.length, aug.upscale_size);
-    const augmented = await compile([draw.unwarped, draw.coverage], 'augmented-draw');
+    const draws = aug.iterations;
+    const sums = buildAugmentedDraws(ag, model, shape, mapSettings, aug.indices.length, aug.upscale_size, draws);
+    const augmented = await compile([sums.unwarpedSum, sums.coverageSum], 'augmented-draws');
     const average = new AugmentedAverage(aug.indices.length, aug.upscale_size);
-    for (let it = 0; it < aug.iterations; it++) {
-      const [u, cov] = await augmented.run({
-        image: f32(item(c, 'images', aug.image_index), imageShape),
-        noise: f32(item(c, 'aug_noises', it), latentShape),
-        tokens: f32(finalTokens, tokenShape),
-        theta: f32(item(c, 'aug_thetas', it), [2, 3]),
-        indices: i64(aug.indices),
-      });
-      average.add(floats(u!), floats(cov!));
-    }
+    const [u, cov] = await augmented.run({
+      image: f32(item(c, 'images', aug.image_index), imageShape),
+      thetas: f32(c.tensor('aug_thetas').data.subarray(0, draws * 6), [draws, 2, 3]),
+      noises: f32(c.tensor('aug_noises').data.subarray(0, draws * latentShape.slice(1).reduce((x, y) => x * y)), [draws, ...latentShape.slice(1)]),
+      tokens: f32(finalTokens, tokenShape),
+      indices: i64(aug.indices),
+    });
+    average.add(floats(u!), floats(cov!));
     const finalMaps = average.result();
     report.atMost('aug_maps', 'max abs', maxAbsError(finalMaps, c.tensor('aug_maps').data), valueTol);
     const keypoints = mapPeaks(finalMaps, aug.indices.length, aug.upscale_size).flatMap((pt) => [pt.y, pt.x]);

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { grad } from '../../native/graph/autodiff.js';
 import type { Tensor, WeightRef } from '../../native/graph/ir.js';
 import { Graph } from '../../native/graph/ir.js';
-import { buildAugmentedDraw } from '../../native/keypoints/graphs.js';
+import { buildAugmentedDraws } from '../../native/keypoints/graphs.js';
 import { initialTokens, KeypointFinder, trainTokens, type ImageSource } from '../../native/keypoints/method.js';
 import { parseRunSettings, type RunSettings } from '../../native/keypoints/settings.js';
 import { buildTrainStep } from '../../native/keypoints/trainStep.js';
@@ -236,7 +236,7 @@ function tensorsNeeded(s: RunSettings): { unet: Set<string>; vae: Set<string> } 
   };
   const shape = { imageSize: s.imageSize, latentSize: s.imageSize / 8, tokens: s.tokens };
   buildTrainStep(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s);
-  buildAugmentedDraw(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s.keypoints, s.imageSize);
+  buildAugmentedDraws(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s.keypoints, s.imageSize, 1);
   return used;
 }
 
@@ -327,8 +327,8 @@ async function profileSdxl(
   const step = buildTrainStep(tg, model, shape, mapSettings(s, model.scheduler), s);
   graphs.push(['training step', [step.loss, step.gradient, step.maps]]);
   const dg = new Graph();
-  const draw = buildAugmentedDraw(dg, model, shape, mapSettings(s, model.scheduler), s.keypoints, size);
-  graphs.push(['augmented draw', [draw.unwarped, draw.coverage]]);
+  const draws = buildAugmentedDraws(dg, model, shape, mapSettings(s, model.scheduler), s.keypoints, size, s.augmentationIterations);
+  graphs.push(['augmented draws', [draws.unwarpedSum, draws.coverageSum]]);
   for (const [name, outputs] of graphs) {
     const graph = await backend.compile(outputs, { name });
     const feeds: CaseKit['feeds'] = {};
@@ -338,8 +338,12 @@ async function profileSdxl(
       feeds[inp.name] =
         inp.name === 'indices'
           ? { dtype: 'int64', shape: [...t.shape], data: BigInt64Array.from({ length: n }, (_, k) => BigInt(k)) }
-          : inp.name === 'theta'
-            ? { dtype: 'float32', shape: [2, 3], data: Float32Array.from([0.9, 0.2, 0.05, -0.2, 0.9, -0.03]) }
+          : inp.name === 'thetas'
+            ? {
+                dtype: 'float32',
+                shape: [...t.shape],
+                data: Float32Array.from({ length: n }, (_, k) => [0.9, 0.2, 0.05, -0.2, 0.9, -0.03][k % 6]!),
+              }
             : { dtype: 'float32', shape: [...t.shape], data: Float32Array.from({ length: n }, () => rand()) };
     }
     await graph.run(feeds);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Graph, numel, topoOrder, type Tensor, type WeightRef } from '../../native/graph/ir.js';
-import { buildAugmentedDraw } from '../../native/keypoints/graphs.js';
+import { buildAugmentedDraws } from '../../native/keypoints/graphs.js';
 import {
   initialTokens,
   KeypointFinder,
@@ -224,7 +224,7 @@ function tensorsNeeded(s: RunSettings): { unet: Set<string>; vae: Set<string> } 
   };
   const shape = { imageSize: s.imageSize, latentSize: s.imageSize / 8, tokens: s.tokens };
   buildTrainStep(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s);
-  buildAugmentedDraw(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s.keypoints, s.imageSize);
+  buildAugmentedDraws(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s.keypoints, s.imageSize, 1);
   return used;
 }
 
