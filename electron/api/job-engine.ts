@@ -3,6 +3,8 @@
 import path from 'node:path';
 import { isServiceError } from '../common/errors.js';
 import type { EvaluationResult, JobStatus } from '../common/jobs.js';
+import { AttentionMapStore } from '../db/attentionMapStore.js';
+import { KeypointStore } from '../db/keypointStore.js';
 import { RunStore } from '../db/runStore.js';
 import type { ServiceHost } from '../services/container.js';
 import { JobServiceImpl } from '../services/jobs/jobService.js';
@@ -13,9 +15,7 @@ import { loadSdxlModel } from '../../native/sdxl/load.js';
 import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/weights/memoryEstimate.js';
 import type { Engine } from './engine.js';
 import { ApiError } from './errors.js';
-import type { ExecutionProvider, ModelCheck } from './types.js';
-
-const attentionReason = 'attention maps of single images are not exposed by the engine to the UI yet';
+import type { ExecutionProvider, HeatMap, ModelCheck } from './types.js';
 
 const providerOfBackend: Record<string, ExecutionProvider> = {
   cuda: 'cuda',
@@ -58,7 +58,7 @@ export function jobEngine(host: ServiceHost): Engine {
   }
 
   return {
-    unavailable: () => [{ part: 'attention', reason: attentionReason }],
+    unavailable: () => [],
 
     async checkModel(modelPath): Promise<ModelCheck> {
       const detection = (() => {
@@ -155,8 +155,29 @@ export function jobEngine(host: ServiceHost): Engine {
       });
     },
 
-    attentionMap: () =>
-      Promise.reject(new ApiError('unavailable', `The attention map is not available: ${attentionReason}.`)),
+    async attentionMap(imageId, indexId): Promise<HeatMap> {
+      const db = host.context.db;
+      const index = new KeypointStore(db).index(indexId);
+      if (!index) throw new ApiError('not-found', `The project has no keypoint index ${indexId}.`);
+      const image = await host.images.get(imageId);
+      const stored = new AttentionMapStore(db).read(index.runId, imageId);
+      const peak = stored?.peaks[index.position];
+      if (!stored || peak === undefined) {
+        throw new ApiError(
+          'not-found',
+          `${image.path} has no attention maps of run ${index.runId} yet: Find keypoints keeps them for every image it works on.`,
+        );
+      }
+      const area = stored.side * stored.side;
+      const bytes = stored.values.subarray(index.position * area, (index.position + 1) * area);
+      return {
+        width: stored.side,
+        height: stored.side,
+        // Four decimals are finer than the 1/255 steps stored, and keep the JSON short.
+        values: Array.from(bytes, (b) => Math.round((b / 255) * 1e4) / 1e4),
+        peak,
+      };
+    },
 
     forwardEvents(events) {
       return [

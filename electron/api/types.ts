@@ -93,11 +93,16 @@ export interface ModelCheck {
   problems: string[];
 }
 
+/** One index's attention map on one image, as kept by the keypoints job (at most 64×64). It covers
+ * the whole image, stretched as the method saw it. */
 export interface HeatMap {
   width: number;
   height: number;
-  /** Row-major, normalised to 0..1. */
+  /** Row-major, normalised to 0..1 of `peak`. */
   values: number[];
+  /** The map's largest value (0..1: at each pixel the maps are the share of the attention each token
+   * gets), what 1 in `values` stands for. */
+  peak: number;
 }
 
 /** The latest training run as the training panel shows it, whole history included, so a reloaded

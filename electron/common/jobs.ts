@@ -92,7 +92,7 @@ export interface JobStatus {
   backend: string | null;
   startedAt: string;
   endedAt: string | null;
-  /** What a finished job produced: train {step}, keypoints {images, predicted, unreadable, keptCorrections}, evaluate an EvaluationResult. */
+  /** What a finished job produced: train {step}, keypoints {images, predicted, withAttentionMaps, unreadable, keptCorrections}, evaluate an EvaluationResult. */
   result: JsonObject | null;
 }
 

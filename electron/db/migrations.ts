@@ -157,8 +157,25 @@ CREATE TABLE gt_keypoints (
 ) WITHOUT ROWID;
 `;
 
+// Kept for the heat-map overlay: each run's K maps of an image, shrunk to at most 64×64 and
+// stored as bytes relative to each map's peak (K × 64 × 64 bytes a row, not K × S × S floats).
+// Derived data that a keypoints job can make again, so it goes with its image or run.
+const attentionMaps = `
+CREATE TABLE attention_maps (
+  run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  image_id   INTEGER NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+  side       INTEGER NOT NULL CHECK (side > 0),
+  peaks      BLOB NOT NULL, -- float32 little-endian [K]: each map's largest value
+  maps       BLOB NOT NULL, -- uint8 [K, side, side], row-major: value / peak × 255, rounded
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (run_id, image_id),
+  CHECK (length(peaks) > 0 AND length(peaks) % 4 = 0 AND length(maps) = length(peaks) / 4 * side * side)
+);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'initial schema', up: (sql) => sql.exec(initialSchema) },
+  { version: 2, name: 'attention maps', up: (sql) => sql.exec(attentionMaps) },
 ];
 
 /** The schema version this app writes. */

@@ -1,12 +1,14 @@
 // The keypoints and evaluate jobs through the JobService on a trained project: indices chosen
-// once with default names and colours, predictions written image by image (a cancelled job
-// keeps them, a new one finishes the rest without touching them), hand corrections never
-// overwritten, and an evaluation stored with the run.
+// once with default names and colours, predictions and attention maps written image by image (a
+// cancelled job keeps them, a new one finishes the rest without touching them), hand corrections
+// never overwritten, the maps served to the heat-map overlay, and an evaluation stored with the run.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationResult } from '../../electron/common/jobs.js';
 import type { Keypoint } from '../../electron/common/keypoints.js';
 import { INDEX_PALETTE } from '../../electron/common/palette.js';
+import { jobEngine } from '../../electron/api/job-engine.js';
+import { AttentionMapStore } from '../../electron/db/attentionMapStore.js';
 import { ImageStore } from '../../electron/db/imageStore.js';
 import { KeypointStore } from '../../electron/db/keypointStore.js';
 import { RunStore } from '../../electron/db/runStore.js';
@@ -45,6 +47,19 @@ afterAll(async () => {
 const predictedRows = (): Keypoint[] =>
   withProject(project, (db) => new KeypointStore(db).forRun(runId).filter((k) => k.source === 'predicted'));
 
+interface MapRow {
+  image_id: number;
+  side: number;
+  peaks: Buffer;
+  maps: Buffer;
+  created_at: string;
+}
+const mapRows = (): MapRow[] =>
+  withProject(
+    project,
+    (db) => db.sql.prepare('SELECT * FROM attention_maps WHERE run_id = ? ORDER BY image_id').all(runId) as MapRow[],
+  );
+
 describe('keypoints job', () => {
   it('keeps the images done when cancelled, finishes the rest later, and never overwrites a hand correction', async () => {
     const phases = new Set<string>();
@@ -70,6 +85,8 @@ describe('keypoints job', () => {
     expect(keptImages.size).toBeGreaterThanOrEqual(2);
     expect(keptImages.size).toBeLessThan(5);
     expect(kept).toHaveLength(keptImages.size * 3);
+    const keptMaps = mapRows();
+    expect(keptMaps.map((m) => m.image_id)).toEqual([...keptImages].sort((a, b) => a - b));
 
     const images = withProject(project, (db) => new ImageStore(db).all());
     const waiting = images.find((i) => !keptImages.has(i.id))!;
@@ -89,6 +106,10 @@ describe('keypoints job', () => {
     const after = predictedRows();
     expect(after).toHaveLength(5 * 3);
     for (const row of kept) expect(after).toContainEqual(row);
+    const maps = mapRows();
+    expect(maps.map((m) => m.image_id)).toEqual(images.map((i) => i.id).sort((a, b) => a - b));
+    for (const row of keptMaps) expect(maps).toContainEqual(row);
+    expect(done.result).toMatchObject({ withAttentionMaps: 5 });
     for (const row of after) {
       const image = images.find((i) => i.id === row.imageId)!;
       expect(row.x).toBeGreaterThan(0);
@@ -105,6 +126,56 @@ describe('keypoints job', () => {
     const point = shown.points.find((p) => p.indexId === hand.indexId)!;
     expect(point.predicted).not.toBeNull();
     expect(point.effective).toMatchObject({ source: 'corrected', x: 7.5, y: 9.25, visibility: 1 });
+  });
+
+  it("keeps K maps per image at the run's size, peaked where the keypoint is, and serves them to the overlay", async () => {
+    const images = withProject(project, (db) => new ImageStore(db).all());
+    const indices = withProject(project, (db) => new RunStore(db).indices(runId));
+    const engine = jobEngine(services);
+    expect(engine.unavailable()).toEqual([]);
+    for (const image of images) {
+      const stored = withProject(project, (db) => new AttentionMapStore(db).read(runId, image.id))!;
+      // TINY runs at 64 px: the maps keep their full 64×64, one byte a value.
+      expect(stored.side).toBe(64);
+      expect(stored.peaks).toHaveLength(3);
+      expect(stored.values).toHaveLength(3 * 64 * 64);
+      for (const index of indices) {
+        const map = await engine.attentionMap(image.id, index.id);
+        expect([map.width, map.height, map.values.length]).toEqual([64, 64, 64 * 64]);
+        expect(map.peak).toBe(stored.peaks[index.position]);
+        expect(map.peak).toBeGreaterThan(0);
+        expect(Math.max(...map.values)).toBe(1);
+        expect(Math.min(...map.values)).toBeGreaterThanOrEqual(0);
+        // The keypoint is the peak of its map: its cell holds the map's largest value.
+        const point = predictedRows().find((p) => p.imageId === image.id && p.indexId === index.id)!;
+        const cell = Math.floor((point.y / image.height) * 64) * 64 + Math.floor((point.x / image.width) * 64);
+        expect(map.values[cell]).toBe(1);
+      }
+    }
+    await expect(engine.attentionMap(images[0]!.id, 9999)).rejects.toThrow(/no keypoint index 9999/);
+  });
+
+  it('adds the maps of images found before maps were kept, leaving their keypoints as they are', async () => {
+    const images = withProject(project, (db) => new ImageStore(db).all());
+    const [older, other] = images;
+    withProject(project, (db) =>
+      db.sql.prepare('DELETE FROM attention_maps WHERE run_id = ? AND image_id = ?').run(runId, older!.id),
+    );
+    await expect(jobEngine(services).attentionMap(older!.id, predictedRows()[0]!.indexId)).rejects.toThrow(
+      /has no attention maps of run \d+ yet: Find keypoints keeps them/,
+    );
+    const before = { points: predictedRows(), maps: mapRows() };
+    const logs: string[] = [];
+    const watch = jobs.onStateChange((e) => e.message && logs.push(e.message));
+    const again = await jobs.start({ kind: 'keypoints', backend: 'cpu' });
+    const done = await jobs.wait(again.jobId);
+    watch.dispose();
+    expect(done.state).toBe('done');
+    expect(logs.join('\n')).toContain('1 of them have keypoints but no attention maps');
+    expect(predictedRows()).toEqual(before.points);
+    const after = mapRows();
+    expect(after.find((m) => m.image_id === other!.id)).toEqual(before.maps.find((m) => m.image_id === other!.id));
+    expect(after.map((m) => m.image_id)).toContain(older!.id);
   });
 
   it('evaluates the keypoints against the ground truth and stores the result with the run', async () => {

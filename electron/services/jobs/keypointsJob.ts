@@ -1,12 +1,14 @@
 // `skp keypoints`: choose the run's K indices (once), then find and store the keypoints of
-// every image, one image per transaction as they come, so an interrupted job keeps what it
-// finished and a new one carries on with the images that have none yet. Predictions are
-// written through RunStore.writePredictions, which cannot reach hand corrections.
+// every image with its attention maps (for the heat-map overlay), one image per transaction as
+// they come, so an interrupted job keeps what it finished and a new one carries on with the
+// images that have none yet. Predictions are written through RunStore.writePredictions, which
+// cannot reach hand corrections.
 
 import { badInput } from '../../common/errors.js';
 import type { KeypointsJobRequest } from '../../common/jobs.js';
 import type { KeypointIndex } from '../../common/keypoints.js';
 import type { TrainingRun } from '../../common/runs.js';
+import { AttentionMapStore } from '../../db/attentionMapStore.js';
 import type { ProjectDatabase } from '../../db/database.js';
 import { ImageStore } from '../../db/imageStore.js';
 import { RunStore } from '../../db/runStore.js';
@@ -25,6 +27,7 @@ import {
   trainingImages,
 } from './preflight.js';
 import { runModel, updateProgress } from './runRecord.js';
+import { storedMaps } from './shrinkMaps.js';
 
 /** The run asked for, or the newest finished run, or the newest with any learned tokens. */
 export function runWithTokens(runs: RunStore, runId: number | undefined): TrainingRun {
@@ -141,10 +144,19 @@ async function findKeypoints(
   tokens: Float32Array,
   hooks: JobHooks,
 ): Promise<JobOutcome> {
-  const done = imagesPredicted(db, run.id, indices.length);
+  const mapStore = new AttentionMapStore(db);
+  const predicted = imagesPredicted(db, run.id, indices.length);
+  const mapped = mapStore.imagesWithMaps(run.id);
+  const done = new Set([...predicted].filter((id) => mapped.has(id)));
   const todo = images.filter((image) => !done.has(image.id));
   if (done.size > 0) {
     hooks.log(`${done.size} images already have run ${run.id}'s keypoints; finding them on the other ${todo.length}`);
+  }
+  const mapsOnly = todo.filter((image) => predicted.has(image.id)).length;
+  if (mapsOnly > 0) {
+    hooks.log(
+      `${mapsOnly} of them have keypoints but no attention maps (found before maps were kept): their maps are added, their keypoints stay as they are`,
+    );
   }
   const unreadable: Array<{ path: string; reason: string }> = [];
   let shadowed = 0;
@@ -168,17 +180,23 @@ async function findKeypoints(
         continue;
       }
       const found = await finder.find(pixels, image.id, hooks.signal);
-      const written = runs.writePredictions(
-        run.id,
-        found.points.map((p, k) => ({
-          imageId: image.id,
-          indexId: indices[k]!.id,
-          ...toImagePixels(p, image.width, image.height),
-          visibility: 2 as const,
-          score: p.score,
-        })),
-      );
-      shadowed += written.shadowedByCorrections;
+      const maps = storedMaps(found.maps, indices.length, settings.imageSize);
+      db.write(() => {
+        if (!predicted.has(image.id)) {
+          const written = runs.writePredictions(
+            run.id,
+            found.points.map((p, k) => ({
+              imageId: image.id,
+              indexId: indices[k]!.id,
+              ...toImagePixels(p, image.width, image.height),
+              visibility: 2 as const,
+              score: p.score,
+            })),
+          );
+          shadowed += written.shadowedByCorrections;
+        }
+        mapStore.write(run.id, image.id, maps);
+      });
       const seconds = (Date.now() - started) / 1000;
       hooks.progress({
         runId: run.id,
@@ -195,8 +213,13 @@ async function findKeypoints(
   } finally {
     await finder.release();
   }
-  const predicted = imagesPredicted(db, run.id, indices.length).size;
-  const summary = { images: images.length, predicted, unreadable, keptCorrections: shadowed };
+  const summary = {
+    images: images.length,
+    predicted: imagesPredicted(db, run.id, indices.length).size,
+    withAttentionMaps: mapStore.imagesWithMaps(run.id).size,
+    unreadable,
+    keptCorrections: shadowed,
+  };
   updateProgress(runs, run.id, { keypoints: summary });
   if (shadowed > 0) hooks.log(`${shadowed} predicted points sit under hand corrections, which stay as they are`);
   return { state: 'done', runId: run.id, error: null, result: summary };
