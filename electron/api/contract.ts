@@ -122,9 +122,9 @@ export const methods = {
   'groundTruth.summary': takes(nothing).returns<T.GroundTruthSummary>(),
   'attention.map': takes(z.object({ imageId: id, indexId: id }).strict()).returns<T.HeatMap>(),
   /** Fits the regressor to the ground truth and measures it (waits for the job). */
-  'evaluation.run': takes(nothing).returns<T.EvaluationResult>(),
+  'evaluation.run': takes(nothing).returns<T.EvaluationReport>(),
   /** The last evaluation stored with the current run, if any. */
-  'evaluation.last': takes(nothing).returns<T.EvaluationResult | null>(),
+  'evaluation.last': takes(nothing).returns<T.EvaluationReport | null>(),
   'export.coco': takes(
     z
       .object({

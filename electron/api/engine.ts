@@ -5,7 +5,7 @@ import type { Disposable } from '../common/events.js';
 import type { EventHub } from './events.js';
 import type {
   EnginePart,
-  EvaluationResult,
+  EvaluationReport,
   HeatMap,
   IndexConsistency,
   JobStatus,
@@ -23,8 +23,8 @@ export interface Engine {
   findKeypoints(runId: number | undefined): Promise<JobStatus>;
   jobs(): Promise<JobStatus[]>;
   cancelJob(jobId: string): Promise<JobStatus>;
-  evaluate(): Promise<EvaluationResult>;
-  lastEvaluation(): Promise<EvaluationResult | null>;
+  evaluate(): Promise<EvaluationReport>;
+  lastEvaluation(): Promise<EvaluationReport | null>;
   attentionMap(imageId: number, indexId: number): Promise<HeatMap>;
   /** Per index of the current run: the share of the index-choice images on which its token was among
    * the K chosen — how consistently it lands as a keypoint across images. Empty before the choice. */

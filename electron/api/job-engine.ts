@@ -4,6 +4,7 @@ import path from 'node:path';
 import { isServiceError } from '../common/errors.js';
 import type { EvaluationResult, JobStatus } from '../common/jobs.js';
 import { AttentionMapStore } from '../db/attentionMapStore.js';
+import { ImageStore } from '../db/imageStore.js';
 import { KeypointStore } from '../db/keypointStore.js';
 import { RunStore } from '../db/runStore.js';
 import type { ServiceHost } from '../services/container.js';
@@ -15,7 +16,7 @@ import { loadSdxlModel } from '../../native/sdxl/load.js';
 import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/weights/memoryEstimate.js';
 import type { Engine } from './engine.js';
 import { ApiError } from './errors.js';
-import type { ExecutionProvider, HeatMap, ModelCheck } from './types.js';
+import type { EvaluationReport, ExecutionProvider, HeatMap, ModelCheck } from './types.js';
 
 const providerOfBackend: Record<string, ExecutionProvider> = {
   cuda: 'cuda',
@@ -53,8 +54,18 @@ export function jobEngine(host: ServiceHost): Engine {
     return info.currentRunId;
   }
 
-  function storedEvaluation(runId: number): EvaluationResult | null {
-    return (runs().run(runId)?.progress?.evaluation ?? null) as EvaluationResult | null;
+  /** The run's stored evaluation with the paths of its images (the stored JSON keeps ids only). */
+  function storedEvaluation(runId: number): EvaluationReport | null {
+    const stored = (runs().run(runId)?.progress?.evaluation ?? null) as EvaluationResult | null;
+    if (!stored) return null;
+    const images = new ImageStore(host.context.db);
+    return {
+      ...stored,
+      images: (stored.images ?? []).map((row) => ({
+        ...row,
+        path: images.get(row.imageId)?.path ?? `image ${row.imageId} (no longer in the project)`,
+      })),
+    };
   }
 
   return {

@@ -4,7 +4,7 @@
 import type { ImageRecord, ImageSummary } from '../common/images.js';
 import type { ImageKeypoints, Keypoint } from '../common/keypoints.js';
 import type { GroundTruthInstance } from '../common/groundTruth.js';
-import type { JobStatus } from '../common/jobs.js';
+import type { EvaluatedImage, EvaluationResult, JobStatus } from '../common/jobs.js';
 import type { LossPoint, TrainingRun } from '../common/runs.js';
 
 export type * from '../common/images.js';
@@ -103,6 +103,12 @@ export interface HeatMap {
   /** The map's largest value (0..1: at each pixel the maps are the share of the attention each token
    * gets), what 1 in `values` stands for. */
   peak: number;
+}
+
+/** An evaluation as the UI shows it: the stored result, with the path of each listed image. */
+export interface EvaluationReport extends Omit<EvaluationResult, 'images'> {
+  /** Worst first; empty for a result stored before images were listed (evaluate again). */
+  images: Array<EvaluatedImage & { path: string }>;
 }
 
 /** The latest training run as the training panel shows it, whole history included, so a reloaded

@@ -107,6 +107,15 @@ export interface EvaluationMetric {
   perPart: Array<number | null>;
 }
 
+/** How far off one test image is; errors are distances in fractions of the image side, as the mean-error metric. */
+export interface EvaluatedImage {
+  imageId: number;
+  /** Mean over the image's labelled parts; null when none is labelled. */
+  meanError: number | null;
+  /** One per labelled part (EvaluationResult.parts); null where the image does not label it. */
+  perPart: Array<number | null>;
+}
+
 /** The regressor from the K discovered points to the labelled parts, fitted on the train split. */
 export interface EvaluationResult {
   runId: number;
@@ -115,6 +124,8 @@ export interface EvaluationResult {
   /** Names of the labelled parts, ground-truth order. */
   parts: string[];
   metrics: EvaluationMetric[];
+  /** The test images, worst first (largest mean error; images with no labelled part last). */
+  images: EvaluatedImage[];
   /** How train and test images were chosen, in the user's words. */
   protocol: string;
   evaluatedAt: string;

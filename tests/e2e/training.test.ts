@@ -1,6 +1,7 @@
 // Training from the browser with a real (small, random-weight) SDXL-architecture model on the CPU:
 // import a labelled dataset, check and choose the model, train with live progress that survives a
-// window reload, find the keypoints, evaluate against the ground truth.
+// window reload, find the keypoints, evaluate against the ground truth, open the worst image and
+// overlay its attention map.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +34,16 @@ const tiny: Record<string, number> = {
 
 async function stepShown(page: Page): Promise<number> {
   return Number(await page.getByTestId('run-step').textContent());
+}
+
+/** Sum of the image view canvas's pixel bytes: changes when anything drawn on it does. */
+function canvasSum(page: Page): Promise<number> {
+  return page.getByTestId('image-canvas').evaluate((canvas: HTMLCanvasElement) => {
+    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    let sum = 0;
+    for (let i = 0; i < data.length; i++) sum += data[i]!;
+    return sum;
+  });
 }
 
 describe('training from the browser', () => {
@@ -110,6 +121,12 @@ describe('training from the browser', () => {
     await page.getByRole('button', { name: 'Evaluation', exact: true }).click();
     await page.getByRole('button', { name: 'Evaluate', exact: true }).click();
     await page.getByRole('cell', { name: 'overall' }).waitFor({ timeout: 120_000 });
+    // No split in this dataset: all 8 labelled images are measured, listed worst first.
+    const worst = page.getByTestId('worst-images');
+    await expect.poll(() => worst.locator('tbody tr').count()).toBe(8);
+    const errors = (await worst.locator('tbody tr td:nth-child(3)').allTextContents()).map(Number);
+    expect(errors.every((e) => e > 0)).toBe(true);
+    expect(errors).toEqual([...errors].sort((a, b) => b - a));
     await screenshot(page, '22-evaluation');
 
     await page.getByRole('button', { name: 'Indices', exact: true }).click();
@@ -121,6 +138,37 @@ describe('training from the browser', () => {
     await page.getByTestId('image-grid').getByRole('button').first().waitFor();
     await page.waitForTimeout(300);
     await screenshot(page, '23-grid-after-training');
+    expect(problems).toEqual([]);
+  });
+
+  it('opens the worst image from the evaluation and overlays the attention map of an index', async () => {
+    await page.getByRole('button', { name: 'Evaluation', exact: true }).click();
+    const first = page.getByTestId('worst-images').locator('button[data-image-id]').first();
+    const worstPath = await first.textContent();
+    await first.click();
+    const canvas = page.getByTestId('image-canvas');
+    await page.locator('[data-testid="image-canvas"][data-image-loaded="true"]').waitFor();
+    expect(await page.locator('.image-view .toolbar .name').textContent()).toBe(worstPath);
+    await page.keyboard.press('1');
+    await page.locator('.index-row.selected').waitFor();
+    expect(await canvas.getAttribute('data-heat-map')).toBe('none');
+    const plain = await canvasSum(page);
+
+    await page.keyboard.press('h');
+    const peak = page.getByTestId('heat-map-peak');
+    await peak.waitFor();
+    expect(Number((await peak.textContent())?.replace('peak ', ''))).toBeGreaterThan(0);
+    expect(await canvas.getAttribute('data-heat-map')).toBe('shown');
+    await page.getByLabel('Heat map opacity').fill('1');
+    await expect.poll(() => canvasSum(page)).not.toBe(plain);
+    await screenshot(page, '26-heat-map');
+    await page.getByLabel('Heat map opacity').fill('0');
+    await expect.poll(() => canvasSum(page)).toBe(plain);
+    await page.getByLabel('Heat map opacity').fill('0.6');
+    await page.getByLabel('Heat map opacity').blur();
+    await page.keyboard.press('h');
+    await expect.poll(() => canvas.getAttribute('data-heat-map')).toBe('none');
+    expect(await canvasSum(page)).toBe(plain);
     expect(problems).toEqual([]);
   });
 

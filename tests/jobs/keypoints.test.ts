@@ -14,6 +14,8 @@ import { KeypointStore } from '../../electron/db/keypointStore.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { readSettings } from '../../electron/db/settingsStore.js';
 import { createServices, type ServiceHost } from '../../electron/services/container.js';
+import { evaluateCommand } from '../../electron/cli/commands/evaluate.js';
+import { imageErrors } from '../../electron/services/jobs/evaluateJob.js';
 import { JobServiceImpl } from '../../electron/services/jobs/jobService.js';
 import { removeTempDirs, tempDir, TINY, withProject, writeModel, writeProject } from './fixtures.js';
 
@@ -196,5 +198,78 @@ describe('keypoints job', () => {
     }
     const stored = withProject(project, (db) => new RunStore(db).run(runId)!.progress!.evaluation);
     expect(stored).toEqual(JSON.parse(JSON.stringify(result)));
+
+    // Every measured image, worst first, its mean the mean of its parts' errors.
+    expect(result.images.map((i) => i.imageId).sort()).toEqual(
+      withProject(project, (db) => new ImageStore(db).all().map((i) => i.id)).sort(),
+    );
+    const means = result.images.map((i) => i.meanError!);
+    expect(means).toEqual([...means].sort((a, b) => b - a));
+    for (const image of result.images) {
+      expect(image.perPart).toHaveLength(8);
+      const parts = image.perPart.filter((v): v is number => v !== null);
+      expect(image.meanError).toBeCloseTo(parts.reduce((a, b) => a + b, 0) / parts.length, 3);
+    }
+    const overall = result.metrics[0]!.overall;
+    const pairs = result.images.flatMap((i) => i.perPart.filter((v) => v !== null));
+    expect(pairs.reduce((a, b) => a + b!, 0) / pairs.length).toBeCloseTo(overall, 3);
+
+    const report = (await jobEngine(services).lastEvaluation())!;
+    expect(report.images.map((i) => i.imageId)).toEqual(result.images.map((i) => i.imageId));
+    const paths = withProject(project, (db) => new Map(new ImageStore(db).all().map((i) => [i.id, i.path])));
+    for (const row of report.images) expect(row.path).toBe(paths.get(row.imageId));
+  });
+
+  it('skp evaluate prints the worst images with their paths after the table', async () => {
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+    expect(await evaluateCommand.run([project], io)).toBe(0);
+    const head = lines.indexOf('Worst images (mean error over their labelled parts):');
+    expect(head).toBeGreaterThan(0);
+    const listed = lines.slice(head + 1);
+    expect(listed).toHaveLength(5);
+    const result = withProject(
+      project,
+      (db) => new RunStore(db).run(runId)!.progress!.evaluation,
+    ) as unknown as EvaluationResult;
+    const paths = withProject(project, (db) => new Map(new ImageStore(db).all().map((i) => [i.id, i.path])));
+    listed.forEach((line, n) => {
+      const image = result.images[n]!;
+      expect(line.trim()).toBe(`${image.meanError!.toFixed(4)}  ${paths.get(image.imageId)}`);
+    });
+  });
+
+  it('ranks images by mean error over their labelled parts, the unlabelled last', () => {
+    const at = (y: number, x: number) => ({ y, x });
+    const truth = [
+      [
+        { ...at(0, 0), visible: true },
+        { ...at(0, 0), visible: false },
+      ],
+      [
+        { ...at(0, 0), visible: true },
+        { ...at(0, 0), visible: true },
+      ],
+      [
+        { ...at(0, 0), visible: false },
+        { ...at(0, 0), visible: false },
+      ],
+      [
+        { ...at(0, 0), visible: true },
+        { ...at(0.5, 0.5), visible: true },
+      ],
+    ];
+    const estimated = [
+      [at(0.3, 0.4), at(9, 9)],
+      [at(0, 0.1), at(0, 0.3)],
+      [at(1, 1), at(1, 1)],
+      [at(0, 0.2), at(0.5, 0.5)],
+    ];
+    expect(imageErrors([10, 11, 12, 13], estimated, truth)).toEqual([
+      { imageId: 10, meanError: 0.5, perPart: [0.5, null] },
+      { imageId: 11, meanError: 0.2, perPart: [0.1, 0.3] },
+      { imageId: 13, meanError: 0.1, perPart: [0.2, 0] },
+      { imageId: 12, meanError: null, perPart: [null, null] },
+    ]);
   });
 });

@@ -8,6 +8,9 @@ const usage = 'Usage: skp evaluate <project.skp> [--run <id>]';
 
 const cell = (v: number | null) => (v === null ? '—' : v.toFixed(4));
 
+/** Images the command lists after the table; the app lists them all. */
+const WORST_SHOWN = 5;
+
 export function printEvaluation(io: CliIO, result: EvaluationResult): void {
   io.out(`Run ${result.runId}: ${result.protocol}`);
   const width = Math.max(8, ...result.parts.map((p) => p.length));
@@ -39,7 +42,13 @@ export const evaluateCommand: CliCommand = {
         io.err(`Evaluation failed: ${status.error}`);
         return 1;
       }
-      printEvaluation(io, status.result as unknown as EvaluationResult);
+      const result = status.result as unknown as EvaluationResult;
+      printEvaluation(io, result);
+      const worst = result.images.filter((i) => i.meanError !== null).slice(0, WORST_SHOWN);
+      if (worst.length > 0) io.out('Worst images (mean error over their labelled parts):');
+      for (const image of worst) {
+        io.out(`  ${cell(image.meanError).padStart(8)}  ${(await services.images.get(image.imageId)).path}`);
+      }
       return 0;
     });
   },

@@ -1,10 +1,11 @@
 // `skp evaluate`: how well the run's K discovered keypoints explain the labelled parts
 // (ALGORITHM.md, "Evaluation"): a linear regressor from the K points to the L parts is fitted
-// on the train split and measured on the test split. The method's own predictions are
-// evaluated, not hand corrections. The result is stored in the run's progress JSON.
+// on the train split and measured on the test split, overall, per part and per image (worst
+// first, to find the images the method gets wrong). The method's own predictions are evaluated,
+// not hand corrections. The result is stored in the run's progress JSON.
 
 import { badInput } from '../../common/errors.js';
-import type { EvaluateJobRequest, EvaluationMetric, EvaluationResult } from '../../common/jobs.js';
+import type { EvaluateJobRequest, EvaluatedImage, EvaluationMetric, EvaluationResult } from '../../common/jobs.js';
 import type { GroundTruthInstance } from '../../common/groundTruth.js';
 import type { ImageRecord } from '../../common/images.js';
 import type { JsonObject } from '../../common/runs.js';
@@ -76,6 +77,31 @@ function metric(name: string, higherIsBetter: boolean, m: MetricSummary): Evalua
   return { name, higherIsBetter, overall: m.overall, perPart: m.perIndex };
 }
 
+/** Four significant digits: finer than any difference worth reading, and a short JSON per image. */
+const short = (v: number) => Number(v.toPrecision(4));
+
+/** Each test image's error per labelled part and their mean, worst image first. */
+export function imageErrors(
+  imageIds: number[],
+  estimated: readonly (readonly PointYX[])[],
+  truth: readonly (readonly LabelledPoint[])[],
+): EvaluatedImage[] {
+  const rows = imageIds.map((imageId, r): EvaluatedImage => {
+    const perPart = truth[r]!.map((t, j) => {
+      const e = estimated[r]![j]!;
+      return t.visible ? Math.hypot(e.y - t.y, e.x - t.x) : null;
+    });
+    const counted = perPart.filter((v): v is number => v !== null);
+    const meanError = counted.length === 0 ? null : counted.reduce((a, b) => a + b, 0) / counted.length;
+    return {
+      imageId,
+      meanError: meanError === null ? null : short(meanError),
+      perPart: perPart.map((v) => (v === null ? null : short(v))),
+    };
+  });
+  return rows.sort((a, b) => (b.meanError ?? -1) - (a.meanError ?? -1) || a.imageId - b.imageId);
+}
+
 /** Parts named like left/right eye, for the inter-ocular normalisation faces are reported with. */
 function eyes(parts: string[]): [number, number] | null {
   const left = parts.findIndex((p) => /left.?eye/i.test(p));
@@ -141,6 +167,11 @@ export function evaluateRun(db: ProjectDatabase, runId: number): EvaluationResul
     testImages: test.length,
     parts,
     metrics,
+    images: imageErrors(
+      test.map((s) => s.image.id),
+      estimated,
+      truth,
+    ),
     evaluatedAt: new Date().toISOString(),
     protocol,
   };
