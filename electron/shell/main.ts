@@ -21,6 +21,13 @@ import { callChannel, eventChannel, type IpcReply } from './channels.js';
 import { appEntry, appScheme, isAppUrl, mainWindowOptions } from './window.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+// A packaged app carries the CUDA addon as a resource (package.json "extraResources"); the engine
+// finds it through SKP_CUDA_ADDON and falls back to ONNX Runtime where it is absent or cannot load.
+const packagedCudaAddon = path.join(process.resourcesPath, 'cuda', 'skp_cuda.node');
+if (app.isPackaged && !process.env.SKP_CUDA_ADDON && fs.existsSync(packagedCudaAddon)) {
+  process.env.SKP_CUDA_ADDON = packagedCudaAddon;
+}
 const preloadPath = path.join(here, 'preload.cjs');
 const serverId = crypto.randomUUID();
 const allowed = new AllowedFolders();

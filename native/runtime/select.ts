@@ -19,7 +19,7 @@ async function tryNativeCuda(reasons: string[]): Promise<Backend | null> {
     reasons.push('Native CUDA: not part of this build (no native/cuda/index)');
     return null;
   }
-  let mod: { loadCudaBackend?: () => Promise<Backend | null> };
+  let mod: { loadCudaBackend?: () => Promise<Backend | null>; cudaUnavailableReason?: () => string | null };
   try {
     mod = (await import(where.href)) as typeof mod;
   } catch (e) {
@@ -32,7 +32,10 @@ async function tryNativeCuda(reasons: string[]): Promise<Backend | null> {
   }
   try {
     const backend = await mod.loadCudaBackend();
-    if (!backend) reasons.push('Native CUDA: the addon did not load (no NVIDIA GPU, driver or built addon)');
+    if (!backend) {
+      const why = mod.cudaUnavailableReason?.() ?? 'the addon did not load (no NVIDIA GPU, driver or built addon)';
+      reasons.push(`Native CUDA: ${why}`);
+    }
     return backend;
   } catch (e) {
     reasons.push(`Native CUDA: ${(e as Error).message}`);
