@@ -43,16 +43,19 @@ function geometry(model: MethodModel, s: RunSettings): GraphShape {
   return { imageSize: s.imageSize, latentSize: s.imageSize / downscale, tokens: s.tokens };
 }
 
-function mapSettings(model: MethodModel, s: RunSettings): MapEvaluationSettings {
+/** How a run's settings evaluate the maps under a model's noise schedule. */
+export function mapSettingsFor(schedule: SchedulerConfig, s: RunSettings): MapEvaluationSettings {
   return {
     upsampleRes: s.upsampleRes,
     layers: s.layers,
     maxQueryTokens: s.maxQueryTokens,
     latentScale: s.latentScale,
-    schedule: model.scheduler,
-    timestep: lastTimestep(model.scheduler, INFERENCE_STEPS),
+    schedule,
+    timestep: lastTimestep(schedule, INFERENCE_STEPS),
   };
 }
+
+const mapSettings = (model: MethodModel, s: RunSettings) => mapSettingsFor(model.scheduler, s);
 
 const latentShapeOf = (model: MethodModel, shape: GraphShape) => [
   1,
@@ -105,12 +108,21 @@ export async function trainTokens(
   if (images.count === 0) throw new Error('the project has no images to train on');
   const shape = geometry(model, s);
   const width = model.unet.config.crossAttentionDim;
-  const adamOptions = { lr: s.learningRate, weightDecay: s.weightDecay, betas: [0.9, 0.999] as [number, number], eps: 1e-8 };
+  const adamOptions = {
+    lr: s.learningRate,
+    weightDecay: s.weightDecay,
+    betas: [0.9, 0.999] as [number, number],
+    eps: 1e-8,
+  };
   const tokens = opts.resume ? Float32Array.from(opts.resume.tokens) : initialTokens(s, width);
   const adam = opts.resume
     ? AdamW.fromBytes(opts.resume.optimizer, tokens.length, adamOptions)
     : new AdamW(tokens.length, adamOptions);
-  const state = (): TrainingState => ({ step: adam.stepCount, tokens: Float32Array.from(tokens), optimizer: adam.toBytes() });
+  const state = (): TrainingState => ({
+    step: adam.stepCount,
+    tokens: Float32Array.from(tokens),
+    optimizer: adam.toBytes(),
+  });
 
   const g = new Graph();
   const step = buildTrainStep(g, model, shape, mapSettings(model, s), {
@@ -121,7 +133,9 @@ export async function trainTokens(
     equivarianceWeight: s.equivarianceWeight,
     subjects: s.subjects,
   });
-  const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], { name: 'train-step' });
+  const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], {
+    name: 'train-step',
+  });
   const latentShape = latentShapeOf(model, shape);
   const noiseSize = latentShape.reduce((a, d) => a * d);
   const plan = { imageCount: images.count, batchSize: s.batchSize, steps: s.steps };
@@ -192,7 +206,12 @@ export async function chooseKeypointIndices(
   const sel = buildSelectionGraph(g, model, shape, mapSettings(model, s), s);
   const graph = await backend.compile([sel.selected], { name: 'index-choice' });
   const latentShape = latentShapeOf(model, shape);
-  const votes = indexVotePlan(s.seed, s.indexImages, images.count, latentShape.reduce((a, d) => a * d));
+  const votes = indexVotePlan(
+    s.seed,
+    s.indexImages,
+    images.count,
+    latentShape.reduce((a, d) => a * d),
+  );
   const total = votes.length;
   const perImage: number[][] = [];
   try {
@@ -254,7 +273,11 @@ export function mapPeaks(maps: Float32Array, k: number, size: number): Array<{ y
   return Array.from({ length: k }, (_, n) => {
     let best = 0;
     for (let j = 1; j < area; j++) if (maps[n * area + j]! > maps[n * area + best]!) best = j;
-    return { y: (Math.floor(best / size) + 0.5) / size, x: ((best % size) + 0.5) / size, score: maps[n * area + best]! };
+    return {
+      y: (Math.floor(best / size) + 0.5) / size,
+      x: ((best % size) + 0.5) / size,
+      score: maps[n * area + best]!,
+    };
   });
 }
 

@@ -7,29 +7,24 @@
 // float16 weights, written to the temp folder first): ms per training iteration and per
 // augmented inference at SIZE² with 500 tokens and R = 128, the settings of the PyTorch
 // reference's timings in docs/FACTS.md, and a profile of both graphs at the first size.
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { grad } from '../../native/graph/autodiff.js';
-import type { Tensor, WeightRef } from '../../native/graph/ir.js';
+import type { Tensor } from '../../native/graph/ir.js';
 import { Graph } from '../../native/graph/ir.js';
 import { buildAugmentedDraws } from '../../native/keypoints/graphs.js';
-import { initialTokens, KeypointFinder, trainTokens, type ImageSource } from '../../native/keypoints/method.js';
+import {
+  initialTokens,
+  KeypointFinder,
+  mapSettingsFor,
+  trainTokens,
+  type ImageSource,
+} from '../../native/keypoints/method.js';
 import { parseRunSettings, type RunSettings } from '../../native/keypoints/settings.js';
 import { buildTrainStep } from '../../native/keypoints/trainStep.js';
-import type { SchedulerConfig, TensorShapes } from '../../native/sdxl/config.js';
-import {
-  normalizeUNetConfig,
-  normalizeVaeConfig,
-  parseDiffusersUNetConfig,
-  parseDiffusersVaeConfig,
-  unetTensorShapes,
-  vaeTensorShapes,
-} from '../../native/sdxl/config.js';
-import { loadSdxlModel, SDXL_SCHEDULER } from '../../native/sdxl/load.js';
-import { SDXL_SIZES, unetConfigJson, vaeConfigJson, writeRandomSdxlModel } from '../../native/sdxl/randomModel.js';
-import { lastTimestep } from '../../native/sdxl/timeEmbedding.js';
+import type { LoadedModel } from '../../native/sdxl/load.js';
 import * as o from '../../native/graph/ops.js';
 import { loadAddon } from '../../native/cuda/addon.js';
 import type { CudaPrecision, CudaStepTime } from '../../native/cuda/index.js';
@@ -37,6 +32,7 @@ import { CudaBackend, cudaUnavailableReason, loadCudaBackend } from '../../nativ
 import { planGraph } from '../../native/cuda/plan.js';
 import { CaseKit, compare } from '../cuda/cases.js';
 import { seededRandom } from '../engine/helpers/random.js';
+import { writeFullSizeModel } from './fullSizeModel.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -208,38 +204,6 @@ async function main() {
   if (i >= 0) writeFileSync(process.argv[i + 1]!, JSON.stringify(profiles, null, 1));
 }
 
-const mapSettings = (s: RunSettings, schedule: SchedulerConfig) => ({
-  upsampleRes: s.upsampleRes,
-  layers: s.layers,
-  maxQueryTokens: s.maxQueryTokens,
-  latentScale: s.latentScale,
-  schedule,
-  timestep: lastTimestep(schedule, 50),
-});
-
-/** Names of the SDXL tensors the training and inference graphs read (a dry build of both). */
-function tensorsNeeded(s: RunSettings): { unet: Set<string>; vae: Set<string> } {
-  const unetConfig = normalizeUNetConfig(parseDiffusersUNetConfig(unetConfigJson(SDXL_SIZES), 'SDXL'), 'SDXL');
-  const vaeConfig = normalizeVaeConfig(parseDiffusersVaeConfig(vaeConfigJson(SDXL_SIZES), 'SDXL'), 'SDXL');
-  const used = { unet: new Set<string>(), vae: new Set<string>() };
-  const recorder = (shapes: TensorShapes, into: Set<string>) => ({
-    has: (n: string) => shapes.has(n),
-    shape: (n: string) => shapes.get(n)!,
-    ref: (n: string): WeightRef => {
-      into.add(n);
-      return { file: '/nonexistent', byteOffset: 0, storedAs: 'float16', name: n };
-    },
-  });
-  const dry = {
-    unet: { config: unetConfig, weights: recorder(unetTensorShapes(unetConfig), used.unet) },
-    vae: { config: vaeConfig, weights: recorder(vaeTensorShapes(vaeConfig), used.vae) },
-  };
-  const shape = { imageSize: s.imageSize, latentSize: s.imageSize / 8, tokens: s.tokens };
-  buildTrainStep(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s);
-  buildAugmentedDraws(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s.keypoints, s.imageSize, 1);
-  return used;
-}
-
 type Profiles = Record<string, { kind: string; op: string; shape: number[]; label?: string; ms: number }[]>;
 
 const sdxlSettings = (size: number) =>
@@ -248,21 +212,9 @@ const sdxlSettings = (size: number) =>
 async function benchSdxl(first: CudaBackend, sizes: number[], profiles: Profiles): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'skp-bench-sdxl-'));
   try {
-    const t = performance.now();
-    const needed = { unet: new Set<string>(), vae: new Set<string>() };
-    for (const size of sizes) {
-      const n = tensorsNeeded(sdxlSettings(size));
-      n.unet.forEach((x) => needed.unet.add(x));
-      n.vae.forEach((x) => needed.vae.add(x));
-    }
-    writeRandomSdxlModel(join(dir, 'model'), SDXL_SIZES, 0, { dtype: 'F16', include: (c, n) => needed[c].has(n) });
-    const model = loadSdxlModel(join(dir, 'model'), { allowMissing: true });
-    const bytes = ['unet', 'vae'].reduce(
-      (a, c) => a + statSync(join(dir, 'model', c, 'diffusion_pytorch_model.safetensors')).size,
-      0,
-    );
+    const { model, bytes, seconds } = writeFullSizeModel(dir, sizes.map(sdxlSettings));
     console.log(
-      `\nSDXL full architecture, random float16 weights (${(bytes / 2 ** 30).toFixed(2)} GiB written in ${((performance.now() - t) / 1000).toFixed(0)} s), 500 tokens, R = 128`,
+      `\nSDXL full architecture, random float16 weights (${(bytes / 2 ** 30).toFixed(2)} GiB written in ${seconds.toFixed(0)} s), 500 tokens, R = 128`,
     );
     const addon = loadAddon();
     const used = () => {
@@ -313,21 +265,24 @@ async function benchSdxl(first: CudaBackend, sizes: number[], profiles: Profiles
 }
 
 /** Profiles one training step and one augmented draw: where the GPU time goes. */
-async function profileSdxl(
-  backend: CudaBackend,
-  model: ReturnType<typeof loadSdxlModel>,
-  s: RunSettings,
-  profiles: Profiles,
-) {
+async function profileSdxl(backend: CudaBackend, model: LoadedModel, s: RunSettings, profiles: Profiles) {
   const size = s.imageSize;
   const shape = { imageSize: size, latentSize: size / 8, tokens: s.tokens };
   const rand = seededRandom(9);
   const graphs: [string, Tensor[]][] = [];
   const tg = new Graph();
-  const step = buildTrainStep(tg, model, shape, mapSettings(s, model.scheduler), s);
+  const step = buildTrainStep(tg, model, shape, mapSettingsFor(model.scheduler, s), s);
   graphs.push(['training step', [step.loss, step.gradient, step.maps]]);
   const dg = new Graph();
-  const draws = buildAugmentedDraws(dg, model, shape, mapSettings(s, model.scheduler), s.keypoints, size, s.augmentationIterations);
+  const draws = buildAugmentedDraws(
+    dg,
+    model,
+    shape,
+    mapSettingsFor(model.scheduler, s),
+    s.keypoints,
+    size,
+    s.augmentationIterations,
+  );
   graphs.push(['augmented draws', [draws.unwarpedSum, draws.coverageSum]]);
   for (const [name, outputs] of graphs) {
     const graph = await backend.compile(outputs, { name });

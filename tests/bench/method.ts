@@ -7,11 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Graph, numel, topoOrder, type Tensor, type WeightRef } from '../../native/graph/ir.js';
-import { buildAugmentedDraws } from '../../native/keypoints/graphs.js';
+import { Graph, numel, topoOrder, type Tensor } from '../../native/graph/ir.js';
 import {
   initialTokens,
   KeypointFinder,
+  mapSettingsFor,
   trainTokens,
   type ImageSource,
   type MethodModel,
@@ -21,21 +21,11 @@ import { buildTrainStep } from '../../native/keypoints/trainStep.js';
 import { decodeImage } from '../../native/images/decode.js';
 import { openGoldenCase } from '../../native/parity/goldenCase.js';
 import { OrtBackend } from '../../native/runtime/ort.js';
-import {
-  normalizeUNetConfig,
-  normalizeVaeConfig,
-  parseDiffusersUNetConfig,
-  parseDiffusersVaeConfig,
-  unetTensorShapes,
-  vaeTensorShapes,
-  type SchedulerConfig,
-  type TensorShapes,
-} from '../../native/sdxl/config.js';
-import { loadSdxlModel, SDXL_SCHEDULER, type LoadedModel } from '../../native/sdxl/load.js';
-import { SDXL_SIZES, unetConfigJson, vaeConfigJson, writeRandomSdxlModel } from '../../native/sdxl/randomModel.js';
-import { lastTimestep } from '../../native/sdxl/timeEmbedding.js';
+import { unetTensorShapes } from '../../native/sdxl/config.js';
+import { loadSdxlModel, type LoadedModel } from '../../native/sdxl/load.js';
 import { writeDemoDataset } from '../../resources/demo/writeDataset.js';
 import { goldenCaseDir } from '../golden/paths.js';
+import { writeFullSizeModel } from './fullSizeModel.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
@@ -92,7 +82,7 @@ const refName = (t: Tensor | undefined) => (t?.spec.op === 'weight' ? t.spec.ref
 function unetWork(model: MethodModel, s: RunSettings, latentDownscale: number, convolutions: number): string {
   const g = new Graph();
   const shape = { imageSize: s.imageSize, latentSize: s.imageSize / latentDownscale, tokens: s.tokens };
-  const step = buildTrainStep(g, labelled(model), shape, mapSettings(s, model.scheduler), s);
+  const step = buildTrainStep(g, labelled(model), shape, mapSettingsFor(model.scheduler, s), s);
   const order = topoOrder([step.loss, step.sharpening, step.equivariance, step.gradient]);
   const lastForward = Math.max(step.loss.id, step.sharpening.id, step.equivariance.id);
   const unetConv = (op: string) => order.filter((t) => t.spec.op === op && refName(t.inputs[1]).startsWith('unet:'));
@@ -111,17 +101,6 @@ function unetWork(model: MethodModel, s: RunSettings, latentDownscale: number, c
     `${(forwardFlops / 1e9).toFixed(1)} GFLOP forward + ${(backwardFlops / 1e9).toFixed(1)} GFLOP backward (matmul and conv, VAE included). ` +
     `The reference runs 2 full forward passes (all ${convolutions} convolutions each) + 1 backward.`
   );
-}
-
-function mapSettings(s: RunSettings, schedule: SchedulerConfig) {
-  return {
-    upsampleRes: s.upsampleRes,
-    layers: s.layers,
-    maxQueryTokens: s.maxQueryTokens,
-    latentScale: s.latentScale,
-    schedule,
-    timestep: lastTimestep(schedule, 50),
-  };
 }
 
 /**
@@ -201,47 +180,13 @@ async function benchCaseA(): Promise<void> {
   );
 }
 
-/** A lookup over a config's tensor list that records which tensors a graph asks for. */
-function recorder(shapes: TensorShapes, used: Set<string>) {
-  return {
-    has: (n: string) => shapes.has(n),
-    shape: (n: string) => shapes.get(n)!,
-    ref: (n: string): WeightRef => {
-      used.add(n);
-      return { file: '/nonexistent', byteOffset: 0, storedAs: 'float16', name: n };
-    },
-  };
-}
-
-/** Names of the tensors the training and inference graphs read, from a dry build of both. */
-function tensorsNeeded(s: RunSettings): { unet: Set<string>; vae: Set<string> } {
-  const unetConfig = normalizeUNetConfig(parseDiffusersUNetConfig(unetConfigJson(SDXL_SIZES), 'SDXL'), 'SDXL');
-  const vaeConfig = normalizeVaeConfig(parseDiffusersVaeConfig(vaeConfigJson(SDXL_SIZES), 'SDXL'), 'SDXL');
-  const used = { unet: new Set<string>(), vae: new Set<string>() };
-  const dry = {
-    unet: { config: unetConfig, weights: recorder(unetTensorShapes(unetConfig), used.unet) },
-    vae: { config: vaeConfig, weights: recorder(vaeTensorShapes(vaeConfig), used.vae) },
-  };
-  const shape = { imageSize: s.imageSize, latentSize: s.imageSize / 8, tokens: s.tokens };
-  buildTrainStep(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s);
-  buildAugmentedDraws(new Graph(), dry, shape, mapSettings(s, SDXL_SCHEDULER), s.keypoints, s.imageSize, 1);
-  return used;
-}
-
 async function benchFullSize(): Promise<void> {
   const s = parseRunSettings({ tokens: 500, imageSize: 256, upsampleRes: 128, augmentationIterations: 10 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-bench-sdxl-'));
   try {
-    const needed = tensorsNeeded(s);
-    const t = performance.now();
-    writeRandomSdxlModel(path.join(dir, 'model'), SDXL_SIZES, 0, { dtype: 'F16', include: (c, n) => needed[c].has(n) });
-    const model = loadSdxlModel(path.join(dir, 'model'), { allowMissing: true });
-    const bytes = ['unet', 'vae'].reduce(
-      (a, c) => a + fs.statSync(path.join(dir, 'model', c, 'diffusion_pytorch_model.safetensors')).size,
-      0,
-    );
+    const { model, bytes, seconds, tensors } = writeFullSizeModel(dir, [s]);
     console.log(
-      `    wrote the ${needed.unet.size} UNet and ${needed.vae.size} VAE tensors the graphs read (${model.parameterCount / 1e9 < 1 ? (model.parameterCount / 1e6).toFixed(0) + ' M' : (model.parameterCount / 1e9).toFixed(2) + ' G'} parameters, ${gib(bytes)} float16) in ${((performance.now() - t) / 1000).toFixed(0)} s`,
+      `    wrote the ${tensors.unet} UNet and ${tensors.vae} VAE tensors the graphs read (${(model.parameterCount / 1e9).toFixed(2)} G parameters, ${gib(bytes)} float16) in ${seconds.toFixed(0)} s`,
     );
     const data = await writeDemoDataset(path.join(dir, 'images'), 2, { size: 256, seed: 0 });
     const images: ImageSource = { count: 2, load: async (i) => (await decodeImage(data.images[i]!, 256)).pixels };
