@@ -47,7 +47,8 @@ export const methods = {
   'projects.create': takes(
     z.object({ path, images: path.optional(), name: z.string().trim().min(1).max(200).optional() }).strict(),
   ).returns<T.CreateProjectResult>(),
-  'projects.open': takes(z.object({ path }).strict()).returns<T.ProjectInfo>(),
+  /** `readOnly`: to look at a project open for changes in another window or process. */
+  'projects.open': takes(z.object({ path, readOnly: z.boolean().optional() }).strict()).returns<T.ProjectInfo>(),
   /** A new project holding a labelled dataset. */
   'projects.import': takes(
     z.discriminatedUnion('kind', [

@@ -32,6 +32,7 @@ const serviceCodes: Record<ServiceErrorCode, ApiErrorCode> = {
   'bad-input': 'bad-input',
   'not-a-project': 'bad-input',
   'read-only': 'conflict',
+  locked: 'locked',
   'no-project': 'conflict',
   'not-found': 'not-found',
 };

@@ -1,5 +1,7 @@
 // Which window (session) has which project open in this process. A project is edited by one window
-// at a time: a second window asking for it is told where it is open instead of racing the first.
+// at a time: a second window asking for it is told where it is open instead of racing the first,
+// and may open it read-only. Other processes are kept out by the project's lock file
+// (services/projectLock.ts).
 import { ApiError } from './errors.js';
 
 export class OpenProjects {
@@ -11,7 +13,7 @@ export class OpenProjects {
     if (owner !== undefined && owner !== sessionId) {
       throw new ApiError(
         'locked',
-        `${projectPath} is already open in another window. Close it there first; your work there is saved.`,
+        `${projectPath} is already open in another window. Close it there first (your work there is saved), or open it read-only here.`,
       );
     }
     this.owners.set(projectPath, sessionId);

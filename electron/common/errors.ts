@@ -6,8 +6,10 @@ export type ServiceErrorCode =
   | 'bad-input'
   /** The file is not a project of this app, or it is damaged. */
   | 'not-a-project'
-  /** The project was written by a newer app version and is open read-only. */
+  /** The project is open read-only (written by a newer app version, or open in another process). */
   | 'read-only'
+  /** Another process has the project open for writing. */
+  | 'locked'
   /** No project is open. */
   | 'no-project'
   /** An id that does not exist in the project. */

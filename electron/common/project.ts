@@ -22,6 +22,15 @@ export interface CreateProjectRequest {
   name?: string;
 }
 
+/**
+ * How to open a project that another process has open for writing: by default the open is
+ * refused, naming that process. 'if-locked': open it read-only then (commands that only read);
+ * true: open it read-only in any case (to look at a project being edited elsewhere).
+ */
+export interface OpenProjectOptions {
+  readOnly?: boolean | 'if-locked';
+}
+
 export interface CreateProjectResult {
   info: ProjectInfo;
   imported: ImportFolderResult | null;

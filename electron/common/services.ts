@@ -7,7 +7,7 @@ import type { GroundTruthInstance, GroundTruthSchema, GroundTruthSummary } from 
 import type { ImageKeypoints, IndexPatch, KeypointIndex, CorrectedPointInput, Keypoint } from './keypoints.js';
 import type { PredictedPointInput, PredictionWriteResult, SkeletonEdge } from './keypoints.js';
 import type { ImagePage, ImageQuery, ImageRecord, ImportFolderResult, ImportProgress, Split } from './images.js';
-import type { CreateProjectRequest, CreateProjectResult, ProjectInfo } from './project.js';
+import type { CreateProjectRequest, CreateProjectResult, OpenProjectOptions, ProjectInfo } from './project.js';
 import type { ProjectSettings, ProjectSettingsPatch } from './project.js';
 import type { ModelReference, ModelReferenceInput } from './runs.js';
 import type { CocoExportRequest, CocoExportResult, CocoImportRequest, CubImportRequest } from './transfer.js';
@@ -17,7 +17,7 @@ import type { LabelledImportResult } from './transfer.js';
 export interface ProjectService {
   readonly onDidChangeProject: Event<ProjectInfo | null>;
   create(request: CreateProjectRequest): Promise<CreateProjectResult>;
-  open(path: string): Promise<ProjectInfo>;
+  open(path: string, options?: OpenProjectOptions): Promise<ProjectInfo>;
   close(): Promise<void>;
   /** Null when no project is open. */
   current(): Promise<ProjectInfo | null>;

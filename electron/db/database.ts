@@ -126,9 +126,15 @@ function readHeader(file: string): Buffer {
 
 /**
  * Opens an existing project. A project written by a newer app opens read-only, with the
- * reason in `readOnlyReason`; anything that is not our project is refused.
+ * reason in `readOnlyReason`; anything that is not our project is refused. Given a
+ * `readOnlyReason` (another process has it open, or the user asked only to look), it opens read-only with that reason and
+ * writes nothing, not even a migration: a project that needs one is refused.
  */
-export function openProjectDatabase(file: string, list: readonly Migration[] = migrations): ProjectDatabase {
+export function openProjectDatabase(
+  file: string,
+  list: readonly Migration[] = migrations,
+  readOnlyReason?: string,
+): ProjectDatabase {
   const absolute = path.resolve(file);
   if (!fs.existsSync(absolute)) throw badInput(`no project at ${absolute}`);
   const stat = fs.statSync(absolute);
@@ -157,6 +163,18 @@ export function openProjectDatabase(file: string, list: readonly Migration[] = m
         `this version knows up to ${list.length}); it is open read-only — update the app to change it`;
       sql.pragma('query_only = ON');
       return new ProjectDatabase(sql, absolute, version, reason);
+    }
+    if (readOnlyReason !== undefined) {
+      if (version < list.length) {
+        throw new ServiceError(
+          'read-only',
+          `${absolute} needs an upgrade of its schema (${version} → ${list.length}) before this version can read it, ` +
+            `and it cannot be changed here: ${readOnlyReason}`,
+        );
+      }
+      sql.pragma('busy_timeout = 5000');
+      sql.pragma('query_only = ON');
+      return new ProjectDatabase(sql, absolute, version, readOnlyReason);
     }
     sql.close();
     sql = new Database(absolute, { fileMustExist: true });

@@ -1,11 +1,13 @@
-// Creating, opening and describing projects.
+// Creating, opening and describing projects. Opening for writing takes the project's lock
+// (projectLock.ts), so that two processes never edit one project.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { badInput } from '../common/errors.js';
+import { badInput, ServiceError } from '../common/errors.js';
 import { Emitter } from '../common/events.js';
-import type { CreateProjectRequest, CreateProjectResult, ProjectInfo, RunSummary } from '../common/project.js';
+import type { CreateProjectRequest, CreateProjectResult, OpenProjectOptions } from '../common/project.js';
+import type { ProjectInfo, RunSummary } from '../common/project.js';
 import type { ProjectSettings, ProjectSettingsPatch } from '../common/project.js';
 import type { ModelReference, ModelReferenceInput } from '../common/runs.js';
 import type { ProjectService } from '../common/services.js';
@@ -22,6 +24,7 @@ import { RunStore } from '../db/runStore.js';
 import { readSettings, writeSettings } from '../db/settingsStore.js';
 import type { ImageServiceImpl } from './imageService.js';
 import type { ProjectContext } from './projectContext.js';
+import { lockProject, lockedError, otherHolder } from './projectLock.js';
 import { parseInput } from './validation.js';
 
 const createSchema = z.strictObject({
@@ -29,6 +32,8 @@ const createSchema = z.strictObject({
   images: z.string().min(1).optional(),
   name: z.string().trim().min(1).optional(),
 });
+
+const openOptionsSchema = z.strictObject({ readOnly: z.union([z.boolean(), z.literal('if-locked')]).optional() });
 
 const settingsPatchSchema = z.strictObject({
   name: z.string().trim().min(1).optional(),
@@ -109,27 +114,59 @@ export class ProjectServiceImpl implements ProjectService {
         throw badInput(`${folder} is a file; give the folder that holds the images`);
     }
     const db = createProjectDatabase(file);
+    let release: () => void = () => undefined;
     try {
+      release = lockProject(file);
       db.write(() => writeSettings(db, { name: valid.name ?? path.basename(file, path.extname(file)) }));
       const imported = valid.images === undefined ? null : await this.images.importInto(db, valid.images);
-      this.context.set(db);
+      this.context.set(db, release);
       const info = describeProject(db);
       this.changed.fire(info);
       return { info, imported };
     } catch (e) {
       // A project that failed to come into being should not be left half-made on disk.
       db.close();
+      release();
       removeProjectFiles(file);
       throw e;
     }
   }
 
-  async open(file: string): Promise<ProjectInfo> {
-    const db = openProjectDatabase(parseInput(z.string().min(1), file, 'project path'));
-    this.context.set(db);
+  async open(file: string, options: OpenProjectOptions = {}): Promise<ProjectInfo> {
+    const absolute = path.resolve(parseInput(z.string().min(1), file, 'project path'));
+    const { readOnly } = parseInput(openOptionsSchema, options, 'open options');
+    const { db, release } = readOnly === true ? this.openReadOnly(absolute) : this.openForWriting(absolute, readOnly);
+    this.context.set(db, release);
     const info = describeProject(db);
     this.changed.fire(info);
     return info;
+  }
+
+  private openForWriting(file: string, readOnly: 'if-locked' | false | undefined) {
+    let release: () => void;
+    try {
+      // A missing file or folder is openProjectDatabase's to explain, with no lock made for it.
+      release = fs.existsSync(file) ? lockProject(file) : () => undefined;
+    } catch (e) {
+      if (readOnly !== 'if-locked' || !(e instanceof ServiceError) || e.code !== 'locked') throw e;
+      const db = openProjectDatabase(file, undefined, `${e.message}. It is open here read-only`);
+      return { db, release: () => undefined };
+    }
+    try {
+      return { db: openProjectDatabase(file), release };
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  private openReadOnly(file: string) {
+    const holder = fs.existsSync(file) ? otherHolder(file) : null;
+    const reason =
+      holder === null
+        ? `${file} is open read-only, as asked: open it again to change it`
+        : `${lockedError(file, holder).message}. It is open here read-only`;
+    return { db: openProjectDatabase(file, undefined, reason), release: () => undefined };
   }
 
   async close(): Promise<void> {

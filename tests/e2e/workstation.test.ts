@@ -222,4 +222,28 @@ describe('the workstation in Chromium against skp serve', () => {
     }
     expect(problems).toEqual([]);
   });
+
+  it('says who has a project open in another process, and opens it read-only on request', async () => {
+    await page.getByRole('button', { name: 'Close project' }).click();
+    await page.getByRole('heading', { name: 'Open a project' }).waitFor();
+    // This test's process stands for another window's: alive, on this host, not the server.
+    fs.writeFileSync(
+      `${projectFile}.lock`,
+      JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() }),
+    );
+    await page.fill('#open-file', projectFile);
+    await page.getByRole('button', { name: 'Open', exact: true }).click();
+    const locked = page.getByTestId('project-locked');
+    await locked.waitFor();
+    expect(await locked.textContent()).toContain(`is open in another window/process (pid ${process.pid}`);
+    await screenshot(page, '14-project-locked');
+    await page.getByRole('button', { name: 'Open read-only' }).click();
+    const banner = page.getByTestId('read-only-reason');
+    await banner.waitFor();
+    expect(await banner.textContent()).toContain(`pid ${process.pid}`);
+    await page.getByText('12 images ·').waitFor();
+    await screenshot(page, '15-read-only');
+    fs.rmSync(`${projectFile}.lock`);
+    expect(problems).toEqual([]);
+  });
 });

@@ -1,7 +1,9 @@
 // The train job through the JobService (worker threads) on a real project: progress, losses
 // and checkpoints in the project; cancel keeps a checkpoint; resume after a cancel, and after
-// the whole process was killed, ends with the same tokens as an uninterrupted run.
+// the whole process was killed, ends with the same tokens as an uninterrupted run. The test
+// lets go of the project while a `skp train` process has it (one process edits a project).
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobProgressEvent, JobStateEvent } from '../../electron/common/jobs.js';
@@ -113,6 +115,7 @@ describe('train job', () => {
   });
 
   it('skp train prints the backend and why, a line per step, and stops cleanly on Ctrl-C', async () => {
+    await services.project.close();
     const child = spawn(
       process.execPath,
       [
@@ -140,6 +143,8 @@ describe('train job', () => {
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code, output).toBe(130);
+    expect(fs.existsSync(`${project}.lock`), 'the lock of a process that ended').toBe(false);
+    await services.project.open(project);
     expect(output).toMatch(/Backend: ONNX Runtime \(CPU\)\n  - CPU: chosen \(asked for\)/);
     expect(output).toMatch(
       /step 1\/40  loss [\d.]+ \(sharpening [\d.e-]+, equivariance [\d.e-]+\)  [\d.]+ images\/s  ETA /,
@@ -155,6 +160,7 @@ describe('train job', () => {
 
   it('resumes a run whose process was killed (status left running) to the same tokens', async () => {
     const before = withProject(project, (db) => new RunStore(db).runs()[0]!.id);
+    await services.project.close();
     const child = spawn(
       process.execPath,
       [
@@ -195,6 +201,10 @@ describe('train job', () => {
       });
     });
     await exited;
+    // A killed process leaves its lock behind; this process finds it stale and takes the project.
+    expect(JSON.parse(fs.readFileSync(`${project}.lock`, 'utf8'))).toMatchObject({ pid: child.pid });
+    await services.project.open(project);
+    expect(JSON.parse(fs.readFileSync(`${project}.lock`, 'utf8'))).toMatchObject({ pid: process.pid });
     const left = withProject(project, (db) => {
       const runs = new RunStore(db);
       return { status: runs.run(runId)!.status, step: runs.checkpoints(runId).at(-1)!.step };

@@ -11,7 +11,7 @@ import { jobEngine } from '../../electron/api/job-engine.js';
 import { OpenProjects } from '../../electron/api/open-projects.js';
 import { RecentProjects } from '../../electron/api/recent-projects.js';
 import { createSession, type Session } from '../../electron/api/session.js';
-import type { ImageDetail, ImageRowPage } from '../../electron/api/types.js';
+import type { ImageDetail, ImageRowPage, ProjectInfo } from '../../electron/api/types.js';
 import { openProjectDatabase } from '../../electron/db/database.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { createServices } from '../../electron/services/container.js';
@@ -89,10 +89,36 @@ describe('a session', () => {
     const locked = await failure(second.dispatch('projects.open', { path: file }));
     expect(locked.code).toBe('locked');
     expect(locked.message).toContain('already open in another window');
+    const looking = (await second.dispatch('projects.open', { path: file, readOnly: true })).value as ProjectInfo;
+    expect(looking.readOnlyReason).toBe(`${file} is open read-only, as asked: open it again to change it`);
     await first.dispatch('projects.close', {});
     const opened = await second.dispatch('projects.open', { path: file });
     expect((opened.value as { counts: { images: number } }).counts.images).toBe(3);
     expect(((await second.dispatch('projects.recent', {})).value as { path: string }[])[0]?.path).toBe(file);
+  });
+
+  it('tells who has a project open in another process, and opens it read-only when asked', async () => {
+    const file = path.join(root, 'p.skp');
+    const first = newSession();
+    await first.dispatch('projects.create', { path: file, images: path.join(root, 'images') });
+    await first.dispatch('projects.close', {});
+    // The process that started this test's process: another live process of this host.
+    const owner = { pid: process.ppid, host: os.hostname(), startedAt: '2024-05-01T10:00:00.000Z' };
+    fs.writeFileSync(`${file}.lock`, JSON.stringify(owner));
+    const session = newSession();
+    const locked = await failure(session.dispatch('projects.open', { path: file }));
+    expect(locked.code).toBe('locked');
+    expect(locked.message).toContain(
+      `${file} is open in another window/process (pid ${owner.pid}, host ${owner.host}, since ${owner.startedAt})`,
+    );
+    const info = (await session.dispatch('projects.open', { path: file, readOnly: true })).value as ProjectInfo;
+    expect(info.readOnly).toBe(true);
+    expect(info.readOnlyReason).toContain(`pid ${owner.pid}`);
+    expect(((await session.dispatch('images.list', {})).value as ImageRowPage).items).toHaveLength(3);
+    const write = await failure(session.dispatch('model.set', { path: path.join(root, 'images') }));
+    expect(write.code).toBe('conflict');
+    expect(write.message).toBe(info.readOnlyReason);
+    expect(JSON.parse(fs.readFileSync(`${file}.lock`, 'utf8'))).toEqual(owner);
   });
 
   it('corrects a point, and undoing the first correction shows the prediction again', async () => {

@@ -50,6 +50,14 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
 
     'projects.open': async (request) => {
       const file = allowed.check(request.path, 'project file');
+      if (request.readOnly) {
+        // Looking changes nothing: no window needs to let go of the project first.
+        const info = await services.project.open(file, { readOnly: true });
+        openProjects.release(id);
+        allowed.add(path.dirname(info.path));
+        recent.remember(info.path, info.settings.name);
+        return info;
+      }
       return switchTo(
         file,
         () => services.project.open(file),

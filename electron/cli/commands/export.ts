@@ -32,7 +32,8 @@ export const exportCommand: CliCommand = {
       throw new UserError(`--split must be train or test, not "${split}"`);
     }
     return withServices(async (services) => {
-      await services.project.open(positionals[0] as string);
+      // Reading only: a project another process has open is exported as it is saved.
+      await services.project.open(positionals[0] as string, { readOnly: 'if-locked' });
       const result = await services.exports.exportCoco({
         file: values.coco as string,
         onlyCorrected: values['only-corrected'],

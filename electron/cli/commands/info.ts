@@ -12,7 +12,8 @@ export const infoCommand: CliCommand = {
     const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean' } }, usage);
     if (positionals.length !== 1) throw usageError('give one project file', usage);
     return withServices(async (services) => {
-      const info = await services.project.open(positionals[0] as string);
+      // Reading only: a project another process has open is shown read-only.
+      const info = await services.project.open(positionals[0] as string, { readOnly: 'if-locked' });
       const groundTruth = await services.groundTruth.summary();
       if (values.json) io.out(JSON.stringify({ ...info, groundTruthParts: groundTruth.parts }, null, 2));
       else
