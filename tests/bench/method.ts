@@ -211,7 +211,7 @@ export async function benchMethod(): Promise<void> {
   } else {
     console.log(
       '  full-size SDXL architecture (random weights, 256², 500 tokens, R = 128): skipped; set SKP_BENCH_FULL=1 to run it ' +
-        '(writes 2.6 GiB of float16 weights to the temp folder; on ONNX Runtime CPU an augmented inference takes minutes and training needs more than 20 GiB of memory)',
+        '(writes 2.6 GiB of float16 weights to the temp folder; on ONNX Runtime CPU it takes minutes and about 13 GiB of memory)',
     );
   }
 }
