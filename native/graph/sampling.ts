@@ -14,7 +14,6 @@ import {
   gatherElements,
   greater,
   less,
-  matmul,
   maximum,
   minimum,
   mul,
@@ -22,7 +21,6 @@ import {
   reshape,
   slice,
   sub,
-  transpose,
 } from './ops.js';
 
 /**
@@ -49,19 +47,14 @@ function batchedTheta(theta: Tensor, what: string): Tensor {
 export function affineGrid(theta: Tensor, h: number, w: number): Tensor {
   const t = batchedTheta(theta, 'affineGrid');
   const n = t.shape[0]!;
-  const xs = pixelCentres(w);
-  const ys = pixelCentres(h);
-  const base = new Float32Array(h * w * 3);
-  for (let i = 0; i < h; i++) {
-    for (let j = 0; j < w; j++) {
-      const o = (i * w + j) * 3;
-      base[o] = xs[j]!;
-      base[o + 1] = ys[i]!;
-      base[o + 2] = 1;
-    }
-  }
-  const grid = matmul(t.graph.constant(base, [1, h * w, 3]), transpose(t, [0, 2, 1]));
-  return reshape(grid, [n, h, w, 2]);
+  const g = t.graph;
+  const xs = g.constant(pixelCentres(w), [1, 1, w]);
+  const ys = g.constant(pixelCentres(h), [1, h, 1]);
+  const at = (r: number, c: number) => reshape(slice(slice(t, 1, r, r + 1), 2, c, c + 1), [n, 1, 1]);
+  // x·θ[r,0] + y·θ[r,1] + θ[r,2] elementwise, in the order of the reference's [x, y, 1]·θᵀ, rather
+  // than as a matmul: a backend computing matmuls in TF32 must not round sampling coordinates.
+  const coordinate = (r: number) => reshape(add(add(mul(xs, at(r, 0)), mul(ys, at(r, 1))), at(r, 2)), [n, h, w, 1]);
+  return concat([coordinate(0), coordinate(1)], 3);
 }
 
 /** 1 where the integer-valued coordinate lies inside 0..size−1, else 0. */

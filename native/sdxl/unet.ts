@@ -3,7 +3,7 @@
 import type { Tensor } from '../graph/ir.js';
 import { GraphError } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
-import { resnet, downsample, upsample, transformer2d, type NormSettings } from './blocks.js';
+import { resnet, downsample, upsample, transformer2d } from './blocks.js';
 import { controlledCrossAttention } from './controlledAttention.js';
 import type { Params } from './params.js';
 import { sinusoidalEmbedding } from './timeEmbedding.js';
@@ -84,12 +84,21 @@ function timeEmbedding(p: Params, arch: UNetConfig, inputs: UnetMapInputs, textE
   const c0 = arch.blockOutChannels[0]!;
   const tProj = g.constant(sinusoidalEmbedding(inputs.timestep, c0, arch.flipSinToCos, arch.freqShift), [1, c0]);
   const mlp = (q: Params, x: Tensor) =>
-    op.linear(op.silu(op.linear(x, q.get('linear_1.weight'), q.get('linear_1.bias'))), q.get('linear_2.weight'), q.get('linear_2.bias'));
+    op.linear(
+      op.silu(op.linear(x, q.get('linear_1.weight'), q.get('linear_1.bias'))),
+      q.get('linear_2.weight'),
+      q.get('linear_2.bias'),
+    );
   const emb = mlp(p.at('time_embedding'), tProj);
   const s = inputs.imageSize;
   const ids = [s, s, 0, 0, s, s];
   const idEmb = new Float32Array(ids.length * arch.additionTimeEmbedDim);
-  ids.forEach((v, i) => idEmb.set(sinusoidalEmbedding(v, arch.additionTimeEmbedDim, arch.flipSinToCos, arch.freqShift), i * arch.additionTimeEmbedDim));
+  ids.forEach((v, i) =>
+    idEmb.set(
+      sinusoidalEmbedding(v, arch.additionTimeEmbedDim, arch.flipSinToCos, arch.freqShift),
+      i * arch.additionTimeEmbedDim,
+    ),
+  );
   const timeIds = g.constant(idEmb, [1, idEmb.length]);
   const added = mlp(p.at('add_embedding'), op.concat([textEmbeds, timeIds], 1));
   return op.add(emb, added);
@@ -99,7 +108,9 @@ function timeEmbedding(p: Params, arch: UNetConfig, inputs: UnetMapInputs, textE
 export function unetAttentionMaps(p: Params, arch: UNetConfig, inputs: UnetMapInputs, settings: MapSettings): UnetMaps {
   const { sample, tokens } = inputs;
   if (tokens.shape[2] !== arch.crossAttentionDim) {
-    throw new GraphError(`tokens are ${tokens.shape[2]} wide; this UNet's cross-attention expects ${arch.crossAttentionDim}`);
+    throw new GraphError(
+      `tokens are ${tokens.shape[2]} wide; this UNet's cross-attention expects ${arch.crossAttentionDim}`,
+    );
   }
   const latentSize = sample.shape[2]!;
   const sites = controlledSites(arch, latentSize, settings);
@@ -127,7 +138,12 @@ export function unetAttentionMaps(p: Params, arch: UNetConfig, inputs: UnetMapIn
     for (let r = 0; r < arch.layersPerBlock[d]!; r++) {
       x = resnet(bp.at(`resnets.${r}`), x, temb, norm);
       if (arch.downHasAttention[d]) {
-        x = transformer2d(bp.at(`attentions.${r}`), x, tokens, transformer(arch.headCount[d]!, arch.transformerDepth[d]!))!;
+        x = transformer2d(
+          bp.at(`attentions.${r}`),
+          x,
+          tokens,
+          transformer(arch.headCount[d]!, arch.transformerDepth[d]!),
+        )!;
       }
       skips.push(x);
     }
