@@ -15,7 +15,9 @@ const io: CliIO = {
 
 function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 4);
-  return ['Usage: skp <command> [options]', '', ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`)].join('\n');
+  return ['Usage: skp <command> [options]', '', ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`)].join(
+    '\n',
+  );
 }
 
 async function main(argv: string[]): Promise<number> {

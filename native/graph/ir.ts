@@ -359,7 +359,8 @@ function inferShape(spec: OpSpec, inputs: Tensor[], where: string): { shape: Sha
       const free = shape.indexOf(-1);
       if (free >= 0) {
         const rest = numel(shape.filter((_, i) => i !== free));
-        if (rest === 0 || numel(a.shape) % rest !== 0) fail(spec, where, `cannot infer -1 in ${shapeStr(spec.shape)}`, inputs);
+        if (rest === 0 || numel(a.shape) % rest !== 0)
+          fail(spec, where, `cannot infer -1 in ${shapeStr(spec.shape)}`, inputs);
         shape[free] = numel(a.shape) / rest;
         spec.shape = shape;
       }
@@ -413,7 +414,8 @@ function inferShape(spec: OpSpec, inputs: Tensor[], where: string): { shape: Sha
       const idx = inputs[1]!;
       spec.axis = normAxis(spec.axis, rank);
       checkAxis(spec.axis);
-      if (idx.dtype !== 'int64' || idx.shape.length !== rank) fail(spec, where, 'indices must be int64 of the same rank', inputs);
+      if (idx.dtype !== 'int64' || idx.shape.length !== rank)
+        fail(spec, where, 'indices must be int64 of the same rank', inputs);
       return { shape: idx.shape, dtype: a.dtype };
     }
     case 'scatterAddElements': {
@@ -422,7 +424,8 @@ function inferShape(spec: OpSpec, inputs: Tensor[], where: string): { shape: Sha
       const [, idx, upd] = inputs as [Tensor, Tensor, Tensor];
       spec.axis = normAxis(spec.axis, rank);
       checkAxis(spec.axis);
-      if (idx.dtype !== 'int64' || idx.shape.length !== rank) fail(spec, where, 'indices must be int64 of the same rank', inputs);
+      if (idx.dtype !== 'int64' || idx.shape.length !== rank)
+        fail(spec, where, 'indices must be int64 of the same rank', inputs);
       if (upd.shape.length !== rank || upd.shape.some((d, i) => d !== idx.shape[i])) {
         fail(spec, where, 'updates must match indices in shape', inputs);
       }

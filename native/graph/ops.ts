@@ -52,11 +52,20 @@ export const matmul = (a: Tensor, b: Tensor) => a.graph.add({ op: 'matmul' }, [a
 export const conv2d = (x: Tensor, w: Tensor, opts: { stride?: number; pad?: number } = {}) =>
   x.graph.add({ op: 'conv2d', stride: opts.stride ?? 1, pad: opts.pad ?? 0 }, [x, w]);
 
-export const convTranspose2d = (x: Tensor, w: Tensor, opts: { stride?: number; pad?: number; outputPad?: number } = {}) =>
-  x.graph.add({ op: 'convTranspose2d', stride: opts.stride ?? 1, pad: opts.pad ?? 0, outputPad: opts.outputPad ?? 0 }, [x, w]);
+export const convTranspose2d = (
+  x: Tensor,
+  w: Tensor,
+  opts: { stride?: number; pad?: number; outputPad?: number } = {},
+) =>
+  x.graph.add({ op: 'convTranspose2d', stride: opts.stride ?? 1, pad: opts.pad ?? 0, outputPad: opts.outputPad ?? 0 }, [
+    x,
+    w,
+  ]);
 
-const reduce = (op: ReduceOp) => (x: Tensor, axes: number[], keepDims = false) =>
-  x.graph.add({ op, axes: [...axes], keepDims }, [x]);
+const reduce =
+  (op: ReduceOp) =>
+  (x: Tensor, axes: number[], keepDims = false) =>
+    x.graph.add({ op, axes: [...axes], keepDims }, [x]);
 export const sum = reduce('reduceSum');
 export const mean = reduce('reduceMean');
 export const reduceMax = reduce('reduceMax');
@@ -73,7 +82,8 @@ export const transpose = (x: Tensor, perm: readonly number[]) =>
   perm.every((p, i) => p === i) ? x : x.graph.add({ op: 'transpose', perm: [...perm] }, [x]);
 export const expand = (x: Tensor, shape: readonly number[]) =>
   sameShape(x.shape, shape) ? x : x.graph.add({ op: 'expand', shape: [...shape] }, [x]);
-export const concat = (xs: Tensor[], axis: number) => (xs.length === 1 ? xs[0]! : xs[0]!.graph.add({ op: 'concat', axis }, xs));
+export const concat = (xs: Tensor[], axis: number) =>
+  xs.length === 1 ? xs[0]! : xs[0]!.graph.add({ op: 'concat', axis }, xs);
 export const slice = (x: Tensor, axis: number, start: number, end: number) => {
   const ax = axis < 0 ? axis + x.shape.length : axis;
   return start === 0 && end === x.shape[ax] ? x : x.graph.add({ op: 'slice', axis, start, end }, [x]);

@@ -43,7 +43,12 @@ export function buildSelectionGraph(
   const evaluation = attentionMaps(modelParams(g, model), model, image, noise, tokens, maps);
   const a = first(evaluation.maps);
   const candidates = sharpestTokens(a, select.sigma, select.candidates, select.subjects);
-  return { latents: evaluation.latents, maps: a, candidates, selected: furthestPointSampling(a, candidates, select.keypoints) };
+  return {
+    latents: evaluation.latents,
+    maps: a,
+    candidates,
+    selected: furthestPointSampling(a, candidates, select.keypoints),
+  };
 }
 
 export interface AugmentedDrawsGraph {

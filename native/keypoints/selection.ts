@@ -18,8 +18,14 @@ export function peakPositions(maps: Tensor): Tensor {
 export function gaussianAt(positions: Tensor, h: number, w: number, sigma: number): Tensor {
   const g = positions.graph;
   const n = positions.shape[0]!;
-  const rows = g.constant(Float32Array.from({ length: h }, (_, i) => i), [1, h, 1]);
-  const cols = g.constant(Float32Array.from({ length: w }, (_, i) => i), [1, 1, w]);
+  const rows = g.constant(
+    Float32Array.from({ length: h }, (_, i) => i),
+    [1, h, 1],
+  );
+  const cols = g.constant(
+    Float32Array.from({ length: w }, (_, i) => i),
+    [1, 1, w],
+  );
   const pr = op.reshape(op.slice(positions, 1, 0, 1), [n, 1, 1]);
   const pc = op.reshape(op.slice(positions, 1, 1, 2), [n, 1, 1]);
   const dr = op.sub(rows, pr);
@@ -36,8 +42,14 @@ export function gaussianAt(positions: Tensor, h: number, w: number, sigma: numbe
 export function subjectPeaks(maps: Tensor, subjects: number): Tensor[] {
   const [n, h, w] = maps.shape as [number, number, number];
   const g = maps.graph;
-  const rows = g.constant(Float32Array.from({ length: h }, (_, i) => i), [1, h, 1]);
-  const cols = g.constant(Float32Array.from({ length: w }, (_, i) => i), [1, 1, w]);
+  const rows = g.constant(
+    Float32Array.from({ length: h }, (_, i) => i),
+    [1, h, 1],
+  );
+  const cols = g.constant(
+    Float32Array.from({ length: w }, (_, i) => i),
+    [1, 1, w],
+  );
   const radiusSq = (0.05 * h) ** 2;
   let work = op.stopGradient(maps);
   const peaks: Tensor[] = [];

@@ -68,16 +68,31 @@ class Report {
    * Identical, or differing only where the reference's own scores are a near-tie (relative gap
    * ≤ 1e-5) — the one excuse golden/README.md allows for a discrete difference.
    */
-  sameUpToNearTies(quantity: string, ours: readonly number[], theirs: readonly number[], scores: ArrayLike<number>): void {
+  sameUpToNearTies(
+    quantity: string,
+    ours: readonly number[],
+    theirs: readonly number[],
+    scores: ArrayLike<number>,
+  ): void {
     const swapped = ours.flatMap((n, i) => (n === theirs[i] ? [] : [[n, theirs[i]!] as const]));
-    const sameSet = sameList([...ours].sort((a, b) => a - b), [...theirs].sort((a, b) => a - b));
+    const sameSet = sameList(
+      [...ours].sort((a, b) => a - b),
+      [...theirs].sort((a, b) => a - b),
+    );
     const nearTie = ([a, b]: readonly [number, number]) => relativeError(scores[a]!, scores[b]!) <= 1e-5;
     if (swapped.length === 0 || !sameSet || !swapped.every(nearTie)) {
       this.same(quantity, ours, theirs);
       return;
     }
     const gaps = swapped.map(([a, b]) => `${a}↔${b}: reference scores ${scores[a]} vs ${scores[b]}`);
-    this.add({ quantity, measure: 'identical up to near-ties', error: 0, tolerance: 0, pass: true, detail: gaps.join('; ') });
+    this.add({
+      quantity,
+      measure: 'identical up to near-ties',
+      error: 0,
+      tolerance: 0,
+      pass: true,
+      detail: gaps.join('; '),
+    });
   }
 
   same(quantity: string, ours: readonly number[], theirs: readonly number[]): void {
@@ -157,7 +172,17 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     const tg = new Graph();
     const step = buildTrainStep(tg, model, shape, mapSettings, lossSettings);
     const train = await compile(
-      [step.loss, step.sharpening, step.equivariance, step.gradient, step.candidates, step.selected, step.maps, step.warpedMaps, step.warpedImage],
+      [
+        step.loss,
+        step.sharpening,
+        step.equivariance,
+        step.gradient,
+        step.candidates,
+        step.selected,
+        step.maps,
+        step.warpedMaps,
+        step.warpedImage,
+      ],
       'train-step',
     );
     const stepImage = c.meta.step.image_index;
@@ -168,9 +193,19 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
       warpedNoise: f32(c.tensor('step_noise_2').data, latentShape),
       tokens: f32(c.tensor('context0').data, tokenShape),
     });
-    report.atMost('step_transformed_image', 'max abs', maxAbsError(floats(warpedImage!), c.tensor('step_transformed_image').data), 1e-4);
+    report.atMost(
+      'step_transformed_image',
+      'max abs',
+      maxAbsError(floats(warpedImage!), c.tensor('step_transformed_image').data),
+      1e-4,
+    );
     report.atMost('step_maps', 'max abs', maxAbsError(floats(stepMaps!), c.tensor('step_maps').data), valueTol);
-    report.atMost('step_maps_transformed', 'max abs', maxAbsError(floats(warpedMaps!), c.tensor('step_maps_transformed').data), valueTol);
+    report.atMost(
+      'step_maps_transformed',
+      'max abs',
+      maxAbsError(floats(warpedMaps!), c.tensor('step_maps_transformed').data),
+      valueTol,
+    );
     const referenceScores = gaussianScores(
       { data: c.tensor('step_maps').data, tokens: p.num_tokens, size: p.feature_upsample_res },
       { sigma: p.sigma },
@@ -179,8 +214,18 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     report.same('step selected indices', ints(selected!), c.meta.step.selected_indices);
     if (!fp16) {
       report.atMost('step loss', 'relative', relativeError(floats(loss!)[0]!, c.meta.step.loss), 1e-4);
-      report.atMost('step sharpening loss', 'relative', relativeError(floats(sharp!)[0]!, c.meta.step.sharpening), 1e-4);
-      report.atMost('step equivariance loss', 'relative', relativeError(floats(equi!)[0]!, c.meta.step.equivariance), 1e-4);
+      report.atMost(
+        'step sharpening loss',
+        'relative',
+        relativeError(floats(sharp!)[0]!, c.meta.step.sharpening),
+        1e-4,
+      );
+      report.atMost(
+        'step equivariance loss',
+        'relative',
+        relativeError(floats(equi!)[0]!, c.meta.step.equivariance),
+        1e-4,
+      );
       const g = floats(gradient!);
       const gold = c.tensor('step_grad').data;
       report.atMost('step_grad', 'rel L2', relativeL2Error(g, gold), 1e-3);
@@ -201,7 +246,12 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
           warpedNoise: f32(c.tensor(`opt_noise_${it}_2`).data, latentShape),
           tokens: f32(tokens, tokenShape),
         });
-        report.atMost(`optimisation iteration ${it} loss`, 'relative', relativeError(floats(itLoss!)[0]!, s.loss), 1e-4);
+        report.atMost(
+          `optimisation iteration ${it} loss`,
+          'relative',
+          relativeError(floats(itLoss!)[0]!, s.loss),
+          1e-4,
+        );
         acc.add(floats(itGrad!));
         if (acc.full) {
           adam.step(tokens, acc.take());
@@ -227,7 +277,11 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
       perImage.push(ints(out[3]!));
       report.same(`best-index selection, image ${i}`, perImage[i]!, c.meta.find_best_indices.per_image[i]!);
     }
-    report.same('best indices', chooseIndices(perImage, p.top_k).indices, c.meta.find_best_indices.best_by_count_then_index);
+    report.same(
+      'best indices',
+      chooseIndices(perImage, p.top_k).indices,
+      c.meta.find_best_indices.best_by_count_then_index,
+    );
 
     // Augmented inference of one image with the chosen indices.
     const aug = c.meta.augmented;
@@ -239,7 +293,10 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     const [u, cov] = await augmented.run({
       image: f32(item(c, 'images', aug.image_index), imageShape),
       thetas: f32(c.tensor('aug_thetas').data.subarray(0, draws * 6), [draws, 2, 3]),
-      noises: f32(c.tensor('aug_noises').data.subarray(0, draws * latentShape.slice(1).reduce((x, y) => x * y)), [draws, ...latentShape.slice(1)]),
+      noises: f32(c.tensor('aug_noises').data.subarray(0, draws * latentShape.slice(1).reduce((x, y) => x * y)), [
+        draws,
+        ...latentShape.slice(1),
+      ]),
       tokens: f32(finalTokens, tokenShape),
       indices: i64(aug.indices),
     });
@@ -248,7 +305,6 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     report.atMost('aug_maps', 'max abs', maxAbsError(finalMaps, c.tensor('aug_maps').data), valueTol);
     const keypoints = mapPeaks(finalMaps, aug.indices.length, aug.upscale_size).flatMap((pt) => [pt.y, pt.x]);
     report.same('augmented keypoints (y, x)', keypoints, aug.keypoints_yx_normalized.flat());
-
   } finally {
     await Promise.all(compiled.map((g) => g.release()));
   }

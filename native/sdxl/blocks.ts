@@ -126,7 +126,11 @@ function basicTransformerBlock(
   const n2 = layerNorm(p, x, 'norm2');
   const inputs = { hidden: n2, context, heads };
   const cross = override
-    ? op.linear(override(p.at('attn2'), inputs, spatial), p.at('attn2').linearWeight('to_out.0.weight'), p.at('attn2').get('to_out.0.bias'))
+    ? op.linear(
+        override(p.at('attn2'), inputs, spatial),
+        p.at('attn2').linearWeight('to_out.0.weight'),
+        p.at('attn2').get('to_out.0.bias'),
+      )
     : attention(p.at('attn2'), inputs);
   if (stop) return undefined;
   x = op.add(x, cross);
@@ -158,7 +162,9 @@ export function transformer2d(p: Params, x: Tensor, context: Tensor, opts: Trans
     if (!out) return undefined;
     tokens = out;
   }
-  const projected = opts.linearProjection ? fromTokens(linear(p, tokens, 'proj_out')) : conv(p, fromTokens(tokens), 'proj_out');
+  const projected = opts.linearProjection
+    ? fromTokens(linear(p, tokens, 'proj_out'))
+    : conv(p, fromTokens(tokens), 'proj_out');
   return op.add(projected, x);
 }
 

@@ -13,7 +13,8 @@ import { attentionProbs, splitHeads, toImage, toTokens, type CrossAttentionOverr
 export function controlledCrossAttention(res: number, onMap: (maps: Tensor) => void): CrossAttentionOverride {
   return (p, { hidden, context, heads }, [h, w]) => {
     const up = toTokens(resize2d(toImage(hidden, h, w), res, res, 'bicubic'));
-    const linear = (x: Tensor, name: string) => op.linear(x, p.linearWeight(`${name}.weight`), p.optional(`${name}.bias`));
+    const linear = (x: Tensor, name: string) =>
+      op.linear(x, p.linearWeight(`${name}.weight`), p.optional(`${name}.bias`));
     const q = splitHeads(linear(up, 'to_q'), heads);
     const k = splitHeads(linear(context, 'to_k'), heads);
     const v = splitHeads(linear(context, 'to_v'), heads);

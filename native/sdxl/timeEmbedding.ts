@@ -5,7 +5,12 @@ import type { SchedulerConfig } from './config.js';
 const f = Math.fround;
 
 /** diffusers `get_timestep_embedding` for one value: [cos | sin] when flipped. */
-export function sinusoidalEmbedding(value: number, dim: number, flipSinToCos: boolean, freqShift: number): Float32Array {
+export function sinusoidalEmbedding(
+  value: number,
+  dim: number,
+  flipSinToCos: boolean,
+  freqShift: number,
+): Float32Array {
   const half = Math.floor(dim / 2);
   const out = new Float32Array(dim);
   const logMax = f(-Math.log(10000));

@@ -9,14 +9,23 @@ import { OrtBackend } from '../../native/runtime/ort.js';
 import { goldenCaseDir } from './paths.js';
 
 const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-parity-'));
-const failures = (lines: ParityLine[]) => lines.filter((l) => !l.pass).map((l) => `${l.quantity} ${l.measure} ${l.error} ${l.detail ?? ''}`);
+const failures = (lines: ParityLine[]) =>
+  lines.filter((l) => !l.pass).map((l) => `${l.quantity} ${l.measure} ${l.error} ${l.detail ?? ''}`);
 
 describe('parity with the reference (case_a)', () => {
   it('reproduces every golden quantity from the float32 diffusers folder', async () => {
     const lines = await runParity(goldenCaseDir(), { backend: new OrtBackend({ provider: 'cpu', cacheDir }) });
     expect(failures(lines)).toEqual([]);
     const names = new Set(lines.map((l) => l.quantity));
-    for (const q of ['latents', 'attn_maps', 'step_grad', 'step selected indices', 'best indices', 'aug_maps', 'augmented keypoints (y, x)']) {
+    for (const q of [
+      'latents',
+      'attn_maps',
+      'step_grad',
+      'step selected indices',
+      'best indices',
+      'aug_maps',
+      'augmented keypoints (y, x)',
+    ]) {
       expect(names).toContain(q);
     }
     expect(lines.some((l) => l.quantity.startsWith('tokens after step 2'))).toBe(true);

@@ -8,7 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { Graph } from '../../native/graph/ir.js';
 import { OrtBackend } from '../../native/runtime/ort.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
-import { DEMO_SIZES, writeRandomSdxlModel, writeSingleFile, type RandomModelSizes } from '../../native/sdxl/randomModel.js';
+import {
+  DEMO_SIZES,
+  writeRandomSdxlModel,
+  writeSingleFile,
+  type RandomModelSizes,
+} from '../../native/sdxl/randomModel.js';
 import { controlledSites } from '../../native/sdxl/unet.js';
 import { buildSelectionGraph } from '../../native/keypoints/graphs.js';
 import { Random } from '../../native/keypoints/rng.js';
@@ -46,12 +51,18 @@ const settings = {
 async function mapsOf(modelPath: string, configs: { unetConfig?: string; vaeConfig?: string } = {}) {
   const model = loadSdxlModel(modelPath, configs);
   const g = new Graph();
-  const sel = buildSelectionGraph(g, model, shape, { ...settings, schedule: model.scheduler }, {
-    sigma: 1,
-    candidates: 6,
-    keypoints: 3,
-    subjects: 1,
-  });
+  const sel = buildSelectionGraph(
+    g,
+    model,
+    shape,
+    { ...settings, schedule: model.scheduler },
+    {
+      sigma: 1,
+      candidates: 6,
+      keypoints: 3,
+      subjects: 1,
+    },
+  );
   const graph = await backend.compile([sel.maps, sel.selected]);
   const rng = new Random(5);
   const [maps, selected] = await graph.run({

@@ -16,7 +16,10 @@ function inGraph(maps: Float32Array, n: number, r: number, subjects: number) {
   const candidates = sharpestTokens(m, 2, 25, subjects);
   const selected = furthestPointSampling(m, candidates, 10);
   const [c, s] = evaluate([candidates, selected], { maps });
-  return { candidates: Array.from(c!.data as BigInt64Array, Number), selected: Array.from(s!.data as BigInt64Array, Number) };
+  return {
+    candidates: Array.from(c!.data as BigInt64Array, Number),
+    selected: Array.from(s!.data as BigInt64Array, Number),
+  };
 }
 
 describe('in-graph selection', () => {
