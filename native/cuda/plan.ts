@@ -82,11 +82,20 @@ interface MatrixRef {
 
 const shift = (p: Place, bytes: number): Place => ({ home: p.home, offset: p.offset + bytes });
 
-/** C[M,N] = A[M,K]·B[K,N], row-major, as cuBLAS's column-major Cᵀ = Bᵀ·Aᵀ. */
-function rowMajorGemm(
-  at: Resolver,
-  g: { a: MatrixRef; b: MatrixRef; c: MatrixRef; m: number; n: number; k: number; batch: number; offsets?: number[] },
-): GemmRec {
+/** C[M,N] = A[M,K]·B[K,N] in row-major terms, `batch` times. */
+interface RowMajorGemm {
+  a: MatrixRef;
+  b: MatrixRef;
+  c: MatrixRef;
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  offsets?: number[];
+}
+
+/** A row-major GEMM as cuBLAS's column-major Cᵀ = Bᵀ·Aᵀ. */
+function rowMajorGemm(at: Resolver, g: RowMajorGemm): GemmRec {
   return {
     transA: g.b.trans,
     transB: g.a.trans,
@@ -215,6 +224,27 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     steps.push(t);
     kinds.push(kind);
   };
+  const pushGemm = (t: Tensor, g: RowMajorGemm) => push(t, 'gemm', (w, at) => w.gemm(rowMajorGemm(at, g)));
+  /** Writes `value` to every float of `out` (an elementwise kernel of one immediate). */
+  const pushFill = (t: Tensor, out: Place, value: number) =>
+    push(t, 'elementwise', (w, at) =>
+      w.elementwise(
+        at(out),
+        [numel(t.shape)],
+        [],
+        [
+          { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
+          { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
+        ],
+        [value],
+      ),
+    );
+  /** New arena memory for `t`'s result, first written at step `s`. */
+  const resultSlot = (t: Tensor, s: number): Place => {
+    const out = newSlot(numel(t.shape) * elemBytes(t.dtype), s);
+    places.set(t.id, out);
+    return out;
+  };
 
   for (const t of order) {
     const s = step.get(t.id)!;
@@ -228,8 +258,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     }
     const kernel = kernels.get(t.id);
     if (kernel) {
-      const out = newSlot(bytes, s);
-      places.set(t.id, out);
+      const out = resultSlot(t, s);
       const ins = kernel.inputs.map((x) => ({ ...x, place: read(x.tensor, s) }));
       push(t, 'elementwise', (w, at) =>
         w.elementwise(
@@ -277,8 +306,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
           places.set(t.id, shift(src, spec.start * inner * eb));
           break;
         }
-        const out = newSlot(bytes, s);
-        places.set(t.id, out);
+        const out = resultSlot(t, s);
         const len = spec.end - spec.start;
         push(t, 'copy', (w, at) =>
           w.copy(
@@ -293,8 +321,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
         break;
       }
       case 'concat': {
-        const out = newSlot(bytes, s);
-        places.set(t.id, out);
+        const out = resultSlot(t, s);
         const [outer, total, inner] = around(t.shape, spec.axis);
         const eb = elemBytes(t.dtype);
         let at0 = 0;
@@ -327,8 +354,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
       case 'argMax':
       case 'topKIndices': {
         const src = read(t.inputs[0]!, s);
-        const out = newSlot(bytes, s);
-        places.set(t.id, out);
+        const out = resultSlot(t, s);
         const [outer, size, inner] = around(t.inputs[0]!.shape, spec.axis);
         if (spec.op === 'softmax')
           push(t, 'softmax', (w, at) => w.axis(Opcode.Softmax, at(src), at(out), outer, size, inner));
@@ -344,8 +370,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
         const [x, idx] = t.inputs as [Tensor, Tensor];
         const src = read(x, s);
         const ip = read(idx, s);
-        const out = newSlot(bytes, s);
-        places.set(t.id, out);
+        const out = resultSlot(t, s);
         const axis = spec.axis;
         push(t, 'gather', (w, at) =>
           w.indexed(
@@ -364,22 +389,10 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
       }
       case 'scatterAddElements': {
         const [base, idx, upd] = t.inputs as [Tensor, Tensor, Tensor];
-        const out = newSlot(bytes, s);
-        places.set(t.id, out);
+        const out = resultSlot(t, s);
         if (base.spec.op === 'fill') {
           const v = Math.fround(base.spec.value);
-          push(t, 'elementwise', (w, at) =>
-            w.elementwise(
-              at(out),
-              [numel(t.shape)],
-              [],
-              [
-                { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
-                { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
-              ],
-              [v],
-            ),
-          );
+          pushFill(t, out, v);
         } else {
           const src = read(base, s);
           push(t, 'copy', (w, at) => w.copy(at(out), at(src), bytes, bytes, bytes, 1));
@@ -455,22 +468,10 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     const m = a.shape[a.shape.length - 2]!;
     const k = a.shape[a.shape.length - 1]!;
     const n = b.shape[b.shape.length - 1]!;
-    const out = newSlot(numel(t.shape) * 4, s);
-    places.set(t.id, out);
+    const out = resultSlot(t, s);
     if (numel(t.shape) === 0) return;
     if (k === 0) {
-      push(t, 'elementwise', (w, at) =>
-        w.elementwise(
-          at(out),
-          [numel(t.shape)],
-          [],
-          [
-            { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
-            { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
-          ],
-          [0],
-        ),
-      );
+      pushFill(t, out, 0);
       return;
     }
     const batch = t.shape.slice(0, -2);
@@ -497,56 +498,63 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     const affine = (o: number[]) => o.every((v, i) => v === i * (o[1] ?? 0));
     if (nb > 1 && offB.every((v) => v === 0) && !A.trans && offA.every((v, i) => v === i * m * k)) {
       // B shared by every batch and A contiguous: one GEMM with the batches stacked as rows.
-      push(t, 'gemm', (w, at) =>
-        w.gemm(
-          rowMajorGemm(at, {
-            a: { place: A.place, trans: false, ld: k, stride: 0 },
-            b: { place: B.place, trans: B.trans, ld: ldB, stride: 0 },
-            c: { place: out, trans: false, ld: n, stride: 0 },
-            m: nb * m,
-            n,
-            k,
-            batch: 1,
-          }),
-        ),
-      );
+      pushGemm(t, {
+        a: { place: A.place, trans: false, ld: k, stride: 0 },
+        b: { place: B.place, trans: B.trans, ld: ldB, stride: 0 },
+        c: { place: out, trans: false, ld: n, stride: 0 },
+        m: nb * m,
+        n,
+        k,
+        batch: 1,
+      });
       return;
     }
     if (nb <= 1 || (affine(offA) && affine(offB))) {
       const sA = offA[1] ?? 0;
       const sB = offB[1] ?? 0;
-      push(t, 'gemm', (w, at) =>
-        w.gemm(
-          rowMajorGemm(at, {
-            a: { place: A.place, trans: A.trans, ld: ldA, stride: sA },
-            b: { place: B.place, trans: B.trans, ld: ldB, stride: sB },
-            c: { place: out, trans: false, ld: n, stride: m * n },
-            m,
-            n,
-            k,
-            batch: Math.max(nb, 1),
-          }),
-        ),
-      );
+      pushGemm(t, {
+        a: { place: A.place, trans: A.trans, ld: ldA, stride: sA },
+        b: { place: B.place, trans: B.trans, ld: ldB, stride: sB },
+        c: { place: out, trans: false, ld: n, stride: m * n },
+        m,
+        n,
+        k,
+        batch: Math.max(nb, 1),
+      });
       return;
     }
     // Irregular broadcasting: one pointer per batch. The addon's record lists the
     // column-major operands first-B-then-A, so the offsets follow that order.
     const offC = Array.from({ length: nb }, (_, i) => i * m * n);
-    push(t, 'gemm', (w, at) =>
-      w.gemm(
-        rowMajorGemm(at, {
-          a: { place: A.place, trans: A.trans, ld: ldA, stride: 0 },
-          b: { place: B.place, trans: B.trans, ld: ldB, stride: 0 },
-          c: { place: out, trans: false, ld: n, stride: 0 },
-          m,
-          n,
-          k,
-          batch: nb,
-          offsets: [...offB, ...offA, ...offC],
-        }),
-      ),
-    );
+    pushGemm(t, {
+      a: { place: A.place, trans: A.trans, ld: ldA, stride: 0 },
+      b: { place: B.place, trans: B.trans, ld: ldB, stride: 0 },
+      c: { place: out, trans: false, ld: n, stride: 0 },
+      m,
+      n,
+      k,
+      batch: nb,
+      offsets: [...offB, ...offA, ...offC],
+    });
+  }
+
+  /** A 1×1 convolution, or its transpose, is one GEMM per image: W[cout, cin] · X[cin, pixels]. */
+  function pushPointwise(
+    t: Tensor,
+    wRef: MatrixRef,
+    X: Place,
+    out: Place,
+    d: { images: number; cin: number; cout: number; pixels: number },
+  ): void {
+    pushGemm(t, {
+      a: wRef,
+      b: { place: X, trans: false, ld: d.pixels, stride: d.cin * d.pixels },
+      c: { place: out, trans: false, ld: d.pixels, stride: d.cout * d.pixels },
+      m: d.cout,
+      n: d.pixels,
+      k: d.cin,
+      batch: d.images,
+    });
   }
 
   function lowerConv(t: Tensor, s: number): void {
@@ -557,26 +565,13 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     const [, , oh, ow] = t.shape as [number, number, number, number];
     const X = read(x, s);
     const W = read(wt, s);
-    const out = newSlot(numel(t.shape) * 4, s);
-    places.set(t.id, out);
+    const out = resultSlot(t, s);
     if (numel(t.shape) === 0) return;
     const K = c * kh * kw;
     const P = oh * ow;
     const wRef = { place: W, trans: false, ld: K, stride: 0 };
     if (kh === 1 && kw === 1 && stride === 1 && pad === 0) {
-      push(t, 'gemm', (w, at) =>
-        w.gemm(
-          rowMajorGemm(at, {
-            a: wRef,
-            b: { place: X, trans: false, ld: P, stride: c * P },
-            c: { place: out, trans: false, ld: P, stride: co * P },
-            m: co,
-            n: P,
-            k: K,
-            batch: n,
-          }),
-        ),
-      );
+      pushPointwise(t, wRef, X, out, { images: n, cin: c, cout: co, pixels: P });
       return;
     }
     const perSample = K * P * 4;
@@ -590,19 +585,15 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
         push(t, 'im2col', (w, at) =>
           w.conv(Opcode.Im2col, at(src), at(col), { n: nc, c, h, w: wd, kh, kw, stride, pad, oh, ow, y0: 0 }),
         );
-        push(t, 'gemm', (w, at) =>
-          w.gemm(
-            rowMajorGemm(at, {
-              a: wRef,
-              b: { place: col, trans: false, ld: P, stride: K * P },
-              c: { place: dst, trans: false, ld: P, stride: co * P },
-              m: co,
-              n: P,
-              k: K,
-              batch: nc,
-            }),
-          ),
-        );
+        pushGemm(t, {
+          a: wRef,
+          b: { place: col, trans: false, ld: P, stride: K * P },
+          c: { place: dst, trans: false, ld: P, stride: co * P },
+          m: co,
+          n: P,
+          k: K,
+          batch: nc,
+        });
       }
       return;
     }
@@ -617,19 +608,15 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
         push(t, 'im2col', (w, at) =>
           w.conv(Opcode.Im2col, at(src), at(col), { n: 1, c, h, w: wd, kh, kw, stride, pad, oh: r, ow, y0 }),
         );
-        push(t, 'gemm', (w, at) =>
-          w.gemm(
-            rowMajorGemm(at, {
-              a: wRef,
-              b: { place: col, trans: false, ld: r * ow, stride: 0 },
-              c: { place: dst, trans: false, ld: P, stride: 0 },
-              m: co,
-              n: r * ow,
-              k: K,
-              batch: 1,
-            }),
-          ),
-        );
+        pushGemm(t, {
+          a: wRef,
+          b: { place: col, trans: false, ld: r * ow, stride: 0 },
+          c: { place: dst, trans: false, ld: P, stride: 0 },
+          m: co,
+          n: r * ow,
+          k: K,
+          batch: 1,
+        });
       }
     }
   }
@@ -642,27 +629,14 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     const [, , oh, ow] = t.shape as [number, number, number, number];
     const X = read(x, s);
     const W = read(wt, s);
-    const out = newSlot(numel(t.shape) * 4, s);
-    places.set(t.id, out);
+    const out = resultSlot(t, s);
     if (numel(t.shape) === 0) return;
     const R = cout * kh * kw;
     const Q = h * wd;
     // Wᵀ: the weight is stored [Cin, Cout·kh·kw]; read transposed, no copy.
     const wRef = { place: W, trans: true, ld: R, stride: 0 };
     if (kh === 1 && kw === 1 && stride === 1 && pad === 0 && oh === h && ow === wd) {
-      push(t, 'gemm', (w, at) =>
-        w.gemm(
-          rowMajorGemm(at, {
-            a: wRef,
-            b: { place: X, trans: false, ld: Q, stride: cin * Q },
-            c: { place: out, trans: false, ld: Q, stride: cout * Q },
-            m: cout,
-            n: Q,
-            k: cin,
-            batch: n,
-          }),
-        ),
-      );
+      pushPointwise(t, wRef, X, out, { images: n, cin, cout, pixels: Q });
       return;
     }
     const perSample = R * Q * 4;
@@ -672,19 +646,15 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
       const nc = Math.min(chunk, n - n0);
       const src = shift(X, n0 * cin * Q * 4);
       const dst = shift(out, n0 * cout * oh * ow * 4);
-      push(t, 'gemm', (w, at) =>
-        w.gemm(
-          rowMajorGemm(at, {
-            a: wRef,
-            b: { place: src, trans: false, ld: Q, stride: cin * Q },
-            c: { place: col, trans: false, ld: Q, stride: R * Q },
-            m: R,
-            n: Q,
-            k: cin,
-            batch: nc,
-          }),
-        ),
-      );
+      pushGemm(t, {
+        a: wRef,
+        b: { place: src, trans: false, ld: Q, stride: cin * Q },
+        c: { place: col, trans: false, ld: Q, stride: R * Q },
+        m: R,
+        n: Q,
+        k: cin,
+        batch: nc,
+      });
       push(t, 'col2im', (w, at) =>
         w.conv(Opcode.Col2im, at(col), at(dst), {
           n: nc,
@@ -707,8 +677,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     const x = t.inputs[0]!;
     const spec = t.spec as { op: 'reduceSum' | 'reduceMean' | 'reduceMax'; axes: number[] };
     const src = read(x, s);
-    const out = newSlot(numel(t.shape) * 4, s);
-    places.set(t.id, out);
+    const out = resultSlot(t, s);
     const nOut = numel(t.shape);
     if (nOut === 0) return;
     const strides = stridesOf(x.shape);
