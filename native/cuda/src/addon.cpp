@@ -192,6 +192,25 @@ napi_value MemInfo(napi_env env, napi_callback_info) {
   return out;
 }
 
+// Allocations and programs are handed to JS as int32 ids. ------------------------------------
+napi_value newHandle(napi_env env, const skp::Failure &f, int32_t id) {
+  if (!f.message.empty()) return throwFailure(env, f);
+  napi_value out;
+  NAPI_OK(napi_create_int32(env, id, &out));
+  return out;
+}
+
+/** free(id) and destroyProgram(id): never while a run is in flight, which may be using the handle. */
+template <typename Release>
+napi_value releaseHandle(napi_env env, napi_callback_info info, const std::string &name, Release release) {
+  auto argv = args(env, info, 1);
+  double id;
+  if (argv.size() < 1 || !getNumber(env, argv[0], id)) return throwError(env, name + "(id)");
+  if (busy) return throwError(env, name + "() while a run is in flight");
+  release(static_cast<int32_t>(id));
+  return nullptr;
+}
+
 napi_value Alloc(napi_env env, napi_callback_info info) {
   auto argv = args(env, info, 2);
   double bytes;
@@ -200,19 +219,11 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   if (argv.size() > 1) napi_get_value_bool(env, argv[1], &poison);
   int32_t id = 0;
   const skp::Failure f = device.alloc(static_cast<size_t>(bytes), poison, id);
-  if (!f.message.empty()) return throwFailure(env, f);
-  napi_value out;
-  NAPI_OK(napi_create_int32(env, id, &out));
-  return out;
+  return newHandle(env, f, id);
 }
 
 napi_value Free(napi_env env, napi_callback_info info) {
-  auto argv = args(env, info, 1);
-  double id;
-  if (argv.size() < 1 || !getNumber(env, argv[0], id)) return throwError(env, "free(id)");
-  if (busy) return throwError(env, "free() while a run is in flight");
-  device.release(static_cast<int32_t>(id));
-  return nullptr;
+  return releaseHandle(env, info, "free", [](int32_t id) { device.release(id); });
 }
 
 void *resolve(napi_env env, napi_value idV, napi_value offV, size_t bytes, std::string &err) {
@@ -265,19 +276,11 @@ napi_value CreateProgram(napi_env env, napi_callback_info info) {
   if (argv.size() > 1) napi_get_value_bool(env, argv[1], &useGraph);
   int32_t id = 0;
   const skp::Failure f = device.createProgram(static_cast<const double *>(data), bytes / 8, useGraph, id);
-  if (!f.message.empty()) return throwFailure(env, f);
-  napi_value out;
-  NAPI_OK(napi_create_int32(env, id, &out));
-  return out;
+  return newHandle(env, f, id);
 }
 
 napi_value DestroyProgram(napi_env env, napi_callback_info info) {
-  auto argv = args(env, info, 1);
-  double id;
-  if (argv.size() < 1 || !getNumber(env, argv[0], id)) return throwError(env, "destroyProgram(id)");
-  if (busy) return throwError(env, "destroyProgram() while a run is in flight");
-  device.destroyProgram(static_cast<int32_t>(id));
-  return nullptr;
+  return releaseHandle(env, info, "destroyProgram", [](int32_t id) { device.destroyProgram(id); });
 }
 
 // run(): feeds in, launches, outputs out, off the JS thread. ----------------------------------
@@ -343,32 +346,37 @@ napi_value Run(napi_env env, napi_callback_info info) {
     delete w;
     return throwError(env, msg);
   };
+  // Feeds and outputs are [allocation id, offset, typed array or byte count].
+  auto entry = [&](napi_value list, uint32_t i, napi_value &idV, napi_value &offV, napi_value &third) {
+    napi_value item;
+    napi_get_element(env, list, i, &item);
+    napi_get_element(env, item, 0, &idV);
+    napi_get_element(env, item, 1, &offV);
+    napi_get_element(env, item, 2, &third);
+  };
+  auto keepAlive = [&](napi_value v) {
+    napi_ref ref;
+    napi_create_reference(env, v, 1, &ref);
+    w->keep.push_back(ref);
+  };
   uint32_t nFeeds = 0, nOut = 0;
   napi_get_array_length(env, argv[1], &nFeeds);
   napi_get_array_length(env, argv[2], &nOut);
   std::string err;
   for (uint32_t i = 0; i < nFeeds; ++i) {
-    napi_value item, idV, offV, arr;
-    napi_get_element(env, argv[1], i, &item);
-    napi_get_element(env, item, 0, &idV);
-    napi_get_element(env, item, 1, &offV);
-    napi_get_element(env, item, 2, &arr);
+    napi_value idV, offV, arr;
+    entry(argv[1], i, idV, offV, arr);
     void *data;
     size_t bytes;
     if (!getBytes(env, arr, data, bytes)) return fail("feed " + std::to_string(i) + " is not a typed array");
     void *dst = resolve(env, idV, offV, bytes, err);
     if (!dst) return fail("feed " + std::to_string(i) + ": " + err);
-    napi_ref ref;
-    napi_create_reference(env, arr, 1, &ref);
-    w->keep.push_back(ref);
+    keepAlive(arr);
     w->feeds.push_back({dst, data, bytes});
   }
   for (uint32_t i = 0; i < nOut; ++i) {
-    napi_value item, idV, offV, bytesV;
-    napi_get_element(env, argv[2], i, &item);
-    napi_get_element(env, item, 0, &idV);
-    napi_get_element(env, item, 1, &offV);
-    napi_get_element(env, item, 2, &bytesV);
+    napi_value idV, offV, bytesV;
+    entry(argv[2], i, idV, offV, bytesV);
     double bytes;
     if (!getNumber(env, bytesV, bytes)) return fail("output " + std::to_string(i) + " byte count");
     void *src = resolve(env, idV, offV, static_cast<size_t>(bytes), err);
@@ -377,9 +385,7 @@ napi_value Run(napi_env env, napi_callback_info info) {
     void *host;
     if (napi_create_arraybuffer(env, static_cast<size_t>(bytes), &host, &buf) != napi_ok)
       return fail("cannot allocate " + std::to_string(bytes) + " bytes for output " + std::to_string(i));
-    napi_ref ref;
-    napi_create_reference(env, buf, 1, &ref);
-    w->keep.push_back(ref);
+    keepAlive(buf);
     w->outputs.push_back({src, host, static_cast<size_t>(bytes)});
   }
   napi_value promise, name;
