@@ -439,16 +439,20 @@ export type TensorShapes = Map<string, number[]>;
 
 function addResnet(out: TensorShapes, p: string, cin: number, cout: number, timeDim: number | null): void {
   out.set(`${p}.norm1.weight`, [cin]).set(`${p}.norm1.bias`, [cin]);
-  out.set(`${p}.conv1.weight`, [cout, cin, 3, 3]).set(`${p}.conv1.bias`, [cout]);
+  addConv(out, `${p}.conv1`, cout, cin, 3);
   if (timeDim !== null) out.set(`${p}.time_emb_proj.weight`, [cout, timeDim]).set(`${p}.time_emb_proj.bias`, [cout]);
   out.set(`${p}.norm2.weight`, [cout]).set(`${p}.norm2.bias`, [cout]);
-  out.set(`${p}.conv2.weight`, [cout, cout, 3, 3]).set(`${p}.conv2.bias`, [cout]);
-  if (cin !== cout) out.set(`${p}.conv_shortcut.weight`, [cout, cin, 1, 1]).set(`${p}.conv_shortcut.bias`, [cout]);
+  addConv(out, `${p}.conv2`, cout, cout, 3);
+  if (cin !== cout) addConv(out, `${p}.conv_shortcut`, cout, cin, 1);
 }
 
 function addLinear(out: TensorShapes, p: string, cout: number, cin: number, bias = true): void {
   out.set(`${p}.weight`, [cout, cin]);
   if (bias) out.set(`${p}.bias`, [cout]);
+}
+
+function addConv(out: TensorShapes, p: string, cout: number, cin: number, kernel: number): void {
+  out.set(`${p}.weight`, [cout, cin, kernel, kernel]).set(`${p}.bias`, [cout]);
 }
 
 function addTransformer(out: TensorShapes, p: string, c: number, depth: number, cross: number, linear: boolean): void {
@@ -479,43 +483,26 @@ export function unetTensorShapes(c: UNetConfig): TensorShapes {
   const ch = c.blockOutChannels;
   const n = ch.length;
   const t = c.timeEmbedDim;
-  out.set('conv_in.weight', [ch[0]!, c.inChannels, 3, 3]).set('conv_in.bias', [ch[0]!]);
+  addConv(out, 'conv_in', ch[0]!, c.inChannels, 3);
   addLinear(out, 'time_embedding.linear_1', t, ch[0]!);
   addLinear(out, 'time_embedding.linear_2', t, t);
   addLinear(out, 'add_embedding.linear_1', t, c.projectionInputDim);
   addLinear(out, 'add_embedding.linear_2', t, t);
+  const attention = (p: string, width: number, depth: number) =>
+    addTransformer(out, p, width, depth, c.crossAttentionDim, c.useLinearProjection);
   let prev = ch[0]!;
   for (let i = 0; i < n; i++) {
     const cout = ch[i]!;
     for (let j = 0; j < c.layersPerBlock[i]!; j++) {
       addResnet(out, `down_blocks.${i}.resnets.${j}`, j === 0 ? prev : cout, cout, t);
-      if (c.downHasAttention[i]) {
-        addTransformer(
-          out,
-          `down_blocks.${i}.attentions.${j}`,
-          cout,
-          c.transformerDepth[i]!,
-          c.crossAttentionDim,
-          c.useLinearProjection,
-        );
-      }
+      if (c.downHasAttention[i]) attention(`down_blocks.${i}.attentions.${j}`, cout, c.transformerDepth[i]!);
     }
-    if (i < n - 1)
-      out
-        .set(`down_blocks.${i}.downsamplers.0.conv.weight`, [cout, cout, 3, 3])
-        .set(`down_blocks.${i}.downsamplers.0.conv.bias`, [cout]);
+    if (i < n - 1) addConv(out, `down_blocks.${i}.downsamplers.0.conv`, cout, cout, 3);
     prev = cout;
   }
   const last = ch[n - 1]!;
   addResnet(out, 'mid_block.resnets.0', last, last, t);
-  addTransformer(
-    out,
-    'mid_block.attentions.0',
-    last,
-    c.midTransformerDepth,
-    c.crossAttentionDim,
-    c.useLinearProjection,
-  );
+  attention('mid_block.attentions.0', last, c.midTransformerDepth);
   addResnet(out, 'mid_block.resnets.1', last, last, t);
   const rev = [...ch].reverse();
   for (let i = 0; i < n; i++) {
@@ -526,24 +513,12 @@ export function unetTensorShapes(c: UNetConfig): TensorShapes {
     for (let j = 0; j < count; j++) {
       const skip = j === count - 1 ? input : cout;
       addResnet(out, `up_blocks.${i}.resnets.${j}`, (j === 0 ? prevOut : cout) + skip, cout, t);
-      if (c.upHasAttention[i]) {
-        addTransformer(
-          out,
-          `up_blocks.${i}.attentions.${j}`,
-          cout,
-          c.upTransformerDepth[i]!,
-          c.crossAttentionDim,
-          c.useLinearProjection,
-        );
-      }
+      if (c.upHasAttention[i]) attention(`up_blocks.${i}.attentions.${j}`, cout, c.upTransformerDepth[i]!);
     }
-    if (i < n - 1)
-      out
-        .set(`up_blocks.${i}.upsamplers.0.conv.weight`, [cout, cout, 3, 3])
-        .set(`up_blocks.${i}.upsamplers.0.conv.bias`, [cout]);
+    if (i < n - 1) addConv(out, `up_blocks.${i}.upsamplers.0.conv`, cout, cout, 3);
   }
   out.set('conv_norm_out.weight', [ch[0]!]).set('conv_norm_out.bias', [ch[0]!]);
-  out.set('conv_out.weight', [c.outChannels, ch[0]!, 3, 3]).set('conv_out.bias', [c.outChannels]);
+  addConv(out, 'conv_out', c.outChannels, ch[0]!, 3);
   return out;
 }
 
@@ -563,23 +538,20 @@ export function vaeTensorShapes(c: VaeConfig): TensorShapes {
   const n = ch.length;
   const last = ch[n - 1]!;
   const lat = c.latentChannels;
-  out.set('encoder.conv_in.weight', [ch[0]!, c.inChannels, 3, 3]).set('encoder.conv_in.bias', [ch[0]!]);
+  addConv(out, 'encoder.conv_in', ch[0]!, c.inChannels, 3);
   let prev = ch[0]!;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < c.layersPerBlock; j++)
       addResnet(out, `encoder.down_blocks.${i}.resnets.${j}`, j === 0 ? prev : ch[i]!, ch[i]!, null);
-    if (i < n - 1) {
-      out.set(`encoder.down_blocks.${i}.downsamplers.0.conv.weight`, [ch[i]!, ch[i]!, 3, 3]);
-      out.set(`encoder.down_blocks.${i}.downsamplers.0.conv.bias`, [ch[i]!]);
-    }
+    if (i < n - 1) addConv(out, `encoder.down_blocks.${i}.downsamplers.0.conv`, ch[i]!, ch[i]!, 3);
     prev = ch[i]!;
   }
   addVaeMid(out, 'encoder', last, c.midAttention);
   out.set('encoder.conv_norm_out.weight', [last]).set('encoder.conv_norm_out.bias', [last]);
-  out.set('encoder.conv_out.weight', [2 * lat, last, 3, 3]).set('encoder.conv_out.bias', [2 * lat]);
-  if (c.useQuantConv) out.set('quant_conv.weight', [2 * lat, 2 * lat, 1, 1]).set('quant_conv.bias', [2 * lat]);
-  if (c.usePostQuantConv) out.set('post_quant_conv.weight', [lat, lat, 1, 1]).set('post_quant_conv.bias', [lat]);
-  out.set('decoder.conv_in.weight', [last, lat, 3, 3]).set('decoder.conv_in.bias', [last]);
+  addConv(out, 'encoder.conv_out', 2 * lat, last, 3);
+  if (c.useQuantConv) addConv(out, 'quant_conv', 2 * lat, 2 * lat, 1);
+  if (c.usePostQuantConv) addConv(out, 'post_quant_conv', lat, lat, 1);
+  addConv(out, 'decoder.conv_in', last, lat, 3);
   addVaeMid(out, 'decoder', last, c.midAttention);
   const rev = [...ch].reverse();
   for (let i = 0; i < n; i++) {
@@ -587,12 +559,9 @@ export function vaeTensorShapes(c: VaeConfig): TensorShapes {
     const prevOut = rev[Math.max(i - 1, 0)]!;
     for (let j = 0; j <= c.layersPerBlock; j++)
       addResnet(out, `decoder.up_blocks.${i}.resnets.${j}`, j === 0 ? prevOut : cout, cout, null);
-    if (i < n - 1) {
-      out.set(`decoder.up_blocks.${i}.upsamplers.0.conv.weight`, [cout, cout, 3, 3]);
-      out.set(`decoder.up_blocks.${i}.upsamplers.0.conv.bias`, [cout]);
-    }
+    if (i < n - 1) addConv(out, `decoder.up_blocks.${i}.upsamplers.0.conv`, cout, cout, 3);
   }
   out.set('decoder.conv_norm_out.weight', [ch[0]!]).set('decoder.conv_norm_out.bias', [ch[0]!]);
-  out.set('decoder.conv_out.weight', [c.outChannels, ch[0]!, 3, 3]).set('decoder.conv_out.bias', [c.outChannels]);
+  addConv(out, 'decoder.conv_out', c.outChannels, ch[0]!, 3);
   return out;
 }
