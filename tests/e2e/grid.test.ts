@@ -4,13 +4,20 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectDatabase } from '../../electron/db/database.js';
 import { ImageStore } from '../../electron/db/imageStore.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { writeDemoDataset } from '../../resources/demo/writeDataset.js';
-import { ensureUiBuilt, launchChromium, screenshot, startServe, type ServeProcess } from './harness.js';
+import {
+  closeBrowserSession,
+  ensureUiBuilt,
+  openBrowserSession,
+  screenshot,
+  type BrowserSession,
+  type ServeProcess,
+} from './harness.js';
 
 const imageCount = 5000;
 const side = 128;
@@ -57,23 +64,18 @@ async function bigProject(root: string): Promise<string> {
 
 describe('the image grid with thousands of images', () => {
   let root: string;
+  let session: BrowserSession;
   let serve: ServeProcess;
-  let browser: Browser;
   let page: Page;
 
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-e2e-grid-'));
     const [, file] = await Promise.all([ensureUiBuilt(), bigProject(root)]);
-    serve = await startServe(['--allow', root, '--open', file], { XDG_CONFIG_HOME: path.join(root, 'config') });
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 880 } });
+    session = await openBrowserSession(root, ['--open', file]);
+    ({ serve, page } = session);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await serve?.stop();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => closeBrowserSession(session, root));
 
   const cells = () => page.getByTestId('image-grid').getByRole('button');
 

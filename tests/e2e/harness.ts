@@ -137,6 +137,41 @@ export function watchPageProblems(page: Page): string[] {
   return problems;
 }
 
+/** `skp serve` allowed into a test's folder, its settings kept there too (away from the user's). */
+export function serveFolder(root: string, args: string[] = []): Promise<ServeProcess> {
+  return startServe(['--allow', root, ...args], { XDG_CONFIG_HOME: path.join(root, 'config') });
+}
+
+export interface BrowserSession {
+  serve: ServeProcess;
+  browser: Browser;
+  page: Page;
+  /** What the page reported as broken (see watchPageProblems). */
+  problems: string[];
+}
+
+/** `serveFolder(root, serveArgs)` and a Chromium page of a laptop's size, watched for problems. */
+export async function openBrowserSession(root: string, serveArgs: string[] = []): Promise<BrowserSession> {
+  const serve = await serveFolder(root, serveArgs);
+  let browser: Browser | undefined;
+  try {
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1400, height: 880 } });
+    return { serve, browser, page, problems: watchPageProblems(page) };
+  } catch (error) {
+    await browser?.close();
+    await serve.stop();
+    throw error;
+  }
+}
+
+/** Stops what openBrowserSession started (nothing, if it failed) and deletes the test's folder. */
+export async function closeBrowserSession(session: BrowserSession | undefined, root: string): Promise<void> {
+  await session?.browser.close();
+  await session?.serve.stop();
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
 export async function screenshot(page: Page, name: string): Promise<string> {
   fs.mkdirSync(artifactsFolder, { recursive: true });
   const file = path.join(artifactsFolder, `${name}.png`);

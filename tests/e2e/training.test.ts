@@ -5,32 +5,22 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDemoDataset } from '../../resources/demo/writeDataset.js';
 import { DEMO_SIZES, writeRandomSdxlModel } from '../../native/sdxl/randomModel.js';
+import { TINY } from '../jobs/fixtures.js';
 import {
+  closeBrowserSession,
   ensureUiBuilt,
-  launchChromium,
+  openBrowserSession,
   screenshot,
-  startServe,
-  watchPageProblems,
+  type BrowserSession,
   type ServeProcess,
 } from './harness.js';
 
-/** Small enough for a step to take a fraction of a second on a CPU. */
-const tiny: Record<string, number> = {
-  tokens: 8,
-  steps: 24,
-  batchSize: 1,
-  keypoints: 3,
-  candidates: 4,
-  imageSize: 64,
-  upsampleRes: 8,
-  indexImages: 4,
-  augmentationIterations: 1,
-  seed: 3,
-};
+/** The job tests' CPU-sized settings, with steps enough for the window reload to land mid-run. */
+const tiny = { ...TINY, steps: 24 };
 
 async function stepShown(page: Page): Promise<number> {
   return Number(await page.getByTestId('run-step').textContent());
@@ -48,8 +38,8 @@ function canvasSum(page: Page): Promise<number> {
 
 describe('training from the browser', () => {
   let root: string;
+  let session: BrowserSession;
   let serve: ServeProcess;
-  let browser: Browser;
   let page: Page;
   let problems: string[];
   let data: string;
@@ -61,17 +51,11 @@ describe('training from the browser', () => {
     model = path.join(root, 'model');
     writeRandomSdxlModel(model, DEMO_SIZES, 0);
     await Promise.all([ensureUiBuilt(), writeDemoDataset(data, 8, { size: 64, seed: 5 })]);
-    serve = await startServe(['--allow', root], { XDG_CONFIG_HOME: path.join(root, 'config') });
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 880 } });
-    problems = watchPageProblems(page);
+    session = await openBrowserSession(root);
+    ({ serve, page, problems } = session);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await serve?.stop();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => closeBrowserSession(session, root));
 
   it('imports a COCO keypoints dataset as a new project', async () => {
     await page.goto(serve.openUrl);

@@ -4,17 +4,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDemoDataset, type DemoDataset } from '../../resources/demo/writeDataset.js';
 import { openProjectDatabase } from '../../electron/db/database.js';
 import {
+  closeBrowserSession,
   ensureUiBuilt,
-  launchChromium,
+  openBrowserSession,
   screenshot,
-  startServe,
-  watchPageProblems,
-  type ServeProcess,
+  serveFolder,
+  type BrowserSession,
 } from './harness.js';
 import { seedTrainedRun, type SeededRun } from './seed.js';
 
@@ -61,8 +61,7 @@ describe('the workstation in Chromium against skp serve', () => {
   let projectFile: string;
   let dataset: DemoDataset;
   let seeded: SeededRun;
-  let serve: ServeProcess;
-  let browser: Browser;
+  let session: BrowserSession;
   let page: Page;
   let problems: string[];
 
@@ -72,20 +71,14 @@ describe('the workstation in Chromium against skp serve', () => {
     projectFile = path.join(birds, 'birds.skp');
     const [, data] = await Promise.all([ensureUiBuilt(), writeDemoDataset(birds, 12, { size: 256, seed: 7 })]);
     dataset = data;
-    serve = await startServe(['--allow', root], { XDG_CONFIG_HOME: path.join(root, 'config') });
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 880 } });
-    problems = watchPageProblems(page);
+    session = await openBrowserSession(root);
+    ({ page, problems } = session);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await serve?.stop();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => closeBrowserSession(session, root));
 
   it('creates a project from an image folder', async () => {
-    await page.goto(serve.openUrl);
+    await page.goto(session.serve.openUrl);
     await page.getByRole('heading', { name: 'Create a project' }).waitFor();
     await screenshot(page, '01-start');
     await page.fill('#create-images', birds);
@@ -174,7 +167,7 @@ describe('the workstation in Chromium against skp serve', () => {
     await page.getByRole('button', { name: 'Images', exact: true }).click();
     await page.getByTestId('image-grid').getByRole('button').nth(1).click();
     await page.getByText('bird_0001.png').first().waitFor();
-    await serve.stop();
+    await session.serve.stop();
     await page.getByText('The server cannot be reached').waitFor();
 
     const before = seeded.predicted.get('bird_0001.png')![1]!;
@@ -185,11 +178,11 @@ describe('the workstation in Chromium against skp serve', () => {
     expect(correctionIn(projectFile, 'bird_0001.png', 1)).toBeUndefined();
 
     // A restarted server prints a new token; the page asks for it and then carries on.
-    const port = new URL(serve.url).port;
-    serve = await startServe(['--allow', root, '--port', port], { XDG_CONFIG_HOME: path.join(root, 'config') });
+    const port = new URL(session.serve.url).port;
+    session.serve = await serveFolder(root, ['--port', port]);
     await page.getByLabel('Access token').waitFor();
     await screenshot(page, '11-needs-token');
-    await page.getByLabel('Access token').fill(serve.openUrl);
+    await page.getByLabel('Access token').fill(session.serve.openUrl);
     await page.getByRole('button', { name: 'Connect' }).click();
     await page.getByText('1 queued correction(s) saved.').waitFor();
     const saved = correctionIn(projectFile, 'bird_0001.png', 1)!;
