@@ -37,6 +37,23 @@ afterAll(async () => {
 const latestTokens = (runId: number) =>
   withProject(project, (db) => Array.from(new RunStore(db).checkpoint(runId)!.tokens));
 
+/** Node's arguments for `skp train` on the project: 40 steps of TINY's settings on the CPU. */
+const trainArgs = (...options: string[]) => [
+  '--import',
+  'tsx',
+  'electron/cli/main.ts',
+  'train',
+  project,
+  '--set',
+  'steps=40',
+  '--backend',
+  'cpu',
+  ...options,
+  ...Object.entries(TINY)
+    .filter(([k]) => k !== 'steps')
+    .flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]),
+];
+
 describe('train job', () => {
   let uninterrupted: number[];
 
@@ -116,24 +133,7 @@ describe('train job', () => {
 
   it('skp train prints the backend and why, a line per step, and stops cleanly on Ctrl-C', async () => {
     await services.project.close();
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'electron/cli/main.ts',
-        'train',
-        project,
-        '--set',
-        'steps=40',
-        '--backend',
-        'cpu',
-        ...Object.entries(TINY)
-          .filter(([k]) => k !== 'steps')
-          .flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]),
-      ],
-      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, trainArgs(), { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let interrupted = false;
     child.stdout.on('data', (d: Buffer) => {
@@ -161,26 +161,7 @@ describe('train job', () => {
   it('resumes a run whose process was killed (status left running) to the same tokens', async () => {
     const before = withProject(project, (db) => new RunStore(db).runs()[0]!.id);
     await services.project.close();
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'electron/cli/main.ts',
-        'train',
-        project,
-        '--set',
-        'steps=40',
-        '--checkpoint-every',
-        '1',
-        '--backend',
-        'cpu',
-        ...Object.entries(TINY)
-          .filter(([k]) => k !== 'steps')
-          .flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]),
-      ],
-      { cwd: repoRoot, stdio: 'ignore' },
-    );
+    const child = spawn(process.execPath, trainArgs('--checkpoint-every', '1'), { cwd: repoRoot, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     const runId = await new Promise<number>((resolve, reject) => {
       const poll = setInterval(() => {
