@@ -1,11 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createServices, type ServiceHost } from '../../electron/services/container.js';
-import { checkCocoKeypoints, expectError, readJson, snapshot, tempDir, writeImage } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkCocoKeypoints, expectError, freshProject, readJson, snapshot, tempDir, writeImage } from './helpers.js';
 
 let dir: string;
-let services: ServiceHost;
 
 const parts = ['beak', 'left eye', 'tail'];
 
@@ -59,18 +57,10 @@ beforeAll(async () => {
   await writeImage(path.join(dir, 'sub', 'b.png'), 50, 50, 'png', 2);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-afterEach(() => services?.dispose());
-
-async function freshProject(name: string): Promise<string> {
-  services = createServices();
-  const file = path.join(dir, name);
-  await services.project.create({ path: file });
-  return file;
-}
 
 describe('COCO keypoints import', () => {
   it('stores images and ground truth, visibility 1 included, and exports it back unchanged', async () => {
-    await freshProject('coco.skp');
+    const { services } = await freshProject(dir, 'coco.skp');
     const result = await services.imports.importCoco({ file: write('gt.json', cocoDocument()) });
     expect(result).toMatchObject({ imagesAdded: 2, instances: 3, parts, skipped: [] });
     expect(await services.groundTruth.schema()).toEqual({
@@ -111,8 +101,7 @@ describe('COCO keypoints import', () => {
   });
 
   it('matches images the project already has instead of adding them twice', async () => {
-    services = createServices();
-    await services.project.create({ path: path.join(dir, 'existing.skp'), images: dir });
+    const { services } = await freshProject(dir, 'existing.skp', dir);
     const before = (await services.images.list({})).total;
     const result = await services.imports.importCoco({ file: write('gt2.json', cocoDocument()) });
     expect(result.imagesMatched).toBe(2);
@@ -124,7 +113,7 @@ describe('COCO keypoints import', () => {
   });
 
   it('resolves file names against --images and skips unreadable or mis-sized images with the reason', async () => {
-    await freshProject('skips.skp');
+    const { services } = await freshProject(dir, 'skips.skp');
     const doc = cocoDocument();
     doc.images.push({ id: 30, file_name: 'missing.jpg', width: 10, height: 10 });
     doc.images[1]!.width = 99;
@@ -186,7 +175,7 @@ describe('COCO keypoints import', () => {
       ],
     ];
     it.each(cases)('%s', async (_name, spoil, fragments) => {
-      const file = await freshProject(`bad-${_name.replaceAll(' ', '-')}.skp`);
+      const { services, file } = await freshProject(dir, `bad-${_name.replaceAll(' ', '-')}.skp`);
       await services.imports.importCoco({ file: write('ok.json', cocoDocument()) });
       const before = snapshot(file);
       const bad = write('bad.json', spoil(cocoDocument()));
@@ -195,7 +184,7 @@ describe('COCO keypoints import', () => {
     });
 
     it('broken JSON is reported with its line', async () => {
-      const file = await freshProject('broken.skp');
+      const { services, file } = await freshProject(dir, 'broken.skp');
       const before = snapshot(file);
       const text = JSON.stringify(cocoDocument(), null, 2).split('\n');
       text[7] = text[7] + ',,';
@@ -205,7 +194,7 @@ describe('COCO keypoints import', () => {
     });
 
     it('a file of other labelled parts than the project already has', async () => {
-      const file = await freshProject('parts.skp');
+      const { services, file } = await freshProject(dir, 'parts.skp');
       await services.imports.importCoco({ file: write('ok.json', cocoDocument()) });
       const before = snapshot(file);
       const doc = cocoDocument();
@@ -218,7 +207,7 @@ describe('COCO keypoints import', () => {
     });
 
     it('missing file and missing image folder', async () => {
-      await freshProject('missing.skp');
+      const { services } = await freshProject(dir, 'missing.skp');
       await expectError(
         () => services.imports.importCoco({ file: path.join(dir, 'nope.json') }),
         'nope.json',

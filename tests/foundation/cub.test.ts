@@ -1,12 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createServices, type ServiceHost } from '../../electron/services/container.js';
-import { checkCocoKeypoints, expectError, readJson, snapshot, tempDir, writeImage } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkCocoKeypoints, expectError, freshProject, readJson, snapshot, tempDir, writeImage } from './helpers.js';
 
 let dir: string;
 let cub: string;
-let services: ServiceHost;
 
 const files: Record<string, string> = {
   'images.txt':
@@ -44,18 +42,10 @@ beforeAll(async () => {
   writeCub(cub);
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-afterEach(() => services?.dispose());
-
-async function freshProject(name: string): Promise<string> {
-  services = createServices();
-  const file = path.join(dir, name);
-  await services.project.create({ path: file });
-  return file;
-}
 
 describe('CUB-200-2011 import', () => {
   it('stores images, splits, boxes and parts; invisible parts become v = 0', async () => {
-    await freshProject('cub.skp');
+    const { services } = await freshProject(dir, 'cub.skp');
     const result = await services.imports.importCub({ folder: cub });
     expect(result).toMatchObject({ imagesAdded: 3, instances: 3, splitsSet: 3, parts: ['back', 'beak', 'left eye'] });
     const info = await services.project.info();
@@ -113,7 +103,7 @@ describe('CUB-200-2011 import', () => {
       ['duplicate part', { 'parts/part_locs.txt': '1 1 2 2 1\n1 1 3 3 1\n' }, ['part_locs.txt line 2', 'listed twice']],
     ];
     it.each(cases)('%s', async (name, changes, fragments) => {
-      const file = await freshProject(`bad-${name.replaceAll(' ', '-')}.skp`);
+      const { services, file } = await freshProject(dir, `bad-${name.replaceAll(' ', '-')}.skp`);
       await services.imports.importCub({ folder: cub });
       const before = snapshot(file);
       const broken = path.join(dir, 'broken-cub');

@@ -6,10 +6,27 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { expect } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
+import { createServices, type ServiceHost } from '../../electron/services/container.js';
 
 export function tempDir(prefix = 'skp-foundation-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * A new project `name` in `dir` (empty, or with the images under `images`), open in services
+ * of its own that close when the test ends.
+ */
+export async function freshProject(
+  dir: string,
+  name: string,
+  images?: string,
+): Promise<{ services: ServiceHost; file: string }> {
+  const services = createServices();
+  onTestFinished(() => services.dispose());
+  const file = path.join(dir, name);
+  await services.project.create({ path: file, ...(images === undefined ? {} : { images }) });
+  return { services, file };
 }
 
 export type Format = 'jpeg' | 'png' | 'webp';
