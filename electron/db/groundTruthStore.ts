@@ -4,15 +4,8 @@ import type { BoundingBox, GroundTruthInstance, GroundTruthPart, GroundTruthPoin
 import type { GroundTruthSchema, GroundTruthSummary } from '../common/groundTruth.js';
 import type { ProjectDatabase } from './database.js';
 
-export interface NewInstance {
-  imageId: number;
-  category: string;
-  bbox: BoundingBox | null;
-  area: number | null;
-  iscrowd: boolean;
-  origin: string;
-  points: GroundTruthPoint[];
-}
+/** An instance to store; the database gives it its id. */
+export type NewInstance = Omit<GroundTruthInstance, 'id'>;
 
 interface InstanceRow {
   id: number;

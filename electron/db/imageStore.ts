@@ -1,32 +1,21 @@
 // SQL for the images table and the image list the UI pages through.
 
 import path from 'node:path';
-import type { ImageFormat, ImagePage, ImageQuery, ImageRecord, ImageSummary, Split } from '../common/images.js';
+import type { ImagePage, ImageQuery, ImageRecord, ImageSummary, Split } from '../common/images.js';
 import type { ProjectDatabase } from './database.js';
 
 /** What an import learned about one image file, ready to store. */
-export interface NewImage {
+export interface NewImage extends Pick<
+  ImageRecord,
+  'width' | 'height' | 'format' | 'bytes' | 'sha256' | 'orientation'
+> {
   /** Absolute path of the file. */
   file: string;
-  width: number;
-  height: number;
-  format: ImageFormat;
-  bytes: number;
-  sha256: string;
-  orientation: number;
   split?: Split | null;
 }
 
-interface ImageRow {
-  id: number;
-  path: string;
-  width: number;
-  height: number;
-  format: ImageFormat;
-  bytes: number;
-  sha256: string;
-  orientation: number;
-  split: Split | null;
+/** The table's row: the record less what is worked out on reading, `added_at` as SQL names it. */
+interface ImageRow extends Omit<ImageRecord, 'absolutePath' | 'addedAt'> {
   added_at: string;
 }
 

@@ -3,7 +3,7 @@
 // Ground truth of the images it covers is replaced; nothing else in the project changes.
 
 import { badInput } from '../../common/errors.js';
-import type { BoundingBox, GroundTruthPoint } from '../../common/groundTruth.js';
+import type { GroundTruthInstance } from '../../common/groundTruth.js';
 import type { ImportProgress, SkippedFile, Split } from '../../common/images.js';
 import type { LabelledImportResult } from '../../common/transfer.js';
 import type { ProjectDatabase } from '../../db/database.js';
@@ -20,15 +20,10 @@ export interface LabelledImage {
   split?: Split;
 }
 
-export interface LabelledInstance {
+/** A ground-truth instance as the dataset has it: its image is the dataset's, not yet a project id. */
+export interface LabelledInstance extends Omit<GroundTruthInstance, 'id' | 'imageId'> {
   /** Index into LabelledDataset.images. */
   image: number;
-  category: string;
-  bbox: BoundingBox | null;
-  area: number | null;
-  iscrowd: boolean;
-  origin: string;
-  points: GroundTruthPoint[];
 }
 
 export interface LabelledDataset {
