@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { openSafetensors, type SafetensorsFile } from '../weights/safetensors.js';
 import { UNET_PREFIX, VAE_PREFIX } from './singleFile.js';
-import { loadSdxlModel, ModelLoadError, type LoadedModel, type LoadOptions } from './load.js';
+import { loadSdxlModel, ModelLoadError, statModelPath, type LoadedModel, type LoadOptions } from './load.js';
 
 export type ModelKind =
   | 'sdxl-base'
@@ -159,13 +159,7 @@ function detectFile(file: SafetensorsFile): Detection {
 
 /** What the path holds. Throws only when it cannot be read at all (missing, not safetensors). */
 export function detectModel(modelPath: string): Detection {
-  const abs = path.resolve(modelPath);
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(abs);
-  } catch {
-    throw new ModelLoadError(`${abs}: no such file or folder`);
-  }
+  const { abs, stat } = statModelPath(modelPath);
   if (stat.isDirectory()) return detectFolder(abs);
   if (!abs.endsWith('.safetensors')) {
     const pickle = /\.(ckpt|pt|pth|bin)$/.test(abs)

@@ -471,18 +471,22 @@ function summarise(model: Omit<LoadedModel, 'dtype' | 'parameterCount'>): Loaded
   return { ...model, dtype: list.length === 1 ? list[0]! : `mixed (${list.join(', ')})`, parameterCount };
 }
 
+/** The model path made absolute, and what is there; a ModelLoadError when nothing is. */
+export function statModelPath(modelPath: string): { abs: string; stat: fs.Stats } {
+  const abs = path.resolve(modelPath);
+  try {
+    return { abs, stat: fs.statSync(abs) };
+  } catch {
+    throw new ModelLoadError(`${abs}: no such file or folder`);
+  }
+}
+
 /**
  * Opens an SDXL model: a diffusers folder or an original-layout single .safetensors file.
  * Throws ModelLoadError / ModelConfigError / SafetensorsError naming the file and the tensor.
  */
 export function loadSdxlModel(modelPath: string, opts: LoadOptions = {}): LoadedModel {
-  const abs = path.resolve(modelPath);
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(abs);
-  } catch {
-    throw new ModelLoadError(`${abs}: no such file or folder`);
-  }
+  const { abs, stat } = statModelPath(modelPath);
   if (stat.isDirectory()) return summarise(loadDiffusersFolder(abs, opts));
   if (!abs.endsWith('.safetensors')) {
     throw new ModelLoadError(`${abs}: not a .safetensors file or a diffusers model folder`);
