@@ -3,22 +3,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import type { CocoDocument } from '../../electron/services/export/cocoDocument.js';
 import { BIRD_KEYPOINTS, BIRD_SKELETON, demoBird, type DemoOptions } from './birds.js';
 
-export interface CocoKeypointsFile {
+export interface CocoKeypointsFile extends Omit<CocoDocument, 'info'> {
   info: { description: string; version: string };
-  images: Array<{ id: number; file_name: string; width: number; height: number }>;
-  annotations: Array<{
-    id: number;
-    image_id: number;
-    category_id: number;
-    keypoints: number[];
-    num_keypoints: number;
-    bbox: [number, number, number, number];
-    area: number;
-    iscrowd: 0;
-  }>;
-  categories: Array<{ id: number; name: string; supercategory: string; keypoints: string[]; skeleton: number[][] }>;
 }
 
 export interface DemoDataset {
