@@ -195,6 +195,25 @@ function check(cond: boolean, where: string, message: string): asserts cond {
   if (!cond) throw new ModelConfigError(`${where}: ${message}`);
 }
 
+/** One down and one up block type per block, each of a kind given; returns the number of blocks. */
+function checkBlocks(
+  c: Pick<DiffusersUNetConfig & DiffusersVaeConfig, 'block_out_channels' | 'down_block_types' | 'up_block_types'>,
+  where: string,
+  downTypes: readonly string[],
+  upTypes: readonly string[],
+): number {
+  const n = c.block_out_channels.length;
+  check(
+    c.down_block_types.length === n,
+    where,
+    `down_block_types has ${c.down_block_types.length} entries for ${n} blocks`,
+  );
+  check(c.up_block_types.length === n, where, `up_block_types has ${c.up_block_types.length} entries for ${n} blocks`);
+  for (const t of c.down_block_types) check(downTypes.includes(t), where, `down block type '${t}' is not supported`);
+  for (const t of c.up_block_types) check(upTypes.includes(t), where, `up block type '${t}' is not supported`);
+  return n;
+}
+
 function formatZod(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
 }
@@ -233,17 +252,7 @@ export const readDiffusersVaeConfig = (path: string) => parseDiffusersVaeConfig(
  * not implement, so an unusual model fails here rather than with a shape error deep in a graph.
  */
 export function normalizeUNetConfig(c: DiffusersUNetConfig, where: string): UNetConfig {
-  const n = c.block_out_channels.length;
-  check(
-    c.down_block_types.length === n,
-    where,
-    `down_block_types has ${c.down_block_types.length} entries for ${n} blocks`,
-  );
-  check(c.up_block_types.length === n, where, `up_block_types has ${c.up_block_types.length} entries for ${n} blocks`);
-  for (const t of c.down_block_types)
-    check(t === CROSS_DOWN || t === PLAIN_DOWN, where, `down block type '${t}' is not supported`);
-  for (const t of c.up_block_types)
-    check(t === CROSS_UP || t === PLAIN_UP, where, `up block type '${t}' is not supported`);
+  const n = checkBlocks(c, where, [CROSS_DOWN, PLAIN_DOWN], [CROSS_UP, PLAIN_UP]);
   check(
     (c.mid_block_type ?? 'UNetMidBlock2DCrossAttn') === 'UNetMidBlock2DCrossAttn',
     where,
@@ -373,16 +382,7 @@ export function normalizeUNetConfig(c: DiffusersUNetConfig, where: string): UNet
 }
 
 export function normalizeVaeConfig(c: DiffusersVaeConfig, where: string): VaeConfig {
-  const n = c.block_out_channels.length;
-  check(
-    c.down_block_types.length === n,
-    where,
-    `down_block_types has ${c.down_block_types.length} entries for ${n} blocks`,
-  );
-  check(c.up_block_types.length === n, where, `up_block_types has ${c.up_block_types.length} entries for ${n} blocks`);
-  for (const t of c.down_block_types)
-    check(t === 'DownEncoderBlock2D', where, `down block type '${t}' is not supported`);
-  for (const t of c.up_block_types) check(t === 'UpDecoderBlock2D', where, `up block type '${t}' is not supported`);
+  checkBlocks(c, where, ['DownEncoderBlock2D'], ['UpDecoderBlock2D']);
   check(c.act_fn === 'silu', where, `act_fn '${c.act_fn}' is not supported`);
   for (const [i, ch] of c.block_out_channels.entries()) {
     check(
