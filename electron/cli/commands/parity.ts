@@ -16,7 +16,7 @@ function format(l: ParityLine): string {
 
 export const parityCommand: CliCommand = {
   name: 'parity',
-  summary: 'check the engine against a reference case (golden numbers of the PyTorch original)',
+  summary: 'Check the engine against a reference case: the golden numbers of the PyTorch original',
   usage: [
     'Usage: skp parity <case-dir> [--single-file F] [--unet-config C] [--vae-config C] [--backend auto|cpu|cuda|...]',
     '',
