@@ -3,7 +3,7 @@
 import { Graph } from '../graph/ir.js';
 import type { Backend, CompiledGraph, HostTensor } from '../runtime/backend.js';
 import { loadSdxlModel } from '../sdxl/load.js';
-import type { MapEvaluationSettings, SdxlComponents } from '../keypoints/attentionMaps.js';
+import type { MapEvaluationSettings } from '../keypoints/attentionMaps.js';
 import { buildAugmentedDraws, buildSelectionGraph, type GraphShape } from '../keypoints/graphs.js';
 import { buildTrainStep, type LossSettings } from '../keypoints/trainStep.js';
 import { AugmentedAverage, mapPeaks } from '../keypoints/method.js';
@@ -112,11 +112,12 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
   const c = openGoldenCase(caseDir);
   const p = c.meta.params;
   const fp16 = opts.singleFile !== undefined;
-  const model: SdxlComponents = loadSdxlModel(opts.singleFile ?? c.modelDir, {
+  const model = loadSdxlModel(opts.singleFile ?? c.modelDir, {
     unetConfig: opts.unetConfig ?? (fp16 ? `${c.modelDir}/unet/config.json` : undefined),
     vaeConfig: opts.vaeConfig ?? (fp16 ? `${c.modelDir}/vae/config.json` : undefined),
   });
-  const loaded = loadSdxlModel(c.modelDir);
+  // A single file carries no noise schedule: the case's model folder has the one the reference used.
+  const scheduler = fp16 ? loadSdxlModel(c.modelDir).scheduler : model.scheduler;
   const report = new Report(opts.onLine);
   const valueTol = fp16 ? 2e-3 : 1e-4;
 
@@ -126,7 +127,7 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     layers: p.layers,
     maxQueryTokens: 32 * 32,
     latentScale: p.latent_scale,
-    schedule: loaded.scheduler,
+    schedule: scheduler,
     timestep: p.timestep,
   };
   const lossSettings: LossSettings = {
