@@ -14,8 +14,11 @@ export function peakPositions(maps: Tensor): Tensor {
   return op.concat([row, col], 1);
 }
 
-/** Gaussians exp(−d²/2σ²) on pixel centres around each position [N, 2] → [N, R, R]. */
-export function gaussianAt(positions: Tensor, h: number, w: number, sigma: number): Tensor {
+/**
+ * Squared distance from every pixel index (i, j) of an h×w grid to each position [N, 2] shifted by
+ * `offset` in both axes: [N, h, w].
+ */
+function squaredDistances(positions: Tensor, h: number, w: number, offset = 0): Tensor {
   const g = positions.graph;
   const n = positions.shape[0]!;
   const rows = g.constant(
@@ -26,12 +29,18 @@ export function gaussianAt(positions: Tensor, h: number, w: number, sigma: numbe
     Float32Array.from({ length: w }, (_, i) => i),
     [1, 1, w],
   );
-  const pr = op.reshape(op.slice(positions, 1, 0, 1), [n, 1, 1]);
-  const pc = op.reshape(op.slice(positions, 1, 1, 2), [n, 1, 1]);
-  const dr = op.sub(rows, pr);
-  const dc = op.sub(cols, pc);
-  const d2 = op.add(op.mul(dr, dr), op.mul(dc, dc));
-  return op.exp(op.mul(d2, -1 / (2 * sigma * sigma)));
+  const axis = (a: number) => {
+    const p = op.slice(positions, 1, a, a + 1);
+    return op.reshape(offset === 0 ? p : op.add(p, offset), [n, 1, 1]);
+  };
+  const dr = op.sub(rows, axis(0));
+  const dc = op.sub(cols, axis(1));
+  return op.add(op.mul(dr, dr), op.mul(dc, dc));
+}
+
+/** Gaussians exp(−d²/2σ²) on pixel centres around each position [N, 2] → [N, R, R]. */
+export function gaussianAt(positions: Tensor, h: number, w: number, sigma: number): Tensor {
+  return op.exp(op.mul(squaredDistances(positions, h, w), -1 / (2 * sigma * sigma)));
 }
 
 /**
@@ -40,16 +49,7 @@ export function gaussianAt(positions: Tensor, h: number, w: number, sigma: numbe
  * distances from pixel index to peak centre as it measures them).
  */
 export function subjectPeaks(maps: Tensor, subjects: number): Tensor[] {
-  const [n, h, w] = maps.shape as [number, number, number];
-  const g = maps.graph;
-  const rows = g.constant(
-    Float32Array.from({ length: h }, (_, i) => i),
-    [1, h, 1],
-  );
-  const cols = g.constant(
-    Float32Array.from({ length: w }, (_, i) => i),
-    [1, 1, w],
-  );
+  const [, h, w] = maps.shape as [number, number, number];
   const radiusSq = (0.05 * h) ** 2;
   let work = op.stopGradient(maps);
   const peaks: Tensor[] = [];
@@ -57,9 +57,7 @@ export function subjectPeaks(maps: Tensor, subjects: number): Tensor[] {
     const peak = peakPositions(work);
     peaks.push(peak);
     if (k === subjects - 1) break;
-    const dy = op.sub(rows, op.reshape(op.add(op.slice(peak, 1, 0, 1), 0.5), [n, 1, 1]));
-    const dx = op.sub(cols, op.reshape(op.add(op.slice(peak, 1, 1, 2), 0.5), [n, 1, 1]));
-    const outside = op.greater(op.add(op.mul(dy, dy), op.mul(dx, dx)), radiusSq);
+    const outside = op.greater(squaredDistances(peak, h, w, 0.5), radiusSq);
     work = op.where(outside, work, 0);
   }
   return peaks;
