@@ -2,13 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The reference cases the project carries (copies of shared/golden; see cases/README.md). */
+export const casesDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cases');
 
-/** The golden reference case beside the checkout; its absence is an error, never a skip. */
+/** A carried golden reference case; its absence is an error, never a skip. */
 export function goldenCaseDir(name = 'case_a'): string {
-  const dir = path.resolve(repoRoot, '../shared/golden', name);
+  const dir = path.join(casesDir, name);
   if (!fs.existsSync(path.join(dir, 'golden/meta.json'))) {
-    throw new Error(`golden case not found at ${dir}: the parity tests need ../shared/golden beside the repository`);
+    throw new Error(`golden case not found at ${dir}: the repository carries its reference cases in ${casesDir}`);
   }
   return dir;
 }
