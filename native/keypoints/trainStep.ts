@@ -32,13 +32,23 @@ export interface TrainStepGraph {
   warpedImage: Tensor;
 }
 
-/** Graph inputs of a training step, by name: image, theta, noise, warpedNoise, tokens. */
+/**
+ * Where the step's discrete choices come from. `computed`: the graph makes them (training).
+ * `given`: inputs givenCandidates (int64 [candidates]) and givenSelected (int64 [K]) decide them,
+ * as the reference made them; the graph still outputs its own candidates, and its own selection
+ * from the given candidates, so a checker can judge both while the losses and the gradient follow
+ * the reference's choice (parity after a tie).
+ */
+export type StepChoice = 'computed' | 'given';
+
+/** Graph inputs of a training step, by name: image, theta, noise, warpedNoise, tokens (+ the given choice). */
 export function buildTrainStep(
   g: Graph,
   model: SdxlComponents,
   shape: { imageSize: number; latentSize: number; tokens: number },
   maps: MapEvaluationSettings,
   loss: LossSettings,
+  choice: StepChoice = 'computed',
 ): TrainStepGraph {
   const lc = model.vae.config.latentChannels;
   const image = g.input('image', [1, 3, shape.imageSize, shape.imageSize]);
@@ -54,9 +64,17 @@ export function buildTrainStep(
   const aw = first(attentionMaps(params, model, warpedImage, warpedNoise, tokens, maps).maps);
 
   const candidates = sharpestTokens(a, loss.sigma, loss.candidates, loss.subjects);
-  const selected = furthestPointSampling(aw, candidates, loss.keypoints);
-  const picked = op.takeRows(a, selected); // [K, R, R]
-  const pickedWarped = op.takeRows(aw, selected);
+  const given =
+    choice === 'given'
+      ? {
+          candidates: g.input('givenCandidates', [loss.candidates], 'int64'),
+          selected: g.input('givenSelected', [loss.keypoints], 'int64'),
+        }
+      : undefined;
+  const selected = furthestPointSampling(aw, given?.candidates ?? candidates, loss.keypoints);
+  const used = given?.selected ?? selected;
+  const picked = op.takeRows(a, used); // [K, R, R]
+  const pickedWarped = op.takeRows(aw, used);
 
   const target = subjectTarget(picked, loss.sigma, loss.subjects);
   const mse = (x: Tensor, y: Tensor) => {

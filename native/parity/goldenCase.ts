@@ -38,7 +38,15 @@ const metaSchema = z.object({
   optimize: z.object({
     iterations: z.number().int().positive(),
     accumulation: z.number().int().positive(),
-    schedule: z.array(z.object({ image_index: z.number().int().nonnegative(), theta, loss: z.number() })),
+    schedule: z.array(
+      z.object({
+        image_index: z.number().int().nonnegative(),
+        theta,
+        loss: z.number(),
+        top_initial_candidates: z.array(z.number().int()),
+        selected_indices: z.array(z.number().int()),
+      }),
+    ),
   }),
   find_best_indices: z.object({
     per_image: z.array(z.array(z.number().int())),
