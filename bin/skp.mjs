@@ -16,7 +16,14 @@ if (compiledIsCurrent(root)) {
   process.env.SKP_CUDA_ADDON ??= path.join(root, 'native', 'cuda', 'build', 'skp_cuda.node');
   await import(pathToFileURL(path.join(root, COMPILED_CLI)).href);
 } else {
-  const { register } = await import('tsx/esm/api');
-  register();
+  const tsx = await import('tsx/esm/api').catch((e) => {
+    if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    console.error(
+      `skp: ${path.join(root, 'dist')} is missing or was built from other sources, and tsx is not installed ` +
+        `to run the sources instead: run \`npm run build\` (or \`npm ci\`) in ${root}`,
+    );
+    process.exit(1);
+  });
+  tsx.register();
   await import(pathToFileURL(path.join(root, 'electron', 'cli', 'main.ts')).href);
 }
