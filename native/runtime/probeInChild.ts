@@ -16,6 +16,8 @@ const CHILD = `
 const fs = require('node:fs');
 const [ortPath, provider, model] = process.argv.slice(1);
 const answer = (result) => fs.writeSync(3, JSON.stringify(result));
+// Our stdin closes when the process that asked is gone (even by kill -9): nobody waits any more.
+process.stdin.on('end', () => process.exit(1)).resume();
 (async () => {
   const ort = require(ortPath);
   const session = await ort.InferenceSession.create(Buffer.from(model, 'base64'), {
@@ -36,7 +38,7 @@ export function probeInChild(provider: string, model: Uint8Array): Promise<Child
   const child = spawn(
     process.execPath,
     ['--no-warnings', '-e', CHILD, ortPath, provider, Buffer.from(model).toString('base64')],
-    { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], timeout: PROBE_SECONDS * 1000 },
+    { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], timeout: PROBE_SECONDS * 1000 },
   );
   let output = '';
   let answer = '';
