@@ -1,15 +1,29 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx so `npx skp` works without a build step. Signals are passed
-// on, so Ctrl-C or a kill reaches the real process (a training run checkpoints and stops cleanly).
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import os from 'node:os';
+// `skp`: runs the command line in this very process, so Ctrl-C or a kill of `skp` reaches the
+// job itself and nothing is left running behind it. The compiled build (dist/, `npm run build`)
+// starts in a fraction of the time; it runs only when it was built from exactly the sources here
+// (compiled.mjs). Otherwise the TypeScript sources run through tsx, which is found beside this
+// file, not in the current folder, so `skp` works from anywhere.
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { COMPILED_CLI, compiledIsCurrent } from './compiled.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'electron/cli/main.ts'), ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
-// A child ended by a signal exits as shells report it: 128 + the signal number.
-child.on('exit', (code, signal) => process.exit(code ?? 128 + (os.constants.signals[signal] ?? 0)));
+
+if (compiledIsCurrent(root)) {
+  process.setSourceMapsEnabled(true);
+  // The CUDA addon is built into the source tree (native/cuda/build), not into dist/.
+  process.env.SKP_CUDA_ADDON ??= path.join(root, 'native', 'cuda', 'build', 'skp_cuda.node');
+  await import(pathToFileURL(path.join(root, COMPILED_CLI)).href);
+} else {
+  const tsx = await import('tsx/esm/api').catch((e) => {
+    if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    console.error(
+      `skp: ${path.join(root, 'dist')} is missing or was built from other sources, and tsx is not installed ` +
+        `to run the sources instead: run \`npm run build\` (or \`npm ci\`) in ${root}`,
+    );
+    process.exit(1);
+  });
+  tsx.register();
+  await import(pathToFileURL(path.join(root, 'electron', 'cli', 'main.ts')).href);
+}

@@ -1,5 +1,5 @@
 // Shared by the job commands (train, keypoints, evaluate, demo): runs one job in its worker
-// thread, prints the backend and a line per step, and turns Ctrl-C into a clean cancel.
+// thread, prints the backend and a line per step, and turns Ctrl-C or a kill into a clean cancel.
 
 import type { JobProgressEvent, JobRequest, JobStatus } from '../common/jobs.js';
 import type { ModelSource } from '../common/jobs.js';
@@ -45,6 +45,9 @@ export function modelOption(values: {
   };
 }
 
+/** Ctrl-C, a plain `kill` and a closed terminal all stop a job the same way: checkpoint, then exit. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export async function runJobInCli(
   services: ServiceHost,
   request: JobRequest,
@@ -70,13 +73,18 @@ export async function runJobInCli(
     cancel = () => {
       io.err('Cancelling after the current step (Ctrl-C again to stop at once)…');
       void jobs.cancel(started.jobId);
-      process.once('SIGINT', kill);
+      for (const signal of STOP_SIGNALS) {
+        process.off(signal, cancel!);
+        process.once(signal, kill);
+      }
     };
-    process.once('SIGINT', cancel);
+    for (const signal of STOP_SIGNALS) process.once(signal, cancel);
     return await jobs.wait(started.jobId);
   } finally {
-    if (cancel) process.off('SIGINT', cancel);
-    process.off('SIGINT', kill);
+    for (const signal of STOP_SIGNALS) {
+      if (cancel) process.off(signal, cancel);
+      process.off(signal, kill);
+    }
     progress.dispose();
     state.dispose();
     await jobs.dispose();

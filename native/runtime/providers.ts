@@ -7,6 +7,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { Graph } from '../graph/ir.js';
 import { emitModel } from '../onnx/emit.js';
+import { probeInChild } from './probeInChild.js';
 
 export type OrtProvider = 'cuda' | 'dml' | 'coreml' | 'webgpu' | 'cpu';
 export type BackendPreference = 'auto' | OrtProvider;
@@ -77,6 +78,7 @@ export async function probeProvider(provider: OrtProvider): Promise<ProbeResult>
       };
     }
   }
+  if (provider === 'webgpu') return probeQuietly(provider);
   try {
     const session = await ort.InferenceSession.create(tiny(), {
       executionProviders: [provider],
@@ -93,7 +95,20 @@ export async function probeProvider(provider: OrtProvider): Promise<ProbeResult>
     return { ok: true };
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0] ?? String(e);
-    const hint = provider === 'webgpu' && /adapter/i.test(msg) ? 'no adapter' : msg;
-    return { ok: false, reason: `${label}: ${hint}` };
+    return { ok: false, reason: `${label}: ${msg}` };
   }
+}
+
+/** The probe in a child process, whose output is kept (see probeInChild.ts), never shown. */
+async function probeQuietly(provider: OrtProvider): Promise<ProbeResult> {
+  const label = providerLabel[provider];
+  const result = await probeInChild(provider, tiny());
+  if (result.ok) return result;
+  const error = /adapter/i.test(result.error) ? 'no adapter' : result.error;
+  // Dawn's first line names what is missing, e.g. "Couldn't load Vulkan: libvulkan.so.1: …".
+  const said = result.output
+    .split('\n')
+    .map((line) => line.trim().replace(/^(Warning|Error): /, ''))
+    .find((line) => line !== '');
+  return { ok: false, reason: `${label}: ${error}${said ? ` (${said})` : ''}` };
 }

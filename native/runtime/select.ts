@@ -1,6 +1,6 @@
 // Picks the backend the engine runs on: our native CUDA addon where it loads, else the first ONNX
 // Runtime provider that really works here, else CPU. Every candidate passed over leaves a reason
-// the user can read (BackendInfo.reasons).
+// the user can read (BackendInfo.reasons, or the error when the one asked for cannot run).
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from './backend.js';
@@ -43,6 +43,22 @@ async function tryNativeCuda(reasons: string[]): Promise<Backend | null> {
   }
 }
 
+/** A backend asked for by name cannot run here; `reasons` says why for each way it was tried. */
+export class BackendUnavailableError extends Error {
+  constructor(
+    readonly prefer: Exclude<BackendPreference, 'auto'>,
+    readonly reasons: string[],
+  ) {
+    super(`${prefer} cannot run here: ${reasons.join('; ')}`);
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+/**
+ * 'auto' takes the first backend that works, down to the CPU. A backend asked for by name is
+ * that one or an error (BackendUnavailableError): someone who asks for the GPU and silently gets
+ * the CPU waits hours for a run, or compares the wrong thing.
+ */
 export async function selectBackend(opts: SelectOptions = {}): Promise<Backend> {
   const prefer = opts.prefer ?? 'auto';
   const reasons: string[] = [];
@@ -53,15 +69,17 @@ export async function selectBackend(opts: SelectOptions = {}): Promise<Backend> 
       return cuda;
     }
   }
-  const candidates: OrtProvider[] = prefer === 'auto' ? [...providerOrder] : [...new Set<OrtProvider>([prefer, 'cpu'])];
+  // 'cuda' means either CUDA backend: ours, else ONNX Runtime's provider.
+  const candidates: readonly OrtProvider[] = prefer === 'auto' ? providerOrder : [prefer];
   for (const provider of candidates) {
     const probe = await probeProvider(provider);
     if (probe.ok) {
-      const why = provider === prefer ? 'asked for' : provider === 'cpu' ? 'always available' : 'first that works';
+      const why = prefer !== 'auto' ? 'asked for' : provider === 'cpu' ? 'always available' : 'first that works';
       reasons.push(`${providerLabel[provider]}: chosen (${why})`);
       return new OrtBackend({ ...opts, provider, reasons });
     }
     reasons.push(probe.reason);
   }
+  if (prefer !== 'auto') throw new BackendUnavailableError(prefer, reasons);
   throw new Error(`no backend could run: ${reasons.join('; ')}`);
 }

@@ -1,7 +1,15 @@
 // Backend choice: the order, the override, and a readable reason for every candidate passed over.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import type { Backend } from '../../native/runtime/backend.js';
 import { probeProvider, providerLabel, providerOrder } from '../../native/runtime/providers.js';
-import { selectBackend } from '../../native/runtime/select.js';
+import { BackendUnavailableError, selectBackend } from '../../native/runtime/select.js';
+
+const providersSource = fileURLToPath(new URL('../../native/runtime/providers.ts', import.meta.url));
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 describe('backend selection', () => {
   it('CPU always probes as working', async () => {
@@ -45,13 +53,38 @@ describe('backend selection', () => {
     });
   });
 
-  it('a requested provider that cannot run falls back to CPU and says why', async () => {
+  it('a requested provider that cannot run is an error naming why, never the CPU', async () => {
     if (process.platform === 'win32') return;
-    const backend = await selectBackend({ prefer: 'dml' });
-    expect(backend.info.id).toBe('ort-cpu');
-    expect(backend.info.reasons).toEqual([
+    const error = await selectBackend({ prefer: 'dml' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    expect((error as BackendUnavailableError).reasons).toEqual([
       `DirectML: only on Windows (this is ${process.platform})`,
-      'CPU: chosen (always available)',
     ]);
+    expect((error as Error).message).toBe(
+      `dml cannot run here: DirectML: only on Windows (this is ${process.platform})`,
+    );
+  });
+
+  it("'cuda' is our CUDA backend or ONNX Runtime's, else an error with the reason for each", async () => {
+    const chosen = await selectBackend({ prefer: 'cuda' }).catch((e: unknown) => e);
+    if (chosen instanceof BackendUnavailableError) {
+      expect(chosen.reasons).toHaveLength(2);
+      expect(chosen.reasons[0]).toMatch(/^Native CUDA: ./);
+      expect(chosen.reasons[1]).toMatch(/^CUDA: ./);
+    } else {
+      expect(['cuda', 'ort-cuda']).toContain((chosen as Backend).info.id);
+    }
+  });
+
+  it('probing WebGPU writes nothing to the terminal; what its library said goes into the reason', () => {
+    const probe = `import { probeProvider } from ${JSON.stringify(pathToFileURL(providersSource).href)};
+      process.stdout.write(JSON.stringify(await probeProvider('webgpu')));`;
+    const r = spawnSync(process.execPath, ['--import', tsxLoader, '--input-type=module', '-e', probe], {
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const result = JSON.parse(r.stdout) as { ok: boolean; reason?: string };
+    if (!result.ok) expect(result.reason).toMatch(/^WebGPU: \S/);
   });
 });

@@ -23,9 +23,9 @@ let lock: string;
 let labels: string;
 let services: ServiceHost;
 
-/** `skp …` as its own process, through the CLI entry point. */
+/** `skp …` as its own process, as a user runs it. */
 function skp(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'electron/cli/main.ts'), ...args], {
+  const child = spawn(process.execPath, [path.join(root, 'bin/skp.mjs'), ...args], {
     cwd: dir,
   });
   let out = '';

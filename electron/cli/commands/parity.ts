@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runParity, type ParityLine, type ParityOutcome } from '../../../native/parity/run.js';
-import { selectBackend } from '../../../native/runtime/select.js';
+import { BackendUnavailableError, selectBackend } from '../../../native/runtime/select.js';
 import type { BackendPreference } from '../../../native/runtime/providers.js';
 import { UserError, type CliCommand } from '../command.js';
 
@@ -50,7 +50,9 @@ export const parityCommand: CliCommand = {
     if (positionals.length !== 1) throw new UserError('give exactly one case directory (see --help)');
     const prefer = values.backend as BackendPreference;
     if (!backends.includes(prefer)) throw new UserError(`--backend must be one of ${backends.join(', ')}`);
-    const backend = await selectBackend({ prefer });
+    const backend = await selectBackend({ prefer }).catch((e: unknown) => {
+      throw e instanceof BackendUnavailableError ? new UserError(`--backend ${e.message}`) : e;
+    });
     io.out(`backend: ${backend.info.label}`);
     const resolve = (p: string | undefined) => (p === undefined ? undefined : path.resolve(p));
     let lines: ParityLine[];

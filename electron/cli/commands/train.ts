@@ -60,7 +60,8 @@ export const trainCommand: CliCommand = {
     '  --set key=value       one setting, e.g. --set steps=50 --set augmentation.rotationDegrees=10 (after --settings)\n' +
     '  --resume              continue the latest interrupted, cancelled or failed run (or --run <id>) from its checkpoint;\n' +
     '                        only steps may change (--set steps=400 trains a finished run further)\n' +
-    '  --backend <b>         auto (default: native CUDA, then ONNX Runtime providers, then CPU), cpu, cuda, ...\n' +
+    '  --backend <b>         auto (default: native CUDA, then ONNX Runtime providers, then CPU), or one of\n' +
+    '                        cpu, cuda, dml, coreml, webgpu: that one or an error saying why it cannot run\n' +
     '  --checkpoint-every n  optimiser steps between checkpoints in the project (default 10)',
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(
