@@ -25,9 +25,9 @@ export const parityCommand: CliCommand = {
     'Recomputes every quantity of a case laid out like shared/golden/case_a (model/, golden/meta.json,',
     'golden/tensors.safetensors) with the pinned draws and prints one line per quantity.',
     'With --single-file, the weights come from an original-layout .safetensors (configs default to the case).',
-    'A discrete result that differs from the reference is a tie only where the reference\'s own scores,',
+    "A discrete result that differs from the reference is a tie only where the reference's own scores,",
     'recomputed in float64 from its recorded maps, are within 1e-6 relative (1e-4 from a float16 file);',
-    'the line then shows those scores, and later iterations follow the reference\'s choice.',
+    "the line then shows those scores, and later iterations follow the reference's choice.",
     'Exit code 0 only if every quantity passes (ties count as passed).',
   ].join('\n'),
   async run(args, io) {
