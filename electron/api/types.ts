@@ -56,7 +56,7 @@ export interface RecentProject {
 
 /** A grid row: the image, what the list says about it, and its points for the thumbnail. */
 export interface ImageRow extends ImageSummary {
-  /** Effective point (correction, else prediction) of each current index that has one. */
+  /** Effective point (correction, else the current run's prediction) of each part that has one. */
   points: Keypoint[];
 }
 
@@ -122,7 +122,7 @@ export interface TrainingView {
 }
 
 export interface IndexConsistency {
-  indexId: number;
+  partId: number;
   /** 0..1 */
   consistency: number;
 }
