@@ -69,14 +69,18 @@ export class KeypointStore {
 
   /** Records the K indices a run chose, in chosen order, not yet standing for parts; call inside a transaction. */
   insertIndices(runId: number, tokens: number[]): KeypointIndex[] {
-    const statement = this.db.sql.prepare('INSERT INTO indices (run_id, position, token, part_id) VALUES (?, ?, ?, NULL)');
+    const statement = this.db.sql.prepare(
+      'INSERT INTO indices (run_id, position, token, part_id) VALUES (?, ?, ?, NULL)',
+    );
     tokens.forEach((token, k) => statement.run(runId, k, token));
     return this.indices(runId);
   }
 
   /** In chosen order. */
   indices(runId: number): KeypointIndex[] {
-    const rows = this.db.sql.prepare('SELECT * FROM indices WHERE run_id = ? ORDER BY position').all(runId) as IndexRow[];
+    const rows = this.db.sql
+      .prepare('SELECT * FROM indices WHERE run_id = ? ORDER BY position')
+      .all(runId) as IndexRow[];
     return rows.map(toIndex);
   }
 

@@ -239,8 +239,7 @@ CREATE INDEX predictions_by_index ON predictions (index_id, image_id);
 function moveToParts(sql: Database.Database): void {
   sql.exec(partsSchema);
   const active = sql.prepare("SELECT value FROM settings WHERE key = 'activeRunId'").get() as
-    | { value: string }
-    | undefined;
+    { value: string } | undefined;
   const chosen = active ? (JSON.parse(active.value) as number | null) : null;
   const hasIndices = chosen !== null && sql.prepare('SELECT 1 FROM indices WHERE run_id = ?').get(chosen);
   const current = hasIndices

@@ -73,7 +73,8 @@ export class PartStore {
 
   updatePart(id: number, patch: { name?: string | null; colour?: string; hidden?: boolean }): void {
     if (patch.name !== undefined) this.db.sql.prepare('UPDATE parts SET name = ? WHERE id = ?').run(patch.name, id);
-    if (patch.colour !== undefined) this.db.sql.prepare('UPDATE parts SET colour = ? WHERE id = ?').run(patch.colour, id);
+    if (patch.colour !== undefined)
+      this.db.sql.prepare('UPDATE parts SET colour = ? WHERE id = ?').run(patch.colour, id);
     if (patch.hidden !== undefined) {
       this.db.sql.prepare('UPDATE parts SET hidden = ? WHERE id = ?').run(patch.hidden ? 1 : 0, id);
     }

@@ -9,7 +9,8 @@ const usage =
 
 const describeMatch = (m: IndexMatch, parts: Part[]): string => {
   const part = parts.find((p) => p.id === m.partId);
-  const where = m.distance === null ? '' : ` (${(m.distance * 100).toFixed(1)} % of the diagonal on ${m.images} images)`;
+  const where =
+    m.distance === null ? '' : ` (${(m.distance * 100).toFixed(1)} % of the diagonal on ${m.images} images)`;
   const what = part ? `${part.displayName}${where}` : 'a new part';
   return `  index ${m.position + 1} (token ${m.token}) → ${what}${m.verdict === 'check' ? ' — check this match' : ''}`;
 };

@@ -33,7 +33,14 @@ export function reportDataFor(db: ProjectDatabase, runId: number, opts: ReportOp
   };
   const positionOf = new Map(indices.map((i) => [i.id, i.position]));
   for (const p of new KeypointStore(db).forRun(runId)) {
-    put(p.imageId, { position: positionOf.get(p.indexId)!, x: p.x, y: p.y, score: p.score, corrected: false, visibility: p.visibility });
+    put(p.imageId, {
+      position: positionOf.get(p.indexId)!,
+      x: p.x,
+      y: p.y,
+      score: p.score,
+      corrected: false,
+      visibility: p.visibility,
+    });
   }
   for (const c of partStore.corrections()) {
     const position = positionOfPart.get(c.partId);
