@@ -135,7 +135,7 @@ describe('a session', () => {
 
     await session.dispatch('keypoints.correct', {
       imageId,
-      points: [{ indexId: index!.id, x: 30, y: 20, visibility: 1 }],
+      points: [{ partId: index!.partId!, x: 30, y: 20, visibility: 1 }],
     });
     const corrected = (await session.dispatch('images.get', { id: imageId })).value as ImageDetail;
     expect(corrected.keypoints.points[0]?.effective).toMatchObject({
@@ -148,7 +148,7 @@ describe('a session', () => {
     expect(row.map((r) => r.id)).toEqual([imageId]);
     expect(row[0]?.points[0]).toMatchObject({ x: 30, y: 20 });
 
-    await session.dispatch('keypoints.uncorrect', { imageId, indexIds: [index!.id] });
+    await session.dispatch('keypoints.uncorrect', { imageId, partIds: [index!.partId!] });
     const reverted = (await session.dispatch('images.get', { id: imageId })).value as ImageDetail;
     expect(reverted.keypoints.points[0]?.effective).toMatchObject({ source: 'predicted', x: 10, y: 12 });
   });
