@@ -148,6 +148,8 @@ export const methods = {
         split: z.enum(['train', 'test']).optional(),
         withScores: z.boolean().optional(),
         groundTruth: z.boolean().optional(),
+        /** Replace a file that is there already; without it such a file is a 'conflict', for the UI to ask. */
+        overwrite: z.boolean().optional(),
       })
       .strict(),
   ).returns<T.CocoExportResult>(),

@@ -12,6 +12,7 @@ import { runSettingsSchema } from '../../native/keypoints/settings.js';
 import { selectBackend } from '../../native/runtime/select.js';
 import { detectModel } from '../../native/sdxl/detect.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
+import { hasRandomWeights } from '../../native/sdxl/randomModel.js';
 import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/weights/memoryEstimate.js';
 import type { Engine } from './engine.js';
 import { ApiError } from './errors.js';
@@ -79,7 +80,7 @@ export function jobEngine(host: ServiceHost): Engine {
         }
       })();
       const { provider, reason } = await chooseBackend();
-      const base = { path: modelPath, provider, providerReason: reason };
+      const base = { path: modelPath, provider, providerReason: reason, randomWeights: hasRandomWeights(modelPath) };
       if (!detection.usable) {
         return {
           ...base,

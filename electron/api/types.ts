@@ -90,6 +90,8 @@ export interface ModelCheck {
   provider: ExecutionProvider;
   /** Why this provider runs it, e.g. "CUDA addon found an H100" or "no GPU provider in this build". */
   providerReason: string;
+  /** Made by `skp demo` / the tests with random weights: it runs, but its keypoints mean nothing. */
+  randomWeights: boolean;
   problems: string[];
 }
 

@@ -73,7 +73,7 @@ describe('training from the browser', () => {
     await page.getByRole('button', { name: 'Check', exact: true }).click();
     const check = page.getByTestId('model-check');
     await check.waitFor({ timeout: 60_000 });
-    await expect.poll(() => check.textContent()).toContain('Ready');
+    await expect.poll(() => check.textContent()).toContain('random weights');
     expect(await check.textContent()).toMatch(/Runs on\s*CPU/);
     await screenshot(page, '20-model-check');
     await page.getByRole('button', { name: 'Use for this project' }).click();
@@ -83,6 +83,7 @@ describe('training from the browser', () => {
   it('trains with live progress that survives a window reload', async () => {
     await page.getByRole('button', { name: 'Training', exact: true }).click();
     await page.locator('#setting-steps').waitFor();
+    await page.getByText(/^Advanced settings/).click();
     for (const [key, value] of Object.entries(tiny)) await page.fill(`#setting-${key}`, String(value));
     await page.getByRole('button', { name: 'Start training' }).click();
     await expect.poll(() => stepShown(page), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
