@@ -132,6 +132,8 @@ export interface IndexMatch {
   /** Images on which both the index and the part have a point. */
   images: number;
   verdict: MatchVerdict;
+  /** The closest part whatever the verdict (for a new part: how far the nearest one is); null when no part shares an image. */
+  nearest: { partId: number; distance: number } | null;
 }
 
 /** What adopting a run would do to the parts; nothing changes until the user accepts it. */

@@ -188,6 +188,7 @@ export class KeypointServiceImpl implements KeypointService {
           distance: null,
           images: 0,
           verdict: 'confident',
+          nearest: null,
         })),
       };
     }

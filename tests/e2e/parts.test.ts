@@ -213,7 +213,7 @@ describe('parts outlive runs', () => {
       await page.getByLabel(`Part for index ${i + 1}`).selectOption({ label: name });
     }
     await page.getByRole('button', { name: 'Accept and use run 2' }).click();
-    await page.getByText('run 2', { exact: false }).first().waitFor();
+    await page.getByText('Run 2 now feeds the predictions').waitFor();
     await expect.poll(() => page.locator('[data-run-id="2"] .feeds').count()).toBe(1);
 
     expect(await partNames(page)).toEqual(NAMES);

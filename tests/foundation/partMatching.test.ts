@@ -88,6 +88,9 @@ describe('matching a run to the parts', () => {
     expect(proposal.matches[0]!.distance).toBeLessThan(CONFIDENT);
     expect(proposal.matches[4]!.distance).toBeGreaterThan(CONFIDENT);
     expect(proposal.matches[4]!.distance).toBeLessThan(NEW_PART);
+    expect(proposal.matches[4]!.nearest).toEqual({ partId: parts[4]!.id, distance: proposal.matches[4]!.distance });
+    // The stray index is told how far the nearest part is.
+    expect(proposal.matches[6]!.nearest!.distance).toBeGreaterThan(NEW_PART);
     // A proposal changes nothing: run 1 still feeds the predictions.
     expect(snapshot(path.join(dir, 'birds.skp'))).toEqual(before);
     expect((await services.project.info()).currentRunId).toBe(first[0]!.runId);

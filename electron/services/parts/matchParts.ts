@@ -70,7 +70,12 @@ export function matchIndicesToParts(input: MatchInput): IndexMatch[] {
   return input.indices.map((index, i) => {
     const j = column[i]!;
     const d = j < partIds.length ? distances[i]![j]! : null;
-    const base = { indexId: index.id, position: index.position, token: index.token };
+    const closest = distances[i]!.reduce<number | null>(
+      (best, e, k) => (e !== null && (best === null || e.mean < distances[i]![best]!.mean) ? k : best),
+      null,
+    );
+    const nearest = closest === null ? null : { partId: partIds[closest]!, distance: distances[i]![closest]!.mean };
+    const base = { indexId: index.id, position: index.position, token: index.token, nearest };
     if (!d || d.mean > NEW_PART) return { ...base, partId: null, distance: null, images: 0, verdict: 'new' };
     return { ...base, partId: partIds[j]!, distance: d.mean, images: d.images, verdict: verdictOf(d) };
   });
