@@ -89,6 +89,7 @@ async function findKeypoints(page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Images', exact: true }).click();
   await page.getByTestId('job-under-way').waitFor({ timeout: 60_000 });
   expect(await page.getByTestId('job-under-way').textContent()).toMatch(/Finding keypoints run \d/);
+  await screenshot(page, '51-job-in-header');
   await page.getByTestId('job-under-way').waitFor({ state: 'detached', timeout: 180_000 });
   await page.getByRole('button', { name: 'Training', exact: true }).click();
   await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 60_000 }).toBe('done');

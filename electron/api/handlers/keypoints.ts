@@ -1,5 +1,6 @@
 // Editing what the user sees: corrections, the parts (name, colour, order), the skeleton, which run
-// feeds the predictions, and the export of it all. Every edit tells other windows and browser tabs to refresh that part.
+// feeds the predictions, and the export of it all. Every edit tells other windows and browser tabs
+// to refresh that part.
 import fs from 'node:fs';
 import type { Handlers } from '../dispatcher.js';
 import { ApiError } from '../errors.js';
