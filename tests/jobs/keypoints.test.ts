@@ -16,6 +16,7 @@ import { RunStore } from '../../electron/db/runStore.js';
 import { readSettings } from '../../electron/db/settingsStore.js';
 import { createServices, type ServiceHost } from '../../electron/services/container.js';
 import { evaluateCommand } from '../../electron/cli/commands/evaluate.js';
+import { keypointsCommand } from '../../electron/cli/commands/keypoints.js';
 import { imageErrors } from '../../electron/services/jobs/evaluateJob.js';
 import { JobServiceImpl } from '../../electron/services/jobs/jobService.js';
 import { removeTempDirs, tempDir, TINY, withProject, writeModel, writeProject } from './fixtures.js';
@@ -24,11 +25,12 @@ let project: string;
 let services: ServiceHost;
 let jobs: JobServiceImpl;
 let runId: number;
+let model: string;
 
 beforeAll(async () => {
   const dir = tempDir();
   process.env.SKP_CACHE_DIR = path.join(dir, 'graph-cache');
-  const model = writeModel(dir);
+  model = writeModel(dir);
   project = await writeProject(dir, 5);
   services = createServices();
   await services.project.open(project);
@@ -268,5 +270,57 @@ describe('keypoints job', () => {
       { imageId: 13, meanError: 0.1, perPart: [0.2, 0] },
       { imageId: 12, meanError: null, perPart: [null, null] },
     ]);
+  });
+
+  it('a second run feeds nothing until its match to the parts is accepted, and the parts stay as they were', async () => {
+    const parts = () => withProject(project, (db) => new PartStore(db).parts());
+    const named = parts()[0]!;
+    await services.keypoints.updatePart(named.id, { name: 'beak', colour: '#ff0000' });
+    const before = { parts: parts(), corrections: withProject(project, (db) => new PartStore(db).corrections()) };
+    const trained = await jobs.start({
+      kind: 'train',
+      model: { path: model },
+      settings: { ...TINY, steps: 2, seed: 9 },
+      backend: 'cpu',
+    });
+    const second = (await jobs.wait(trained.jobId)).runId!;
+    const logs: string[] = [];
+    const watch = jobs.onStateChange((e) => e.message && logs.push(e.message));
+    const found = await jobs.start({ kind: 'keypoints', runId: second, backend: 'cpu' });
+    expect((await jobs.wait(found.jobId)).state).toBe('done');
+    watch.dispose();
+    expect(logs.some((l) => l.includes(`run ${second}'s indices are not matched to your parts yet`))).toBe(true);
+    withProject(project, (db) => {
+      expect(new KeypointStore(db).currentRunId()).toBe(runId);
+      expect(new RunStore(db).indices(second).map((i) => i.partId)).toEqual([null, null, null]);
+    });
+    expect(parts()).toEqual(before.parts);
+
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+    const args = [project, '--run', String(second), '--backend', 'cpu'];
+    expect(await keypointsCommand.run(args, io)).toBe(0);
+    expect(lines).toContain(`Matching run ${second}'s indices to your parts by where their keypoints land:`);
+    expect(lines.some((l) => l.startsWith(`Nothing changed: your parts still show run ${runId}.`))).toBe(true);
+    expect(withProject(project, (db) => new KeypointStore(db).currentRunId())).toBe(runId);
+
+    lines.length = 0;
+    expect(await keypointsCommand.run([...args, '--accept-match'], io)).toBe(0);
+    expect(lines).toContain(`Run ${second} now feeds the predictions of your parts.`);
+    withProject(project, (db) => {
+      expect(new KeypointStore(db).currentRunId()).toBe(second);
+      expect(new KeypointStore(db).isMatched(second)).toBe(true);
+      expect(new PartStore(db).corrections()).toEqual(before.corrections);
+    });
+    // Every part the user had is there as it was (a new run may add parts, never change one).
+    const after = parts();
+    for (const part of before.parts) {
+      expect(after.find((p) => p.id === part.id)).toMatchObject({
+        name: part.name,
+        colour: part.colour,
+        hidden: part.hidden,
+      });
+    }
+    expect(after.find((p) => p.id === named.id)).toMatchObject({ name: 'beak', colour: '#ff0000' });
   });
 });
