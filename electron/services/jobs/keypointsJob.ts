@@ -2,7 +2,8 @@
 // every image with its attention maps (for the heat-map overlay), one image per transaction as
 // they come, so an interrupted job keeps what it finished and a new one carries on with the
 // images that have none yet. Predictions are written through RunStore.writePredictions, which
-// cannot reach hand corrections.
+// cannot reach hand corrections. The project's first run makes its parts; a later run's indices
+// stand for no part, and feed nothing, until the user accepts a match (KeypointService.adoptRun).
 
 import { badInput } from '../../common/errors.js';
 import type { KeypointsJobRequest } from '../../common/jobs.js';
