@@ -96,15 +96,15 @@ export const methods = {
     z
       .object({
         imageId: id,
-        points: z.array(z.object({ indexId: id, x: coordinate, y: coordinate, visibility }).strict()).min(1),
+        points: z.array(z.object({ partId: id, x: coordinate, y: coordinate, visibility }).strict()).min(1),
       })
       .strict(),
   ).returns<T.Keypoint[]>(),
   /** Drops hand corrections: those points show the model's prediction again. */
-  'keypoints.uncorrect': takes(z.object({ imageId: id, indexIds: z.array(id).min(1) }).strict()).returns<number>(),
+  'keypoints.uncorrect': takes(z.object({ imageId: id, partIds: z.array(id).min(1) }).strict()).returns<number>(),
 
-  'indices.list': takes(nothing).returns<T.KeypointIndex[]>(),
-  'indices.update': takes(
+  'parts.list': takes(nothing).returns<T.Part[]>(),
+  'parts.update': takes(
     z
       .object({
         id,
@@ -113,15 +113,29 @@ export const methods = {
         hidden: z.boolean().optional(),
       })
       .strict(),
-  ).returns<T.KeypointIndex>(),
-  /** `ids`: every index of the current run, in the new display order. */
-  'indices.reorder': takes(z.object({ ids: z.array(id) }).strict()).returns<T.KeypointIndex[]>(),
-  'indices.consistency': takes(nothing).returns<T.IndexConsistency[]>(),
+  ).returns<T.Part>(),
+  /** `ids`: every part, in the new display order. */
+  'parts.reorder': takes(z.object({ ids: z.array(id) }).strict()).returns<T.Part[]>(),
+  /** Per part: how consistently the current run's index for it lands as a keypoint. */
+  'parts.consistency': takes(nothing).returns<T.IndexConsistency[]>(),
+  /** Which part each index of a run would stand for, by where their keypoints land; changes nothing. */
+  'runs.proposeMatch': takes(z.object({ runId: id }).strict()).returns<T.MatchProposal>(),
+  /** The user's accepted match: the run's indices stand for these parts and the run feeds the predictions. */
+  'runs.adopt': takes(
+    z
+      .object({
+        runId: id,
+        assignments: z.array(z.object({ indexId: id, partId: id.nullable() }).strict()).min(1),
+      })
+      .strict(),
+  ).returns<T.ProjectInfo>(),
+  /** Shows the predictions of another matched run; parts and corrections stay as they are. */
+  'runs.activate': takes(z.object({ runId: id }).strict()).returns<T.ProjectInfo>(),
   'skeleton.get': takes(nothing).returns<T.SkeletonEdge[]>(),
   'skeleton.set': takes(z.object({ edges }).strict()).returns<T.SkeletonEdge[]>(),
 
   'groundTruth.summary': takes(nothing).returns<T.GroundTruthSummary>(),
-  'attention.map': takes(z.object({ imageId: id, indexId: id }).strict()).returns<T.HeatMap>(),
+  'attention.map': takes(z.object({ imageId: id, partId: id }).strict()).returns<T.HeatMap>(),
   /** Fits the regressor to the ground truth and measures it (waits for the job). */
   'evaluation.run': takes(nothing).returns<T.EvaluationReport>(),
   /** The last evaluation stored with the current run, if any. */
@@ -134,6 +148,8 @@ export const methods = {
         split: z.enum(['train', 'test']).optional(),
         withScores: z.boolean().optional(),
         groundTruth: z.boolean().optional(),
+        /** Replace a file that is there already; without it such a file is a 'conflict', for the UI to ask. */
+        overwrite: z.boolean().optional(),
       })
       .strict(),
   ).returns<T.CocoExportResult>(),
@@ -159,7 +175,7 @@ export interface ApiEvents {
   /** The open project changed (opened, closed, renamed, new run): refetch it. */
   'project.changed': { project: T.ProjectInfo | null };
   /** Another window or client edited data of the open project: refetch that part. */
-  'project.edited': { part: 'keypoints' | 'indices' | 'skeleton'; imageId?: number };
+  'project.edited': { part: 'keypoints' | 'parts' | 'skeleton'; imageId?: number };
 }
 
 export type EventName = keyof ApiEvents;

@@ -25,8 +25,9 @@ export interface Engine {
   cancelJob(jobId: string): Promise<JobStatus>;
   evaluate(): Promise<EvaluationReport>;
   lastEvaluation(): Promise<EvaluationReport | null>;
-  attentionMap(imageId: number, indexId: number): Promise<HeatMap>;
-  /** Per index of the current run: the share of the index-choice images on which its token was among
+  /** The attention map of the current run's index for `partId`. */
+  attentionMap(imageId: number, partId: number): Promise<HeatMap>;
+  /** Per part, through the current run's index for it: the share of the index-choice images on which its token was among
    * the K chosen — how consistently it lands as a keypoint across images. Empty before the choice. */
   indexConsistency(): Promise<IndexConsistency[]>;
   /** Sends job progress and state changes to the session's events. */

@@ -5,7 +5,6 @@ import { isServiceError } from '../common/errors.js';
 import type { EvaluationResult, JobStatus } from '../common/jobs.js';
 import { AttentionMapStore } from '../db/attentionMapStore.js';
 import { ImageStore } from '../db/imageStore.js';
-import { KeypointStore } from '../db/keypointStore.js';
 import { RunStore } from '../db/runStore.js';
 import type { ServiceHost } from '../services/container.js';
 import { JobServiceImpl } from '../services/jobs/jobService.js';
@@ -13,6 +12,7 @@ import { runSettingsSchema } from '../../native/keypoints/settings.js';
 import { selectBackend } from '../../native/runtime/select.js';
 import { detectModel } from '../../native/sdxl/detect.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
+import { hasRandomWeights } from '../../native/sdxl/randomModel.js';
 import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/weights/memoryEstimate.js';
 import type { Engine } from './engine.js';
 import { ApiError } from './errors.js';
@@ -80,7 +80,7 @@ export function jobEngine(host: ServiceHost): Engine {
         }
       })();
       const { provider, reason } = await chooseBackend();
-      const base = { path: modelPath, provider, providerReason: reason };
+      const base = { path: modelPath, provider, providerReason: reason, randomWeights: hasRandomWeights(modelPath) };
       if (!detection.usable) {
         return {
           ...base,
@@ -162,14 +162,23 @@ export function jobEngine(host: ServiceHost): Engine {
       const { tokens, counts, imagesUsed } = choice;
       return info.indices.flatMap((index) => {
         const at = tokens.indexOf(index.token);
-        return at < 0 ? [] : [{ indexId: index.id, consistency: (counts[at] ?? 0) / imagesUsed }];
+        if (at < 0 || index.partId === null) return [];
+        return [{ partId: index.partId, consistency: (counts[at] ?? 0) / imagesUsed }];
       });
     },
 
-    async attentionMap(imageId, indexId): Promise<HeatMap> {
+    async attentionMap(imageId, partId): Promise<HeatMap> {
       const db = host.context.db;
-      const index = new KeypointStore(db).index(indexId);
-      if (!index) throw new ApiError('not-found', `The project has no keypoint index ${indexId}.`);
+      const info = await host.project.info();
+      const index = info.indices.find((i) => i.partId === partId);
+      if (!index) {
+        const part = info.parts.find((p) => p.id === partId);
+        if (!part) throw new ApiError('not-found', `The project has no part ${partId}.`);
+        throw new ApiError(
+          'not-found',
+          `Run ${info.currentRunId ?? '(none)'} has no index for ${part.displayName}, so there is no attention map to show.`,
+        );
+      }
       const image = await host.images.get(imageId);
       const stored = new AttentionMapStore(db).read(index.runId, imageId);
       const peak = stored?.peaks[index.position];

@@ -56,7 +56,7 @@ export interface RecentProject {
 
 /** A grid row: the image, what the list says about it, and its points for the thumbnail. */
 export interface ImageRow extends ImageSummary {
-  /** Effective point (correction, else prediction) of each current index that has one. */
+  /** Effective point (correction, else the current run's prediction) of each part that has one. */
   points: Keypoint[];
 }
 
@@ -90,6 +90,8 @@ export interface ModelCheck {
   provider: ExecutionProvider;
   /** Why this provider runs it, e.g. "CUDA addon found an H100" or "no GPU provider in this build". */
   providerReason: string;
+  /** Made by `skp demo` / the tests with random weights: it runs, but its keypoints mean nothing. */
+  randomWeights: boolean;
   problems: string[];
 }
 
@@ -122,7 +124,7 @@ export interface TrainingView {
 }
 
 export interface IndexConsistency {
-  indexId: number;
+  partId: number;
   /** 0..1 */
   consistency: number;
 }

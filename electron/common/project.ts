@@ -1,13 +1,13 @@
 // A project: one SQLite file holding a dataset, its runs and its keypoints.
 
 import type { ImportFolderResult } from './images.js';
-import type { KeypointIndex } from './keypoints.js';
-import type { ModelReference, RunStatus } from './runs.js';
+import type { KeypointIndex, Part } from './keypoints.js';
+import type { JsonObject, ModelReference, RunStatus } from './runs.js';
 
 export interface ProjectSettings {
   /** Shown in the UI; also the COCO category name on export. */
   name: string;
-  /** Whose indices are "the keypoints" of the project; null: the latest run that chose indices. */
+  /** The run whose predictions are shown; null: the latest run whose indices stand for parts. */
   activeRunId: number | null;
   modelId: number | null;
 }
@@ -41,8 +41,14 @@ export interface RunSummary {
   name: string | null;
   status: RunStatus;
   createdAt: string;
+  updatedAt: string;
+  settings: JsonObject;
   indexCount: number;
   lastStep: number | null;
+  /** The loss at the last recorded step. */
+  finalLoss: number | null;
+  /** Its indices stand for parts (it can feed the predictions). */
+  matched: boolean;
 }
 
 export interface ProjectCounts {
@@ -53,9 +59,12 @@ export interface ProjectCounts {
   imagesWithGroundTruth: number;
   groundTruthParts: number;
   runs: number;
+  parts: number;
   /** Of the current run. */
   indices: number;
+  /** Of the current run. */
   predictedKeypoints: number;
+  /** Of every part: corrections belong to the project, not to a run. */
   correctedKeypoints: number;
   imagesWithCorrections: number;
 }
@@ -71,8 +80,10 @@ export interface ProjectInfo {
   counts: ProjectCounts;
   model: ModelReference | null;
   runs: RunSummary[];
-  /** The run whose indices are current (settings.activeRunId or the latest with indices). */
+  /** The run whose predictions are shown (settings.activeRunId or the latest matched run). */
   currentRunId: number | null;
+  parts: Part[];
+  /** The current run's indices. */
   indices: KeypointIndex[];
   /** Project file plus its write-ahead log. */
   fileBytes: number;

@@ -4,7 +4,8 @@
 
 import type { Event } from './events.js';
 import type { GroundTruthInstance, GroundTruthSchema, GroundTruthSummary } from './groundTruth.js';
-import type { ImageKeypoints, IndexPatch, KeypointIndex, CorrectedPointInput, Keypoint } from './keypoints.js';
+import type { ImageKeypoints, IndexAssignment, KeypointIndex, CorrectedPointInput, Keypoint } from './keypoints.js';
+import type { MatchProposal, Part, PartPatch } from './keypoints.js';
 import type { PredictedPointInput, PredictionWriteResult, SkeletonEdge } from './keypoints.js';
 import type { ImagePage, ImageQuery, ImageRecord, ImportFolderResult, ImportProgress, Split } from './images.js';
 import type { CreateProjectRequest, CreateProjectResult, OpenProjectOptions, ProjectInfo } from './project.js';
@@ -35,21 +36,28 @@ export interface ImageService {
 }
 
 export interface KeypointService {
-  /** Indices of `runId`, or of the current run; in display order. */
+  /** The project's parts, in display order. */
+  listParts(): Promise<Part[]>;
+  updatePart(partId: number, patch: PartPatch): Promise<Part>;
+  /** `partIds`: every part, in the new display order. */
+  reorderParts(partIds: number[]): Promise<Part[]>;
+  getSkeleton(): Promise<SkeletonEdge[]>;
+  /** Replaces the skeleton. */
+  setSkeleton(edges: SkeletonEdge[]): Promise<SkeletonEdge[]>;
+  /** Indices of `runId`, or of the current run; in chosen order. */
   listIndices(runId?: number): Promise<KeypointIndex[]>;
-  updateIndex(indexId: number, patch: IndexPatch): Promise<KeypointIndex>;
-  /** `indexIds`: every index of the run, in the new display order. */
-  reorderIndices(runId: number, indexIds: number[]): Promise<KeypointIndex[]>;
-  getSkeleton(runId?: number): Promise<SkeletonEdge[]>;
-  /** Replaces the run's skeleton. */
-  setSkeleton(runId: number, edges: SkeletonEdge[]): Promise<SkeletonEdge[]>;
+  /** Every part on one image: the predictions of `runId` (or the current run) and the corrections. */
   getKeypoints(imageId: number, runId?: number): Promise<ImageKeypoints>;
-  /** Places points by hand on one image, all or nothing. */
+  /** Places points of parts by hand on one image, all or nothing. */
   setCorrected(imageId: number, points: CorrectedPointInput[]): Promise<Keypoint[]>;
   /** Removes hand corrections (the user's explicit "revert to prediction"). */
-  clearCorrected(imageId: number, indexIds: number[]): Promise<number>;
-  /** Stores predictions; never changes a hand-corrected row. */
+  clearCorrected(imageId: number, partIds: number[]): Promise<number>;
+  /** Stores predictions; never changes a hand correction. */
   setPredicted(runId: number, points: PredictedPointInput[]): Promise<PredictionWriteResult>;
+  /** Which part each index of the run would stand for; changes nothing. */
+  proposeMatch(runId: number): Promise<MatchProposal>;
+  /** The user's accepted (or edited) match: the run's indices stand for these parts, and the run becomes the current one. */
+  adoptRun(runId: number, assignments: IndexAssignment[]): Promise<KeypointIndex[]>;
 }
 
 export interface GroundTruthService {

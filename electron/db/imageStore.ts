@@ -108,9 +108,9 @@ export class ImageStore {
   }
 
   /**
-   * One page of images with what the grid shows. `runId` picks whose indices count for the
-   * corrected/score columns (null: none). The score of an index the user corrected does not
-   * count: that point has been looked at.
+   * One page of images with what the grid shows. `runId` picks whose predictions count for the
+   * score column (null: none); corrections count whatever the run. The score of a part the user
+   * corrected does not count: that point has been looked at.
    */
   list(query: ImageQuery, runId: number | null): ImagePage {
     const where: string[] = [];
@@ -139,12 +139,12 @@ export class ImageStore {
     const base = `
       SELECT * FROM (
         SELECT i.*,
-          (SELECT count(*) FROM keypoints k JOIN indices x ON x.id = k.index_id
-            WHERE k.image_id = i.id AND k.source = 'corrected' AND x.run_id = @run) AS corrected_count,
-          (SELECT min(k.score) FROM keypoints k JOIN indices x ON x.id = k.index_id
-            WHERE k.image_id = i.id AND k.source = 'predicted' AND x.run_id = @run AND x.hidden = 0
-              AND NOT EXISTS (SELECT 1 FROM keypoints c
-                WHERE c.image_id = k.image_id AND c.index_id = k.index_id AND c.source = 'corrected')) AS min_score,
+          (SELECT count(*) FROM corrections c WHERE c.image_id = i.id) AS corrected_count,
+          (SELECT min(p.score) FROM predictions p JOIN indices x ON x.id = p.index_id
+            JOIN parts t ON t.id = x.part_id
+            WHERE p.image_id = i.id AND x.run_id = @run AND t.hidden = 0
+              AND NOT EXISTS (SELECT 1 FROM corrections c
+                WHERE c.image_id = p.image_id AND c.part_id = x.part_id)) AS min_score,
           EXISTS (SELECT 1 FROM gt_instances g WHERE g.image_id = i.id) AS has_gt
         FROM images i
       ) ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`;

@@ -2,9 +2,9 @@
 // number of the last one applied in `PRAGMA user_version`; an app that finds a larger number
 // than it knows opens the project read-only (see database.ts).
 //
-// Rules for adding one: append, never edit a released migration; never delete or rewrite
-// rows of `keypoints` with source = 'corrected' (hand corrections survive every upgrade,
-// and tests/foundation/migrations.test.ts checks it for every migration).
+// Rules for adding one: append, never edit a released migration; never lose a hand correction
+// (they survive every upgrade: tests/foundation/corrections.test.ts checks every migration, and
+// tests/foundation/partsMigration.test.ts checks migration 3, which moved them to `corrections`).
 
 import type Database from 'better-sqlite3';
 
@@ -173,9 +173,105 @@ CREATE TABLE attention_maps (
 );
 `;
 
+// The user's semantics belong to the project, not to a run: names, colours, export visibility,
+// order and skeleton move from a run's indices to parts, and a hand correction becomes "part P on
+// image I". A run's index points at the part it stands for (NULL until the user has matched it).
+const partsSchema = `
+CREATE TABLE parts (
+  id            INTEGER PRIMARY KEY,
+  name          TEXT CHECK (name IS NULL OR length(trim(name)) > 0),
+  colour        TEXT NOT NULL CHECK (colour GLOB '#[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]'),
+  hidden        INTEGER NOT NULL DEFAULT 0 CHECK (hidden IN (0, 1)),
+  display_order INTEGER NOT NULL
+);
+
+CREATE TABLE part_edges (
+  from_part INTEGER NOT NULL REFERENCES parts (id),
+  to_part   INTEGER NOT NULL REFERENCES parts (id),
+  PRIMARY KEY (from_part, to_part),
+  CHECK (from_part <> to_part)
+) WITHOUT ROWID;
+
+-- No ON DELETE CASCADE reaches this table: removing an image or part with hand corrections
+-- must be an explicit decision, never a side effect.
+-- x and y of a point with visibility 0 are kept (toggling back restores them); exports write 0, 0.
+CREATE TABLE corrections (
+  image_id   INTEGER NOT NULL REFERENCES images (id),
+  part_id    INTEGER NOT NULL REFERENCES parts (id),
+  x          REAL NOT NULL,
+  y          REAL NOT NULL,
+  visibility INTEGER NOT NULL CHECK (visibility IN (0, 1, 2)),
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (image_id, part_id)
+) WITHOUT ROWID;
+CREATE INDEX corrections_by_part ON corrections (part_id, image_id);
+
+CREATE TABLE indices_new (
+  id       INTEGER PRIMARY KEY,
+  run_id   INTEGER NOT NULL REFERENCES runs (id),
+  position INTEGER NOT NULL CHECK (position >= 0), -- k in the run's chosen list
+  token    INTEGER NOT NULL CHECK (token >= 0),
+  part_id  INTEGER REFERENCES parts (id),
+  UNIQUE (run_id, position),
+  UNIQUE (run_id, token),
+  UNIQUE (run_id, part_id)
+);
+
+-- What runs predicted, one row per index and image; hand corrections live in corrections.
+CREATE TABLE predictions (
+  image_id   INTEGER NOT NULL REFERENCES images (id),
+  index_id   INTEGER NOT NULL REFERENCES indices (id),
+  x          REAL NOT NULL,
+  y          REAL NOT NULL,
+  visibility INTEGER NOT NULL CHECK (visibility IN (0, 1, 2)),
+  score      REAL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (image_id, index_id)
+) WITHOUT ROWID;
+CREATE INDEX predictions_by_index ON predictions (index_id, image_id);
+`;
+
+/**
+ * Every index becomes a part with the same id (so nothing needs renumbering) and keeps its name,
+ * colour and hidden flag; each run's display order survives within the new single order, the
+ * current run's parts first. Corrections and skeleton edges keep their ids, now naming parts.
+ */
+function moveToParts(sql: Database.Database): void {
+  sql.exec(partsSchema);
+  const active = sql.prepare("SELECT value FROM settings WHERE key = 'activeRunId'").get() as
+    { value: string } | undefined;
+  const chosen = active ? (JSON.parse(active.value) as number | null) : null;
+  const hasIndices = chosen !== null && sql.prepare('SELECT 1 FROM indices WHERE run_id = ?').get(chosen);
+  const current = hasIndices
+    ? chosen
+    : (sql.prepare('SELECT max(run_id) AS id FROM indices').get() as { id: number | null }).id;
+  sql
+    .prepare(
+      `INSERT INTO parts (id, name, colour, hidden, display_order)
+       SELECT id, name, colour, hidden,
+         row_number() OVER (ORDER BY run_id = @current DESC, run_id, display_order, position) - 1
+       FROM indices`,
+    )
+    .run({ current });
+  sql.exec(`
+    INSERT INTO part_edges (from_part, to_part) SELECT from_index, to_index FROM skeleton_edges;
+    INSERT INTO corrections (image_id, part_id, x, y, visibility, updated_at)
+      SELECT image_id, index_id, x, y, visibility, updated_at FROM keypoints WHERE source = 'corrected';
+    INSERT INTO indices_new (id, run_id, position, token, part_id)
+      SELECT id, run_id, position, token, id FROM indices;
+    INSERT INTO predictions (image_id, index_id, x, y, visibility, score, updated_at)
+      SELECT image_id, index_id, x, y, visibility, score, updated_at FROM keypoints WHERE source = 'predicted';
+    DROP TABLE skeleton_edges;
+    DROP TABLE keypoints;
+    DROP TABLE indices;
+    ALTER TABLE indices_new RENAME TO indices;
+  `);
+}
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'initial schema', up: (sql) => sql.exec(initialSchema) },
   { version: 2, name: 'attention maps', up: (sql) => sql.exec(attentionMaps) },
+  { version: 3, name: 'parts', up: moveToParts },
 ];
 
 /** The schema version this app writes. */

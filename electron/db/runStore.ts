@@ -7,6 +7,8 @@ import type { JsonObject, LossPoint, ModelReference, ModelReferenceInput, RunSta
 import type { TokenCheckpointInfo, TrainingRun } from '../common/runs.js';
 import type { ProjectDatabase } from './database.js';
 import { KeypointStore } from './keypointStore.js';
+import { PartStore } from './partStore.js';
+import { writeSettings } from './settingsStore.js';
 
 interface RunRow {
   id: number;
@@ -182,17 +184,33 @@ export class RunStore {
     });
   }
 
+  lastLoss(runId: number): LossPoint | null {
+    const row = this.db.sql
+      .prepare('SELECT step, loss, sharpening, equivariance FROM losses WHERE run_id = ? ORDER BY step DESC LIMIT 1')
+      .get(runId) as LossPoint | undefined;
+    return row ?? null;
+  }
+
   losses(runId: number, afterStep = -1): LossPoint[] {
     return this.db.sql
       .prepare('SELECT step, loss, sharpening, equivariance FROM losses WHERE run_id = ? AND step > ? ORDER BY step')
       .all(runId, afterStep) as LossPoint[];
   }
 
-  /** Records the K token indices a run chose (in chosen order). A run chooses once. */
+  /**
+   * Records the K token indices a run chose (in chosen order). A run chooses once. In a project
+   * without parts yet, each index becomes a new part and the run becomes the active one: nothing
+   * of the user's can change. Otherwise the indices wait until the user accepts a match to parts.
+   */
   chooseIndices(runId: number, tokens: number[]): KeypointIndex[] {
     return this.db.write(() => {
       if (this.keypoints.indices(runId).length > 0) throw new Error(`run ${runId} has already chosen its indices`);
-      return this.keypoints.insertIndices(runId, tokens);
+      const indices = this.keypoints.insertIndices(runId, tokens);
+      const parts = new PartStore(this.db);
+      if (parts.parts().length > 0) return indices;
+      this.keypoints.assignParts(runId, new Map(indices.map((index) => [index.id, parts.addPart().id])));
+      writeSettings(this.db, { activeRunId: runId });
+      return this.keypoints.indices(runId);
     });
   }
 
@@ -200,7 +218,7 @@ export class RunStore {
     return this.keypoints.indices(runId);
   }
 
-  /** Stores predictions of the run's indices in one transaction; hand corrections are never touched. */
+  /** Stores predictions of the run's indices in one transaction; hand corrections are out of its reach. */
   writePredictions(runId: number, points: PredictedPointInput[]): PredictionWriteResult {
     const own = new Set(this.keypoints.indices(runId).map((i) => i.id));
     const foreign = points.find((p) => !own.has(p.indexId));

@@ -20,6 +20,7 @@ import {
 import { GroundTruthStore } from '../db/groundTruthStore.js';
 import { ImageStore } from '../db/imageStore.js';
 import { KeypointStore } from '../db/keypointStore.js';
+import { PartStore } from '../db/partStore.js';
 import { RunStore } from '../db/runStore.js';
 import { readSettings, writeSettings } from '../db/settingsStore.js';
 import type { ImageServiceImpl } from './imageService.js';
@@ -61,16 +62,22 @@ export function describeProject(db: ProjectDatabase): ProjectInfo {
   const keypoints = new KeypointStore(db);
   const currentRunId = keypoints.currentRunId();
   const indices = currentRunId === null ? [] : keypoints.indices(currentRunId);
+  const partStore = new PartStore(db);
+  const parts = partStore.parts();
   const runs: RunSummary[] = runStore.runs().map((run) => ({
     id: run.id,
     name: run.name,
     status: run.status,
     createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+    settings: run.settings,
     indexCount: keypoints.indices(run.id).length,
     lastStep: runStore.checkpoints(run.id).at(-1)?.step ?? null,
+    finalLoss: runStore.lastLoss(run.id)?.loss ?? null,
+    matched: keypoints.isMatched(run.id),
   }));
   const gt = new GroundTruthStore(db).summary();
-  const kp = keypoints.counts(currentRunId);
+  const corrections = partStore.counts();
   return {
     path: db.path,
     schemaVersion: db.schemaVersion,
@@ -82,14 +89,16 @@ export function describeProject(db: ProjectDatabase): ProjectInfo {
       imagesWithGroundTruth: gt.images,
       groundTruthParts: gt.parts.length,
       runs: runs.length,
+      parts: parts.length,
       indices: indices.length,
-      predictedKeypoints: kp.predicted,
-      correctedKeypoints: kp.corrected,
-      imagesWithCorrections: kp.imagesWithCorrections,
+      predictedKeypoints: keypoints.predictedCount(currentRunId),
+      correctedKeypoints: corrections.corrected,
+      imagesWithCorrections: corrections.imagesWithCorrections,
     },
     model: settings.modelId === null ? null : runStore.model(settings.modelId),
     runs,
     currentRunId,
+    parts,
     indices,
     fileBytes: fileBytes(db.path),
   };
@@ -189,6 +198,11 @@ export class ProjectServiceImpl implements ProjectService {
     const runs = new RunStore(db);
     if (valid.activeRunId != null && !runs.run(valid.activeRunId)) {
       throw badInput(`project settings: activeRunId: the project has no run ${valid.activeRunId}`);
+    }
+    if (valid.activeRunId != null && !new KeypointStore(db).isMatched(valid.activeRunId)) {
+      throw badInput(
+        `project settings: activeRunId: run ${valid.activeRunId}'s indices do not stand for parts yet; match them first`,
+      );
     }
     if (valid.modelId != null && !runs.model(valid.modelId)) {
       throw badInput(`project settings: modelId: the project has no model ${valid.modelId}`);

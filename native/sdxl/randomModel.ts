@@ -160,12 +160,28 @@ const SCHEDULER_CONFIG = {
   timestep_spacing: 'leading',
 };
 
+/** Set in model_index.json of the folders written here, so the app can say their weights are random. */
+export const RANDOM_WEIGHTS_KEY = '_skp_random_weights';
+
 const MODEL_INDEX = {
   _class_name: 'StableDiffusionXLPipeline',
+  [RANDOM_WEIGHTS_KEY]: true,
   unet: ['diffusers', 'UNet2DConditionModel'],
   vae: ['diffusers', 'AutoencoderKL'],
   scheduler: ['diffusers', 'DDIMScheduler'],
 };
+
+/** True for a diffusers folder written by writeRandomSdxlModel. */
+export function hasRandomWeights(modelPath: string): boolean {
+  try {
+    const index = JSON.parse(fs.readFileSync(path.join(modelPath, 'model_index.json'), 'utf8')) as unknown;
+    return (
+      typeof index === 'object' && index !== null && (index as Record<string, unknown>)[RANDOM_WEIGHTS_KEY] === true
+    );
+  } catch {
+    return false;
+  }
+}
 
 /** FNV-1a: spreads (seed, component, name) into a 32-bit stream seed. */
 function hashSeed(text: string): number {

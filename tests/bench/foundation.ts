@@ -80,7 +80,7 @@ export async function benchFoundation(): Promise<void> {
         `= ${Math.round(predictions.length / writeSeconds)} keypoints/s`,
     );
     for (const imageId of ids.slice(0, 200)) {
-      await services.keypoints.setCorrected(imageId, [{ indexId: indices[0]!.id, x: 5, y: 6, visibility: 1 }]);
+      await services.keypoints.setCorrected(imageId, [{ partId: indices[0]!.partId!, x: 5, y: 6, visibility: 1 }]);
     }
 
     t = performance.now();

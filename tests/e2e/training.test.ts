@@ -73,7 +73,7 @@ describe('training from the browser', () => {
     await page.getByRole('button', { name: 'Check', exact: true }).click();
     const check = page.getByTestId('model-check');
     await check.waitFor({ timeout: 60_000 });
-    await expect.poll(() => check.textContent()).toContain('Ready');
+    await expect.poll(() => check.textContent()).toContain('random weights');
     expect(await check.textContent()).toMatch(/Runs on\s*CPU/);
     await screenshot(page, '20-model-check');
     await page.getByRole('button', { name: 'Use for this project' }).click();
@@ -83,6 +83,7 @@ describe('training from the browser', () => {
   it('trains with live progress that survives a window reload', async () => {
     await page.getByRole('button', { name: 'Training', exact: true }).click();
     await page.locator('#setting-steps').waitFor();
+    await page.getByText(/^Advanced settings/).click();
     for (const [key, value] of Object.entries(tiny)) await page.fill(`#setting-${key}`, String(value));
     await page.getByRole('button', { name: 'Start training' }).click();
     await expect.poll(() => stepShown(page), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
@@ -99,7 +100,7 @@ describe('training from the browser', () => {
 
   it('finds the keypoints of every image and evaluates them against the ground truth', async () => {
     await page.getByRole('button', { name: 'Find keypoints' }).click();
-    await page.getByText('3 indices').waitFor({ timeout: 120_000 });
+    await page.getByText('3 parts').waitFor({ timeout: 120_000 });
     await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000 }).toBe('done');
 
     await page.getByRole('button', { name: 'Evaluation', exact: true }).click();
@@ -113,10 +114,10 @@ describe('training from the browser', () => {
     expect(errors).toEqual([...errors].sort((a, b) => b - a));
     await screenshot(page, '22-evaluation');
 
-    await page.getByRole('button', { name: 'Indices', exact: true }).click();
-    await expect.poll(() => page.locator('tr[data-index-id]').count()).toBe(3);
-    await expect.poll(() => page.locator('tr[data-index-id]').first().textContent()).toMatch(/\d+%/);
-    await screenshot(page, '24-indices-consistency');
+    await page.getByRole('button', { name: 'Parts', exact: true }).click();
+    await expect.poll(() => page.locator('tr[data-part-id]').count()).toBe(3);
+    await expect.poll(() => page.locator('tr[data-part-id]').first().textContent()).toMatch(/\d+%/);
+    await screenshot(page, '24-parts-consistency');
 
     await page.getByRole('button', { name: 'Images', exact: true }).click();
     await page.getByTestId('image-grid').getByRole('button').first().waitFor();
@@ -167,7 +168,7 @@ describe('training from the browser', () => {
       expect(await notice.textContent()).toContain(model);
       await screenshot(page, '25-model-gone');
       await expect.poll(() => page.getByTestId('run-state').textContent()).toBe('done');
-      await page.getByText('3 indices').waitFor();
+      await page.getByText('3 parts').waitFor();
     } finally {
       fs.renameSync(moved, model);
     }

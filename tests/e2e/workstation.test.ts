@@ -39,15 +39,15 @@ async function drag(page: Page, from: { x: number; y: number }, to: { x: number;
   await page.mouse.up();
 }
 
-/** The hand-corrected point of `imageName`'s index at `position`, read from the project file. */
+/** The hand-corrected point of `imageName`'s part that the run's index at `position` stands for, read from the project file. */
 function correctionIn(projectFile: string, imageName: string, position: number) {
   const db = openProjectDatabase(projectFile);
   try {
     return db.sql
       .prepare(
-        `SELECT k.x, k.y, k.visibility FROM keypoints k JOIN images i ON i.id = k.image_id
-         JOIN indices n ON n.id = k.index_id
-         WHERE k.source = 'corrected' AND i.path LIKE ? AND n.position = ?`,
+        `SELECT c.x, c.y, c.visibility FROM corrections c JOIN images i ON i.id = c.image_id
+         JOIN indices n ON n.part_id = c.part_id
+         WHERE i.path LIKE ? AND n.position = ?`,
       )
       .get(`%${imageName}`, position) as { x: number; y: number; visibility: number } | undefined;
   } finally {
@@ -91,7 +91,7 @@ describe('the workstation in Chromium against skp serve', () => {
   it('shows the predicted keypoints in the grid and the image view', async () => {
     seeded = seedTrainedRun(projectFile, dataset, 5);
     await page.reload();
-    await page.getByText('5 indices').waitFor();
+    await page.getByText('5 parts').waitFor();
     const thumbnails = page.getByTestId('image-grid').getByRole('button');
     await thumbnails.first().waitFor();
     expect(await thumbnails.count()).toBe(12);
@@ -126,17 +126,17 @@ describe('the workstation in Chromium against skp serve', () => {
     await screenshot(page, '04-corrected');
   });
 
-  it('renames an index', async () => {
-    await page.getByRole('button', { name: 'Indices', exact: true }).click();
-    const nameField = page.getByLabel('Name of index 1');
+  it('renames a part', async () => {
+    await page.getByRole('button', { name: 'Parts', exact: true }).click();
+    const nameField = page.getByLabel('Name of part 1');
     await nameField.fill('beak');
     await nameField.press('Enter');
-    await expect.poll(() => page.getByLabel('Name of index 1').getAttribute('placeholder')).toBe('beak');
+    await expect.poll(() => page.getByLabel('Name of part 1').getAttribute('placeholder')).toBe('beak');
     await page.getByLabel('Link from').selectOption({ label: 'beak' });
     await page.getByLabel('Link to').selectOption({ index: 1 });
     await page.getByRole('button', { name: 'Link', exact: true }).click();
     await page.getByText('beak — keypoint_2').waitFor();
-    await screenshot(page, '05-indices');
+    await screenshot(page, '05-parts');
   });
 
   it('exports COCO keypoints that hold the correction and the name', async () => {

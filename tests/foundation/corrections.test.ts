@@ -19,7 +19,7 @@ let p: TrainedProject;
 const correctedRows = (file: string) => {
   const db = new Database(file, { readonly: true });
   try {
-    return db.prepare("SELECT * FROM keypoints WHERE source = 'corrected' ORDER BY image_id, index_id").all();
+    return db.prepare('SELECT * FROM corrections ORDER BY image_id, part_id').all();
   } finally {
     db.close();
   }
@@ -28,12 +28,12 @@ const correctedRows = (file: string) => {
 beforeEach(async () => {
   dir = tempDir();
   p = await trainedProject(dir);
-  const [a, b, c] = p.indices;
+  const [a, b, c] = p.parts;
   await p.services.keypoints.setCorrected(p.imageIds[0]!, [
-    { indexId: a!.id, x: 61.25, y: 12.5, visibility: 2 },
-    { indexId: b!.id, x: 70, y: 13, visibility: 1 },
+    { partId: a!.id, x: 61.25, y: 12.5, visibility: 2 },
+    { partId: b!.id, x: 70, y: 13, visibility: 1 },
   ]);
-  await p.services.keypoints.setCorrected(p.imageIds[1]!, [{ indexId: c!.id, x: 0, y: 0, visibility: 0 }]);
+  await p.services.keypoints.setCorrected(p.imageIds[1]!, [{ partId: c!.id, x: 0, y: 0, visibility: 0 }]);
 });
 afterEach(() => {
   p.services.dispose();
@@ -82,7 +82,7 @@ describe('hand corrections survive', () => {
     expect(correctedRows(p.file)).toEqual(before);
   });
 
-  it('reopening the project and every migration after the one that created keypoints', async () => {
+  it('reopening the project and every migration after the one that created corrections', async () => {
     const before = correctedRows(p.file);
     p.services.dispose();
     const again = createServices();
@@ -90,8 +90,9 @@ describe('hand corrections survive', () => {
     again.dispose();
     expect(correctedRows(p.file)).toEqual(before);
 
-    // Each real migration, applied to a project at the previous version that holds corrections.
-    for (let version = 1; version < migrations.length; version++) {
+    // Each real migration after 3, applied to a project at the previous version that holds
+    // corrections; migration 3 moved them from `keypoints` (tests/foundation/partsMigration.test.ts).
+    for (let version = 3; version < migrations.length; version++) {
       const file = path.join(dir, `at-v${version}.skp`);
       fs.copyFileSync(p.file, file);
       const db = openProjectDatabase(file, migrations.slice(0, version));
@@ -146,17 +147,11 @@ describe('hand corrections survive', () => {
 });
 
 describe('the database itself guards corrections', () => {
-  it('a corrected row cannot be turned into a prediction', () => {
+  it('a part or image with corrections cannot be deleted as a side effect', () => {
     const sql = p.services.context.db.sql;
-    expect(() => sql.prepare("UPDATE keypoints SET source = 'predicted' WHERE source = 'corrected'").run()).toThrow(
-      /cannot become a prediction/,
-    );
-  });
-
-  it('an index or image with corrections cannot be deleted as a side effect', () => {
-    const sql = p.services.context.db.sql;
-    sql.prepare("DELETE FROM keypoints WHERE source = 'predicted'").run();
-    expect(() => sql.prepare('DELETE FROM indices WHERE id = ?').run(p.indices[0]!.id)).toThrow(/FOREIGN KEY/);
+    sql.prepare('DELETE FROM predictions').run();
+    sql.prepare('UPDATE indices SET part_id = NULL').run();
+    expect(() => sql.prepare('DELETE FROM parts WHERE id = ?').run(p.parts[0]!.id)).toThrow(/FOREIGN KEY/);
     expect(() => sql.prepare('DELETE FROM images WHERE id = ?').run(p.imageIds[0])).toThrow(/FOREIGN KEY/);
     expect(correctedRows(p.file)).toHaveLength(3);
   });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultIndexName } from '../../electron/common/keypoints.js';
+import { defaultPartName } from '../../electron/common/keypoints.js';
 import { createServices } from '../../electron/services/container.js';
 import { AREA_FLOOR } from '../../electron/services/export/cocoDocument.js';
 import { checkCocoKeypoints, expectError, readJson, tempDir, writeImage } from './helpers.js';
@@ -29,26 +29,31 @@ async function exportTo(
 }
 
 describe('COCO keypoints export', () => {
-  it('writes the visible indices in display order, with names, skeleton and hand corrections winning', async () => {
+  it('writes the visible parts in display order, with names, skeleton and hand corrections winning', async () => {
     const k = p.services.keypoints;
-    const [a, b, c, d] = p.indices;
-    await k.updateIndex(a!.id, { name: 'beak' });
-    await k.updateIndex(d!.id, { hidden: true });
-    await k.reorderIndices(p.runId, [c!.id, a!.id, b!.id, d!.id]);
-    await k.setSkeleton(p.runId, [
+    const [a, b, c, d] = p.parts;
+    await k.updatePart(a!.id, { name: 'beak' });
+    await k.updatePart(d!.id, { hidden: true });
+    await k.reorderParts([c!.id, a!.id, b!.id, d!.id]);
+    await k.setSkeleton([
       { from: a!.id, to: c!.id },
       { from: a!.id, to: d!.id },
     ]);
     await k.setCorrected(p.imageIds[0]!, [
-      { indexId: a!.id, x: 33.333, y: 44, visibility: 1 },
-      { indexId: b!.id, x: 50, y: 60, visibility: 0 },
+      { partId: a!.id, x: 33.333, y: 44, visibility: 1 },
+      { partId: b!.id, x: 50, y: 60, visibility: 0 },
     ]);
+
+    // An edge to a part left out of the export is never dropped silently.
+    await expectError(() => exportTo('refused.json'), `beak–${defaultPartName(d!.id)}`, 'hidden from the export');
+    expect(fs.existsSync(path.join(dir, 'refused.json'))).toBe(false);
+    await k.setSkeleton([{ from: a!.id, to: c!.id }]);
 
     const { doc, result } = await exportTo('out.json');
     const [category] = doc.categories;
-    expect(category!.keypoints).toEqual([defaultIndexName(2), 'beak', defaultIndexName(1)]);
+    expect(category!.keypoints).toEqual([defaultPartName(c!.id), 'beak', defaultPartName(b!.id)]);
     expect(result.keypointNames).toEqual(category!.keypoints);
-    // beak–index 3 is position 2 → 1-based [2, 1]; the edge to the hidden index is left out.
+    // beak–part 3 is column 2 → 1-based [2, 1].
     expect(category!.skeleton).toEqual([[2, 1]]);
     expect(category!.keypoint_colors).toEqual([c!.colour, a!.colour, b!.colour]);
 
@@ -83,8 +88,8 @@ describe('COCO keypoints export', () => {
   });
 
   it('can limit to corrected images or a split, and add scores and sources', async () => {
-    const [a] = p.indices;
-    await p.services.keypoints.setCorrected(p.imageIds[2]!, [{ indexId: a!.id, x: 1, y: 2, visibility: 2 }]);
+    const [a] = p.parts;
+    await p.services.keypoints.setCorrected(p.imageIds[2]!, [{ partId: a!.id, x: 1, y: 2, visibility: 2 }]);
     await p.services.images.setSplit([p.imageIds[0]!, p.imageIds[1]!], 'train');
 
     const corrected = await exportTo('corrected.json', { onlyCorrected: true });
@@ -137,11 +142,11 @@ describe('COCO keypoints export', () => {
     expect(fs.readdirSync(locked)).toEqual([]);
   });
 
-  it('a project without indices says so and points to the ground truth', async () => {
+  it('a project without parts says so and points to the ground truth', async () => {
     const other = tempDir();
     const services = createServices();
     await services.project.create({ path: path.join(other, 'empty.skp') });
-    await expectError(() => services.exports.exportCoco({ file: path.join(other, 'x.json') }), 'no keypoint indices');
+    await expectError(() => services.exports.exportCoco({ file: path.join(other, 'x.json') }), 'no parts yet');
     await expectError(
       () => services.exports.exportCoco({ file: path.join(other, 'x.json'), groundTruth: true }),
       'has no ground truth',

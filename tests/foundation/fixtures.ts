@@ -1,8 +1,9 @@
-// A project as a training run would leave it: images, a run that chose K indices, and
-// predictions for every image — written through RunStore, as the jobs do.
+// A project as a training run would leave it: images, a run that chose K indices (each a new
+// part: it is the project's first run), and predictions for every image — written through RunStore, as the jobs do.
 
 import path from 'node:path';
-import type { KeypointIndex } from '../../electron/common/keypoints.js';
+import type { KeypointIndex, Part } from '../../electron/common/keypoints.js';
+import { PartStore } from '../../electron/db/partStore.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { createServices, type ServiceHost } from '../../electron/services/container.js';
 import { writeImage } from './helpers.js';
@@ -13,6 +14,8 @@ export interface TrainedProject {
   imageIds: number[];
   runId: number;
   indices: KeypointIndex[];
+  /** The part each index stands for, in the indices' order (the first run makes them). */
+  parts: Part[];
 }
 
 /** `count` images of 100×80 in `dir`/images, a run with `tokens.length` indices, predictions everywhere. */
@@ -39,5 +42,7 @@ export async function trainedProject(dir: string, count = 4, tokens = [7, 3, 42]
       })),
     ),
   );
-  return { services, file, imageIds, runId: run.id, indices };
+  const partStore = new PartStore(services.context.db);
+  const parts = indices.map((index) => partStore.part(index.partId!)!);
+  return { services, file, imageIds, runId: run.id, indices, parts };
 }

@@ -89,7 +89,7 @@ describe('attention maps in a project', () => {
     const before = corrected();
     old.close();
 
-    const db = openProjectDatabase(file);
+    const db = openProjectDatabase(file, migrations.slice(0, 2));
     try {
       expect(db.schemaVersion).toBe(2);
       expect(db.sql.prepare("SELECT * FROM keypoints WHERE source = 'corrected'").all()).toEqual(before);

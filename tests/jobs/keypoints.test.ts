@@ -1,20 +1,22 @@
 // The keypoints and evaluate jobs through the JobService on a trained project: indices chosen
-// once with default names and colours, predictions and attention maps written image by image (a
+// once, each a new part with a default name and colour (the project's first run), predictions and attention maps written image by image (a
 // cancelled job keeps them, a new one finishes the rest without touching them), hand corrections
 // never overwritten, the maps served to the heat-map overlay, and an evaluation stored with the run.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationResult } from '../../electron/common/jobs.js';
-import type { Keypoint } from '../../electron/common/keypoints.js';
+import type { Prediction } from '../../electron/common/keypoints.js';
 import { INDEX_PALETTE } from '../../electron/common/palette.js';
 import { jobEngine } from '../../electron/api/job-engine.js';
 import { AttentionMapStore } from '../../electron/db/attentionMapStore.js';
 import { ImageStore } from '../../electron/db/imageStore.js';
 import { KeypointStore } from '../../electron/db/keypointStore.js';
+import { PartStore } from '../../electron/db/partStore.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { readSettings } from '../../electron/db/settingsStore.js';
 import { createServices, type ServiceHost } from '../../electron/services/container.js';
 import { evaluateCommand } from '../../electron/cli/commands/evaluate.js';
+import { keypointsCommand } from '../../electron/cli/commands/keypoints.js';
 import { imageErrors } from '../../electron/services/jobs/evaluateJob.js';
 import { JobServiceImpl } from '../../electron/services/jobs/jobService.js';
 import { removeTempDirs, tempDir, TINY, withProject, writeModel, writeProject } from './fixtures.js';
@@ -23,11 +25,12 @@ let project: string;
 let services: ServiceHost;
 let jobs: JobServiceImpl;
 let runId: number;
+let model: string;
 
 beforeAll(async () => {
   const dir = tempDir();
   process.env.SKP_CACHE_DIR = path.join(dir, 'graph-cache');
-  const model = writeModel(dir);
+  model = writeModel(dir);
   project = await writeProject(dir, 5);
   services = createServices();
   await services.project.open(project);
@@ -46,8 +49,7 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-const predictedRows = (): Keypoint[] =>
-  withProject(project, (db) => new KeypointStore(db).forRun(runId).filter((k) => k.source === 'predicted'));
+const predictedRows = (): Prediction[] => withProject(project, (db) => new KeypointStore(db).forRun(runId));
 
 interface MapRow {
   image_id: number;
@@ -75,12 +77,13 @@ describe('keypoints job', () => {
     watch.dispose();
     expect([...phases]).toEqual(['choose', 'keypoints']);
 
-    const indices = withProject(project, (db) => {
+    const { indices, parts } = withProject(project, (db) => {
       expect(readSettings(db).activeRunId).toBe(runId);
-      return new RunStore(db).indices(runId);
+      return { indices: new RunStore(db).indices(runId), parts: new PartStore(db).parts() };
     });
-    expect(indices.map((i) => [i.position, i.displayName, i.colour])).toEqual(
-      [0, 1, 2].map((k) => [k, `keypoint_${k + 1}`, INDEX_PALETTE[k]]),
+    expect(indices.map((i) => i.partId)).toEqual(parts.map((part) => part.id));
+    expect(parts.map((part) => [part.displayName, part.colour])).toEqual(
+      [0, 1, 2].map((k) => [`keypoint_${parts[k]!.id}`, INDEX_PALETTE[k]]),
     );
     const kept = predictedRows();
     const keptImages = new Set(kept.map((k) => k.imageId));
@@ -93,12 +96,10 @@ describe('keypoints job', () => {
     const images = withProject(project, (db) => new ImageStore(db).all());
     const waiting = images.find((i) => !keptImages.has(i.id))!;
     const predicted = images.find((i) => keptImages.has(i.id))!;
-    const hand = { indexId: indices[0]!.id, x: 7.5, y: 9.25, visibility: 1 as const };
+    const hand = { partId: parts[0]!.id, x: 7.5, y: 9.25, visibility: 1 as const };
     await services.keypoints.setCorrected(waiting.id, [hand]);
     await services.keypoints.setCorrected(predicted.id, [hand]);
-    const correctedBefore = withProject(project, (db) =>
-      new KeypointStore(db).forRun(runId).filter((k) => k.source === 'corrected'),
-    );
+    const correctedBefore = withProject(project, (db) => new PartStore(db).corrections());
 
     const second = await jobs.start({ kind: 'keypoints', backend: 'cpu' });
     const done = await jobs.wait(second.jobId);
@@ -118,14 +119,11 @@ describe('keypoints job', () => {
       expect(row.x).toBeLessThan(image.width);
       expect(row.y).toBeGreaterThan(0);
       expect(row.y).toBeLessThan(image.height);
-      expect(row.runId).toBe(runId);
     }
-    const correctedAfter = withProject(project, (db) =>
-      new KeypointStore(db).forRun(runId).filter((k) => k.source === 'corrected'),
-    );
+    const correctedAfter = withProject(project, (db) => new PartStore(db).corrections());
     expect(correctedAfter).toEqual(correctedBefore);
     const shown = await services.keypoints.getKeypoints(waiting.id, runId);
-    const point = shown.points.find((p) => p.indexId === hand.indexId)!;
+    const point = shown.points.find((p) => p.partId === hand.partId)!;
     expect(point.predicted).not.toBeNull();
     expect(point.effective).toMatchObject({ source: 'corrected', x: 7.5, y: 9.25, visibility: 1 });
   });
@@ -142,7 +140,7 @@ describe('keypoints job', () => {
       expect(stored.peaks).toHaveLength(3);
       expect(stored.values).toHaveLength(3 * 64 * 64);
       for (const index of indices) {
-        const map = await engine.attentionMap(image.id, index.id);
+        const map = await engine.attentionMap(image.id, index.partId!);
         expect([map.width, map.height, map.values.length]).toEqual([64, 64, 64 * 64]);
         expect(map.peak).toBe(stored.peaks[index.position]);
         expect(map.peak).toBeGreaterThan(0);
@@ -154,7 +152,7 @@ describe('keypoints job', () => {
         expect(map.values[cell]).toBe(1);
       }
     }
-    await expect(engine.attentionMap(images[0]!.id, 9999)).rejects.toThrow(/no keypoint index 9999/);
+    await expect(engine.attentionMap(images[0]!.id, 9999)).rejects.toThrow(/no part 9999/);
   });
 
   it('adds the maps of images found before maps were kept, leaving their keypoints as they are', async () => {
@@ -163,7 +161,8 @@ describe('keypoints job', () => {
     withProject(project, (db) =>
       db.sql.prepare('DELETE FROM attention_maps WHERE run_id = ? AND image_id = ?').run(runId, older!.id),
     );
-    await expect(jobEngine(services).attentionMap(older!.id, predictedRows()[0]!.indexId)).rejects.toThrow(
+    const partId = withProject(project, (db) => new RunStore(db).indices(runId)[0]!.partId!);
+    await expect(jobEngine(services).attentionMap(older!.id, partId)).rejects.toThrow(
       /has no attention maps of run \d+ yet: Find keypoints keeps them/,
     );
     const before = { points: predictedRows(), maps: mapRows() };
@@ -271,5 +270,57 @@ describe('keypoints job', () => {
       { imageId: 13, meanError: 0.1, perPart: [0.2, 0] },
       { imageId: 12, meanError: null, perPart: [null, null] },
     ]);
+  });
+
+  it('a second run feeds nothing until its match to the parts is accepted, and the parts stay as they were', async () => {
+    const parts = () => withProject(project, (db) => new PartStore(db).parts());
+    const named = parts()[0]!;
+    await services.keypoints.updatePart(named.id, { name: 'beak', colour: '#ff0000' });
+    const before = { parts: parts(), corrections: withProject(project, (db) => new PartStore(db).corrections()) };
+    const trained = await jobs.start({
+      kind: 'train',
+      model: { path: model },
+      settings: { ...TINY, steps: 2, seed: 9 },
+      backend: 'cpu',
+    });
+    const second = (await jobs.wait(trained.jobId)).runId!;
+    const logs: string[] = [];
+    const watch = jobs.onStateChange((e) => e.message && logs.push(e.message));
+    const found = await jobs.start({ kind: 'keypoints', runId: second, backend: 'cpu' });
+    expect((await jobs.wait(found.jobId)).state).toBe('done');
+    watch.dispose();
+    expect(logs.some((l) => l.includes(`run ${second}'s indices are not matched to your parts yet`))).toBe(true);
+    withProject(project, (db) => {
+      expect(new KeypointStore(db).currentRunId()).toBe(runId);
+      expect(new RunStore(db).indices(second).map((i) => i.partId)).toEqual([null, null, null]);
+    });
+    expect(parts()).toEqual(before.parts);
+
+    const lines: string[] = [];
+    const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+    const args = [project, '--run', String(second), '--backend', 'cpu'];
+    expect(await keypointsCommand.run(args, io)).toBe(0);
+    expect(lines).toContain(`Matching run ${second}'s indices to your parts by where their keypoints land:`);
+    expect(lines.some((l) => l.startsWith(`Nothing changed: your parts still show run ${runId}.`))).toBe(true);
+    expect(withProject(project, (db) => new KeypointStore(db).currentRunId())).toBe(runId);
+
+    lines.length = 0;
+    expect(await keypointsCommand.run([...args, '--accept-match'], io)).toBe(0);
+    expect(lines).toContain(`Run ${second} now feeds the predictions of your parts.`);
+    withProject(project, (db) => {
+      expect(new KeypointStore(db).currentRunId()).toBe(second);
+      expect(new KeypointStore(db).isMatched(second)).toBe(true);
+      expect(new PartStore(db).corrections()).toEqual(before.corrections);
+    });
+    // Every part the user had is there as it was (a new run may add parts, never change one).
+    const after = parts();
+    for (const part of before.parts) {
+      expect(after.find((p) => p.id === part.id)).toMatchObject({
+        name: part.name,
+        colour: part.colour,
+        hidden: part.hidden,
+      });
+    }
+    expect(after.find((p) => p.id === named.id)).toMatchObject({ name: 'beak', colour: '#ff0000' });
   });
 });

@@ -168,7 +168,7 @@ describe('paths', () => {
     // Inside, the export passes the folder check and gets as far as the project: no run yet.
     const inside = await call('export.coco', { file: path.join(allowedFolder, 'out.json') });
     expect(inside.body.error?.code).toBe('bad-input');
-    expect(inside.body.error?.message).toMatch(/no keypoint indices yet/);
+    expect(inside.body.error?.message).toMatch(/no parts yet/);
   });
 
   it('serves image files of the open project by id only', async () => {

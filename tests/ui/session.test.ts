@@ -135,7 +135,7 @@ describe('a session', () => {
 
     await session.dispatch('keypoints.correct', {
       imageId,
-      points: [{ indexId: index!.id, x: 30, y: 20, visibility: 1 }],
+      points: [{ partId: index!.partId!, x: 30, y: 20, visibility: 1 }],
     });
     const corrected = (await session.dispatch('images.get', { id: imageId })).value as ImageDetail;
     expect(corrected.keypoints.points[0]?.effective).toMatchObject({
@@ -148,9 +148,36 @@ describe('a session', () => {
     expect(row.map((r) => r.id)).toEqual([imageId]);
     expect(row[0]?.points[0]).toMatchObject({ x: 30, y: 20 });
 
-    await session.dispatch('keypoints.uncorrect', { imageId, indexIds: [index!.id] });
+    await session.dispatch('keypoints.uncorrect', { imageId, partIds: [index!.partId!] });
     const reverted = (await session.dispatch('images.get', { id: imageId })).value as ImageDetail;
     expect(reverted.keypoints.points[0]?.effective).toMatchObject({ source: 'predicted', x: 10, y: 12 });
+  });
+
+  it('checks a model when it is chosen: a missing path or an image folder is refused and nothing is set', async () => {
+    const session = newSession();
+    await session.dispatch('projects.create', { path: path.join(root, 'p.skp'), images: path.join(root, 'images') });
+    const missing = await failure(session.dispatch('model.set', { path: path.join(root, 'no-model') }));
+    expect(missing.code).toBe('bad-input');
+    expect(missing.message).toContain(path.join(root, 'no-model'));
+    const folder = await failure(session.dispatch('model.set', { path: path.join(root, 'images') }));
+    expect(folder.code).toBe('bad-input');
+    expect(folder.message).toContain(`${path.join(root, 'images')} cannot be used`);
+    const info = (await session.dispatch('projects.current', {})).value as ProjectInfo;
+    expect(info.model).toBeNull();
+  });
+
+  it('asks before an export replaces a file', async () => {
+    const session = newSession();
+    await session.dispatch('projects.create', { path: path.join(root, 'p.skp'), images: path.join(root, 'images') });
+    const file = path.join(root, 'out.json');
+    fs.writeFileSync(file, 'kept');
+    const refused = await failure(session.dispatch('export.coco', { file, groundTruth: true }));
+    expect(refused.code).toBe('conflict');
+    expect(refused.message).toContain(`${file} already exists`);
+    expect(fs.readFileSync(file, 'utf8')).toBe('kept');
+    // Told to replace it, the export goes on (and here stops at the missing ground truth).
+    const replaced = await failure(session.dispatch('export.coco', { file, groundTruth: true, overwrite: true }));
+    expect(replaced.message).toContain('has no ground truth');
   });
 
   it('reports an image whose file was deleted, keeping its keypoints', async () => {

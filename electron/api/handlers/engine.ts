@@ -16,7 +16,7 @@ type EngineMethods =
   | 'attention.map'
   | 'evaluation.run'
   | 'evaluation.last'
-  | 'indices.consistency';
+  | 'parts.consistency';
 
 export function engineHandlers({ engine, allowed }: SessionContext): Pick<Handlers, EngineMethods> {
   return {
@@ -28,9 +28,9 @@ export function engineHandlers({ engine, allowed }: SessionContext): Pick<Handle
     'keypoints.find': ({ runId }) => engine.findKeypoints(runId),
     'jobs.list': () => engine.jobs(),
     'jobs.cancel': ({ jobId }) => engine.cancelJob(jobId),
-    'attention.map': ({ imageId, indexId }) => engine.attentionMap(imageId, indexId),
+    'attention.map': ({ imageId, partId }) => engine.attentionMap(imageId, partId),
     'evaluation.run': () => engine.evaluate(),
     'evaluation.last': () => engine.lastEvaluation(),
-    'indices.consistency': () => engine.indexConsistency(),
+    'parts.consistency': () => engine.indexConsistency(),
   };
 }

@@ -1,5 +1,7 @@
-// Editing what the user sees: corrections, the indices (name, colour, order), the skeleton, and
-// the export of it all. Every edit tells other windows and browser tabs to refresh that part.
+// Editing what the user sees: corrections, the parts (name, colour, order), the skeleton, which run
+// feeds the predictions, and the export of it all. Every edit tells other windows and browser tabs
+// to refresh that part.
+import fs from 'node:fs';
 import type { Handlers } from '../dispatcher.js';
 import { ApiError } from '../errors.js';
 import type { SessionContext } from '../session.js';
@@ -7,9 +9,12 @@ import type { SessionContext } from '../session.js';
 type KeypointMethods =
   | 'keypoints.correct'
   | 'keypoints.uncorrect'
-  | 'indices.list'
-  | 'indices.update'
-  | 'indices.reorder'
+  | 'parts.list'
+  | 'parts.update'
+  | 'parts.reorder'
+  | 'runs.proposeMatch'
+  | 'runs.adopt'
+  | 'runs.activate'
   | 'skeleton.get'
   | 'skeleton.set'
   | 'groundTruth.summary'
@@ -18,11 +23,12 @@ type KeypointMethods =
 export function keypointHandlers(context: SessionContext): Pick<Handlers, KeypointMethods> {
   const { services, events, allowed } = context;
 
-  async function currentRunId(): Promise<number> {
-    const info = await services.project.info();
-    if (info.currentRunId === null)
-      throw new ApiError('conflict', 'This project has no keypoint indices yet: train first.');
-    return info.currentRunId;
+  /** A change of which run feeds the predictions changes every image: every view refetches. */
+  async function runChanged() {
+    const project = await services.project.info();
+    events.emit('project.changed', { project });
+    events.emit('project.edited', { part: 'keypoints' });
+    return project;
   }
 
   return {
@@ -31,34 +37,49 @@ export function keypointHandlers(context: SessionContext): Pick<Handlers, Keypoi
       events.emit('project.edited', { part: 'keypoints', imageId });
       return saved;
     },
-    'keypoints.uncorrect': async ({ imageId, indexIds }) => {
-      const removed = await services.keypoints.clearCorrected(imageId, indexIds);
+    'keypoints.uncorrect': async ({ imageId, partIds }) => {
+      const removed = await services.keypoints.clearCorrected(imageId, partIds);
       events.emit('project.edited', { part: 'keypoints', imageId });
       return removed;
     },
 
-    'indices.list': () => services.keypoints.listIndices(),
-    'indices.update': async ({ id, ...patch }) => {
-      const index = await services.keypoints.updateIndex(id, patch);
-      events.emit('project.edited', { part: 'indices' });
-      return index;
+    'parts.list': () => services.keypoints.listParts(),
+    'parts.update': async ({ id, ...patch }) => {
+      const part = await services.keypoints.updatePart(id, patch);
+      events.emit('project.edited', { part: 'parts' });
+      return part;
     },
-    'indices.reorder': async ({ ids }) => {
-      const indices = await services.keypoints.reorderIndices(await currentRunId(), ids);
-      events.emit('project.edited', { part: 'indices' });
-      return indices;
+    'parts.reorder': async ({ ids }) => {
+      const parts = await services.keypoints.reorderParts(ids);
+      events.emit('project.edited', { part: 'parts' });
+      return parts;
+    },
+
+    'runs.proposeMatch': ({ runId }) => services.keypoints.proposeMatch(runId),
+    'runs.adopt': async ({ runId, assignments }) => {
+      await services.keypoints.adoptRun(runId, assignments);
+      return runChanged();
+    },
+    'runs.activate': async ({ runId }) => {
+      await services.project.updateSettings({ activeRunId: runId });
+      return runChanged();
     },
 
     'skeleton.get': () => services.keypoints.getSkeleton(),
     'skeleton.set': async ({ edges }) => {
-      const saved = await services.keypoints.setSkeleton(await currentRunId(), edges);
+      const saved = await services.keypoints.setSkeleton(edges);
       events.emit('project.edited', { part: 'skeleton' });
       return saved;
     },
 
     'groundTruth.summary': () => services.groundTruth.summary(),
 
-    'export.coco': async (request) =>
-      services.exports.exportCoco({ ...request, file: allowed.check(request.file, 'export file') }),
+    'export.coco': async ({ overwrite, ...request }) => {
+      const file = allowed.check(request.file, 'export file');
+      if (!overwrite && fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
+        throw new ApiError('conflict', `${file} already exists; export again with overwrite to replace it`);
+      }
+      return services.exports.exportCoco({ ...request, file });
+    },
   };
 }

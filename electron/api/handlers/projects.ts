@@ -3,6 +3,7 @@ import path from 'node:path';
 import { removeProjectFiles } from '../../db/database.js';
 import type { ProjectInfo } from '../../common/project.js';
 import type { Handlers } from '../dispatcher.js';
+import { ApiError } from '../errors.js';
 import type { SessionContext } from '../session.js';
 
 type ProjectMethods =
@@ -15,7 +16,7 @@ type ProjectMethods =
   | 'model.set';
 
 export function projectHandlers(context: SessionContext): Pick<Handlers, ProjectMethods> {
-  const { services, allowed, openProjects, recent, id } = context;
+  const { services, engine, allowed, openProjects, recent, id } = context;
 
   /** Opens `projectPath` through `open`, keeping one window per project and remembering it. */
   async function switchTo<T>(projectPath: string, open: () => Promise<T>, infoOf: (result: T) => ProjectInfo) {
@@ -104,6 +105,11 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
 
     'model.set': async (request) => {
       const model = allowed.check(request.path, 'model');
+      // Checked now, as `skp model check` does, not first at Start; a read-only project says so first.
+      if (!(await services.project.info()).readOnly) {
+        const check = await engine.checkModel(model);
+        if (!check.ok) throw new ApiError('bad-input', `${model} cannot be used: ${check.problems.join('; ')}`);
+      }
       return services.project.setModel({ name: path.basename(model), path: model });
     },
   };

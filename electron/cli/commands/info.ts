@@ -6,7 +6,7 @@ const usage = 'Usage: skp info <project.skp> [--json]';
 
 export const infoCommand: CliCommand = {
   name: 'info',
-  summary: 'Show what a project holds: images, ground truth, model, runs, keypoint indices',
+  summary: 'Show what a project holds: images, ground truth, model, runs, parts and the run that predicts them',
   usage: `${usage}\n\n  --json   print everything as JSON (for scripts)`,
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, { json: { type: 'boolean' } }, usage);
@@ -44,20 +44,29 @@ function describe(info: ProjectInfo, parts: string[]): string[] {
   if (info.runs.length === 0) lines.push('Runs          none');
   for (const run of info.runs) {
     const step = run.lastStep === null ? 'no checkpoint' : `step ${run.lastStep}`;
-    const current = run.id === info.currentRunId ? ', current' : '';
+    const loss = run.finalLoss === null ? '' : `, loss ${run.finalLoss.toPrecision(4)}`;
+    const role =
+      run.id === info.currentRunId
+        ? ', feeds the predictions'
+        : run.indexCount > 0 && !run.matched
+          ? ', indices not matched to parts yet'
+          : '';
     lines.push(
-      `Run ${String(run.id).padEnd(9)} ${run.name ?? ''}${run.name ? ' ' : ''}${run.status}, ${step}, ` +
-        `${run.indexCount} indices, created ${run.createdAt}${current}`,
+      `Run ${String(run.id).padEnd(9)} ${run.name ?? ''}${run.name ? ' ' : ''}${run.status}, ${step}${loss}, ` +
+        `${run.indexCount} indices, created ${run.createdAt}${role}`,
     );
   }
-  if (info.indices.length === 0) lines.push('Indices       none (no run has chosen keypoint indices yet)');
+  if (info.parts.length === 0) lines.push('Parts         none (no run has found keypoints yet)');
   else {
-    lines.push(`Indices       ${info.indices.length} of run ${info.currentRunId}:`);
-    for (const index of info.indices) {
-      const hidden = index.hidden ? ' (hidden)' : '';
-      const unnamed = index.name === null ? ' (unnamed)' : '';
+    const indexOf = new Map(info.indices.map((index) => [index.partId, index]));
+    lines.push(`Parts         ${info.parts.length}, predicted by run ${info.currentRunId ?? 'none'}:`);
+    for (const part of info.parts) {
+      const hidden = part.hidden ? ' (hidden from export)' : '';
+      const unnamed = part.name === null ? ' (unnamed)' : '';
+      const index = indexOf.get(part.id);
+      const source = index ? `index ${index.position + 1}, token ${index.token}` : 'no index in this run';
       lines.push(
-        `  ${String(index.order + 1).padStart(3)}. ${index.displayName}${unnamed} — token ${index.token}, ${index.colour}${hidden}`,
+        `  ${String(part.order + 1).padStart(3)}. ${part.displayName}${unnamed} — ${source}, ${part.colour}${hidden}`,
       );
     }
   }

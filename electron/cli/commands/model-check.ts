@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { detectModel } from '../../../native/sdxl/detect.js';
+import { hasRandomWeights } from '../../../native/sdxl/randomModel.js';
 import { loadSdxlModel, ModelLoadError, type LoadedModel } from '../../../native/sdxl/load.js';
 import { ModelConfigError } from '../../../native/sdxl/config.js';
 import { SafetensorsError } from '../../../native/weights/safetensors.js';
@@ -87,6 +88,8 @@ export const modelCheckCommand: CliCommand = {
       const detection = detectModel(modelPath);
       io.out(`Model:      ${modelPath}`);
       io.out(`Kind:       ${detection.description}`);
+      if (hasRandomWeights(modelPath))
+        io.out('Weights:    random (a demo model): it runs, but its keypoints mean nothing');
       if (!detection.usable) throw new UserError(detection.problem ?? detection.description);
       const model = loadSdxlModel(modelPath, {
         unetConfig: resolve(values['unet-config']),

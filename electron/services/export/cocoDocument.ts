@@ -7,11 +7,12 @@
 import { badInput } from '../../common/errors.js';
 import type { BoundingBox } from '../../common/groundTruth.js';
 import type { ImageRecord, Split } from '../../common/images.js';
-import type { Keypoint, KeypointSource } from '../../common/keypoints.js';
+import type { Keypoint, KeypointSource, Part, SkeletonEdge } from '../../common/keypoints.js';
 import type { ProjectDatabase } from '../../db/database.js';
 import { GroundTruthStore } from '../../db/groundTruthStore.js';
 import { ImageStore, toStoredPath } from '../../db/imageStore.js';
 import { KeypointStore } from '../../db/keypointStore.js';
+import { PartStore } from '../../db/partStore.js';
 import { readSettings } from '../../db/settingsStore.js';
 
 /** Smallest `area` written, as a fraction of the image's area: keeps OKS meaningful for one or two points. */
@@ -113,31 +114,68 @@ function selectImages(db: ProjectDatabase, split: Split | undefined): ImageRecor
   return split ? all.filter((image) => image.split === split) : all;
 }
 
+/** Refuses what the COCO file could not say faithfully: two columns of one name, an edge to a part left out. */
+function checkExportable(parts: Part[], visible: Part[], skeleton: SkeletonEdge[]): void {
+  const byName = new Map<string, Part>();
+  for (const part of visible) {
+    const other = byName.get(part.displayName.toLowerCase());
+    if (other) {
+      throw badInput(
+        `two parts are both named "${part.displayName}" (parts ${other.id} and ${part.id}); ` +
+          'rename or hide one of them before exporting (COCO keypoint names must be unique)',
+      );
+    }
+    byName.set(part.displayName.toLowerCase(), part);
+  }
+  const hidden = new Map(parts.filter((p) => p.hidden).map((p) => [p.id, p]));
+  const nameOf = (id: number) => parts.find((p) => p.id === id)?.displayName ?? String(id);
+  const edge = skeleton.find((e) => hidden.has(e.from) || hidden.has(e.to));
+  if (edge) {
+    const part = hidden.get(edge.from) ?? hidden.get(edge.to)!;
+    throw badInput(
+      `the skeleton joins ${nameOf(edge.from)}–${nameOf(edge.to)}, but ${part.displayName} is hidden from the export; ` +
+        `show ${part.displayName} or remove that edge first`,
+    );
+  }
+}
+
 /**
- * The app's keypoints of the current run: visible (not hidden) indices in display order,
- * one annotation per image that has any keypoint of them.
+ * The app's keypoints: the visible parts in display order, each point the hand correction where
+ * there is one, else the current run's prediction; one annotation per image that has any.
  */
 export function keypointsDocument(db: ProjectDatabase, selection: CocoSelection, outputFolder: string): CocoDocument {
   const store = new KeypointStore(db);
-  const runId = store.currentRunId();
-  if (runId === null) {
-    throw badInput(`${db.path} has no keypoint indices yet (no run has chosen any); export the ground truth instead`);
+  const partStore = new PartStore(db);
+  const parts = partStore.parts();
+  if (parts.length === 0) {
+    throw badInput(`${db.path} has no parts yet (no run has found keypoints); export the ground truth instead`);
   }
-  const indices = store.indices(runId).filter((index) => !index.hidden);
-  if (indices.length === 0) throw badInput(`every keypoint index of run ${runId} is hidden; nothing to export`);
-  const column = new Map(indices.map((index, k) => [index.id, k]));
-  const skeleton = store
-    .skeleton(runId)
-    .filter((edge) => column.has(edge.from) && column.has(edge.to))
-    .map((edge) => [(column.get(edge.from) as number) + 1, (column.get(edge.to) as number) + 1] as [number, number]);
+  const visible = parts.filter((part) => !part.hidden);
+  if (visible.length === 0) throw badInput('every part is hidden from the export; nothing to export');
+  const edges = partStore.skeleton();
+  checkExportable(parts, visible, edges);
+  const runId = store.currentRunId();
+  const column = new Map(visible.map((part, k) => [part.id, k]));
+  const skeleton = edges.map(
+    (edge) => [(column.get(edge.from) as number) + 1, (column.get(edge.to) as number) + 1] as [number, number],
+  );
 
   const rowsByImage = new Map<number, Keypoint[]>();
-  for (const row of store.forRun(runId)) {
-    if (!column.has(row.indexId)) continue;
+  const add = (row: Keypoint) => {
+    if (!column.has(row.partId)) return;
     const rows = rowsByImage.get(row.imageId) ?? [];
     rows.push(row);
     rowsByImage.set(row.imageId, rows);
+  };
+  if (runId !== null) {
+    const partOf = new Map(store.indices(runId).map((index) => [index.id, index.partId]));
+    for (const p of store.forRun(runId)) {
+      const partId = partOf.get(p.indexId);
+      if (partId == null) continue;
+      add({ ...p, partId, source: 'predicted', runId });
+    }
   }
+  for (const c of partStore.corrections()) add(c);
   const objectBoxes = new GroundTruthStore(db).singleObjectBoxes();
 
   const images = selectImages(db, selection.split).filter(
@@ -147,9 +185,9 @@ export function keypointsDocument(db: ProjectDatabase, selection: CocoSelection,
   for (const image of images) {
     const rows = rowsByImage.get(image.id);
     if (!rows) continue;
-    const effective: Array<Keypoint | null> = indices.map(() => null);
+    const effective: Array<Keypoint | null> = visible.map(() => null);
     for (const row of rows) {
-      const k = column.get(row.indexId) as number;
+      const k = column.get(row.partId) as number;
       if (row.source === 'corrected' || effective[k] === null) effective[k] = row;
     }
     const points = effective.map((p) => p ?? { x: 0, y: 0, visibility: 0 });
@@ -171,7 +209,7 @@ export function keypointsDocument(db: ProjectDatabase, selection: CocoSelection,
     });
   }
   return {
-    info: info(db, `Keypoints (run ${runId})`),
+    info: info(db, runId === null ? 'Keypoints (hand corrections only)' : `Keypoints (run ${runId})`),
     images: images.map((image) => cocoImage(image, outputFolder)),
     annotations,
     categories: [
@@ -179,9 +217,9 @@ export function keypointsDocument(db: ProjectDatabase, selection: CocoSelection,
         id: 1,
         name: readSettings(db).name,
         supercategory: '',
-        keypoints: indices.map((index) => index.displayName),
+        keypoints: visible.map((part) => part.displayName),
         skeleton,
-        keypoint_colors: indices.map((index) => index.colour),
+        keypoint_colors: visible.map((part) => part.colour),
       },
     ],
   };

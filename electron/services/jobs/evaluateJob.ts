@@ -41,7 +41,6 @@ function samplesOf(db: ProjectDatabase, runId: number, k: number, partCount: num
   const images = new ImageStore(db);
   const predicted = new Map<number, Map<number, { x: number; y: number }>>();
   for (const p of new KeypointStore(db).forRun(runId)) {
-    if (p.source !== 'predicted') continue;
     if (!predicted.has(p.imageId)) predicted.set(p.imageId, new Map());
     predicted.get(p.imageId)!.set(p.indexId, p);
   }

@@ -2,7 +2,8 @@
 // every image with its attention maps (for the heat-map overlay), one image per transaction as
 // they come, so an interrupted job keeps what it finished and a new one carries on with the
 // images that have none yet. Predictions are written through RunStore.writePredictions, which
-// cannot reach hand corrections.
+// cannot reach hand corrections. The project's first run makes its parts; a later run's indices
+// stand for no part, and feed nothing, until the user accepts a match (KeypointService.adoptRun).
 
 import { badInput } from '../../common/errors.js';
 import type { KeypointsJobRequest } from '../../common/jobs.js';
@@ -12,7 +13,7 @@ import { AttentionMapStore } from '../../db/attentionMapStore.js';
 import type { ProjectDatabase } from '../../db/database.js';
 import { ImageStore } from '../../db/imageStore.js';
 import { RunStore } from '../../db/runStore.js';
-import { writeSettings } from '../../db/settingsStore.js';
+import { KeypointStore } from '../../db/keypointStore.js';
 import { decodeImage, ImageDecodeError, toImagePixels } from '../../../native/images/decode.js';
 import { chooseKeypointIndices, KeypointFinder, RunCancelled } from '../../../native/keypoints/method.js';
 import { failureText } from './failures.js';
@@ -47,11 +48,10 @@ export function runWithTokens(runs: RunStore, runId: number | undefined): Traini
 function imagesPredicted(db: ProjectDatabase, runId: number, k: number): Set<number> {
   const rows = db.sql
     .prepare(
-      `SELECT k.image_id AS id FROM keypoints k JOIN indices x ON x.id = k.index_id
-       WHERE x.run_id = ? AND k.source = 'predicted' AND k.run_id = ?
-       GROUP BY k.image_id HAVING count(*) = ?`,
+      `SELECT p.image_id AS id FROM predictions p JOIN indices x ON x.id = p.index_id
+       WHERE x.run_id = ? GROUP BY p.image_id HAVING count(*) = ?`,
     )
-    .all(runId, runId, k) as Array<{ id: number }>;
+    .all(runId, k) as Array<{ id: number }>;
   return new Set(rows.map((r) => r.id));
 }
 
@@ -111,13 +111,7 @@ export async function keypointsJob(
           },
         },
       );
-      indices = byPosition(
-        db.write(() => {
-          const chosen = runs.chooseIndices(run.id, choice.indices);
-          writeSettings(db, { activeRunId: run.id });
-          return chosen;
-        }),
-      );
+      indices = byPosition(runs.chooseIndices(run.id, choice.indices));
       updateProgress(runs, run.id, {
         indexChoice: { tokens: choice.indices, counts: choice.counts, imagesUsed: choice.imagesUsed },
       });
@@ -222,5 +216,11 @@ async function findKeypoints(
   };
   updateProgress(runs, run.id, { keypoints: summary });
   if (shadowed > 0) hooks.log(`${shadowed} predicted points sit under hand corrections, which stay as they are`);
+  if (!new KeypointStore(db).isMatched(run.id)) {
+    hooks.log(
+      `run ${run.id}'s indices are not matched to your parts yet: the app proposes a match to accept, ` +
+        `or skp keypoints <project> --run ${run.id} --accept-match takes the proposal as it is`,
+    );
+  }
   return { state: 'done', runId: run.id, error: null, result: summary };
 }

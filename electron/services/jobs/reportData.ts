@@ -1,11 +1,12 @@
-// Gathers what a run's HTML report shows from the project: the indices with their names and
-// colours, the keypoints of each image (hand corrections win, as in exports), the losses and
+// Gathers what a run's HTML report shows from the project: the indices with the names and
+// colours of the parts they stand for, the keypoints of each image (hand corrections win, as in exports), the losses and
 // the stored evaluation.
 import type { EvaluationResult } from '../../common/jobs.js';
-import type { Keypoint } from '../../common/keypoints.js';
+import { defaultIndexColour } from '../../common/palette.js';
 import type { ProjectDatabase } from '../../db/database.js';
 import { ImageStore } from '../../db/imageStore.js';
 import { KeypointStore } from '../../db/keypointStore.js';
+import { PartStore } from '../../db/partStore.js';
 import { RunStore } from '../../db/runStore.js';
 import type { ReportData, ReportPoint } from '../../../resources/report/report.js';
 import { runModel } from './runRecord.js';
@@ -22,13 +23,29 @@ export function reportDataFor(db: ProjectDatabase, runId: number, opts: ReportOp
   const run = runs.run(runId);
   if (!run) throw new Error(`report: the project has no run ${runId}`);
   const indices = runs.indices(runId);
+  const partStore = new PartStore(db);
+  const positionOfPart = new Map(indices.flatMap((i) => (i.partId === null ? [] : [[i.partId, i.position]])));
+  const byImage = new Map<number, Map<number, ReportPoint & { visibility: number }>>();
+  const put = (imageId: number, point: ReportPoint & { visibility: number }) => {
+    const points = byImage.get(imageId) ?? new Map<number, ReportPoint & { visibility: number }>();
+    points.set(point.position, point);
+    byImage.set(imageId, points);
+  };
   const positionOf = new Map(indices.map((i) => [i.id, i.position]));
-  const byImage = new Map<number, Map<number, Keypoint>>();
-  for (const point of new KeypointStore(db).forRun(runId)) {
-    const points = byImage.get(point.imageId) ?? new Map<number, Keypoint>();
-    const held = points.get(point.indexId);
-    if (!held || point.source === 'corrected') points.set(point.indexId, point);
-    byImage.set(point.imageId, points);
+  for (const p of new KeypointStore(db).forRun(runId)) {
+    put(p.imageId, {
+      position: positionOf.get(p.indexId)!,
+      x: p.x,
+      y: p.y,
+      score: p.score,
+      corrected: false,
+      visibility: p.visibility,
+    });
+  }
+  for (const c of partStore.corrections()) {
+    const position = positionOfPart.get(c.partId);
+    if (position === undefined) continue;
+    put(c.imageId, { position, x: c.x, y: c.y, score: null, corrected: true, visibility: c.visibility });
   }
   const all = new ImageStore(db).all();
   const shown = all.slice(0, opts.maxImages ?? 48);
@@ -39,13 +56,7 @@ export function reportDataFor(db: ProjectDatabase, runId: number, opts: ReportOp
     height: image.height,
     points: [...(byImage.get(image.id)?.values() ?? [])]
       .filter((p) => p.visibility > 0)
-      .map((p): ReportPoint => ({
-        position: positionOf.get(p.indexId)!,
-        x: p.x,
-        y: p.y,
-        score: p.score,
-        corrected: p.source === 'corrected',
-      })),
+      .map(({ visibility: _, ...point }): ReportPoint => point),
   }));
   const settings = run.settings;
   const losses = runs.losses(runId);
@@ -67,7 +78,15 @@ export function reportDataFor(db: ProjectDatabase, runId: number, opts: ReportOp
     title: opts.title,
     notes: opts.notes,
     facts,
-    indices: indices.map((i) => ({ position: i.position, name: i.displayName, colour: i.colour, token: i.token })),
+    indices: indices.map((i) => {
+      const part = i.partId === null ? null : partStore.part(i.partId);
+      return {
+        position: i.position,
+        name: part?.displayName ?? `index ${i.position + 1}`,
+        colour: part?.colour ?? defaultIndexColour(i.position),
+        token: i.token,
+      };
+    }),
     images,
     losses,
     weights: { sharpening: Number(settings.sharpeningWeight), equivariance: Number(settings.equivarianceWeight) },

@@ -1,7 +1,7 @@
 // The image view's state: the image with its points, which index is selected and shown, the heat
 // map, and undo/redo of corrections. A change shows at once and is saved through the edit queue.
 import { api, CallError } from '../api/index.js';
-import type { ImageDetail, IndexPoint, Keypoint, Visibility } from '../../../electron/api/types.js';
+import type { ImageDetail, PartPoint, Keypoint, Visibility } from '../../../electron/api/types.js';
 import { edits } from './edits.svelte.js';
 import { app } from './project.svelte.js';
 
@@ -15,7 +15,7 @@ interface Change {
   after: Placement;
 }
 
-function placementOf(point: IndexPoint | undefined): Placement {
+function placementOf(point: PartPoint | undefined): Placement {
   const c = point?.corrected;
   return c ? { x: c.x, y: c.y, visibility: c.visibility } : null;
 }
@@ -33,7 +33,7 @@ class Editor {
   redoStack = $state<Change[]>([]);
 
   /** Points of the image by index id. */
-  points = $derived(new Map((this.detail?.keypoints.points ?? []).map((p) => [p.indexId, p])));
+  points = $derived(new Map((this.detail?.keypoints.points ?? []).map((p) => [p.partId, p])));
 
   async load(imageId: number): Promise<void> {
     try {
@@ -48,13 +48,13 @@ class Editor {
       this.detail = null;
       this.loadError = (error as Error).message;
     }
-    if (this.selectedIndexId === null || !app.indices.some((i) => i.id === this.selectedIndexId)) {
+    if (this.selectedIndexId === null || !app.parts.some((i) => i.id === this.selectedIndexId)) {
       this.selectedIndexId = app.ordered.find((i) => !i.hidden)?.id ?? null;
     }
   }
 
   isShown(indexId: number): boolean {
-    const index = app.indices.find((i) => i.id === indexId);
+    const index = app.parts.find((i) => i.id === indexId);
     return index !== undefined && !index.hidden && !this.switchedOff.includes(indexId);
   }
 
@@ -106,8 +106,8 @@ class Editor {
     await edits.submit(
       project.path,
       placement === null
-        ? { kind: 'uncorrect', imageId, indexIds: [indexId] }
-        : { kind: 'correct', imageId, points: [{ indexId, ...placement }] },
+        ? { kind: 'uncorrect', imageId, partIds: [indexId] }
+        : { kind: 'correct', imageId, points: [{ partId: indexId, ...placement }] },
     );
   }
 
@@ -119,7 +119,7 @@ class Editor {
         ? null
         : {
             imageId,
-            indexId,
+            partId: indexId,
             source: 'corrected',
             ...placement,
             score: null,
@@ -127,13 +127,13 @@ class Editor {
             updatedAt: new Date().toISOString(),
           };
     const old = this.points.get(indexId);
-    const point: IndexPoint = {
-      indexId,
+    const point: PartPoint = {
+      partId: indexId,
       predicted: old?.predicted ?? null,
       corrected,
       effective: corrected ?? old?.predicted ?? null,
     };
-    const others = detail.keypoints.points.filter((p) => p.indexId !== indexId);
+    const others = detail.keypoints.points.filter((p) => p.partId !== indexId);
     this.detail = { ...detail, keypoints: { ...detail.keypoints, points: [...others, point] } };
   }
 }

@@ -7,7 +7,7 @@ import { notices } from './notices.svelte.js';
 
 export type Edit =
   | { kind: 'correct'; imageId: number; points: CorrectedPointInput[] }
-  | { kind: 'uncorrect'; imageId: number; indexIds: number[] };
+  | { kind: 'uncorrect'; imageId: number; partIds: number[] };
 
 export type PendingEdit = Edit & { projectPath: string };
 
@@ -70,7 +70,7 @@ class EditQueue {
 function send(edit: PendingEdit): Promise<unknown> {
   return edit.kind === 'correct'
     ? api.call('keypoints.correct', { imageId: edit.imageId, points: edit.points })
-    : api.call('keypoints.uncorrect', { imageId: edit.imageId, indexIds: edit.indexIds });
+    : api.call('keypoints.uncorrect', { imageId: edit.imageId, partIds: edit.partIds });
 }
 
 export const edits = new EditQueue();

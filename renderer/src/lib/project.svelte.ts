@@ -1,15 +1,15 @@
-// The open project as the whole UI sees it: its summary, its keypoint indices and skeleton. Other
+// The open project as the whole UI sees it: its summary, its parts and skeleton. Other
 // windows' edits and server events refresh it.
 import { api } from '../api/index.js';
-import type { AppInfo, KeypointIndex, ProjectInfo, SkeletonEdge } from '../../../electron/api/types.js';
+import type { AppInfo, Part, ProjectInfo, SkeletonEdge } from '../../../electron/api/types.js';
 import { notices } from './notices.svelte.js';
 
-export type View = 'images' | 'image' | 'indices' | 'training' | 'model' | 'evaluation' | 'export';
+export type View = 'images' | 'image' | 'parts' | 'training' | 'model' | 'evaluation' | 'export';
 
 class ProjectState {
   info = $state<AppInfo | null>(null);
   project = $state<ProjectInfo | null>(null);
-  indices = $state<KeypointIndex[]>([]);
+  parts = $state<Part[]>([]);
   skeleton = $state<SkeletonEdge[]>([]);
   view = $state<View>('images');
   /** The image open in the image view. */
@@ -17,8 +17,11 @@ class ProjectState {
   /** Bumped whenever keypoints change, so the grid and the view refetch what they show. */
   keypointsVersion = $state(0);
 
-  /** Indices in the user's display order, hidden ones included. */
-  ordered = $derived([...this.indices].sort((a, b) => a.order - b.order));
+  /** Parts in the user's display order, hidden ones included. */
+  ordered = $derived([...this.parts].sort((a, b) => a.order - b.order));
+
+  /** The newest run that found keypoints but whose indices do not stand for parts yet. */
+  unmatchedRun = $derived(this.project?.runs.find((run) => run.indexCount > 0 && !run.matched) ?? null);
 
   hasEngine(part: AppInfo['unavailable'][number]['part']): boolean {
     return !this.info?.unavailable.some((u) => u.part === part);
@@ -37,11 +40,11 @@ class ProjectState {
     const changed = project?.path !== this.project?.path;
     this.project = project;
     if (project === null) {
-      this.indices = [];
+      this.parts = [];
       this.skeleton = [];
       return;
     }
-    this.indices = project.indices;
+    this.parts = project.parts;
     if (changed) {
       this.view = 'images';
       this.imageId = null;
@@ -53,8 +56,8 @@ class ProjectState {
     this.setProject(await api.call('projects.current', {}));
   }
 
-  async refreshIndices(): Promise<void> {
-    if (this.project) this.indices = await api.call('indices.list', {});
+  async refreshParts(): Promise<void> {
+    if (this.project) this.parts = await api.call('parts.list', {});
   }
 
   async refreshSkeleton(): Promise<void> {
@@ -78,7 +81,7 @@ api.on('project.changed', ({ project }) => app.setProject(project));
 // The header's counts (corrected images…) follow edits, at most a few times a second.
 let countsTimer: ReturnType<typeof setTimeout> | undefined;
 api.on('project.edited', ({ part }) => {
-  if (part === 'indices') void app.refreshIndices();
+  if (part === 'parts') void app.refreshParts();
   else if (part === 'skeleton') void app.refreshSkeleton();
   else {
     app.keypointsVersion++;

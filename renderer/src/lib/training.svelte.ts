@@ -1,7 +1,7 @@
 // The training run the panel shows. Its whole loss history comes from the project file on every
 // load, so a reloaded window redraws the full curve; live progress arrives as job events.
 import { api } from '../api/index.js';
-import type { JobProgressEvent, TrainingView } from '../../../electron/api/types.js';
+import type { JobProgressEvent, JobStatus, TrainingView } from '../../../electron/api/types.js';
 import { notices } from './notices.svelte.js';
 
 class Training {
@@ -13,6 +13,18 @@ class Training {
   running = $derived(
     this.view?.job !== null && this.view?.job !== undefined && ['starting', 'running'].includes(this.view.job.state),
   );
+
+  /** This server's jobs, so the header can show one under way on every tab. */
+  jobs = $state<JobStatus[]>([]);
+  underWay = $derived(this.jobs.find((j) => j.state === 'starting' || j.state === 'running') ?? null);
+
+  async refreshJobs(): Promise<void> {
+    try {
+      this.jobs = await api.call('jobs.list', {});
+    } catch (error) {
+      notices.error(error);
+    }
+  }
 
   async refresh(): Promise<void> {
     try {
@@ -56,4 +68,5 @@ api.on('job.state', (change) => {
     jobsUnderWay.delete(change.jobId);
   }
   void training.refresh();
+  void training.refreshJobs();
 });
