@@ -32,6 +32,8 @@ export interface ImageService {
   list(query: ImageQuery): Promise<ImagePage>;
   get(id: number): Promise<ImageRecord>;
   setSplit(ids: number[], split: Split | null): Promise<number>;
+  /** Marks images reviewed or not (the review queue); returns how many changed. */
+  setReviewed(ids: number[], reviewed: boolean): Promise<number>;
 }
 
 export interface KeypointService {

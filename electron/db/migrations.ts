@@ -173,9 +173,21 @@ CREATE TABLE attention_maps (
 );
 `;
 
+// ---- Editor: the review queue --------------------------------------------------------------
+// Which images the user has looked at and marked reviewed. A row of its own, not a column of
+// `images`, so marking touches nothing else; it goes with its image.
+const imageReviews = `
+CREATE TABLE image_reviews (
+  image_id    INTEGER PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE,
+  reviewed_at TEXT NOT NULL
+);
+`;
+// ---- end of the editor's block --------------------------------------------------------------
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'initial schema', up: (sql) => sql.exec(initialSchema) },
   { version: 2, name: 'attention maps', up: (sql) => sql.exec(attentionMaps) },
+  { version: 3, name: 'image reviews', up: (sql) => sql.exec(imageReviews) },
 ];
 
 /** The schema version this app writes. */

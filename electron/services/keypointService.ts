@@ -5,6 +5,7 @@ import { badInput, notFound } from '../common/errors.js';
 import type { CorrectedPointInput, ImageKeypoints, IndexPatch, IndexPoint, Keypoint } from '../common/keypoints.js';
 import type { KeypointIndex, PredictedPointInput, PredictionWriteResult, SkeletonEdge } from '../common/keypoints.js';
 import type { KeypointService } from '../common/services.js';
+import type { ImageRecord } from '../common/images.js';
 import { ImageStore } from '../db/imageStore.js';
 import { KeypointStore } from '../db/keypointStore.js';
 import { RunStore } from '../db/runStore.js';
@@ -50,9 +51,11 @@ export class KeypointServiceImpl implements KeypointService {
     return index;
   }
 
-  private requireImage(db: ProjectDatabase, imageId: number): void {
+  private requireImage(db: ProjectDatabase, imageId: number): ImageRecord {
     parseInput(id, imageId, 'image id');
-    if (!new ImageStore(db).get(imageId)) throw notFound(`the project has no image with id ${imageId}`);
+    const image = new ImageStore(db).get(imageId);
+    if (!image) throw notFound(`the project has no image with id ${imageId}`);
+    return image;
   }
 
   /** Checks that every index id belongs to `runId`. */
@@ -139,7 +142,12 @@ export class KeypointServiceImpl implements KeypointService {
   async setCorrected(imageId: number, points: CorrectedPointInput[]): Promise<Keypoint[]> {
     const valid = parseInput(correctedSchema, points, 'corrected points');
     const db = this.context.writable;
-    this.requireImage(db, imageId);
+    const image = this.requireImage(db, imageId);
+    const outside = valid.find((p) => p.x < 0 || p.y < 0 || p.x > image.width || p.y > image.height);
+    if (outside)
+      throw badInput(
+        `corrected points: index ${outside.indexId} at (${outside.x}, ${outside.y}) lies outside the ${image.width}×${image.height} image`,
+      );
     const store = new KeypointStore(db);
     const runs = new Set(valid.map((p) => this.requireIndex(store, p.indexId).runId));
     if (runs.size > 1) throw badInput('corrected points: all points of one change must belong to the same run');

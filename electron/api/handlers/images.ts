@@ -39,7 +39,8 @@ async function readImage(image: ImageRecord, maxSide: number | undefined): Promi
 
 export function imageHandlers({
   services,
-}: SessionContext): Pick<Handlers, 'images.list' | 'images.get' | 'images.file'> {
+  events,
+}: SessionContext): Pick<Handlers, 'images.list' | 'images.setReviewed' | 'images.get' | 'images.file'> {
   async function effectivePoints(imageId: number): Promise<Keypoint[]> {
     const { points } = await services.keypoints.getKeypoints(imageId);
     return points.flatMap((p) => (p.effective ? [p.effective] : []));
@@ -52,6 +53,12 @@ export function imageHandlers({
         page.items.map(async (item) => ({ ...item, points: await effectivePoints(item.id) })),
       );
       return { total: page.total, offset: page.offset, items };
+    },
+
+    'images.setReviewed': async ({ ids, reviewed }) => {
+      const changed = await services.images.setReviewed(ids, reviewed);
+      events.emit('project.edited', { part: 'reviews' });
+      return changed;
     },
 
     'images.get': async ({ id }) => {
