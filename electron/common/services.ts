@@ -34,6 +34,7 @@ export interface ImageService {
   setSplit(ids: number[], split: Split | null): Promise<number>;
   /** Marks images reviewed or not (the review queue); returns how many changed. */
   setReviewed(ids: number[], reviewed: boolean): Promise<number>;
+  isReviewed(id: number): Promise<boolean>;
 }
 
 export interface KeypointService {

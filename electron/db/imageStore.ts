@@ -195,6 +195,10 @@ export class ImageStore {
     return changed;
   }
 
+  isReviewed(id: number): boolean {
+    return this.db.sql.prepare('SELECT 1 FROM image_reviews WHERE image_id = ?').get(id) !== undefined;
+  }
+
   count(): { images: number; train: number; test: number; unassigned: number } {
     return this.db.sql
       .prepare(

@@ -118,4 +118,8 @@ export class ImageServiceImpl implements ImageService {
     if (unknown !== undefined) throw notFound(`the project has no image with id ${unknown}`);
     return db.write(() => store.setReviewed(valid, value));
   }
+
+  async isReviewed(id: number): Promise<boolean> {
+    return new ImageStore(this.context.db).isReviewed((await this.get(id)).id);
+  }
 }

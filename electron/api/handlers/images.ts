@@ -68,6 +68,7 @@ export function imageHandlers({
         fileExists: fs.existsSync(image.absolutePath),
         keypoints: await services.keypoints.getKeypoints(id),
         groundTruth: await services.groundTruth.forImage(id),
+        reviewed: await services.images.isReviewed(id),
       };
     },
 
