@@ -42,12 +42,17 @@ class Grid {
     return this.pages[Math.floor(i / pageSize)]?.[i % pageSize];
   }
 
-  /** Drops what is cached (filter or data changed) and fetches the first page again. */
+  /** Drops what is cached (filter or data changed) and fetches the first page again. The cursor
+   * stays on its image where the new list still holds it near where it was. */
   async reset(): Promise<void> {
+    const atCursor = this.rowAt(this.cursor)?.id;
     this.generation++;
     this.pages = {};
     this.requested.clear();
-    await Promise.all([this.ensure(0, 0), this.countReviewed()]);
+    await Promise.all([this.ensure(0, this.cursor), this.countReviewed()]);
+    const at = atCursor === undefined ? null : this.positionOf(atCursor);
+    if (at !== null) this.cursor = at;
+    else this.cursor = Math.max(0, Math.min(this.cursor, this.total - 1));
   }
 
   /** Makes sure rows first..last are loaded or on their way. */
