@@ -232,6 +232,16 @@ describe('the image editor in Chromium against skp serve', () => {
   });
 
   it('does not carry a redo into another project', async () => {
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
+    await openCell(1, 'bird_0001.png');
+    const before = seeded.predicted.get('bird_0001.png')![0]!;
+    await drag(page, await screenPoint(page, before.x, before.y), await screenPoint(page, before.x - 12, before.y));
+    const onBird1 = () => corrections(birdsFile).filter((c) => c.image === 'bird_0001.png');
+    await expect.poll(onBird1).toHaveLength(1);
+    await page.keyboard.press('Control+z');
+    await expect.poll(onBird1).toEqual([]);
+    expect(await redoButton().isEnabled()).toBe(true);
+
     await openProject(bigFile);
     await openCell(0, 'large.png');
     expect(await redoButton().isDisabled()).toBe(true);
@@ -333,7 +343,7 @@ describe('the image editor in Chromium against skp serve', () => {
   });
 
   it('walks the worst-first list with Next, marks images reviewed and shows the progress', async () => {
-    await page.getByRole('button', { name: '← Grid' }).click();
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
     await page.getByLabel('Order').selectOption('worst-first');
     // Scores fall with the file number, so the worst image is the last one by name.
     await expect.poll(() => cells().first().getAttribute('title')).toContain('bird_0011.png');
@@ -350,7 +360,7 @@ describe('the image editor in Chromium against skp serve', () => {
     await expect.poll(() => page.getByTestId('review-progress').textContent()).toBe('reviewed 1 / 12');
     await screenshot(page, 'editor-11-reviewed-and-next');
 
-    await page.getByRole('button', { name: '← Grid' }).click();
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
     await page.getByLabel('not yet reviewed').check();
     await page.getByText('11 images', { exact: true }).waitFor();
     await screenshot(page, 'editor-12-grid-not-reviewed');
