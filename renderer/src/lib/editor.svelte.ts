@@ -8,8 +8,6 @@ import { historyKey, UndoHistory, type Change, type Placement, type Stacks } fro
 import { app } from './project.svelte.js';
 import { clampToImage } from './viewport.js';
 
-export type { Placement } from './history.js';
-
 function placementOf(point: IndexPoint | undefined): Placement {
   const c = point?.corrected;
   return c ? { x: c.x, y: c.y, visibility: c.visibility } : null;

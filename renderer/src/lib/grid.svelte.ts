@@ -37,14 +37,18 @@ class Grid {
   reviewedCount = $state(0);
   private requested = new Map<number, Promise<void>>();
   private generation = 0;
+  private projectPath: string | null = null;
 
   rowAt(i: number): ImageRow | undefined {
     return this.pages[Math.floor(i / pageSize)]?.[i % pageSize];
   }
 
   /** Drops what is cached (filter or data changed) and fetches the first page again. The cursor
-   * stays on its image where the new list still holds it near where it was. */
-  async reset(): Promise<void> {
+   * stays on its image where the new list still holds it near where it was; another project's
+   * list starts at its first image. */
+  async reset(projectPath: string | null): Promise<void> {
+    if (projectPath !== this.projectPath) this.cursor = 0;
+    this.projectPath = projectPath;
     const atCursor = this.rowAt(this.cursor)?.id;
     this.generation++;
     this.pages = {};
