@@ -31,20 +31,24 @@ class Editor {
   /** Undo and redo of the open image (of the open project). */
   stacks = $state<Stacks>({ undo: [], redo: [] });
   private partsOf: string | null = null;
+  /** The project `detail` belongs to. */
+  private detailOf: string | null = null;
 
   /** Points of the image by index id. */
   points = $derived(new Map((this.detail?.keypoints.points ?? []).map((p) => [p.indexId, p])));
 
   async load(imageId: number): Promise<void> {
     const project = app.project?.path ?? null;
-    if (project && this.detail?.image.id !== imageId) this.stacks = history.stacks(historyKey(project, imageId));
+    this.stacks = project ? history.stacks(historyKey(project, imageId)) : { undo: [], redo: [] };
+    // Image ids repeat across projects: another project's image is never shown as this one's.
+    if (project !== this.detailOf) this.detail = null;
     if (project !== this.partsOf) void this.loadGroundTruthParts(project);
     try {
       const detail = await api.call('images.get', { id: imageId });
       if (app.imageId === imageId && app.project?.path === project) {
         this.detail = detail;
+        this.detailOf = project;
         this.loadError = null;
-        if (project) this.stacks = history.stacks(historyKey(project, imageId));
       }
     } catch (error) {
       // While the server is away, keep showing (and editing) what is already here.

@@ -89,7 +89,7 @@ class Grid {
         ...(f.lowScore ? { scoreBelow: f.scoreThreshold } : {}),
         ...(f.hasGroundTruth ? { hasGroundTruth: true } : {}),
         ...(f.notReviewed ? { reviewed: false } : {}),
-        ...(f.order === 'worst-first' || f.lowScore ? { sort: 'min-score' as const } : {}),
+        ...(f.order === 'worst-first' ? { sort: 'min-score' as const } : {}),
       });
       if (generation !== this.generation) return;
       this.total = result.total;
