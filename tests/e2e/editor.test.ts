@@ -308,6 +308,15 @@ describe('the image editor in Chromium against skp serve', () => {
     expect(corrections(birdsFile)).toEqual([]);
     expect(await undoButton().isDisabled()).toBe(true);
 
+    // A click just beside a point selects it and moves nothing.
+    const eye = seeded.predicted.get('bird_0002.png')![1]!;
+    const nearEye = await screenPoint(page, eye.x, eye.y);
+    await page.mouse.click(nearEye.x + 6, nearEye.y - 3);
+    await expect.poll(() => page.locator('.index-row.selected').textContent()).toContain('keypoint_2');
+    await page.waitForTimeout(400);
+    expect(corrections(birdsFile)).toEqual([]);
+    await page.keyboard.press('1');
+
     // Dragged far out to the left and top, the beak stops on the image's corner.
     const beak = seeded.predicted.get('bird_0002.png')![0]!;
     await drag(page, await screenPoint(page, beak.x, beak.y), { x: box.x + 2, y: box.y + 2 });
