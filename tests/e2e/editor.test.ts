@@ -279,8 +279,17 @@ describe('the image editor in Chromium against skp serve', () => {
     expect(panned.offsetX).toBeCloseTo(p.offsetX - 150, 0);
     expect(panned.offsetY).toBeCloseTo(p.offsetY - 90, 0);
 
+    // So does the middle button.
+    await page.mouse.move(start.x, start.y);
+    await page.mouse.down({ button: 'middle' });
+    await page.mouse.move(start.x + 40, start.y + 25, { steps: 4 });
+    await page.mouse.up({ button: 'middle' });
+    const middle = await placement(page);
+    expect(middle.offsetX).toBeCloseTo(panned.offsetX + 40, 0);
+    expect(middle.offsetY).toBeCloseTo(panned.offsetY + 25, 0);
+
     // The wheel zooms about the pointer: the image pixel under it stays there.
-    const under = { x: start.x - panned.offsetX - box.x, y: start.y - panned.offsetY - box.y };
+    const under = { x: start.x - middle.offsetX - box.x, y: start.y - middle.offsetY - box.y };
     await page.mouse.move(start.x, start.y);
     await page.mouse.wheel(0, -300);
     await expect.poll(async () => (await placement(page)).scale).toBeGreaterThan(1);
