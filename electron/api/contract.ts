@@ -81,10 +81,13 @@ export const methods = {
         corrected: z.boolean().optional(),
         scoreBelow: z.number().finite().optional(),
         hasGroundTruth: z.boolean().optional(),
+        reviewed: z.boolean().optional(),
         sort: z.enum(['path', 'added', 'min-score']).optional(),
       })
       .strict(),
   ).returns<T.ImageRowPage>(),
+  /** The review queue: marks images reviewed, or not yet reviewed. Returns how many changed. */
+  'images.setReviewed': takes(z.object({ ids: z.array(id).min(1), reviewed: z.boolean() }).strict()).returns<number>(),
   'images.get': takes(z.object({ id }).strict()).returns<T.ImageDetail>(),
   /** The image file; `maxSide` asks for a smaller copy (thumbnails). Always in the stored pixel orientation. */
   'images.file': takes(
@@ -175,7 +178,7 @@ export interface ApiEvents {
   /** The open project changed (opened, closed, renamed, new run): refetch it. */
   'project.changed': { project: T.ProjectInfo | null };
   /** Another window or client edited data of the open project: refetch that part. */
-  'project.edited': { part: 'keypoints' | 'parts' | 'skeleton'; imageId?: number };
+  'project.edited': { part: 'keypoints' | 'parts' | 'skeleton' | 'reviews'; imageId?: number };
 }
 
 export type EventName = keyof ApiEvents;

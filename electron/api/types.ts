@@ -72,6 +72,8 @@ export interface ImageDetail {
   fileExists: boolean;
   keypoints: ImageKeypoints;
   groundTruth: GroundTruthInstance[];
+  /** Marked reviewed in the review queue. */
+  reviewed: boolean;
 }
 
 export interface ImageFile {

@@ -27,6 +27,8 @@ export interface ImageSummary extends ImageRecord {
   /** Lowest prediction score of the current indices, null when nothing was predicted. */
   minScore: number | null;
   hasGroundTruth: boolean;
+  /** The user marked it reviewed (the review queue). */
+  reviewed: boolean;
 }
 
 export type ImageSort = 'path' | 'added' | 'min-score';
@@ -40,6 +42,8 @@ export interface ImageQuery {
   /** Only images with a predicted score below this value. */
   scoreBelow?: number;
   hasGroundTruth?: boolean;
+  /** true: only images marked reviewed; false: only those not yet reviewed. */
+  reviewed?: boolean;
   /** 'none': images without a split. */
   split?: Split | 'none';
   /** Substring of the path, case-insensitive. */

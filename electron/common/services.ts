@@ -33,6 +33,9 @@ export interface ImageService {
   list(query: ImageQuery): Promise<ImagePage>;
   get(id: number): Promise<ImageRecord>;
   setSplit(ids: number[], split: Split | null): Promise<number>;
+  /** Marks images reviewed or not (the review queue); returns how many changed. */
+  setReviewed(ids: number[], reviewed: boolean): Promise<number>;
+  isReviewed(id: number): Promise<boolean>;
 }
 
 export interface KeypointService {

@@ -23,6 +23,7 @@ interface SummaryRow extends ImageRow {
   corrected_count: number;
   min_score: number | null;
   has_gt: number;
+  reviewed: number;
 }
 
 /** Relative to the project's folder where possible (so the project moves with its images), '/' separators. */
@@ -121,6 +122,7 @@ export class ImageStore {
       params.scoreBelow = query.scoreBelow;
     }
     if (query.hasGroundTruth !== undefined) where.push(query.hasGroundTruth ? 'has_gt = 1' : 'has_gt = 0');
+    if (query.reviewed !== undefined) where.push(query.reviewed ? 'reviewed = 1' : 'reviewed = 0');
     if (query.split === 'none') where.push('split IS NULL');
     else if (query.split) {
       where.push('split = @split');
@@ -145,7 +147,8 @@ export class ImageStore {
             WHERE p.image_id = i.id AND x.run_id = @run AND t.hidden = 0
               AND NOT EXISTS (SELECT 1 FROM corrections c
                 WHERE c.image_id = p.image_id AND c.part_id = x.part_id)) AS min_score,
-          EXISTS (SELECT 1 FROM gt_instances g WHERE g.image_id = i.id) AS has_gt
+          EXISTS (SELECT 1 FROM gt_instances g WHERE g.image_id = i.id) AS has_gt,
+          EXISTS (SELECT 1 FROM image_reviews r WHERE r.image_id = i.id) AS reviewed
         FROM images i
       ) ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`;
     const offset = Math.max(0, query.offset ?? 0);
@@ -176,8 +179,24 @@ export class ImageStore {
       correctedCount: row.corrected_count,
       minScore: row.min_score,
       hasGroundTruth: row.has_gt === 1,
+      reviewed: row.reviewed === 1,
     }));
     return { total, offset, items };
+  }
+
+  /** Marks images reviewed (or not); returns how many changed. Call inside a transaction. */
+  setReviewed(ids: number[], reviewed: boolean): number {
+    const statement = reviewed
+      ? this.db.sql.prepare('INSERT OR IGNORE INTO image_reviews (image_id, reviewed_at) VALUES (?, ?)')
+      : this.db.sql.prepare('DELETE FROM image_reviews WHERE image_id = ?');
+    const at = new Date().toISOString();
+    let changed = 0;
+    for (const id of ids) changed += (reviewed ? statement.run(id, at) : statement.run(id)).changes;
+    return changed;
+  }
+
+  isReviewed(id: number): boolean {
+    return this.db.sql.prepare('SELECT 1 FROM image_reviews WHERE image_id = ?').get(id) !== undefined;
   }
 
   count(): { images: number; train: number; test: number; unassigned: number } {

@@ -268,10 +268,20 @@ function moveToParts(sql: Database.Database): void {
   `);
 }
 
+// Which images the user has looked at and marked reviewed. A row of its own, not a column of
+// `images`, so marking touches nothing else; it goes with its image.
+const imageReviews = `
+CREATE TABLE image_reviews (
+  image_id    INTEGER PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE,
+  reviewed_at TEXT NOT NULL
+);
+`;
+
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'initial schema', up: (sql) => sql.exec(initialSchema) },
   { version: 2, name: 'attention maps', up: (sql) => sql.exec(attentionMaps) },
   { version: 3, name: 'parts', up: moveToParts },
+  { version: 4, name: 'image reviews', up: (sql) => sql.exec(imageReviews) },
 ];
 
 /** The schema version this app writes. */

@@ -25,6 +25,7 @@ const querySchema = z.strictObject({
   corrected: z.boolean().optional(),
   scoreBelow: z.number().optional(),
   hasGroundTruth: z.boolean().optional(),
+  reviewed: z.boolean().optional(),
   split: z.enum(['train', 'test', 'none']).optional(),
   pathContains: z.string().optional(),
   sort: z.enum(['path', 'added', 'min-score']).optional(),
@@ -106,5 +107,19 @@ export class ImageServiceImpl implements ImageService {
     const value = parseInput(splitSchema.nullable(), split, 'split');
     const db = this.context.writable;
     return db.write(() => new ImageStore(db).setSplit(valid, value));
+  }
+
+  async setReviewed(ids: number[], reviewed: boolean): Promise<number> {
+    const valid = parseInput(z.array(z.number().int()), ids, 'image ids');
+    const value = parseInput(z.boolean(), reviewed, 'reviewed');
+    const db = this.context.writable;
+    const store = new ImageStore(db);
+    const unknown = valid.find((id) => !store.get(id));
+    if (unknown !== undefined) throw notFound(`the project has no image with id ${unknown}`);
+    return db.write(() => store.setReviewed(valid, value));
+  }
+
+  async isReviewed(id: number): Promise<boolean> {
+    return new ImageStore(this.context.db).isReviewed((await this.get(id)).id);
   }
 }

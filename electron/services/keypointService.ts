@@ -7,6 +7,7 @@ import type { CorrectedPointInput, ImageKeypoints, IndexAssignment, Keypoint } f
 import type { KeypointIndex, MatchProposal, Part, PartPatch, PartPoint } from '../common/keypoints.js';
 import type { PredictedPointInput, PredictionWriteResult, SkeletonEdge } from '../common/keypoints.js';
 import type { KeypointService } from '../common/services.js';
+import type { ImageRecord } from '../common/images.js';
 import { ImageStore } from '../db/imageStore.js';
 import { KeypointStore } from '../db/keypointStore.js';
 import { PartStore } from '../db/partStore.js';
@@ -61,9 +62,11 @@ export class KeypointServiceImpl implements KeypointService {
     return part;
   }
 
-  private requireImage(db: ProjectDatabase, imageId: number): void {
+  private requireImage(db: ProjectDatabase, imageId: number): ImageRecord {
     parseInput(id, imageId, 'image id');
-    if (!new ImageStore(db).get(imageId)) throw notFound(`the project has no image with id ${imageId}`);
+    const image = new ImageStore(db).get(imageId);
+    if (!image) throw notFound(`the project has no image with id ${imageId}`);
+    return image;
   }
 
   async listParts(): Promise<Part[]> {
@@ -140,7 +143,12 @@ export class KeypointServiceImpl implements KeypointService {
   async setCorrected(imageId: number, points: CorrectedPointInput[]): Promise<Keypoint[]> {
     const valid = parseInput(correctedSchema, points, 'corrected points');
     const db = this.context.writable;
-    this.requireImage(db, imageId);
+    const image = this.requireImage(db, imageId);
+    const outside = valid.find((p) => p.x < 0 || p.y < 0 || p.x > image.width || p.y > image.height);
+    if (outside)
+      throw badInput(
+        `corrected points: part ${outside.partId} at (${outside.x}, ${outside.y}) lies outside the ${image.width}×${image.height} image`,
+      );
     const parts = new PartStore(db);
     for (const p of valid) this.requirePart(parts, p.partId);
     db.write(() => parts.writeCorrected(imageId, valid));

@@ -39,7 +39,8 @@ async function readImage(image: ImageRecord, maxSide: number | undefined): Promi
 
 export function imageHandlers({
   services,
-}: SessionContext): Pick<Handlers, 'images.list' | 'images.get' | 'images.file'> {
+  events,
+}: SessionContext): Pick<Handlers, 'images.list' | 'images.setReviewed' | 'images.get' | 'images.file'> {
   async function effectivePoints(imageId: number): Promise<Keypoint[]> {
     const { points } = await services.keypoints.getKeypoints(imageId);
     return points.flatMap((p) => (p.effective ? [p.effective] : []));
@@ -54,6 +55,12 @@ export function imageHandlers({
       return { total: page.total, offset: page.offset, items };
     },
 
+    'images.setReviewed': async ({ ids, reviewed }) => {
+      const changed = await services.images.setReviewed(ids, reviewed);
+      events.emit('project.edited', { part: 'reviews' });
+      return changed;
+    },
+
     'images.get': async ({ id }) => {
       const image = await services.images.get(id);
       return {
@@ -61,6 +68,7 @@ export function imageHandlers({
         fileExists: fs.existsSync(image.absolutePath),
         keypoints: await services.keypoints.getKeypoints(id),
         groundTruth: await services.groundTruth.forImage(id),
+        reviewed: await services.images.isReviewed(id),
       };
     },
 

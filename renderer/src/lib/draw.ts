@@ -59,14 +59,46 @@ export function drawPoint(
     ctx.strokeStyle = '#ffffff';
     ctx.stroke();
   }
-  if (style.label) {
-    ctx.font = '600 12px system-ui, sans-serif';
-    ctx.lineWidth = 3;
-    ctx.strokeStyle = '#000000c0';
-    ctx.strokeText(style.label, x + style.radius + 3, y - style.radius - 2);
-    ctx.fillStyle = '#ffffff';
-    ctx.fillText(style.label, x + style.radius + 3, y - style.radius - 2);
-  }
+  if (style.label) drawLabel(ctx, style.label, x + style.radius + 3, y - style.radius - 2, '#ffffff');
+}
+
+function drawLabel(ctx: CanvasRenderingContext2D, text: string, x: number, y: number, colour: string): void {
+  ctx.font = '600 12px system-ui, sans-serif';
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = '#000000c0';
+  ctx.strokeText(text, x, y);
+  ctx.fillStyle = colour;
+  ctx.fillText(text, x, y);
+}
+
+/** How ground truth looks: hollow diamonds in one colour no index palette uses, so a labelled point
+ * is never taken for a prediction or a correction. */
+export const groundTruthColour = '#00e5ff';
+
+/** A labelled (imported) point: a hollow diamond, dashed when labelled occluded. */
+export function drawGroundTruthPoint(
+  ctx: CanvasRenderingContext2D,
+  x: number,
+  y: number,
+  visibility: 1 | 2,
+  radius: number,
+  label?: string,
+): void {
+  ctx.beginPath();
+  ctx.moveTo(x, y - radius);
+  ctx.lineTo(x + radius, y);
+  ctx.lineTo(x, y + radius);
+  ctx.lineTo(x - radius, y);
+  ctx.closePath();
+  ctx.lineWidth = 4;
+  ctx.strokeStyle = '#000000a0';
+  ctx.stroke();
+  if (visibility === 1) ctx.setLineDash([3, 2]);
+  ctx.lineWidth = 2;
+  ctx.strokeStyle = groundTruthColour;
+  ctx.stroke();
+  ctx.setLineDash([]);
+  if (label) drawLabel(ctx, label, x + radius + 3, y + radius + 10, groundTruthColour);
 }
 
 export function drawSkeleton(

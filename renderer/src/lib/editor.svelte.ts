@@ -1,24 +1,19 @@
-// The image view's state: the image with its points, which index is selected and shown, the heat
-// map, and undo/redo of corrections. A change shows at once and is saved through the edit queue.
+// The image view's state: the image with its points, which index is selected and shown, what is
+// drawn besides (heat map, names, ground truth), and undo/redo of corrections — one history per
+// image of each project. A change shows at once and is saved through the edit queue.
 import { api, CallError } from '../api/index.js';
-import type { ImageDetail, PartPoint, Keypoint, Visibility } from '../../../electron/api/types.js';
+import type { GroundTruthPart, ImageDetail, PartPoint, Keypoint, Visibility } from '../../../electron/api/types.js';
 import { edits } from './edits.svelte.js';
+import { historyKey, UndoHistory, type Change, type Placement, type Stacks } from './history.js';
 import { app } from './project.svelte.js';
-
-/** A hand-placed point; null means "no correction": the prediction shows. */
-export type Placement = { x: number; y: number; visibility: Visibility } | null;
-
-interface Change {
-  imageId: number;
-  indexId: number;
-  before: Placement;
-  after: Placement;
-}
+import { clampToImage } from './viewport.js';
 
 function placementOf(point: PartPoint | undefined): Placement {
   const c = point?.corrected;
   return c ? { x: c.x, y: c.y, visibility: c.visibility } : null;
 }
+
+const history = new UndoHistory(sessionStorage);
 
 class Editor {
   detail = $state<ImageDetail | null>(null);
@@ -29,17 +24,30 @@ class Editor {
   switchedOff = $state<number[]>([]);
   heatMapOn = $state(false);
   heatMapOpacity = $state(0.6);
-  undoStack = $state<Change[]>([]);
-  redoStack = $state<Change[]>([]);
+  namesOn = $state(false);
+  groundTruthOn = $state(true);
+  /** The labelled parts' names, for the ground truth's labels; loaded once per project. */
+  groundTruthParts = $state<GroundTruthPart[]>([]);
+  /** Undo and redo of the open image (of the open project). */
+  stacks = $state<Stacks>({ undo: [], redo: [] });
+  private partsOf: string | null = null;
+  /** The project `detail` belongs to. */
+  private detailOf: string | null = null;
 
   /** Points of the image by index id. */
   points = $derived(new Map((this.detail?.keypoints.points ?? []).map((p) => [p.partId, p])));
 
   async load(imageId: number): Promise<void> {
+    const project = app.project?.path ?? null;
+    this.stacks = project ? history.stacks(historyKey(project, imageId)) : { undo: [], redo: [] };
+    // Image ids repeat across projects: another project's image is never shown as this one's.
+    if (project !== this.detailOf) this.detail = null;
+    if (project !== this.partsOf) void this.loadGroundTruthParts(project);
     try {
       const detail = await api.call('images.get', { id: imageId });
-      if (app.imageId === imageId) {
+      if (app.imageId === imageId && app.project?.path === project) {
         this.detail = detail;
+        this.detailOf = project;
         this.loadError = null;
       }
     } catch (error) {
@@ -50,6 +58,19 @@ class Editor {
     }
     if (this.selectedIndexId === null || !app.parts.some((i) => i.id === this.selectedIndexId)) {
       this.selectedIndexId = app.ordered.find((i) => !i.hidden)?.id ?? null;
+    }
+  }
+
+  private async loadGroundTruthParts(project: string | null): Promise<void> {
+    this.partsOf = project;
+    this.groundTruthParts = [];
+    if (!project) return;
+    try {
+      const summary = await api.call('groundTruth.summary', {});
+      if (this.partsOf === project) this.groundTruthParts = summary.parts;
+    } catch {
+      // Without names the ground truth is still drawn; only its labels fall back to numbers.
+      this.partsOf = null;
     }
   }
 
@@ -64,14 +85,16 @@ class Editor {
       : [...this.switchedOff, indexId];
   }
 
-  /** Places (or with null, un-corrects) one index on the open image, undoably. */
-  async place(indexId: number, after: Placement): Promise<void> {
+  /** Places (or with null, un-corrects) one index on the open image, undoably. The point is kept
+   * inside the image. */
+  async place(indexId: number, wanted: Placement): Promise<void> {
     const detail = this.detail;
-    if (!detail) return;
+    const project = app.project?.path;
+    if (!detail || !project) return;
+    const after = wanted && { ...wanted, ...xy(clampToImage(wanted.x, wanted.y, detail.image)) };
     const before = placementOf(this.points.get(indexId));
     if (JSON.stringify(before) === JSON.stringify(after)) return;
-    this.redoStack = [];
-    this.undoStack = [...this.undoStack, { imageId: detail.image.id, indexId, before, after }];
+    this.stacks = history.record(historyKey(project, detail.image.id), { indexId, before, after });
     await this.apply(detail.image.id, indexId, after);
   }
 
@@ -83,20 +106,25 @@ class Editor {
     await this.place(indexId, { x: point.x, y: point.y, visibility: next });
   }
 
-  async undo(): Promise<void> {
-    const change = this.undoStack.at(-1);
-    if (!change) return;
-    this.undoStack = this.undoStack.slice(0, -1);
-    this.redoStack = [...this.redoStack, change];
-    await this.apply(change.imageId, change.indexId, change.before);
+  undo(): Promise<void> {
+    return this.step((key) => history.undo(key), 'before');
   }
 
-  async redo(): Promise<void> {
-    const change = this.redoStack.at(-1);
-    if (!change) return;
-    this.redoStack = this.redoStack.slice(0, -1);
-    this.undoStack = [...this.undoStack, change];
-    await this.apply(change.imageId, change.indexId, change.after);
+  redo(): Promise<void> {
+    return this.step((key) => history.redo(key), 'after');
+  }
+
+  private async step(
+    take: (key: string) => { change: Change | undefined; stacks: Stacks },
+    side: 'before' | 'after',
+  ): Promise<void> {
+    // Only the image on screen: while the next one loads, nothing is undone unseen.
+    const imageId = this.detail?.image.id;
+    const project = app.project?.path;
+    if (imageId === undefined || imageId !== app.imageId || !project) return;
+    const { change, stacks } = take(historyKey(project, imageId));
+    this.stacks = stacks;
+    if (change) await this.apply(imageId, change.indexId, change[side]);
   }
 
   private async apply(imageId: number, indexId: number, placement: Placement): Promise<void> {
@@ -136,6 +164,10 @@ class Editor {
     const others = detail.keypoints.points.filter((p) => p.partId !== indexId);
     this.detail = { ...detail, keypoints: { ...detail.keypoints, points: [...others, point] } };
   }
+}
+
+function xy([x, y]: [number, number]): { x: number; y: number } {
+  return { x, y };
 }
 
 export const editor = new Editor();

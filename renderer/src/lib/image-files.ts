@@ -33,6 +33,15 @@ export function thumbnailUrl(id: number): Promise<string> {
   return loading;
 }
 
+/** The image view first shows a copy at most this large (the file itself when it is smaller),
+ * and asks for the full file only once zoomed in past it. */
+export const previewSide = 2048;
+
+/** The caller revokes the URL when it shows another. */
+export function previewImageUrl(id: number): Promise<string> {
+  return blobUrl(id, previewSide);
+}
+
 /** The full image; the caller revokes the URL when it shows another. */
 export function fullImageUrl(id: number): Promise<string> {
   return blobUrl(id);

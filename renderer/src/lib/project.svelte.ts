@@ -4,7 +4,7 @@ import { api } from '../api/index.js';
 import type { AppInfo, Part, ProjectInfo, SkeletonEdge } from '../../../electron/api/types.js';
 import { notices } from './notices.svelte.js';
 
-export type View = 'images' | 'image' | 'parts' | 'training' | 'model' | 'evaluation' | 'export';
+export type View = 'images' | 'image' | 'gallery' | 'parts' | 'training' | 'model' | 'evaluation' | 'export';
 
 class ProjectState {
   info = $state<AppInfo | null>(null);
@@ -16,6 +16,8 @@ class ProjectState {
   imageId = $state<number | null>(null);
   /** Bumped whenever keypoints change, so the grid and the view refetch what they show. */
   keypointsVersion = $state(0);
+  /** Bumped whenever an image is marked reviewed or not, here or in another window. */
+  reviewsVersion = $state(0);
 
   /** Parts in the user's display order, hidden ones included. */
   ordered = $derived([...this.parts].sort((a, b) => a.order - b.order));
@@ -83,6 +85,7 @@ let countsTimer: ReturnType<typeof setTimeout> | undefined;
 api.on('project.edited', ({ part }) => {
   if (part === 'parts') void app.refreshParts();
   else if (part === 'skeleton') void app.refreshSkeleton();
+  else if (part === 'reviews') app.reviewsVersion++;
   else {
     app.keypointsVersion++;
     clearTimeout(countsTimer);

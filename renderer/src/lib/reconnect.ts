@@ -26,7 +26,7 @@ export async function restoreSession(restarted: boolean): Promise<void> {
       if (waiting > 0 && edits.waitingFor(current.path) === 0)
         notices.show('info', `${waiting} queued correction(s) saved.`);
       app.keypointsVersion++;
-      await grid.reset();
+      await grid.reset(current.path);
       await training.refresh();
     }
   } catch (error) {
