@@ -40,14 +40,14 @@ async function drag(page: Page, from: { x: number; y: number }, to: { x: number;
   await page.mouse.up();
 }
 
-/** Every hand correction in a project file, by image file name and index position. */
+/** Every hand correction in a project file, by image file name and the position of its part's index in the run. */
 function corrections(projectFile: string): Array<{ image: string; position: number; x: number; y: number }> {
   const db = openProjectDatabase(projectFile);
   try {
     const rows = db.sql
       .prepare(
-        `SELECT i.path AS image, n.position, k.x, k.y FROM keypoints k JOIN images i ON i.id = k.image_id
-         JOIN indices n ON n.id = k.index_id WHERE k.source = 'corrected' ORDER BY i.path, n.position`,
+        `SELECT i.path AS image, n.position, c.x, c.y FROM corrections c JOIN images i ON i.id = c.image_id
+         JOIN indices n ON n.part_id = c.part_id ORDER BY i.path, n.position`,
       )
       .all() as Array<{ image: string; position: number; x: number; y: number }>;
     return rows.map((r) => ({ ...r, image: path.basename(r.image) }));
@@ -198,7 +198,7 @@ describe('the image editor in Chromium against skp serve', () => {
     session = await openBrowserSession(root, ['--open', birdsFile]);
     page = session.page;
     await page.goto(session.serve.openUrl);
-    await page.getByText('5 indices').waitFor();
+    await page.getByText('5 parts').waitFor();
     await cells().first().waitFor();
   });
 

@@ -56,7 +56,7 @@ describe('skp new / import / info / export', () => {
     expect(info.err, 'nothing on stderr, such as a GPU library looking for drivers').toBe('');
     expect(info.out).toMatch(/Images\s+2 /);
     expect(info.out).toMatch(/Ground truth\s+1 images, 2 parts: beak, tail/);
-    expect(info.out).toMatch(/Indices\s+none/);
+    expect(info.out).toMatch(/Parts\s+none/);
 
     const exported = skp('export', 'birds.skp', '--coco', 'gt.json', '--ground-truth');
     expect(exported.code, exported.err).toBe(0);

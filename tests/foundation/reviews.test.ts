@@ -48,16 +48,16 @@ describe('marking images reviewed', () => {
 describe('hand-placed points stay inside their image', () => {
   it('accepts the edges and refuses a point beyond them, saying where', async () => {
     const image = p.imageIds[0]!;
-    const index = p.indices[0]!.id;
-    await p.services.keypoints.setCorrected(image, [{ indexId: index, x: 0, y: 80, visibility: 2 }]);
-    await p.services.keypoints.setCorrected(image, [{ indexId: index, x: 100, y: 0, visibility: 2 }]);
+    const part = p.parts[0]!.id;
+    await p.services.keypoints.setCorrected(image, [{ partId: part, x: 0, y: 80, visibility: 2 }]);
+    await p.services.keypoints.setCorrected(image, [{ partId: part, x: 100, y: 0, visibility: 2 }]);
     await expectError(
-      () => p.services.keypoints.setCorrected(image, [{ indexId: index, x: -23.3, y: 10, visibility: 2 }]),
-      'index',
+      () => p.services.keypoints.setCorrected(image, [{ partId: part, x: -23.3, y: 10, visibility: 2 }]),
+      'part',
       '(-23.3, 10)',
       'outside the 100×80 image',
     );
     const { points } = await p.services.keypoints.getKeypoints(image);
-    expect(points.find((q) => q.indexId === index)?.corrected).toMatchObject({ x: 100, y: 0 });
+    expect(points.find((q) => q.partId === part)?.corrected).toMatchObject({ x: 100, y: 0 });
   });
 });
