@@ -17,6 +17,7 @@ import {
   removeProjectFiles,
   type ProjectDatabase,
 } from '../db/database.js';
+import { inspectProjectFile } from '../db/projectFile.js';
 import { GroundTruthStore } from '../db/groundTruthStore.js';
 import { ImageStore } from '../db/imageStore.js';
 import { KeypointStore } from '../db/keypointStore.js';
@@ -143,10 +144,14 @@ export class ProjectServiceImpl implements ProjectService {
   }
 
   private openForWriting(file: string, readOnly: 'if-locked' | false | undefined) {
+    // A missing file is openProjectDatabase's to explain, and one that cannot be written here
+    // (other names, a read-only disk or folder) opens read-only with the reason: neither takes a lock.
+    if (!fs.existsSync(file) || inspectProjectFile(file).readOnlyReason !== null) {
+      return { db: openProjectDatabase(file), release: () => undefined };
+    }
     let release: () => void;
     try {
-      // A missing file or folder is openProjectDatabase's to explain, with no lock made for it.
-      release = fs.existsSync(file) ? lockProject(file) : () => undefined;
+      release = lockProject(file);
     } catch (e) {
       if (readOnly !== 'if-locked' || !(e instanceof ServiceError) || e.code !== 'locked') throw e;
       const db = openProjectDatabase(file, undefined, `${e.message}. It is open here read-only`);
