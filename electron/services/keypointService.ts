@@ -4,13 +4,14 @@ import { z } from 'zod';
 import { badInput, notFound } from '../common/errors.js';
 import type { CorrectedPointInput, ImageKeypoints, IndexPatch, IndexPoint, Keypoint } from '../common/keypoints.js';
 import type { KeypointIndex, PredictedPointInput, PredictionWriteResult, SkeletonEdge } from '../common/keypoints.js';
+import type { ImageRecord } from '../common/images.js';
 import type { KeypointService } from '../common/services.js';
 import { ImageStore } from '../db/imageStore.js';
 import { KeypointStore } from '../db/keypointStore.js';
 import { RunStore } from '../db/runStore.js';
 import type { ProjectDatabase } from '../db/database.js';
 import type { ProjectContext } from './projectContext.js';
-import { parseInput } from './validation.js';
+import { imagePointSchema, parseInput } from './validation.js';
 
 const id = z.number().int();
 const coordinate = z.number().refine(Number.isFinite, 'must be a finite number');
@@ -50,9 +51,11 @@ export class KeypointServiceImpl implements KeypointService {
     return index;
   }
 
-  private requireImage(db: ProjectDatabase, imageId: number): void {
+  private requireImage(db: ProjectDatabase, imageId: number): ImageRecord {
     parseInput(id, imageId, 'image id');
-    if (!new ImageStore(db).get(imageId)) throw notFound(`the project has no image with id ${imageId}`);
+    const image = new ImageStore(db).get(imageId);
+    if (!image) throw notFound(`the project has no image with id ${imageId}`);
+    return image;
   }
 
   /** Checks that every index id belongs to `runId`. */
@@ -139,7 +142,8 @@ export class KeypointServiceImpl implements KeypointService {
   async setCorrected(imageId: number, points: CorrectedPointInput[]): Promise<Keypoint[]> {
     const valid = parseInput(correctedSchema, points, 'corrected points');
     const db = this.context.writable;
-    this.requireImage(db, imageId);
+    const image = this.requireImage(db, imageId);
+    parseInput(z.array(imagePointSchema(image.width, image.height)), valid, 'corrected points');
     const store = new KeypointStore(db);
     const runs = new Set(valid.map((p) => this.requireIndex(store, p.indexId).runId));
     if (runs.size > 1) throw badInput('corrected points: all points of one change must belong to the same run');
@@ -169,9 +173,14 @@ export class KeypointServiceImpl implements KeypointService {
       valid.map((p) => p.indexId),
       'predicted points',
     );
-    const images = new ImageStore(db);
-    const missing = [...new Set(valid.map((p) => p.imageId))].find((i) => !images.get(i));
+    const store = new ImageStore(db);
+    const images = new Map([...new Set(valid.map((p) => p.imageId))].map((i) => [i, store.get(i)]));
+    const missing = [...images].find(([, image]) => !image)?.[0];
     if (missing !== undefined) throw notFound(`predicted points: the project has no image with id ${missing}`);
+    valid.forEach((point, i) => {
+      const image = images.get(point.imageId) as ImageRecord;
+      parseInput(imagePointSchema(image.width, image.height), point, `predicted points[${i}]`);
+    });
     return new RunStore(db).writePredictions(run, valid);
   }
 }
