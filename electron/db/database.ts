@@ -122,7 +122,7 @@ export function removeProjectFiles(file: string): void {
 
 /**
  * A read-only connection. Reading a WAL-mode file needs its journal files; where they cannot be
- * made (a read-only disk or folder) the file is read as it lies on disk, which is all of it
+ * made (a read-only disk or folder, a full disk) the file is read as it lies on disk, which is all of it
  * unless it was left with changes still in its -wal.
  */
 function openForReading(project: ProjectFile): Database.Database {
@@ -137,7 +137,9 @@ function openForReading(project: ProjectFile): Database.Database {
     }
   } catch (e) {
     const code = (e as { code?: string }).code ?? '';
-    if (code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY')) throw e;
+    const noJournal =
+      code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_READONLY') || storageFailure(e, '') !== null;
+    if (!noJournal) throw e;
     const journal = `${project.realPath}-wal`;
     if ((fs.statSync(journal, { throwIfNoEntry: false })?.size ?? 0) > 0) {
       throw new ServiceError(

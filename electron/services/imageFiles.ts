@@ -63,6 +63,20 @@ function pixelProblem(width: number, height: number): string | null {
   );
 }
 
+/** Why the symbolic link `link` in the folder `root` is not an image file to read, or null. */
+function linkProblem(root: string, link: string): string | null {
+  try {
+    const outside = outsideRoot(root, link);
+    if (outside !== null) return outside;
+    const target = fs.statSync(link, { throwIfNoEntry: false });
+    if (target?.isFile()) return null;
+    // Links to folders are not followed: they could lead back up and round for ever.
+    return `link to ${target ? kindOf(target) : 'nothing'}, not to a file`;
+  } catch (e) {
+    return `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+}
+
 /** Files under `folder`, recursively, sorted; unreadable subfolders are reported, not dropped. */
 export function listFiles(folder: string): { files: string[]; unreadable: SkippedFile[] } {
   const root = path.resolve(folder);
@@ -83,13 +97,10 @@ export function listFiles(folder: string): { files: string[]; unreadable: Skippe
       if (entry.isDirectory()) walk(full);
       else if (entry.isFile()) files.push(full);
       else if (entry.isSymbolicLink()) {
-        const problem = outsideRoot(root, full);
-        const target = problem === null ? fs.statSync(full) : null;
-        if (problem !== null) unreadable.push({ path: full, reason: problem });
-        else if (target?.isFile()) files.push(full);
-        // Links to folders are not followed: they could lead back up and round for ever.
-        else unreadable.push({ path: full, reason: `link to ${target ? kindOf(target) : 'nothing'}, not to a file` });
-      }
+        const problem = linkProblem(root, full);
+        if (problem === null) files.push(full);
+        else unreadable.push({ path: full, reason: problem });
+      } else unreadable.push({ path: full, reason: 'not a regular file (a device, pipe or socket)' });
     }
   };
   walk(root);

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ServiceError } from '../common/errors.js';
+import { storageFailure } from '../db/storageErrors.js';
 
 /** Who holds a project, as its lock file says. */
 export interface LockOwner {
@@ -119,7 +120,7 @@ function createLockFile(lock: string): 'created' | 'exists' | 'unwritable' {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return 'exists';
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return 'unwritable';
-    throw e;
+    throw storageFailure(e, lock) ?? e;
   } finally {
     fs.rmSync(draft, { force: true });
   }

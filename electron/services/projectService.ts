@@ -153,9 +153,14 @@ export class ProjectServiceImpl implements ProjectService {
     try {
       release = lockProject(file);
     } catch (e) {
-      if (readOnly !== 'if-locked' || !(e instanceof ServiceError) || e.code !== 'locked') throw e;
-      const db = openProjectDatabase(file, undefined, `${e.message}. It is open here read-only`);
-      return { db, release: () => undefined };
+      // Reading needs no lock: a project held elsewhere, or on a disk too full for a lock file, is read as saved.
+      const held = e instanceof ServiceError && (e.code === 'locked' || e.code === 'storage');
+      if (readOnly !== 'if-locked' || !held) throw e;
+      const reason =
+        e.code === 'locked'
+          ? `${e.message}. It is open here read-only`
+          : `${file} is open read-only: its disk is full (there is no room for the lock file that writing needs)`;
+      return { db: openProjectDatabase(file, undefined, reason), release: () => undefined };
     }
     try {
       return { db: openProjectDatabase(file), release };

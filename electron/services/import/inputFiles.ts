@@ -69,8 +69,8 @@ export function readTextFile(file: string, what: string, maxBytes: number): stri
 }
 
 /**
- * Why `file` (absolute, as the import names it) must not be read, or null when it leads to
- * something inside `root`. Each step is resolved as the system would (symlinks included), and
+ * Why `file` (absolute, as the import names it) must not be read, or null when it leads
+ * inside `root` (to something or nothing). Each step is resolved as the system would (symlinks included), and
  * the walk stops at the first step that leaves `root`, before looking at what is there.
  */
 export function outsideRoot(root: string, file: string): string | null {
@@ -95,12 +95,9 @@ export function outsideRoot(root: string, file: string): string | null {
       continue;
     }
     const here = path.join(realRoot, ...resolved, part);
-    let stat: fs.Stats;
-    try {
-      stat = fs.lstatSync(here);
-    } catch (e) {
-      return `cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
-    }
+    // Missing or unreadable here, inside the folder: reading it will say so.
+    const stat = fs.lstatSync(here, { throwIfNoEntry: false });
+    if (!stat) return null;
     if (!stat.isSymbolicLink()) {
       resolved.push(part);
       continue;
