@@ -149,24 +149,23 @@ export class ProjectServiceImpl implements ProjectService {
     if (!fs.existsSync(file) || inspectProjectFile(file).readOnlyReason !== null) {
       return { db: openProjectDatabase(file), release: () => undefined };
     }
+    const diskFull = `${file} is open read-only: its disk is full (writing needs room for a lock file and a journal)`;
     let release: () => void;
     try {
       release = lockProject(file);
     } catch (e) {
-      // Reading needs no lock: a project held elsewhere, or on a disk too full for a lock file, is read as saved.
+      // Reading needs no lock: a project held elsewhere, or on a full disk, is read as saved.
       const held = e instanceof ServiceError && (e.code === 'locked' || e.code === 'storage');
       if (readOnly !== 'if-locked' || !held) throw e;
-      const reason =
-        e.code === 'locked'
-          ? `${e.message}. It is open here read-only`
-          : `${file} is open read-only: its disk is full (there is no room for the lock file that writing needs)`;
+      const reason = e.code === 'locked' ? `${e.message}. It is open here read-only` : diskFull;
       return { db: openProjectDatabase(file, undefined, reason), release: () => undefined };
     }
     try {
       return { db: openProjectDatabase(file), release };
     } catch (e) {
       release();
-      throw e;
+      if (readOnly !== 'if-locked' || !(e instanceof ServiceError) || e.code !== 'storage') throw e;
+      return { db: openProjectDatabase(file, undefined, diskFull), release: () => undefined };
     }
   }
 
