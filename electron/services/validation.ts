@@ -12,23 +12,24 @@ export function visible(text: string): string {
   return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`);
 }
 
-/** How far outside its image a keypoint or box may reach, as a share of the image's side: annotators click just past the edge. */
-export const IMAGE_MARGIN = 0.1;
+/** How far outside its image a keypoint or box may reach, in percent of the image's side: annotators click just past the edge. */
+export const IMAGE_MARGIN_PERCENT = 10;
 
 /**
- * A point (x, y) in the pixels of a `width`×`height` image, up to IMAGE_MARGIN outside it: the one
+ * A point (x, y) in the pixels of a `width`×`height` image, up to IMAGE_MARGIN_PERCENT outside it: the one
  * bound on coordinates, used by imports and by hand corrections. Extra fields pass through.
  */
 export function imagePointSchema(width: number, height: number) {
   const axis = (size: number, side: string) => {
-    const low = -IMAGE_MARGIN * size;
-    const high = (1 + IMAGE_MARGIN) * size;
+    const margin = (size * IMAGE_MARGIN_PERCENT) / 100;
+    const low = -margin;
+    const high = size + margin;
     return z
       .number()
       .refine(Number.isFinite, 'must be a finite number')
       .refine(
         (v) => v >= low && v <= high,
-        `must lie within the image (${size} px ${side}, ${IMAGE_MARGIN * 100} % margin: ${low} to ${high})`,
+        `must lie within the image (${size} px ${side}, ${IMAGE_MARGIN_PERCENT} % margin: ${low} to ${high})`,
       );
   };
   return z.looseObject({ x: axis(width, 'wide'), y: axis(height, 'high') });
