@@ -224,6 +224,8 @@ export async function renderImage(
   maxSide: number,
   format: ImageFormat,
 ): Promise<Buffer> {
+  const tooLarge = pixelProblem(size.width, size.height);
+  if (tooLarge) throw badInput(`${file} is ${tooLarge}`);
   const release = await decoding.take(size.width * size.height);
   try {
     const pipeline = sharp(file, { failOn: 'none', limitInputPixels: MAX_IMAGE_PIXELS }).resize(maxSide, maxSide, {

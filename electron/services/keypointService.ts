@@ -18,7 +18,13 @@ const coordinate = z.number().refine(Number.isFinite, 'must be a finite number')
 const visibility = z.union([z.literal(0), z.literal(1), z.literal(2)]);
 
 const patchSchema = z.strictObject({
-  name: z.string().max(100).nullable().optional(),
+  // Names go into exports and onto the screen, where control and invisible characters would hide what they say.
+  name: z
+    .string()
+    .max(100)
+    .refine((name) => !/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name), 'must not contain control or invisible characters')
+    .nullable()
+    .optional(),
   colour: z
     .string()
     .regex(/^#[0-9a-fA-F]{6}$/, "must look like '#12ab9f'")

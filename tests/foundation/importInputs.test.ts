@@ -8,7 +8,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_IMAGE_PIXELS, renderImage } from '../../electron/services/imageFiles.js';
 import { trainedProject } from './fixtures.js';
 import { expectError, freshProject, skp, snapshot, tempDir, writeImage } from './helpers.js';
 
@@ -81,6 +83,20 @@ describe('a folder of images', () => {
       'huge.png': 'too large to decode: 16383×16383 is 268 megapixels (at most 100); make a smaller copy',
     });
     expect(result.imported).toBe(3);
+  });
+});
+
+describe('showing an image', () => {
+  it('makes the copy from a shrinking decode, and refuses an image too large to decode, saying so', async () => {
+    const copy = await renderImage(path.join(photos, 'a.png'), { width: 60, height: 40 }, 30, 'png');
+    expect(await sharp(copy).metadata()).toMatchObject({ format: 'png', width: 30, height: 20 });
+    const huge = path.join(dir, 'huge.png');
+    hugePng(huge, 16383);
+    expect(16383 * 16383).toBeGreaterThan(MAX_IMAGE_PIXELS);
+    await expectError(
+      () => renderImage(huge, { width: 16383, height: 16383 }, 256, 'png'),
+      `${huge} is too large to decode: 16383×16383`,
+    );
   });
 });
 
@@ -161,8 +177,8 @@ describe('COCO files', () => {
   });
 });
 
-describe('hand corrections', () => {
-  it('are bounded by the image the same way', async () => {
+describe('the keypoint service', () => {
+  it('bounds hand corrections by the image the same way, and refuses invisible characters in index names', async () => {
     const p = await trainedProject(path.join(dir, 'trained'));
     const [a] = p.indices;
     const image = p.imageIds[0]!;
@@ -176,6 +192,10 @@ describe('hand corrections', () => {
     );
     const kept = await p.services.keypoints.setCorrected(image, [{ indexId: a!.id, x: 105, y: -7, visibility: 2 }]);
     expect(kept.map((k) => [k.x, k.y])).toEqual([[105, -7]]);
+    await expectError(
+      () => p.services.keypoints.updateIndex(a!.id, { name: '\u0000\u202e' }),
+      'index change: name: must not contain control or invisible characters',
+    );
     p.services.dispose();
   });
 });
