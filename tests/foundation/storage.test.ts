@@ -22,7 +22,7 @@ function makeReadOnly(folder: string): (() => void) | null {
     return () => fs.chmodSync(folder, 0o755);
   }
   if (!run('mount', '--bind', folder, folder)) return null;
-  if (run('mount', '-o', 'remount,ro,bind', folder)) return () => void run('umount', folder);
+  if (run('mount', '-o', 'remount,ro,bind', folder)) return () => void run('umount', '-l', folder);
   run('umount', folder);
   return null;
 }
@@ -167,7 +167,7 @@ describe.skipIf(!can.tmpfs)('a full disk', () => {
     fs.mkdirSync(disk);
     expect(run('mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', disk)).toBe(true);
   });
-  afterAll(() => void run('umount', disk));
+  afterAll(() => void run('umount', '-l', disk));
 
   it('rolls an import back with one message, and leaves the file sound', async () => {
     const services = createServices();
