@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { ServiceError, badInput } from '../common/errors.js';
 import { migrations, type Migration } from './migrations.js';
 import { inspectProjectFile, notAProject, type ProjectFile } from './projectFile.js';
-import { guardStorage, storageFailure } from './storageErrors.js';
+import { guardStorage, isStorageError, storageFailure } from './storageErrors.js';
 
 // A project on a read-only disk can only be read through an `immutable=1` URI (SQLite cannot make
 // the journal files WAL reading needs). better-sqlite3 reads this once, when its addon loads on
@@ -136,10 +136,11 @@ function openForReading(project: ProjectFile): Database.Database {
       throw e;
     }
   } catch (e) {
+    // Only where nothing can be written: elsewhere another process may be changing the file.
     const code = (e as { code?: string }).code ?? '';
-    const noJournal =
-      code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_READONLY') || storageFailure(e, '') !== null;
-    if (!noJournal) throw e;
+    const unwritable =
+      project.readOnlyReason !== null && (code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_READONLY'));
+    if (!unwritable && !isStorageError(e)) throw e;
     const journal = `${project.realPath}-wal`;
     if ((fs.statSync(journal, { throwIfNoEntry: false })?.size ?? 0) > 0) {
       throw new ServiceError(

@@ -7,19 +7,26 @@ import { ServiceError } from '../common/errors.js';
 
 const FULL = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT']);
 
+const codeOf = (error: unknown): string | null => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : null;
+};
+
+/** Whether `error` is the disk's: full, or failing. */
+export function isStorageError(error: unknown): boolean {
+  const code = codeOf(error);
+  return code !== null && (FULL.has(code) || code.startsWith('SQLITE_IOERR') || code === 'EIO');
+}
+
 /** The error to show for `error` met while reading or writing `file`, or null when it is not the disk's. */
 export function storageFailure(error: unknown, file: string): ServiceError | null {
-  if (error instanceof ServiceError) return null;
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code !== 'string') return null;
+  const code = codeOf(error);
+  if (error instanceof ServiceError || code === null || !isStorageError(error)) return null;
   if (FULL.has(code)) return new ServiceError('storage', `disk full at ${path.dirname(file)}: nothing was changed`);
-  if (code.startsWith('SQLITE_IOERR') || code === 'EIO') {
-    return new ServiceError(
-      'storage',
-      `cannot read or write ${file}: the disk is full or failing (${code}): nothing was changed`,
-    );
-  }
-  return null;
+  return new ServiceError(
+    'storage',
+    `cannot read or write ${file}: the disk is full or failing (${code}): nothing was changed`,
+  );
 }
 
 /** Runs `work`; a full or failing disk becomes storageFailure's message. */
