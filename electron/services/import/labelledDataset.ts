@@ -99,8 +99,8 @@ export async function storeLabelledDataset(
   for (const instance of dataset.instances) {
     instancesOf.set(instance.image, [...(instancesOf.get(instance.image) ?? []), instance]);
   }
-  /** Why image i's labels do not fit the image as it really is, or null. */
-  const sizeMismatch = (i: number, width: number, height: number): string | null => {
+  /** Why image i's labels do not fit the image as it really is (its size, or points far outside it), or null. */
+  const labelProblem = (i: number, width: number, height: number): string | null => {
     const image = dataset.images[i] as LabelledImage;
     if (image.width !== undefined && (image.width !== width || image.height !== height)) {
       return `labelled at ${image.width}×${image.height} in ${dataset.source}, but the image is ${width}×${height}`;
@@ -115,7 +115,7 @@ export async function storeLabelledDataset(
     const id = known.get(images.storedPath(image.file));
     if (id === undefined) return fresh.push(i);
     const record = images.get(id);
-    const mismatch = record && sizeMismatch(i, record.width, record.height);
+    const mismatch = record && labelProblem(i, record.width, record.height);
     if (mismatch) skipped.push({ path: image.file, reason: mismatch });
     else imageIds[i] = id;
   });
@@ -131,7 +131,7 @@ export async function storeLabelledDataset(
   outcomes.forEach((outcome, j) => {
     const i = fresh[j] as number;
     if ('skipped' in outcome) return skipped.push(outcome.skipped);
-    const mismatch = sizeMismatch(i, outcome.image.width, outcome.image.height);
+    const mismatch = labelProblem(i, outcome.image.width, outcome.image.height);
     if (mismatch) skipped.push({ path: outcome.image.file, reason: mismatch });
     else toInsert.push({ datasetIndex: i, image: outcome.image });
   });
