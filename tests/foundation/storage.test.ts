@@ -118,6 +118,30 @@ describe('a project on a read-only disk or folder', () => {
     expect(integrity(file)).toBe('ok');
   });
 
+  it.skipIf(!can.readOnly)('left with changes in its -wal, says what to copy instead of showing old data', async () => {
+    const services = createServices();
+    const file = path.join(dir, 'unclean.skp');
+    await services.project.create({ path: file });
+    services.context.db.sql.pragma('wal_autocheckpoint = 0');
+    await services.project.updateSettings({ name: 'only in the journal' });
+    const folder = path.join(dir, 'unclean');
+    fs.mkdirSync(folder);
+    for (const suffix of ['', '-wal']) fs.copyFileSync(file + suffix, path.join(folder, 'unclean.skp') + suffix);
+    services.dispose();
+    const undo = makeReadOnly(folder) as () => void;
+    try {
+      const copy = path.join(folder, 'unclean.skp');
+      const info = skp(dir, 'info', copy);
+      expect(info.code).toBe(2);
+      expect(info.err.trim()).toBe(
+        `skp info: ${copy} cannot be read here: it was not closed cleanly, some of its changes are still in ` +
+          `${copy}-wal, and SQLite cannot read that where it cannot write; copy both files to a writable folder and open the copy`,
+      );
+    } finally {
+      undo();
+    }
+  });
+
   it.skipIf(!can.immutable)('a file no one may write (chattr +i) opens read-only and refuses changes', async () => {
     const file = await makeProject(path.join(dir, 'immutable'));
     expect(run('chattr', '+i', file)).toBe(true);
@@ -203,6 +227,11 @@ describe.skipIf(!can.tmpfs)('a full disk', () => {
       const info = skp(dir, 'info', file);
       expect(info.code, info.err).toBe(0);
       expect(info.out).toContain(`${file} is open read-only: its disk is full`);
+      const out = path.join(disk, 'out.json');
+      const exportedHere = skp(dir, 'export', file, '--coco', out, '--ground-truth');
+      expect(exportedHere.code).toBe(2);
+      expect(exportedHere.err.trim()).toBe(`skp export: disk full at ${disk}: nothing was changed`);
+      expect(fs.readdirSync(disk).filter((f) => f.includes('out.json'))).toEqual([]);
       const imported = skp(dir, 'import', file, '--coco', labels);
       expect(imported.code).toBe(2);
       expect(imported.err.trim()).toMatch(

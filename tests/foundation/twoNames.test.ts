@@ -116,6 +116,16 @@ describe('a symlinked name', () => {
     expect(integrity(file)).toBe('ok');
   });
 
+  it('is never where a new project is made, even one that leads nowhere', async () => {
+    const dangling = path.join(dir, 'links', 'new.skp');
+    fs.mkdirSync(path.join(dir, 'elsewhere'));
+    fs.symlinkSync(path.join(dir, 'elsewhere', 'new.skp'), dangling);
+    const created = skp(dir, 'new', dangling);
+    expect(created.code).toBe(2);
+    expect(created.err.trim()).toBe(`skp new: ${dangling} already exists; choose a new project file name`);
+    expect(fs.readdirSync(path.join(dir, 'elsewhere'))).toEqual([]);
+  });
+
   it('shares the hold of this process with the file’s own name until both let go', async () => {
     const link = path.join(dir, 'birds-again.skp');
     fs.symlinkSync(file, link);
