@@ -119,6 +119,7 @@ describe('a symlinked name', () => {
   it('is never where a new project is made, even one that leads nowhere', async () => {
     const dangling = path.join(dir, 'links', 'new.skp');
     fs.mkdirSync(path.join(dir, 'elsewhere'));
+    fs.mkdirSync(path.dirname(dangling), { recursive: true });
     fs.symlinkSync(path.join(dir, 'elsewhere', 'new.skp'), dangling);
     const created = skp(dir, 'new', dangling);
     expect(created.code).toBe(2);
