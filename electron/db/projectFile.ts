@@ -33,6 +33,7 @@ export function kindOf(stat: fs.Stats): string {
   if (stat.isFIFO()) return 'a named pipe (FIFO)';
   if (stat.isCharacterDevice() || stat.isBlockDevice()) return 'a device';
   if (stat.isSocket()) return 'a socket';
+  if (stat.isFile()) return 'a file';
   return 'not a regular file';
 }
 

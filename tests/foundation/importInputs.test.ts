@@ -282,6 +282,10 @@ describe('CUB folders', () => {
       await expectError(() => services.imports.importCub({ folder }), message);
       fs.rmSync(folder, { recursive: true });
     }
+    await expectError(
+      () => services.imports.importCub({ folder: '/dev/zero' }),
+      '/dev/zero is a device; give the CUB_200_2011 folder',
+    );
     expect(snapshot(file)).toEqual(before);
   });
 });

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { badInput } from '../../common/errors.js';
 import type { BoundingBox, GroundTruthPoint } from '../../common/groundTruth.js';
+import { kindOf } from '../../db/projectFile.js';
 import { visible } from '../validation.js';
 import { outsideRoot, readTextFile } from './inputFiles.js';
 import type { LabelledDataset, LabelledImage, LabelledInstance } from './labelledDataset.js';
@@ -63,7 +64,9 @@ function number(folder: string, name: string, line: Line, text: string, what: st
 
 export function readCubFolder(folder: string): LabelledDataset {
   const root = path.resolve(folder);
-  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw badInput(`CUB folder ${root} does not exist`);
+  const stat = fs.statSync(root, { throwIfNoEntry: false });
+  if (!stat) throw badInput(`CUB folder ${root} does not exist`);
+  if (!stat.isDirectory()) throw badInput(`${root} is ${kindOf(stat)}; give the CUB_200_2011 folder`);
   for (const name of REQUIRED) {
     if (!fs.lstatSync(path.join(root, name), { throwIfNoEntry: false })) {
       throw badInput(`CUB folder ${root} is missing ${name}`);
