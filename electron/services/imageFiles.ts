@@ -27,7 +27,7 @@ export const MAX_IMAGE_BYTES = 512_000_000;
 const CHECK_SIDE = 64;
 
 /** Pixels being decoded at once, shared by every import and image view of this process. */
-class PixelBudget {
+export class PixelBudget {
   private inUse = 0;
   private readonly waiting: Array<{ pixels: number; start: () => void }> = [];
 

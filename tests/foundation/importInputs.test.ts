@@ -10,7 +10,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_IMAGE_PIXELS, renderImage } from '../../electron/services/imageFiles.js';
+import { MAX_IMAGE_PIXELS, PixelBudget, renderImage } from '../../electron/services/imageFiles.js';
 import { trainedProject } from './fixtures.js';
 import { expectError, freshProject, skp, snapshot, tempDir, writeImage } from './helpers.js';
 
@@ -83,6 +83,34 @@ describe('a folder of images', () => {
       'huge.png': 'too large to decode: 16383×16383 is 268 megapixels (at most 100); make a smaller copy',
     });
     expect(result.imported).toBe(3);
+  });
+});
+
+describe('the decoding budget', () => {
+  it('lets images decode together while their pixels fit, one larger than the whole budget alone, in order', async () => {
+    const budget = new PixelBudget(100);
+    const started: string[] = [];
+    const take = (name: string, pixels: number) =>
+      budget.take(pixels).then((release) => {
+        started.push(name);
+        return release;
+      });
+    const small = take('a 60', 60);
+    const second = take('b 30', 30);
+    const waits = take('c 30', 30);
+    const huge = take('d 500', 500);
+    const releaseA = await small;
+    const releaseB = await second;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual(['a 60', 'b 30']);
+    releaseA();
+    const releaseC = await waits;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started, 'the huge one waits for the budget to empty').toEqual(['a 60', 'b 30', 'c 30']);
+    releaseB();
+    releaseC();
+    (await huge)();
+    expect(started).toEqual(['a 60', 'b 30', 'c 30', 'd 500']);
   });
 });
 
