@@ -68,6 +68,17 @@ export function readTextFile(file: string, what: string, maxBytes: number): stri
   }
 }
 
+/** Where the symbolic link `file` points; null when it is no link, undefined when it cannot be looked at. */
+function linkTarget(file: string): string | null | undefined {
+  try {
+    const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (!stat) return undefined;
+    return stat.isSymbolicLink() ? fs.readlinkSync(file) : null;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Why `file` (absolute, as the import names it) must not be read, or null when it leads
  * inside `root` (to something or nothing). Each step is resolved as the system would (symlinks included), and
@@ -95,15 +106,14 @@ export function outsideRoot(root: string, file: string): string | null {
       continue;
     }
     const here = path.join(realRoot, ...resolved, part);
+    const target = linkTarget(here);
     // Missing or unreadable here, inside the folder: reading it will say so.
-    const stat = fs.lstatSync(here, { throwIfNoEntry: false });
-    if (!stat) return null;
-    if (!stat.isSymbolicLink()) {
+    if (target === undefined) return null;
+    if (target === null) {
       resolved.push(part);
       continue;
     }
     if (++links > MAX_LINKS) return 'a loop of symbolic links';
-    const target = fs.readlinkSync(here);
     if (path.isAbsolute(target)) {
       const within = inside(realRoot, target) ?? inside(root, target);
       if (within === null) return outside;
