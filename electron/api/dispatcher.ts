@@ -35,6 +35,7 @@ const serviceCodes: Record<ServiceErrorCode, ApiErrorCode> = {
   locked: 'locked',
   'no-project': 'conflict',
   'not-found': 'not-found',
+  storage: 'conflict',
 };
 
 /** Service, Node and SQLite failures that mean something to the user; anything else is a bug. */

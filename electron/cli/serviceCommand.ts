@@ -4,6 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isServiceError } from '../common/errors.js';
 import type { SkippedFile } from '../common/images.js';
+import { storageFailure } from '../db/storageErrors.js';
 import { createServices, type ServiceHost } from '../services/container.js';
 import { UserError, type CliIO } from './command.js';
 
@@ -23,13 +24,18 @@ export function parseCommandArgs<O extends Options>(args: string[], options: O, 
   }
 }
 
-/** Runs `work` with fresh services; closes the project afterwards whatever happens. */
+/**
+ * Runs `work` with fresh services; closes the project afterwards whatever happens. A full or
+ * failing disk met while reading (the services report it themselves when writing) is one line too.
+ */
 export async function withServices<T>(work: (services: ServiceHost) => Promise<T>): Promise<T> {
   const services = createServices();
   try {
     return await work(services);
   } catch (e) {
     if (isServiceError(e)) throw new UserError(e.message);
+    const storage = services.context.isOpen ? storageFailure(e, services.context.db.path) : null;
+    if (storage) throw new UserError(storage.message);
     throw e;
   } finally {
     services.dispose();

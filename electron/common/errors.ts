@@ -13,7 +13,9 @@ export type ServiceErrorCode =
   /** No project is open. */
   | 'no-project'
   /** An id that does not exist in the project. */
-  | 'not-found';
+  | 'not-found'
+  /** The disk is full or failing; what was being written was rolled back. */
+  | 'storage';
 
 export class ServiceError extends Error {
   constructor(

@@ -5,13 +5,19 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ServiceError, badInput } from '../common/errors.js';
 import { migrations, type Migration } from './migrations.js';
+import { inspectProjectFile, notAProject, type ProjectFile } from './projectFile.js';
+import { guardStorage, isStorageError, storageFailure } from './storageErrors.js';
+
+// A project on a read-only disk can only be read through an `immutable=1` URI (SQLite cannot make
+// the journal files WAL reading needs). better-sqlite3 reads this once, when its addon loads on
+// the first connection; project paths are absolute, so none is mistaken for a URI.
+process.env.SQLITE_USE_URI = '1';
 
 /** 'SKPW' in `PRAGMA application_id`: tells our project files from other SQLite files. */
 export const APPLICATION_ID = 0x534b5057;
-
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
 export class ProjectDatabase {
   constructor(
@@ -36,19 +42,15 @@ export class ProjectDatabase {
     if (this.readOnlyReason) throw new ServiceError('read-only', this.readOnlyReason);
   }
 
-  /** Runs `work` as one transaction: all of its writes land, or none. */
+  /** Runs `work` as one transaction: all of its writes land, or none (a full disk included). */
   write<T>(work: () => T): T {
     this.requireWritable();
-    return this.sql.transaction(work)();
+    return guardStorage(this.path, () => this.sql.transaction(work)());
   }
 
   close(): void {
     if (this.sql.open) this.sql.close();
   }
-}
-
-function notAProject(file: string, why: string): ServiceError {
-  return new ServiceError('not-a-project', `${file} is not a Keypoint Workstation project: ${why}`);
 }
 
 function configure(sql: Database.Database): void {
@@ -88,22 +90,27 @@ export function migrate(sql: Database.Database, list: readonly Migration[] = mig
 export function createProjectDatabase(file: string, list: readonly Migration[] = migrations): ProjectDatabase {
   const absolute = path.resolve(file);
   const folder = path.dirname(absolute);
-  if (fs.existsSync(absolute)) throw badInput(`${absolute} already exists; choose a new project file name`);
+  // A link, even one that leads nowhere, would have SQLite write wherever it points.
+  if (fs.lstatSync(absolute, { throwIfNoEntry: false })) {
+    throw badInput(`${absolute} already exists; choose a new project file name`);
+  }
   if (!fs.existsSync(folder)) throw badInput(`cannot create ${absolute}: folder ${folder} does not exist`);
   try {
     fs.accessSync(folder, fs.constants.W_OK);
-  } catch {
-    throw badInput(`cannot create ${absolute}: folder ${folder} is not writable`);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'EROFS' ? 'is on a read-only file system' : 'is not writable';
+    throw badInput(`cannot create ${absolute}: folder ${folder} ${why}`);
   }
-  const sql = new Database(absolute);
+  let sql: Database.Database | null = null;
   try {
+    sql = new Database(absolute);
     sql.pragma(`application_id = ${APPLICATION_ID}`);
     configure(sql);
     migrate(sql, list);
   } catch (e) {
-    sql.close();
+    sql?.close();
     removeProjectFiles(absolute);
-    throw e;
+    throw storageFailure(e, absolute) ?? e;
   }
   return new ProjectDatabase(sql, absolute, list.length, null);
 }
@@ -113,38 +120,59 @@ export function removeProjectFiles(file: string): void {
   for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
 }
 
-function readHeader(file: string): Buffer {
-  const fd = fs.openSync(file, 'r');
+/**
+ * A read-only connection. Reading a WAL-mode file needs its journal files; where they cannot be
+ * made (a read-only disk or folder, a full disk) the file is read as it lies on disk, which is all of it
+ * unless it was left with changes still in its -wal.
+ */
+function openForReading(project: ProjectFile): Database.Database {
   try {
-    const header = Buffer.alloc(SQLITE_HEADER.length);
-    const n = fs.readSync(fd, header, 0, header.length, 0);
-    return header.subarray(0, n);
-  } finally {
-    fs.closeSync(fd);
+    const sql = new Database(project.realPath, { readonly: true, fileMustExist: true });
+    try {
+      sql.pragma('application_id', { simple: true });
+      return sql;
+    } catch (e) {
+      sql.close();
+      throw e;
+    }
+  } catch (e) {
+    // Only where nothing can be written: elsewhere another process may be changing the file.
+    const code = (e as { code?: string }).code ?? '';
+    const unwritable =
+      project.readOnlyReason !== null && (code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_READONLY'));
+    if (!unwritable && !isStorageError(e)) throw e;
+    const journal = `${project.realPath}-wal`;
+    if ((fs.statSync(journal, { throwIfNoEntry: false })?.size ?? 0) > 0) {
+      throw new ServiceError(
+        'read-only',
+        `${project.path} cannot be read here: it was not closed cleanly, some of its changes are still in ` +
+          `${journal}, and SQLite cannot read that where it cannot write; copy both files to a writable folder and open the copy`,
+      );
+    }
+    return new Database(`${pathToFileURL(project.realPath).href}?immutable=1`, { readonly: true });
   }
 }
 
 /**
  * Opens an existing project. A project written by a newer app opens read-only, with the
  * reason in `readOnlyReason`; anything that is not our project is refused. Given a
- * `readOnlyReason` (another process has it open, or the user asked only to look), it opens read-only with that reason and
- * writes nothing, not even a migration: a project that needs one is refused.
+ * `readOnlyReason` (another process has it open, or the user asked only to look), or when the
+ * file cannot be written here (projectFile.ts: other names, a read-only disk or folder), it opens
+ * read-only with that reason and writes nothing, not even a migration: a project that needs one
+ * is refused.
  */
 export function openProjectDatabase(
   file: string,
   list: readonly Migration[] = migrations,
   readOnlyReason?: string,
 ): ProjectDatabase {
-  const absolute = path.resolve(file);
-  if (!fs.existsSync(absolute)) throw badInput(`no project at ${absolute}`);
-  const stat = fs.statSync(absolute);
-  if (stat.isDirectory()) throw badInput(`${absolute} is a folder, not a project file`);
-  if (stat.size === 0) throw notAProject(absolute, 'the file is empty (0 bytes)');
-  if (!readHeader(absolute).equals(SQLITE_HEADER)) throw notAProject(absolute, 'it is not an SQLite database');
+  const project = inspectProjectFile(file);
+  const absolute = project.path;
+  const reason = readOnlyReason ?? project.readOnlyReason ?? undefined;
 
   let sql: Database.Database | null = null;
   try {
-    sql = new Database(absolute, { fileMustExist: true, readonly: true });
+    sql = openForReading(project);
     const applicationId = sql.pragma('application_id', { simple: true }) as number;
     if (applicationId !== APPLICATION_ID) {
       throw notAProject(absolute, 'it is an SQLite database of another application');
@@ -158,38 +186,41 @@ export function openProjectDatabase(
       );
     }
     if (version > list.length) {
-      const reason =
+      const newer =
         `${absolute} was written by a newer version of Keypoint Workstation (schema ${version}; ` +
         `this version knows up to ${list.length}); it is open read-only — update the app to change it`;
       sql.pragma('query_only = ON');
-      return new ProjectDatabase(sql, absolute, version, reason);
+      return new ProjectDatabase(sql, absolute, version, newer);
     }
-    if (readOnlyReason !== undefined) {
+    if (reason !== undefined) {
       if (version < list.length) {
         throw new ServiceError(
           'read-only',
           `${absolute} needs an upgrade of its schema (${version} → ${list.length}) before this version can read it, ` +
-            `and it cannot be changed here: ${readOnlyReason}`,
+            `and it cannot be changed here: ${reason}`,
         );
       }
       sql.pragma('busy_timeout = 5000');
       sql.pragma('query_only = ON');
-      return new ProjectDatabase(sql, absolute, version, readOnlyReason);
+      return new ProjectDatabase(sql, absolute, version, reason);
     }
     sql.close();
-    sql = new Database(absolute, { fileMustExist: true });
+    sql = new Database(project.realPath, { fileMustExist: true });
     configure(sql);
     migrate(sql, list);
     return new ProjectDatabase(sql, absolute, list.length, null);
   } catch (e) {
     sql?.close();
     if (e instanceof ServiceError) throw e;
-    const code = (e as { code?: string }).code;
+    const storage = storageFailure(e, absolute);
+    if (storage) throw storage;
+    const code = (e as { code?: string }).code ?? '';
     if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
       throw new ServiceError('not-a-project', `${absolute} is damaged: ${(e as Error).message}`);
     }
-    if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_PERM') {
-      throw badInput(`cannot open ${absolute}: ${(e as Error).message}`);
+    if (code === 'SQLITE_CANTOPEN') throw badInput(`cannot open ${absolute}: ${(e as Error).message}`);
+    if (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM') {
+      throw new ServiceError('read-only', `cannot write ${absolute} (${(e as Error).message}); open it read-only`);
     }
     throw e;
   }

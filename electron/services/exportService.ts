@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { badInput } from '../common/errors.js';
+import { storageFailure } from '../db/storageErrors.js';
 import type { ExportService } from '../common/services.js';
 import type { CocoExportRequest, CocoExportResult } from '../common/transfer.js';
 import { groundTruthDocument, keypointsDocument } from './export/cocoDocument.js';
@@ -44,7 +45,7 @@ export function writeFileAtomically(file: string, text: string): void {
     fs.renameSync(temporary, file);
   } catch (e) {
     fs.rmSync(temporary, { force: true });
-    throw badInput(`cannot write ${file}: ${(e as Error).message}`);
+    throw storageFailure(e, file) ?? badInput(`cannot write ${file}: ${(e as Error).message}`);
   }
 }
 

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { Emitter } from '../common/events.js';
-import { notFound } from '../common/errors.js';
+import { ServiceError, notFound } from '../common/errors.js';
 import type { ImagePage, ImageQuery, ImageRecord, ImportFolderResult, ImportProgress } from '../common/images.js';
 import type { SkippedFile, Split } from '../common/images.js';
 import type { ImageService } from '../common/services.js';
@@ -60,7 +60,17 @@ export async function importFolderInto(
       if ('image' in outcome) images.push(outcome.image);
       else skipped.push(outcome.skipped);
     }
-    db.write(() => store.insert(images));
+    try {
+      db.write(() => store.insert(images));
+    } catch (e) {
+      // Earlier batches are saved: say so, rather than that nothing was changed.
+      if (!(e instanceof ServiceError) || e.code !== 'storage' || imported === 0) throw e;
+      throw new ServiceError(
+        'storage',
+        `${e.message.replace(/: nothing was changed$/, '')}: ${imported} of the ${total} new images were imported ` +
+          'before it filled; import the folder again when there is room (images already in the project are kept as they are)',
+      );
+    }
     imported += images.length;
     progress({ done: Math.min(start + BATCH, total), total, imported, skipped: skipped.length });
   }

@@ -6,8 +6,8 @@ import { badInput, notFound } from '../common/errors.js';
 import type { CorrectedPointInput, ImageKeypoints, IndexAssignment, Keypoint } from '../common/keypoints.js';
 import type { KeypointIndex, MatchProposal, Part, PartPatch, PartPoint } from '../common/keypoints.js';
 import type { PredictedPointInput, PredictionWriteResult, SkeletonEdge } from '../common/keypoints.js';
-import type { KeypointService } from '../common/services.js';
 import type { ImageRecord } from '../common/images.js';
+import type { KeypointService } from '../common/services.js';
 import { ImageStore } from '../db/imageStore.js';
 import { KeypointStore } from '../db/keypointStore.js';
 import { PartStore } from '../db/partStore.js';
@@ -16,14 +16,20 @@ import { writeSettings } from '../db/settingsStore.js';
 import type { ProjectDatabase } from '../db/database.js';
 import { matchIndicesToParts, type Point } from './parts/matchParts.js';
 import type { ProjectContext } from './projectContext.js';
-import { parseInput } from './validation.js';
+import { imagePointSchema, parseInput } from './validation.js';
 
 const id = z.number().int();
 const coordinate = z.number().refine(Number.isFinite, 'must be a finite number');
 const visibility = z.union([z.literal(0), z.literal(1), z.literal(2)]);
 
 const patchSchema = z.strictObject({
-  name: z.string().max(100).nullable().optional(),
+  // Names go into exports and onto the screen, where control and invisible characters would hide what they say.
+  name: z
+    .string()
+    .max(100)
+    .refine((name) => !/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name), 'must not contain control or invisible characters')
+    .nullable()
+    .optional(),
   colour: z
     .string()
     .regex(/^#[0-9a-fA-F]{6}$/, "must look like '#12ab9f'")
@@ -171,9 +177,14 @@ export class KeypointServiceImpl implements KeypointService {
     const own = new Set(new KeypointStore(db).indices(run).map((i) => i.id));
     const stray = valid.find((p) => !own.has(p.indexId));
     if (stray) throw badInput(`predicted points: index ${stray.indexId} is not one of run ${run}'s indices`);
-    const images = new ImageStore(db);
-    const missing = [...new Set(valid.map((p) => p.imageId))].find((i) => !images.get(i));
+    const store = new ImageStore(db);
+    const images = new Map([...new Set(valid.map((p) => p.imageId))].map((i) => [i, store.get(i)]));
+    const missing = [...images].find(([, image]) => !image)?.[0];
     if (missing !== undefined) throw notFound(`predicted points: the project has no image with id ${missing}`);
+    valid.forEach((point, i) => {
+      const image = images.get(point.imageId) as ImageRecord;
+      parseInput(imagePointSchema(image.width, image.height), point, `predicted points[${i}]`);
+    });
     return new RunStore(db).writePredictions(run, valid);
   }
 

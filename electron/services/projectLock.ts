@@ -4,12 +4,17 @@
 // the project read-only. Windows of one process share their process's hold (api/open-projects.ts
 // keeps them apart); job threads open their own connections under it. A lock left by a process
 // that has gone from this host (killed, crashed) is stale and is taken over.
+// The lock belongs to the file, not to the name it was opened by: it lies beside the real file
+// (symlinks resolved) and this process counts its holds by device + inode. A file with other
+// (hard-linked) names is never written at all (db/projectFile.ts), since no lock file sits beside
+// every name.
 
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ServiceError } from '../common/errors.js';
+import { storageFailure } from '../db/storageErrors.js';
 
 /** Who holds a project, as its lock file says. */
 export interface LockOwner {
@@ -20,16 +25,26 @@ export interface LockOwner {
 
 const ownerSchema = z.object({ pid: z.number().int().positive(), host: z.string(), startedAt: z.string() });
 
-export const lockFileOf = (projectFile: string): string => `${path.resolve(projectFile)}.lock`;
+/** The file itself: every symlink resolved (the name as given when nothing is there yet). */
+function realFile(projectFile: string): string {
+  const absolute = path.resolve(projectFile);
+  try {
+    return fs.realpathSync(absolute);
+  } catch {
+    return absolute;
+  }
+}
 
-/** How often each project is held by this process, by absolute project path. */
-const held = new Map<string, number>();
+export const lockFileOf = (projectFile: string): string => `${realFile(projectFile)}.lock`;
+
+/** The projects this process holds, by device + inode: how often, and which file. */
+const held = new Map<string, { count: number; file: string }>();
 const me = (): LockOwner => ({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() });
 
 // A process that ends without closing its project (Ctrl-C, an uncaught error) lets it go here;
 // only a kill it cannot see leaves a lock, which the next opener finds stale.
 process.on('exit', () => {
-  for (const projectFile of held.keys()) removeOwnLock(projectFile);
+  for (const { file } of held.values()) removeOwnLock(file);
 });
 
 function removeOwnLock(projectFile: string): void {
@@ -105,7 +120,7 @@ function createLockFile(lock: string): 'created' | 'exists' | 'unwritable' {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return 'exists';
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return 'unwritable';
-    throw e;
+    throw storageFailure(e, lock) ?? e;
   } finally {
     fs.rmSync(draft, { force: true });
   }
@@ -116,30 +131,33 @@ function createLockFile(lock: string): 'created' | 'exists' | 'unwritable' {
  * a 'locked' ServiceError naming the other process when one has it.
  */
 export function lockProject(projectFile: string): () => void {
-  const file = path.resolve(projectFile);
-  const lock = lockFileOf(file);
-  if (!held.has(file)) {
+  const file = realFile(projectFile);
+  const lock = `${file}.lock`;
+  const stat = fs.statSync(file);
+  const identity = `${stat.dev}:${stat.ino}`;
+  if (!held.has(identity)) {
     // After removing a stale lock, another process may take the project first: then it has it.
     for (let attempt = 0; ; attempt++) {
       const created = createLockFile(lock);
       if (created === 'unwritable') return () => undefined;
       if (created === 'created') break;
       const owner = otherHolder(file);
-      if (owner !== null) throw lockedError(file, owner);
-      if (attempt > 0) throw lockedError(file, readOwner(lock) ?? 'unreadable');
+      if (owner !== null) throw lockedError(projectFile, owner);
+      if (attempt > 0) throw lockedError(projectFile, readOwner(lock) ?? 'unreadable');
       fs.rmSync(lock, { force: true });
     }
   }
-  held.set(file, (held.get(file) ?? 0) + 1);
+  const hold = held.get(identity) ?? { count: 0, file };
+  hold.count++;
+  held.set(identity, hold);
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    const count = (held.get(file) ?? 1) - 1;
-    if (count > 0) held.set(file, count);
-    else {
-      held.delete(file);
-      removeOwnLock(file);
+    hold.count--;
+    if (hold.count === 0) {
+      held.delete(identity);
+      removeOwnLock(hold.file);
     }
   };
 }

@@ -17,6 +17,7 @@ import {
   removeProjectFiles,
   type ProjectDatabase,
 } from '../db/database.js';
+import { inspectProjectFile } from '../db/projectFile.js';
 import { GroundTruthStore } from '../db/groundTruthStore.js';
 import { ImageStore } from '../db/imageStore.js';
 import { KeypointStore } from '../db/keypointStore.js';
@@ -152,20 +153,28 @@ export class ProjectServiceImpl implements ProjectService {
   }
 
   private openForWriting(file: string, readOnly: 'if-locked' | false | undefined) {
+    // A missing file is openProjectDatabase's to explain, and one that cannot be written here
+    // (other names, a read-only disk or folder) opens read-only with the reason: neither takes a lock.
+    if (!fs.existsSync(file) || inspectProjectFile(file).readOnlyReason !== null) {
+      return { db: openProjectDatabase(file), release: () => undefined };
+    }
+    const diskFull = `${file} is open read-only: its disk is full (writing needs room for a lock file and a journal)`;
     let release: () => void;
     try {
-      // A missing file or folder is openProjectDatabase's to explain, with no lock made for it.
-      release = fs.existsSync(file) ? lockProject(file) : () => undefined;
+      release = lockProject(file);
     } catch (e) {
-      if (readOnly !== 'if-locked' || !(e instanceof ServiceError) || e.code !== 'locked') throw e;
-      const db = openProjectDatabase(file, undefined, `${e.message}. It is open here read-only`);
-      return { db, release: () => undefined };
+      // Reading needs no lock: a project held elsewhere, or on a full disk, is read as saved.
+      const held = e instanceof ServiceError && (e.code === 'locked' || e.code === 'storage');
+      if (readOnly !== 'if-locked' || !held) throw e;
+      const reason = e.code === 'locked' ? `${e.message}. It is open here read-only` : diskFull;
+      return { db: openProjectDatabase(file, undefined, reason), release: () => undefined };
     }
     try {
       return { db: openProjectDatabase(file), release };
     } catch (e) {
       release();
-      throw e;
+      if (readOnly !== 'if-locked' || !(e instanceof ServiceError) || e.code !== 'storage') throw e;
+      return { db: openProjectDatabase(file, undefined, diskFull), release: () => undefined };
     }
   }
 

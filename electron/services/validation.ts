@@ -1,8 +1,39 @@
 // Validation of outside input at the service boundary: one zod schema per input, and error
 // messages that name the field (`annotations[3].keypoints`) and the file it came from.
 
-import type { z } from 'zod';
+import { z } from 'zod';
 import { badInput } from '../common/errors.js';
+
+/**
+ * `text` as it can be shown in a message: control and invisible format characters (a byte-order
+ * mark, a right-to-left override, NUL) written as \u{…}, so the message shows what is really there.
+ */
+export function visible(text: string): string {
+  return text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => `\\u{${(c.codePointAt(0) as number).toString(16)}}`);
+}
+
+/** How far outside its image a keypoint or box may reach, in percent of the image's side: annotators click just past the edge. */
+export const IMAGE_MARGIN_PERCENT = 10;
+
+/**
+ * A point (x, y) in the pixels of a `width`×`height` image, up to IMAGE_MARGIN_PERCENT outside it: the one
+ * bound on coordinates, used by imports and by hand corrections. Extra fields pass through.
+ */
+export function imagePointSchema(width: number, height: number) {
+  const axis = (size: number, side: string) => {
+    const margin = (size * IMAGE_MARGIN_PERCENT) / 100;
+    const low = -margin;
+    const high = size + margin;
+    return z
+      .number()
+      .refine(Number.isFinite, 'must be a finite number')
+      .refine(
+        (v) => v >= low && v <= high,
+        `must lie within the image (${size} px ${side}, ${IMAGE_MARGIN_PERCENT} % margin: ${low} to ${high})`,
+      );
+  };
+  return z.looseObject({ x: axis(width, 'wide'), y: axis(height, 'high') });
+}
 
 /** `["annotations", 3, "keypoints"]` → `annotations[3].keypoints`. */
 export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
@@ -125,6 +156,6 @@ export function parseJsonFile(text: string, file: string): unknown {
       const { line, column } = lineAndColumn(text, offset);
       where = ` at line ${line}, column ${column}`;
     }
-    throw badInput(`${file} is not valid JSON${where}: ${(e as Error).message.split('\n')[0]}`);
+    throw badInput(`${file} is not valid JSON${where}: ${visible((e as Error).message.split('\n')[0] as string)}`);
   }
 }

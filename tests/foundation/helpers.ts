@@ -2,12 +2,40 @@
 // (to prove a failed operation changed nothing), and an independent reading of COCO.
 
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { expect, onTestFinished } from 'vitest';
 import { createServices, type ServiceHost } from '../../electron/services/container.js';
+
+const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// By its path: `--import tsx` would be looked for from the child's working folder.
+const tsx = createRequire(path.join(repository, 'package.json')).resolve('tsx');
+
+/** `skp …` as a process of its own, in the folder `cwd`; its exit code and output. */
+export function skp(cwd: string, ...args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, ['--import', tsx, path.join(repository, 'electron/cli/main.ts'), ...args], {
+    cwd,
+    encoding: 'utf8',
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** SQLite's own full check of a project file, read-only: 'ok' when the file is sound. */
+export function integrity(projectFile: string): string {
+  const db = new Database(projectFile, { readonly: true });
+  try {
+    return (db.pragma('integrity_check') as Array<{ integrity_check: string }>)
+      .map((r) => r.integrity_check)
+      .join('; ');
+  } finally {
+    db.close();
+  }
+}
 
 export function tempDir(prefix = 'skp-foundation-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));

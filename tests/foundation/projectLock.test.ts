@@ -5,6 +5,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,8 @@ import { lockFileOf } from '../../electron/services/projectLock.js';
 import { tempDir, writeImage } from './helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// By its path: `--import tsx` would be looked for from the child's working folder, a temporary one.
+const tsx = createRequire(path.join(root, 'package.json')).resolve('tsx');
 let dir: string;
 let file: string;
 let lock: string;

@@ -35,7 +35,12 @@ export const importCommand: CliCommand = {
             `(${rate(result.imported, result.seconds)}); ${result.alreadyPresent} were already in the project`,
         );
         printSkipped(io, result.skipped);
-        return 0;
+        if (result.imported > 0 || result.alreadyPresent > 0) return 0;
+        io.err(
+          `skp import: no image was imported from ${result.folder}: ` +
+            (result.found === 0 ? 'it holds no files' : `all ${result.found} files were skipped (reasons above)`),
+        );
+        return 1;
       }
       const result =
         values.coco !== undefined
@@ -43,7 +48,12 @@ export const importCommand: CliCommand = {
           : await services.imports.importCub({ folder: values.cub as string });
       report(io.out, result);
       printSkipped(io, result.skipped);
-      return 0;
+      if (result.imagesAdded + result.imagesMatched > 0 || result.skipped.length === 0) return 0;
+      io.err(
+        `skp import: no image of ${result.source} was imported: all ${result.skipped.length} were skipped ` +
+          '(reasons above); the project was not changed',
+      );
+      return 1;
     });
   },
 };

@@ -30,6 +30,10 @@ export const newCommand: CliCommand = {
             `(${rate(imported.imported, imported.seconds)})`,
         );
         printSkipped(io, imported.skipped);
+        if (imported.imported === 0 && imported.found > 0) {
+          io.err(`skp new: no image was imported: all ${imported.found} files were skipped (reasons above)`);
+          return 1;
+        }
       }
       return 0;
     });

@@ -9,7 +9,11 @@ import { badInput } from '../../common/errors.js';
 import type { GroundTruthPoint } from '../../common/groundTruth.js';
 import type { Visibility } from '../../common/keypoints.js';
 import { parseInput, parseJsonFile } from '../validation.js';
+import { readTextFile } from './inputFiles.js';
 import type { LabelledDataset } from './labelledDataset.js';
+
+/** The largest COCO file read: just under the longest string JavaScript can hold (COCO 2017's keypoints are 240 MB). */
+const MAX_JSON_BYTES = 500_000_000;
 
 const int = z.number().int();
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
@@ -94,7 +98,8 @@ export function readCocoFile(file: string, imagesRoot?: string): LabelledDataset
   const root = path.resolve(imagesRoot ?? path.dirname(absolute));
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw badInput(`image folder ${root} does not exist`);
 
-  const coco = parseInput(cocoSchema, parseJsonFile(fs.readFileSync(absolute, 'utf8'), absolute), absolute);
+  const text = readTextFile(absolute, 'COCO keypoints JSON file', MAX_JSON_BYTES);
+  const coco = parseInput(cocoSchema, parseJsonFile(text, absolute), absolute);
   const imageIndex = uniqueIds(coco.images, 'images', absolute);
   const categoryIndex = uniqueIds(coco.categories, 'categories', absolute);
   uniqueIds(coco.annotations, 'annotations', absolute);
@@ -144,5 +149,5 @@ export function readCocoFile(file: string, imagesRoot?: string): LabelledDataset
   });
 
   const skeleton = (coco.categories[0]?.skeleton ?? []).map(([a, b]) => [a - 1, b - 1] as [number, number]);
-  return { source: absolute, parts, skeleton, images, instances };
+  return { source: absolute, root, parts, skeleton, images, instances };
 }

@@ -4,26 +4,41 @@
 //   train_test_split.txt     <image_id> <1 = train, 0 = test>
 //   bounding_boxes.txt       <image_id> <x> <y> <width> <height>
 //   parts/parts.txt          <part_id> <name> (optional; without it parts are named part_1...)
-// Every error names the file and the line.
+// Every error names the file and the line. Names (image paths, part names) are kept exactly as
+// written after the id and its separator, spaces included.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { badInput } from '../../common/errors.js';
 import type { BoundingBox, GroundTruthPoint } from '../../common/groundTruth.js';
+import { kindOf } from '../../db/projectFile.js';
+import { visible } from '../validation.js';
+import { outsideRoot, readTextFile } from './inputFiles.js';
 import type { LabelledDataset, LabelledImage, LabelledInstance } from './labelledDataset.js';
 
 const REQUIRED = ['images.txt', 'parts/part_locs.txt', 'train_test_split.txt', 'bounding_boxes.txt'];
 
+/** The largest CUB list read (CUB-200-2011's largest, part_locs.txt, is 6 MB). */
+const MAX_LIST_BYTES = 64_000_000;
+
 interface Line {
   number: number;
   fields: string[];
+  /** What follows the first field and the spaces after it, exactly (less spaces at the end of the line). */
+  rest: string;
 }
 
 function readLines(folder: string, name: string): Line[] {
-  const text = fs.readFileSync(path.join(folder, name), 'utf8');
-  return text
+  const file = path.join(folder, name);
+  const outside = outsideRoot(folder, file);
+  if (outside !== null) throw badInput(`${file}: ${outside}`);
+  return readTextFile(file, 'CUB list', MAX_LIST_BYTES)
     .split(/\r?\n/)
-    .map((line, i) => ({ number: i + 1, fields: line.trim().split(/\s+/) }))
+    .map((line, i) => ({
+      number: i + 1,
+      fields: line.trim().split(/\s+/),
+      rest: /^\s*\S+\s+(.*?)\s*$/.exec(line)?.[1] ?? '',
+    }))
     .filter((line) => line.fields[0] !== '');
 }
 
@@ -31,7 +46,7 @@ function readLines(folder: string, name: string): Line[] {
 function fieldsOf(folder: string, name: string, line: Line, count: number, layout: string): string[] {
   if (line.fields.length < count || (count > 2 && line.fields.length !== count)) {
     throw badInput(
-      `${path.join(folder, name)} line ${line.number}: expected "${layout}", got "${line.fields.join(' ')}"`,
+      `${path.join(folder, name)} line ${line.number}: expected "${layout}", got "${visible(line.fields.join(' '))}"`,
     );
   }
   return line.fields;
@@ -41,7 +56,7 @@ function number(folder: string, name: string, line: Line, text: string, what: st
   const value = Number(text);
   if (text === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
     throw badInput(
-      `${path.join(folder, name)} line ${line.number}: ${what} "${text}" is not ${integer ? 'a whole number' : 'a number'}`,
+      `${path.join(folder, name)} line ${line.number}: ${what} "${visible(text)}" is not ${integer ? 'a whole number' : 'a number'}`,
     );
   }
   return value;
@@ -49,22 +64,26 @@ function number(folder: string, name: string, line: Line, text: string, what: st
 
 export function readCubFolder(folder: string): LabelledDataset {
   const root = path.resolve(folder);
-  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw badInput(`CUB folder ${root} does not exist`);
+  const stat = fs.statSync(root, { throwIfNoEntry: false });
+  if (!stat) throw badInput(`CUB folder ${root} does not exist`);
+  if (!stat.isDirectory()) throw badInput(`${root} is ${kindOf(stat)}; give the CUB_200_2011 folder`);
   for (const name of REQUIRED) {
-    if (!fs.existsSync(path.join(root, name))) throw badInput(`CUB folder ${root} is missing ${name}`);
+    if (!fs.lstatSync(path.join(root, name), { throwIfNoEntry: false })) {
+      throw badInput(`CUB folder ${root} is missing ${name}`);
+    }
   }
 
   const images: LabelledImage[] = [];
   const cubIds: number[] = [];
   const imageById = new Map<number, number>();
   for (const line of readLines(root, 'images.txt')) {
-    const [idText, ...rest] = fieldsOf(root, 'images.txt', line, 2, '<image_id> <image path>');
+    const [idText] = fieldsOf(root, 'images.txt', line, 2, '<image_id> <image path>');
     const id = number(root, 'images.txt', line, idText as string, 'image id', true);
     if (imageById.has(id))
       throw badInput(`${path.join(root, 'images.txt')} line ${line.number}: image id ${id} is listed twice`);
     imageById.set(id, images.length);
     cubIds.push(id);
-    images.push({ file: path.join(root, 'images', rest.join(' ')) });
+    images.push({ file: path.resolve(root, 'images', line.rest) });
   }
 
   /** Index into `images` of an image id named in another file, which must be in images.txt. */
@@ -95,16 +114,28 @@ export function readCubFolder(folder: string): LabelledDataset {
       .map((t, i) =>
         number(root, 'bounding_boxes.txt', line, t, ['x', 'y', 'width', 'height'][i] as string, false),
       ) as [number, number, number, number];
-    boxes.set(imageOf('bounding_boxes.txt', line, f[0] as string), { x, y, width, height });
+    const where = `${path.join(root, 'bounding_boxes.txt')} line ${line.number}`;
+    if (width < 0 || height < 0) {
+      throw badInput(`${where}: a box cannot have a negative ${width < 0 ? 'width' : 'height'} (${width}×${height})`);
+    }
+    const image = imageOf('bounding_boxes.txt', line, f[0] as string);
+    if (boxes.has(image)) throw badInput(`${where}: image ${cubIds[image]} already has a box`);
+    boxes.set(image, { x, y, width, height });
   }
 
   // Part ids → positions, in id order; names from parts.txt when present.
   const partNames = new Map<number, string>();
   const partsFile = path.join(root, 'parts', 'parts.txt');
-  if (fs.existsSync(partsFile)) {
+  if (fs.lstatSync(partsFile, { throwIfNoEntry: false })) {
     for (const line of readLines(root, 'parts/parts.txt')) {
-      const [idText, ...name] = fieldsOf(root, 'parts/parts.txt', line, 2, '<part_id> <part name>');
-      partNames.set(number(root, 'parts/parts.txt', line, idText as string, 'part id', true), name.join(' '));
+      const [idText] = fieldsOf(root, 'parts/parts.txt', line, 2, '<part_id> <part name>');
+      const id = number(root, 'parts/parts.txt', line, idText as string, 'part id', true);
+      const where = `${path.join(root, 'parts/parts.txt')} line ${line.number}`;
+      if (partNames.has(id)) throw badInput(`${where}: part id ${id} is listed twice`);
+      if ([...partNames.values()].includes(line.rest)) {
+        throw badInput(`${where}: part name "${visible(line.rest)}" is listed twice`);
+      }
+      partNames.set(id, line.rest);
     }
   }
   const locations = readLines(root, 'parts/part_locs.txt').map((line) => {
@@ -162,5 +193,5 @@ export function readCubFolder(folder: string): LabelledDataset {
       points,
     });
   }
-  return { source: root, parts, skeleton: [], images, instances };
+  return { source: root, root, parts, skeleton: [], images, instances };
 }

@@ -10,6 +10,8 @@ import type { ProjectDatabase } from '../../db/database.js';
 import { GroundTruthStore } from '../../db/groundTruthStore.js';
 import { ImageStore, type NewImage } from '../../db/imageStore.js';
 import { readImageFiles } from '../imageFiles.js';
+import { imagePointSchema } from '../validation.js';
+import { outsideRoot } from './inputFiles.js';
 
 export interface LabelledImage {
   /** Absolute path of the image file. */
@@ -29,6 +31,8 @@ export interface LabelledInstance extends Omit<GroundTruthInstance, 'id' | 'imag
 export interface LabelledDataset {
   /** Shown to the user, e.g. the file imported. */
   source: string;
+  /** The import folder: every image the dataset names must lie inside it (symlinks resolved). */
+  root: string;
   parts: string[];
   /** 0-based part positions. */
   skeleton: Array<[number, number]>;
@@ -50,6 +54,32 @@ function checkParts(store: GroundTruthStore, dataset: LabelledDataset): boolean 
   return false;
 }
 
+/**
+ * Why the labels of an image of `width`×`height` pixels cannot be right (a labelled point or a
+ * box corner far outside it), or null.
+ */
+function outsideImage(dataset: LabelledDataset, instances: LabelledInstance[], width: number, height: number) {
+  const bound = imagePointSchema(width, height);
+  for (const instance of instances) {
+    const corners = instance.bbox
+      ? [
+          { what: 'box corner', x: instance.bbox.x, y: instance.bbox.y },
+          { what: 'box corner', x: instance.bbox.x + instance.bbox.width, y: instance.bbox.y + instance.bbox.height },
+        ]
+      : [];
+    const points = instance.points
+      .filter((p) => p.visibility > 0)
+      .map((p) => ({ what: `point "${dataset.parts[p.part]}"`, x: p.x, y: p.y }));
+    for (const { what, x, y } of [...points, ...corners]) {
+      const problem = bound.safeParse({ x, y }).error?.issues[0];
+      if (problem) {
+        return `${instance.origin}: ${what} at (${x}, ${y}): ${String(problem.path[0])} ${problem.message}`;
+      }
+    }
+  }
+  return null;
+}
+
 export async function storeLabelledDataset(
   db: ProjectDatabase,
   dataset: LabelledDataset,
@@ -65,17 +95,27 @@ export async function storeLabelledDataset(
   // Image i of the dataset → project image id, once known; -1 while not (yet) stored.
   const imageIds = new Array<number>(dataset.images.length).fill(-1);
   const skipped: SkippedFile[] = [];
-  const sizeMismatch = (image: LabelledImage, width: number, height: number): string | null =>
-    image.width !== undefined && (image.width !== width || image.height !== height)
-      ? `labelled at ${image.width}×${image.height} in ${dataset.source}, but the image is ${width}×${height}`
-      : null;
+  const instancesOf = new Map<number, LabelledInstance[]>();
+  for (const instance of dataset.instances) {
+    instancesOf.set(instance.image, [...(instancesOf.get(instance.image) ?? []), instance]);
+  }
+  /** Why image i's labels do not fit the image as it really is (its size, or points far outside it), or null. */
+  const labelProblem = (i: number, width: number, height: number): string | null => {
+    const image = dataset.images[i] as LabelledImage;
+    if (image.width !== undefined && (image.width !== width || image.height !== height)) {
+      return `labelled at ${image.width}×${image.height} in ${dataset.source}, but the image is ${width}×${height}`;
+    }
+    return outsideImage(dataset, instancesOf.get(i) ?? [], width, height);
+  };
 
   const fresh: number[] = [];
   dataset.images.forEach((image, i) => {
+    const outside = outsideRoot(dataset.root, image.file);
+    if (outside !== null) return skipped.push({ path: image.file, reason: outside });
     const id = known.get(images.storedPath(image.file));
     if (id === undefined) return fresh.push(i);
     const record = images.get(id);
-    const mismatch = record && sizeMismatch(image, record.width, record.height);
+    const mismatch = record && labelProblem(i, record.width, record.height);
     if (mismatch) skipped.push({ path: image.file, reason: mismatch });
     else imageIds[i] = id;
   });
@@ -91,11 +131,27 @@ export async function storeLabelledDataset(
   outcomes.forEach((outcome, j) => {
     const i = fresh[j] as number;
     if ('skipped' in outcome) return skipped.push(outcome.skipped);
-    const mismatch = sizeMismatch(dataset.images[i] as LabelledImage, outcome.image.width, outcome.image.height);
+    const mismatch = labelProblem(i, outcome.image.width, outcome.image.height);
     if (mismatch) skipped.push({ path: outcome.image.file, reason: mismatch });
     else toInsert.push({ datasetIndex: i, image: outcome.image });
   });
 
+  // A dataset none of whose images could be used leaves the project as it was (its part names too).
+  const usable = toInsert.length > 0 || imageIds.some((id) => id >= 0);
+  if (!usable && dataset.images.length > 0) {
+    return {
+      source: dataset.source,
+      imagesAdded: 0,
+      imagesMatched: 0,
+      skipped,
+      instances: 0,
+      instancesDropped: dataset.instances.length,
+      imagesReplaced: 0,
+      parts: dataset.parts,
+      splitsSet: 0,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
   return db.write(() => {
     if (setSchema) {
       gt.setSchema({ parts: dataset.parts.map((name, position) => ({ position, name })), skeleton: dataset.skeleton });

@@ -3,6 +3,9 @@
 export function failureText(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
   const message = e instanceof Error ? e.message : String(e);
-  if (code === 'SQLITE_FULL' || code === 'ENOSPC') return `the disk holding the project is full (${message})`;
+  // 'storage': ProjectDatabase.write already said it in the user's words.
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'storage') {
+    return `the disk holding the project is full (${message})`;
+  }
   return message;
 }
