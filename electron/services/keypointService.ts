@@ -2,6 +2,7 @@
 
 import { z } from 'zod';
 import { badInput, notFound } from '../common/errors.js';
+import { indexNameSchema } from '../common/names.js';
 import type { CorrectedPointInput, ImageKeypoints, IndexPatch, IndexPoint, Keypoint } from '../common/keypoints.js';
 import type { KeypointIndex, PredictedPointInput, PredictionWriteResult, SkeletonEdge } from '../common/keypoints.js';
 import type { KeypointService } from '../common/services.js';
@@ -17,7 +18,7 @@ const coordinate = z.number().refine(Number.isFinite, 'must be a finite number')
 const visibility = z.union([z.literal(0), z.literal(1), z.literal(2)]);
 
 const patchSchema = z.strictObject({
-  name: z.string().max(100).nullable().optional(),
+  name: indexNameSchema.nullable().optional(),
   colour: z
     .string()
     .regex(/^#[0-9a-fA-F]{6}$/, "must look like '#12ab9f'")

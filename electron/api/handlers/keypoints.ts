@@ -59,6 +59,6 @@ export function keypointHandlers(context: SessionContext): Pick<Handlers, Keypoi
     'groundTruth.summary': () => services.groundTruth.summary(),
 
     'export.coco': async (request) =>
-      services.exports.exportCoco({ ...request, file: allowed.check(request.file, 'export file') }),
+      services.exports.exportCoco({ ...request, file: allowed.check(request.file, 'export file', 'file') }),
   };
 }

@@ -14,8 +14,18 @@ type ProjectMethods =
   | 'projects.close'
   | 'model.set';
 
+/** SQLite and the project lock write these next to a project file, through whatever links they are. */
+const companionSuffixes = ['-wal', '-shm', '-journal', '.lock'];
+
 export function projectHandlers(context: SessionContext): Pick<Handlers, ProjectMethods> {
   const { services, allowed, openProjects, recent, id } = context;
+
+  /** The real path of a project file, refused unless it and the files SQLite keeps beside it lie inside. */
+  function checkProject(projectPath: string): string {
+    const file = allowed.check(projectPath, 'project file', 'file');
+    for (const suffix of companionSuffixes) allowed.check(file + suffix, 'project file', 'file');
+    return file;
+  }
 
   /** Opens `projectPath` through `open`, keeping one window per project and remembering it. */
   async function switchTo<T>(projectPath: string, open: () => Promise<T>, infoOf: (result: T) => ProjectInfo) {
@@ -39,8 +49,8 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
     'projects.recent': async () => recent.list(),
 
     'projects.create': async (request) => {
-      const file = allowed.check(request.path, 'project file');
-      const images = request.images === undefined ? undefined : allowed.check(request.images, 'image folder');
+      const file = checkProject(request.path);
+      const images = request.images === undefined ? undefined : allowed.check(request.images, 'image folder', 'folder');
       return switchTo(
         file,
         () => services.project.create({ path: file, images, name: request.name }),
@@ -49,7 +59,7 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
     },
 
     'projects.open': async (request) => {
-      const file = allowed.check(request.path, 'project file');
+      const file = checkProject(request.path);
       if (request.readOnly) {
         // Looking changes nothing: no window needs to let go of the project first.
         const info = await services.project.open(file, { readOnly: true });
@@ -66,10 +76,15 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
     },
 
     'projects.import': async (request) => {
-      const file = allowed.check(request.path, 'project file');
-      const source = allowed.check(request.kind === 'coco' ? request.file : request.folder, 'dataset');
+      const file = checkProject(request.path);
+      const source =
+        request.kind === 'coco'
+          ? allowed.check(request.file, 'COCO file', 'file')
+          : allowed.check(request.folder, 'CUB folder', 'folder');
       const imagesRoot =
-        request.kind === 'coco' && request.imagesRoot ? allowed.check(request.imagesRoot, 'image folder') : undefined;
+        request.kind === 'coco' && request.imagesRoot
+          ? allowed.check(request.imagesRoot, 'image folder', 'folder')
+          : undefined;
       return switchTo(
         file,
         async () => {
@@ -103,7 +118,7 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
     },
 
     'model.set': async (request) => {
-      const model = allowed.check(request.path, 'model');
+      const model = allowed.check(request.path, 'model', 'file-or-folder');
       return services.project.setModel({ name: path.basename(model), path: model });
     },
   };
