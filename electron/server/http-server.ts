@@ -9,7 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiEvent } from '../api/contract.js';
 import { uiSecurityHeaders } from '../api/content-security-policy.js';
 import type { Dispatch } from '../api/dispatcher.js';
-import { ApiError, httpStatusOf } from '../api/errors.js';
+import { ApiError, httpStatusOf, type ApiErrorCode } from '../api/errors.js';
 import type { EventHub } from '../api/events.js';
 import type { ImageFile } from '../api/types.js';
 import { answeredHostNames, hostForUrl, hostOfHeader, reachingAddresses } from './addresses.js';
@@ -135,6 +135,15 @@ function pathnameOf(target: string | undefined): string {
   }
 }
 
+/** A whole HTTP response with a JSON error, for sockets that no http.ServerResponse owns. */
+function rawJsonResponse(status: number, code: ApiErrorCode, message: string): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return (
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
 /** A malformed request never reached a handler: answer it in JSON too, unless a response is under way. */
 function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   // Node's own handler checks the same: raw bytes written during a response would corrupt it.
@@ -144,11 +153,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     return;
   }
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const body = JSON.stringify({ error: { code: 'bad-input', message: `Malformed HTTP request (${error.code}).` } });
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  socket.end(rawJsonResponse(status, 'bad-input', `Malformed HTTP request (${error.code}).`));
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -224,6 +229,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     serve(req, res);
   });
 
+  // CONNECT asks this server to be a proxy, which it is not; unanswered, Node would just hang up.
+  server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(rawJsonResponse(405, 'bad-input', 'This server is not a proxy.'));
+  });
+
   const sockets = new WebSocketServer({
     noServer: true,
     maxPayload: maxFrameBytes,
@@ -231,20 +242,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    const refuse = (status: string) => {
-      if (!socket.destroyed) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const refuse = (status: number, code: ApiErrorCode, message: string) => {
+      if (!socket.destroyed) socket.end(rawJsonResponse(status, code, message));
     };
-    if (!hostAllowed(req)) return refuse('421 Misdirected Request');
+    if (!hostAllowed(req)) return refuse(421, 'forbidden', 'Unexpected Host header.');
     if (!tokenMatches(token, tokenFromProtocols(req.headers['sec-websocket-protocol']))) {
-      return refuse('401 Unauthorized');
+      return refuse(401, 'unauthorized', 'The event socket needs the access token (as the subprotocol token.<token>).');
     }
     let pathname: string;
     try {
       pathname = pathnameOf(req.url);
     } catch {
-      return refuse('400 Bad Request');
+      return refuse(400, 'bad-input', 'The request target is not a URL path.');
     }
-    if (pathname !== '/api/events') return refuse('404 Not Found');
+    if (pathname !== '/api/events') return refuse(404, 'not-found', `No event socket at ${pathname}.`);
     sockets.handleUpgrade(req, socket, head, (ws) => sockets.emit('connection', ws, req));
   }
 
