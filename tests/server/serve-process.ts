@@ -48,9 +48,13 @@ export async function startServe(args: string[], configHome: string): Promise<Se
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
     },
+    /** SIGTERM, then SIGKILL after 5 s: a server frozen on a read cannot even run its signal handler. */
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited;
+      clearTimeout(killer);
     },
   };
 }
