@@ -1,18 +1,21 @@
 // `skp serve`'s transport: the typed API as POST /api/call/<method>, pushed events over the
 // WebSocket /api/events, and the built UI as static files. Every /api/ request needs the access token.
 // No request may end the process (it may be training): each one runs inside an error boundary that
-// answers 500 JSON, and every path, header and body is checked before it reaches fs or URL parsing.
+// answers 500 JSON, every path, header and body is checked before it reaches fs or URL parsing, and
+// every refusal is JSON, sent only once the client has stopped sending (see request-body.ts).
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiEvent } from '../api/contract.js';
 import { uiSecurityHeaders } from '../api/content-security-policy.js';
 import type { Dispatch } from '../api/dispatcher.js';
-import { ApiError, httpStatusOf, type ApiErrorCode } from '../api/errors.js';
+import { ApiError } from '../api/errors.js';
 import type { EventHub } from '../api/events.js';
 import type { ImageFile } from '../api/types.js';
 import { answeredHostNames, hostForUrl, hostOfHeader, reachingAddresses } from './addresses.js';
+import { answerAndClose, Refusal, sendError, sendFile, sendJson } from './answers.js';
+import { BodyTooLarge, declaredLength, discardBody, maxBodyBytes, readBody } from './request-body.js';
 import { sendStaticFile } from './static-files.js';
 import { bearerToken, eventsProtocol, tokenFromProtocols, tokenMatches } from './token.js';
 
@@ -40,91 +43,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export const maxBodyBytes = 1 << 20;
-/** An oversized body is read on and dropped up to this much, so the client gets the 413 before the
- * connection closes; closing on unread bytes would reset it and lose the answer. */
-const maxDrainBytes = 64 << 20;
-const maxDrainMs = 10_000;
 /** The event socket only sends; anything a client sends is a few bytes at most. */
 export const maxFrameBytes = 64 << 10;
-
-class BodyTooLarge extends Error {
-  constructor() {
-    super(`The request body is over ${maxBodyBytes} bytes.`);
-  }
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': String(Buffer.byteLength(text)),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    ...headers,
-  });
-  res.end(text);
-}
-
-function sendError(res: http.ServerResponse, error: ApiError): void {
-  sendJson(res, httpStatusOf[error.code], { error: error.toBody() });
-}
-
-function sendTooLarge(res: http.ServerResponse, error: BodyTooLarge): void {
-  sendJson(res, 413, { error: { code: 'bad-input', message: error.message } }, { Connection: 'close' });
-}
-
-function sendFile(res: http.ServerResponse, file: ImageFile): void {
-  res.writeHead(200, {
-    'Content-Type': file.mime,
-    'Content-Length': String(file.bytes.byteLength),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-  });
-  res.end(file.bytes);
-}
-
-function declaredLength(req: http.IncomingMessage): number {
-  const length = Number(req.headers['content-length']);
-  return Number.isFinite(length) ? length : 0;
-}
-
-/** The JSON body, at most maxBodyBytes of it; a longer one is drained and refused with BodyTooLarge. */
-function readBody(req: http.IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    if (declaredLength(req) > maxBodyBytes + maxDrainBytes) return reject(new BodyTooLarge());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let drainTimer: NodeJS.Timeout | undefined;
-    const tooLarge = () => {
-      clearTimeout(drainTimer);
-      reject(new BodyTooLarge());
-    };
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= maxBodyBytes) chunks.push(chunk);
-      else if (drainTimer === undefined) {
-        chunks.length = 0;
-        drainTimer = setTimeout(tooLarge, maxDrainMs);
-      }
-      if (size > maxBodyBytes + maxDrainBytes) tooLarge();
-    });
-    req.on('end', () => {
-      if (size > maxBodyBytes) return tooLarge();
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') return resolve({});
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new ApiError('bad-input', 'Request body is not valid JSON.'));
-      }
-    });
-    req.on('error', (error) => {
-      clearTimeout(drainTimer);
-      reject(error);
-    });
-  });
-}
 
 /** The path of a request target; ApiError when the target is not a URL path. */
 function pathnameOf(target: string | undefined): string {
@@ -133,15 +53,6 @@ function pathnameOf(target: string | undefined): string {
   } catch {
     throw new ApiError('bad-input', 'The request target is not a URL path.');
   }
-}
-
-/** A whole HTTP response with a JSON error, for sockets that no http.ServerResponse owns. */
-function rawJsonResponse(status: number, code: ApiErrorCode, message: string): string {
-  const body = JSON.stringify({ error: { code, message } });
-  return (
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  );
 }
 
 /** A malformed request never reached a handler: answer it in JSON too, unless a response is under way. */
@@ -153,7 +64,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
     return;
   }
   const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  socket.end(rawJsonResponse(status, 'bad-input', `Malformed HTTP request (${error.code}).`));
+  answerAndClose(socket, status, 'bad-input', `Malformed HTTP request (${error.code}).`);
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -181,58 +92,57 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   async function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (!hostAllowed(req)) {
-      sendJson(res, 421, { error: { code: 'forbidden', message: 'Unexpected Host header.' } });
-      return;
-    }
+    if (!hostAllowed(req)) throw new Refusal(421, 'forbidden', 'Unexpected Host header.');
     const pathname = pathnameOf(req.url);
     if (pathname === '/api' || pathname.startsWith('/api/')) return handleApi(req, res, pathname);
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      sendJson(res, 405, { error: { code: 'bad-input', message: 'Only GET here.' } });
-      return;
-    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new Refusal(405, 'bad-input', 'Only GET here.');
+    await discardBody(req);
     if (!(await sendStaticFile(options.uiFolder, pathname, res, uiSecurityHeaders))) {
-      sendJson(res, 404, { error: { code: 'not-found', message: `No file at ${pathname}.` } });
+      throw new ApiError('not-found', `No file at ${pathname}.`);
     }
   }
 
   /** The last resort: whatever a request did, it gets an answer and the process carries on. */
-  function answerFailure(res: http.ServerResponse, error: unknown): void {
+  async function answerFailure(req: http.IncomingMessage, res: http.ServerResponse, error: unknown): Promise<void> {
     if (res.headersSent) {
       // Mid-response (e.g. the client went away while a file streamed): nothing more can be said.
       res.destroy();
       return;
     }
-    if (error instanceof BodyTooLarge) return sendTooLarge(res, error);
-    if (error instanceof ApiError) return sendError(res, error);
+    await discardBody(req);
+    if (error instanceof BodyTooLarge) return sendError(res, new Refusal(413, 'bad-input', error.message));
+    if (error instanceof ApiError || error instanceof Refusal) return sendError(res, error);
     logError(error);
     sendError(res, new ApiError('internal', 'Internal error (details are in the server log).'));
   }
 
   function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
-    handleRequest(req, res).catch((error: unknown) => {
-      try {
-        answerFailure(res, error);
-      } catch (failure) {
+    handleRequest(req, res)
+      .catch((error: unknown) => answerFailure(req, res, error))
+      .catch((failure: unknown) => {
         logError(failure);
         res.destroy();
-      }
-    });
+      });
   }
 
-  const server = http.createServer(serve);
+  // A missing Host header is refused by the Host check, in JSON, rather than by Node with an empty 400.
+  const server = http.createServer({ requireHostHeader: false }, serve);
   server.on('clientError', answerClientError);
   // curl and others ask before sending a large body: refuse an oversized one before it is sent.
   server.on('checkContinue', (req, res) => {
-    if (declaredLength(req) > maxBodyBytes) return sendTooLarge(res, new BodyTooLarge());
+    if (declaredLength(req) > maxBodyBytes)
+      return sendError(res, new Refusal(413, 'bad-input', new BodyTooLarge().message));
     res.writeContinue();
     serve(req, res);
   });
-
+  server.on('checkExpectation', (req, res) => {
+    const message = `Cannot meet "Expect: ${req.headers.expect}"; only 100-continue is known.`;
+    answerFailure(req, res, new Refusal(417, 'bad-input', message)).catch(() => res.destroy());
+  });
   // CONNECT asks this server to be a proxy, which it is not; unanswered, Node would just hang up.
   server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
     socket.on('error', () => socket.destroy());
-    socket.end(rawJsonResponse(405, 'bad-input', 'This server is not a proxy.'));
+    answerAndClose(socket, 405, 'bad-input', 'This server is not a proxy.');
   });
 
   const sockets = new WebSocketServer({
@@ -242,24 +152,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    const refuse = (status: number, code: ApiErrorCode, message: string) => {
-      if (!socket.destroyed) socket.end(rawJsonResponse(status, code, message));
-    };
-    if (!hostAllowed(req)) return refuse(421, 'forbidden', 'Unexpected Host header.');
+    if (!hostAllowed(req)) return answerAndClose(socket, 421, 'forbidden', 'Unexpected Host header.');
     if (!tokenMatches(token, tokenFromProtocols(req.headers['sec-websocket-protocol']))) {
-      return refuse(401, 'unauthorized', 'The event socket needs the access token (as the subprotocol token.<token>).');
+      const message = 'The event socket needs the access token (as the subprotocol token.<token>).';
+      return answerAndClose(socket, 401, 'unauthorized', message);
     }
     let pathname: string;
     try {
       pathname = pathnameOf(req.url);
     } catch {
-      return refuse(400, 'bad-input', 'The request target is not a URL path.');
+      return answerAndClose(socket, 400, 'bad-input', 'The request target is not a URL path.');
     }
-    if (pathname !== '/api/events') return refuse(404, 'not-found', `No event socket at ${pathname}.`);
+    if (pathname !== '/api/events') return answerAndClose(socket, 404, 'not-found', `No event socket at ${pathname}.`);
     sockets.handleUpgrade(req, socket, head, (ws) => sockets.emit('connection', ws, req));
   }
 
-  server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     // A reset during the handshake is the client's business, not a reason to stop.
     socket.on('error', () => socket.destroy());
     try {
