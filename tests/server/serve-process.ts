@@ -45,6 +45,9 @@ export async function startServe(args: string[], configHome: string): Promise<Se
     child,
     output: () => output,
     rss() {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`skp serve has exited (${child.exitCode ?? child.signalCode}):\n${output.slice(-3000)}`);
+      }
       const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
     },
