@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openProjectDatabase } from '../../electron/db/database.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { createServices } from '../../electron/services/container.js';
-import { rawRequest, startServe, type ServeProcess } from './serve-process.js';
+import { rawRequest, repoRoot, startServe, type ServeProcess } from './serve-process.js';
 
 let root: string;
 let allowed: string;
@@ -261,6 +261,22 @@ describe('names that are not regular files never freeze the server', () => {
     fs.renameSync(file + '.kept', file);
     expect((await call('images.file', { id: image!.id })).status).toBe(200);
   });
+
+  it('refuses a FIFO in the model reader itself, without waiting for a writer', () => {
+    const fifo = path.join(allowed, 'fifos', 'direct.safetensors');
+    fs.mkdirSync(path.dirname(fifo), { recursive: true });
+    execFileSync('mkfifo', [fifo]);
+    // In a process of its own: a reader that blocks would freeze this test's process too.
+    const script =
+      "import('./native/weights/safetensors.ts').then(({ openSafetensors }) => {" +
+      ' try { openSafetensors(process.argv[1]); } catch (e) { console.log(e.message); } })';
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script, fifo], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(out).toMatch(/direct\.safetensors: not a regular file/);
+  });
 });
 
 describe('bad input is a 4xx that says what is wrong', () => {
@@ -284,6 +300,16 @@ describe('bad input is a 4xx that says what is wrong', () => {
     const answer = await call('files.list', { path: path.join(allowed, 'images', 'a.png') });
     expect(answer.status).toBe(400);
     expect(answer.body.error?.message).toMatch(/a\.png is not a folder/);
+    const file = path.join(allowed, 'images', 'a.png');
+    for (const [method, input] of [
+      ['files.list', { path: path.join(file, 'sub') }],
+      ['projects.create', { path: path.join(file, 'p.skp') }],
+      ['export.coco', { file: path.join(file, 'out.json') }],
+    ] as const) {
+      const under = await call(method, input);
+      expect(under.status, method).toBe(400);
+      expect(under.body.error?.message, method).toMatch(/a part of this path is a file, not a folder/);
+    }
   });
 
   it('checks index names at the edge with the service’s own rule', async () => {
