@@ -7,17 +7,25 @@ import fs from 'node:fs';
 const openForReading = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
 
 export class NotRegularFileError extends Error {
-  constructor(readonly file: string) {
-    super(`${file} is not a regular file`);
+  constructor(
+    readonly file: string,
+    why = 'is not a regular file',
+  ) {
+    super(`${file} ${why}`);
     this.name = 'NotRegularFileError';
   }
 }
 
-/** The bytes of `file`; NotRegularFileError when it is anything but a regular file (ENOENT etc. pass on). */
-export async function readRegularFile(file: string): Promise<Buffer> {
+/**
+ * The bytes of `file`; NotRegularFileError when it is anything but a regular file of at most
+ * `maxBytes` (ENOENT and the like pass on as they are).
+ */
+export async function readRegularFile(file: string, maxBytes: number): Promise<Buffer> {
   const handle = await fs.promises.open(file, openForReading);
   try {
-    if (!(await handle.stat()).isFile()) throw new NotRegularFileError(file);
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new NotRegularFileError(file);
+    if (stat.size > maxBytes) throw new NotRegularFileError(file, `is ${stat.size} bytes, over ${maxBytes}`);
     return await handle.readFile();
   } finally {
     await handle.close();

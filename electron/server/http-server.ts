@@ -43,6 +43,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+const wrongHost = 'Unexpected Host header: open the server at one of the addresses `skp serve` printed.';
+
 /** The event socket only sends; anything a client sends is a few bytes at most. */
 export const maxFrameBytes = 64 << 10;
 
@@ -92,7 +94,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   async function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (!hostAllowed(req)) throw new Refusal(421, 'forbidden', 'Unexpected Host header.');
+    if (!hostAllowed(req)) throw new Refusal(421, 'forbidden', wrongHost);
     const pathname = pathnameOf(req.url);
     if (pathname === '/api' || pathname.startsWith('/api/')) return handleApi(req, res, pathname);
     if (req.method !== 'GET' && req.method !== 'HEAD') throw new Refusal(405, 'bad-input', 'Only GET here.');
@@ -152,7 +154,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (!hostAllowed(req)) return answerAndClose(socket, 421, 'forbidden', 'Unexpected Host header.');
+    if (!hostAllowed(req)) return answerAndClose(socket, 421, 'forbidden', wrongHost);
     if (!tokenMatches(token, tokenFromProtocols(req.headers['sec-websocket-protocol']))) {
       const message = 'The event socket needs the access token (as the subprotocol token.<token>).';
       return answerAndClose(socket, 401, 'unauthorized', message);

@@ -247,7 +247,7 @@ describe('names that are not regular files never freeze the server', () => {
     await expectAlive();
   });
 
-  it('answers an image file replaced by a FIFO as missing', async () => {
+  it('answers an image file replaced by a FIFO or a huge file as no longer the image', async () => {
     expect((await call('projects.open', { path: path.join(allowed, 'inside.skp') })).status).toBe(200);
     const [image] = ((await call('images.list', {})).body.result as { items: { id: number }[] }).items;
     const file = path.join(allowed, 'images', 'a.png');
@@ -255,8 +255,15 @@ describe('names that are not regular files never freeze the server', () => {
     execFileSync('mkfifo', [file]);
     const answer = await call('images.file', { id: image!.id });
     expect(answer.status).toBe(404);
-    expect(answer.body.error?.message).toMatch(/missing/);
+    expect(answer.body.error?.message).toMatch(/a\.png is not a regular file: no longer the image it was/);
     expect((await call('images.get', { id: image!.id })).body.result).toMatchObject({ fileExists: false });
+    fs.rmSync(file);
+    // Sparse: 600 MiB on paper, nothing on disk.
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, 600 << 20);
+    const huge = await call('images.file', { id: image!.id });
+    expect(huge.status).toBe(404);
+    expect(huge.body.error?.message).toMatch(/a\.png is 629145600 bytes, over 536870912/);
     fs.rmSync(file);
     fs.renameSync(file + '.kept', file);
     expect((await call('images.file', { id: image!.id })).status).toBe(200);

@@ -15,14 +15,18 @@ function missingFile(image: ImageRecord): ApiError {
   );
 }
 
+/** Far more than any image file: a bigger file under an image's name is something else put there. */
+const maxImageFileBytes = 512 << 20;
+
 /** The bytes of the image's file, refused when it is missing or no longer a regular file. */
 async function readBytes(image: ImageRecord, file: string): Promise<Buffer> {
   try {
-    return await readRegularFile(file);
+    return await readRegularFile(file, maxImageFileBytes);
   } catch (error) {
+    if (error instanceof NotRegularFileError)
+      throw new ApiError('not-found', `${error.message}: no longer the image it was; its keypoints are kept.`);
     const code = (error as { code?: unknown }).code;
-    if (error instanceof NotRegularFileError || code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR')
-      throw missingFile(image);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw missingFile(image);
     throw error;
   }
 }
