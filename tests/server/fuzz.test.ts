@@ -2,12 +2,15 @@
 // headers and bodies, with and without the access token. The process must stay up, its memory
 // bounded, and every request must get a well-formed HTTP answer (JSON for /api/ and for every
 // error). Seeded: SKP_FUZZ_SEED=<n> replays a failing run exactly; SKP_FUZZ_REQUESTS=<n> digs deeper.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { methods } from '../../electron/api/contract.js';
+import { openProjectDatabase } from '../../electron/db/database.js';
+import { RunStore } from '../../electron/db/runStore.js';
 import { createServices } from '../../electron/services/container.js';
 import { rawRequest, startServe, type RawResponse, type ServeProcess } from './serve-process.js';
 
@@ -87,6 +90,14 @@ function requestMaker(random: () => number, serve: ServeProcess, allowed: string
     `${allowed}/images`,
     `${allowed}/images/a.png`,
     `${allowed}/fifo.safetensors`,
+    `${allowed}/out-link`,
+    `${allowed}/out-link/p.skp`,
+    `${allowed}/out-link/secret.png`,
+    `${allowed}/dangling.skp`,
+    `${allowed}/images/a.png/sub`,
+    `${allowed}/new.skp`,
+    `${allowed}/export.json`,
+    `${allowed}/coco.json`,
     'a\u0000b',
     '\u0000\u202e',
     '\u202egnp.exe',
@@ -219,7 +230,49 @@ function requestMaker(random: () => number, serve: ServeProcess, allowed: string
     '',
   ];
 
+  const id = () => pick([0, 1, 2, 3, -1, 2 ** 31, 1.5]);
+  const text = () => pick(strings);
+  const maybe = <T>(make: () => T): T | undefined => (chance(0.5) ? make() : undefined);
+  /** Inputs of the contract's shape with hostile values: what gets past the schema to the handlers. */
+  const shaped: Record<string, () => unknown> = {
+    'files.list': () => ({ path: maybe(text) }),
+    'projects.create': () => ({ path: text(), images: maybe(text), name: maybe(text) }),
+    'projects.open': () => ({ path: text(), readOnly: maybe(() => chance(0.5)) }),
+    'projects.import': () =>
+      chance(0.5)
+        ? { kind: 'coco', path: text(), file: text(), imagesRoot: maybe(text) }
+        : { kind: 'cub', path: text(), folder: text() },
+    'model.check': () => ({ path: text() }),
+    'images.list': () => ({ offset: maybe(id), limit: maybe(() => pick([1, 1000, 1001])), sort: maybe(text) }),
+    'images.get': () => ({ id: id() }),
+    'images.file': () => ({ id: id(), maxSide: maybe(() => pick([1, 8, 8192, 9000])) }),
+    'keypoints.correct': () => ({
+      imageId: id(),
+      points: [{ indexId: id(), x: value(2), y: pick([0, 5, 1e308, -1]), visibility: pick([0, 1, 2, 3]) }],
+    }),
+    'keypoints.uncorrect': () => ({ imageId: id(), indexIds: [id()] }),
+    'indices.update': () => ({ id: id(), name: maybe(text), colour: maybe(() => pick(['#ff00ff', '#FFF', 'red'])) }),
+    'indices.reorder': () => ({ ids: [id(), id()] }),
+    'skeleton.set': () => ({ edges: [{ from: id(), to: id() }] }),
+    'export.coco': () => ({ file: text(), onlyCorrected: maybe(() => chance(0.5)) }),
+    'attention.map': () => ({ imageId: id(), indexId: id() }),
+    'jobs.cancel': () => ({ jobId: text() }),
+  };
+
+  /** A well-formed call with hostile input, to reach the handlers rather than stop at the transport. */
+  function apiCall(): Fuzzed {
+    const method = chance(0.7) ? pick(Object.keys(shaped)) : pick(methodNames);
+    const requestTarget = `/api/call/${method}`;
+    const input = shaped[method] && chance(0.9) ? shaped[method]() : value(0);
+    const payload = Buffer.from(JSON.stringify(input));
+    const head =
+      `POST ${requestTarget} HTTP/1.1\r\nHost: 127.0.0.1:${serve.port}\r\nAuthorization: Bearer ${serve.token}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n`;
+    return { bytes: Buffer.concat([Buffer.from(head), payload]), target: requestTarget, head: false };
+  }
+
   return (): Fuzzed => {
+    if (chance(0.3)) return apiCall();
     const head = chance(0.05);
     const method = head
       ? 'HEAD'
@@ -299,10 +352,12 @@ function problemOf(request: Fuzzed, answer: RawResponse | null): string | null {
 }
 
 let root: string;
+let outside: string;
 let serve: ServeProcess;
 
 beforeAll(async () => {
   root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'skp-fuzz-')));
+  outside = path.join(root, 'outside');
   const allowed = path.join(root, 'allowed');
   fs.mkdirSync(path.join(allowed, 'images'), { recursive: true });
   for (const [i, name] of ['a.png', 'b.png'].entries()) {
@@ -314,6 +369,16 @@ beforeAll(async () => {
   await services.project.create({ path: path.join(allowed, 'p.skp'), images: path.join(allowed, 'images') });
   await services.project.close();
   services.dispose();
+  const db = openProjectDatabase(path.join(allowed, 'p.skp'));
+  const runs = new RunStore(db);
+  runs.chooseIndices(runs.createRun({ settings: { tokens: 10 } }).id, [1, 2, 3]);
+  db.close();
+  // What the sandbox must hold against: a link out, a dangling link out, a FIFO named like a model.
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'secret.png'), 'not for the browser');
+  fs.symlinkSync(outside, path.join(allowed, 'out-link'));
+  fs.symlinkSync(path.join(outside, 'made.skp'), path.join(allowed, 'dangling.skp'));
+  execFileSync('mkfifo', [path.join(allowed, 'fifo.safetensors')]);
   serve = await startServe(['--allow', allowed, '--open', path.join(allowed, 'p.skp')], path.join(root, 'config'));
 });
 
@@ -328,13 +393,18 @@ it(`stays up, bounded and well-formed through ${requestCount} random requests (s
   const rssBefore = serve.rss();
   const problems: string[] = [];
   let handled = 0;
+  const statuses = new Map<string, number>();
   let cursor = 0;
   const worker = async () => {
     while (cursor < requests.length) {
       const n = cursor++;
       const request = requests[n] as Fuzzed;
       const problem = await rawRequest(serve.port, request.bytes, { head: request.head, timeoutMs: 15_000 })
-        .then((answer) => problemOf(request, answer))
+        .then((answer) => {
+          const status = String(answer?.status ?? 'none');
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          return problemOf(request, answer);
+        })
         .catch((error: Error) => error.message);
       if (problem === null) handled++;
       else problems.push(`#${n} ${JSON.stringify(request.bytes.subarray(0, 300).toString('latin1'))}: ${problem}`);
@@ -345,9 +415,14 @@ it(`stays up, bounded and well-formed through ${requestCount} random requests (s
 
   console.log(
     `fuzz seed ${seed}: ${requestCount} requests, ${handled} answered well, ${problems.length} not; ` +
-      `RSS grew ${(rssGrowth / 2 ** 20).toFixed(0)} MiB`,
+      `RSS grew ${(rssGrowth / 2 ** 20).toFixed(0)} MiB; statuses ` +
+      [...statuses]
+        .sort()
+        .map(([status, count]) => `${status}×${count}`)
+        .join(' '),
   );
   expect(problems, `replay with SKP_FUZZ_SEED=${seed}`).toEqual([]);
+  expect(fs.readdirSync(outside)).toEqual(['secret.png']);
   expect(serve.child.exitCode).toBeNull();
   expect(rssGrowth).toBeLessThan(maxRssGrowth);
   const info = await fetch(`${serve.url}/api/call/app.info`, {
