@@ -247,7 +247,7 @@ describe('names that are not regular files never freeze the server', () => {
     await expectAlive();
   });
 
-  it('answers an image file replaced by a FIFO or a huge file as no longer the image', async () => {
+  it('answers an image file replaced by a FIFO, a huge file or a damaged copy as no longer the image', async () => {
     expect((await call('projects.open', { path: path.join(allowed, 'inside.skp') })).status).toBe(200);
     const [image] = ((await call('images.list', {})).body.result as { items: { id: number }[] }).items;
     const file = path.join(allowed, 'images', 'a.png');
@@ -264,6 +264,12 @@ describe('names that are not regular files never freeze the server', () => {
     const huge = await call('images.file', { id: image!.id });
     expect(huge.status).toBe(404);
     expect(huge.body.error?.message).toMatch(/a\.png is 629145600 bytes, over 536870912/);
+    // The header still reads as a PNG; the pixels end early. A thumbnail has to decode them.
+    const kept = fs.readFileSync(file + '.kept');
+    fs.writeFileSync(file, kept.subarray(0, kept.length - 30));
+    const damaged = await call('images.file', { id: image!.id, maxSide: 8 });
+    expect(damaged.status).toBe(404);
+    expect(damaged.body.error?.message).toMatch(/a\.png is no longer a png image \(.+\); its keypoints are kept/);
     fs.rmSync(file);
     fs.renameSync(file + '.kept', file);
     expect((await call('images.file', { id: image!.id })).status).toBe(200);

@@ -38,21 +38,32 @@ async function readBytes(image: ImageRecord, file: string): Promise<Buffer> {
 async function readImage(image: ImageRecord, file: string, maxSide: number | undefined): Promise<ImageFile> {
   const bytes = await readBytes(image, file);
   const mime = mimeOf[image.format];
+  const changed = (why: string) =>
+    new ApiError(
+      'not-found',
+      `${image.absolutePath} is no longer a ${image.format} image${why}; its keypoints are kept.`,
+    );
+  // Decoding the header proves the file is still the image we listed, not something put in its place.
+  const meta = await sharp(bytes)
+    .metadata()
+    .catch(() => null);
+  if (meta?.format !== image.format) throw changed('');
   const fits = maxSide === undefined || Math.max(image.width, image.height) <= maxSide;
-  if (fits && image.orientation === 1) {
-    // Decoding the header proves the file is still the image we listed, not something put in its place.
-    const meta = await sharp(bytes)
-      .metadata()
-      .catch(() => null);
-    if (meta?.format !== image.format)
-      throw new ApiError('not-found', `${image.absolutePath} is no longer a ${image.format} image.`);
-    return { mime, bytes };
-  }
+  if (fits && image.orientation === 1) return { mime, bytes };
   let pipeline = sharp(bytes);
   if (!fits) pipeline = pipeline.resize(maxSide, maxSide, { fit: 'inside' });
-  if (image.format === 'png') return { mime, bytes: await pipeline.png().toBuffer() };
-  if (image.format === 'webp') return { mime, bytes: await pipeline.webp({ quality: 85 }).toBuffer() };
-  return { mime, bytes: await pipeline.jpeg({ quality: 85 }).toBuffer() };
+  const encoded =
+    image.format === 'png'
+      ? pipeline.png()
+      : image.format === 'webp'
+        ? pipeline.webp({ quality: 85 })
+        : pipeline.jpeg({ quality: 85 });
+  try {
+    return { mime, bytes: await encoded.toBuffer() };
+  } catch (error) {
+    // A damaged file can have a good header; its pixels are found broken only here.
+    throw changed(` (${(error as Error).message.split('\n')[0]})`);
+  }
 }
 
 export function imageHandlers({
