@@ -46,7 +46,7 @@ export interface RunningServer {
 const wrongHost = 'Unexpected Host header: open the server at one of the addresses `skp serve` printed.';
 
 /** The event socket only sends; anything a client sends is a few bytes at most. */
-export const maxFrameBytes = 64 << 10;
+const maxFrameBytes = 64 << 10;
 
 /** The path of a request target; ApiError when the target is not a URL path. */
 function pathnameOf(target: string | undefined): string {

@@ -74,6 +74,11 @@ export const serveCommand: CliCommand = {
           `--host 127.0.0.1 and reach it through an SSH tunnel (ssh -L ${serverPort}:127.0.0.1:${serverPort} <this machine>).`,
       );
     }
+    // The last resort behind each request's own error boundary: a promise some code forgot to await
+    // is a bug to log, not a reason to stop serving (and to stop a training run with it).
+    process.on('unhandledRejection', (reason) =>
+      io.err(`Internal error (kept serving): ${reason instanceof Error ? reason.stack : String(reason)}`),
+    );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
