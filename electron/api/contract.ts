@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type * as T from './types.js';
 import type { SettingDescription } from './training-settings.js';
+import { partNameSchema, projectNameSchema } from '../common/names.js';
 
 /** `bytes` methods return a file; HTTP sends the raw body, IPC a Uint8Array. */
 export type ResultKind = 'json' | 'bytes';
@@ -23,7 +24,11 @@ function takes<I extends z.ZodType>(input: I) {
 }
 
 const nothing = z.object({}).strict();
-const path = z.string().min(1, 'a path is required');
+const path = z
+  .string()
+  .min(1, 'a path is required')
+  .max(4096, 'at most 4096 characters')
+  .refine((p) => !p.includes('\0'), 'a path cannot contain a NUL character');
 const id = z.number().int().nonnegative();
 const colour = z
   .string()
@@ -45,7 +50,7 @@ export const methods = {
 
   'projects.recent': takes(nothing).returns<T.RecentProject[]>(),
   'projects.create': takes(
-    z.object({ path, images: path.optional(), name: z.string().trim().min(1).max(200).optional() }).strict(),
+    z.object({ path, images: path.optional(), name: projectNameSchema.optional() }).strict(),
   ).returns<T.CreateProjectResult>(),
   /** `readOnly`: to look at a project open for changes in another window or process. */
   'projects.open': takes(z.object({ path, readOnly: z.boolean().optional() }).strict()).returns<T.ProjectInfo>(),
@@ -111,7 +116,7 @@ export const methods = {
     z
       .object({
         id,
-        name: z.string().trim().max(80).nullable().optional(),
+        name: partNameSchema.nullable().optional(),
         colour: colour.optional(),
         hidden: z.boolean().optional(),
       })

@@ -44,12 +44,23 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof ServiceError) return new ApiError(serviceCodes[error.code], error.message);
   const e = error as { code?: unknown; message?: unknown; path?: unknown };
   const message = typeof e?.message === 'string' ? e.message : String(error);
+  const where = typeof e?.path === 'string' ? e.path : null;
   switch (e?.code) {
     case 'ENOENT':
-      return new ApiError('not-found', typeof e.path === 'string' ? `${e.path} does not exist.` : message);
+      return new ApiError('not-found', where ? `${where} does not exist.` : message);
+    case 'ENOTDIR':
+      return new ApiError('bad-input', where ? `${where}: a part of this path is a file, not a folder.` : message);
+    case 'EISDIR':
+      return new ApiError('bad-input', where ? `${where} is a folder, not a file.` : message);
+    case 'ELOOP':
+      return new ApiError('bad-input', where ? `${where}: too many symbolic links (a loop?).` : message);
+    case 'ENAMETOOLONG':
+      return new ApiError('bad-input', where ? `${where}: the name is too long.` : message);
+    case 'EEXIST':
+      return new ApiError('conflict', where ? `${where} already exists.` : message);
     case 'EACCES':
     case 'EPERM':
-      return new ApiError('forbidden', typeof e.path === 'string' ? `No permission to use ${e.path}.` : message);
+      return new ApiError('forbidden', where ? `No permission to use ${where}.` : message);
     case 'SQLITE_BUSY':
     case 'SQLITE_LOCKED':
       return new ApiError('locked', `The project is busy in another window or process: ${message}`);

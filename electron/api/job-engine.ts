@@ -206,10 +206,14 @@ export function jobEngine(host: ServiceHost): Engine {
           events.emit('job.state', change);
           // A finished job changed what the project holds (runs, indices, keypoints): show it.
           if (change.state === 'done' || change.state === 'failed' || change.state === 'cancelled') {
-            void host.project.current().then((project) => {
-              events.emit('project.changed', { project });
-              if (change.kind === 'keypoints') events.emit('project.edited', { part: 'keypoints' });
-            });
+            host.project
+              .current()
+              .then((project) => {
+                events.emit('project.changed', { project });
+                if (change.kind === 'keypoints') events.emit('project.edited', { part: 'keypoints' });
+              })
+              // A refresh that fails (e.g. the project was closed meanwhile) is not worth the process.
+              .catch((error: unknown) => console.error(error));
           }
         }),
       ];

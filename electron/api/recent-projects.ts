@@ -7,34 +7,73 @@ import type { RecentProject } from './types.js';
 
 const keep = 12;
 const fileSchema = z.array(z.object({ path: z.string(), name: z.string(), openedAt: z.string() }));
+type Entries = z.infer<typeof fileSchema>;
 
 export class RecentProjects {
-  constructor(private readonly file: string) {}
+  private readonly told = new Set<string>();
+
+  /** `warn` hears, once each, that a damaged list was set aside or that the list cannot be saved. */
+  constructor(
+    private readonly file: string,
+    private readonly warn: (message: string) => void = (message) => console.error(message),
+  ) {}
 
   list(): RecentProject[] {
     return this.read().map((entry) => ({ ...entry, exists: fs.existsSync(entry.path) }));
   }
 
+  /** Remembering is a convenience: failing to save the list never fails the open that asked for it. */
   remember(projectPath: string, name: string): void {
     const entries = this.read().filter((e) => e.path !== projectPath);
     entries.unshift({ path: projectPath, name, openedAt: new Date().toISOString() });
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    // Written whole and renamed into place: a crash mid-write leaves the old list.
-    const temporary = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(temporary, JSON.stringify(entries.slice(0, keep), null, 2));
-    fs.renameSync(temporary, this.file);
+    try {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true });
+      // Written whole and renamed into place: a crash mid-write leaves the old list.
+      const temporary = `${this.file}.${process.pid}.tmp`;
+      fs.writeFileSync(temporary, JSON.stringify(entries.slice(0, keep), null, 2));
+      fs.renameSync(temporary, this.file);
+    } catch (error) {
+      this.tell(`Cannot save the list of recent projects in ${this.file}: ${(error as Error).message}`);
+    }
   }
 
-  private read(): z.infer<typeof fileSchema> {
+  private read(): Entries {
     let text: string;
     try {
       text = fs.readFileSync(this.file, 'utf8');
     } catch {
       return [];
     }
-    // A damaged list is not worth an error dialog: start a fresh one.
-    const parsed = fileSchema.safeParse(JSON.parse(text.trim() === '' ? '[]' : text));
-    return parsed.success ? parsed.data : [];
+    if (text.trim() === '') return [];
+    const parsed = (() => {
+      try {
+        return fileSchema.safeParse(JSON.parse(text));
+      } catch {
+        return null;
+      }
+    })();
+    if (parsed?.success) return parsed.data;
+    // A damaged list is not worth an error dialog: start a fresh one, keeping the old bytes to look at.
+    this.setAside();
+    return [];
+  }
+
+  private setAside(): void {
+    const copy = `${this.file}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    try {
+      fs.renameSync(this.file, copy);
+      this.tell(`The list of recent projects ${this.file} was damaged: kept it as ${copy} and started a new list.`);
+    } catch (error) {
+      this.tell(
+        `The list of recent projects ${this.file} is damaged and cannot be set aside: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  private tell(message: string): void {
+    if (this.told.has(message)) return;
+    this.told.add(message);
+    this.warn(message);
   }
 }
 

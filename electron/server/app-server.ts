@@ -49,6 +49,8 @@ export interface AppServerOptions {
 
 export interface AppServer {
   url: string;
+  /** Every base URL that reaches the server (several when it listens on all interfaces). */
+  urls: string[];
   openUrl: string;
   token: string;
   allowedFolders: string[];
@@ -87,6 +89,7 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
   });
   return {
     url: server.url,
+    urls: server.urls,
     openUrl: server.openUrl,
     token,
     allowedFolders: allowed.list(),

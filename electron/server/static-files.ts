@@ -2,7 +2,9 @@
 // skp-app:// protocol. They hold no data, so they need no token; the data lives behind /api/.
 import fs from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { ServerResponse } from 'node:http';
+import { ApiError } from '../api/errors.js';
 
 const contentTypes: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -15,21 +17,39 @@ const contentTypes: Record<string, string> = {
   '.json': 'application/json',
 };
 
+/** O_NONBLOCK: a FIFO put in the UI folder must not hold the reader until something writes to it. */
+const openForReading = fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0);
+
 export function contentTypeOf(file: string): string {
   return contentTypes[path.extname(file)] ?? 'application/octet-stream';
 }
 
-/** The file under `root` that `urlPath` names, or null when there is none or it would leave `root`. */
-export function uiFileFor(root: string, urlPath: string): string | null {
+/**
+ * The path under `root` that `urlPath` names; null when it would leave `root`. A URL path that is
+ * no path at all (broken percent-encoding, a NUL byte) is bad input.
+ */
+export function uiPathOf(root: string, urlPath: string): string | null {
   let relative: string;
   try {
     relative = decodeURIComponent(urlPath === '/' || urlPath === '' ? '/index.html' : urlPath);
   } catch {
+    throw new ApiError('bad-input', 'The URL path has a broken percent-encoding.');
+  }
+  if (relative.includes('\0')) throw new ApiError('bad-input', 'The URL path contains a NUL byte.');
+  const file = path.join(root, path.normalize(relative));
+  return file.startsWith(root + path.sep) ? file : null;
+}
+
+/** The file under `root` that `urlPath` names, or null when there is none, it would leave `root`, or
+ * the path is malformed. */
+export function uiFileFor(root: string, urlPath: string): string | null {
+  let file: string | null;
+  try {
+    file = uiPathOf(root, urlPath);
+  } catch {
     return null;
   }
-  const file = path.join(root, path.normalize(relative));
-  if (!file.startsWith(root + path.sep)) return null;
-  return fs.statSync(file, { throwIfNoEntry: false })?.isFile() ? file : null;
+  return file !== null && fs.statSync(file, { throwIfNoEntry: false })?.isFile() ? file : null;
 }
 
 /** Built assets carry a content hash in their name; index.html must always be fresh. */
@@ -37,21 +57,35 @@ export function cacheControlOf(file: string): string {
   return path.extname(file) === '.html' ? 'no-store' : 'public, max-age=31536000, immutable';
 }
 
+async function openRegularFile(file: string): Promise<fs.promises.FileHandle | null> {
+  const handle = await fs.promises.open(file, openForReading).catch(() => null);
+  if (handle === null) return null;
+  const stat = await handle.stat().catch(() => null);
+  if (stat?.isFile()) return handle;
+  await handle.close();
+  return null;
+}
+
 /** Sends the file of `urlPath`; false when there is none (the caller answers 404). */
-export function sendStaticFile(
+export async function sendStaticFile(
   root: string,
   urlPath: string,
   res: ServerResponse,
   headers: Record<string, string>,
-): boolean {
-  const file = uiFileFor(root, urlPath);
-  if (file === null) return false;
-  res.writeHead(200, {
-    ...headers,
-    'Content-Type': contentTypeOf(file),
-    'Content-Length': String(fs.statSync(file).size),
-    'Cache-Control': cacheControlOf(file),
-  });
-  fs.createReadStream(file).pipe(res);
+): Promise<boolean> {
+  const file = uiPathOf(root, urlPath);
+  const handle = file === null ? null : await openRegularFile(file);
+  if (file === null || handle === null) return false;
+  try {
+    res.writeHead(200, {
+      ...headers,
+      'Content-Type': contentTypeOf(file),
+      'Content-Length': String((await handle.stat()).size),
+      'Cache-Control': cacheControlOf(file),
+    });
+    await pipeline(handle.createReadStream({ autoClose: false }), res);
+  } finally {
+    await handle.close();
+  }
   return true;
 }

@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { badInput, notFound } from '../common/errors.js';
+import { partNameSchema } from '../common/names.js';
 import type { CorrectedPointInput, ImageKeypoints, IndexAssignment, Keypoint } from '../common/keypoints.js';
 import type { KeypointIndex, MatchProposal, Part, PartPatch, PartPoint } from '../common/keypoints.js';
 import type { PredictedPointInput, PredictionWriteResult, SkeletonEdge } from '../common/keypoints.js';
@@ -23,13 +24,7 @@ const coordinate = z.number().refine(Number.isFinite, 'must be a finite number')
 const visibility = z.union([z.literal(0), z.literal(1), z.literal(2)]);
 
 const patchSchema = z.strictObject({
-  // Names go into exports and onto the screen, where control and invisible characters would hide what they say.
-  name: z
-    .string()
-    .max(100)
-    .refine((name) => !/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(name), 'must not contain control or invisible characters')
-    .nullable()
-    .optional(),
+  name: partNameSchema.nullable().optional(),
   colour: z
     .string()
     .regex(/^#[0-9a-fA-F]{6}$/, "must look like '#12ab9f'")

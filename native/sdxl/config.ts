@@ -8,7 +8,7 @@
 // each block then gets `out_channels // heads` channels per head (CrossAttnDownBlock2D passes that
 // to Transformer2DModel). SDXL base: attention_head_dim [5, 10, 20] over channels [320, 640, 1280]
 // = 64 channels per head. The mid block uses the last entry; up blocks use the reversed list.
-import fs from 'node:fs';
+import { readRegularTextFileSync } from '../weights/regularFile.js';
 import { z } from 'zod';
 
 export class ModelConfigError extends Error {
@@ -221,7 +221,7 @@ function formatZod(error: z.ZodError): string {
 function readJson(path: string): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(path, 'utf-8');
+    text = readRegularTextFileSync(path);
   } catch (e) {
     throw new ModelConfigError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }

@@ -2,6 +2,7 @@
 // read), so a wrong download gets "this is an SD 1.5 checkpoint" instead of a missing-tensor error.
 import fs from 'node:fs';
 import path from 'node:path';
+import { readRegularTextFileSync } from '../weights/regularFile.js';
 import { openSafetensors, type SafetensorsFile } from '../weights/safetensors.js';
 import { UNET_PREFIX, VAE_PREFIX } from './singleFile.js';
 import { loadSdxlModel, ModelLoadError, statModelPath, type LoadedModel, type LoadOptions } from './load.js';
@@ -79,7 +80,7 @@ function classifyUNet(t: UNetTraits): ModelKind {
 
 function readJsonObject(file: string): Record<string, unknown> | undefined {
   try {
-    const v: unknown = JSON.parse(fs.readFileSync(file, 'utf-8'));
+    const v: unknown = JSON.parse(readRegularTextFileSync(file));
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   } catch {
     return undefined;

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { WeightRef } from '../graph/ir.js';
+import { readRegularTextFileSync } from '../weights/regularFile.js';
 import { openSafetensors, type SafetensorsDtype, type SafetensorsFile } from '../weights/safetensors.js';
 import {
   normalizeUNetConfig,
@@ -258,7 +259,7 @@ function openComponentFiles(dir: string): Array<{ file: SafetensorsFile; only?: 
   if (!found.endsWith('.index.json')) return [{ file: openSafetensors(full) }];
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(full, 'utf-8'));
+    raw = JSON.parse(readRegularTextFileSync(full));
   } catch (e) {
     throw new ModelLoadError(`${full}: not valid JSON (${(e as Error).message})`);
   }

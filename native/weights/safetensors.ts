@@ -3,6 +3,7 @@
 // field as hostile: it checks the header completely on open and never trusts a length or offset
 // without comparing it against the file's real size. Opening reads only the header.
 import fs from 'node:fs';
+import { NotARegularFileError, openRegularFileSync } from './regularFile.js';
 import { bfloat16ToFloat32, float32ToBfloat16, float32ToHalf, halfToFloat32 } from './float16.js';
 
 export const DTYPE_SIZES = {
@@ -106,8 +107,17 @@ function readExactly(fd: number, file: string, buf: Uint8Array, position: number
   }
 }
 
+function openFile(path: string): number {
+  try {
+    return openRegularFileSync(path);
+  } catch (e) {
+    if (e instanceof NotARegularFileError) throw new SafetensorsError(e.message);
+    throw e;
+  }
+}
+
 export function openSafetensors(path: string): SafetensorsFile {
-  const fd = fs.openSync(path, 'r');
+  const fd = openFile(path);
   let tensors: Map<string, TensorInfo>;
   let metadata: Record<string, string> = {};
   try {
@@ -164,7 +174,7 @@ export function openSafetensors(path: string): SafetensorsFile {
     const t = get(name);
     // A fresh ArrayBuffer per tensor keeps typed-array views aligned.
     const bytes = new Uint8Array(new ArrayBuffer(t.byteLength));
-    const rfd = fs.openSync(path, 'r');
+    const rfd = openFile(path);
     try {
       readExactly(rfd, path, bytes, t.byteOffset);
     } finally {

@@ -20,7 +20,7 @@ type EngineMethods =
 
 export function engineHandlers({ engine, allowed }: SessionContext): Pick<Handlers, EngineMethods> {
   return {
-    'model.check': ({ path }) => engine.checkModel(allowed.check(path, 'model')),
+    'model.check': ({ path }) => engine.checkModel(allowed.check(path, 'model', 'file-or-folder')),
     'training.settings': async () => trainingSettings(),
     'training.current': () => engine.currentTraining(),
     'training.start': ({ settings }) => engine.startTraining(settings),

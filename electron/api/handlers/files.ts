@@ -23,7 +23,7 @@ export function fileHandlers(context: SessionContext): Pick<Handlers, 'app.info'
       if (requested === undefined && first === undefined) {
         throw new ApiError('forbidden', 'No folder is open to browse: start `skp serve --allow <folder>`.');
       }
-      const folder = allowed.check(requested ?? (first as string), 'folder');
+      const folder = allowed.check(requested ?? (first as string), 'path', 'folder');
       const root = allowed.rootOf(folder);
       const dirents = await fs.promises.readdir(folder, { withFileTypes: true });
       const entries: FolderEntry[] = dirents

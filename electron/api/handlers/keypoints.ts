@@ -75,7 +75,7 @@ export function keypointHandlers(context: SessionContext): Pick<Handlers, Keypoi
     'groundTruth.summary': () => services.groundTruth.summary(),
 
     'export.coco': async ({ overwrite, ...request }) => {
-      const file = allowed.check(request.file, 'export file');
+      const file = allowed.check(request.file, 'export file', 'file');
       if (!overwrite && fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
         throw new ApiError('conflict', `${file} already exists; export again with overwrite to replace it`);
       }

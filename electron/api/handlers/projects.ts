@@ -15,8 +15,18 @@ type ProjectMethods =
   | 'projects.close'
   | 'model.set';
 
+/** SQLite and the project lock write these next to a project file, through whatever links they are. */
+const companionSuffixes = ['-wal', '-shm', '-journal', '.lock'];
+
 export function projectHandlers(context: SessionContext): Pick<Handlers, ProjectMethods> {
   const { services, engine, allowed, openProjects, recent, id } = context;
+
+  /** The real path of a project file, refused unless it and the files SQLite keeps beside it lie inside. */
+  function checkProject(projectPath: string): string {
+    const file = allowed.check(projectPath, 'project file', 'file');
+    for (const suffix of companionSuffixes) allowed.check(file + suffix, 'project file', 'file');
+    return file;
+  }
 
   /** Opens `projectPath` through `open`, keeping one window per project and remembering it. */
   async function switchTo<T>(projectPath: string, open: () => Promise<T>, infoOf: (result: T) => ProjectInfo) {
@@ -40,8 +50,8 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
     'projects.recent': async () => recent.list(),
 
     'projects.create': async (request) => {
-      const file = allowed.check(request.path, 'project file');
-      const images = request.images === undefined ? undefined : allowed.check(request.images, 'image folder');
+      const file = checkProject(request.path);
+      const images = request.images === undefined ? undefined : allowed.check(request.images, 'image folder', 'folder');
       return switchTo(
         file,
         () => services.project.create({ path: file, images, name: request.name }),
@@ -50,7 +60,7 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
     },
 
     'projects.open': async (request) => {
-      const file = allowed.check(request.path, 'project file');
+      const file = checkProject(request.path);
       if (request.readOnly) {
         // Looking changes nothing: no window needs to let go of the project first.
         const info = await services.project.open(file, { readOnly: true });
@@ -67,10 +77,15 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
     },
 
     'projects.import': async (request) => {
-      const file = allowed.check(request.path, 'project file');
-      const source = allowed.check(request.kind === 'coco' ? request.file : request.folder, 'dataset');
+      const file = checkProject(request.path);
+      const source =
+        request.kind === 'coco'
+          ? allowed.check(request.file, 'COCO file', 'file')
+          : allowed.check(request.folder, 'CUB folder', 'folder');
       const imagesRoot =
-        request.kind === 'coco' && request.imagesRoot ? allowed.check(request.imagesRoot, 'image folder') : undefined;
+        request.kind === 'coco' && request.imagesRoot
+          ? allowed.check(request.imagesRoot, 'image folder', 'folder')
+          : undefined;
       return switchTo(
         file,
         async () => {
@@ -104,7 +119,7 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
     },
 
     'model.set': async (request) => {
-      const model = allowed.check(request.path, 'model');
+      const model = allowed.check(request.path, 'model', 'file-or-folder');
       // Checked now, as `skp model check` does, not first at Start; a read-only project says so first.
       if (!(await services.project.info()).readOnly) {
         const check = await engine.checkModel(model);

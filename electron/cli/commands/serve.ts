@@ -2,18 +2,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError, type CliCommand } from '../command.js';
 import { parseCommandArgs, usageError } from '../serviceCommand.js';
+import { isLoopback } from '../../server/addresses.js';
 import { builtUiFolder, startAppServer } from '../../server/app-server.js';
 
 const usage =
   'Usage: skp serve [--host 127.0.0.1] [--port 4870] [--allow <folder>]... [--open <project.skp>] [--token <token>]';
-const loopback = new Set(['127.0.0.1', 'localhost', '::1']);
 
 export const serveCommand: CliCommand = {
   name: 'serve',
   summary: 'Serve the workstation UI and its API to a browser (e.g. on a GPU box)',
   usage:
     `${usage}\n\n` +
-    '  --host H        address to listen on (default 127.0.0.1: this machine only)\n' +
+    '  --host H        address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every\n' +
+    '                  interface, over unencrypted HTTP)\n' +
     '  --port P        port (default 4870; 0 picks a free one)\n' +
     '  --allow DIR     a folder the browser may open projects, images and exports in (repeatable;\n' +
     '                  default: the current folder). Nothing outside these folders is reachable.\n' +
@@ -60,12 +61,24 @@ export const serveCommand: CliCommand = {
       throw new UserError((e as Error).message);
     }
     io.out(`Keypoint Workstation is serving at ${server.url}`);
+    if (server.urls.length > 1) io.out(`Also reachable at: ${server.urls.slice(1).join(', ')}`);
     io.out(`Open: ${server.openUrl}`);
     io.out(`Access token: ${server.token}`);
     io.out(`Allowed folders: ${server.allowedFolders.join(', ')}`);
-    if (!loopback.has(values.host)) {
-      io.err(`Listening on ${values.host}: anyone who can reach this machine and has the token can use these folders.`);
+    if (!isLoopback(values.host)) {
+      const serverPort = new URL(server.url).port;
+      io.err(
+        `Listening on ${values.host}: anyone who can reach this machine and has the token can use these folders.\n` +
+          'The traffic is NOT encrypted (plain HTTP): anyone on the network path can read the access token, ' +
+          'your images and keypoints, and then use the server. Use it only on a network you trust, or keep ' +
+          `--host 127.0.0.1 and reach it through an SSH tunnel (ssh -L ${serverPort}:127.0.0.1:${serverPort} <this machine>).`,
+      );
     }
+    // The last resort behind each request's own error boundary: a promise some code forgot to await
+    // is a bug to log, not a reason to stop serving (and to stop a training run with it).
+    process.on('unhandledRejection', (reason) =>
+      io.err(`Internal error (kept serving): ${reason instanceof Error ? reason.stack : String(reason)}`),
+    );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
