@@ -117,7 +117,7 @@ function requestMaker(random: () => number, serve: ServeProcess, allowed: string
     'path',
     'id',
     'imageId',
-    'indexId',
+    'partId',
     'points',
     'name',
     'kind',
@@ -248,14 +248,14 @@ function requestMaker(random: () => number, serve: ServeProcess, allowed: string
     'images.file': () => ({ id: id(), maxSide: maybe(() => pick([1, 8, 8192, 9000])) }),
     'keypoints.correct': () => ({
       imageId: id(),
-      points: [{ indexId: id(), x: value(2), y: pick([0, 5, 1e308, -1]), visibility: pick([0, 1, 2, 3]) }],
+      points: [{ partId: id(), x: value(2), y: pick([0, 5, 1e308, -1]), visibility: pick([0, 1, 2, 3]) }],
     }),
-    'keypoints.uncorrect': () => ({ imageId: id(), indexIds: [id()] }),
-    'indices.update': () => ({ id: id(), name: maybe(text), colour: maybe(() => pick(['#ff00ff', '#FFF', 'red'])) }),
-    'indices.reorder': () => ({ ids: [id(), id()] }),
+    'keypoints.uncorrect': () => ({ imageId: id(), partIds: [id()] }),
+    'parts.update': () => ({ id: id(), name: maybe(text), colour: maybe(() => pick(['#ff00ff', '#FFF', 'red'])) }),
+    'parts.reorder': () => ({ ids: [id(), id()] }),
     'skeleton.set': () => ({ edges: [{ from: id(), to: id() }] }),
     'export.coco': () => ({ file: text(), onlyCorrected: maybe(() => chance(0.5)) }),
-    'attention.map': () => ({ imageId: id(), indexId: id() }),
+    'attention.map': () => ({ imageId: id(), partId: id() }),
     'jobs.cancel': () => ({ jobId: text() }),
   };
 

@@ -325,17 +325,17 @@ describe('bad input is a 4xx that says what is wrong', () => {
     }
   });
 
-  it('checks index names at the edge with the service’s own rule', async () => {
+  it('checks part names at the edge with the service’s own rule', async () => {
     expect((await call('projects.open', { path: path.join(allowed, 'inside.skp') })).status).toBe(200);
-    const [index] = (await call('indices.list', {})).body.result as { id: number }[];
+    const [part] = (await call('parts.list', {})).body.result as { id: number }[];
     for (const name of ['\u0000\u202e', 'beak\u202egnp', 'tab\there', 'x'.repeat(101)]) {
-      const answer = await call('indices.update', { id: index!.id, name });
+      const answer = await call('parts.update', { id: part!.id, name });
       expect(answer.status, JSON.stringify(name)).toBe(400);
-      expect(answer.body.error?.message).toMatch(/Bad input to indices\.update: name: /);
+      expect(answer.body.error?.message).toMatch(/Bad input to parts\.update: name: /);
     }
-    const trimmed = await call('indices.update', { id: index!.id, name: '  left eye  ' });
+    const trimmed = await call('parts.update', { id: part!.id, name: '  left eye  ' });
     expect(trimmed.body.result).toMatchObject({ name: 'left eye' });
-    const longest = await call('indices.update', { id: index!.id, name: 'é'.repeat(100) });
+    const longest = await call('parts.update', { id: part!.id, name: 'é'.repeat(100) });
     expect(longest.status).toBe(200);
     await expectAlive();
   });

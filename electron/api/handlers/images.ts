@@ -1,5 +1,6 @@
 // The project's images: the grid's pages, one image with its points, and the image files.
 import sharp from 'sharp';
+import { MAX_IMAGE_PIXELS } from '../../services/imageFiles.js';
 import { ApiError } from '../errors.js';
 import type { Handlers } from '../dispatcher.js';
 import { isRegularFile, NotRegularFileError, readRegularFile } from '../regular-file.js';
@@ -50,7 +51,14 @@ async function readImage(image: ImageRecord, file: string, maxSide: number | und
   if (meta?.format !== image.format) throw changed('');
   const fits = maxSide === undefined || Math.max(image.width, image.height) <= maxSide;
   if (fits && image.orientation === 1) return { mime, bytes };
-  let pipeline = sharp(bytes);
+  // Decoding costs memory by pixels, not by file size: a 1 MB PNG can hold 16383² pixels.
+  if (image.width * image.height > MAX_IMAGE_PIXELS) {
+    throw new ApiError(
+      'bad-input',
+      `${image.absolutePath} has ${image.width}×${image.height} pixels, over the ${MAX_IMAGE_PIXELS / 1e6} megapixels the view decodes`,
+    );
+  }
+  let pipeline = sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS });
   if (!fits) pipeline = pipeline.resize(maxSide, maxSide, { fit: 'inside' });
   const encoded =
     image.format === 'png'
