@@ -85,6 +85,8 @@ export enum EwOp {
   /** f[dst] = f[a] / i[dst] = i[a] */
   MOV_F,
   MOV_I,
+  /** f[dst] = softplus(f[a]) */
+  SOFTPLUS,
 }
 
 export enum ElemType {

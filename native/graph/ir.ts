@@ -19,7 +19,7 @@ export interface WeightRef {
   name: string;
 }
 
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'erf' | 'sigmoid' | 'tanh' | 'floor' | 'abs';
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'erf' | 'sigmoid' | 'tanh' | 'floor' | 'abs' | 'softplus';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'min' | 'max';
 export type CompareOp = 'equal' | 'less' | 'greater';
 export type ReduceOp = 'reduceSum' | 'reduceMean' | 'reduceMax';

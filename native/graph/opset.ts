@@ -303,6 +303,13 @@ export const OPSET = {
   abs: unary(Math.abs, 'Abs', 'ABS', (g, _, [x]) => [
     () => o.mul(g, o.sub(o.cast(o.greater(x, 0), 'float32'), o.cast(o.less(x, 0), 'float32'))),
   ]),
+  // log(1 + eˣ), written to neither overflow for large x nor cancel for very negative x.
+  softplus: unary(
+    (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))),
+    'Softplus',
+    'SOFTPLUS',
+    (g, _, [x]) => [() => o.mul(g, o.sigmoid(x))],
+  ),
 
   add: binary(
     (x, y) => x + y,

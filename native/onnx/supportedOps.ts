@@ -32,6 +32,7 @@ export const supportedOps = {
   Tanh: float,
   Floor: float,
   Abs: float,
+  Softplus: float,
   Add: float,
   Sub: float,
   Mul: float,

@@ -41,6 +41,7 @@ enum EwOp : uint8_t {
   ST_B = 32,
   MOV_F = 33,
   MOV_I = 34,
+  SOFTPLUS = 35,
   EW_OP_COUNT
 };
 

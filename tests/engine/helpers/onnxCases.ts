@@ -179,4 +179,11 @@ export const onnxOpCases: OpCase[] = [
       };
     },
   },
+  {
+    name: 'softplus, far into both tails',
+    build: (g) => {
+      const x = g.input('x', [4, 5]);
+      return { outputs: [o.softplus(x)], feeds: { x: randomFeed(21, [4, 5], -12, 12) } };
+    },
+  },
 ];
