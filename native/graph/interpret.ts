@@ -2,7 +2,7 @@
 // backend parity checks need an answer free of float32 rounding, so float32 tensors are
 // computed here in double precision, each op by its reference kernel in the op table.
 import { closeSync, openSync, readSync } from 'node:fs';
-import type { DType, OpSpec, Tensor, WeightRef } from './ir.js';
+import type { OpSpec, Tensor, WeightRef } from './ir.js';
 import { GraphError, numel, shapeStr, topoOrder } from './ir.js';
 import { opDef, type LeafValues } from './opset.js';
 import { describe, fail, type ReferenceData, type ReferenceValue } from './reference.js';

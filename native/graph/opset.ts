@@ -7,8 +7,19 @@
 import type { EwOp } from '../cuda/program.js';
 import type { AttributeValue } from '../onnx/proto.js';
 import type { OnnxOp } from '../onnx/supportedOps.js';
-import { extremum, convInputGrad, inversePerm, noWeightGrad, padBack, reducedCount, swapLast } from './gradients.js';
-import { toMaxima, unconcat, unreduced, type Grad } from './gradients.js';
+import {
+  convInputGrad,
+  extremum,
+  inversePerm,
+  noWeightGrad,
+  padBack,
+  reducedCount,
+  swapLast,
+  toMaxima,
+  unconcat,
+  unreduced,
+  type Grad,
+} from './gradients.js';
 import type { DType, OpName, OpSpec, Shape, Tensor, WeightRef } from './ir.js';
 import { broadcastShapes, numel, shapeStr } from './ir.js';
 import * as o from './ops.js';

@@ -74,7 +74,10 @@ export function expand(t: Tensor, a: ReferenceValue): ReferenceData {
   return out;
 }
 
-export const sigmoid = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+// A function declaration, not a const: the op table reads it while modules are still loading.
+export function sigmoid(x: number): number {
+  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+}
 
 /**
  * erf to full double precision, as finite differences of the GELU need it. The series

@@ -1,6 +1,6 @@
 // The emitted model itself: only ops from the checked list, readable node names, the graph
 // interface, the in-memory weight layout, and errors that name the node instead of crashing ORT.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
