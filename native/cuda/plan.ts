@@ -1,7 +1,8 @@
 // Compiles an IR graph into an execution plan for the CUDA addon: which tensors get device
 // memory and where (one arena, liveness-based reuse), and the launch sequence (fused
-// elementwise kernels, cuBLAS GEMMs, reductions, copies). Pure TypeScript: it runs and is
-// tested without a GPU; only `encode` output reaches the device.
+// elementwise kernels, cuBLAS GEMMs, reductions, copies). The graph-wide decisions are made
+// here; each node's instructions come from its op's lowering (lower/). Pure TypeScript: it
+// runs and is tested without a GPU; only `encode` output reaches the device.
 import type { Tensor } from '../graph/ir.js';
 import { GraphError, numel, topoOrder } from '../graph/ir.js';
 import { isElementwise, isImmediate, planFusion } from './fuse.js';

@@ -252,7 +252,7 @@ export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): E
     const type = onnxType[t.dtype];
     names.set(t.id, out);
     const def = opDef(t.spec.op);
-    // Only a graph built around the type system can reach this (an op cast in from elsewhere).
+    // Only a spec cast past the type checker can name an op the table lacks.
     if (!def) throw new GraphError(`${describeNode(t)}: no ONNX mapping for op '${t.spec.op}'`);
     def.onnx({
       t,
