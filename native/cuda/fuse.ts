@@ -2,46 +2,20 @@
 // them) become one kernel that reads each materialised input once and writes one output.
 // A node is folded into its consumer when that consumer is its only reader; fills and
 // scalar constants are folded into every elementwise reader as immediates.
-import type { Tensor } from '../graph/ir.js';
+import type { OpName, Tensor } from '../graph/ir.js';
 import { numel } from '../graph/ir.js';
+import { fusedOps, lowered, opDef, type Fused } from '../graph/opset.js';
 import { stridesOf } from './layout.js';
 import type { EwInstrRec } from './program.js';
 import { Access, ElemType, EwOp, EW_MAX_CODE, EW_MAX_IMM, EW_MAX_IN, EW_MAX_REG, MAX_RANK } from './program.js';
 
-const UNARY: Partial<Record<string, EwOp>> = {
-  neg: EwOp.NEG,
-  exp: EwOp.EXP,
-  log: EwOp.LOG,
-  sqrt: EwOp.SQRT,
-  erf: EwOp.ERF,
-  sigmoid: EwOp.SIGMOID,
-  tanh: EwOp.TANH,
-  floor: EwOp.FLOOR,
-  abs: EwOp.ABS,
+/** How `op` runs inside a fused kernel, or null for an op with a lowering of its own. */
+const fusedOf = (op: OpName): Fused | null => {
+  const cuda = opDef(op).cuda;
+  return cuda === lowered ? null : cuda;
 };
-const BINARY: Partial<Record<string, EwOp>> = {
-  add: EwOp.ADD,
-  sub: EwOp.SUB,
-  mul: EwOp.MUL,
-  div: EwOp.DIV,
-  pow: EwOp.POW,
-  min: EwOp.MIN,
-  max: EwOp.MAX,
-};
-const ELEMENTWISE = new Set([
-  ...Object.keys(UNARY),
-  ...Object.keys(BINARY),
-  'equal',
-  'less',
-  'greater',
-  'where',
-  'cast',
-  'expand',
-  'transpose',
-  'fill',
-]);
 
-export const isElementwise = (t: Tensor): boolean => ELEMENTWISE.has(t.spec.op);
+export const isElementwise = (t: Tensor): boolean => fusedOps.has(t.spec.op);
 
 /** Fills and float scalar constants: folded into readers as immediates, never worth a load. */
 export const isImmediate = (t: Tensor): boolean =>
@@ -157,7 +131,7 @@ function generate(root: Tensor, members: ReadonlyMap<number, { map: DimMap; uses
   const computed = new Map<number, Reg>();
   const gen = (node: Tensor, map: DimMap): Reg => {
     const member = node === root ? { map, uses: 1 } : members.get(node.id);
-    if (!member || node.spec.op === 'fill') return load(node, map);
+    if (!member) return load(node, map);
     const done = computed.get(node.id);
     if (done) return done;
     const r = compute(node, member.map, member.uses);
@@ -179,46 +153,46 @@ function generate(root: Tensor, members: ReadonlyMap<number, { map: DimMap; uses
       emit(a.int ? EwOp.MOV_I : EwOp.MOV_F, d, a.reg);
       return d;
     };
-    const op = node.spec.op;
-    const un = UNARY[op];
-    if (un !== undefined) {
-      const a = arg(0);
-      release(a);
-      const d = alloc(false);
-      emit(un, d, a.reg);
-      return d;
-    }
-    const bin = BINARY[op];
-    if (bin !== undefined) {
-      const a = arg(0);
-      const b = arg(1);
-      release(a, b);
-      const d = alloc(false);
-      emit(bin, d, a.reg, b.reg);
-      return d;
-    }
-    switch (op) {
-      case 'equal':
-      case 'less':
-      case 'greater': {
+    const fused = fusedOf(node.spec.op);
+    if (!fused) throw new Error(`fuse: ${node.spec.op} is not elementwise`);
+    switch (fused.kind) {
+      case 'immediate':
+        return load(node, map);
+      case 'unary': {
+        const a = arg(0);
+        release(a);
+        const d = alloc(false);
+        emit(EwOp[fused.code], d, a.reg);
+        return d;
+      }
+      case 'binary': {
+        const a = arg(0);
+        const b = arg(1);
+        release(a, b);
+        const d = alloc(false);
+        emit(EwOp[fused.code], d, a.reg, b.reg);
+        return d;
+      }
+      case 'compare': {
         const a = arg(0);
         const b = arg(1);
         release(a, b);
         const d = alloc(true);
-        const cmp = op === 'equal' ? (a.int ? EwOp.EQ_I : EwOp.EQ_F) : op === 'less' ? EwOp.LT_F : EwOp.GT_F;
-        emit(cmp, d, a.reg, b.reg);
+        const code = a.int ? fused.int : fused.float;
+        if (code === null) throw new Error(`fuse: ${node.spec.op} has no instruction for integer operands`);
+        emit(EwOp[code], d, a.reg, b.reg);
         return d;
       }
-      case 'where': {
+      case 'select': {
         const c = arg(0);
         const x = arg(1);
         const y = arg(2);
         release(c, x, y);
         const d = alloc(x.int);
-        emit(x.int ? EwOp.WHERE_I : EwOp.WHERE_F, d, c.reg, x.reg, y.reg);
+        emit(EwOp[x.int ? fused.int : fused.float], d, c.reg, x.reg, y.reg);
         return d;
       }
-      case 'cast': {
+      case 'convert': {
         const from = node.inputs[0]!.dtype;
         const to = node.dtype;
         const a = arg(0);
@@ -229,11 +203,8 @@ function generate(root: Tensor, members: ReadonlyMap<number, { map: DimMap; uses
         emit(conv, d, a.reg);
         return d;
       }
-      case 'expand':
-      case 'transpose':
+      case 'reindex':
         return passOn(arg(0));
-      default:
-        throw new Error(`fuse: ${op} is not elementwise`);
     }
   };
 

@@ -27,12 +27,22 @@ export enum Opcode {
   Col2im = 11,
 }
 
-/** Register-machine operations of a fused elementwise program (src/kernels.h, EwOp). */
+/**
+ * Register-machine operations of a fused elementwise program. The addon's C++ enum
+ * (src/ew_ops.h) is generated from this list by ewOpsHeader.ts; the numbers are the wire format,
+ * so a new operation is appended at the end. The op table (graph/opset.ts) names which
+ * operation computes each elementwise op.
+ */
 export enum EwOp {
+  /** f[dst] = in[a] (float32) */
   LD_F,
+  /** i[dst] = in[a] (int64) */
   LD_I,
+  /** i[dst] = in[a] (bool byte) */
   LD_B,
+  /** f[dst] = imm[a] */
   IMM_F,
+  /** f[dst] = op(f[a]) */
   NEG,
   EXP,
   LOG,
@@ -42,6 +52,7 @@ export enum EwOp {
   TANH,
   FLOOR,
   ABS,
+  /** f[dst] = f[a] op f[b] */
   ADD,
   SUB,
   MUL,
@@ -49,21 +60,33 @@ export enum EwOp {
   POW,
   MIN,
   MAX,
+  /** i[dst] = f[a] op f[b] */
   EQ_F,
   LT_F,
   GT_F,
+  /** i[dst] = i[a] == i[b] */
   EQ_I,
+  /** f[dst] = i[a] ? f[b] : f[c] */
   WHERE_F,
+  /** i[dst] = i[a] ? i[b] : i[c] */
   WHERE_I,
+  /** i[dst] = trunc(f[a]) */
   F2I,
+  /** f[dst] = i[a] */
   I2F,
+  /** i[dst] = f[a] != 0 */
   F2B,
+  /** i[dst] = i[a] != 0 */
   I2B,
+  /** out = f[a] / i[a] / (i[a] != 0) */
   ST_F,
   ST_I,
   ST_B,
+  /** f[dst] = f[a] / i[dst] = i[a] */
   MOV_F,
   MOV_I,
+  /** f[dst] = softplus(f[a]) */
+  SOFTPLUS,
 }
 
 export enum ElemType {

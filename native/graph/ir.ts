@@ -1,6 +1,8 @@
-// The tensor-graph IR: static shapes, a handful of plain ops, no backend details.
+// The tensor-graph IR: static shapes, a handful of plain ops, no backend details (what each op
+// means, and how each backend runs it, is its entry in opset.ts).
 // Every node has exactly one output; multi-output ops (top-k) are split into
 // single-output nodes so the autodiff table and the emitters stay one-to-one.
+import { opDef } from './opset.js';
 
 export type DType = 'float32' | 'int64' | 'bool';
 export type Shape = readonly number[];
@@ -17,7 +19,7 @@ export interface WeightRef {
   name: string;
 }
 
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'erf' | 'sigmoid' | 'tanh' | 'floor' | 'abs';
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'erf' | 'sigmoid' | 'tanh' | 'floor' | 'abs' | 'softplus';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'min' | 'max';
 export type CompareOp = 'equal' | 'less' | 'greater';
 export type ReduceOp = 'reduceSum' | 'reduceMean' | 'reduceMax';
@@ -84,8 +86,6 @@ export function broadcastShapes(a: Shape, b: Shape): number[] | null {
   }
   return out;
 }
-
-const normAxis = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
 
 export class Graph {
   private nextId = 0;
@@ -211,226 +211,27 @@ export function topoOrder(outputs: readonly Tensor[]): Tensor[] {
 
 // Shape inference ---------------------------------------------------------------------------
 
-function fail(spec: OpSpec, where: string, msg: string, inputs: Tensor[]): never {
-  const shapes = inputs.map((t) => `${shapeStr(t.shape)}:${t.dtype}`).join(' ');
-  throw new GraphError(`${spec.op}${where}: ${msg} (inputs ${shapes || 'none'})`);
-}
-
 function inferShape(spec: OpSpec, inputs: Tensor[], where: string): { shape: Shape; dtype: DType } {
-  const arity = (n: number) => {
-    if (inputs.length !== n) fail(spec, where, `expects ${n} inputs, got ${inputs.length}`, inputs);
+  const fail = (msg: string): never => {
+    const shapes = inputs.map((t) => `${shapeStr(t.shape)}:${t.dtype}`).join(' ');
+    throw new GraphError(`${spec.op}${where}: ${msg} (inputs ${shapes || 'none'})`);
   };
-  const a = inputs[0]!;
-  const requireFloat = (...ts: Tensor[]) => {
-    for (const t of ts) if (t.dtype !== 'float32') fail(spec, where, 'expects float32 inputs', inputs);
-  };
-  const rank = a?.shape.length ?? 0;
-  const checkAxis = (axis: number) => {
-    if (axis < 0 || axis >= rank) fail(spec, where, `axis ${axis} out of range for rank ${rank}`, inputs);
-  };
-  switch (spec.op) {
-    case 'input':
-    case 'constant':
-    case 'fill':
-    case 'weight':
-      fail(spec, where, 'leaves are created with their own builder', inputs);
-    case 'neg':
-    case 'exp':
-    case 'log':
-    case 'sqrt':
-    case 'erf':
-    case 'sigmoid':
-    case 'tanh':
-    case 'floor':
-    case 'abs':
-    case 'stopGradient':
-      arity(1);
-      if (spec.op !== 'stopGradient') requireFloat(a);
-      return { shape: a.shape, dtype: a.dtype };
-    case 'add':
-    case 'sub':
-    case 'mul':
-    case 'div':
-    case 'pow':
-    case 'min':
-    case 'max':
-    case 'equal':
-    case 'less':
-    case 'greater': {
-      arity(2);
-      const b = inputs[1]!;
-      if (a.dtype !== b.dtype) fail(spec, where, 'input dtypes differ', inputs);
-      if (spec.op !== 'equal') requireFloat(a, b);
-      const shape = broadcastShapes(a.shape, b.shape);
-      if (!shape) fail(spec, where, 'shapes do not broadcast', inputs);
-      const cmp = spec.op === 'equal' || spec.op === 'less' || spec.op === 'greater';
-      return { shape, dtype: cmp ? 'bool' : a.dtype };
-    }
-    case 'where': {
-      arity(3);
-      const [c, x, y] = inputs as [Tensor, Tensor, Tensor];
-      if (c.dtype !== 'bool') fail(spec, where, 'condition must be bool', inputs);
-      if (x.dtype !== y.dtype) fail(spec, where, 'branch dtypes differ', inputs);
-      const s1 = broadcastShapes(c.shape, x.shape);
-      const shape = s1 && broadcastShapes(s1, y.shape);
-      if (!shape) fail(spec, where, 'shapes do not broadcast', inputs);
-      return { shape, dtype: x.dtype };
-    }
-    case 'cast':
-      arity(1);
-      return { shape: a.shape, dtype: spec.to };
-    case 'matmul': {
-      arity(2);
-      const b = inputs[1]!;
-      requireFloat(a, b);
-      if (a.shape.length < 2 || b.shape.length < 2) fail(spec, where, 'operands need rank >= 2', inputs);
-      const m = a.shape[a.shape.length - 2]!;
-      const k = a.shape[a.shape.length - 1]!;
-      const k2 = b.shape[b.shape.length - 2]!;
-      const n = b.shape[b.shape.length - 1]!;
-      if (k !== k2) fail(spec, where, `inner dimensions ${k} and ${k2} differ`, inputs);
-      const batch = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2));
-      if (!batch) fail(spec, where, 'batch dimensions do not broadcast', inputs);
-      return { shape: [...batch, m, n], dtype: 'float32' };
-    }
-    case 'conv2d':
-    case 'convTranspose2d': {
-      arity(2);
-      const w = inputs[1]!;
-      requireFloat(a, w);
-      if (a.shape.length !== 4 || w.shape.length !== 4) fail(spec, where, 'expects NCHW input and 4-d weight', inputs);
-      const [n, c, h, wd] = a.shape as [number, number, number, number];
-      const [w0, w1, kh, kw] = w.shape as [number, number, number, number];
-      const { stride, pad } = spec;
-      if (spec.op === 'conv2d') {
-        if (w1 !== c) fail(spec, where, `weight expects ${w1} input channels, input has ${c}`, inputs);
-        const oh = Math.floor((h + 2 * pad - kh) / stride) + 1;
-        const ow = Math.floor((wd + 2 * pad - kw) / stride) + 1;
-        if (oh <= 0 || ow <= 0) fail(spec, where, 'kernel larger than padded input', inputs);
-        return { shape: [n, w0, oh, ow], dtype: 'float32' };
-      }
-      // ConvTranspose weight layout is [C_in, C_out, kh, kw] as in ONNX and PyTorch.
-      if (w0 !== c) fail(spec, where, `weight expects ${w0} input channels, input has ${c}`, inputs);
-      const oh = (h - 1) * stride - 2 * pad + kh + spec.outputPad;
-      const ow = (wd - 1) * stride - 2 * pad + kw + spec.outputPad;
-      return { shape: [n, w1, oh, ow], dtype: 'float32' };
-    }
-    case 'reduceSum':
-    case 'reduceMean':
-    case 'reduceMax': {
-      arity(1);
-      requireFloat(a);
-      const axes = spec.axes.map((x) => normAxis(x, rank));
-      axes.forEach(checkAxis);
-      if (new Set(axes).size !== axes.length) fail(spec, where, 'repeated axis', inputs);
-      spec.axes = [...axes].sort((x, y) => x - y);
-      const shape = spec.keepDims
-        ? a.shape.map((d, i) => (axes.includes(i) ? 1 : d))
-        : a.shape.filter((_, i) => !axes.includes(i));
-      return { shape, dtype: 'float32' };
-    }
-    case 'argMax': {
-      arity(1);
-      requireFloat(a);
-      spec.axis = normAxis(spec.axis, rank);
-      checkAxis(spec.axis);
-      const ax = spec.axis;
-      const shape = spec.keepDims ? a.shape.map((d, i) => (i === ax ? 1 : d)) : a.shape.filter((_, i) => i !== ax);
-      return { shape, dtype: 'int64' };
-    }
-    case 'topKIndices': {
-      arity(1);
-      requireFloat(a);
-      spec.axis = normAxis(spec.axis, rank);
-      checkAxis(spec.axis);
-      const ax = spec.axis;
-      if (spec.k < 1 || spec.k > a.shape[ax]!) fail(spec, where, `k=${spec.k} outside 1..${a.shape[ax]}`, inputs);
-      return { shape: a.shape.map((d, i) => (i === ax ? spec.k : d)), dtype: 'int64' };
-    }
-    case 'softmax':
-      arity(1);
-      requireFloat(a);
-      spec.axis = normAxis(spec.axis, rank);
-      checkAxis(spec.axis);
-      return { shape: a.shape, dtype: 'float32' };
-    case 'reshape': {
-      arity(1);
-      let shape = [...spec.shape];
-      const free = shape.indexOf(-1);
-      if (free >= 0) {
-        const rest = numel(shape.filter((_, i) => i !== free));
-        if (rest === 0 || numel(a.shape) % rest !== 0)
-          fail(spec, where, `cannot infer -1 in ${shapeStr(spec.shape)}`, inputs);
-        shape[free] = numel(a.shape) / rest;
-        spec.shape = shape;
-      }
-      shape = spec.shape;
-      if (numel(shape) !== numel(a.shape)) fail(spec, where, `cannot reshape to ${shapeStr(shape)}`, inputs);
-      return { shape, dtype: a.dtype };
-    }
-    case 'transpose': {
-      arity(1);
-      const sorted = [...spec.perm].sort((x, y) => x - y);
-      if (spec.perm.length !== rank || sorted.some((v, i) => v !== i)) {
-        fail(spec, where, `perm ${shapeStr(spec.perm)} is not a permutation of rank ${rank}`, inputs);
-      }
-      return { shape: spec.perm.map((p) => a.shape[p]!), dtype: a.dtype };
-    }
-    case 'expand': {
-      arity(1);
-      const shape = broadcastShapes(a.shape, spec.shape);
-      if (!shape || shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) {
-        fail(spec, where, `cannot expand to ${shapeStr(spec.shape)}`, inputs);
-      }
-      return { shape, dtype: a.dtype };
-    }
-    case 'concat': {
-      if (inputs.length < 1) fail(spec, where, 'needs at least one input', inputs);
-      spec.axis = normAxis(spec.axis, rank);
-      checkAxis(spec.axis);
-      const ax = spec.axis;
-      let total = 0;
-      for (const t of inputs) {
-        if (t.dtype !== a.dtype || t.shape.length !== rank || t.shape.some((d, i) => i !== ax && d !== a.shape[i])) {
-          fail(spec, where, `inputs disagree off axis ${ax}`, inputs);
-        }
-        total += t.shape[ax]!;
-      }
-      return { shape: a.shape.map((d, i) => (i === ax ? total : d)), dtype: a.dtype };
-    }
-    case 'slice': {
-      arity(1);
-      spec.axis = normAxis(spec.axis, rank);
-      checkAxis(spec.axis);
-      const dim = a.shape[spec.axis]!;
-      if (spec.start < 0 || spec.end > dim || spec.start >= spec.end) {
-        fail(spec, where, `range ${spec.start}:${spec.end} outside axis of size ${dim}`, inputs);
-      }
-      const ax = spec.axis;
-      return { shape: a.shape.map((d, i) => (i === ax ? spec.end - spec.start : d)), dtype: a.dtype };
-    }
-    case 'gatherElements': {
-      arity(2);
-      const idx = inputs[1]!;
-      spec.axis = normAxis(spec.axis, rank);
-      checkAxis(spec.axis);
-      if (idx.dtype !== 'int64' || idx.shape.length !== rank)
-        fail(spec, where, 'indices must be int64 of the same rank', inputs);
-      return { shape: idx.shape, dtype: a.dtype };
-    }
-    case 'scatterAddElements': {
-      // inputs: base (the result's shape, usually zeros), indices, updates.
-      arity(3);
-      const [, idx, upd] = inputs as [Tensor, Tensor, Tensor];
-      spec.axis = normAxis(spec.axis, rank);
-      checkAxis(spec.axis);
-      if (idx.dtype !== 'int64' || idx.shape.length !== rank)
-        fail(spec, where, 'indices must be int64 of the same rank', inputs);
-      if (upd.shape.length !== rank || upd.shape.some((d, i) => d !== idx.shape[i])) {
-        fail(spec, where, 'updates must match indices in shape', inputs);
-      }
-      requireFloat(a, upd);
-      return { shape: a.shape, dtype: a.dtype };
-    }
+  const def = opDef(spec.op);
+  if (def.arity === 'many') {
+    if (inputs.length < 1) fail('needs at least one input');
+  } else if (def.arity !== 'leaf' && inputs.length !== def.arity) {
+    fail(`expects ${def.arity} inputs, got ${inputs.length}`);
   }
+  const rank = inputs[0]?.shape.length ?? 0;
+  return def.shape(spec, inputs, {
+    fail,
+    float: (...ts) => {
+      for (const t of ts) if (t.dtype !== 'float32') fail('expects float32 inputs');
+    },
+    axis: (axis) => {
+      const a = axis < 0 ? axis + rank : axis;
+      if (a < 0 || a >= rank) fail(`axis ${a} out of range for rank ${rank}`);
+      return a;
+    },
+  });
 }

@@ -22,6 +22,8 @@ export const sigmoid = unary('sigmoid');
 export const tanh = unary('tanh');
 export const floor = unary('floor');
 export const abs = unary('abs');
+/** log(1 + eˣ), a smooth ReLU whose output is always positive. */
+export const softplus = unary('softplus');
 
 export const add = binary('add');
 export const sub = binary('sub');

@@ -2,7 +2,7 @@
 // user's weight files (no copy), either through hard links placed next to the model ('linked') or
 // through byte ranges the runtime reads into memory and hands to ONNX Runtime ('inMemory').
 import { statSync } from 'node:fs';
-import type { DType, Tensor, WeightRef } from '../graph/ir.js';
+import type { DType, OpName, Tensor, WeightRef } from '../graph/ir.js';
 import { GraphError, numel, shapeStr, topoOrder } from '../graph/ir.js';
 import {
   encodeModel,
@@ -13,7 +13,8 @@ import {
   type TensorMessage,
   type ValueInfoMessage,
 } from './proto.js';
-import { IR_VERSION, OPSET, supportedOps } from './supportedOps.js';
+import { opDef } from '../graph/opset.js';
+import { IR_VERSION, OPSET, supportedOps, type OnnxOp, type OpSupport } from './supportedOps.js';
 
 export type WeightLayout = 'linked' | 'inMemory';
 
@@ -201,15 +202,14 @@ class ModelBuilder {
   /** Adds a node after checking that both CPU and CUDA providers implement it for these types. */
   node(
     t: Tensor,
-    opType: string,
+    opType: OnnxOp,
     inputs: readonly string[],
     outputs: readonly string[],
     outType: OnnxDataTypeName,
     attributes?: Record<string, AttributeValue>,
     suffix = '',
   ): void {
-    const support = supportedOps[opType];
-    if (!support) throw new GraphError(`${describeNode(t)}: ONNX op ${opType} is not in the supported list`);
+    const support: OpSupport = supportedOps[opType];
     const typed = inputs[support.typedInput];
     const type = typed === undefined ? undefined : this.types.get(typed);
     if (type === undefined || !support.types.includes(type)) {
@@ -222,36 +222,8 @@ class ModelBuilder {
   }
 }
 
-const int = (value: number): AttributeValue => ({ kind: 'int', value });
-const ints = (value: readonly number[]): AttributeValue => ({ kind: 'ints', value });
-
-const unaryOps = {
-  neg: 'Neg',
-  exp: 'Exp',
-  log: 'Log',
-  sqrt: 'Sqrt',
-  erf: 'Erf',
-  sigmoid: 'Sigmoid',
-  tanh: 'Tanh',
-  floor: 'Floor',
-  abs: 'Abs',
-  stopGradient: 'Identity',
-} as const;
-const binaryOps = {
-  add: 'Add',
-  sub: 'Sub',
-  mul: 'Mul',
-  div: 'Div',
-  pow: 'Pow',
-  min: 'Min',
-  max: 'Max',
-  equal: 'Equal',
-  less: 'Less',
-  greater: 'Greater',
-} as const;
-const reduceOps = { reduceSum: 'ReduceSum', reduceMean: 'ReduceMean', reduceMax: 'ReduceMax' } as const;
-
-const LEAVES = new Set(['input', 'constant', 'weight']);
+// Their values are graph inputs and initializers, which cannot also be graph outputs.
+const LEAVES: ReadonlySet<OpName> = new Set(['input', 'constant', 'weight']);
 
 /** Serialises `outputs` and everything they depend on as one ONNX model (opset OPSET). */
 export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): EmittedModel {
@@ -278,33 +250,32 @@ export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): E
     const out = valueName(t);
     const ins = t.inputs.map(nameOf);
     const type = onnxType[t.dtype];
-    const spec = t.spec;
     names.set(t.id, out);
-    switch (spec.op) {
-      case 'input':
-        if (spec.name.startsWith('%')) throw new GraphError(`${describeNode(t)}: input names may not start with '%'`);
-        names.set(t.id, spec.name);
-        b.declare(spec.name, type);
+    const def = opDef(t.spec.op);
+    // Only a spec cast past the type checker can name an op the table lacks.
+    if (!def) throw new GraphError(`${describeNode(t)}: no ONNX mapping for op '${t.spec.op}'`);
+    def.onnx({
+      t,
+      spec: t.spec,
+      ins,
+      out,
+      node: (opType, inputs = ins, attributes, outputs = [out]) => b.node(t, opType, inputs, outputs, type, attributes),
+      int64s: (values) => b.int64s(values),
+      dataType: (d) => OnnxDataType[onnxType[d]],
+      input: (name) => {
+        if (name.startsWith('%')) throw new GraphError(`${describeNode(t)}: input names may not start with '%'`);
+        names.set(t.id, name);
+        b.declare(name, type);
         inputNodes.push(t);
-        break;
-      case 'constant':
-        b.initializer({ name: out, dataType: type, dims: t.shape, raw: bytesOf(spec.data) });
-        break;
-      case 'fill': {
-        const value = bytesOf(Float32Array.of(spec.value));
-        b.node(t, 'ConstantOfShape', [b.int64s(t.shape)], [out], type, {
-          value: { kind: 'tensor', value: { name: 'value', dataType: 'float', dims: [1], raw: value } },
-        });
-        break;
-      }
-      case 'weight': {
-        const ref = spec.ref;
+      },
+      constant: (data) => b.initializer({ name: out, dataType: type, dims: t.shape, raw: bytesOf(data) }),
+      weight: (ref) => {
         const external = placer.place(t, ref);
         const key = `${ref.file}\0${ref.byteOffset}\0${ref.storedAs}\0${t.shape.join(',')}`;
         const existing = weightValues.get(key);
         if (existing) {
           names.set(t.id, existing);
-          break;
+          return;
         }
         weightValues.set(key, out);
         const stored = storedOnnxType[ref.storedAs];
@@ -312,114 +283,10 @@ export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): E
           b.initializer({ name: out, dataType: stored, dims: t.shape, external });
         } else {
           const raw = b.initializer({ name: `${out}:${stored}`, dataType: stored, dims: t.shape, external });
-          b.node(t, 'Cast', [raw], [out], type, { to: int(OnnxDataType.float) }, '/upcast');
+          b.node(t, 'Cast', [raw], [out], type, { to: { kind: 'int', value: OnnxDataType.float } }, '/upcast');
         }
-        break;
-      }
-      case 'neg':
-      case 'exp':
-      case 'log':
-      case 'sqrt':
-      case 'erf':
-      case 'sigmoid':
-      case 'tanh':
-      case 'floor':
-      case 'abs':
-      case 'stopGradient':
-        b.node(t, unaryOps[spec.op], ins, [out], type);
-        break;
-      case 'add':
-      case 'sub':
-      case 'mul':
-      case 'div':
-      case 'pow':
-      case 'min':
-      case 'max':
-      case 'equal':
-      case 'less':
-      case 'greater':
-        b.node(t, binaryOps[spec.op], ins, [out], type);
-        break;
-      case 'where':
-        b.node(t, 'Where', ins, [out], type);
-        break;
-      case 'cast':
-        b.node(t, 'Cast', ins, [out], type, { to: int(OnnxDataType[onnxType[spec.to]]) });
-        break;
-      case 'matmul':
-        b.node(t, 'MatMul', ins, [out], type);
-        break;
-      case 'conv2d':
-      case 'convTranspose2d': {
-        const w = t.inputs[1]!.shape;
-        const attrs: Record<string, AttributeValue> = {
-          kernel_shape: ints([w[2]!, w[3]!]),
-          strides: ints([spec.stride, spec.stride]),
-          pads: ints([spec.pad, spec.pad, spec.pad, spec.pad]),
-          dilations: ints([1, 1]),
-          group: int(1),
-        };
-        if (spec.op === 'convTranspose2d') attrs.output_padding = ints([spec.outputPad, spec.outputPad]);
-        b.node(t, spec.op === 'conv2d' ? 'Conv' : 'ConvTranspose', ins, [out], type, attrs);
-        break;
-      }
-      case 'reduceSum':
-      case 'reduceMean':
-      case 'reduceMax':
-        // ONNX reads empty axes as "reduce everything"; the IR means "reduce nothing".
-        if (spec.axes.length === 0) b.node(t, 'Identity', ins, [out], type);
-        else
-          b.node(t, reduceOps[spec.op], [ins[0]!, b.int64s(spec.axes)], [out], type, {
-            keepdims: int(spec.keepDims ? 1 : 0),
-          });
-        break;
-      case 'argMax':
-        b.node(t, 'ArgMax', ins, [out], type, { axis: int(spec.axis), keepdims: int(spec.keepDims ? 1 : 0) });
-        break;
-      case 'topKIndices':
-        b.node(t, 'TopK', [ins[0]!, b.int64s([spec.k])], [`${out}:values`, out], type, {
-          axis: int(spec.axis),
-          largest: int(spec.largest ? 1 : 0),
-          sorted: int(1),
-        });
-        break;
-      case 'softmax':
-        b.node(t, 'Softmax', ins, [out], type, { axis: int(spec.axis) });
-        break;
-      case 'reshape':
-        b.node(
-          t,
-          'Reshape',
-          [ins[0]!, b.int64s(t.shape)],
-          [out],
-          type,
-          t.shape.includes(0) ? { allowzero: int(1) } : undefined,
-        );
-        break;
-      case 'transpose':
-        b.node(t, 'Transpose', ins, [out], type, { perm: ints(spec.perm) });
-        break;
-      case 'expand':
-        b.node(t, 'Expand', [ins[0]!, b.int64s(t.shape)], [out], type);
-        break;
-      case 'concat':
-        b.node(t, 'Concat', ins, [out], type, { axis: int(spec.axis) });
-        break;
-      case 'slice':
-        b.node(t, 'Slice', [ins[0]!, b.int64s([spec.start]), b.int64s([spec.end]), b.int64s([spec.axis])], [out], type);
-        break;
-      case 'gatherElements':
-        b.node(t, 'GatherElements', ins, [out], type, { axis: int(spec.axis) });
-        break;
-      case 'scatterAddElements':
-        b.node(t, 'ScatterElements', ins, [out], type, {
-          axis: int(spec.axis),
-          reduction: { kind: 'string', value: 'add' },
-        });
-        break;
-      default:
-        throw new GraphError(`${describeNode(t)}: no ONNX mapping for op '${(spec as { op: string }).op}'`);
-    }
+      },
+    });
   }
 
   // A graph output must be a node output with a unique name: leaves and repeats get an Identity.

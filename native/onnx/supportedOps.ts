@@ -19,7 +19,7 @@ export interface OpSupport {
 const float: OpSupport = { typedInput: 0, types: ['float'] };
 const anyPlain: OpSupport = { typedInput: 0, types: ['float', 'int64', 'bool'] };
 
-export const supportedOps: Readonly<Record<string, OpSupport>> = {
+export const supportedOps = {
   Identity: anyPlain,
   Cast: { typedInput: 0, types: ['float', 'float16', 'bfloat16', 'int64', 'bool'] },
   ConstantOfShape: { typedInput: 0, types: ['int64'] },
@@ -32,6 +32,7 @@ export const supportedOps: Readonly<Record<string, OpSupport>> = {
   Tanh: float,
   Floor: float,
   Abs: float,
+  Softplus: float,
   Add: float,
   Sub: float,
   Mul: float,
@@ -62,4 +63,7 @@ export const supportedOps: Readonly<Record<string, OpSupport>> = {
   // reduction="add" (opset 16+): CPU implements it, and the CUDA kernel accepts none/add/mul/max/min
   // (onnxruntime/core/providers/cuda/tensor/scatter_elements.h).
   ScatterElements: float,
-};
+} as const satisfies Record<string, OpSupport>;
+
+/** The ONNX operators the op table (graph/opset.ts) may map to. */
+export type OnnxOp = keyof typeof supportedOps;

@@ -88,7 +88,7 @@ function toHalf(v: number): number {
   return h;
 }
 
-const UNARY = ['neg', 'exp', 'log', 'sqrt', 'erf', 'sigmoid', 'tanh', 'floor', 'abs'] as const;
+const UNARY = ['neg', 'exp', 'log', 'sqrt', 'erf', 'sigmoid', 'tanh', 'floor', 'abs', 'softplus'] as const;
 const BINARY = ['add', 'sub', 'mul', 'div', 'pow', 'minimum', 'maximum'] as const;
 
 const builders: Record<string, Builder> = {};

@@ -3,10 +3,21 @@
 // kernels' semantics (float32 rounding, cuBLAS's column-major GEMM with transposes).
 // Agreement with the float64 interpreter then shows that layouts, strides, fusion and
 // GEMM arguments are right; the GPU check (gpu-check.ts) covers the kernels themselves.
-import { erf } from '../../native/graph/interpret.js';
+import { lowered, opDef, opNames } from '../../native/graph/opset.js';
 import { EwOp, FORMAT_VERSION, Opcode } from '../../native/cuda/program.js';
 
 const f32 = Math.fround;
+
+// The arithmetic instructions compute their op's scalar function (the op table's), rounded to
+// float32 as the kernel's float math is; loads, stores, compares and conversions are below.
+const unaryCodes = new Map<EwOp, (x: number) => number>();
+const binaryCodes = new Map<EwOp, (x: number, y: number) => number>();
+for (const op of opNames) {
+  const cuda = opDef(op).cuda;
+  if (cuda === lowered) continue;
+  if (cuda.kind === 'unary') unaryCodes.set(EwOp[cuda.code], cuda.scalar);
+  if (cuda.kind === 'binary') binaryCodes.set(EwOp[cuda.code], cuda.scalar);
+}
 
 export class DeviceMemory {
   private readonly allocs = new Map<number, DataView>();
@@ -96,54 +107,6 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
               case EwOp.IMM_F:
                 f[dst] = imm[a]!;
                 break;
-              case EwOp.NEG:
-                f[dst] = -f[a]!;
-                break;
-              case EwOp.EXP:
-                f[dst] = f32(Math.exp(f[a]!));
-                break;
-              case EwOp.LOG:
-                f[dst] = f32(Math.log(f[a]!));
-                break;
-              case EwOp.SQRT:
-                f[dst] = f32(Math.sqrt(f[a]!));
-                break;
-              case EwOp.ERF:
-                f[dst] = f32(erf(f[a]!));
-                break;
-              case EwOp.SIGMOID:
-                f[dst] = f32(1 / (1 + Math.exp(-f[a]!)));
-                break;
-              case EwOp.TANH:
-                f[dst] = f32(Math.tanh(f[a]!));
-                break;
-              case EwOp.FLOOR:
-                f[dst] = Math.floor(f[a]!);
-                break;
-              case EwOp.ABS:
-                f[dst] = Math.abs(f[a]!);
-                break;
-              case EwOp.ADD:
-                f[dst] = f32(f[a]! + f[b]!);
-                break;
-              case EwOp.SUB:
-                f[dst] = f32(f[a]! - f[b]!);
-                break;
-              case EwOp.MUL:
-                f[dst] = f32(f[a]! * f[b]!);
-                break;
-              case EwOp.DIV:
-                f[dst] = f32(f[a]! / f[b]!);
-                break;
-              case EwOp.POW:
-                f[dst] = f32(Math.pow(f[a]!, f[b]!));
-                break;
-              case EwOp.MIN:
-                f[dst] = Math.min(f[a]!, f[b]!);
-                break;
-              case EwOp.MAX:
-                f[dst] = Math.max(f[a]!, f[b]!);
-                break;
               case EwOp.EQ_F:
                 q[dst] = f[a] === f[b] ? 1n : 0n;
                 break;
@@ -189,8 +152,13 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
               case EwOp.MOV_I:
                 q[dst] = q[a]!;
                 break;
-              default:
-                throw new Error(`elementwise op ${o}`);
+              default: {
+                const un = unaryCodes.get(o);
+                const bin = binaryCodes.get(o);
+                if (un) f[dst] = f32(un(f[a]!));
+                else if (bin) f[dst] = f32(bin(f[a]!, f[b]!));
+                else throw new Error(`elementwise op ${o}`);
+              }
             }
           }
         }

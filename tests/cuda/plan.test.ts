@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { grad } from '../../native/graph/autodiff.js';
 import { evaluate, readWeight } from '../../native/graph/interpret.js';
 import type { Tensor } from '../../native/graph/ir.js';
-import { Graph, numel } from '../../native/graph/ir.js';
+import { Graph, numel, topoOrder } from '../../native/graph/ir.js';
+import { opNames } from '../../native/graph/opset.js';
 import * as o from '../../native/graph/ops.js';
 import { assignOffsets, type ArenaSlot } from '../../native/cuda/memory.js';
 import type { Place } from '../../native/cuda/plan.js';
@@ -75,6 +76,13 @@ describe('CUDA plan on the instruction-set model', () => {
       });
     });
   }
+});
+
+describe('CUDA plan coverage', () => {
+  it('the cases exercise every op of the op table', () => {
+    const seen = new Set(buildCases(7, dir).flatMap((c) => topoOrder(c.outputs).map((t) => t.spec.op)));
+    expect(opNames.filter((op) => !seen.has(op))).toEqual([]);
+  });
 });
 
 describe('CUDA plan structure', () => {

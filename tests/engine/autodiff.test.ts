@@ -93,6 +93,7 @@ const cases: Record<string, GradCase> = {
     build: ({ base, u }, g) => o.tanh(o.scatterAddElements(base!, g.constantInt([3, 0, 3, 1, -1, 2], [2, 3]), u!, 1)),
   },
   'fan-out accumulates': { inputs: { x: arg([5]) }, build: ({ x }) => o.mul(o.exp(x!), o.tanh(o.mul(x!, x!))) },
+  softplus: { inputs: { x: arg([2, 3], -4, 4) }, build: ({ x }) => o.softplus(x!) },
 };
 
 describe('vector-Jacobian rules match central finite differences (float64)', () => {

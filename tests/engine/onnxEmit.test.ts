@@ -1,6 +1,6 @@
 // The emitted model itself: only ops from the checked list, readable node names, the graph
 // interface, the in-memory weight layout, and errors that name the node instead of crashing ORT.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -11,55 +11,15 @@ import { emitModel } from '../../native/onnx/emit.js';
 import { inspectModel } from '../../native/onnx/inspect.js';
 import { OPSET, supportedOps } from '../../native/onnx/supportedOps.js';
 import { evaluate } from '../../native/graph/interpret.js';
+import { everyOpGraph, weightFile } from './helpers/everyOpGraph.js';
 import { seededRandom, uniform32 } from './helpers/random.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skp-onnx-emit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A raw float32 weight file: `values` at byte `offset`. */
-function weightFile(name: string, values: number[], offset = 0): string {
-  const file = join(dir, name);
-  const bytes = new Uint8Array(offset + values.length * 4);
-  new Float32Array(bytes.buffer, offset).set(values);
-  writeFileSync(file, bytes);
-  return file;
-}
-
-/** A graph that uses every IR op at least once, including float16 and bfloat16 weights. */
-function everyOpGraph(): Tensor[] {
-  const g = new Graph();
-  const file = weightFile(
-    'all.bin',
-    Array.from({ length: 16 }, (_, i) => i / 16),
-  );
-  return g.scope('block', () => {
-    const x = g.input('x', [1, 2, 4, 4]);
-    const w32 = g.weight({ file, byteOffset: 0, storedAs: 'float32', name: 'w32' }, [2, 2, 1, 1]);
-    const w16 = g.weight({ file, byteOffset: 16, storedAs: 'float16', name: 'w16' }, [2, 2, 1, 1]);
-    const wbf = g.weight({ file, byteOffset: 32, storedAs: 'bfloat16', name: 'wbf' }, [2, 2, 1, 1]);
-    let h = o.conv2d(x, o.add(w32, o.mul(w16, wbf)));
-    h = o.convTranspose2d(h, g.fill(0.1, [2, 2, 2, 2]), { stride: 2 });
-    h = o.add(h, g.constant([1, 2], [1, 2, 1, 1]));
-    const u = [o.neg, o.exp, o.erf, o.sigmoid, o.tanh, o.floor, o.abs].reduce((acc, f) => o.add(acc, f(h)), h);
-    const p = o.sqrt(o.log(o.add(o.abs(u), 2)));
-    const b = o.div(o.pow(o.add(o.abs(p), 1), o.sub(p, 1)), o.maximum(o.minimum(p, 3), 1));
-    const flat = o.reshape(b, [2, -1]);
-    const m = o.matmul(o.transpose(flat, [1, 0]), o.softmax(flat, 1));
-    const red = o.add(o.sum(m, [1], true), o.add(o.mean(m, [1], true), o.reduceMax(m, [1], true)));
-    const mask = o.greater(red, o.stopGradient(o.expand(g.scalar(0), [1, 1])));
-    const sel = o.where(o.less(red, 100), red, o.cast(mask, 'float32'));
-    const idx = o.topKIndices(o.transpose(sel, [1, 0]), 3, 1, true);
-    const am = o.argMax(m, 1, true);
-    const eq = o.cast(o.equal(am, o.slice(o.concat([am, am], 1), 1, 0, 1)), 'float32');
-    const gat = o.gatherElements(o.transpose(m, [1, 0]), idx, 1);
-    const sc = o.scatterAddElements(g.fill(0, [1, 64]), idx, gat, 1);
-    return [o.add(o.sum(sc, [1]), o.sum(eq, [0]))];
-  });
-}
-
 describe('ONNX emitter', () => {
   it('emits only ops on the CPU+CUDA supported list, at the chosen opset', () => {
-    const model = inspectModel(emitModel(everyOpGraph()).bytes);
+    const model = inspectModel(emitModel(everyOpGraph(dir)).bytes);
     expect(model.opset).toBe(OPSET);
     const outside = model.nodes.map((n) => n.opType).filter((op) => !Object.hasOwn(supportedOps, op));
     expect(outside).toEqual([]);
@@ -68,7 +28,7 @@ describe('ONNX emitter', () => {
   });
 
   it('that every-op model loads in ONNX Runtime and agrees with the interpreter', async () => {
-    const outputs = everyOpGraph();
+    const outputs = everyOpGraph(dir);
     const m = emitModel(outputs, { weightLayout: 'inMemory' });
     const raw = readFileSync(join(dir, 'all.bin'));
     const externalData = m.chunks.map((c) => ({
@@ -86,7 +46,7 @@ describe('ONNX emitter', () => {
   });
 
   it('names nodes after their IR label, op and id', () => {
-    const model = inspectModel(emitModel(everyOpGraph()).bytes);
+    const model = inspectModel(emitModel(everyOpGraph(dir)).bytes);
     expect(model.nodes.every((n) => /^block\/\w+#\d+/.test(n.name))).toBe(true);
     expect(model.nodes.some((n) => n.opType === 'Cast' && n.name.endsWith('/upcast'))).toBe(true);
   });
@@ -110,6 +70,7 @@ describe('ONNX emitter', () => {
 
   it('packs in-memory weights into chunks no larger than asked, each range read once', async () => {
     const file = weightFile(
+      dir,
       'chunks.bin',
       Array.from({ length: 40 }, (_, i) => i),
       12,
@@ -138,7 +99,7 @@ describe('ONNX emitter', () => {
 
 describe('emitter errors name the node', () => {
   it('a weight file shorter than the tensor', () => {
-    const file = weightFile('short.bin', [1, 2, 3]);
+    const file = weightFile(dir, 'short.bin', [1, 2, 3]);
     const g = new Graph();
     const w = g.scope('unet.conv_in', () =>
       g.weight({ file, byteOffset: 4, storedAs: 'float32', name: 'conv_in.weight' }, [3]),
@@ -156,7 +117,7 @@ describe('emitter errors name the node', () => {
   });
 
   it('a stored dtype the runtime cannot take', () => {
-    const file = weightFile('int8.bin', [1, 2, 3, 4]);
+    const file = weightFile(dir, 'int8.bin', [1, 2, 3, 4]);
     const g = new Graph();
     const ref = { file, byteOffset: 0, storedAs: 'int8', name: 'q' } as unknown as Parameters<Graph['weight']>[0];
     const w = g.scope('vae.q', () => g.weight(ref, [4]));

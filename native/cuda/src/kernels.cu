@@ -182,6 +182,7 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
         case TANH: EW_UNARY(tanhf(x))
         case FLOOR: EW_UNARY(floorf(x))
         case ABS: EW_UNARY(fabsf(x))
+        case SOFTPLUS: EW_UNARY(fmaxf(x, 0.f) + log1pf(expf(-fabsf(x))))
         case MOV_F: EW_UNARY(x)
         case ADD: EW_BINARY(x + y)
         case SUB: EW_BINARY(x - y)

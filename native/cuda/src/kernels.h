@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 #include <cstdint>
 
+#include "ew_ops.h"  // EwOp, generated from native/cuda/program.ts
+
 namespace skp {
 
 constexpr int MAX_RANK = 8;
@@ -16,26 +18,6 @@ constexpr int EW_MAX_IN = 8;
 constexpr int EW_MAX_CODE = 64;
 constexpr int EW_MAX_REG = 16;
 constexpr int EW_MAX_IMM = 16;
-
-enum EwOp : uint8_t {
-  LD_F,  // f[dst] = in[a] (float32)
-  LD_I,  // i[dst] = in[a] (int64)
-  LD_B,  // i[dst] = in[a] (bool byte)
-  IMM_F,  // f[dst] = imm[a]
-  NEG, EXP, LOG, SQRT, ERF, SIGMOID, TANH, FLOOR, ABS,  // f[dst] = op(f[a])
-  ADD, SUB, MUL, DIV, POW, MIN, MAX,  // f[dst] = f[a] op f[b]
-  EQ_F, LT_F, GT_F,  // i[dst] = f[a] op f[b]
-  EQ_I,  // i[dst] = i[a] == i[b]
-  WHERE_F,  // f[dst] = i[a] ? f[b] : f[c]
-  WHERE_I,  // i[dst] = i[a] ? i[b] : i[c]
-  F2I,  // i[dst] = trunc(f[a])
-  I2F,  // f[dst] = i[a]
-  F2B,  // i[dst] = f[a] != 0
-  I2B,  // i[dst] = i[a] != 0
-  ST_F, ST_I, ST_B,  // out = f[a] / i[a] / (i[a] != 0)
-  MOV_F, MOV_I,  // f[dst] = f[a] / i[dst] = i[a]
-  EW_OP_COUNT
-};
 
 enum EwAccess : int32_t { ACCESS_STRIDED = 0, ACCESS_CONTIGUOUS = 1, ACCESS_SCALAR = 2 };
 

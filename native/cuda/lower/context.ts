@@ -1,0 +1,163 @@
+// What every lowering works with: where each tensor lives (arena slots, constants, weights), the
+// instructions emitted so far, and the fusion and view decisions made before lowering began.
+import type { OpSpec, Tensor } from '../../graph/ir.js';
+import { GraphError, numel } from '../../graph/ir.js';
+import type { FusedKernel } from '../fuse.js';
+import { elemBytes } from '../layout.js';
+import type { ArenaSlot } from '../memory.js';
+import type { DeviceLoc, GemmRec, ProgramWriter } from '../program.js';
+import { EwOp } from '../program.js';
+
+export type Home =
+  { kind: 'arena'; slot: ArenaSlot } | { kind: 'constant'; offset: number } | { kind: 'weight'; tensor: Tensor };
+
+/** A tensor's bytes on the device: a home and a byte offset inside it. */
+export interface Place {
+  home: Home;
+  offset: number;
+}
+
+export type Resolver = (p: Place) => DeviceLoc;
+
+export interface PlanInput {
+  name: string;
+  tensor: Tensor;
+  place: Place;
+  bytes: number;
+}
+
+export type Emit = (w: ProgramWriter, at: Resolver) => void;
+
+/** Emits the instructions of node `t` (spec S) at step `s`, and gives its result a place. */
+export type Lowering<S extends OpSpec = OpSpec> = (t: Tensor, spec: S, s: number, p: PlanContext) => void;
+
+/** An operand of a GEMM in row-major terms: a matrix stored with leading dimension `ld`. */
+export interface MatrixRef {
+  place: Place;
+  /** Stored transposed: the logical [r, c] matrix sits in memory as [c, r]. */
+  trans: boolean;
+  ld: number;
+  stride: number;
+}
+
+/** C[M,N] = A[M,K]·B[K,N] in row-major terms, `batch` times. */
+export interface RowMajorGemm {
+  a: MatrixRef;
+  b: MatrixRef;
+  c: MatrixRef;
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  offsets?: number[];
+}
+
+export const shift = (p: Place, bytes: number): Place => ({ home: p.home, offset: p.offset + bytes });
+
+export const describe = (t: Tensor) => `${t.spec.op} #${t.id}${t.label ? ` at ${t.label}` : ''}`;
+
+/** A row-major GEMM as cuBLAS's column-major Cᵀ = Bᵀ·Aᵀ. */
+function rowMajorGemm(at: Resolver, g: RowMajorGemm): GemmRec {
+  return {
+    transA: g.b.trans,
+    transB: g.a.trans,
+    m: g.n,
+    n: g.m,
+    k: g.k,
+    lda: g.b.ld,
+    ldb: g.a.ld,
+    ldc: g.c.ld,
+    a: at(g.b.place),
+    b: at(g.a.place),
+    c: at(g.c.place),
+    batch: g.batch,
+    strideA: g.b.stride,
+    strideB: g.a.stride,
+    strideC: g.c.stride,
+    alpha: 1,
+    beta: 0,
+    offsets: g.offsets,
+  };
+}
+
+export class PlanContext {
+  readonly slots: ArenaSlot[] = [];
+  readonly places = new Map<number, Place>();
+  readonly emits: Emit[] = [];
+  readonly steps: Tensor[] = [];
+  /** What each instruction launches (elementwise, gemm, im2col, …), for profiles. */
+  readonly kinds: string[] = [];
+  readonly inputs: PlanInput[] = [];
+  readonly constants: { offset: number; data: Float32Array | BigInt64Array | Uint8Array }[] = [];
+  readonly weights: Tensor[] = [];
+  constantBytes = 0;
+
+  constructor(
+    /** Transposes read in place by the GEMMs that consume them. */
+    readonly views: ReadonlySet<number>,
+    /** Fused elementwise kernels by root node. */
+    readonly kernels: ReadonlyMap<number, FusedKernel>,
+    /** Whether a node's value must exist in device memory (immediates and views need not). */
+    readonly needsMaterial: (t: Tensor) => boolean,
+    /** Largest scratch buffer for convolution columns. */
+    readonly scratchLimit: number,
+  ) {}
+
+  newSlot(bytes: number, first: number, last = first): Place {
+    const slot: ArenaSlot = { bytes, first, last, offset: 0 };
+    this.slots.push(slot);
+    return { home: { kind: 'arena', slot }, offset: 0 };
+  }
+
+  placeOf(x: Tensor): Place {
+    if (this.views.has(x.id)) return this.placeOf(x.inputs[0]!);
+    const p = this.places.get(x.id);
+    if (!p) throw new GraphError(`cuda plan: ${describe(x)} has no device memory (planner bug)`);
+    return p;
+  }
+
+  /** Marks `x` as read at step `s` and returns its place. */
+  read(x: Tensor, s: number): Place {
+    const p = this.placeOf(x);
+    if (p.home.kind === 'arena') p.home.slot.last = Math.max(p.home.slot.last, s);
+    return p;
+  }
+
+  /** `x` as a GEMM operand: read in place, transposed when it is a view. */
+  operand(x: Tensor, s: number): { place: Place; trans: boolean } {
+    return { place: this.read(x, s), trans: this.views.has(x.id) };
+  }
+
+  /** New arena memory for `t`'s result, first written at step `s`. */
+  resultSlot(t: Tensor, s: number): Place {
+    const out = this.newSlot(numel(t.shape) * elemBytes(t.dtype), s);
+    this.places.set(t.id, out);
+    return out;
+  }
+
+  push(t: Tensor, kind: string, e: Emit): void {
+    this.emits.push(e);
+    this.steps.push(t);
+    this.kinds.push(kind);
+  }
+
+  pushGemm(t: Tensor, g: RowMajorGemm): void {
+    this.push(t, 'gemm', (w, at) => w.gemm(rowMajorGemm(at, g)));
+  }
+
+  /** Writes `value` to every float of `out` (an elementwise kernel of one immediate). */
+  pushFill(t: Tensor, out: Place, value: number): void {
+    this.push(t, 'elementwise', (w, at) =>
+      w.elementwise(
+        at(out),
+        [numel(t.shape)],
+        [],
+        [
+          { op: EwOp.IMM_F, dst: 0, a: 0, b: 0, c: 0 },
+          { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
+        ],
+        [value],
+      ),
+    );
+  }
+}

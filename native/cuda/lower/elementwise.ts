@@ -1,0 +1,25 @@
+// Every op the op table marks as fused: the root of a fused kernel emits that kernel; members
+// folded into another kernel and immediates read by one emit nothing (the planner skips them).
+import { GraphError } from '../../graph/ir.js';
+import { isImmediate } from '../fuse.js';
+import type { Lowering } from './context.js';
+import { describe } from './context.js';
+
+export const fused: Lowering = (t, _, s, p) => {
+  const kernel = p.kernels.get(t.id);
+  if (!kernel) {
+    if (isImmediate(t)) return; // a fill read only as an immediate
+    throw new GraphError(`cuda: no kernel for ${describe(t)}`);
+  }
+  const out = p.resultSlot(t, s);
+  const ins = kernel.inputs.map((x) => ({ ...x, place: p.read(x.tensor, s) }));
+  p.push(t, 'elementwise', (w, at) =>
+    w.elementwise(
+      at(out),
+      kernel.dims,
+      ins.map((x) => ({ loc: at(x.place), type: x.type, access: x.access, strides: x.strides })),
+      kernel.code,
+      kernel.imm,
+    ),
+  );
+};

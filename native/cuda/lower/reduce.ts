@@ -1,0 +1,68 @@
+// reduceSum/Mean/Max: the input seen as kept dims × reduced dims. Row mode where the reduced
+// elements are adjacent in memory; few outputs over many elements take two passes.
+import type { Spec } from '../../graph/opset.js';
+import { numel } from '../../graph/ir.js';
+import { stridesOf } from '../layout.js';
+import { ReduceKind } from '../program.js';
+import type { Lowering } from './context.js';
+
+export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = (t, spec, s, p) => {
+  const x = t.inputs[0]!;
+  const src = p.read(x, s);
+  const out = p.resultSlot(t, s);
+  const nOut = numel(t.shape);
+  if (nOut === 0) return;
+  const strides = stridesOf(x.shape);
+  const reduced = x.shape.map((_, i) => spec.axes.includes(i));
+  const group = (want: boolean) => {
+    const dims: number[] = [];
+    const st: number[] = [];
+    x.shape.forEach((d, i) => {
+      if (reduced[i] !== want || d === 1) return;
+      // Neighbours in memory (only size-1 dims between them) walk as one dim.
+      if (dims.length > 0 && st[st.length - 1] === strides[i]! * d) {
+        dims[dims.length - 1]! *= d;
+        st[st.length - 1] = strides[i]!;
+      } else {
+        dims.push(d);
+        st.push(strides[i]!);
+      }
+    });
+    return { dims, st };
+  };
+  const keep = group(false);
+  const red = group(true);
+  const nRed = red.dims.reduce((a, b) => a * b, 1);
+  const kind = spec.op === 'reduceMax' ? ReduceKind.Max : ReduceKind.Sum;
+  const scale = spec.op === 'reduceMean' ? 1 / nRed : 1;
+  const rowMode = red.st.length > 0 && red.st[red.st.length - 1] === 1;
+  const splits = rowMode
+    ? Math.max(1, Math.min(Math.ceil(1024 / nOut), Math.floor(nRed / 4096), 65535))
+    : Math.max(1, Math.min(Math.ceil(262144 / nOut), Math.floor(nRed / 64), 65535));
+  const base = { kind, keepDims: keep.dims, keepStrides: keep.st, redDims: red.dims, redStrides: red.st, rowMode };
+  if (splits === 1) {
+    p.push(t, 'reduce', (w, at) =>
+      w.reduce({ ...base, input: at(src), out: at(out), splits: 1, chunk: Math.max(nRed, 1), scale }),
+    );
+    return;
+  }
+  // Few outputs over many elements: partial results per split, then a second pass.
+  const chunk = Math.ceil(nRed / splits);
+  const partial = p.newSlot(nOut * splits * 4, s);
+  p.push(t, 'reduce', (w, at) => w.reduce({ ...base, input: at(src), out: at(partial), splits, chunk, scale: 1 }));
+  p.push(t, 'reduce', (w, at) =>
+    w.reduce({
+      kind,
+      rowMode: true,
+      input: at(partial),
+      out: at(out),
+      splits: 1,
+      chunk: splits,
+      scale,
+      keepDims: [nOut],
+      keepStrides: [splits],
+      redDims: [splits],
+      redStrides: [1],
+    }),
+  );
+};
