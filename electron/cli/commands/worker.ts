@@ -56,6 +56,9 @@ export const workerCommand: CliCommand = {
     const lockSeconds = wholeNumber(values['lock-seconds'], '--lock-seconds', 1) ?? 30;
     // Before any backend starts: CUDA reads it once, when it initialises.
     if (gpu !== null) process.env.CUDA_VISIBLE_DEVICES = String(gpu);
+    // ONNX Runtime otherwise keeps a telemetry database under ~/.cache/Microsoft: a worker
+    // writes nothing outside its cache folder. Read when the first session starts.
+    process.env.ORT_DISABLE_TELEMETRY = '1';
     try {
       const target = redisTarget(values.redis);
       const model = openModel(source);

@@ -49,10 +49,11 @@ export function serveTasks(
   log?: (line: string) => void,
 ): Promise<void> {
   const handle = async (task: Task) => {
+    const what = task.kind === 'keypoints' ? `${task.images.length} images` : `gradient of step ${task.step + 1}`;
+    log?.(`working on ${what} of run ${task.run.slice(0, 8)}`);
     try {
       const result = await handler.handle(task);
-      const what = task.kind === 'keypoints' ? `${task.images.length} images` : `gradient of step ${task.step + 1}`;
-      log?.(`${what} of run ${task.run.slice(0, 8)} in ${result.seconds.toFixed(1)} s`);
+      log?.(`done: ${what} of run ${task.run.slice(0, 8)} in ${result.seconds.toFixed(1)} s`);
       return result;
     } catch (e) {
       log?.(`task of run ${task.run.slice(0, 8)} not done: ${(e as Error).message}`);
