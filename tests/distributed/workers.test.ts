@@ -8,7 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRequest, JobStatus } from '../../electron/common/jobs.js';
 import { KeypointStore } from '../../electron/db/keypointStore.js';
 import { RunStore } from '../../electron/db/runStore.js';
+import { Job, Queue } from 'bullmq';
+import { ImageStore } from '../../electron/db/imageStore.js';
 import { createServices } from '../../electron/services/container.js';
+import { bullConnection, PREFIX, QUEUE, RedisWorkQueue } from '../../electron/services/distributed/redisQueue.js';
+import { redisTarget } from '../../electron/services/distributed/redisTarget.js';
+import { RunCancelled } from '../../native/keypoints/method.js';
 import { JobServiceImpl } from '../../electron/services/jobs/jobService.js';
 import { removeTempDirs, tempDir, TINY, withProject, writeModel, writeProject } from '../jobs/fixtures.js';
 import { filesUnder, PASSWORD, RedisServer, startWorker, type WorkerProcess } from './cluster.js';
@@ -154,6 +159,55 @@ describe('keypoints on workers', () => {
     expect(status.state, log.join('\n')).toBe('done');
     expect(log.find((l) => l.includes('answers again'))).toBeDefined();
     expect(keypointsOf(project)).toEqual(reference);
+  });
+});
+
+describe('what workers accept', () => {
+  it('a worker refuses a run whose model hashes differently, and the coordinator says why', async () => {
+    const queue = await RedisWorkQueue.connect(redisTarget(redis.url));
+    try {
+      const run = 'ab'.repeat(16);
+      const spec = { modelHash: '0'.repeat(64), settings: TINY, indices: [0, 1, 2] };
+      await queue.share(run, 'spec', new TextEncoder().encode(JSON.stringify(spec)));
+      const image = fs.readFileSync(withProject(trained, (db) => new ImageStore(db).all()[0]!.absolutePath));
+      const controller = new AbortController();
+      const notices: string[] = [];
+      const task = {
+        kind: 'keypoints' as const,
+        run,
+        images: [{ id: 1, name: 'a.png', bytes: image.toString('base64') }],
+      };
+      const running = queue.runTasks([{ id: `kp.${run}.0`, task }], () => undefined, {
+        signal: controller.signal,
+        onNotice: (line) => {
+          notices.push(line);
+          if (line.includes('refuses')) controller.abort();
+        },
+      });
+      await expect(running).rejects.toThrow(RunCancelled);
+      expect(notices.join('\n')).toMatch(
+        /refuses this run: the run's model has content hash 0{16}…, but this worker's model .* has [0-9a-f]{16}…/,
+      );
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('a job whose payload is not a task fails at once, saying what is wrong', async () => {
+    const bull = new Queue(QUEUE, { connection: bullConnection(redisTarget(redis.url)), prefix: PREFIX });
+    try {
+      await bull.add(
+        'keypoints',
+        { kind: 'keypoints', run: 'not-a-run', images: [] },
+        { jobId: 'junk-1', attempts: 3 },
+      );
+      while ((await bull.getJobState('junk-1')) !== 'failed') await new Promise((r) => setTimeout(r, 100));
+      const job = (await Job.fromId(bull, 'junk-1'))!;
+      expect(job.failedReason).toMatch(/payload is not a task \(run: a run key is 32 hexadecimal digits\)/);
+      expect(job.attemptsMade).toBe(1);
+    } finally {
+      await bull.close();
+    }
   });
 });
 

@@ -29,8 +29,8 @@ import {
   type WorkQueue,
 } from './workQueue.js';
 
-const PREFIX = 'skp';
-const QUEUE = 'work';
+export const PREFIX = 'skp';
+export const QUEUE = 'work';
 const POLL_MS = 250;
 /** Run data outlives its coordinator by this long; then the run's leftover jobs fail and go. */
 const RUN_TTL_S = 120;
@@ -43,7 +43,7 @@ const JOB_OPTIONS = {
   removeOnFail: { age: 3600 },
 } as const;
 
-const bullConnection = (target: RedisTarget) => createBunRedisClient(new RespClient(target.options));
+export const bullConnection = (target: RedisTarget) => createBunRedisClient(new RespClient(target.options));
 const runKey = (run: string, field: string) => `${PREFIX}:run:${run}:${field}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -130,7 +130,11 @@ export class RedisWorkQueue implements WorkQueue {
     let unreachable: string | null = null;
     let added = false;
     while (pending.size > 0) {
-      if (opts.signal?.aborted) throw new RunCancelled();
+      if (opts.signal?.aborted) {
+        // Waiting tasks go with the run; a task being computed ends its current attempt.
+        await Promise.all([...pending.keys()].map((id) => this.queue.remove(id).catch(() => 0)));
+        throw new RunCancelled();
+      }
       try {
         if (!added) {
           for (const task of pending.values()) await this.add(task);
