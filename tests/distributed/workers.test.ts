@@ -194,7 +194,8 @@ describe('what workers accept', () => {
   });
 
   it('a job whose payload is not a task fails at once, saying what is wrong', async () => {
-    const bull = new Queue(QUEUE, { connection: bullConnection(redisTarget(redis.url)), prefix: PREFIX });
+    const connection = bullConnection(redisTarget(redis.url));
+    const bull = new Queue(QUEUE, { connection, prefix: PREFIX });
     try {
       await bull.add(
         'keypoints',
@@ -207,6 +208,7 @@ describe('what workers accept', () => {
       expect(job.attemptsMade).toBe(1);
     } finally {
       await bull.close();
+      connection.disconnect();
     }
   });
 });

@@ -8,7 +8,7 @@
 // unless the coordinator keeps refreshing it: a coordinator that quit leaves its jobs to fail
 // "run expired" and be removed); skp:run:<run>:refused (why workers refused the run);
 // skp:worker:<id> (each connected worker, expiring unless it keeps announcing itself).
-import { createBunRedisClient, DelayedError, Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { createBunRedisClient, DelayedError, Job, Queue, UnrecoverableError, Worker, type IRedisClient } from 'bullmq';
 import { RunCancelled } from '../../../native/keypoints/method.js';
 import { connectRedis, type RedisTarget } from './redisTarget.js';
 import { RespClient } from './respClient.js';
@@ -43,7 +43,15 @@ const JOB_OPTIONS = {
   removeOnFail: { age: 3600 },
 } as const;
 
-export const bullConnection = (target: RedisTarget) => createBunRedisClient(new RespClient(target.options));
+/**
+ * A connection for a BullMQ Queue or Worker. BullMQ leaves a connection it was given open when
+ * it closes, so its owner disconnects it; errors while Redis is away are BullMQ's to retry.
+ */
+export function bullConnection(target: RedisTarget): IRedisClient {
+  const client = createBunRedisClient(new RespClient(target.options));
+  client.on('error', () => undefined);
+  return client;
+}
 const runKey = (run: string, field: string) => `${PREFIX}:run:${run}:${field}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -76,6 +84,7 @@ export class RedisWorkQueue implements WorkQueue {
 
   private constructor(
     private readonly queue: Queue,
+    private readonly connection: IRedisClient,
     private readonly commands: Commands,
     target: RedisTarget,
   ) {
@@ -87,12 +96,13 @@ export class RedisWorkQueue implements WorkQueue {
   static async connect(target: RedisTarget): Promise<RedisWorkQueue> {
     const commands = new Commands(target);
     await commands.send('PING', []);
-    const queue = new Queue(QUEUE, { connection: bullConnection(target), prefix: PREFIX });
+    const connection = bullConnection(target);
+    const queue = new Queue(QUEUE, { connection, prefix: PREFIX });
     queue.on('error', () => {
       // Connection errors surface in runTasks, which waits for Redis to come back.
     });
     await queue.waitUntilReady();
-    return new RedisWorkQueue(queue, commands, target);
+    return new RedisWorkQueue(queue, connection, commands, target);
   }
 
   async share(run: string, field: string, bytes: Uint8Array): Promise<void> {
@@ -210,6 +220,7 @@ export class RedisWorkQueue implements WorkQueue {
   async close(): Promise<void> {
     clearInterval(this.refresh);
     await this.queue.close();
+    this.connection.disconnect();
     this.commands.close();
   }
 }
@@ -223,6 +234,7 @@ export class RedisTaskSource implements TaskSource {
   readonly where: string;
   private readonly commands: Commands;
   private worker: Worker | null = null;
+  private connection: IRedisClient | null = null;
   private stopped: (() => void) | null = null;
 
   constructor(
@@ -247,8 +259,9 @@ export class RedisTaskSource implements TaskSource {
     await announce();
     const beat = setInterval(announce, (WORKER_TTL_S * 1000) / 3);
     const lockMs = this.timing.lockSeconds * 1000;
+    this.connection = bullConnection(this.target);
     this.worker = new Worker(QUEUE, (job, token) => this.process(info, handle, job, token), {
-      connection: bullConnection(this.target),
+      connection: this.connection,
       prefix: PREFIX,
       concurrency: 1,
       lockDuration: lockMs,
@@ -297,6 +310,7 @@ export class RedisTaskSource implements TaskSource {
 
   async stop(): Promise<void> {
     await this.worker?.close();
+    this.connection?.disconnect();
     this.commands.close();
     this.stopped?.();
   }
