@@ -157,10 +157,20 @@ export class RedisWorkQueue implements WorkQueue {
           const state = states[n];
           if (state === 'unknown') await this.add(pending.get(id)!);
           if (state !== 'completed' && state !== 'failed') continue;
-          const job = await Job.fromId(this.queue, id);
-          if (!job) continue;
-          if (state === 'failed') throw new RunFailure(`task ${id} failed: ${job.failedReason}`);
-          const parsed = taskResultSchema.safeParse(job.returnvalue);
+          // Two fields of the job's hash: Job.fromId would parse the task's image bytes back too.
+          const [returned, failedReason] = await this.commands.send<Array<string | null>>('HMGET', [
+            this.queue.toKey(id),
+            'returnvalue',
+            'failedReason',
+          ]);
+          if (state === 'failed') throw new RunFailure(`task ${id} failed: ${failedReason}`);
+          let value: unknown = null;
+          try {
+            value = JSON.parse(returned ?? 'null');
+          } catch {
+            // Reported below as not a result.
+          }
+          const parsed = taskResultSchema.safeParse(value);
           if (!parsed.success) {
             throw new RunFailure(
               `task ${id}: a worker sent a result that is not one (${parsed.error.issues[0]?.message})`,
@@ -172,7 +182,7 @@ export class RedisWorkQueue implements WorkQueue {
             throw new RunFailure((e as Error).message, { cause: e });
           }
           pending.delete(id);
-          await job.remove().catch(() => undefined);
+          await this.queue.remove(id).catch(() => 0);
         }
         if (unreachable) opts.onNotice?.(`Redis at ${this.where} answers again; the run carries on`);
         unreachable = null;

@@ -25,11 +25,15 @@ export class RespError extends Error {
   }
 }
 
-/** Parses one RESP2 value at `at`; null when the buffer does not hold all of it yet. */
-function parse(buf: Buffer, at: number): { value: RespValue; end: number } | null {
-  if (at >= buf.length) return null;
+/**
+ * Parses one RESP2 value at `at`. When the buffer does not hold all of it yet: how many bytes it
+ * needs at least, so a large reply (an image) is parsed once it is all there, not per packet.
+ */
+function parse(buf: Buffer, at: number): { value: RespValue; end: number } | { need: number } {
+  const more = { need: buf.length + 1 };
+  if (at >= buf.length) return more;
   const lineEnd = buf.indexOf('\r\n', at);
-  if (lineEnd < 0) return null;
+  if (lineEnd < 0) return more;
   const type = String.fromCharCode(buf[at]!);
   const line = buf.toString('utf8', at + 1, lineEnd);
   const next = lineEnd + 2;
@@ -43,7 +47,7 @@ function parse(buf: Buffer, at: number): { value: RespValue; end: number } | nul
     case '$': {
       const length = Number(line);
       if (length < 0) return { value: null, end: next };
-      if (buf.length < next + length + 2) return null;
+      if (buf.length < next + length + 2) return { need: next + length + 2 };
       return { value: buf.toString('utf8', next, next + length), end: next + length + 2 };
     }
     case '*': {
@@ -53,7 +57,7 @@ function parse(buf: Buffer, at: number): { value: RespValue; end: number } | nul
       let end = next;
       for (let i = 0; i < count; i++) {
         const item = parse(buf, end);
-        if (!item) return null;
+        if ('need' in item) return item;
         items.push(item.value);
         end = item.end;
       }
@@ -64,13 +68,20 @@ function parse(buf: Buffer, at: number): { value: RespValue; end: number } | nul
   }
 }
 
+/** One command as RESP, written into one buffer (Buffer.from of a large string is many times slower). */
 function encode(command: string, args: ReadonlyArray<string | Buffer | number>): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length + 1}\r\n$${Buffer.byteLength(command)}\r\n${command}\r\n`)];
-  for (const arg of args) {
-    const bytes = Buffer.isBuffer(arg) ? arg : Buffer.from(String(arg));
-    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
-  }
-  return Buffer.concat(parts);
+  const items = [command, ...args].map((a) => (Buffer.isBuffer(a) ? a : String(a)));
+  const lengths = items.map((a) => (typeof a === 'string' ? Buffer.byteLength(a) : a.length));
+  const head = `*${items.length}\r\n`;
+  const size = lengths.reduce((sum, n) => sum + `$${n}\r\n`.length + n + 2, head.length);
+  const out = Buffer.allocUnsafe(size);
+  let at = out.write(head, 0, 'latin1');
+  items.forEach((item, i) => {
+    at += out.write(`$${lengths[i]}\r\n`, at, 'latin1');
+    at += typeof item === 'string' ? out.write(item, at, 'utf8') : item.copy(out, at);
+    at += out.write('\r\n', at, 'latin1');
+  });
+  return out;
 }
 
 interface Pending {
@@ -84,6 +95,10 @@ export class RespClient {
   onclose: ((error?: Error) => void) | null = null;
   private socket: net.Socket | null = null;
   private buffer: Buffer = Buffer.alloc(0);
+  /** Packets received since the last parse, and the length the next reply needs at least. */
+  private readonly received: Buffer[] = [];
+  private receivedBytes = 0;
+  private need = 0;
   private readonly pending: Pending[] = [];
   private closing = false;
 
@@ -118,6 +133,9 @@ export class RespClient {
     socket.setKeepAlive(true, 10_000);
     this.socket = socket;
     this.buffer = Buffer.alloc(0);
+    this.received.length = 0;
+    this.receivedBytes = 0;
+    this.need = 0;
     socket.on('data', (chunk) => this.receive(chunk));
     socket.on('error', () => {
       // 'close' follows and reports it.
@@ -169,11 +187,19 @@ export class RespClient {
   }
 
   private receive(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    this.received.push(chunk);
+    this.receivedBytes += chunk.length;
+    if (this.buffer.length + this.receivedBytes < this.need) return;
+    this.buffer = Buffer.concat([this.buffer, ...this.received.splice(0)]);
+    this.receivedBytes = 0;
+    this.need = 0;
     let at = 0;
     for (;;) {
       const reply = parse(this.buffer, at);
-      if (!reply) break;
+      if ('need' in reply) {
+        this.need = reply.need - at;
+        break;
+      }
       at = reply.end;
       const waiter = this.pending.shift();
       if (!waiter) continue;
