@@ -2,6 +2,7 @@
 // workers in the coordinator's process (in-memory queue), and two `skp worker` processes on a real
 // redis-server with a password, one of them killed with SIGKILL in the middle of a chunk. The
 // project is written only by the coordinator; the workers write nothing outside their cache.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ import { bullConnection, PREFIX, QUEUE, RedisWorkQueue } from '../../electron/se
 import { redisTarget } from '../../electron/services/distributed/redisTarget.js';
 import { RunCancelled } from '../../native/keypoints/method.js';
 import { JobServiceImpl } from '../../electron/services/jobs/jobService.js';
-import { removeTempDirs, tempDir, TINY, withProject, writeModel, writeProject } from '../jobs/fixtures.js';
+import { removeTempDirs, repoRoot, tempDir, TINY, withProject, writeModel, writeProject } from '../jobs/fixtures.js';
 import { filesUnder, PASSWORD, RedisServer, startWorker, type WorkerProcess } from './cluster.js';
 
 const IMAGES = 6;
@@ -159,6 +160,55 @@ describe('keypoints on workers', () => {
     expect(status.state, log.join('\n')).toBe('done');
     expect(log.find((l) => l.includes('answers again'))).toBeDefined();
     expect(keypointsOf(project)).toEqual(reference);
+  });
+});
+
+describe('a coordinator that quits', () => {
+  it('keeps what it wrote; the same command again finishes the rest, with the same keypoints', async () => {
+    const project = copyProject(trained, 'quit.skp');
+    const coordinator = spawn(
+      process.execPath,
+      [
+        path.join(repoRoot, 'bin', 'skp.mjs'),
+        'keypoints',
+        project,
+        '--workers',
+        redis.url,
+        '--chunk',
+        '1',
+        '--backend',
+        'cpu',
+      ],
+      { env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const output: string[] = [];
+    const written = new Promise<void>((resolve, reject) => {
+      coordinator.stdout!.on('data', (d: Buffer) => {
+        output.push(d.toString());
+        if (/keypoints, image [1-9]\d*\/\d+/.test(output.join(''))) resolve();
+      });
+      coordinator.once('exit', (code) => reject(new Error(`skp keypoints ended (${code}) first:\n${output.join('')}`)));
+    });
+    await written;
+    coordinator.kill('SIGKILL');
+    await new Promise((resolve) => coordinator.once('exit', resolve));
+    const writtenAt = () =>
+      withProject(project, (db) =>
+        db.sql.prepare('SELECT image_id, created_at FROM attention_maps ORDER BY image_id').all(),
+      );
+    const kept = writtenAt();
+    expect(kept.length).toBeGreaterThan(0);
+
+    const { status } = await runJob(project, {
+      kind: 'keypoints',
+      backend: 'cpu',
+      chunkSize: 1,
+      workers: { redis: redis.url },
+    });
+    expect(status.state).toBe('done');
+    expect(keypointsOf(project)).toEqual(reference);
+    // What the first coordinator wrote is still there, as it was written.
+    expect(writtenAt()).toEqual(expect.arrayContaining(kept));
   });
 });
 
