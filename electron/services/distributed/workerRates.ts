@@ -16,7 +16,7 @@ export class WorkerRates {
     const seconds = Math.max((now - this.started) / 1000, 1e-3);
     const each = [...this.images.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([worker, n]) => `${worker} ${n} images ${(n / seconds).toFixed(2)}/s`);
+      .map(([worker, n]) => `${worker} ${n} image${n === 1 ? '' : 's'} ${(n / seconds).toFixed(2)}/s`);
     return `${each.join(', ')}; total ${(this.total / seconds).toFixed(2)} images/s`;
   }
 }
