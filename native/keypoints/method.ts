@@ -10,7 +10,14 @@ import type { MapEvaluationSettings, SdxlComponents } from './attentionMaps.js';
 import { chooseIndices } from './fps.js';
 import { buildAugmentedDraws, buildSelectionGraph, type GraphShape } from './graphs.js';
 import { Random } from './rng.js';
-import { augmentationDraws, indexVotePlan, iterationDraws, planIteration, type IterationPlan } from './schedule.js';
+import {
+  augmentationDraws,
+  indexVoteNoise,
+  indexVotePlan,
+  iterationDraws,
+  planIteration,
+  type IterationPlan,
+} from './schedule.js';
 import type { RunSettings } from './settings.js';
 import { buildTrainStep } from './trainStep.js';
 
@@ -272,6 +279,75 @@ export interface IndexChoiceResult {
   imagesUsed: number;
 }
 
+/** The compiled selection graph of a run: one image's K selected tokens, wherever it runs. */
+export class IndexVoter {
+  private constructor(
+    private readonly graph: CompiledGraph,
+    private readonly s: RunSettings,
+    private readonly shape: GraphShape,
+    private readonly latentShape: number[],
+    private readonly width: number,
+  ) {}
+
+  static async create(model: MethodModel, backend: Backend, s: RunSettings): Promise<IndexVoter> {
+    const shape = geometry(model, s);
+    const g = new Graph();
+    const sel = buildSelectionGraph(g, model, shape, mapSettings(model, s), s);
+    const graph = await backend.compile([sel.selected], { name: 'index-choice' });
+    return new IndexVoter(graph, s, shape, latentShapeOf(model, shape), model.unet.config.crossAttentionDim);
+  }
+
+  /** The tokens image number `vote` of the vote selects (its noise is a function of `vote`). */
+  async vote(image: Float32Array, vote: number, tokens: Float32Array): Promise<number[]> {
+    const { s, shape, latentShape } = this;
+    const [selected] = await this.graph.run({
+      image: f32(image, [1, 3, shape.imageSize, shape.imageSize]),
+      noise: f32(
+        indexVoteNoise(
+          s.seed,
+          vote,
+          latentShape.reduce((a, d) => a * d),
+        ),
+        latentShape,
+      ),
+      tokens: f32(tokens, [1, s.tokens, this.width]),
+    });
+    return Array.from(selected!.data as BigInt64Array, Number);
+  }
+
+  release(): Promise<void> {
+    return this.graph.release();
+  }
+}
+
+/** Computes the votes; one selection per plan, in the order given. */
+export interface VoteEvaluator {
+  votes(
+    plans: Array<{ imageIndex: number; vote: number }>,
+    tokens: Float32Array,
+    opts: { signal?: AbortSignal; onVoted?: (done: number) => void },
+  ): Promise<number[][]>;
+  release(): Promise<void>;
+}
+
+/** Votes on this backend, one after the other. */
+async function localVotes(model: MethodModel, backend: Backend, images: ImageSource, s: RunSettings) {
+  const voter = await IndexVoter.create(model, backend, s);
+  const evaluator: VoteEvaluator = {
+    async votes(plans, tokens, opts) {
+      const selections: number[][] = [];
+      for (const plan of plans) {
+        throwIfCancelled(opts.signal);
+        selections.push(await voter.vote(await images.load(plan.imageIndex), plan.vote, tokens));
+        opts.onVoted?.(selections.length);
+      }
+      return selections;
+    },
+    release: () => voter.release(),
+  };
+  return evaluator;
+}
+
 /** Votes the K keypoint indices over up to `indexImages` images (ALGORITHM.md, "Choosing the K indices"). */
 export async function chooseKeypointIndices(
   model: MethodModel,
@@ -279,37 +355,36 @@ export async function chooseKeypointIndices(
   images: ImageSource,
   tokens: Float32Array,
   s: RunSettings,
-  opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    signal?: AbortSignal;
+    onProgress?: (done: number, total: number) => void;
+    /** Who computes the votes (workers); by default this backend. */
+    evaluator?: VoteEvaluator;
+  } = {},
 ): Promise<IndexChoiceResult> {
-  const shape = geometry(model, s);
-  const g = new Graph();
-  const sel = buildSelectionGraph(g, model, shape, mapSettings(model, s), s);
-  const graph = await backend.compile([sel.selected], { name: 'index-choice' });
-  const latentShape = latentShapeOf(model, shape);
-  const votes = indexVotePlan(
+  const latentShape = latentShapeOf(model, geometry(model, s));
+  const plans = indexVotePlan(
     s.seed,
     s.indexImages,
     images.count,
     latentShape.reduce((a, d) => a * d),
-  );
-  const total = votes.length;
-  const perImage: number[][] = [];
+  ).map((plan, vote) => ({ imageIndex: plan.imageIndex, vote }));
+  const evaluator = opts.evaluator ?? (await localVotes(model, backend, images, s));
+  let perImage: number[][];
   try {
-    for (const [n, vote] of votes.entries()) {
-      throwIfCancelled(opts.signal);
-      const [selected] = await graph.run({
-        image: f32(await images.load(vote.imageIndex), [1, 3, shape.imageSize, shape.imageSize]),
-        noise: f32(vote.noise(), latentShape),
-        tokens: f32(tokens, [1, s.tokens, model.unet.config.crossAttentionDim]),
-      });
-      perImage.push(Array.from(selected!.data as BigInt64Array, Number));
-      opts.onProgress?.(n + 1, total);
-    }
+    perImage = await evaluator.votes(plans, tokens, {
+      signal: opts.signal,
+      onVoted: (done) => opts.onProgress?.(done, plans.length),
+    });
   } finally {
-    await graph.release();
+    await evaluator.release();
   }
   const choice = chooseIndices(perImage, s.keypoints);
-  return { indices: choice.indices, counts: choice.indices.map((k) => choice.counts.get(k) ?? 0), imagesUsed: total };
+  return {
+    indices: choice.indices,
+    counts: choice.indices.map((k) => choice.counts.get(k) ?? 0),
+    imagesUsed: plans.length,
+  };
 }
 
 export interface ImageKeypoints {

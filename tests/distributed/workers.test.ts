@@ -128,6 +128,7 @@ describe('keypoints on workers', () => {
     expect(keypointsOf(project)).toEqual(reference);
     expect(log.find((l) => l.includes('2 workers connected'))).toBeDefined();
     expect(log.find((l) => /^workers: .*total [\d.]+ images\/s$/.test(l))).toBeDefined();
+    expect(workers.map((w) => w.output.join('')).join('')).toMatch(/done: vote \d+ of run/);
     for (const worker of workers) {
       expect(worker.output.join('')).toMatch(/done: \d images of run/);
       expect(filesUnder(worker.home)).toEqual([]);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { ImageRecord } from '../../common/images.js';
 import type { StoredAttentionMaps } from '../../db/attentionMapStore.js';
 import type { RunSettings } from '../../../native/keypoints/settings.js';
-import { bytesOf, floatsOf, toBase64, type KeypointsResult, type RunSpec, type Task } from './tasks.js';
+import { bytesOf, floatsOf, type RunSpec, type Task, type TaskResult } from './tasks.js';
 import { WorkerRates } from './workerRates.js';
 import type { QueuedTask, WorkQueue } from './workQueue.js';
 
@@ -102,7 +102,7 @@ export async function findKeypointsOnWorkers(
     };
   };
 
-  const onResult = (_id: string, result: KeypointsResult | { kind: 'gradient' }) => {
+  const onResult = (_id: string, result: TaskResult) => {
     if (failed || result.kind !== 'keypoints') return;
     for (const found of result.images) {
       const image = byId.get(found.id);

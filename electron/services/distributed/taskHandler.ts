@@ -4,7 +4,7 @@
 // whose model hash is not its own model's. It writes nothing but its cache folder (graphs,
 // model hash): images arrive as bytes and results leave as the task's answer.
 import { ImageDecodeError, decodeImageBytes } from '../../../native/images/decode.js';
-import { IterationRunner, KeypointFinder } from '../../../native/keypoints/method.js';
+import { IndexVoter, IterationRunner, KeypointFinder } from '../../../native/keypoints/method.js';
 import type { RunSettings } from '../../../native/keypoints/settings.js';
 import type { Backend } from '../../../native/runtime/backend.js';
 import type { LoadedModel } from '../../../native/sdxl/load.js';
@@ -30,6 +30,7 @@ interface RunState {
   settings: RunSettings;
   finder: KeypointFinder | null;
   runner: IterationRunner | null;
+  voter: IndexVoter | null;
   tokens: { field: string; values: Float32Array } | null;
 }
 
@@ -51,6 +52,10 @@ export class TaskHandler {
       const images = await this.keypoints(state, task);
       return { kind: 'keypoints', worker: this.workerId, seconds: (Date.now() - started) / 1000, images };
     }
+    if (task.kind === 'vote') {
+      const selected = await this.vote(state, task);
+      return { kind: 'vote', worker: this.workerId, seconds: (Date.now() - started) / 1000, selected };
+    }
     const result = await this.gradient(state, task);
     return { ...result, seconds: (Date.now() - started) / 1000 };
   }
@@ -58,6 +63,7 @@ export class TaskHandler {
   async release(): Promise<void> {
     await this.current?.finder?.release();
     await this.current?.runner?.release();
+    await this.current?.voter?.release();
     this.current = null;
   }
 
@@ -91,7 +97,7 @@ export class TaskHandler {
       throw e;
     }
     await this.release();
-    this.current = { run, spec, settings, finder: null, runner: null, tokens: null };
+    this.current = { run, spec, settings, finder: null, runner: null, voter: null, tokens: null };
     return this.current;
   }
 
@@ -138,19 +144,30 @@ export class TaskHandler {
     return out;
   }
 
+  /** Pixels of a task's image; an image that cannot be decoded fails the task for good. */
+  private async pixels(image: { bytes: string; name: string }, size: number, what: string): Promise<Float32Array> {
+    try {
+      return (await decodeImageBytes(bytesOf(image.bytes), image.name, size)).pixels;
+    } catch (e) {
+      if (e instanceof ImageDecodeError) throw new TaskUnworkable(`no ${what} for ${e.message}`);
+      throw e;
+    }
+  }
+
+  private async vote(state: RunState, task: Extract<Task, { kind: 'vote' }>): Promise<number[]> {
+    const tokens = await this.tokens(state, 'tokens');
+    state.voter ??= await IndexVoter.create(this.model, this.backend, state.settings);
+    const pixels = await this.pixels(task.image, state.settings.imageSize, 'vote');
+    return state.voter.vote(pixels, task.vote, tokens);
+  }
+
   private async gradient(
     state: RunState,
     task: Extract<Task, { kind: 'gradient' }>,
   ): Promise<Omit<GradientResult, 'seconds'>> {
     const tokens = await this.tokens(state, `tokens.${task.step}`);
     state.runner ??= await IterationRunner.create(this.model, this.backend, state.settings);
-    let pixels: Float32Array;
-    try {
-      pixels = (await decodeImageBytes(bytesOf(task.image.bytes), task.image.name, state.settings.imageSize)).pixels;
-    } catch (e) {
-      if (e instanceof ImageDecodeError) throw new TaskUnworkable(`no gradient for ${e.message}`);
-      throw e;
-    }
+    const pixels = await this.pixels(task.image, state.settings.imageSize, 'gradient');
     const result = await state.runner.run(pixels, task.iteration, tokens);
     return {
       kind: 'gradient',

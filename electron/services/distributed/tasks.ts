@@ -27,6 +27,13 @@ export const taskSchema = z.discriminatedUnion('kind', [
     iteration: count,
     image: imageSchema,
   }),
+  z.strictObject({
+    kind: z.literal('vote'),
+    run: runKey,
+    /** The image's place in the index vote: it decides the noise. */
+    vote: count,
+    image: imageSchema,
+  }),
 ]);
 export type Task = z.infer<typeof taskSchema>;
 
@@ -64,7 +71,20 @@ export const gradientResultSchema = z.strictObject({
 });
 export type GradientResult = z.infer<typeof gradientResultSchema>;
 
-export const taskResultSchema = z.discriminatedUnion('kind', [keypointsResultSchema, gradientResultSchema]);
+export const voteResultSchema = z.strictObject({
+  kind: z.literal('vote'),
+  worker: workerSchema,
+  seconds: z.number().nonnegative(),
+  /** The tokens the image selects, in the selection graph's order. */
+  selected: z.array(z.number().int().nonnegative()).max(1000),
+});
+export type VoteResult = z.infer<typeof voteResultSchema>;
+
+export const taskResultSchema = z.discriminatedUnion('kind', [
+  keypointsResultSchema,
+  gradientResultSchema,
+  voteResultSchema,
+]);
 export type TaskResult = z.infer<typeof taskResultSchema>;
 
 /** Stored once per run for every worker: what decides the results besides the tokens. */
@@ -72,7 +92,7 @@ export const runSpecSchema = z.strictObject({
   modelHash: z.string().regex(/^[0-9a-f]{64}$/),
   /** Run settings (validated against the worker's model by settingsForModel). */
   settings: z.record(z.string(), z.json()),
-  /** Keypoints runs: the chosen token of each keypoint, in position order. */
+  /** Keypoints tasks: the chosen token of each keypoint, in position order (votes have none yet). */
   indices: z.array(z.number().int().nonnegative()).max(1000).optional(),
 });
 export type RunSpec = z.infer<typeof runSpecSchema>;

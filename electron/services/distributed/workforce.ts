@@ -49,7 +49,12 @@ export function serveTasks(
   log?: (line: string) => void,
 ): Promise<void> {
   const handle = async (task: Task) => {
-    const what = task.kind === 'keypoints' ? `${task.images.length} images` : `gradient of step ${task.step + 1}`;
+    const what =
+      task.kind === 'keypoints'
+        ? `${task.images.length} images`
+        : task.kind === 'vote'
+          ? `vote ${task.vote + 1}`
+          : `gradient of step ${task.step + 1}`;
     log?.(`working on ${what} of run ${task.run.slice(0, 8)}`);
     try {
       const result = await handler.handle(task);

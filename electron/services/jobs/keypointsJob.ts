@@ -6,7 +6,7 @@
 
 import { badInput } from '../../common/errors.js';
 import type { ImageRecord } from '../../common/images.js';
-import type { KeypointsJobRequest, WorkersChoice } from '../../common/jobs.js';
+import type { KeypointsJobRequest } from '../../common/jobs.js';
 import type { KeypointIndex } from '../../common/keypoints.js';
 import type { TrainingRun } from '../../common/runs.js';
 import { AttentionMapStore, type StoredAttentionMaps } from '../../db/attentionMapStore.js';
@@ -22,7 +22,8 @@ import {
   type ImageKeypoints,
 } from '../../../native/keypoints/method.js';
 import { findKeypointsOnWorkers } from '../distributed/keypointsOnWorkers.js';
-import { openWorkforce } from '../distributed/workforce.js';
+import { votesOnWorkers } from '../distributed/votesOnWorkers.js';
+import { openWorkforce, type Workforce } from '../distributed/workforce.js';
 import { failureText } from './failures.js';
 import type { JobHooks, JobOutcome } from './hooks.js';
 import { projectImageSource } from './imageSource.js';
@@ -93,7 +94,9 @@ export async function keypointsJob(
     );
   }
   const started = Date.now();
+  let workforce: Workforce | null = null;
   try {
+    workforce = request.workers ? await openWorkforce(request.workers, model, request.backend, hooks.log) : null;
     let indices = byPosition(runs.indices(run.id));
     if (indices.length > 0) {
       hooks.log(`run ${run.id} has chosen its indices already: tokens ${indices.map((i) => i.token).join(', ')}`);
@@ -105,6 +108,13 @@ export async function keypointsJob(
         checkpoint.tokens,
         settings,
         {
+          evaluator: workforce
+            ? await votesOnWorkers(
+                workforce.queue,
+                { modelHash: workforce.modelHash, settings, tokens: checkpoint.tokens, images: voters },
+                hooks.log,
+              )
+            : undefined,
           signal: hooks.signal,
           onProgress: (done, total) => {
             const seconds = (Date.now() - started) / 1000;
@@ -136,9 +146,7 @@ export async function keypointsJob(
         `chose ${indices.length} indices on ${choice.imagesUsed} images: tokens ${choice.indices.map((t, k) => `${t} (${choice.counts[k]}×)`).join(', ')}`,
       );
     }
-    const workers = request.workers
-      ? { choice: request.workers, backend: request.backend, chunkSize: request.chunkSize ?? DEFAULT_CHUNK }
-      : null;
+    const workers = workforce && { workforce, chunkSize: request.chunkSize ?? DEFAULT_CHUNK };
     return await findKeypoints(
       db,
       runs,
@@ -155,6 +163,8 @@ export async function keypointsJob(
   } catch (e) {
     if (e instanceof RunCancelled) return { state: 'cancelled', runId: run.id, error: null, result: null };
     return { state: 'failed', runId: run.id, error: failureText(e), result: null };
+  } finally {
+    await workforce?.stop();
   }
 }
 
@@ -169,7 +179,7 @@ async function findKeypoints(
   settings: ReturnType<typeof settingsForModel>,
   tokens: Float32Array,
   hooks: JobHooks,
-  workers: { choice: WorkersChoice; backend: string | undefined; chunkSize: number } | null,
+  workers: { workforce: Workforce; chunkSize: number } | null,
 ): Promise<JobOutcome> {
   const mapStore = new AttentionMapStore(db);
   const predicted = imagesPredicted(db, run.id, indices.length);
@@ -220,33 +230,29 @@ async function findKeypoints(
     });
   };
   if (workers) {
-    const workforce = await openWorkforce(workers.choice, model, workers.backend, hooks.log);
-    try {
-      await findKeypointsOnWorkers(
-        workforce.queue,
-        {
-          modelHash: workforce.modelHash,
-          settings,
-          tokens,
-          indices: indices.map((i) => i.token),
-          images,
-          todo: new Set(todo.map((image) => image.id)),
-          chunkSize: workers.chunkSize,
+    const { workforce } = workers;
+    await findKeypointsOnWorkers(
+      workforce.queue,
+      {
+        modelHash: workforce.modelHash,
+        settings,
+        tokens,
+        indices: indices.map((i) => i.token),
+        images,
+        todo: new Set(todo.map((image) => image.id)),
+        chunkSize: workers.chunkSize,
+      },
+      {
+        write: (found) => write(found.image, found.points, found.maps),
+        unreadable: (image, reason) => {
+          unreadable.push({ path: image.absolutePath, reason });
+          hooks.log(`no keypoints for ${reason}`);
         },
-        {
-          write: (found) => write(found.image, found.points, found.maps),
-          unreadable: (image, reason) => {
-            unreadable.push({ path: image.absolutePath, reason });
-            hooks.log(`no keypoints for ${reason}`);
-          },
-          progress,
-          log: hooks.log,
-          signal: hooks.signal,
-        },
-      );
-    } finally {
-      await workforce.stop();
-    }
+        progress,
+        log: hooks.log,
+        signal: hooks.signal,
+      },
+    );
   } else {
     const finder = await KeypointFinder.create(
       model,
