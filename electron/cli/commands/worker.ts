@@ -3,7 +3,7 @@ import { isServiceError } from '../../common/errors.js';
 import { defaultCacheDir } from '../../../native/runtime/cache.js';
 import { modelHash } from '../../services/distributed/modelHash.js';
 import { RedisTaskSource, workerInfoText } from '../../services/distributed/redisQueue.js';
-import { redisTarget } from '../../services/distributed/redisTarget.js';
+import { connectRedis, redisTarget } from '../../services/distributed/redisTarget.js';
 import { TaskHandler } from '../../services/distributed/taskHandler.js';
 import { describeWorker, serveTasks } from '../../services/distributed/workforce.js';
 import { chooseBackend, openModel } from '../../services/jobs/preflight.js';
@@ -61,6 +61,8 @@ export const workerCommand: CliCommand = {
     process.env.ORT_DISABLE_TELEMETRY = '1';
     try {
       const target = redisTarget(values.redis);
+      // Says now, before minutes of hashing, when the server cannot be reached or the password is wrong.
+      (await connectRedis(target)).close();
       const model = openModel(source);
       io.out(`Hashing the model's weights (once; cached in ${defaultCacheDir()})…`);
       const hash = modelHash(model, defaultCacheDir());
