@@ -74,9 +74,9 @@ export async function openWorkforce(
   backendPreference: string | undefined,
   log: (line: string) => void,
 ): Promise<Workforce> {
-  const hash = modelHash(model, defaultCacheDir());
   if ('redis' in choice) {
     const queue = await RedisWorkQueue.connect(redisTarget(choice.redis));
+    const hash = modelHash(model, defaultCacheDir());
     const workers = await queue.workers();
     const same = workers.filter((w) => w.modelHash === hash);
     log(
@@ -86,6 +86,7 @@ export async function openWorkforce(
     );
     return { queue, modelHash: hash, stop: () => queue.close() };
   }
+  const hash = modelHash(model, defaultCacheDir());
   const queue = new MemoryWorkQueue(choice.local);
   const serving: Array<Promise<void>> = [];
   for (let n = 0; n < choice.local; n++) {
