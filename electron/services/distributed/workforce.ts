@@ -76,7 +76,13 @@ export async function openWorkforce(
 ): Promise<Workforce> {
   if ('redis' in choice) {
     const queue = await RedisWorkQueue.connect(redisTarget(choice.redis));
-    const hash = modelHash(model, defaultCacheDir());
+    let hash: string;
+    try {
+      hash = modelHash(model, defaultCacheDir());
+    } catch (e) {
+      await queue.close();
+      throw e;
+    }
     const workers = await queue.workers();
     const same = workers.filter((w) => w.modelHash === hash);
     log(
