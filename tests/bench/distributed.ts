@@ -41,6 +41,7 @@ const info = (n: number): WorkerInfo => ({
   pid: process.pid,
   backend: 'none',
   freeMemoryBytes: 0,
+  freeMemoryOf: 'host',
   modelPath: '-',
   modelHash: '0'.repeat(64),
   gpu: null,

@@ -325,6 +325,3 @@ export class RedisTaskSource implements TaskSource {
     this.stopped?.();
   }
 }
-
-export const workerInfoText = (w: WorkerInfo) =>
-  `${w.id}: ${w.backend}${w.gpu === null ? '' : ` (GPU ${w.gpu})`}, ${(w.freeMemoryBytes / 2 ** 30).toFixed(1)} GiB free, model ${w.modelHash.slice(0, 12)}`;

@@ -103,8 +103,9 @@ export const workerInfoSchema = z.strictObject({
   host: z.string().max(300),
   pid: z.number().int(),
   backend: z.string().max(1000),
-  /** Free memory when it started: the GPU's where the backend reports it, else the host's. */
+  /** Free memory when it started: the GPU's where the backend reports it (native CUDA), else the host's. */
   freeMemoryBytes: z.number().nonnegative(),
+  freeMemoryOf: z.enum(['GPU', 'host']),
   modelPath: z.string().max(4096),
   modelHash: z.string().regex(/^[0-9a-f]{64}$/),
   gpu: z.number().int().nonnegative().nullable(),

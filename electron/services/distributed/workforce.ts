@@ -8,7 +8,7 @@ import type { LoadedModel } from '../../../native/sdxl/load.js';
 import { chooseBackend } from '../jobs/preflight.js';
 import { MemoryWorkQueue } from './memoryQueue.js';
 import { modelHash } from './modelHash.js';
-import { RedisWorkQueue, workerInfoText } from './redisQueue.js';
+import { RedisWorkQueue } from './redisQueue.js';
 import { redisTarget } from './redisTarget.js';
 import { TaskHandler } from './taskHandler.js';
 import type { Task, WorkerInfo } from './tasks.js';
@@ -21,7 +21,7 @@ export interface Workforce {
   stop(): Promise<void>;
 }
 
-/** What a worker says about itself; free memory is the host's (the backends do not report the GPU's). */
+/** What a worker says about itself. */
 export function describeWorker(
   id: string,
   backend: Backend,
@@ -29,17 +29,24 @@ export function describeWorker(
   hash: string,
   gpu: number | null,
 ): WorkerInfo {
+  // The native CUDA backend knows its device's free memory; ONNX Runtime's providers do not say.
+  const gpuFree = (backend as { device?: { freeMemory?: number } }).device?.freeMemory;
   return {
     id,
     host: os.hostname(),
     pid: process.pid,
     backend: backend.info.label,
-    freeMemoryBytes: os.freemem(),
+    freeMemoryBytes: gpuFree ?? os.freemem(),
+    freeMemoryOf: gpuFree === undefined ? 'host' : 'GPU',
     modelPath: model.path,
     modelHash: hash,
     gpu,
   };
 }
+
+/** One line about a worker for the user. */
+export const workerInfoText = (w: WorkerInfo) =>
+  `${w.id}: ${w.backend}${w.gpu === null ? '' : ` (GPU ${w.gpu})`}, ${(w.freeMemoryBytes / 2 ** 30).toFixed(1)} GiB ${w.freeMemoryOf} memory free, model ${w.modelHash.slice(0, 12)}`;
 
 /** Serves `source` with `handler` until the source stops; `log` hears of each task. */
 export function serveTasks(
