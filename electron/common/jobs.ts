@@ -21,6 +21,12 @@ export interface ModelSource {
 /** Backend preference: 'auto' picks the fastest that works (CUDA, then CPU). */
 export type BackendPreference = 'auto' | 'cpu' | 'cuda' | (string & {});
 
+/**
+ * Where a job computes: workers connected to a Redis server (`skp worker`), or `local` workers
+ * in the job's own process; omitted: the job's own backend, one image after the other.
+ */
+export type WorkersChoice = { redis: string } | { local: number };
+
 export interface TrainJobRequest {
   /** The model; omitted: the project's model reference. */
   model?: ModelSource;
@@ -32,6 +38,7 @@ export interface TrainJobRequest {
   backend?: BackendPreference;
   /** Optimiser steps between checkpoints (default 10). */
   checkpointEvery?: number;
+  workers?: WorkersChoice;
 }
 
 export interface KeypointsJobRequest {
@@ -39,6 +46,9 @@ export interface KeypointsJobRequest {
   runId?: number;
   model?: ModelSource;
   backend?: BackendPreference;
+  workers?: WorkersChoice;
+  /** Images per task sent to a worker (default 4). */
+  chunkSize?: number;
 }
 
 export interface EvaluateJobRequest {

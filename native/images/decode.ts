@@ -26,14 +26,23 @@ export class ImageDecodeError extends Error {
   }
 }
 
-export async function decodeImage(file: string, size: number): Promise<DecodedImage> {
+export function decodeImage(file: string, size: number): Promise<DecodedImage> {
+  return decode(file, file, size);
+}
+
+/** An image file's bytes, sent from elsewhere (a worker's input); `name` says which file in errors. */
+export function decodeImageBytes(bytes: Uint8Array, name: string, size: number): Promise<DecodedImage> {
+  return decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), name, size);
+}
+
+async function decode(input: string | Buffer, file: string, size: number): Promise<DecodedImage> {
   if (!Number.isInteger(size) || size < 1)
     throw new RangeError(`decodeImage: size must be a positive integer, got ${size}`);
   let raw: { data: Buffer; info: OutputInfo };
   let width: number;
   let height: number;
   try {
-    const image = sharp(file, { failOn: 'error' });
+    const image = sharp(input, { failOn: 'error' });
     const meta = await image.metadata();
     if (!meta.width || !meta.height) throw new Error('no pixel size in the file');
     width = meta.width;

@@ -10,7 +10,14 @@ import type { MapEvaluationSettings, SdxlComponents } from './attentionMaps.js';
 import { chooseIndices } from './fps.js';
 import { buildAugmentedDraws, buildSelectionGraph, type GraphShape } from './graphs.js';
 import { Random } from './rng.js';
-import { augmentationDraws, indexVotePlan, iterationDraws, planIteration } from './schedule.js';
+import {
+  augmentationDraws,
+  indexVoteNoise,
+  indexVotePlan,
+  iterationDraws,
+  planIteration,
+  type IterationPlan,
+} from './schedule.js';
 import type { RunSettings } from './settings.js';
 import { buildTrainStep } from './trainStep.js';
 
@@ -92,11 +99,109 @@ export interface TrainOptions {
   /** Called every `checkpointEvery` steps and at the end, with a state to resume from. */
   onCheckpoint?: (state: TrainingState) => Promise<void> | void;
   checkpointEvery?: number;
+  /**
+   * Who computes a step's iterations: by default this backend, one after the other. Another
+   * evaluator (workers) may compute them anywhere, as long as each result is what
+   * IterationRunner.run gives for it: the step then sums them here, in iteration order.
+   */
+  evaluator?: BatchEvaluator;
+}
+
+/** One training iteration's losses and token gradient. */
+export interface IterationResult {
+  loss: number;
+  sharpening: number;
+  equivariance: number;
+  gradient: Float32Array;
+}
+
+/** Computes the iterations of one optimiser step; one result per plan, in the order given. */
+export interface BatchEvaluator {
+  evaluate(plans: IterationPlan[], tokens: Float32Array, signal?: AbortSignal): Promise<IterationResult[]>;
+  release(): Promise<void>;
 }
 
 /** The initial tokens randn(1, N, D) of a run: the same for the same seed. */
 export const initialTokens = (s: RunSettings, width: number): Float32Array =>
   new Random(s.seed, 'tokens').normals(s.tokens * width);
+
+/** The compiled training step of a run: one iteration on one image, wherever it runs. */
+export class IterationRunner {
+  private constructor(
+    private readonly graph: CompiledGraph,
+    private readonly s: RunSettings,
+    private readonly shape: GraphShape,
+    private readonly latentShape: number[],
+    private readonly width: number,
+  ) {}
+
+  static async create(model: MethodModel, backend: Backend, s: RunSettings): Promise<IterationRunner> {
+    const shape = geometry(model, s);
+    const g = new Graph();
+    const step = buildTrainStep(g, model, shape, mapSettings(model, s), {
+      sigma: s.sigma,
+      keypoints: s.keypoints,
+      candidates: s.candidates,
+      sharpeningWeight: s.sharpeningWeight,
+      equivarianceWeight: s.equivarianceWeight,
+      subjects: s.subjects,
+    });
+    const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], {
+      name: 'train-step',
+    });
+    return new IterationRunner(graph, s, shape, latentShapeOf(model, shape), model.unet.config.crossAttentionDim);
+  }
+
+  /** Iteration `iteration` of the run's schedule (its draws are a function of it) on `image`. */
+  async run(image: Float32Array, iteration: number, tokens: Float32Array): Promise<IterationResult> {
+    const { s, shape, latentShape } = this;
+    const draws = iterationDraws(
+      s.seed,
+      iteration,
+      s.augmentation,
+      latentShape.reduce((a, d) => a * d),
+    );
+    const [l, sh, eq, gradient] = await this.graph.run({
+      image: f32(image, [1, 3, shape.imageSize, shape.imageSize]),
+      theta: f32(draws.theta, [2, 3]),
+      noise: f32(draws.noise, latentShape),
+      warpedNoise: f32(draws.warpedNoise, latentShape),
+      tokens: f32(tokens, [1, s.tokens, this.width]),
+    });
+    return {
+      loss: scalar(l),
+      sharpening: scalar(sh),
+      equivariance: scalar(eq),
+      // A copy: the step keeps every iteration's gradient until the batch is summed.
+      gradient: Float32Array.from(gradient!.data as Float32Array),
+    };
+  }
+
+  release(): Promise<void> {
+    return this.graph.release();
+  }
+}
+
+/** Iterations on this backend, one after the other (one evaluation's memory at a time). */
+async function localEvaluator(
+  model: MethodModel,
+  backend: Backend,
+  images: ImageSource,
+  s: RunSettings,
+): Promise<BatchEvaluator> {
+  const runner = await IterationRunner.create(model, backend, s);
+  return {
+    async evaluate(plans, tokens, signal) {
+      const results: IterationResult[] = [];
+      for (const plan of plans) {
+        throwIfCancelled(signal);
+        results.push(await runner.run(await images.load(plan.imageIndex), plan.iteration, tokens));
+      }
+      return results;
+    },
+    release: () => runner.release(),
+  };
+}
 
 export async function trainTokens(
   model: MethodModel,
@@ -106,7 +211,6 @@ export async function trainTokens(
   opts: TrainOptions = {},
 ): Promise<TrainingState> {
   if (images.count === 0) throw new Error('the project has no images to train on');
-  const shape = geometry(model, s);
   const width = model.unet.config.crossAttentionDim;
   const adamOptions = {
     lr: s.learningRate,
@@ -124,44 +228,27 @@ export async function trainTokens(
     optimizer: adam.toBytes(),
   });
 
-  const g = new Graph();
-  const step = buildTrainStep(g, model, shape, mapSettings(model, s), {
-    sigma: s.sigma,
-    keypoints: s.keypoints,
-    candidates: s.candidates,
-    sharpeningWeight: s.sharpeningWeight,
-    equivarianceWeight: s.equivarianceWeight,
-    subjects: s.subjects,
-  });
-  const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], {
-    name: 'train-step',
-  });
-  const latentShape = latentShapeOf(model, shape);
-  const noiseSize = latentShape.reduce((a, d) => a * d);
+  const evaluator = opts.evaluator ?? (await localEvaluator(model, backend, images, s));
   const plan = { imageCount: images.count, batchSize: s.batchSize, steps: s.steps };
   const acc = new GradientAccumulator(tokens.length, s.batchSize);
   const started = Date.now();
   const firstStep = adam.stepCount;
   try {
     while (adam.stepCount < s.steps) {
+      throwIfCancelled(opts.signal);
+      const plans = Array.from({ length: s.batchSize }, (_, b) =>
+        planIteration(s.seed, plan, adam.stepCount * s.batchSize + b),
+      );
+      const results = await evaluator.evaluate(plans, tokens, opts.signal);
+      // Summed in iteration order whoever computed them: float32 addition is not associative.
       let loss = 0;
       let sharpening = 0;
       let equivariance = 0;
-      for (let b = 0; b < s.batchSize; b++) {
-        throwIfCancelled(opts.signal);
-        const iteration = planIteration(s.seed, plan, adam.stepCount * s.batchSize + b);
-        const draws = iterationDraws(s.seed, iteration.iteration, s.augmentation, noiseSize);
-        const [l, sh, eq, gradient] = await graph.run({
-          image: f32(await images.load(iteration.imageIndex), [1, 3, shape.imageSize, shape.imageSize]),
-          theta: f32(draws.theta, [2, 3]),
-          noise: f32(draws.noise, latentShape),
-          warpedNoise: f32(draws.warpedNoise, latentShape),
-          tokens: f32(tokens, [1, s.tokens, width]),
-        });
-        acc.add(gradient!.data as Float32Array);
-        loss += scalar(l) / s.batchSize;
-        sharpening += scalar(sh) / s.batchSize;
-        equivariance += scalar(eq) / s.batchSize;
+      for (const result of results) {
+        acc.add(result.gradient);
+        loss += result.loss / s.batchSize;
+        sharpening += result.sharpening / s.batchSize;
+        equivariance += result.equivariance / s.batchSize;
       }
       adam.step(tokens, acc.take());
       const done = adam.stepCount - firstStep;
@@ -179,7 +266,7 @@ export async function trainTokens(
       if (adam.stepCount % every === 0 || adam.stepCount === s.steps) await opts.onCheckpoint?.(state());
     }
   } finally {
-    await graph.release();
+    await evaluator.release();
   }
   return state();
 }
@@ -192,6 +279,75 @@ export interface IndexChoiceResult {
   imagesUsed: number;
 }
 
+/** The compiled selection graph of a run: one image's K selected tokens, wherever it runs. */
+export class IndexVoter {
+  private constructor(
+    private readonly graph: CompiledGraph,
+    private readonly s: RunSettings,
+    private readonly shape: GraphShape,
+    private readonly latentShape: number[],
+    private readonly width: number,
+  ) {}
+
+  static async create(model: MethodModel, backend: Backend, s: RunSettings): Promise<IndexVoter> {
+    const shape = geometry(model, s);
+    const g = new Graph();
+    const sel = buildSelectionGraph(g, model, shape, mapSettings(model, s), s);
+    const graph = await backend.compile([sel.selected], { name: 'index-choice' });
+    return new IndexVoter(graph, s, shape, latentShapeOf(model, shape), model.unet.config.crossAttentionDim);
+  }
+
+  /** The tokens image number `vote` of the vote selects (its noise is a function of `vote`). */
+  async vote(image: Float32Array, vote: number, tokens: Float32Array): Promise<number[]> {
+    const { s, shape, latentShape } = this;
+    const [selected] = await this.graph.run({
+      image: f32(image, [1, 3, shape.imageSize, shape.imageSize]),
+      noise: f32(
+        indexVoteNoise(
+          s.seed,
+          vote,
+          latentShape.reduce((a, d) => a * d),
+        ),
+        latentShape,
+      ),
+      tokens: f32(tokens, [1, s.tokens, this.width]),
+    });
+    return Array.from(selected!.data as BigInt64Array, Number);
+  }
+
+  release(): Promise<void> {
+    return this.graph.release();
+  }
+}
+
+/** Computes the votes; one selection per plan, in the order given. */
+export interface VoteEvaluator {
+  votes(
+    plans: Array<{ imageIndex: number; vote: number }>,
+    tokens: Float32Array,
+    opts: { signal?: AbortSignal; onVoted?: (done: number) => void },
+  ): Promise<number[][]>;
+  release(): Promise<void>;
+}
+
+/** Votes on this backend, one after the other. */
+async function localVotes(model: MethodModel, backend: Backend, images: ImageSource, s: RunSettings) {
+  const voter = await IndexVoter.create(model, backend, s);
+  const evaluator: VoteEvaluator = {
+    async votes(plans, tokens, opts) {
+      const selections: number[][] = [];
+      for (const plan of plans) {
+        throwIfCancelled(opts.signal);
+        selections.push(await voter.vote(await images.load(plan.imageIndex), plan.vote, tokens));
+        opts.onVoted?.(selections.length);
+      }
+      return selections;
+    },
+    release: () => voter.release(),
+  };
+  return evaluator;
+}
+
 /** Votes the K keypoint indices over up to `indexImages` images (ALGORITHM.md, "Choosing the K indices"). */
 export async function chooseKeypointIndices(
   model: MethodModel,
@@ -199,37 +355,36 @@ export async function chooseKeypointIndices(
   images: ImageSource,
   tokens: Float32Array,
   s: RunSettings,
-  opts: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    signal?: AbortSignal;
+    onProgress?: (done: number, total: number) => void;
+    /** Who computes the votes (workers); by default this backend. */
+    evaluator?: VoteEvaluator;
+  } = {},
 ): Promise<IndexChoiceResult> {
-  const shape = geometry(model, s);
-  const g = new Graph();
-  const sel = buildSelectionGraph(g, model, shape, mapSettings(model, s), s);
-  const graph = await backend.compile([sel.selected], { name: 'index-choice' });
-  const latentShape = latentShapeOf(model, shape);
-  const votes = indexVotePlan(
+  const latentShape = latentShapeOf(model, geometry(model, s));
+  const plans = indexVotePlan(
     s.seed,
     s.indexImages,
     images.count,
     latentShape.reduce((a, d) => a * d),
-  );
-  const total = votes.length;
-  const perImage: number[][] = [];
+  ).map((plan, vote) => ({ imageIndex: plan.imageIndex, vote }));
+  const evaluator = opts.evaluator ?? (await localVotes(model, backend, images, s));
+  let perImage: number[][];
   try {
-    for (const [n, vote] of votes.entries()) {
-      throwIfCancelled(opts.signal);
-      const [selected] = await graph.run({
-        image: f32(await images.load(vote.imageIndex), [1, 3, shape.imageSize, shape.imageSize]),
-        noise: f32(vote.noise(), latentShape),
-        tokens: f32(tokens, [1, s.tokens, model.unet.config.crossAttentionDim]),
-      });
-      perImage.push(Array.from(selected!.data as BigInt64Array, Number));
-      opts.onProgress?.(n + 1, total);
-    }
+    perImage = await evaluator.votes(plans, tokens, {
+      signal: opts.signal,
+      onVoted: (done) => opts.onProgress?.(done, plans.length),
+    });
   } finally {
-    await graph.release();
+    await evaluator.release();
   }
   const choice = chooseIndices(perImage, s.keypoints);
-  return { indices: choice.indices, counts: choice.indices.map((k) => choice.counts.get(k) ?? 0), imagesUsed: total };
+  return {
+    indices: choice.indices,
+    counts: choice.indices.map((k) => choice.counts.get(k) ?? 0),
+    imagesUsed: plans.length,
+  };
 }
 
 export interface ImageKeypoints {

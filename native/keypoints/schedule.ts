@@ -92,6 +92,10 @@ export function iterationDraws(
   };
 }
 
+/** The noise of the `vote`-th image of the index vote. */
+export const indexVoteNoise = (seed: number, vote: number, noiseSize: number): Float32Array =>
+  new Random(seed, 'index-noise', vote).normals(noiseSize);
+
 /**
  * Images evaluated when voting for the keypoint indices: `count` draws cycling through
  * fresh shuffles (the reference's find_best_indices), each with its own noise.
@@ -107,7 +111,7 @@ export function indexVotePlan(
     const epoch = Math.floor(i / imageCount);
     return {
       imageIndex: new Random(seed, 'index-order', epoch).permutation(imageCount)[i % imageCount]!,
-      noise: () => new Random(seed, 'index-noise', i).normals(noiseSize),
+      noise: () => indexVoteNoise(seed, i, noiseSize),
     };
   });
 }

@@ -1,6 +1,7 @@
 // `npm run bench`: the engine, foundation and method benchmarks, with the machine they ran on.
 // Absolute numbers only; nothing here is a test.
 import os from 'node:os';
+import { benchDistributed } from './distributed.js';
 import { benchEngine } from './engine.js';
 import { benchFoundation } from './foundation.js';
 import { benchMethod } from './method.js';
@@ -12,3 +13,4 @@ console.log(
 await benchEngine();
 await benchFoundation();
 await benchMethod();
+await benchDistributed();

@@ -10,6 +10,7 @@ import { trainCommand } from './train.js';
 import { keypointsCommand } from './keypoints.js';
 import { evaluateCommand } from './evaluate.js';
 import { demoCommand } from './demo.js';
+import { workerCommand } from './worker.js';
 
 /** Every command of `skp`; add new ones here (one import per file). */
 export const commands: CliCommand[] = [
@@ -24,4 +25,5 @@ export const commands: CliCommand[] = [
   keypointsCommand,
   evaluateCommand,
   demoCommand,
+  workerCommand,
 ];

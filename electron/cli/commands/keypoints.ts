@@ -3,9 +3,10 @@ import type { Services } from '../../common/services.js';
 import { UserError, type CliCommand, type CliIO } from '../command.js';
 import { modelOption, runJobInCli } from '../jobRunner.js';
 import { parseCommandArgs, usageError, withServices } from '../serviceCommand.js';
+import { workersHelp, workersOption, workersOptions } from '../workersOption.js';
 
 const usage =
-  'Usage: skp keypoints <project.skp> [--run <id>] [--model <path>] [--unet-config <json>] [--vae-config <json>] [--backend auto|cpu|cuda] [--accept-match]';
+  'Usage: skp keypoints <project.skp> [--run <id>] [--model <path>] [--unet-config <json>] [--vae-config <json>] [--backend auto|cpu|cuda] [--accept-match] [--workers redis://host:6379 | --local-workers N] [--chunk N]';
 
 const describeMatch = (m: IndexMatch, parts: Part[]): string => {
   const part = parts.find((p) => p.id === m.partId);
@@ -57,6 +58,8 @@ export const keypointsCommand: CliCommand = {
     '  --model <path>  the SDXL weights, if not those the run was trained with\n' +
     "  --accept-match  let the run's indices stand for the parts the matching proposes (a new run's\n" +
     '                  indices feed nothing until matched; without this flag the proposal is printed)\n' +
+    workersHelp +
+    '  --chunk N       images per task sent to a worker (default 4)\n' +
     "Images that already have this run's keypoints are kept as they are; an interrupted job carries on with the rest.",
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(
@@ -68,17 +71,24 @@ export const keypointsCommand: CliCommand = {
         'vae-config': { type: 'string' },
         backend: { type: 'string' },
         'accept-match': { type: 'boolean' },
+        chunk: { type: 'string' },
+        ...workersOptions,
       },
       usage,
     );
     if (positionals.length !== 1) throw usageError('give one project file', usage);
     const runId = idOption('run', values.run);
+    const workers = workersOption(values);
+    const chunkSize = values.chunk === undefined ? undefined : Number(values.chunk);
+    if (chunkSize !== undefined && !(Number.isInteger(chunkSize) && chunkSize >= 1 && chunkSize <= 1000)) {
+      throw new UserError(`--chunk must be a number of images from 1 to 1000, not "${values.chunk}"`);
+    }
     const project = positionals[0] as string;
     return withServices(async (services) => {
       await services.project.open(project);
       const status = await runJobInCli(
         services,
-        { kind: 'keypoints', runId, model: modelOption(values), backend: values.backend },
+        { kind: 'keypoints', runId, model: modelOption(values), backend: values.backend, workers, chunkSize },
         io,
       );
       if (status.state === 'done') {

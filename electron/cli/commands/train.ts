@@ -6,10 +6,11 @@ import { parseJsonFile } from '../../services/validation.js';
 import { UserError, type CliCommand } from '../command.js';
 import { duration, modelOption, runJobInCli } from '../jobRunner.js';
 import { parseCommandArgs, usageError, withServices } from '../serviceCommand.js';
+import { workersHelp, workersOption, workersOptions } from '../workersOption.js';
 
 const usage =
   'Usage: skp train <project.skp> [--model <path>] [--unet-config <json>] [--vae-config <json>] ' +
-  '[--settings <file.json>] [--set key=value ...] [--resume [--run <id>]] [--backend auto|cpu|cuda] [--name <name>] [--checkpoint-every <steps>]';
+  '[--settings <file.json>] [--set key=value ...] [--resume [--run <id>]] [--backend auto|cpu|cuda] [--name <name>] [--checkpoint-every <steps>] [--workers redis://host:6379 | --local-workers N]';
 
 /** `key=value`; the value is JSON where it parses (numbers, arrays, true), else text; dots nest. */
 export function parseSetting(text: string, into: JsonObject): void {
@@ -62,7 +63,8 @@ export const trainCommand: CliCommand = {
     '                        only steps may change (--set steps=400 trains a finished run further)\n' +
     '  --backend <b>         auto (default: native CUDA, then ONNX Runtime providers, then CPU), or one of\n' +
     '                        cpu, cuda, dml, coreml, webgpu: that one or an error saying why it cannot run\n' +
-    '  --checkpoint-every n  optimiser steps between checkpoints in the project (default 10)',
+    '  --checkpoint-every n  optimiser steps between checkpoints in the project (default 10)\n' +
+    workersHelp.replace('the work', "each step's batch"),
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(
       args,
@@ -77,6 +79,7 @@ export const trainCommand: CliCommand = {
         backend: { type: 'string' },
         name: { type: 'string' },
         'checkpoint-every': { type: 'string' },
+        ...workersOptions,
       },
       usage,
     );
@@ -93,6 +96,7 @@ export const trainCommand: CliCommand = {
     const runArg = values.run === undefined ? undefined : Number(values.run);
     if (runArg !== undefined && !(Number.isInteger(runArg) && runArg > 0))
       throw new UserError(`--run must be a run id, not "${values.run}"`);
+    const workers = workersOption(values);
     const project = positionals[0] as string;
     return withServices(async (services) => {
       await services.project.open(project);
@@ -117,6 +121,7 @@ export const trainCommand: CliCommand = {
           name: values.name,
           backend: values.backend,
           checkpointEvery: every,
+          workers,
         },
         io,
       );

@@ -32,6 +32,10 @@ const modelSchema = z.strictObject({
   vaeConfig: z.string().min(1).optional(),
 });
 const backendSchema = z.string().min(1);
+const workersSchema = z.union([
+  z.strictObject({ redis: z.string().regex(/^rediss?:\/\/./, 'expected redis://host:port or rediss://host:port') }),
+  z.strictObject({ local: z.number().int().min(1).max(64) }),
+]);
 
 const requestSchema = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -42,12 +46,15 @@ const requestSchema = z.discriminatedUnion('kind', [
     name: z.string().min(1).optional(),
     backend: backendSchema.optional(),
     checkpointEvery: z.number().int().positive().optional(),
+    workers: workersSchema.optional(),
   }),
   z.strictObject({
     kind: z.literal('keypoints'),
     runId: z.number().int().positive().optional(),
     model: modelSchema.optional(),
     backend: backendSchema.optional(),
+    workers: workersSchema.optional(),
+    chunkSize: z.number().int().min(1).max(1000).optional(),
   }),
   z.strictObject({ kind: z.literal('evaluate'), runId: z.number().int().positive().optional() }),
 ]);

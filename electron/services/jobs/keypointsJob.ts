@@ -6,16 +6,25 @@
 // stand for no part, and feed nothing, until the user accepts a match (KeypointService.adoptRun).
 
 import { badInput } from '../../common/errors.js';
+import type { ImageRecord } from '../../common/images.js';
 import type { KeypointsJobRequest } from '../../common/jobs.js';
 import type { KeypointIndex } from '../../common/keypoints.js';
 import type { TrainingRun } from '../../common/runs.js';
-import { AttentionMapStore } from '../../db/attentionMapStore.js';
+import { AttentionMapStore, type StoredAttentionMaps } from '../../db/attentionMapStore.js';
 import type { ProjectDatabase } from '../../db/database.js';
 import { ImageStore } from '../../db/imageStore.js';
 import { RunStore } from '../../db/runStore.js';
 import { KeypointStore } from '../../db/keypointStore.js';
 import { decodeImage, ImageDecodeError, toImagePixels } from '../../../native/images/decode.js';
-import { chooseKeypointIndices, KeypointFinder, RunCancelled } from '../../../native/keypoints/method.js';
+import {
+  chooseKeypointIndices,
+  KeypointFinder,
+  RunCancelled,
+  type ImageKeypoints,
+} from '../../../native/keypoints/method.js';
+import { findKeypointsOnWorkers } from '../distributed/keypointsOnWorkers.js';
+import { votesOnWorkers } from '../distributed/votesOnWorkers.js';
+import { openWorkforce, type Workforce } from '../distributed/workforce.js';
 import { failureText } from './failures.js';
 import type { JobHooks, JobOutcome } from './hooks.js';
 import { projectImageSource } from './imageSource.js';
@@ -55,6 +64,9 @@ function imagesPredicted(db: ProjectDatabase, runId: number, k: number): Set<num
   return new Set(rows.map((r) => r.id));
 }
 
+/** Images per task sent to a worker: small enough to spread a run evenly, large enough to keep a GPU busy. */
+const DEFAULT_CHUNK = 4;
+
 const byPosition = (indices: KeypointIndex[]) => [...indices].sort((a, b) => a.position - b.position);
 
 export async function keypointsJob(
@@ -82,7 +94,9 @@ export async function keypointsJob(
     );
   }
   const started = Date.now();
+  let workforce: Workforce | null = null;
   try {
+    workforce = request.workers ? await openWorkforce(request.workers, model, request.backend, hooks.log) : null;
     let indices = byPosition(runs.indices(run.id));
     if (indices.length > 0) {
       hooks.log(`run ${run.id} has chosen its indices already: tokens ${indices.map((i) => i.token).join(', ')}`);
@@ -94,6 +108,13 @@ export async function keypointsJob(
         checkpoint.tokens,
         settings,
         {
+          evaluator: workforce
+            ? await votesOnWorkers(
+                workforce.queue,
+                { modelHash: workforce.modelHash, settings, tokens: checkpoint.tokens, images: voters },
+                hooks.log,
+              )
+            : undefined,
           signal: hooks.signal,
           onProgress: (done, total) => {
             const seconds = (Date.now() - started) / 1000;
@@ -119,10 +140,25 @@ export async function keypointsJob(
         `chose ${indices.length} indices on ${choice.imagesUsed} images: tokens ${choice.indices.map((t, k) => `${t} (${choice.counts[k]}×)`).join(', ')}`,
       );
     }
-    return await findKeypoints(db, runs, run, indices, images, model, backend, settings, checkpoint.tokens, hooks);
+    const workers = workforce && { workforce, chunkSize: request.chunkSize ?? DEFAULT_CHUNK };
+    return await findKeypoints(
+      db,
+      runs,
+      run,
+      indices,
+      images,
+      model,
+      backend,
+      settings,
+      checkpoint.tokens,
+      hooks,
+      workers,
+    );
   } catch (e) {
     if (e instanceof RunCancelled) return { state: 'cancelled', runId: run.id, error: null, result: null };
     return { state: 'failed', runId: run.id, error: failureText(e), result: null };
+  } finally {
+    await workforce?.stop();
   }
 }
 
@@ -137,6 +173,7 @@ async function findKeypoints(
   settings: ReturnType<typeof settingsForModel>,
   tokens: Float32Array,
   hooks: JobHooks,
+  workers: { workforce: Workforce; chunkSize: number } | null,
 ): Promise<JobOutcome> {
   const mapStore = new AttentionMapStore(db);
   const predicted = imagesPredicted(db, run.id, indices.length);
@@ -155,57 +192,87 @@ async function findKeypoints(
   const unreadable: Array<{ path: string; reason: string }> = [];
   let shadowed = 0;
   const started = Date.now();
-  const finder = await KeypointFinder.create(
-    model,
-    backend,
-    tokens,
-    indices.map((i) => i.token),
-    settings,
-  );
-  try {
-    for (const [n, image] of todo.entries()) {
-      let pixels: Float32Array;
-      try {
-        pixels = (await decodeImage(image.absolutePath, settings.imageSize)).pixels;
-      } catch (e) {
-        if (!(e instanceof ImageDecodeError)) throw e;
-        unreadable.push({ path: image.absolutePath, reason: e.message });
-        hooks.log(`no keypoints for ${e.message}`);
-        continue;
+  const write = (image: ImageRecord, points: ImageKeypoints['points'], maps: StoredAttentionMaps) =>
+    db.write(() => {
+      if (!predicted.has(image.id)) {
+        const written = runs.writePredictions(
+          run.id,
+          points.map((p, k) => ({
+            imageId: image.id,
+            indexId: indices[k]!.id,
+            ...toImagePixels(p, image.width, image.height),
+            visibility: 2 as const,
+            score: p.score,
+          })),
+        );
+        shadowed += written.shadowedByCorrections;
       }
-      const found = await finder.find(pixels, image.id, hooks.signal);
-      const maps = storedMaps(found.maps, indices.length, settings.imageSize);
-      db.write(() => {
-        if (!predicted.has(image.id)) {
-          const written = runs.writePredictions(
-            run.id,
-            found.points.map((p, k) => ({
-              imageId: image.id,
-              indexId: indices[k]!.id,
-              ...toImagePixels(p, image.width, image.height),
-              visibility: 2 as const,
-              score: p.score,
-            })),
-          );
-          shadowed += written.shadowedByCorrections;
+      mapStore.write(run.id, image.id, maps);
+    });
+  const progress = (n: number) => {
+    const seconds = (Date.now() - started) / 1000;
+    hooks.progress({
+      runId: run.id,
+      phase: 'keypoints',
+      step: done.size + n,
+      steps: images.length,
+      loss: null,
+      sharpening: null,
+      equivariance: null,
+      imagesPerSecond: n / seconds,
+      etaSeconds: (seconds / n) * (todo.length - n),
+    });
+  };
+  if (workers) {
+    const { workforce } = workers;
+    await findKeypointsOnWorkers(
+      workforce.queue,
+      {
+        modelHash: workforce.modelHash,
+        settings,
+        tokens,
+        indices: indices.map((i) => i.token),
+        images,
+        todo: new Set(todo.map((image) => image.id)),
+        chunkSize: workers.chunkSize,
+      },
+      {
+        write: (found) => write(found.image, found.points, found.maps),
+        unreadable: (image, reason) => {
+          unreadable.push({ path: image.absolutePath, reason });
+          hooks.log(`no keypoints for ${reason}`);
+        },
+        progress,
+        log: hooks.log,
+        signal: hooks.signal,
+      },
+    );
+  } else {
+    const finder = await KeypointFinder.create(
+      model,
+      backend,
+      tokens,
+      indices.map((i) => i.token),
+      settings,
+    );
+    try {
+      for (const [n, image] of todo.entries()) {
+        let pixels: Float32Array;
+        try {
+          pixels = (await decodeImage(image.absolutePath, settings.imageSize)).pixels;
+        } catch (e) {
+          if (!(e instanceof ImageDecodeError)) throw e;
+          unreadable.push({ path: image.absolutePath, reason: e.message });
+          hooks.log(`no keypoints for ${e.message}`);
+          continue;
         }
-        mapStore.write(run.id, image.id, maps);
-      });
-      const seconds = (Date.now() - started) / 1000;
-      hooks.progress({
-        runId: run.id,
-        phase: 'keypoints',
-        step: done.size + n + 1,
-        steps: images.length,
-        loss: null,
-        sharpening: null,
-        equivariance: null,
-        imagesPerSecond: (n + 1) / seconds,
-        etaSeconds: (seconds / (n + 1)) * (todo.length - n - 1),
-      });
+        const found = await finder.find(pixels, image.id, hooks.signal);
+        write(image, found.points, storedMaps(found.maps, indices.length, settings.imageSize));
+        progress(n + 1);
+      }
+    } finally {
+      await finder.release();
     }
-  } finally {
-    await finder.release();
   }
   const summary = {
     images: images.length,

@@ -4,13 +4,15 @@
 
 import path from 'node:path';
 import { badInput } from '../../common/errors.js';
-import type { ModelSource, TrainJobRequest } from '../../common/jobs.js';
+import type { ModelSource, TrainJobRequest, WorkersChoice } from '../../common/jobs.js';
 import type { JsonObject, TrainingRun } from '../../common/runs.js';
 import type { ProjectDatabase } from '../../db/database.js';
 import { RunStore } from '../../db/runStore.js';
 import { writeSettings } from '../../db/settingsStore.js';
 import { RunCancelled, trainTokens, type TrainingState } from '../../../native/keypoints/method.js';
 import type { RunSettings } from '../../../native/keypoints/settings.js';
+import { workersEvaluator } from '../distributed/trainOnWorkers.js';
+import { openWorkforce, type Workforce } from '../distributed/workforce.js';
 import { failureText } from './failures.js';
 import type { JobHooks, JobOutcome } from './hooks.js';
 import { projectImageSource } from './imageSource.js';
@@ -116,7 +118,8 @@ export async function trainJob(db: ProjectDatabase, request: TrainJobRequest, ho
   const resume: TrainingState | undefined = checkpoint
     ? { step: checkpoint.step, tokens: checkpoint.tokens, optimizer: new Uint8Array(checkpoint.optimizerState!) }
     : undefined;
-  return train(db, runs, runId, model, backend, images, settings, resume, request.checkpointEvery, hooks);
+  const workers = request.workers ? { choice: request.workers, backend: request.backend } : null;
+  return train(db, runs, runId, model, backend, images, settings, resume, request.checkpointEvery, hooks, workers);
 }
 
 async function train(
@@ -130,6 +133,7 @@ async function train(
   resume: TrainingState | undefined,
   checkpointEvery = DEFAULT_CHECKPOINT_EVERY,
   hooks: JobHooks,
+  workers: { choice: WorkersChoice; backend: string | undefined } | null,
 ): Promise<JobOutcome> {
   let latest: TrainingState | null = resume ?? null;
   let saved = resume?.step ?? 0;
@@ -142,8 +146,14 @@ async function train(
   };
   const beat = setInterval(() => heartbeat(runs, runId), HEARTBEAT_MS);
   beat.unref();
+  let workforce: Workforce | null = null;
   try {
+    workforce = workers && (await openWorkforce(workers.choice, model, workers.backend, hooks.log));
+    const evaluator =
+      workforce &&
+      (await workersEvaluator(workforce.queue, { runId, modelHash: workforce.modelHash, settings, images }, hooks.log));
     const final = await trainTokens(model, backend, projectImageSource(images, settings.imageSize), settings, {
+      evaluator: evaluator ?? undefined,
       resume,
       signal: hooks.signal,
       // Every step hands over its state so a cancel keeps the last finished step; the
@@ -188,5 +198,6 @@ async function train(
     return { state: 'failed', runId, error, result: { step: saved } };
   } finally {
     clearInterval(beat);
+    await workforce?.stop();
   }
 }
