@@ -62,7 +62,7 @@ export const workerCommand: CliCommand = {
     try {
       const target = redisTarget(values.redis);
       // Says now, before minutes of hashing, when the server cannot be reached or the password is wrong.
-      (await connectRedis(target)).close();
+      (await connectRedis(target)).disconnect();
       const model = openModel(source);
       io.out(`Hashing the model's weights (once; cached in ${defaultCacheDir()})…`);
       const hash = modelHash(model, defaultCacheDir());

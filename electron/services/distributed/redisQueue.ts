@@ -8,10 +8,10 @@
 // unless the coordinator keeps refreshing it: a coordinator that quit leaves its jobs to fail
 // "run expired" and be removed); skp:run:<run>:refused (why workers refused the run);
 // skp:worker:<id> (each connected worker, expiring unless it keeps announcing itself).
-import { createBunRedisClient, DelayedError, Job, Queue, UnrecoverableError, Worker, type IRedisClient } from 'bullmq';
+import { createIORedisClient, DelayedError, Job, Queue, UnrecoverableError, Worker, type IRedisClient } from 'bullmq';
 import { RunCancelled } from '../../../native/keypoints/method.js';
 import { connectRedis, type RedisTarget } from './redisTarget.js';
-import { RespClient } from './respClient.js';
+import { Redis } from 'ioredis';
 import {
   taskResultSchema,
   taskSchema,
@@ -48,7 +48,8 @@ const JOB_OPTIONS = {
  * it closes, so its owner disconnects it; errors while Redis is away are BullMQ's to retry.
  */
 export function bullConnection(target: RedisTarget): IRedisClient {
-  const client = createBunRedisClient(new RespClient(target.options));
+  // BullMQ's blocking reads must wait out a Redis restart rather than fail after N retries.
+  const client = createIORedisClient(new Redis({ ...target.options, maxRetriesPerRequest: null }));
   client.on('error', () => undefined);
   return client;
 }
@@ -57,20 +58,20 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Plain commands on one connection, reconnecting on the next command after Redis went away. */
 class Commands {
-  private client: RespClient | null = null;
+  private client: Redis | null = null;
   constructor(private readonly target: RedisTarget) {}
 
   async send<T>(command: string, args: string[]): Promise<T> {
-    if (!this.client?.connected) {
-      this.client?.close();
+    if (this.client?.status !== 'ready') {
+      this.client?.disconnect();
       this.client = null;
       this.client = await connectRedis(this.target);
     }
-    return this.client.send<T>(command, args);
+    return (await this.client.call(command, ...args)) as T;
   }
 
   close(): void {
-    this.client?.close();
+    this.client?.disconnect();
   }
 }
 
@@ -146,13 +147,21 @@ export class RedisWorkQueue implements WorkQueue {
         throw new RunCancelled();
       }
       try {
+        // BullMQ's connection waits out an outage in silence; this one fails at once, so the user hears of it.
+        await this.commands.send('PING', []);
         if (!added) {
           for (const task of pending.values()) await this.add(task);
           added = true;
         }
         const ids = [...pending.keys()];
         const states = await Promise.all(ids.map((id) => this.queue.getJobState(id)));
-        if (states.includes('unknown')) await this.reshare();
+        const lost = states.filter((state) => state === 'unknown').length;
+        if (lost > 0) {
+          opts.onNotice?.(
+            `Redis at ${this.where} no longer holds ${lost} of this run's tasks (restarted?); they are queued again`,
+          );
+          await this.reshare();
+        }
         for (const [n, id] of ids.entries()) {
           const state = states[n];
           if (state === 'unknown') await this.add(pending.get(id)!);

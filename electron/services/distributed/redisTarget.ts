@@ -4,12 +4,15 @@
 // of the certificate authority a rediss:// server's certificate is checked against.
 import fs from 'node:fs';
 import { badInput } from '../../common/errors.js';
-import { RespClient, type RespOptions } from './respClient.js';
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** What ioredis needs to reach the server; the same for every connection to it. */
+export type RedisEndpoint = Pick<RedisOptions, 'host' | 'port' | 'db' | 'username' | 'password' | 'tls'>;
 
 export interface RedisTarget {
   /** The URL without its password, for messages. */
   label: string;
-  options: RespOptions;
+  options: RedisEndpoint;
 }
 
 export function redisTarget(url: string, env: NodeJS.ProcessEnv = process.env): RedisTarget {
@@ -29,7 +32,7 @@ export function redisTarget(url: string, env: NodeJS.ProcessEnv = process.env): 
   if (!Number.isInteger(db) || db < 0) throw badInput(`Redis: "${dbText}" in "${url}" is not a database number`);
   const password = parsed.password ? decodeURIComponent(parsed.password) : env.SKP_REDIS_PASSWORD || undefined;
   const username = parsed.username ? decodeURIComponent(parsed.username) : undefined;
-  let tlsOptions: RespOptions['tls'];
+  let tlsOptions: RedisEndpoint['tls'];
   if (parsed.protocol === 'rediss:') {
     const caFile = env.SKP_REDIS_CA;
     let ca: Buffer | undefined;
@@ -53,13 +56,20 @@ export function redisTarget(url: string, env: NodeJS.ProcessEnv = process.env): 
 }
 
 /** Connects once, or says why not in the user's words (wrong password, nothing listening). */
-export async function connectRedis(target: RedisTarget): Promise<RespClient> {
-  const client = new RespClient(target.options);
+export async function connectRedis(target: RedisTarget): Promise<Redis> {
+  // No retries while connecting: the user hears at once that the server is not there.
+  const client = new Redis({
+    ...target.options,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
+  client.on('error', () => undefined);
   try {
     await client.connect();
-    await client.send('PING');
+    await client.ping();
   } catch (e) {
-    client.close();
+    client.disconnect();
     const message = (e as Error).message;
     const why = /WRONGPASS|NOAUTH|invalid password/i.test(message)
       ? `${message} (give the password in the URL, redis://:password@host, or in SKP_REDIS_PASSWORD)`
