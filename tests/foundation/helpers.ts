@@ -69,6 +69,22 @@ export async function writeImage(file: string, width: number, height: number, fo
 }
 
 /** Every row of every table, for "nothing changed" assertions. */
+/** Two photos (a.png 60×40, b.png 50×50) in `folder`, and a COCO file labelling a.png's beak: its path. */
+export async function writeTwoPhotos(folder: string): Promise<string> {
+  await writeImage(path.join(folder, 'a.png'), 60, 40, 'png', 1);
+  await writeImage(path.join(folder, 'b.png'), 50, 50, 'png', 2);
+  const labels = path.join(folder, 'labels.json');
+  fs.writeFileSync(
+    labels,
+    JSON.stringify({
+      images: [{ id: 1, file_name: 'a.png', width: 60, height: 40 }],
+      annotations: [{ id: 1, image_id: 1, category_id: 1, keypoints: [3, 4, 2, 0, 0, 0] }],
+      categories: [{ id: 1, name: 'bird', keypoints: ['beak', 'tail'] }],
+    }),
+  );
+  return labels;
+}
+
 export function snapshot(projectFile: string): Record<string, unknown[]> {
   const db = new Database(projectFile, { readonly: true });
   try {

@@ -15,7 +15,7 @@ import { createProjectDatabase } from '../../electron/db/database.js';
 import { migrations } from '../../electron/db/migrations.js';
 import { createServices, type ServiceHost } from '../../electron/services/container.js';
 import { lockFileOf } from '../../electron/services/projectLock.js';
-import { tempDir, writeImage } from './helpers.js';
+import { tempDir, writeTwoPhotos } from './helpers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // By its path: `--import tsx` would be looked for from the child's working folder, a temporary one.
@@ -54,17 +54,7 @@ beforeAll(async () => {
   dir = tempDir();
   file = path.join(dir, 'birds.skp');
   lock = lockFileOf(file);
-  await writeImage(path.join(dir, 'photos', 'a.png'), 60, 40, 'png', 1);
-  await writeImage(path.join(dir, 'photos', 'b.png'), 50, 50, 'png', 2);
-  labels = path.join(dir, 'photos', 'labels.json');
-  fs.writeFileSync(
-    labels,
-    JSON.stringify({
-      images: [{ id: 1, file_name: 'a.png', width: 60, height: 40 }],
-      annotations: [{ id: 1, image_id: 1, category_id: 1, keypoints: [3, 4, 2, 0, 0, 0] }],
-      categories: [{ id: 1, name: 'bird', keypoints: ['beak', 'tail'] }],
-    }),
-  );
+  labels = await writeTwoPhotos(path.join(dir, 'photos'));
   services = createServices();
   await services.project.create({ path: file, images: path.join(dir, 'photos') });
   await services.imports.importCoco({ file: labels });

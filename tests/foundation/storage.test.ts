@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServiceError } from '../../electron/common/errors.js';
 import { createServices } from '../../electron/services/container.js';
-import { integrity, readJson, skp, snapshot, tempDir, writeImage } from './helpers.js';
+import { integrity, readJson, skp, snapshot, tempDir, writeTwoPhotos } from './helpers.js';
 
 const root = process.getuid?.() === 0;
 const run = (command: string, ...args: string[]) => spawnSync(command, args).status === 0;
@@ -70,17 +70,7 @@ async function makeProject(folder: string, name = 'birds.skp'): Promise<string> 
 
 beforeAll(async () => {
   dir = tempDir();
-  await writeImage(path.join(dir, 'photos', 'a.png'), 60, 40, 'png', 1);
-  await writeImage(path.join(dir, 'photos', 'b.png'), 50, 50, 'png', 2);
-  labels = path.join(dir, 'photos', 'labels.json');
-  fs.writeFileSync(
-    labels,
-    JSON.stringify({
-      images: [{ id: 1, file_name: 'a.png', width: 60, height: 40 }],
-      annotations: [{ id: 1, image_id: 1, category_id: 1, keypoints: [3, 4, 2, 0, 0, 0] }],
-      categories: [{ id: 1, name: 'bird', keypoints: ['beak', 'tail'] }],
-    }),
-  );
+  labels = await writeTwoPhotos(path.join(dir, 'photos'));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

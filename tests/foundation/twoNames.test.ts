@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServices, type ServiceHost } from '../../electron/services/container.js';
 import { lockFileOf } from '../../electron/services/projectLock.js';
-import { expectError, integrity, skp, snapshot, tempDir, writeImage } from './helpers.js';
+import { expectError, integrity, skp, snapshot, tempDir, writeTwoPhotos } from './helpers.js';
 
 let dir: string;
 let file: string;
@@ -20,17 +20,7 @@ const heldHere = `is open in another window/process (pid ${process.pid}, host ${
 beforeAll(async () => {
   dir = tempDir();
   file = path.join(dir, 'birds.skp');
-  await writeImage(path.join(dir, 'photos', 'a.png'), 60, 40, 'png', 1);
-  await writeImage(path.join(dir, 'photos', 'b.png'), 50, 50, 'png', 2);
-  labels = path.join(dir, 'photos', 'labels.json');
-  fs.writeFileSync(
-    labels,
-    JSON.stringify({
-      images: [{ id: 1, file_name: 'a.png', width: 60, height: 40 }],
-      annotations: [{ id: 1, image_id: 1, category_id: 1, keypoints: [3, 4, 2, 0, 0, 0] }],
-      categories: [{ id: 1, name: 'bird', keypoints: ['beak', 'tail'] }],
-    }),
-  );
+  labels = await writeTwoPhotos(path.join(dir, 'photos'));
   const maker = createServices();
   await maker.project.create({ path: file, images: path.join(dir, 'photos') });
   maker.dispose();
