@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationResult } from '../../electron/common/jobs.js';
 import type { Prediction } from '../../electron/common/keypoints.js';
 import { INDEX_PALETTE } from '../../electron/common/palette.js';
-import { jobEngine } from '../../electron/api/job-engine.js';
+import { jobEngine } from '../../electron/transport/job-engine.js';
 import { AttentionMapStore } from '../../electron/db/attentionMapStore.js';
 import { ImageStore } from '../../electron/db/imageStore.js';
 import { KeypointStore } from '../../electron/db/keypointStore.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { modelCheckCommand } from '../../electron/cli/commands/model-check.js';
 import { UserError, type CliIO } from '../../electron/cli/command.js';
 import { writeSafetensors } from '../../native/weights/safetensors.js';
-import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/weights/memoryEstimate.js';
+import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/sdxl/memoryEstimate.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
 import { goldenModelDir, goldenSingleFile } from '../golden/paths.js';
 

@@ -4,7 +4,7 @@ import { hasRandomWeights } from '../../../native/sdxl/randomModel.js';
 import { loadSdxlModel, ModelLoadError, type LoadedModel } from '../../../native/sdxl/load.js';
 import { ModelConfigError } from '../../../native/sdxl/config.js';
 import { SafetensorsError } from '../../../native/weights/safetensors.js';
-import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../../native/weights/memoryEstimate.js';
+import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../../native/sdxl/memoryEstimate.js';
 import { UserError, type CliCommand, type CliIO } from '../command.js';
 import { parseCommandArgs, usageError } from '../serviceCommand.js';
 

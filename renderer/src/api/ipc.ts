@@ -7,7 +7,7 @@ import type {
   MethodInput,
   MethodName,
   MethodOutput,
-} from '../../../electron/api/contract.js';
+} from '../../../electron/common/api/contract.js';
 import type { IpcReply } from '../../../electron/shell/channels.js';
 import { CallError } from './errors.js';
 import { connection } from './connection.svelte.js';

@@ -1,7 +1,7 @@
 // The open project as the whole UI sees it: its summary, its parts and skeleton. Other
 // windows' edits and server events refresh it.
 import { api } from '../api/index.js';
-import type { AppInfo, Part, ProjectInfo, SkeletonEdge } from '../../../electron/api/types.js';
+import type { AppInfo, Part, ProjectInfo, SkeletonEdge } from '../../../electron/common/api/types.js';
 import { notices } from './notices.svelte.js';
 
 export type View = 'images' | 'image' | 'gallery' | 'parts' | 'training' | 'model' | 'evaluation' | 'export';

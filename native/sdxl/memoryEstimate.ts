@@ -2,7 +2,7 @@
 // "this will not fit your 16 GB GPU" before a run starts. It counts what the backward pass keeps,
 // block by block, with per-block constants read off the graph's saved tensors; it is meant to be
 // right within a factor of about 1.5, not exact.
-import type { UNetConfig, VaeConfig } from '../sdxl/config.js';
+import type { UNetConfig, VaeConfig } from './config.js';
 
 export interface MemorySettings {
   /** Image side S in pixels. */

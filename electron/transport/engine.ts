@@ -11,7 +11,7 @@ import type {
   JobStatus,
   ModelCheck,
   TrainingView,
-} from './types.js';
+} from '../common/api/types.js';
 
 export interface Engine {
   /** What this engine cannot do here, with the reason to show. */

@@ -1,7 +1,7 @@
 // API methods served by the keypoint engine: model check, training and keypoint jobs, evaluation,
 // attention maps.
 import type { Handlers } from '../dispatcher.js';
-import type { SessionContext } from '../session.js';
+import type { SessionContext } from './context.js';
 import { trainingSettings } from '../training-settings.js';
 
 type EngineMethods =

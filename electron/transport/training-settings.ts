@@ -2,16 +2,7 @@
 // defaults are the reference's) with a label and a one-line explanation each. The defaults are read
 // from that schema, so there is one source for them.
 import { runSettingsSchema, type RunSettings } from '../../native/keypoints/settings.js';
-
-export interface SettingDescription {
-  key: string;
-  label: string;
-  default: number;
-  min: number;
-  /** Whole numbers only. */
-  integer: boolean;
-  explain: string;
-}
+import type { SettingDescription } from '../common/api/types.js';
 
 type NumericKey = { [K in keyof RunSettings]: RunSettings[K] extends number ? K : never }[keyof RunSettings];
 

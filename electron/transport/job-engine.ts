@@ -13,10 +13,10 @@ import { selectBackend } from '../../native/runtime/select.js';
 import { detectModel } from '../../native/sdxl/detect.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
 import { hasRandomWeights } from '../../native/sdxl/randomModel.js';
-import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/weights/memoryEstimate.js';
+import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/sdxl/memoryEstimate.js';
 import type { Engine } from './engine.js';
-import { ApiError } from './errors.js';
-import type { EvaluationReport, ExecutionProvider, HeatMap, ModelCheck } from './types.js';
+import { ApiError } from '../common/api/errors.js';
+import type { EvaluationReport, ExecutionProvider, HeatMap, ModelCheck } from '../common/api/types.js';
 
 const providerOfBackend: Record<string, ExecutionProvider> = {
   cuda: 'cuda',

@@ -3,8 +3,8 @@
 // to refresh that part.
 import fs from 'node:fs';
 import type { Handlers } from '../dispatcher.js';
-import { ApiError } from '../errors.js';
-import type { SessionContext } from '../session.js';
+import { ApiError } from '../../common/api/errors.js';
+import type { SessionContext } from './context.js';
 
 type KeypointMethods =
   | 'keypoints.correct'

@@ -1,11 +1,11 @@
 // The project's images: the grid's pages, one image with its points, and the image files.
 import sharp from 'sharp';
 import { MAX_IMAGE_PIXELS } from '../../services/imageFiles.js';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../../common/api/errors.js';
 import type { Handlers } from '../dispatcher.js';
 import { isRegularFile, NotRegularFileError, readRegularFile } from '../regular-file.js';
-import type { SessionContext } from '../session.js';
-import type { ImageFile, ImageRecord, Keypoint } from '../types.js';
+import type { SessionContext } from './context.js';
+import type { ImageFile, ImageRecord, Keypoint } from '../../common/api/types.js';
 
 const mimeOf: Record<ImageRecord['format'], string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 

@@ -3,8 +3,7 @@
 // services push to the UI is listed in ApiEvents. Electron IPC and HTTP/WebSocket both carry exactly this.
 import { z } from 'zod';
 import type * as T from './types.js';
-import type { SettingDescription } from './training-settings.js';
-import { partNameSchema, projectNameSchema } from '../common/names.js';
+import { partNameSchema, projectNameSchema } from '../names.js';
 
 /** `bytes` methods return a file; HTTP sends the raw body, IPC a Uint8Array. */
 export type ResultKind = 'json' | 'bytes';
@@ -68,7 +67,7 @@ export const methods = {
   'model.set': takes(z.object({ path }).strict()).returns<T.ModelReference>(),
 
   /** The settings a run takes, with the reference defaults and a short explanation each. */
-  'training.settings': takes(nothing).returns<SettingDescription[]>(),
+  'training.settings': takes(nothing).returns<T.SettingDescription[]>(),
   'training.current': takes(nothing).returns<T.TrainingView | null>(),
   'training.start': takes(z.object({ settings: z.record(z.string(), z.number()) }).strict()).returns<T.JobStatus>(),
   /** Continues a cancelled, failed or interrupted run from its last checkpoint. */

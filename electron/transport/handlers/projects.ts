@@ -3,8 +3,8 @@ import path from 'node:path';
 import { removeProjectFiles } from '../../db/database.js';
 import type { ProjectInfo } from '../../common/project.js';
 import type { Handlers } from '../dispatcher.js';
-import { ApiError } from '../errors.js';
-import type { SessionContext } from '../session.js';
+import { ApiError } from '../../common/api/errors.js';
+import type { SessionContext } from './context.js';
 
 type ProjectMethods =
   | 'projects.recent'
