@@ -17,7 +17,7 @@ import { createSession, type Session } from '../transport/session.js';
 import { createServices } from '../services/container.js';
 import { appVersion, builtUiFolder } from '../server/app-server.js';
 import { cacheControlOf, contentTypeOf, uiFileFor } from '../server/static-files.js';
-import { callChannel, eventChannel, type IpcReply } from './channels.js';
+import { callChannel, eventChannel, type IpcReply } from '../common/api/channels.js';
 import { appEntry, appScheme, isAppUrl, mainWindowOptions } from './window.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -7,7 +7,7 @@ import vm from 'node:vm';
 import { transformWithOxc } from 'vite';
 import { describe, expect, it } from 'vitest';
 import { contentSecurityPolicy, uiSecurityHeaders } from '../../electron/transport/content-security-policy.js';
-import { callChannel, eventChannel } from '../../electron/shell/channels.js';
+import { callChannel, eventChannel } from '../../electron/common/api/channels.js';
 import { appEntry, isAppUrl, mainWindowOptions } from '../../electron/shell/window.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');

@@ -8,7 +8,7 @@ import type {
   MethodName,
   MethodOutput,
 } from '../../../electron/common/api/contract.js';
-import type { IpcReply } from '../../../electron/shell/channels.js';
+import type { IpcReply } from '../../../electron/common/api/channels.js';
 import { CallError } from './errors.js';
 import { connection } from './connection.svelte.js';
 
