@@ -6,7 +6,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServices } from '../services/container.js';
 import { AllowedFolders } from '../transport/allowed-folders.js';
-import { jobEngine } from '../transport/job-engine.js';
 import { OpenProjects } from '../transport/open-projects.js';
 import { RecentProjects, defaultConfigFolder } from '../transport/recent-projects.js';
 import { createSession } from '../transport/session.js';
@@ -68,7 +67,6 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
   const services = createServices();
   const session = createSession({
     services,
-    engine: jobEngine(services),
     allowed,
     recent: new RecentProjects(path.join(options.configFolder ?? defaultConfigFolder(), 'recent-projects.json')),
     openProjects: new OpenProjects(),

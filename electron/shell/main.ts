@@ -10,7 +10,6 @@ import { AllowedFolders } from '../transport/allowed-folders.js';
 import { uiSecurityHeaders } from '../transport/content-security-policy.js';
 import type { PickKind } from '../common/api/contract.js';
 import { toApiError } from '../transport/dispatcher.js';
-import { jobEngine } from '../transport/job-engine.js';
 import { OpenProjects } from '../transport/open-projects.js';
 import { RecentProjects } from '../transport/recent-projects.js';
 import { createSession, type Session } from '../transport/session.js';
@@ -64,7 +63,6 @@ function openWindow(): void {
   const services = createServices();
   const session = createSession({
     services,
-    engine: jobEngine(services),
     allowed,
     recent: new RecentProjects(path.join(app.getPath('userData'), 'recent-projects.json')),
     openProjects,

@@ -35,6 +35,7 @@ const serviceCodes: Record<ServiceErrorCode, ApiErrorCode> = {
   locked: 'locked',
   'no-project': 'conflict',
   'not-found': 'not-found',
+  conflict: 'conflict',
   storage: 'conflict',
 };
 

@@ -31,7 +31,21 @@ export function createSession(options: SessionOptions): Session {
     options.services.project.onDidChangeProject((project) => context.events.emit('project.changed', { project })),
     options.services.images.onImportProgress((progress) => context.events.emit('import.progress', progress)),
     options.services.imports.onImportProgress((progress) => context.events.emit('import.progress', progress)),
-    ...options.engine.forwardEvents(context.events),
+    options.services.jobs.onProgress((progress) => context.events.emit('job.progress', progress)),
+    options.services.jobs.onStateChange((change) => {
+      context.events.emit('job.state', change);
+      // A finished job changed what the project holds (runs, indices, keypoints): show it.
+      if (change.state === 'done' || change.state === 'failed' || change.state === 'cancelled') {
+        options.services.project
+          .current()
+          .then((project) => {
+            context.events.emit('project.changed', { project });
+            if (change.kind === 'keypoints') context.events.emit('project.edited', { part: 'keypoints' });
+          })
+          // A refresh that fails (e.g. the project was closed meanwhile) is not worth the process.
+          .catch((error: unknown) => console.error(error));
+      }
+    }),
   ];
   return {
     id: context.id,

@@ -19,15 +19,6 @@ export interface MemorySettings {
   maxQueryTokens: number;
 }
 
-export const TRAINING_DEFAULTS: MemorySettings = {
-  imageSize: 512,
-  tokens: 500,
-  upsampleRes: 128,
-  evaluations: 2,
-  controlledLayers: 3,
-  maxQueryTokens: 32 * 32,
-};
-
 export interface MemoryEstimate {
   weightBytes: number;
   activationBytes: number;
@@ -84,7 +75,7 @@ export function estimateTrainingMemory(
   unet: UNetConfig,
   vae: VaeConfig,
   parameterCount: number,
-  settings: MemorySettings = TRAINING_DEFAULTS,
+  settings: MemorySettings,
 ): MemoryEstimate {
   const latentSide = Math.floor(settings.imageSize / 2 ** (vae.blockOutChannels.length - 1));
   const weightBytes = parameterCount * FLOAT;

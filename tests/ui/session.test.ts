@@ -7,7 +7,6 @@ import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AllowedFolders } from '../../electron/transport/allowed-folders.js';
 import { ApiError } from '../../electron/common/api/errors.js';
-import { jobEngine } from '../../electron/transport/job-engine.js';
 import { OpenProjects } from '../../electron/transport/open-projects.js';
 import { RecentProjects } from '../../electron/transport/recent-projects.js';
 import { createSession, type Session } from '../../electron/transport/session.js';
@@ -24,7 +23,6 @@ function newSession(): Session {
   const services = createServices();
   const session = createSession({
     services,
-    engine: jobEngine(services),
     allowed: new AllowedFolders([root]),
     recent: new RecentProjects(path.join(root, 'recent.json')),
     openProjects,

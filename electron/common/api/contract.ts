@@ -3,7 +3,14 @@
 // services push to the UI is listed in ApiEvents. Electron IPC and HTTP/WebSocket both carry exactly this.
 import { z } from 'zod';
 import type * as T from './types.js';
-import { partNameSchema, projectNameSchema } from '../names.js';
+import { projectNameSchema } from '../names.js';
+import {
+  correctedPointSchema,
+  idSchema,
+  indexAssignmentSchema,
+  partChangeSchema,
+  skeletonEdgeSchema,
+} from '../schemas.js';
 
 /** `bytes` methods return a file; HTTP sends the raw body, IPC a Uint8Array. */
 export type ResultKind = 'json' | 'bytes';
@@ -28,14 +35,8 @@ const path = z
   .min(1, 'a path is required')
   .max(4096, 'at most 4096 characters')
   .refine((p) => !p.includes('\0'), 'a path cannot contain a NUL character');
-const id = z.number().int().nonnegative();
-const colour = z
-  .string()
-  .regex(/^#[0-9a-fA-F]{6}$/, 'a colour like #e6194b')
-  .transform((c) => c.toLowerCase());
-const visibility = z.union([z.literal(0), z.literal(1), z.literal(2)]);
-const coordinate = z.number().finite();
-const edges = z.array(z.object({ from: id, to: id }).strict());
+const id = idSchema;
+const edges = z.array(skeletonEdgeSchema);
 
 export const pickKinds = ['folder', 'project', 'new-project', 'coco-file', 'model', 'export-file'] as const;
 export type PickKind = (typeof pickKinds)[number];
@@ -103,7 +104,7 @@ export const methods = {
     z
       .object({
         imageId: id,
-        points: z.array(z.object({ partId: id, x: coordinate, y: coordinate, visibility }).strict()).min(1),
+        points: z.array(correctedPointSchema).min(1),
       })
       .strict(),
   ).returns<T.Keypoint[]>(),
@@ -111,16 +112,7 @@ export const methods = {
   'keypoints.uncorrect': takes(z.object({ imageId: id, partIds: z.array(id).min(1) }).strict()).returns<number>(),
 
   'parts.list': takes(nothing).returns<T.Part[]>(),
-  'parts.update': takes(
-    z
-      .object({
-        id,
-        name: partNameSchema.nullable().optional(),
-        colour: colour.optional(),
-        hidden: z.boolean().optional(),
-      })
-      .strict(),
-  ).returns<T.Part>(),
+  'parts.update': takes(z.strictObject({ id, ...partChangeSchema.shape })).returns<T.Part>(),
   /** `ids`: every part, in the new display order. */
   'parts.reorder': takes(z.object({ ids: z.array(id) }).strict()).returns<T.Part[]>(),
   /** Per part: how consistently the current run's index for it lands as a keypoint. */
@@ -132,7 +124,7 @@ export const methods = {
     z
       .object({
         runId: id,
-        assignments: z.array(z.object({ indexId: id, partId: id.nullable() }).strict()).min(1),
+        assignments: z.array(indexAssignmentSchema).min(1),
       })
       .strict(),
   ).returns<T.ProjectInfo>(),

@@ -17,9 +17,6 @@ export type * from '../jobs.js';
 
 export type ExecutionProvider = 'cuda' | 'directml' | 'coreml' | 'webgpu' | 'cpu';
 
-/** Parts of the product that need the engine, which a build or machine may lack. */
-export type EnginePart = 'training' | 'model-check' | 'attention' | 'prediction' | 'evaluation';
-
 export interface AppInfo {
   version: string;
   transport: 'ipc' | 'http';
@@ -29,8 +26,6 @@ export interface AppInfo {
   nativeDialogs: boolean;
   /** Folders the user opened: projects, images and exports must lie inside one of them. */
   allowedFolders: string[];
-  /** What this build or machine cannot do, with the reason shown to the user. */
-  unavailable: { part: EnginePart; reason: string }[];
 }
 
 export interface FolderEntry {

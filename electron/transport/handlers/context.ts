@@ -1,16 +1,14 @@
 // What every handler module gets from its session. It lives apart from session.ts, which builds
 // the handlers, so that the handlers never import the module that imports them.
-import type { Services } from '../../common/services.js';
 import type { PickKind } from '../../common/api/contract.js';
-import type { Engine } from '../engine.js';
+import type { ServiceHost } from '../../services/container.js';
 import type { EventHub } from '../events.js';
 import type { AllowedFolders } from '../allowed-folders.js';
 import type { OpenProjects } from '../open-projects.js';
 import type { RecentProjects } from '../recent-projects.js';
 
 export interface SessionOptions {
-  services: Services;
-  engine: Engine;
+  services: ServiceHost;
   allowed: AllowedFolders;
   recent: RecentProjects;
   openProjects: OpenProjects;

@@ -1,8 +1,7 @@
-// API methods served by the keypoint engine: model check, training and keypoint jobs, evaluation,
-// attention maps.
+// API methods served by the job, model, training and evaluation services: model check, training
+// and keypoint jobs, evaluation, attention maps.
 import type { Handlers } from '../dispatcher.js';
 import type { SessionContext } from './context.js';
-import { trainingSettings } from '../training-settings.js';
 
 type EngineMethods =
   | 'model.check'
@@ -18,19 +17,21 @@ type EngineMethods =
   | 'evaluation.last'
   | 'parts.consistency';
 
-export function engineHandlers({ engine, allowed }: SessionContext): Pick<Handlers, EngineMethods> {
+export function engineHandlers({ services, allowed }: SessionContext): Pick<Handlers, EngineMethods> {
+  const { jobs, models, training, evaluation } = services;
   return {
-    'model.check': ({ path }) => engine.checkModel(allowed.check(path, 'model', 'file-or-folder')),
-    'training.settings': async () => trainingSettings(),
-    'training.current': () => engine.currentTraining(),
-    'training.start': ({ settings }) => engine.startTraining(settings),
-    'training.resume': ({ runId }) => engine.resumeTraining(runId),
-    'keypoints.find': ({ runId }) => engine.findKeypoints(runId),
-    'jobs.list': () => engine.jobs(),
-    'jobs.cancel': ({ jobId }) => engine.cancelJob(jobId),
-    'attention.map': ({ imageId, partId }) => engine.attentionMap(imageId, partId),
-    'evaluation.run': () => engine.evaluate(),
-    'evaluation.last': () => engine.lastEvaluation(),
-    'parts.consistency': () => engine.indexConsistency(),
+    'model.check': ({ path }) => models.check(allowed.check(path, 'model', 'file-or-folder')),
+    'training.settings': async () => training.settings(),
+    'training.current': () => training.current(),
+    'training.start': ({ settings }) => jobs.start({ kind: 'train', settings }),
+    'training.resume': ({ runId }) => jobs.start({ kind: 'train', resumeRunId: runId }),
+    'keypoints.find': ({ runId }) =>
+      jobs.start(runId === undefined ? { kind: 'keypoints' } : { kind: 'keypoints', runId }),
+    'jobs.list': () => jobs.list(),
+    'jobs.cancel': ({ jobId }) => jobs.cancel(jobId),
+    'attention.map': ({ imageId, partId }) => evaluation.attentionMap(imageId, partId),
+    'evaluation.run': () => evaluation.evaluate(),
+    'evaluation.last': () => evaluation.last(),
+    'parts.consistency': () => evaluation.indexConsistency(),
   };
 }

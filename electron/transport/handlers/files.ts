@@ -15,7 +15,6 @@ export function fileHandlers(context: SessionContext): Pick<Handlers, 'app.info'
       serverId: context.serverId,
       nativeDialogs: context.pick !== undefined,
       allowedFolders: allowed.list(),
-      unavailable: context.engine.unavailable(),
     }),
 
     'files.list': async ({ path: requested }) => {

@@ -19,7 +19,7 @@ type ProjectMethods =
 const companionSuffixes = ['-wal', '-shm', '-journal', '.lock'];
 
 export function projectHandlers(context: SessionContext): Pick<Handlers, ProjectMethods> {
-  const { services, engine, allowed, openProjects, recent, id } = context;
+  const { services, allowed, openProjects, recent, id } = context;
 
   /** The real path of a project file, refused unless it and the files SQLite keeps beside it lie inside. */
   function checkProject(projectPath: string): string {
@@ -122,7 +122,7 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
       const model = allowed.check(request.path, 'model', 'file-or-folder');
       // Checked now, as `skp model check` does, not first at Start; a read-only project says so first.
       if (!(await services.project.info()).readOnly) {
-        const check = await engine.checkModel(model);
+        const check = await services.models.check(model);
         if (!check.ok) throw new ApiError('bad-input', `${model} cannot be used: ${check.problems.join('; ')}`);
       }
       return services.project.setModel({ name: path.basename(model), path: model });

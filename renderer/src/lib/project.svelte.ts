@@ -25,14 +25,6 @@ class ProjectState {
   /** The newest run that found keypoints but whose indices do not stand for parts yet. */
   unmatchedRun = $derived(this.project?.runs.find((run) => run.indexCount > 0 && !run.matched) ?? null);
 
-  hasEngine(part: AppInfo['unavailable'][number]['part']): boolean {
-    return !this.info?.unavailable.some((u) => u.part === part);
-  }
-
-  whyUnavailable(part: AppInfo['unavailable'][number]['part']): string | null {
-    return this.info?.unavailable.find((u) => u.part === part)?.reason ?? null;
-  }
-
   async load(): Promise<void> {
     this.info = await api.call('app.info', {});
     this.setProject(await api.call('projects.current', {}));

@@ -1,0 +1,37 @@
+// Inputs checked both at the API's edge (api/contract.ts) and by the services that the CLI calls
+// directly: one schema each, so both accept, refuse and normalise the same values.
+import { z } from 'zod';
+import { partNameSchema } from './names.js';
+
+/** A row id of the project (image, part, run, index). */
+export const idSchema = z.number().int().nonnegative();
+
+export const coordinateSchema = z.number().refine(Number.isFinite, 'must be a finite number');
+
+/** COCO's v: 0 not labelled, 1 labelled but hidden, 2 visible. */
+export const visibilitySchema = z.union([z.literal(0), z.literal(1), z.literal(2)]);
+
+/** Stored in lower case, so that one colour compares equal however it was typed. */
+export const colourSchema = z
+  .string()
+  .regex(/^#[0-9a-fA-F]{6}$/, "a colour like '#e6194b'")
+  .transform((c) => c.toLowerCase());
+
+export const skeletonEdgeSchema = z.strictObject({ from: idSchema, to: idSchema });
+
+export const correctedPointSchema = z.strictObject({
+  partId: idSchema,
+  x: coordinateSchema,
+  y: coordinateSchema,
+  visibility: visibilitySchema,
+});
+
+/** Which part a run's index stands for; null gives it a new, unnamed part. */
+export const indexAssignmentSchema = z.strictObject({ indexId: idSchema, partId: idSchema.nullable() });
+
+/** What the user may change of a part; a null or empty name goes back to the default name. */
+export const partChangeSchema = z.strictObject({
+  name: partNameSchema.nullable().optional(),
+  colour: colourSchema.optional(),
+  hidden: z.boolean().optional(),
+});
