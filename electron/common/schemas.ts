@@ -35,3 +35,27 @@ export const partChangeSchema = z.strictObject({
   colour: colourSchema.optional(),
   hidden: z.boolean().optional(),
 });
+
+/** The most images one page of the grid holds. */
+export const MAX_PAGE = 1000;
+
+/** One page of the image grid: filters, order and where the page starts. */
+export const imageQuerySchema = z.strictObject({
+  offset: z.number().int().min(0).optional(),
+  limit: z.number().int().min(0).max(MAX_PAGE).optional(),
+  corrected: z.boolean().optional(),
+  scoreBelow: coordinateSchema.optional(),
+  hasGroundTruth: z.boolean().optional(),
+  reviewed: z.boolean().optional(),
+  split: z.enum(['train', 'test', 'none']).optional(),
+  pathContains: z.string().optional(),
+  sort: z.enum(['path', 'added', 'min-score']).optional(),
+});
+
+/** What a COCO export writes; the file is checked by each caller (the server only inside its folders). */
+export const cocoExportOptionsSchema = z.strictObject({
+  onlyCorrected: z.boolean().optional(),
+  split: z.enum(['train', 'test']).optional(),
+  withScores: z.boolean().optional(),
+  groundTruth: z.boolean().optional(),
+});

@@ -14,6 +14,11 @@ export interface CubImportRequest {
   folder: string;
 }
 
+/** A new project at `path` holding a labelled dataset. */
+export type NewProjectImportRequest = { path: string } & (
+  ({ kind: 'coco' } & CocoImportRequest) | ({ kind: 'cub' } & CubImportRequest)
+);
+
 export interface LabelledImportResult {
   source: string;
   /** Images new to the project. */

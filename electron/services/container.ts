@@ -6,6 +6,7 @@ import type { Services } from '../common/services.js';
 import { EvaluationService } from './evaluationService.js';
 import { ExportServiceImpl } from './exportService.js';
 import { GroundTruthServiceImpl } from './groundTruthService.js';
+import { ImageFileService } from './imageFileService.js';
 import { ImageServiceImpl } from './imageService.js';
 import { ImportServiceImpl } from './importService.js';
 import { JobServiceImpl } from './jobs/jobService.js';
@@ -20,6 +21,8 @@ export interface ServiceHost extends Services {
   context: ProjectContext;
   /** Training, keypoint and evaluation jobs, each in a worker thread. */
   jobs: JobServiceImpl;
+  /** Reading image files for the views. */
+  imageFiles: ImageFileService;
   models: ModelService;
   training: TrainingService;
   evaluation: EvaluationService;
@@ -38,10 +41,11 @@ export function createServices(): ServiceHost {
     images,
     keypoints: new KeypointServiceImpl(context),
     groundTruth: new GroundTruthServiceImpl(context),
-    imports: new ImportServiceImpl(context),
+    imports: new ImportServiceImpl(context, project),
     exports: new ExportServiceImpl(context),
     jobs,
-    models: new ModelService(),
+    imageFiles: new ImageFileService(),
+    models: new ModelService(project),
     training: new TrainingService(context, jobs),
     evaluation: new EvaluationService(context, project, images, jobs),
     dispose: () => context.set(null),

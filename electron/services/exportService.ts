@@ -11,14 +11,9 @@ import type { CocoExportRequest, CocoExportResult } from '../common/transfer.js'
 import { groundTruthDocument, keypointsDocument } from './export/cocoDocument.js';
 import type { ProjectContext } from './projectContext.js';
 import { parseInput } from './validation.js';
+import { cocoExportOptionsSchema } from '../common/schemas.js';
 
-const requestSchema = z.strictObject({
-  file: z.string().min(1),
-  onlyCorrected: z.boolean().optional(),
-  split: z.enum(['train', 'test']).optional(),
-  withScores: z.boolean().optional(),
-  groundTruth: z.boolean().optional(),
-});
+const requestSchema = z.strictObject({ file: z.string().min(1), ...cocoExportOptionsSchema.shape });
 
 /** Checks that `file` can be written before any work is done. */
 export function checkOutputFile(file: string): string {

@@ -3,8 +3,16 @@
 import { z } from 'zod';
 import { Emitter } from '../common/events.js';
 import type { ImportProgress } from '../common/images.js';
-import type { ImportService } from '../common/services.js';
-import type { CocoImportRequest, CubImportRequest, LabelledImportResult } from '../common/transfer.js';
+import path from 'node:path';
+import type { ProjectInfo } from '../common/project.js';
+import type { ImportService, ProjectService } from '../common/services.js';
+import type {
+  CocoImportRequest,
+  CubImportRequest,
+  LabelledImportResult,
+  NewProjectImportRequest,
+} from '../common/transfer.js';
+import { removeProjectFiles } from '../db/database.js';
 import { readCocoFile } from './import/coco.js';
 import { readCubFolder } from './import/cub.js';
 import { storeLabelledDataset } from './import/labelledDataset.js';
@@ -18,7 +26,10 @@ export class ImportServiceImpl implements ImportService {
   private readonly progress = new Emitter<ImportProgress>();
   readonly onImportProgress = this.progress.event;
 
-  constructor(private readonly context: ProjectContext) {}
+  constructor(
+    private readonly context: ProjectContext,
+    private readonly project: ProjectService,
+  ) {}
 
   async importCoco(request: CocoImportRequest): Promise<LabelledImportResult> {
     const valid = parseInput(cocoRequest, request, 'COCO import');
@@ -32,5 +43,27 @@ export class ImportServiceImpl implements ImportService {
     const db = this.context.writable;
     const dataset = readCubFolder(valid.folder);
     return storeLabelledDataset(db, dataset, (p) => this.progress.fire(p));
+  }
+
+  async importAsNewProject(
+    request: NewProjectImportRequest,
+  ): Promise<{ info: ProjectInfo; imported: LabelledImportResult }> {
+    const source = request.kind === 'coco' ? request.file : request.folder;
+    const created = await this.project.create({
+      path: request.path,
+      name: path.basename(source, path.extname(source)),
+    });
+    try {
+      const imported =
+        request.kind === 'coco'
+          ? await this.importCoco({ file: request.file, imagesRoot: request.imagesRoot })
+          : await this.importCub({ folder: request.folder });
+      return { info: await this.project.info(), imported };
+    } catch (error) {
+      // The project was made only to hold this dataset: a failed import leaves nothing behind.
+      await this.project.close();
+      removeProjectFiles(created.info.path);
+      throw error;
+    }
   }
 }

@@ -3,6 +3,8 @@
 import path from 'node:path';
 import { badInput } from '../common/errors.js';
 import type { ExecutionProvider, ModelCheck } from '../common/api/types.js';
+import type { ModelReference } from '../common/runs.js';
+import type { ProjectService } from '../common/services.js';
 import { referenceSettings, type RunSettings } from '../../native/keypoints/settings.js';
 import { selectBackend } from '../../native/runtime/select.js';
 import { detectModel, openUserModel, type Detection } from '../../native/sdxl/detect.js';
@@ -61,6 +63,8 @@ function asBadInput<T>(work: () => T): T {
 }
 
 export class ModelService {
+  constructor(private readonly project: ProjectService) {}
+
   /** Which backend would run a job here, and why; probed once (it loads ONNX Runtime sessions). */
   private backendChoice: Promise<{ provider: ExecutionProvider; reason: string }> | null = null;
 
@@ -108,6 +112,15 @@ export class ModelService {
       memoryNeededBytes: memory.totalBytes,
       problems: [],
     };
+  }
+
+  /** Makes `modelPath` the project's model, checked first as `skp model check` does (a read-only project says so first). */
+  async setProjectModel(modelPath: string): Promise<ModelReference> {
+    if (!(await this.project.info()).readOnly) {
+      const check = await this.check(modelPath);
+      if (!check.ok) throw badInput(`${modelPath} cannot be used: ${check.problems.join('; ')}`);
+    }
+    return this.project.setModel({ name: path.basename(modelPath), path: modelPath });
   }
 
   private chooseBackend(): Promise<{ provider: ExecutionProvider; reason: string }> {

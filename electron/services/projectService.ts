@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { badInput, ServiceError } from '../common/errors.js';
 import { Emitter } from '../common/events.js';
+import { idSchema } from '../common/schemas.js';
 import type { CreateProjectRequest, CreateProjectResult, OpenProjectOptions } from '../common/project.js';
 import type { ProjectInfo, RunSummary } from '../common/project.js';
 import type { ProjectSettings, ProjectSettingsPatch } from '../common/project.js';
@@ -39,8 +40,8 @@ const openOptionsSchema = z.strictObject({ readOnly: z.union([z.boolean(), z.lit
 
 const settingsPatchSchema = z.strictObject({
   name: z.string().trim().min(1).optional(),
-  activeRunId: z.number().int().nullable().optional(),
-  modelId: z.number().int().nullable().optional(),
+  activeRunId: idSchema.nullable().optional(),
+  modelId: idSchema.nullable().optional(),
 });
 
 const modelSchema = z.strictObject({

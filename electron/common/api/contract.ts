@@ -5,7 +5,9 @@ import { z } from 'zod';
 import type * as T from './types.js';
 import { projectNameSchema } from '../names.js';
 import {
+  cocoExportOptionsSchema,
   correctedPointSchema,
+  imageQuerySchema,
   idSchema,
   indexAssignmentSchema,
   partChangeSchema,
@@ -78,19 +80,7 @@ export const methods = {
   'jobs.list': takes(nothing).returns<T.JobStatus[]>(),
   'jobs.cancel': takes(z.object({ jobId: z.string().min(1) }).strict()).returns<T.JobStatus>(),
 
-  'images.list': takes(
-    z
-      .object({
-        offset: z.number().int().nonnegative().optional(),
-        limit: z.number().int().positive().max(1000).optional(),
-        corrected: z.boolean().optional(),
-        scoreBelow: z.number().finite().optional(),
-        hasGroundTruth: z.boolean().optional(),
-        reviewed: z.boolean().optional(),
-        sort: z.enum(['path', 'added', 'min-score']).optional(),
-      })
-      .strict(),
-  ).returns<T.ImageRowPage>(),
+  'images.list': takes(imageQuerySchema).returns<T.ImageRowPage>(),
   /** The review queue: marks images reviewed, or not yet reviewed. Returns how many changed. */
   'images.setReviewed': takes(z.object({ ids: z.array(id).min(1), reviewed: z.boolean() }).strict()).returns<number>(),
   'images.get': takes(z.object({ id }).strict()).returns<T.ImageDetail>(),
@@ -140,17 +130,12 @@ export const methods = {
   /** The last evaluation stored with the current run, if any. */
   'evaluation.last': takes(nothing).returns<T.EvaluationReport | null>(),
   'export.coco': takes(
-    z
-      .object({
-        file: path,
-        onlyCorrected: z.boolean().optional(),
-        split: z.enum(['train', 'test']).optional(),
-        withScores: z.boolean().optional(),
-        groundTruth: z.boolean().optional(),
-        /** Replace a file that is there already; without it such a file is a 'conflict', for the UI to ask. */
-        overwrite: z.boolean().optional(),
-      })
-      .strict(),
+    z.strictObject({
+      file: path,
+      ...cocoExportOptionsSchema.shape,
+      /** Replace a file that is there already; without it such a file is a 'conflict', for the UI to ask. */
+      overwrite: z.boolean().optional(),
+    }),
   ).returns<T.CocoExportResult>(),
 };
 
