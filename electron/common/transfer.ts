@@ -47,6 +47,8 @@ export interface CocoExportRequest {
   withScores?: boolean;
   /** Export the imported ground truth instead of the app's keypoints. */
   groundTruth?: boolean;
+  /** false: a file already there is a 'conflict', for the UI to ask; left out, the file named is replaced (the CLI). */
+  overwrite?: boolean;
 }
 
 export interface CocoExportResult {

@@ -134,7 +134,7 @@ export const methods = {
       file: path,
       ...cocoExportOptionsSchema.shape,
       /** Replace a file that is there already; without it such a file is a 'conflict', for the UI to ask. */
-      overwrite: z.boolean().optional(),
+      overwrite: z.boolean().default(false),
     }),
   ).returns<T.CocoExportResult>(),
 };
