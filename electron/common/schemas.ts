@@ -3,6 +3,13 @@
 import { z } from 'zod';
 import { partNameSchema } from './names.js';
 
+/** A file or folder path the user gave. */
+export const pathSchema = z
+  .string()
+  .min(1, 'a path is required')
+  .max(4096, 'at most 4096 characters')
+  .refine((p) => !p.includes('\0'), 'a path cannot contain a NUL character');
+
 /** A row id of the project (image, part, run, index). */
 export const idSchema = z.number().int().nonnegative();
 

@@ -14,6 +14,7 @@ import { KeypointServiceImpl } from './keypointService.js';
 import { ModelService } from './modelService.js';
 import { ProjectContext } from './projectContext.js';
 import { ProjectServiceImpl } from './projectService.js';
+import { ReportService } from './reportService.js';
 import { TrainingService } from './trainingService.js';
 
 export interface ServiceHost extends Services {
@@ -26,6 +27,8 @@ export interface ServiceHost extends Services {
   models: ModelService;
   training: TrainingService;
   evaluation: EvaluationService;
+  /** A run's HTML report. */
+  reports: ReportService;
   /** Closes the open project. */
   dispose(): void;
 }
@@ -48,6 +51,7 @@ export function createServices(): ServiceHost {
     models: new ModelService(project),
     training: new TrainingService(context, jobs),
     evaluation: new EvaluationService(context, project, images, jobs),
+    reports: new ReportService(context),
     dispose: () => context.set(null),
   };
 }

@@ -11,10 +11,10 @@ import type { CocoExportRequest, CocoExportResult } from '../common/transfer.js'
 import { groundTruthDocument, keypointsDocument } from './export/cocoDocument.js';
 import type { ProjectContext } from './projectContext.js';
 import { parseInput } from './validation.js';
-import { cocoExportOptionsSchema } from '../common/schemas.js';
+import { cocoExportOptionsSchema, pathSchema } from '../common/schemas.js';
 
 const requestSchema = z.strictObject({
-  file: z.string().min(1),
+  file: pathSchema,
   ...cocoExportOptionsSchema.shape,
   overwrite: z.boolean().optional(),
 });

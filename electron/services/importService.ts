@@ -12,6 +12,7 @@ import type {
   LabelledImportResult,
   NewProjectImportRequest,
 } from '../common/transfer.js';
+import { pathSchema } from '../common/schemas.js';
 import { removeProjectFiles } from '../db/database.js';
 import { readCocoFile } from './import/coco.js';
 import { readCubFolder } from './import/cub.js';
@@ -19,8 +20,8 @@ import { storeLabelledDataset } from './import/labelledDataset.js';
 import type { ProjectContext } from './projectContext.js';
 import { parseInput } from './validation.js';
 
-const cocoRequest = z.strictObject({ file: z.string().min(1), imagesRoot: z.string().min(1).optional() });
-const cubRequest = z.strictObject({ folder: z.string().min(1) });
+const cocoRequest = z.strictObject({ file: pathSchema, imagesRoot: pathSchema.optional() });
+const cubRequest = z.strictObject({ folder: pathSchema });
 
 export class ImportServiceImpl implements ImportService {
   private readonly progress = new Emitter<ImportProgress>();

@@ -11,6 +11,7 @@ import {
   idSchema,
   indexAssignmentSchema,
   partChangeSchema,
+  pathSchema,
   skeletonEdgeSchema,
 } from '../schemas.js';
 
@@ -32,11 +33,7 @@ function takes<I extends z.ZodType>(input: I) {
 }
 
 const nothing = z.object({}).strict();
-const path = z
-  .string()
-  .min(1, 'a path is required')
-  .max(4096, 'at most 4096 characters')
-  .refine((p) => !p.includes('\0'), 'a path cannot contain a NUL character');
+const path = pathSchema;
 const id = idSchema;
 const edges = z.array(skeletonEdgeSchema);
 
