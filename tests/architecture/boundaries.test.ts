@@ -1,7 +1,7 @@
 // Folder names say who may import what: the renderer sees only electron/common, the engine in
-// native/ knows nothing of Electron or the demo resources, electron/common runs in a browser, and
-// electron/ modules import each other without cycles. Imports are read from the sources as text,
-// so the rules hold for type-only imports too.
+// native/ knows nothing of Electron or the demo resources, electron/common runs in a browser, the
+// transport only maps API methods to services, and electron/ modules import each other without
+// cycles. Imports are read from the sources as text, so the rules hold for type-only imports too.
 import fs from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
@@ -163,6 +163,11 @@ describe('import boundaries', () => {
     const wrong = importsOf('electron/common').filter((i) =>
       i.to === null ? isBuiltin(i.specifier) : !inside(i.to, 'electron/common'),
     );
+    expect(show(wrong)).toEqual([]);
+  });
+
+  it('electron/transport reaches the project only through the services: no database, no engine', () => {
+    const wrong = importsOf('electron/transport').filter((i) => inside(i.to, 'electron/db') || inside(i.to, 'native'));
     expect(show(wrong)).toEqual([]);
   });
 
