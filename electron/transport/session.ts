@@ -8,7 +8,7 @@ import { fileHandlers } from './handlers/files.js';
 import { projectHandlers } from './handlers/projects.js';
 import { imageHandlers } from './handlers/images.js';
 import { keypointHandlers } from './handlers/keypoints.js';
-import { engineHandlers } from './handlers/engine.js';
+import { jobHandlers } from './handlers/jobs.js';
 
 export interface Session {
   id: string;
@@ -25,7 +25,7 @@ export function createSession(options: SessionOptions): Session {
     ...projectHandlers(context),
     ...imageHandlers(context),
     ...keypointHandlers(context),
-    ...engineHandlers(context),
+    ...jobHandlers(context),
   };
   const subscriptions = [
     options.services.project.onDidChangeProject((project) => context.events.emit('project.changed', { project })),

@@ -3,7 +3,7 @@
 import type { Handlers } from '../dispatcher.js';
 import type { SessionContext } from './context.js';
 
-type EngineMethods =
+type JobMethods =
   | 'model.check'
   | 'training.settings'
   | 'training.current'
@@ -17,7 +17,7 @@ type EngineMethods =
   | 'evaluation.last'
   | 'parts.consistency';
 
-export function engineHandlers({ services, allowed }: SessionContext): Pick<Handlers, EngineMethods> {
+export function jobHandlers({ services, allowed }: SessionContext): Pick<Handlers, JobMethods> {
   const { jobs, models, training, evaluation } = services;
   return {
     'model.check': ({ path }) => models.check(allowed.check(path, 'model', 'file-or-folder')),
