@@ -4,7 +4,6 @@
 import type { JobProgressEvent, JobRequest, JobStatus } from '../common/jobs.js';
 import type { ModelSource } from '../common/jobs.js';
 import type { ServiceHost } from '../services/container.js';
-import { JobServiceImpl } from '../services/jobs/jobService.js';
 import type { CliIO } from './command.js';
 
 export function duration(seconds: number): string {
@@ -54,7 +53,7 @@ export async function runJobInCli(
   io: CliIO,
   opts: { quiet?: boolean } = {},
 ): Promise<JobStatus> {
-  const jobs = new JobServiceImpl(services.context);
+  const { jobs } = services;
   let lastLine = 0;
   const progress = jobs.onProgress((p) => {
     // Training prints every step; per-image phases at most once a second, and their last image.

@@ -14,6 +14,8 @@ export type ServiceErrorCode =
   | 'no-project'
   /** An id that does not exist in the project. */
   | 'not-found'
+  /** The request contradicts the project's state (e.g. nothing trained yet). */
+  | 'conflict'
   /** The disk is full or failing; what was being written was rolled back. */
   | 'storage';
 
@@ -29,6 +31,7 @@ export class ServiceError extends Error {
 
 export const badInput = (message: string): ServiceError => new ServiceError('bad-input', message);
 export const notFound = (message: string): ServiceError => new ServiceError('not-found', message);
+export const conflict = (message: string): ServiceError => new ServiceError('conflict', message);
 
 export function isServiceError(e: unknown): e is ServiceError {
   return e instanceof ServiceError;

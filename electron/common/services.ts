@@ -12,7 +12,7 @@ import type { CreateProjectRequest, CreateProjectResult, OpenProjectOptions, Pro
 import type { ProjectSettings, ProjectSettingsPatch } from './project.js';
 import type { ModelReference, ModelReferenceInput } from './runs.js';
 import type { CocoExportRequest, CocoExportResult, CocoImportRequest, CubImportRequest } from './transfer.js';
-import type { LabelledImportResult } from './transfer.js';
+import type { LabelledImportResult, NewProjectImportRequest } from './transfer.js';
 
 /** Opens, creates and closes the one current project. */
 export interface ProjectService {
@@ -73,6 +73,8 @@ export interface ImportService {
   readonly onImportProgress: Event<ImportProgress>;
   importCoco(request: CocoImportRequest): Promise<LabelledImportResult>;
   importCub(request: CubImportRequest): Promise<LabelledImportResult>;
+  /** Creates the project, named after the dataset, and imports it; a failed import leaves no project behind. */
+  importAsNewProject(request: NewProjectImportRequest): Promise<{ info: ProjectInfo; imported: LabelledImportResult }>;
 }
 
 export interface ExportService {

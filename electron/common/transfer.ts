@@ -14,6 +14,11 @@ export interface CubImportRequest {
   folder: string;
 }
 
+/** A new project at `path` holding a labelled dataset. */
+export type NewProjectImportRequest = { path: string } & (
+  ({ kind: 'coco' } & CocoImportRequest) | ({ kind: 'cub' } & CubImportRequest)
+);
+
 export interface LabelledImportResult {
   source: string;
   /** Images new to the project. */
@@ -42,6 +47,8 @@ export interface CocoExportRequest {
   withScores?: boolean;
   /** Export the imported ground truth instead of the app's keypoints. */
   groundTruth?: boolean;
+  /** false: a file already there is a 'conflict', for the UI to ask; left out, the file named is replaced (the CLI). */
+  overwrite?: boolean;
 }
 
 export interface CocoExportResult {

@@ -1,5 +1,6 @@
 // SQL for the images table and the image list the UI pages through.
 
+import { MAX_PAGE } from '../common/schemas.js';
 import path from 'node:path';
 import type { ImagePage, ImageQuery, ImageRecord, ImageSummary, Split } from '../common/images.js';
 import type { ProjectDatabase } from './database.js';
@@ -36,8 +37,6 @@ export function toStoredPath(projectFolder: string, file: string): string {
 export function resolveStoredPath(projectFolder: string, stored: string): string {
   return path.resolve(projectFolder, stored);
 }
-
-export const MAX_PAGE = 1000;
 
 export class ImageStore {
   constructor(private readonly db: ProjectDatabase) {}

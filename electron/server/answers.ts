@@ -2,8 +2,8 @@
 // response owns (malformed requests, CONNECT, refused WebSocket upgrades).
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ApiError, httpStatusOf, type ApiErrorCode } from '../api/errors.js';
-import type { ImageFile } from '../api/types.js';
+import { ApiError, httpStatusOf, type ApiErrorCode } from '../common/api/errors.js';
+import type { ImageFile } from '../common/api/types.js';
 import { maxDrainBytes, maxDrainMs } from './request-body.js';
 
 /** A refusal whose HTTP status is not the usual one of its code (421, 405, 413, 417). */

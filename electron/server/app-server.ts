@@ -5,11 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServices } from '../services/container.js';
-import { AllowedFolders } from '../api/allowed-folders.js';
-import { jobEngine } from '../api/job-engine.js';
-import { OpenProjects } from '../api/open-projects.js';
-import { RecentProjects, defaultConfigFolder } from '../api/recent-projects.js';
-import { createSession } from '../api/session.js';
+import { AllowedFolders } from '../transport/allowed-folders.js';
+import { OpenProjects } from '../transport/open-projects.js';
+import { RecentProjects, defaultConfigFolder } from '../transport/recent-projects.js';
+import { createSession } from '../transport/session.js';
 import { startServer } from './http-server.js';
 import { newAccessToken } from './token.js';
 
@@ -68,7 +67,6 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
   const services = createServices();
   const session = createSession({
     services,
-    engine: jobEngine(services),
     allowed,
     recent: new RecentProjects(path.join(options.configFolder ?? defaultConfigFolder(), 'recent-projects.json')),
     openProjects: new OpenProjects(),

@@ -2,7 +2,7 @@
 // dropped before the answer, within bounds, since closing a connection on unread bytes resets it
 // and the client never sees the answer (it would see "connection reset" instead of a 413).
 import type http from 'node:http';
-import { ApiError } from '../api/errors.js';
+import { ApiError } from '../common/api/errors.js';
 
 export const maxBodyBytes = 1 << 20;
 /** How much of a body that will not be used is read and dropped before answering, and for how long. */

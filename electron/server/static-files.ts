@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ServerResponse } from 'node:http';
-import { ApiError } from '../api/errors.js';
+import { ApiError } from '../common/api/errors.js';
 
 const contentTypes: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

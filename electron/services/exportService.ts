@@ -4,20 +4,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { badInput } from '../common/errors.js';
+import { badInput, conflict } from '../common/errors.js';
 import { storageFailure } from '../db/storageErrors.js';
 import type { ExportService } from '../common/services.js';
 import type { CocoExportRequest, CocoExportResult } from '../common/transfer.js';
 import { groundTruthDocument, keypointsDocument } from './export/cocoDocument.js';
 import type { ProjectContext } from './projectContext.js';
 import { parseInput } from './validation.js';
+import { cocoExportOptionsSchema, pathSchema } from '../common/schemas.js';
 
 const requestSchema = z.strictObject({
-  file: z.string().min(1),
-  onlyCorrected: z.boolean().optional(),
-  split: z.enum(['train', 'test']).optional(),
-  withScores: z.boolean().optional(),
-  groundTruth: z.boolean().optional(),
+  file: pathSchema,
+  ...cocoExportOptionsSchema.shape,
+  overwrite: z.boolean().optional(),
 });
 
 /** Checks that `file` can be written before any work is done. */
@@ -56,6 +55,9 @@ export class ExportServiceImpl implements ExportService {
     const started = performance.now();
     const valid = parseInput(requestSchema, request, 'COCO export');
     const db = this.context.db;
+    if (valid.overwrite === false && fs.statSync(path.resolve(valid.file), { throwIfNoEntry: false })?.isFile()) {
+      throw conflict(`${path.resolve(valid.file)} already exists; export again with overwrite to replace it`);
+    }
     const file = checkOutputFile(valid.file);
     const build = valid.groundTruth ? groundTruthDocument : keypointsDocument;
     const document = build(db, valid, path.dirname(file));

@@ -1,7 +1,7 @@
 // Read access to imported ground truth (writing happens only through imports).
 
-import { z } from 'zod';
 import { notFound } from '../common/errors.js';
+import { idSchema } from '../common/schemas.js';
 import type { GroundTruthInstance, GroundTruthSchema, GroundTruthSummary } from '../common/groundTruth.js';
 import type { GroundTruthService } from '../common/services.js';
 import { GroundTruthStore } from '../db/groundTruthStore.js';
@@ -22,7 +22,7 @@ export class GroundTruthServiceImpl implements GroundTruthService {
 
   async forImage(imageId: number): Promise<GroundTruthInstance[]> {
     const db = this.context.db;
-    if (!new ImageStore(db).get(parseInput(z.number().int(), imageId, 'image id'))) {
+    if (!new ImageStore(db).get(parseInput(idSchema, imageId, 'image id'))) {
       throw notFound(`the project has no image with id ${imageId}`);
     }
     return new GroundTruthStore(db).forImage(imageId);

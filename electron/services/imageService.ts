@@ -7,7 +7,8 @@ import { ServiceError, notFound } from '../common/errors.js';
 import type { ImagePage, ImageQuery, ImageRecord, ImportFolderResult, ImportProgress } from '../common/images.js';
 import type { SkippedFile, Split } from '../common/images.js';
 import type { ImageService } from '../common/services.js';
-import { ImageStore, MAX_PAGE, type NewImage } from '../db/imageStore.js';
+import { idSchema, imageQuerySchema } from '../common/schemas.js';
+import { ImageStore, type NewImage } from '../db/imageStore.js';
 import { KeypointStore } from '../db/keypointStore.js';
 import type { ProjectDatabase } from '../db/database.js';
 import { listFiles, readImageFiles } from './imageFiles.js';
@@ -18,18 +19,6 @@ import { parseInput } from './validation.js';
 const BATCH = 250;
 
 const splitSchema = z.enum(['train', 'test']);
-
-const querySchema = z.strictObject({
-  offset: z.number().int().min(0).optional(),
-  limit: z.number().int().min(0).max(MAX_PAGE).optional(),
-  corrected: z.boolean().optional(),
-  scoreBelow: z.number().optional(),
-  hasGroundTruth: z.boolean().optional(),
-  reviewed: z.boolean().optional(),
-  split: z.enum(['train', 'test', 'none']).optional(),
-  pathContains: z.string().optional(),
-  sort: z.enum(['path', 'added', 'min-score']).optional(),
-});
 
 /**
  * Adds every image under `folder` to the project, batch by batch (each batch one
@@ -101,26 +90,26 @@ export class ImageServiceImpl implements ImageService {
   }
 
   async list(query: ImageQuery): Promise<ImagePage> {
-    const valid = parseInput(querySchema, query, 'image query');
+    const valid = parseInput(imageQuerySchema, query, 'image query');
     const db = this.context.db;
     return new ImageStore(db).list(valid, new KeypointStore(db).currentRunId());
   }
 
   async get(id: number): Promise<ImageRecord> {
-    const image = new ImageStore(this.context.db).get(parseInput(z.number().int(), id, 'image id'));
+    const image = new ImageStore(this.context.db).get(parseInput(idSchema, id, 'image id'));
     if (!image) throw notFound(`the project has no image with id ${id}`);
     return image;
   }
 
   async setSplit(ids: number[], split: Split | null): Promise<number> {
-    const valid = parseInput(z.array(z.number().int()), ids, 'image ids');
+    const valid = parseInput(z.array(idSchema), ids, 'image ids');
     const value = parseInput(splitSchema.nullable(), split, 'split');
     const db = this.context.writable;
     return db.write(() => new ImageStore(db).setSplit(valid, value));
   }
 
   async setReviewed(ids: number[], reviewed: boolean): Promise<number> {
-    const valid = parseInput(z.array(z.number().int()), ids, 'image ids');
+    const valid = parseInput(z.array(idSchema), ids, 'image ids');
     const value = parseInput(z.boolean(), reviewed, 'reviewed');
     const db = this.context.writable;
     const store = new ImageStore(db);

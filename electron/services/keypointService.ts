@@ -3,7 +3,15 @@
 
 import { z } from 'zod';
 import { badInput, notFound } from '../common/errors.js';
-import { partNameSchema } from '../common/names.js';
+import {
+  coordinateSchema,
+  correctedPointSchema,
+  idSchema,
+  indexAssignmentSchema,
+  partChangeSchema,
+  skeletonEdgeSchema,
+  visibilitySchema,
+} from '../common/schemas.js';
 import type { CorrectedPointInput, ImageKeypoints, IndexAssignment, Keypoint } from '../common/keypoints.js';
 import type { KeypointIndex, MatchProposal, Part, PartPatch, PartPoint } from '../common/keypoints.js';
 import type { PredictedPointInput, PredictionWriteResult, SkeletonEdge } from '../common/keypoints.js';
@@ -19,28 +27,19 @@ import { matchIndicesToParts, type Point } from './parts/matchParts.js';
 import type { ProjectContext } from './projectContext.js';
 import { imagePointSchema, parseInput } from './validation.js';
 
-const id = z.number().int();
-const coordinate = z.number().refine(Number.isFinite, 'must be a finite number');
-const visibility = z.union([z.literal(0), z.literal(1), z.literal(2)]);
+const id = idSchema;
+const coordinate = coordinateSchema;
+const visibility = visibilitySchema;
 
-const patchSchema = z.strictObject({
-  name: partNameSchema.nullable().optional(),
-  colour: z
-    .string()
-    .regex(/^#[0-9a-fA-F]{6}$/, "must look like '#12ab9f'")
-    .optional(),
-  hidden: z.boolean().optional(),
-});
-
-const correctedSchema = z.array(z.strictObject({ partId: id, x: coordinate, y: coordinate, visibility }));
+const correctedSchema = z.array(correctedPointSchema);
 
 const predictedSchema = z.array(
   z.strictObject({ imageId: id, indexId: id, x: coordinate, y: coordinate, visibility, score: coordinate.nullable() }),
 );
 
-const edgesSchema = z.array(z.strictObject({ from: id, to: id }));
+const edgesSchema = z.array(skeletonEdgeSchema);
 
-const assignmentsSchema = z.array(z.strictObject({ indexId: id, partId: id.nullable() }));
+const assignmentsSchema = z.array(indexAssignmentSchema);
 
 export class KeypointServiceImpl implements KeypointService {
   constructor(private readonly context: ProjectContext) {}
@@ -75,7 +74,7 @@ export class KeypointServiceImpl implements KeypointService {
   }
 
   async updatePart(partId: number, patch: PartPatch): Promise<Part> {
-    const valid = parseInput(patchSchema, patch, 'part change');
+    const valid = parseInput(partChangeSchema, patch, 'part change');
     const db = this.context.writable;
     const parts = new PartStore(db);
     const part = this.requirePart(parts, parseInput(id, partId, 'part id'));
@@ -87,7 +86,7 @@ export class KeypointServiceImpl implements KeypointService {
         .find((other) => other.id !== part.id && other.displayName.toLowerCase() === name.toLowerCase());
       if (clash) throw badInput(`part name "${name}" is already used by another part`);
     }
-    db.write(() => parts.updatePart(part.id, { name, colour: valid.colour?.toLowerCase(), hidden: valid.hidden }));
+    db.write(() => parts.updatePart(part.id, { name, colour: valid.colour, hidden: valid.hidden }));
     return parts.part(part.id) as Part;
   }
 

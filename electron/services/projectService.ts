@@ -6,6 +6,8 @@ import path from 'node:path';
 import { z } from 'zod';
 import { badInput, ServiceError } from '../common/errors.js';
 import { Emitter } from '../common/events.js';
+import { projectNameSchema } from '../common/names.js';
+import { idSchema, pathSchema } from '../common/schemas.js';
 import type { CreateProjectRequest, CreateProjectResult, OpenProjectOptions } from '../common/project.js';
 import type { ProjectInfo, RunSummary } from '../common/project.js';
 import type { ProjectSettings, ProjectSettingsPatch } from '../common/project.js';
@@ -30,22 +32,22 @@ import { lockProject, lockedError, otherHolder } from './projectLock.js';
 import { parseInput } from './validation.js';
 
 const createSchema = z.strictObject({
-  path: z.string().min(1),
-  images: z.string().min(1).optional(),
-  name: z.string().trim().min(1).optional(),
+  path: pathSchema,
+  images: pathSchema.optional(),
+  name: projectNameSchema.optional(),
 });
 
 const openOptionsSchema = z.strictObject({ readOnly: z.union([z.boolean(), z.literal('if-locked')]).optional() });
 
 const settingsPatchSchema = z.strictObject({
-  name: z.string().trim().min(1).optional(),
-  activeRunId: z.number().int().nullable().optional(),
-  modelId: z.number().int().nullable().optional(),
+  name: projectNameSchema.optional(),
+  activeRunId: idSchema.nullable().optional(),
+  modelId: idSchema.nullable().optional(),
 });
 
 const modelSchema = z.strictObject({
   name: z.string().trim().min(1),
-  path: z.string().min(1),
+  path: pathSchema,
   fingerprint: z.string().nullable().optional(),
 });
 

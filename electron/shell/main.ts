@@ -6,18 +6,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, BrowserWindow, dialog, ipcMain, protocol, session as electronSession, type WebContents } from 'electron';
-import { AllowedFolders } from '../api/allowed-folders.js';
-import { uiSecurityHeaders } from '../api/content-security-policy.js';
-import type { PickKind } from '../api/contract.js';
-import { toApiError } from '../api/dispatcher.js';
-import { jobEngine } from '../api/job-engine.js';
-import { OpenProjects } from '../api/open-projects.js';
-import { RecentProjects } from '../api/recent-projects.js';
-import { createSession, type Session } from '../api/session.js';
+import { AllowedFolders } from '../transport/allowed-folders.js';
+import { uiSecurityHeaders } from '../transport/content-security-policy.js';
+import type { PickKind } from '../common/api/contract.js';
+import { toApiError } from '../transport/dispatcher.js';
+import { OpenProjects } from '../transport/open-projects.js';
+import { RecentProjects } from '../transport/recent-projects.js';
+import { createSession, type Session } from '../transport/session.js';
 import { createServices } from '../services/container.js';
 import { appVersion, builtUiFolder } from '../server/app-server.js';
 import { cacheControlOf, contentTypeOf, uiFileFor } from '../server/static-files.js';
-import { callChannel, eventChannel, type IpcReply } from './channels.js';
+import { callChannel, eventChannel, type IpcReply } from '../common/api/channels.js';
 import { appEntry, appScheme, isAppUrl, mainWindowOptions } from './window.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -64,7 +63,6 @@ function openWindow(): void {
   const services = createServices();
   const session = createSession({
     services,
-    engine: jobEngine(services),
     allowed,
     recent: new RecentProjects(path.join(app.getPath('userData'), 'recent-projects.json')),
     openProjects,

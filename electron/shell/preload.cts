@@ -1,6 +1,6 @@
 // The only bridge from the page to the app: `window.skp` with call(method, input) and on(listener).
 // Sandboxed preloads run as plain scripts that may only require 'electron', hence no imports and
-// the channel names written out (channels.ts has them; a test checks they agree).
+// the channel names written out (electron/common/api/channels.ts has them; a test checks they agree).
 {
   const { contextBridge, ipcRenderer } = require('electron') as typeof import('electron');
   const callChannel = 'skp:call';

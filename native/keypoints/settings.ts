@@ -59,6 +59,9 @@ export const runSettingsSchema = z
 export type RunSettings = z.infer<typeof runSettingsSchema>;
 export type RunSettingsInput = z.input<typeof runSettingsSchema>;
 
+/** The reference's settings: every default, read once from the schema that defines them. */
+export const referenceSettings: RunSettings = runSettingsSchema.parse({});
+
 /** How the model turns an image into the controlled layers' query grid. */
 export interface ModelGeometry {
   /** Pixels per latent cell (SDXL's VAE: 8). */

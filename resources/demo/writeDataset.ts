@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import type { CocoDocument } from '../../electron/services/export/cocoDocument.js';
+import type { CocoDocument } from '../../electron/common/coco.js';
 import { BIRD_KEYPOINTS, BIRD_SKELETON, demoBird, type DemoOptions } from './birds.js';
 
 export interface CocoKeypointsFile extends Omit<CocoDocument, 'info'> {

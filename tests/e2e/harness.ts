@@ -23,7 +23,7 @@ function uiIsFresh(): boolean {
   const index = path.join(uiFolder, 'index.html');
   const sources = Math.max(
     newestChange(path.join(repoRoot, 'renderer')),
-    newestChange(path.join(repoRoot, 'electron', 'api')),
+    newestChange(path.join(repoRoot, 'electron', 'common')),
     fs.statSync(path.join(repoRoot, 'vite.config.ts')).mtimeMs,
   );
   return fs.existsSync(index) && fs.statSync(index).mtimeMs > sources;

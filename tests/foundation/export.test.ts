@@ -134,6 +134,22 @@ describe('COCO keypoints export', () => {
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('keeps a file that is there unless told to replace it; the CLI, which names the file, replaces it', async () => {
+    const file = path.join(dir, 'kept.json');
+    fs.writeFileSync(file, "the user's own file");
+    const refused = await p.services.exports.exportCoco({ file, overwrite: false }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      code: 'conflict',
+      message: `${file} already exists; export again with overwrite to replace it`,
+    });
+    expect(fs.readFileSync(file, 'utf8')).toBe("the user's own file");
+    await p.services.exports.exportCoco({ file, overwrite: true });
+    expect(checkCocoKeypoints(readJson(file)).annotations.length).toBeGreaterThan(0);
+    fs.writeFileSync(file, 'again');
+    await p.services.exports.exportCoco({ file });
+    expect(fs.readFileSync(file, 'utf8')).not.toBe('again');
+  });
+
   // Root may write anywhere, so the permission check cannot fail there.
   it.skipIf(process.getuid?.() === 0)('a folder that is not writable is refused before any work', async () => {
     const locked = path.join(dir, 'locked');

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvaluationResult } from '../../electron/common/jobs.js';
 import type { Prediction } from '../../electron/common/keypoints.js';
 import { INDEX_PALETTE } from '../../electron/common/palette.js';
-import { jobEngine } from '../../electron/api/job-engine.js';
 import { AttentionMapStore } from '../../electron/db/attentionMapStore.js';
 import { ImageStore } from '../../electron/db/imageStore.js';
 import { KeypointStore } from '../../electron/db/keypointStore.js';
@@ -131,8 +130,7 @@ describe('keypoints job', () => {
   it("keeps K maps per image at the run's size, peaked where the keypoint is, and serves them to the overlay", async () => {
     const images = withProject(project, (db) => new ImageStore(db).all());
     const indices = withProject(project, (db) => new RunStore(db).indices(runId));
-    const engine = jobEngine(services);
-    expect(engine.unavailable()).toEqual([]);
+    const engine = services.evaluation;
     for (const image of images) {
       const stored = withProject(project, (db) => new AttentionMapStore(db).read(runId, image.id))!;
       // TINY runs at 64 px: the maps keep their full 64×64, one byte a value.
@@ -162,7 +160,7 @@ describe('keypoints job', () => {
       db.sql.prepare('DELETE FROM attention_maps WHERE run_id = ? AND image_id = ?').run(runId, older!.id),
     );
     const partId = withProject(project, (db) => new RunStore(db).indices(runId)[0]!.partId!);
-    await expect(jobEngine(services).attentionMap(older!.id, partId)).rejects.toThrow(
+    await expect(services.evaluation.attentionMap(older!.id, partId)).rejects.toThrow(
       /has no attention maps of run \d+ yet: Find keypoints keeps them/,
     );
     const before = { points: predictedRows(), maps: mapRows() };
@@ -213,7 +211,7 @@ describe('keypoints job', () => {
     const pairs = result.images.flatMap((i) => i.perPart.filter((v) => v !== null));
     expect(pairs.reduce((a, b) => a + b!, 0) / pairs.length).toBeCloseTo(overall, 3);
 
-    const report = (await jobEngine(services).lastEvaluation())!;
+    const report = (await services.evaluation.last())!;
     expect(report.images.map((i) => i.imageId)).toEqual(result.images.map((i) => i.imageId));
     const paths = withProject(project, (db) => new Map(new ImageStore(db).all().map((i) => [i.id, i.path])));
     for (const row of report.images) expect(row.path).toBe(paths.get(row.imageId));

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { modelCheckCommand } from '../../electron/cli/commands/model-check.js';
 import { UserError, type CliIO } from '../../electron/cli/command.js';
 import { writeSafetensors } from '../../native/weights/safetensors.js';
-import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../native/weights/memoryEstimate.js';
+import { estimateTrainingMemory } from '../../native/sdxl/memoryEstimate.js';
+import { referenceSettings } from '../../native/keypoints/settings.js';
+import { trainingMemorySettings } from '../../electron/services/modelService.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
 import { goldenModelDir, goldenSingleFile } from '../golden/paths.js';
 
@@ -49,11 +51,12 @@ describe('skp model check', () => {
   it('scales the memory estimate with image size and tokens', async () => {
     const model = loadSdxlModel(caseA);
     const at = (imageSize: number, tokens: number) =>
-      estimateTrainingMemory(model.unet.config, model.vae.config, model.parameterCount, {
-        ...TRAINING_DEFAULTS,
-        imageSize,
-        tokens,
-      });
+      estimateTrainingMemory(
+        model.unet.config,
+        model.vae.config,
+        model.parameterCount,
+        trainingMemorySettings({ ...referenceSettings, imageSize, tokens }),
+      );
     expect(at(512, 500).weightBytes).toBe(model.parameterCount * 4);
     expect(at(1024, 500).activationBytes).toBeGreaterThan(at(512, 500).activationBytes);
     expect(at(512, 1000).activationBytes).toBeGreaterThan(at(512, 500).activationBytes);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { methods } from '../../electron/api/contract.js';
+import { methods } from '../../electron/common/api/contract.js';
 import { openProjectDatabase } from '../../electron/db/database.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { createServices } from '../../electron/services/container.js';

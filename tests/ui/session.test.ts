@@ -5,13 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AllowedFolders } from '../../electron/api/allowed-folders.js';
-import { ApiError } from '../../electron/api/errors.js';
-import { jobEngine } from '../../electron/api/job-engine.js';
-import { OpenProjects } from '../../electron/api/open-projects.js';
-import { RecentProjects } from '../../electron/api/recent-projects.js';
-import { createSession, type Session } from '../../electron/api/session.js';
-import type { ImageDetail, ImageRowPage, ProjectInfo } from '../../electron/api/types.js';
+import { AllowedFolders } from '../../electron/transport/allowed-folders.js';
+import { ApiError } from '../../electron/common/api/errors.js';
+import { OpenProjects } from '../../electron/transport/open-projects.js';
+import { RecentProjects } from '../../electron/transport/recent-projects.js';
+import { createSession, type Session } from '../../electron/transport/session.js';
+import type { ImageDetail, ImageRowPage, ProjectInfo } from '../../electron/common/api/types.js';
 import { openProjectDatabase } from '../../electron/db/database.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { createServices } from '../../electron/services/container.js';
@@ -24,7 +23,6 @@ function newSession(): Session {
   const services = createServices();
   const session = createSession({
     services,
-    engine: jobEngine(services),
     allowed: new AllowedFolders([root]),
     recent: new RecentProjects(path.join(root, 'recent.json')),
     openProjects,

@@ -2,10 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { EvaluationResult } from '../../common/jobs.js';
 import type { JsonObject } from '../../common/runs.js';
-import { reportDataFor } from '../../services/jobs/reportData.js';
 import { DEMO_SIZES, writeRandomSdxlModel } from '../../../native/sdxl/randomModel.js';
 import { writeDemoDataset } from '../../../resources/demo/writeDataset.js';
-import { writeReport } from '../../../resources/report/report.js';
 import { UserError, type CliCommand, type CliIO } from '../command.js';
 import { duration, modelOption, runJobInCli } from '../jobRunner.js';
 import { parseCommandArgs, usageError, withServices } from '../serviceCommand.js';
@@ -168,10 +166,10 @@ export const demoCommand: CliCommand = {
         `COCO keypoints: ${coco.images} images, ${coco.annotations} annotations, keypoints ${coco.keypointNames.join(', ')}`,
       );
       const notes = given ? [] : [RANDOM_WEIGHTS_WARNING];
-      const report = await writeReport(
-        path.join(folder, 'report.html'),
-        reportDataFor(services.context.db, trained.runId!, { title: 'Keypoint Workstation demo: drawn birds', notes }),
-      );
+      const report = await services.reports.write(path.join(folder, 'report.html'), trained.runId!, {
+        title: 'Keypoint Workstation demo: drawn birds',
+        notes,
+      });
 
       io.out('');
       if (!given) io.out(`NOTE: ${RANDOM_WEIGHTS_WARNING}`);

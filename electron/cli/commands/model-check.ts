@@ -1,12 +1,9 @@
 import path from 'node:path';
-import { detectModel } from '../../../native/sdxl/detect.js';
-import { hasRandomWeights } from '../../../native/sdxl/randomModel.js';
-import { loadSdxlModel, ModelLoadError, type LoadedModel } from '../../../native/sdxl/load.js';
-import { ModelConfigError } from '../../../native/sdxl/config.js';
-import { SafetensorsError } from '../../../native/weights/safetensors.js';
-import { estimateTrainingMemory, TRAINING_DEFAULTS } from '../../../native/weights/memoryEstimate.js';
+import type { LoadedModel } from '../../../native/sdxl/load.js';
+import type { MemoryEstimate, MemorySettings } from '../../../native/sdxl/memoryEstimate.js';
+import { referenceSettings } from '../../../native/keypoints/settings.js';
 import { UserError, type CliCommand, type CliIO } from '../command.js';
-import { parseCommandArgs, usageError } from '../serviceCommand.js';
+import { parseCommandArgs, usageError, withServices } from '../serviceCommand.js';
 
 const usage = 'Usage: skp model check <model> [--unet-config C] [--vae-config C] [--image-size S] [--tokens N]';
 
@@ -21,7 +18,7 @@ function positiveInt(value: string | undefined, flag: string, fallback: number):
   return n;
 }
 
-function describe(io: CliIO, m: LoadedModel, imageSize: number, tokens: number): void {
+function describe(io: CliIO, m: LoadedModel, e: MemoryEstimate, settings: MemorySettings): void {
   const u = m.unet.config;
   const v = m.vae.config;
   const count1 = (names: string[], shape: (n: string) => number[]) =>
@@ -48,10 +45,8 @@ function describe(io: CliIO, m: LoadedModel, imageSize: number, tokens: number):
     `VAE:        channels ${list(v.blockOutChannels)}, ${v.layersPerBlock} resnets per level, ` +
       `${v.latentChannels} latent channels, ${v.normNumGroups} norm groups, scaling factor ${v.scalingFactor}`,
   );
-  const settings = { ...TRAINING_DEFAULTS, imageSize, tokens };
-  const e = estimateTrainingMemory(u, v, m.parameterCount, settings);
   io.out(
-    `Memory:     about ${gb(e.totalBytes)} for a training iteration at ${imageSize}² with ${tokens} tokens ` +
+    `Memory:     about ${gb(e.totalBytes)} for a training iteration at ${settings.imageSize}² with ${settings.tokens} tokens ` +
       `(weights ${gb(e.weightBytes)} + activations ${gb(e.activationBytes)} + VAE ${gb(e.vaeBytes)})`,
   );
   io.out(`            estimate: ${e.formula}`);
@@ -65,8 +60,8 @@ export const modelCheckCommand: CliCommand = {
     '  <model>            a diffusers folder (unet/, vae/) or a single .safetensors checkpoint\n' +
     "  --unet-config C    a diffusers unet/config.json (a single file's head counts and groups come from it)\n" +
     '  --vae-config C     a diffusers vae/config.json, likewise\n' +
-    `  --image-size S     image side for the memory estimate (default ${TRAINING_DEFAULTS.imageSize})\n` +
-    `  --tokens N         learned tokens for the memory estimate (default ${TRAINING_DEFAULTS.tokens})\n\n` +
+    `  --image-size S     image side for the memory estimate (default ${referenceSettings.imageSize})\n` +
+    `  --tokens N         learned tokens for the memory estimate (default ${referenceSettings.tokens})\n\n` +
     'Exit code 2 when the model cannot be used, with the reason.',
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(
@@ -80,28 +75,23 @@ export const modelCheckCommand: CliCommand = {
       usage,
     );
     if (positionals.length !== 1) throw usageError('give one model path', usage);
-    const imageSize = positiveInt(values['image-size'], '--image-size', TRAINING_DEFAULTS.imageSize);
-    const tokens = positiveInt(values.tokens, '--tokens', TRAINING_DEFAULTS.tokens);
-    const modelPath = path.resolve(positionals[0]!);
+    const imageSize = positiveInt(values['image-size'], '--image-size', referenceSettings.imageSize);
+    const tokens = positiveInt(values.tokens, '--tokens', referenceSettings.tokens);
     const resolve = (p: string | undefined) => (p === undefined ? undefined : path.resolve(p));
-    try {
-      const detection = detectModel(modelPath);
-      io.out(`Model:      ${modelPath}`);
-      io.out(`Kind:       ${detection.description}`);
-      if (hasRandomWeights(modelPath))
-        io.out('Weights:    random (a demo model): it runs, but its keypoints mean nothing');
-      if (!detection.usable) throw new UserError(detection.problem ?? detection.description);
-      const model = loadSdxlModel(modelPath, {
+    const inspection = await withServices(async (services) =>
+      services.models.inspect(positionals[0]!, {
         unetConfig: resolve(values['unet-config']),
         vaeConfig: resolve(values['vae-config']),
-      });
-      describe(io, model, imageSize, tokens);
-      return 0;
-    } catch (e) {
-      if (e instanceof ModelLoadError || e instanceof ModelConfigError || e instanceof SafetensorsError) {
-        throw new UserError(e.message);
-      }
-      throw e;
-    }
+        imageSize,
+        tokens,
+      }),
+    );
+    io.out(`Model:      ${inspection.path}`);
+    io.out(`Kind:       ${inspection.detection.description}`);
+    if (inspection.randomWeights) io.out('Weights:    random (a demo model): it runs, but its keypoints mean nothing');
+    if (!inspection.model || !inspection.memory)
+      throw new UserError(inspection.detection.problem ?? inspection.detection.description);
+    describe(io, inspection.model, inspection.memory, inspection.memorySettings);
+    return 0;
   },
 };

@@ -7,7 +7,8 @@
 import { badInput } from '../../common/errors.js';
 import type { BoundingBox } from '../../common/groundTruth.js';
 import type { ImageRecord, Split } from '../../common/images.js';
-import type { Keypoint, KeypointSource, Part, SkeletonEdge } from '../../common/keypoints.js';
+import type { CocoAnnotation, CocoDocument, CocoImage } from '../../common/coco.js';
+import type { Keypoint, Part, SkeletonEdge } from '../../common/keypoints.js';
 import type { ProjectDatabase } from '../../db/database.js';
 import { GroundTruthStore } from '../../db/groundTruthStore.js';
 import { ImageStore, toStoredPath } from '../../db/imageStore.js';
@@ -17,42 +18,6 @@ import { readSettings } from '../../db/settingsStore.js';
 
 /** Smallest `area` written, as a fraction of the image's area: keeps OKS meaningful for one or two points. */
 export const AREA_FLOOR = 0.01;
-
-export interface CocoImage {
-  id: number;
-  file_name: string;
-  width: number;
-  height: number;
-}
-
-export interface CocoAnnotation {
-  id: number;
-  image_id: number;
-  category_id: number;
-  keypoints: number[];
-  num_keypoints: number;
-  bbox: [number, number, number, number];
-  area: number;
-  iscrowd: 0 | 1;
-  keypoint_scores?: Array<number | null>;
-  keypoint_sources?: Array<KeypointSource | null>;
-}
-
-export interface CocoCategory {
-  id: number;
-  name: string;
-  supercategory: string;
-  keypoints: string[];
-  skeleton: Array<[number, number]>;
-  keypoint_colors?: string[];
-}
-
-export interface CocoDocument {
-  info: { description: string; version: string; date_created: string };
-  images: CocoImage[];
-  annotations: CocoAnnotation[];
-  categories: CocoCategory[];
-}
 
 export interface CocoSelection {
   onlyCorrected?: boolean;

@@ -20,13 +20,15 @@ import {
 import type { Backend } from '../../../native/runtime/backend.js';
 import { providerOrder } from '../../../native/runtime/providers.js';
 import { selectBackend } from '../../../native/runtime/select.js';
-import { loadSdxlModel, type LoadedModel } from '../../../native/sdxl/load.js';
+import { openUserModel } from '../../../native/sdxl/detect.js';
+import type { LoadedModel } from '../../../native/sdxl/load.js';
 import { controlledSites } from '../../../native/sdxl/unet.js';
 
+/** Recognises the model first, so an SD 1.x file or a lone VAE is named as such rather than failing to load. */
 export function openModel(source: ModelSource): LoadedModel {
   const where = path.resolve(source.path);
   try {
-    return loadSdxlModel(where, { unetConfig: source.unetConfig, vaeConfig: source.vaeConfig });
+    return openUserModel(where, { unetConfig: source.unetConfig, vaeConfig: source.vaeConfig }).model;
   } catch (e) {
     const message = (e as Error).message;
     throw badInput(`model: ${message.includes(where) ? message : `${where}: ${message}`}`);

@@ -1,6 +1,6 @@
 // Errors as the UI meets them: the server's ApiError codes, plus 'offline' when the server
 // could not be reached at all (the request may be retried once it is back).
-import { isApiErrorBody, type ApiErrorCode } from '../../../electron/api/errors.js';
+import { isApiErrorBody, type ApiErrorCode } from '../../../electron/common/api/errors.js';
 
 export type CallErrorCode = ApiErrorCode | 'offline';
 

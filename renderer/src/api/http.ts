@@ -9,7 +9,7 @@ import type {
   MethodInput,
   MethodName,
   MethodOutput,
-} from '../../../electron/api/contract.js';
+} from '../../../electron/common/api/contract.js';
 import { CallError, callErrorFrom } from './errors.js';
 import { connection } from './connection.svelte.js';
 

@@ -1,5 +1,5 @@
 // The one API object the UI uses: the preload bridge in the desktop window, HTTP in a browser.
-import type { KeypointApi } from '../../../electron/api/contract.js';
+import type { KeypointApi } from '../../../electron/common/api/contract.js';
 import { HttpApi, takeTokenFromLocation } from './http.js';
 import { IpcApi, type PreloadBridge } from './ipc.js';
 import { connection } from './connection.svelte.js';

@@ -7,8 +7,8 @@ import type {
   MethodInput,
   MethodName,
   MethodOutput,
-} from '../../../electron/api/contract.js';
-import type { IpcReply } from '../../../electron/shell/channels.js';
+} from '../../../electron/common/api/contract.js';
+import type { IpcReply } from '../../../electron/common/api/channels.js';
 import { CallError } from './errors.js';
 import { connection } from './connection.svelte.js';
 

@@ -1,6 +1,6 @@
 // Drawing keypoints on a canvas: one look for the thumbnails and the image view. Canvas rather than
 // DOM elements because a grid page holds hundreds of images × K points.
-import type { Keypoint, Part, SkeletonEdge } from '../../../electron/api/types.js';
+import type { Keypoint, Part, SkeletonEdge } from '../../../electron/common/api/types.js';
 
 /** Image pixels → canvas pixels. */
 export interface Placement {

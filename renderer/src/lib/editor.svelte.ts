@@ -2,7 +2,13 @@
 // drawn besides (heat map, names, ground truth), and undo/redo of corrections — one history per
 // image of each project. A change shows at once and is saved through the edit queue.
 import { api, CallError } from '../api/index.js';
-import type { GroundTruthPart, ImageDetail, PartPoint, Keypoint, Visibility } from '../../../electron/api/types.js';
+import type {
+  GroundTruthPart,
+  ImageDetail,
+  PartPoint,
+  Keypoint,
+  Visibility,
+} from '../../../electron/common/api/types.js';
 import { edits } from './edits.svelte.js';
 import { historyKey, UndoHistory, type Change, type Placement, type Stacks } from './history.js';
 import { app } from './project.svelte.js';

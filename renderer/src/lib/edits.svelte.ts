@@ -2,7 +2,7 @@
 // away or restarting) stays queued — also in localStorage, so a reload keeps it — and is sent, in
 // order, once the project is open on the server again. Nothing the user placed is dropped silently.
 import { api, CallError } from '../api/index.js';
-import type { CorrectedPointInput } from '../../../electron/api/types.js';
+import type { CorrectedPointInput } from '../../../electron/common/api/types.js';
 import { notices } from './notices.svelte.js';
 
 export type Edit =

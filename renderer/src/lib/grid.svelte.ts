@@ -2,7 +2,7 @@
 // into view. Only what is near the viewport is ever requested, so tens of thousands of images cost
 // the same as a hundred. The same list is the review queue: the image view's Next and Prev walk it.
 import { api } from '../api/index.js';
-import type { ImageRow } from '../../../electron/api/types.js';
+import type { ImageRow } from '../../../electron/common/api/types.js';
 import { notices } from './notices.svelte.js';
 
 export const pageSize = 120;

@@ -1,6 +1,6 @@
 // An attention map as a colour overlay: low attention transparent, high attention bright, with
 // a perceptual ramp so the blob's centre reads at a glance.
-import type { HeatMap } from '../../../electron/api/types.js';
+import type { HeatMap } from '../../../electron/common/api/types.js';
 
 /** Viridis-like stops: value → [r, g, b]. */
 const stops: [number, number, number, number][] = [

@@ -2,7 +2,7 @@
 // stacks, so Ctrl+Z never reaches an image that is not on screen, nor another project. They are
 // kept in the tab's sessionStorage, so a reload keeps them; both the stacks and the number of
 // images remembered are bounded, oldest dropped first.
-import type { Visibility } from '../../../electron/api/types.js';
+import type { Visibility } from '../../../electron/common/api/types.js';
 
 /** A hand-placed point; null means "no correction": the prediction shows. */
 export type Placement = { x: number; y: number; visibility: Visibility } | null;

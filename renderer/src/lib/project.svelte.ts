@@ -1,7 +1,7 @@
 // The open project as the whole UI sees it: its summary, its parts and skeleton. Other
 // windows' edits and server events refresh it.
 import { api } from '../api/index.js';
-import type { AppInfo, Part, ProjectInfo, SkeletonEdge } from '../../../electron/api/types.js';
+import type { AppInfo, Part, ProjectInfo, SkeletonEdge } from '../../../electron/common/api/types.js';
 import { notices } from './notices.svelte.js';
 
 export type View = 'images' | 'image' | 'gallery' | 'parts' | 'training' | 'model' | 'evaluation' | 'export';
@@ -24,14 +24,6 @@ class ProjectState {
 
   /** The newest run that found keypoints but whose indices do not stand for parts yet. */
   unmatchedRun = $derived(this.project?.runs.find((run) => run.indexCount > 0 && !run.matched) ?? null);
-
-  hasEngine(part: AppInfo['unavailable'][number]['part']): boolean {
-    return !this.info?.unavailable.some((u) => u.part === part);
-  }
-
-  whyUnavailable(part: AppInfo['unavailable'][number]['part']): string | null {
-    return this.info?.unavailable.find((u) => u.part === part)?.reason ?? null;
-  }
 
   async load(): Promise<void> {
     this.info = await api.call('app.info', {});

@@ -1,7 +1,7 @@
 // The training run the panel shows. Its whole loss history comes from the project file on every
 // load, so a reloaded window redraws the full curve; live progress arrives as job events.
 import { api } from '../api/index.js';
-import type { JobProgressEvent, JobStatus, TrainingView } from '../../../electron/api/types.js';
+import type { JobProgressEvent, JobStatus, TrainingView } from '../../../electron/common/api/types.js';
 import { notices } from './notices.svelte.js';
 
 class Training {

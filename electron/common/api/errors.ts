@@ -8,7 +8,7 @@ export const apiErrorCodes = [
   'not-found', // project, image, run or file does not exist (any more)
   'locked', // the project is open in another window or process
   'conflict', // the request contradicts the current state (e.g. a run is already training)
-  'unavailable', // this build or machine cannot do it (e.g. no training engine wired)
+  'unavailable', // this build or machine cannot do it (e.g. no system file dialog in a browser)
   'internal', // a bug: the message is shown, the details go to the log
 ] as const;
 

@@ -1,17 +1,12 @@
-// The training settings the UI offers: the run's own settings (native/keypoints/settings.ts, whose
-// defaults are the reference's) with a label and a one-line explanation each. The defaults are read
-// from that schema, so there is one source for them.
-import { runSettingsSchema, type RunSettings } from '../../native/keypoints/settings.js';
-
-export interface SettingDescription {
-  key: string;
-  label: string;
-  default: number;
-  min: number;
-  /** Whole numbers only. */
-  integer: boolean;
-  explain: string;
-}
+// What the Training view shows: the settings a run takes (native/keypoints/settings.ts, whose
+// defaults are the reference's) with a label and a one-line explanation each, and the latest run
+// with its loss history and the job working on it. The defaults are read from that schema, so
+// there is one source for them.
+import type { SettingDescription, TrainingView } from '../common/api/types.js';
+import type { JobService } from '../common/jobs.js';
+import { RunStore } from '../db/runStore.js';
+import { referenceSettings, type RunSettings } from '../../native/keypoints/settings.js';
+import type { ProjectContext } from './projectContext.js';
 
 type NumericKey = { [K in keyof RunSettings]: RunSettings[K] extends number ? K : never }[keyof RunSettings];
 
@@ -111,7 +106,34 @@ const described: Record<NumericKey, Omit<SettingDescription, 'key' | 'default'>>
   },
 };
 
-export function trainingSettings(): SettingDescription[] {
-  const defaults = runSettingsSchema.parse({});
-  return (Object.keys(described) as NumericKey[]).map((key) => ({ key, default: defaults[key], ...described[key] }));
+export class TrainingService {
+  constructor(
+    private readonly context: ProjectContext,
+    private readonly jobs: JobService,
+  ) {}
+
+  settings(): SettingDescription[] {
+    return (Object.keys(described) as NumericKey[]).map((key) => ({
+      key,
+      default: referenceSettings[key],
+      ...described[key],
+    }));
+  }
+
+  /** The latest run, its losses so far and the job of this process working on it; null before the first run. */
+  async current(): Promise<TrainingView | null> {
+    const store = new RunStore(this.context.db);
+    const run = store
+      .runs()
+      .reduce<ReturnType<typeof store.runs>[number] | null>((a, b) => (a === null || b.id > a.id ? b : a), null);
+    if (!run) return null;
+    const steps = Number(run.settings.steps);
+    const job = (await this.jobs.list()).filter((j) => j.runId === run.id).at(-1) ?? null;
+    return {
+      run,
+      totalSteps: Number.isInteger(steps) && steps > 0 ? steps : referenceSettings.steps,
+      history: store.losses(run.id),
+      job,
+    };
+  }
 }

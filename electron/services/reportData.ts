@@ -1,15 +1,15 @@
 // Gathers what a run's HTML report shows from the project: the indices with the names and
 // colours of the parts they stand for, the keypoints of each image (hand corrections win, as in exports), the losses and
 // the stored evaluation.
-import type { EvaluationResult } from '../../common/jobs.js';
-import { defaultIndexColour } from '../../common/palette.js';
-import type { ProjectDatabase } from '../../db/database.js';
-import { ImageStore } from '../../db/imageStore.js';
-import { KeypointStore } from '../../db/keypointStore.js';
-import { PartStore } from '../../db/partStore.js';
-import { RunStore } from '../../db/runStore.js';
-import type { ReportData, ReportPoint } from '../../../resources/report/report.js';
-import { runModel } from './runRecord.js';
+import type { EvaluationResult } from '../common/jobs.js';
+import { defaultIndexColour } from '../common/palette.js';
+import type { ProjectDatabase } from '../db/database.js';
+import { ImageStore } from '../db/imageStore.js';
+import { KeypointStore } from '../db/keypointStore.js';
+import { PartStore } from '../db/partStore.js';
+import { RunStore } from '../db/runStore.js';
+import type { ReportData, ReportPoint } from '../../resources/report/report.js';
+import { runModel } from './jobs/runRecord.js';
 
 export interface ReportOptions {
   title: string;

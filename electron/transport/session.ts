@@ -1,38 +1,14 @@
 // One UI session: a desktop window, or everyone using one `skp serve`. It owns the services of its
 // open project and turns API calls into service calls (handlers/), with every path checked first.
 import crypto from 'node:crypto';
-import type { Services } from '../common/services.js';
-import type { PickKind } from './contract.js';
 import { createDispatcher, type Dispatch, type Handlers } from './dispatcher.js';
-import type { Engine } from './engine.js';
 import { EventHub } from './events.js';
-import type { AllowedFolders } from './allowed-folders.js';
-import type { OpenProjects } from './open-projects.js';
-import type { RecentProjects } from './recent-projects.js';
+import type { SessionContext, SessionOptions } from './handlers/context.js';
 import { fileHandlers } from './handlers/files.js';
 import { projectHandlers } from './handlers/projects.js';
 import { imageHandlers } from './handlers/images.js';
 import { keypointHandlers } from './handlers/keypoints.js';
-import { engineHandlers } from './handlers/engine.js';
-
-export interface SessionOptions {
-  services: Services;
-  engine: Engine;
-  allowed: AllowedFolders;
-  recent: RecentProjects;
-  openProjects: OpenProjects;
-  transport: 'ipc' | 'http';
-  serverId: string;
-  version: string;
-  /** The system file dialog (desktop only). */
-  pick?: (kind: PickKind, title: string) => Promise<string | null>;
-}
-
-/** What every handler module gets. */
-export interface SessionContext extends SessionOptions {
-  id: string;
-  events: EventHub;
-}
+import { jobHandlers } from './handlers/jobs.js';
 
 export interface Session {
   id: string;
@@ -49,13 +25,27 @@ export function createSession(options: SessionOptions): Session {
     ...projectHandlers(context),
     ...imageHandlers(context),
     ...keypointHandlers(context),
-    ...engineHandlers(context),
+    ...jobHandlers(context),
   };
   const subscriptions = [
     options.services.project.onDidChangeProject((project) => context.events.emit('project.changed', { project })),
     options.services.images.onImportProgress((progress) => context.events.emit('import.progress', progress)),
     options.services.imports.onImportProgress((progress) => context.events.emit('import.progress', progress)),
-    ...options.engine.forwardEvents(context.events),
+    options.services.jobs.onProgress((progress) => context.events.emit('job.progress', progress)),
+    options.services.jobs.onStateChange((change) => {
+      context.events.emit('job.state', change);
+      // A finished job changed what the project holds (runs, indices, keypoints): show it.
+      if (change.state === 'done' || change.state === 'failed' || change.state === 'cancelled') {
+        options.services.project
+          .current()
+          .then((project) => {
+            context.events.emit('project.changed', { project });
+            if (change.kind === 'keypoints') context.events.emit('project.edited', { part: 'keypoints' });
+          })
+          // A refresh that fails (e.g. the project was closed meanwhile) is not worth the process.
+          .catch((error: unknown) => console.error(error));
+      }
+    }),
   ];
   return {
     id: context.id,

@@ -2,7 +2,7 @@
 // at a time: a second window asking for it is told where it is open instead of racing the first,
 // and may open it read-only. Other processes are kept out by the project's lock file
 // (services/projectLock.ts).
-import { ApiError } from './errors.js';
+import { ApiError } from '../common/api/errors.js';
 
 export class OpenProjects {
   private readonly owners = new Map<string, string>();

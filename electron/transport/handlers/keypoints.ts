@@ -1,10 +1,8 @@
 // Editing what the user sees: corrections, the parts (name, colour, order), the skeleton, which run
 // feeds the predictions, and the export of it all. Every edit tells other windows and browser tabs
 // to refresh that part.
-import fs from 'node:fs';
 import type { Handlers } from '../dispatcher.js';
-import { ApiError } from '../errors.js';
-import type { SessionContext } from '../session.js';
+import type { SessionContext } from './context.js';
 
 type KeypointMethods =
   | 'keypoints.correct'
@@ -74,12 +72,7 @@ export function keypointHandlers(context: SessionContext): Pick<Handlers, Keypoi
 
     'groundTruth.summary': () => services.groundTruth.summary(),
 
-    'export.coco': async ({ overwrite, ...request }) => {
-      const file = allowed.check(request.file, 'export file', 'file');
-      if (!overwrite && fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
-        throw new ApiError('conflict', `${file} already exists; export again with overwrite to replace it`);
-      }
-      return services.exports.exportCoco({ ...request, file });
-    },
+    'export.coco': async (request) =>
+      services.exports.exportCoco({ ...request, file: allowed.check(request.file, 'export file', 'file') }),
   };
 }

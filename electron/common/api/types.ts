@@ -1,24 +1,21 @@
 // What the UI sees: the data shapes of the typed API. The services' own types (electron/common) are
 // plain JSON and travel unchanged; the few shapes here exist only at the UI boundary. Coordinates are
 // pixels of the original image file (x right, y down, origin at the top-left corner).
-import type { ImageRecord, ImageSummary } from '../common/images.js';
-import type { ImageKeypoints, Keypoint } from '../common/keypoints.js';
-import type { GroundTruthInstance } from '../common/groundTruth.js';
-import type { EvaluatedImage, EvaluationResult, JobStatus } from '../common/jobs.js';
-import type { LossPoint, TrainingRun } from '../common/runs.js';
+import type { ImageRecord, ImageSummary } from '../images.js';
+import type { ImageKeypoints, Keypoint } from '../keypoints.js';
+import type { GroundTruthInstance } from '../groundTruth.js';
+import type { EvaluatedImage, EvaluationResult, JobStatus } from '../jobs.js';
+import type { LossPoint, TrainingRun } from '../runs.js';
 
-export type * from '../common/images.js';
-export type * from '../common/keypoints.js';
-export type * from '../common/groundTruth.js';
-export type * from '../common/project.js';
-export type * from '../common/transfer.js';
-export type { ModelReference, RunStatus, JsonObject, JsonValue, LossPoint, TrainingRun } from '../common/runs.js';
-export type * from '../common/jobs.js';
+export type * from '../images.js';
+export type * from '../keypoints.js';
+export type * from '../groundTruth.js';
+export type * from '../project.js';
+export type * from '../transfer.js';
+export type { ModelReference, RunStatus, JsonObject, JsonValue, LossPoint, TrainingRun } from '../runs.js';
+export type * from '../jobs.js';
 
 export type ExecutionProvider = 'cuda' | 'directml' | 'coreml' | 'webgpu' | 'cpu';
-
-/** Parts of the product that need the engine, which a build or machine may lack. */
-export type EnginePart = 'training' | 'model-check' | 'attention' | 'prediction' | 'evaluation';
 
 export interface AppInfo {
   version: string;
@@ -29,8 +26,6 @@ export interface AppInfo {
   nativeDialogs: boolean;
   /** Folders the user opened: projects, images and exports must lie inside one of them. */
   allowedFolders: string[];
-  /** What this build or machine cannot do, with the reason shown to the user. */
-  unavailable: { part: EnginePart; reason: string }[];
 }
 
 export interface FolderEntry {
@@ -129,4 +124,15 @@ export interface IndexConsistency {
   partId: number;
   /** 0..1 */
   consistency: number;
+}
+
+/** A training setting the UI offers, with the reference default and a one-line explanation. */
+export interface SettingDescription {
+  key: string;
+  label: string;
+  default: number;
+  min: number;
+  /** Whole numbers only. */
+  integer: boolean;
+  explain: string;
 }

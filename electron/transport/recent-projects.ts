@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { RecentProject } from './types.js';
+import type { RecentProject } from '../common/api/types.js';
 
 const keep = 12;
 const fileSchema = z.array(z.object({ path: z.string(), name: z.string(), openedAt: z.string() }));

@@ -4,7 +4,7 @@
 // are compared by their real location: a link inside an allowed folder that points outside is outside.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ApiError } from './errors.js';
+import { ApiError } from '../common/api/errors.js';
 
 /** What a path must be when it exists: a folder, a regular file, or either. A FIFO, device or socket
  * is never one of them: reading it would wait for a writer and freeze whoever reads. */

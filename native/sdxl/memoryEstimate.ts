@@ -2,7 +2,7 @@
 // "this will not fit your 16 GB GPU" before a run starts. It counts what the backward pass keeps,
 // block by block, with per-block constants read off the graph's saved tensors; it is meant to be
 // right within a factor of about 1.5, not exact.
-import type { UNetConfig, VaeConfig } from '../sdxl/config.js';
+import type { UNetConfig, VaeConfig } from './config.js';
 
 export interface MemorySettings {
   /** Image side S in pixels. */
@@ -18,15 +18,6 @@ export interface MemorySettings {
   /** A cross-attention layer is eligible for control when its query tokens are at most this. */
   maxQueryTokens: number;
 }
-
-export const TRAINING_DEFAULTS: MemorySettings = {
-  imageSize: 512,
-  tokens: 500,
-  upsampleRes: 128,
-  evaluations: 2,
-  controlledLayers: 3,
-  maxQueryTokens: 32 * 32,
-};
 
 export interface MemoryEstimate {
   weightBytes: number;
@@ -84,7 +75,7 @@ export function estimateTrainingMemory(
   unet: UNetConfig,
   vae: VaeConfig,
   parameterCount: number,
-  settings: MemorySettings = TRAINING_DEFAULTS,
+  settings: MemorySettings,
 ): MemoryEstimate {
   const latentSide = Math.floor(settings.imageSize / 2 ** (vae.blockOutChannels.length - 1));
   const weightBytes = parameterCount * FLOAT;

@@ -1,10 +1,9 @@
 // Creating, opening, importing and closing the session's project, and its model.
 import path from 'node:path';
-import { removeProjectFiles } from '../../db/database.js';
 import type { ProjectInfo } from '../../common/project.js';
 import type { Handlers } from '../dispatcher.js';
-import { ApiError } from '../errors.js';
-import type { SessionContext } from '../session.js';
+import { ApiError } from '../../common/api/errors.js';
+import type { SessionContext } from './context.js';
 
 type ProjectMethods =
   | 'projects.recent'
@@ -19,7 +18,7 @@ type ProjectMethods =
 const companionSuffixes = ['-wal', '-shm', '-journal', '.lock'];
 
 export function projectHandlers(context: SessionContext): Pick<Handlers, ProjectMethods> {
-  const { services, engine, allowed, openProjects, recent, id } = context;
+  const { services, allowed, openProjects, recent, id } = context;
 
   /** The real path of a project file, refused unless it and the files SQLite keeps beside it lie inside. */
   function checkProject(projectPath: string): string {
@@ -86,26 +85,13 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
         request.kind === 'coco' && request.imagesRoot
           ? allowed.check(request.imagesRoot, 'image folder', 'folder')
           : undefined;
+      const imported =
+        request.kind === 'coco'
+          ? { kind: request.kind, path: file, file: source, imagesRoot }
+          : { kind: request.kind, path: file, folder: source };
       return switchTo(
         file,
-        async () => {
-          const created = await services.project.create({
-            path: file,
-            name: path.basename(source, path.extname(source)),
-          });
-          try {
-            const imported =
-              request.kind === 'coco'
-                ? await services.imports.importCoco({ file: source, imagesRoot })
-                : await services.imports.importCub({ folder: source });
-            return { info: await services.project.info(), imported };
-          } catch (error) {
-            // The project was made only to hold this dataset: a failed import leaves nothing behind.
-            await services.project.close();
-            removeProjectFiles(created.info.path);
-            throw error;
-          }
-        },
+        () => services.imports.importAsNewProject(imported),
         (r) => r.info,
       );
     },
@@ -120,12 +106,7 @@ export function projectHandlers(context: SessionContext): Pick<Handlers, Project
 
     'model.set': async (request) => {
       const model = allowed.check(request.path, 'model', 'file-or-folder');
-      // Checked now, as `skp model check` does, not first at Start; a read-only project says so first.
-      if (!(await services.project.info()).readOnly) {
-        const check = await engine.checkModel(model);
-        if (!check.ok) throw new ApiError('bad-input', `${model} cannot be used: ${check.problems.join('; ')}`);
-      }
-      return services.project.setModel({ name: path.basename(model), path: model });
+      return services.models.setProjectModel(model);
     },
   };
 }

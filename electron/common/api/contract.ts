@@ -3,8 +3,17 @@
 // services push to the UI is listed in ApiEvents. Electron IPC and HTTP/WebSocket both carry exactly this.
 import { z } from 'zod';
 import type * as T from './types.js';
-import type { SettingDescription } from './training-settings.js';
-import { partNameSchema, projectNameSchema } from '../common/names.js';
+import { projectNameSchema } from '../names.js';
+import {
+  cocoExportOptionsSchema,
+  correctedPointSchema,
+  imageQuerySchema,
+  idSchema,
+  indexAssignmentSchema,
+  partChangeSchema,
+  pathSchema,
+  skeletonEdgeSchema,
+} from '../schemas.js';
 
 /** `bytes` methods return a file; HTTP sends the raw body, IPC a Uint8Array. */
 export type ResultKind = 'json' | 'bytes';
@@ -24,19 +33,9 @@ function takes<I extends z.ZodType>(input: I) {
 }
 
 const nothing = z.object({}).strict();
-const path = z
-  .string()
-  .min(1, 'a path is required')
-  .max(4096, 'at most 4096 characters')
-  .refine((p) => !p.includes('\0'), 'a path cannot contain a NUL character');
-const id = z.number().int().nonnegative();
-const colour = z
-  .string()
-  .regex(/^#[0-9a-fA-F]{6}$/, 'a colour like #e6194b')
-  .transform((c) => c.toLowerCase());
-const visibility = z.union([z.literal(0), z.literal(1), z.literal(2)]);
-const coordinate = z.number().finite();
-const edges = z.array(z.object({ from: id, to: id }).strict());
+const path = pathSchema;
+const id = idSchema;
+const edges = z.array(skeletonEdgeSchema);
 
 export const pickKinds = ['folder', 'project', 'new-project', 'coco-file', 'model', 'export-file'] as const;
 export type PickKind = (typeof pickKinds)[number];
@@ -68,7 +67,7 @@ export const methods = {
   'model.set': takes(z.object({ path }).strict()).returns<T.ModelReference>(),
 
   /** The settings a run takes, with the reference defaults and a short explanation each. */
-  'training.settings': takes(nothing).returns<SettingDescription[]>(),
+  'training.settings': takes(nothing).returns<T.SettingDescription[]>(),
   'training.current': takes(nothing).returns<T.TrainingView | null>(),
   'training.start': takes(z.object({ settings: z.record(z.string(), z.number()) }).strict()).returns<T.JobStatus>(),
   /** Continues a cancelled, failed or interrupted run from its last checkpoint. */
@@ -78,19 +77,7 @@ export const methods = {
   'jobs.list': takes(nothing).returns<T.JobStatus[]>(),
   'jobs.cancel': takes(z.object({ jobId: z.string().min(1) }).strict()).returns<T.JobStatus>(),
 
-  'images.list': takes(
-    z
-      .object({
-        offset: z.number().int().nonnegative().optional(),
-        limit: z.number().int().positive().max(1000).optional(),
-        corrected: z.boolean().optional(),
-        scoreBelow: z.number().finite().optional(),
-        hasGroundTruth: z.boolean().optional(),
-        reviewed: z.boolean().optional(),
-        sort: z.enum(['path', 'added', 'min-score']).optional(),
-      })
-      .strict(),
-  ).returns<T.ImageRowPage>(),
+  'images.list': takes(imageQuerySchema).returns<T.ImageRowPage>(),
   /** The review queue: marks images reviewed, or not yet reviewed. Returns how many changed. */
   'images.setReviewed': takes(z.object({ ids: z.array(id).min(1), reviewed: z.boolean() }).strict()).returns<number>(),
   'images.get': takes(z.object({ id }).strict()).returns<T.ImageDetail>(),
@@ -104,7 +91,7 @@ export const methods = {
     z
       .object({
         imageId: id,
-        points: z.array(z.object({ partId: id, x: coordinate, y: coordinate, visibility }).strict()).min(1),
+        points: z.array(correctedPointSchema).min(1),
       })
       .strict(),
   ).returns<T.Keypoint[]>(),
@@ -112,16 +99,7 @@ export const methods = {
   'keypoints.uncorrect': takes(z.object({ imageId: id, partIds: z.array(id).min(1) }).strict()).returns<number>(),
 
   'parts.list': takes(nothing).returns<T.Part[]>(),
-  'parts.update': takes(
-    z
-      .object({
-        id,
-        name: partNameSchema.nullable().optional(),
-        colour: colour.optional(),
-        hidden: z.boolean().optional(),
-      })
-      .strict(),
-  ).returns<T.Part>(),
+  'parts.update': takes(z.strictObject({ id, ...partChangeSchema.shape })).returns<T.Part>(),
   /** `ids`: every part, in the new display order. */
   'parts.reorder': takes(z.object({ ids: z.array(id) }).strict()).returns<T.Part[]>(),
   /** Per part: how consistently the current run's index for it lands as a keypoint. */
@@ -133,7 +111,7 @@ export const methods = {
     z
       .object({
         runId: id,
-        assignments: z.array(z.object({ indexId: id, partId: id.nullable() }).strict()).min(1),
+        assignments: z.array(indexAssignmentSchema).min(1),
       })
       .strict(),
   ).returns<T.ProjectInfo>(),
@@ -149,17 +127,12 @@ export const methods = {
   /** The last evaluation stored with the current run, if any. */
   'evaluation.last': takes(nothing).returns<T.EvaluationReport | null>(),
   'export.coco': takes(
-    z
-      .object({
-        file: path,
-        onlyCorrected: z.boolean().optional(),
-        split: z.enum(['train', 'test']).optional(),
-        withScores: z.boolean().optional(),
-        groundTruth: z.boolean().optional(),
-        /** Replace a file that is there already; without it such a file is a 'conflict', for the UI to ask. */
-        overwrite: z.boolean().optional(),
-      })
-      .strict(),
+    z.strictObject({
+      file: path,
+      ...cocoExportOptionsSchema.shape,
+      /** Replace a file that is there already; without it such a file is a 'conflict', for the UI to ask. */
+      overwrite: z.boolean().default(false),
+    }),
   ).returns<T.CocoExportResult>(),
 };
 

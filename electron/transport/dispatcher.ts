@@ -8,9 +8,9 @@ import {
   type MethodOutput,
   type ParsedInput,
   type ResultKind,
-} from './contract.js';
+} from '../common/api/contract.js';
 import { ServiceError, type ServiceErrorCode } from '../common/errors.js';
-import { ApiError, type ApiErrorCode } from './errors.js';
+import { ApiError, type ApiErrorCode } from '../common/api/errors.js';
 
 export type Handlers = {
   [M in MethodName]: (input: ParsedInput<M>) => Promise<MethodOutput<M>>;
@@ -35,6 +35,7 @@ const serviceCodes: Record<ServiceErrorCode, ApiErrorCode> = {
   locked: 'locked',
   'no-project': 'conflict',
   'not-found': 'not-found',
+  conflict: 'conflict',
   storage: 'conflict',
 };
 

@@ -1,6 +1,6 @@
 // The two IPC channels between the preload and the main process. The sandboxed preload cannot
 // import this file (it may only require 'electron'), so it repeats the names; a test holds them equal.
-import type { ApiErrorBody } from '../api/errors.js';
+import type { ApiErrorBody } from './errors.js';
 
 /** renderer → main: invoke(method, input) → IpcReply */
 export const callChannel = 'skp:call';

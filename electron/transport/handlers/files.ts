@@ -1,10 +1,10 @@
 // The app itself and the user's folders: what this session may touch, browsing it, picking from it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ApiError } from '../errors.js';
+import { ApiError } from '../../common/api/errors.js';
 import type { Handlers } from '../dispatcher.js';
-import type { SessionContext } from '../session.js';
-import type { FolderEntry } from '../types.js';
+import type { SessionContext } from './context.js';
+import type { FolderEntry } from '../../common/api/types.js';
 
 export function fileHandlers(context: SessionContext): Pick<Handlers, 'app.info' | 'files.list' | 'files.pick'> {
   const { allowed } = context;
@@ -15,7 +15,6 @@ export function fileHandlers(context: SessionContext): Pick<Handlers, 'app.info'
       serverId: context.serverId,
       nativeDialogs: context.pick !== undefined,
       allowedFolders: allowed.list(),
-      unavailable: context.engine.unavailable(),
     }),
 
     'files.list': async ({ path: requested }) => {

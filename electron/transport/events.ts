@@ -1,6 +1,6 @@
 // The services' side of ApiEvents: whoever does work (jobs, edits) emits here; each transport
 // subscribes and forwards to its windows or browser sockets.
-import type { ApiEvent, ApiEvents, EventName } from './contract.js';
+import type { ApiEvent, ApiEvents, EventName } from '../common/api/contract.js';
 
 export type EventListener = (event: ApiEvent) => void;
 

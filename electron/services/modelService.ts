@@ -1,0 +1,133 @@
+// What a model the user picks is, whether the workstation can run it, and the memory a training
+// iteration needs: the one model check behind the UI's Check button and `skp model check`.
+import path from 'node:path';
+import { badInput } from '../common/errors.js';
+import type { ExecutionProvider, ModelCheck } from '../common/api/types.js';
+import type { ModelReference } from '../common/runs.js';
+import type { ProjectService } from '../common/services.js';
+import { referenceSettings, type RunSettings } from '../../native/keypoints/settings.js';
+import { selectBackend } from '../../native/runtime/select.js';
+import { detectModel, openUserModel, type Detection } from '../../native/sdxl/detect.js';
+import type { LoadedModel } from '../../native/sdxl/load.js';
+import { estimateTrainingMemory, type MemoryEstimate, type MemorySettings } from '../../native/sdxl/memoryEstimate.js';
+import { hasRandomWeights } from '../../native/sdxl/randomModel.js';
+
+export interface ModelCheckOptions {
+  /** A diffusers unet/config.json for a single file (its head counts and groups come from it). */
+  unetConfig?: string;
+  vaeConfig?: string;
+  /** The run settings the memory estimate assumes; missing ones are the reference's. */
+  imageSize?: number;
+  tokens?: number;
+}
+
+export interface ModelInspection {
+  /** Absolute. */
+  path: string;
+  detection: Detection;
+  randomWeights: boolean;
+  /** The loaded model and its memory estimate; null when the detection says it cannot run. */
+  model: LoadedModel | null;
+  memory: MemoryEstimate | null;
+  memorySettings: MemorySettings;
+}
+
+/** What a training iteration keeps alive: the plain and the warped image, through the controlled layers. */
+export function trainingMemorySettings(settings: RunSettings): MemorySettings {
+  return {
+    imageSize: settings.imageSize,
+    tokens: settings.tokens,
+    upsampleRes: settings.upsampleRes,
+    evaluations: 2,
+    controlledLayers: settings.layers.length,
+    maxQueryTokens: settings.maxQueryTokens,
+  };
+}
+
+const providerOfBackend: Record<string, ExecutionProvider> = {
+  cuda: 'cuda',
+  'ort-cuda': 'cuda',
+  'ort-dml': 'directml',
+  'ort-coreml': 'coreml',
+  'ort-webgpu': 'webgpu',
+  'ort-cpu': 'cpu',
+};
+
+/** Model loading fails with plain Errors that name the file and what is wrong: the user's input. */
+function asBadInput<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    throw badInput((error as Error).message);
+  }
+}
+
+export class ModelService {
+  constructor(private readonly project: ProjectService) {}
+
+  /** Which backend would run a job here, and why; probed once (it loads ONNX Runtime sessions). */
+  private backendChoice: Promise<{ provider: ExecutionProvider; reason: string }> | null = null;
+
+  inspect(modelPath: string, options: ModelCheckOptions = {}): ModelInspection {
+    const where = path.resolve(modelPath);
+    const detection = asBadInput(() => detectModel(where));
+    const memorySettings = trainingMemorySettings({
+      ...referenceSettings,
+      ...(options.imageSize === undefined ? {} : { imageSize: options.imageSize }),
+      ...(options.tokens === undefined ? {} : { tokens: options.tokens }),
+    });
+    const base = { path: where, detection, randomWeights: hasRandomWeights(where), memorySettings };
+    if (!detection.usable) return { ...base, model: null, memory: null };
+    const { model } = asBadInput(() =>
+      openUserModel(where, { unetConfig: options.unetConfig, vaeConfig: options.vaeConfig }),
+    );
+    const memory = estimateTrainingMemory(model.unet.config, model.vae.config, model.parameterCount, memorySettings);
+    return { ...base, model, memory };
+  }
+
+  /** The UI's summary: the inspection at the reference settings, and the backend that would run it. */
+  async check(modelPath: string): Promise<ModelCheck> {
+    const inspection = this.inspect(modelPath);
+    const { provider, reason } = await this.chooseBackend();
+    const base = { path: modelPath, provider, providerReason: reason, randomWeights: inspection.randomWeights };
+    const { detection, model, memory } = inspection;
+    if (!model || !memory) {
+      return {
+        ...base,
+        ok: false,
+        architecture: detection.description,
+        dtype: '—',
+        parameterCount: 0,
+        memoryNeededBytes: 0,
+        problems: [detection.problem ?? detection.description],
+      };
+    }
+    const format = model.format === 'diffusers' ? 'diffusers folder' : 'single file';
+    return {
+      ...base,
+      ok: true,
+      architecture: `${detection.description} (${format}, ${path.basename(modelPath)})`,
+      dtype: model.dtype,
+      parameterCount: model.parameterCount,
+      memoryNeededBytes: memory.totalBytes,
+      problems: [],
+    };
+  }
+
+  /** Makes `modelPath` the project's model, checked first as `skp model check` does (a read-only project says so first). */
+  async setProjectModel(modelPath: string): Promise<ModelReference> {
+    if (!(await this.project.info()).readOnly) {
+      const check = await this.check(modelPath);
+      if (!check.ok) throw badInput(`${modelPath} cannot be used: ${check.problems.join('; ')}`);
+    }
+    return this.project.setModel({ name: path.basename(modelPath), path: modelPath });
+  }
+
+  private chooseBackend(): Promise<{ provider: ExecutionProvider; reason: string }> {
+    this.backendChoice ??= selectBackend().then((backend) => ({
+      provider: providerOfBackend[backend.info.id] ?? 'cpu',
+      reason: `${backend.info.label}. ${backend.info.reasons.join('; ')}`,
+    }));
+    return this.backendChoice;
+  }
+}
