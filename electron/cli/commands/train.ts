@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonObject, JsonValue } from '../../common/runs.js';
-import { JobServiceImpl } from '../../services/jobs/jobService.js';
 import { parseJsonFile } from '../../services/validation.js';
 import { UserError, type CliCommand } from '../command.js';
 import { duration, modelOption, runJobInCli } from '../jobRunner.js';
@@ -102,7 +101,7 @@ export const trainCommand: CliCommand = {
       await services.project.open(project);
       let resumeRunId = runArg;
       if (values.resume && resumeRunId === undefined) {
-        const candidates = await new JobServiceImpl(services.context).resumable();
+        const candidates = await services.jobs.resumable();
         if (candidates.length === 0) {
           throw new UserError(
             'no run to resume: every run finished or none was started (to train a finished run further: --resume --run <id> --set steps=<more>)',
