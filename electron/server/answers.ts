@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApiError, httpStatusOf, type ApiErrorCode } from '../common/api/errors.js';
 import type { ImageFile } from '../common/api/types.js';
-import { maxDrainBytes, maxDrainMs } from './request-body.js';
+import { maxDrainBytes, maxDrainMs } from './requestBody.js';
 
 /** A refusal whose HTTP status is not the usual one of its code (421, 405, 413, 417). */
 export class Refusal extends Error {

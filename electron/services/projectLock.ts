@@ -1,7 +1,7 @@
 // One process edits a project at a time. The process that opens a project for writing leaves a
 // lock file beside it (`<project>.lock`: pid, host, since when) and removes it when it closes the
 // project or exits. Another process finds it and is told who has the project; it may still open
-// the project read-only. Windows of one process share their process's hold (api/open-projects.ts
+// the project read-only. Windows of one process share their process's hold (api/openProjects.ts
 // keeps them apart); job threads open their own connections under it. A lock left by a process
 // that has gone from this host (killed, crashed) is stale and is taken over.
 // The lock belongs to the file, not to the name it was opened by: it lies beside the real file

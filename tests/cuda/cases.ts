@@ -1,6 +1,6 @@
 // Small random graphs that exercise every IR op and the planner's special paths (fusion,
 // transposed GEMM operands, broadcast batches, split reductions, convolution bands). Shared
-// by the CPU check of the planner (plan.test.ts) and the GPU check (gpu-check.ts).
+// by the CPU check of the planner (plan.test.ts) and the GPU check (gpuCheck.ts).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { grad } from '../../native/graph/autodiff.js';

@@ -36,7 +36,7 @@ describe.skipIf(!haveNvcc)('CUDA addon build', () => {
   it('makes loadCudaBackend return null with a reason when no GPU can run it', async () => {
     const file = join(out, 'skp_cuda.node');
     const probe = loadAddon(file).probe();
-    if (!probe.problem) return; // a GPU machine: gpu-check.ts covers it
+    if (!probe.problem) return; // a GPU machine: gpuCheck.ts covers it
     const script = `
       const m = await import(${JSON.stringify(new URL('../../native/cuda/index.ts', import.meta.url).href)});
       const b = await m.loadCudaBackend();

@@ -2,7 +2,7 @@
 // decodes a program exactly as src/device.cu does and applies each instruction with the
 // kernels' semantics (float32 rounding, cuBLAS's column-major GEMM with transposes).
 // Agreement with the float64 interpreter then shows that layouts, strides, fusion and
-// GEMM arguments are right; the GPU check (gpu-check.ts) covers the kernels themselves.
+// GEMM arguments are right; the GPU check (gpuCheck.ts) covers the kernels themselves.
 import { lowered, opDef, opNames } from '../../native/graph/opset.js';
 import { EwOp, FORMAT_VERSION, Opcode } from '../../native/cuda/program.js';
 

@@ -29,4 +29,4 @@ for c in $CASES; do
 done
 tar cf - -C /tmp cases/case_d $(cd /tmp && ls cases/*/golden/meta.json) | xz -T16 -1 > $OUT/cases.tar.xz; ls -la $OUT
 # Every IR op on the GPU against the float64 interpreter, in both precisions, and the bad-input checks.
-node .device-carry/tools/tests/cuda/gpu-check.js > $OUT/gpu-check.txt 2>&1; echo "gpu-check: rc $?: $(tail -1 $OUT/gpu-check.txt)"
+node .device-carry/tools/tests/cuda/gpuCheck.js > $OUT/gpu-check.txt 2>&1; echo "gpu-check: rc $?: $(tail -1 $OUT/gpu-check.txt)"

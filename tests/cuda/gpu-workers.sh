@@ -14,7 +14,7 @@ LD_LIBRARY_PATH=$PWD/redis/lib ./redis/redis-server --port 6390 --save '' --appe
 export SKP_REDIS_PASSWORD=pw R=redis://127.0.0.1:6390
 W=/tmp/mg; mkdir -p $W; N=${N:-120}
 skp() { node bin/skp.mjs "$@"; }
-t=$(date +%s); node .device-carry/tools/tests/cuda/gpu-workers-setup.js $W $N || exit 1; echo "setup $(( $(date +%s)-t )) s"
+t=$(date +%s); node .device-carry/tools/tests/cuda/gpuWorkersSetup.js $W $N || exit 1; echo "setup $(( $(date +%s)-t )) s"
 skp new $W/p.skp --images $W/images | tail -1
 t=$(date +%s); CUDA_VISIBLE_DEVICES=0 skp train $W/p.skp --model $W/model --backend cuda --set steps=1 --set batchSize=1 --set indexImages=4 2>&1 | tail -3; echo "train $(( $(date +%s)-t )) s"
 cp $W/p.skp $W/one.skp; cp $W/p.skp $W/two.skp

@@ -1,6 +1,6 @@
 // The CUDA planner, checked on the CPU: every case's program runs on a model of the addon's
 // instruction set (emulator.ts) and must reproduce the float64 interpreter. Kernels
-// themselves are checked on a GPU by gpu-check.ts.
+// themselves are checked on a GPU by gpuCheck.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { modelCheckCommand } from '../../electron/cli/commands/model-check.js';
+import { modelCheckCommand } from '../../electron/cli/commands/modelCheck.js';
 import { UserError, type CliIO } from '../../electron/cli/command.js';
 import { writeSafetensors } from '../../native/weights/safetensors.js';
 import { estimateTrainingMemory } from '../../native/sdxl/memoryEstimate.js';

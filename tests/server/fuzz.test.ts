@@ -12,7 +12,7 @@ import { methods } from '../../electron/common/api/contract.js';
 import { openProjectDatabase } from '../../electron/db/database.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { createServices } from '../../electron/services/container.js';
-import { rawRequest, startServe, type RawResponse, type ServeProcess } from './serve-process.js';
+import { rawRequest, startServe, type RawResponse, type ServeProcess } from './serveProcess.js';
 
 const seed = Number(process.env.SKP_FUZZ_SEED ?? 20261129);
 const requestCount = Number(process.env.SKP_FUZZ_REQUESTS ?? 400);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openProjectDatabase } from '../../electron/db/database.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { createServices } from '../../electron/services/container.js';
-import { rawRequest, repoRoot, startServe, type ServeProcess } from './serve-process.js';
+import { rawRequest, repoRoot, startServe, type ServeProcess } from './serveProcess.js';
 
 let root: string;
 let allowed: string;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAppServer, type AppServer } from '../../electron/server/app-server.js';
+import { startAppServer, type AppServer } from '../../electron/server/appServer.js';
 
 let root: string;
 let allowedFolder: string;

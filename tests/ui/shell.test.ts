@@ -6,7 +6,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { transformWithOxc } from 'vite';
 import { describe, expect, it } from 'vitest';
-import { contentSecurityPolicy, uiSecurityHeaders } from '../../electron/transport/content-security-policy.js';
+import { contentSecurityPolicy, uiSecurityHeaders } from '../../electron/transport/contentSecurityPolicy.js';
 import { callChannel, eventChannel } from '../../electron/common/api/channels.js';
 import { appEntry, isAppUrl, mainWindowOptions } from '../../electron/shell/window.js';
 

@@ -4,7 +4,7 @@ import { newCommand } from './new.js';
 import { importCommand } from './import.js';
 import { infoCommand } from './info.js';
 import { exportCommand } from './export.js';
-import { modelCheckCommand } from './model-check.js';
+import { modelCheckCommand } from './modelCheck.js';
 import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { keypointsCommand } from './keypoints.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { UserError, type CliCommand } from '../command.js';
 import { parseCommandArgs, usageError } from '../serviceCommand.js';
 import { isLoopback } from '../../server/addresses.js';
-import { builtUiFolder, startAppServer } from '../../server/app-server.js';
+import { builtUiFolder, startAppServer } from '../../server/appServer.js';
 
 const usage =
   'Usage: skp serve [--host 127.0.0.1] [--port 4870] [--allow <folder>]... [--open <project.skp>] [--token <token>]';

@@ -3,9 +3,9 @@
 import type { PickKind } from '../../common/api/contract.js';
 import type { ServiceHost } from '../../services/container.js';
 import type { EventHub } from '../events.js';
-import type { AllowedFolders } from '../allowed-folders.js';
-import type { OpenProjects } from '../open-projects.js';
-import type { RecentProjects } from '../recent-projects.js';
+import type { AllowedFolders } from '../allowedFolders.js';
+import type { OpenProjects } from '../openProjects.js';
+import type { RecentProjects } from '../recentProjects.js';
 
 export interface SessionOptions {
   services: ServiceHost;

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { RecentProjects } from '../../electron/transport/recent-projects.js';
+import { RecentProjects } from '../../electron/transport/recentProjects.js';
 
 let root: string;
 let told: string[];

@@ -2,21 +2,21 @@
 // WebSocket /api/events, and the built UI as static files. Every /api/ request needs the access token.
 // No request may end the process (it may be training): each one runs inside an error boundary that
 // answers 500 JSON, every path, header and body is checked before it reaches fs or URL parsing, and
-// every refusal is JSON, sent only once the client has stopped sending (see request-body.ts).
+// every refusal is JSON, sent only once the client has stopped sending (see requestBody.ts).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiEvent } from '../common/api/contract.js';
-import { uiSecurityHeaders } from '../transport/content-security-policy.js';
+import { uiSecurityHeaders } from '../transport/contentSecurityPolicy.js';
 import type { Dispatch } from '../transport/dispatcher.js';
 import { ApiError } from '../common/api/errors.js';
 import type { EventHub } from '../transport/events.js';
 import type { ImageFile } from '../common/api/types.js';
 import { answeredHostNames, hostForUrl, hostOfHeader, reachingAddresses } from './addresses.js';
 import { answerAndClose, Refusal, sendError, sendFile, sendJson } from './answers.js';
-import { BodyTooLarge, declaredLength, discardBody, maxBodyBytes, readBody } from './request-body.js';
-import { sendStaticFile } from './static-files.js';
+import { BodyTooLarge, declaredLength, discardBody, maxBodyBytes, readBody } from './requestBody.js';
+import { sendStaticFile } from './staticFiles.js';
 import { bearerToken, eventsProtocol, tokenFromProtocols, tokenMatches } from './token.js';
 
 export interface ServerOptions {

@@ -2,7 +2,7 @@
 // and autodiff gradients) against the float64 interpreter, in float32 and TF32 precision,
 // plus the clear failures promised for bad input. Run where an NVIDIA GPU and the built
 // addon are (the CI machine has neither):
-//   node --import tsx tests/cuda/gpu-check.ts [--json results.json] [--only substring]
+//   node --import tsx tests/cuda/gpuCheck.ts [--json results.json] [--only substring]
 // Exit status 0 when every check passes.
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

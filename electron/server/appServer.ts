@@ -5,11 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServices } from '../services/container.js';
-import { AllowedFolders } from '../transport/allowed-folders.js';
-import { OpenProjects } from '../transport/open-projects.js';
-import { RecentProjects, defaultConfigFolder } from '../transport/recent-projects.js';
+import { AllowedFolders } from '../transport/allowedFolders.js';
+import { OpenProjects } from '../transport/openProjects.js';
+import { RecentProjects, defaultConfigFolder } from '../transport/recentProjects.js';
 import { createSession } from '../transport/session.js';
-import { startServer } from './http-server.js';
+import { startServer } from './httpServer.js';
 import { newAccessToken } from './token.js';
 
 /** The folder with the app's package.json: the repository, or the packaged app. Found by walking up, so

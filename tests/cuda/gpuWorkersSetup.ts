@@ -1,5 +1,5 @@
 // For tests/cuda/gpu-workers.sh on a GPU machine: a full-size random SDXL (float16) and N demo
-// birds at 512² in DIR (model/, images/). Usage: node gpu-workers-setup.js DIR N
+// birds at 512² in DIR (model/, images/). Usage: node gpuWorkersSetup.js DIR N
 import path from 'node:path';
 import { writeRandomSdxlModel, SDXL_SIZES } from '../../native/sdxl/randomModel.js';
 import { writeDemoDataset } from '../../resources/demo/writeDataset.js';
