@@ -75,10 +75,10 @@ export interface ServeProcess {
 
 /** Runs `skp serve` and waits for the address it prints. */
 export async function startServe(args: string[], env: Record<string, string>): Promise<ServeProcess> {
-  // The CLI itself rather than bin/skp.mjs, whose wrapper process would not pass a stop on to it.
+  // As a user starts it: bin/skp.mjs runs the CLI in its own process, so a stop reaches the server.
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'electron', 'cli', 'main.ts'), 'serve', '--port', '0', ...args],
+    [path.join(repoRoot, 'bin', 'skp.mjs'), 'serve', '--port', '0', ...args],
     {
       cwd: repoRoot,
       env: { ...process.env, ...env },
