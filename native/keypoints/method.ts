@@ -64,14 +64,23 @@ export function mapSettingsFor(schedule: SchedulerConfig, s: RunSettings): MapEv
 
 const mapSettings = (model: MethodModel, s: RunSettings) => mapSettingsFor(model.scheduler, s);
 
-const latentShapeOf = (model: MethodModel, shape: GraphShape) => [
-  1,
-  model.vae.config.latentChannels,
-  shape.latentSize,
-  shape.latentSize,
-];
-
 const f32 = (data: Float32Array, shape: number[]): HostTensor => ({ dtype: 'float32', shape, data });
+
+/** What every method graph of a run is fed the same way: its image, its tokens, and latent noise of one shape. */
+function runFeeds(model: MethodModel, s: RunSettings) {
+  const shape = geometry(model, s);
+  const latentShape = [1, model.vae.config.latentChannels, shape.latentSize, shape.latentSize];
+  const width = model.unet.config.crossAttentionDim;
+  return {
+    shape,
+    latentShape,
+    noiseSize: latentShape.reduce((a, d) => a * d),
+    image: (data: Float32Array) => f32(data, [1, 3, shape.imageSize, shape.imageSize]),
+    tokens: (data: Float32Array) => f32(data, [1, s.tokens, width]),
+  };
+}
+
+type RunFeeds = ReturnType<typeof runFeeds>;
 const scalar = (t: HostTensor | undefined) => (t!.data as Float32Array)[0]!;
 
 export interface TrainingState {
@@ -130,15 +139,13 @@ export class IterationRunner {
   private constructor(
     private readonly graph: CompiledGraph,
     private readonly s: RunSettings,
-    private readonly shape: GraphShape,
-    private readonly latentShape: number[],
-    private readonly width: number,
+    private readonly feeds: RunFeeds,
   ) {}
 
   static async create(model: MethodModel, backend: Backend, s: RunSettings): Promise<IterationRunner> {
-    const shape = geometry(model, s);
+    const feeds = runFeeds(model, s);
     const g = new Graph();
-    const step = buildTrainStep(g, model, shape, mapSettings(model, s), {
+    const step = buildTrainStep(g, model, feeds.shape, mapSettings(model, s), {
       sigma: s.sigma,
       keypoints: s.keypoints,
       candidates: s.candidates,
@@ -149,24 +156,19 @@ export class IterationRunner {
     const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], {
       name: 'train-step',
     });
-    return new IterationRunner(graph, s, shape, latentShapeOf(model, shape), model.unet.config.crossAttentionDim);
+    return new IterationRunner(graph, s, feeds);
   }
 
   /** Iteration `iteration` of the run's schedule (its draws are a function of it) on `image`. */
   async run(image: Float32Array, iteration: number, tokens: Float32Array): Promise<IterationResult> {
-    const { s, shape, latentShape } = this;
-    const draws = iterationDraws(
-      s.seed,
-      iteration,
-      s.augmentation,
-      latentShape.reduce((a, d) => a * d),
-    );
+    const { s, feeds } = this;
+    const draws = iterationDraws(s.seed, iteration, s.augmentation, feeds.noiseSize);
     const [l, sh, eq, gradient] = await this.graph.run({
-      image: f32(image, [1, 3, shape.imageSize, shape.imageSize]),
+      image: feeds.image(image),
       theta: f32(draws.theta, [2, 3]),
-      noise: f32(draws.noise, latentShape),
-      warpedNoise: f32(draws.warpedNoise, latentShape),
-      tokens: f32(tokens, [1, s.tokens, this.width]),
+      noise: f32(draws.noise, feeds.latentShape),
+      warpedNoise: f32(draws.warpedNoise, feeds.latentShape),
+      tokens: feeds.tokens(tokens),
     });
     return {
       loss: scalar(l),
@@ -284,33 +286,24 @@ export class IndexVoter {
   private constructor(
     private readonly graph: CompiledGraph,
     private readonly s: RunSettings,
-    private readonly shape: GraphShape,
-    private readonly latentShape: number[],
-    private readonly width: number,
+    private readonly feeds: RunFeeds,
   ) {}
 
   static async create(model: MethodModel, backend: Backend, s: RunSettings): Promise<IndexVoter> {
-    const shape = geometry(model, s);
+    const feeds = runFeeds(model, s);
     const g = new Graph();
-    const sel = buildSelectionGraph(g, model, shape, mapSettings(model, s), s);
+    const sel = buildSelectionGraph(g, model, feeds.shape, mapSettings(model, s), s);
     const graph = await backend.compile([sel.selected], { name: 'index-choice' });
-    return new IndexVoter(graph, s, shape, latentShapeOf(model, shape), model.unet.config.crossAttentionDim);
+    return new IndexVoter(graph, s, feeds);
   }
 
   /** The tokens image number `vote` of the vote selects (its noise is a function of `vote`). */
   async vote(image: Float32Array, vote: number, tokens: Float32Array): Promise<number[]> {
-    const { s, shape, latentShape } = this;
+    const { s, feeds } = this;
     const [selected] = await this.graph.run({
-      image: f32(image, [1, 3, shape.imageSize, shape.imageSize]),
-      noise: f32(
-        indexVoteNoise(
-          s.seed,
-          vote,
-          latentShape.reduce((a, d) => a * d),
-        ),
-        latentShape,
-      ),
-      tokens: f32(tokens, [1, s.tokens, this.width]),
+      image: feeds.image(image),
+      noise: f32(indexVoteNoise(s.seed, vote, feeds.noiseSize), feeds.latentShape),
+      tokens: feeds.tokens(tokens),
     });
     return Array.from(selected!.data as BigInt64Array, Number);
   }
@@ -362,13 +355,10 @@ export async function chooseKeypointIndices(
     evaluator?: VoteEvaluator;
   } = {},
 ): Promise<IndexChoiceResult> {
-  const latentShape = latentShapeOf(model, geometry(model, s));
-  const plans = indexVotePlan(
-    s.seed,
-    s.indexImages,
-    images.count,
-    latentShape.reduce((a, d) => a * d),
-  ).map((plan, vote) => ({ imageIndex: plan.imageIndex, vote }));
+  const plans = indexVotePlan(s.seed, s.indexImages, images.count, runFeeds(model, s).noiseSize).map((plan, vote) => ({
+    imageIndex: plan.imageIndex,
+    vote,
+  }));
   const evaluator = opts.evaluator ?? (await localVotes(model, backend, images, s));
   let perImage: number[][];
   try {
@@ -451,11 +441,10 @@ function drawsPerCall(backend: Backend, draws: number, requested?: number): numb
 export class KeypointFinder {
   private constructor(
     private readonly graph: CompiledGraph,
-    private readonly model: MethodModel,
     private readonly s: RunSettings,
+    private readonly feeds: RunFeeds,
     private readonly tokens: Float32Array,
     private readonly indices: number[],
-    private readonly shape: GraphShape,
     private readonly batch: number,
   ) {}
 
@@ -467,31 +456,29 @@ export class KeypointFinder {
     s: RunSettings,
     opts: { drawsPerCall?: number } = {},
   ) {
-    const shape = geometry(model, s);
+    const feeds = runFeeds(model, s);
     const batch = drawsPerCall(backend, s.augmentationIterations, opts.drawsPerCall);
     const g = new Graph();
-    const sums = buildAugmentedDraws(g, model, shape, mapSettings(model, s), indices.length, s.imageSize, batch);
+    const sums = buildAugmentedDraws(g, model, feeds.shape, mapSettings(model, s), indices.length, s.imageSize, batch);
     const graph = await backend.compile([sums.unwarpedSum, sums.coverageSum], { name: 'augmented-draws' });
-    return new KeypointFinder(graph, model, s, tokens, indices, shape, batch);
+    return new KeypointFinder(graph, s, feeds, tokens, indices, batch);
   }
 
   /** Keypoints of one image; `imageKey` seeds its draws so a re-run gives the same points. */
   async find(image: Float32Array, imageKey: number, signal?: AbortSignal): Promise<ImageKeypoints> {
-    const { s, shape, batch } = this;
+    const { s, feeds, batch } = this;
     const size = s.imageSize;
     const k = this.indices.length;
-    const latentShape = latentShapeOf(this.model, shape);
-    const noiseSize = latentShape.reduce((a, d) => a * d);
-    const draws = augmentationDraws(s.seed, imageKey, s.augmentationIterations, s.augmentation, noiseSize);
+    const draws = augmentationDraws(s.seed, imageKey, s.augmentationIterations, s.augmentation, feeds.noiseSize);
     const average = new AugmentedAverage(k, size);
     for (let first = 0; first < draws.length; first += batch) {
       throwIfCancelled(signal);
       const chunk = draws.slice(first, first + batch);
       const [unwarped, coverage] = await this.graph.run({
-        image: f32(image, [1, 3, size, size]),
+        image: feeds.image(image),
         thetas: f32(concatFloats(chunk.map((d) => d.theta)), [batch, 2, 3]),
-        noises: f32(concatFloats(chunk.map((d) => d.noise)), [batch, ...latentShape.slice(1)]),
-        tokens: f32(this.tokens, [1, s.tokens, this.model.unet.config.crossAttentionDim]),
+        noises: f32(concatFloats(chunk.map((d) => d.noise)), [batch, ...feeds.latentShape.slice(1)]),
+        tokens: feeds.tokens(this.tokens),
         indices: { dtype: 'int64', shape: [k], data: BigInt64Array.from(this.indices.map((i) => BigInt(i))) },
       });
       average.add(unwarped!.data as Float32Array, coverage!.data as Float32Array);

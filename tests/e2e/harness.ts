@@ -1,10 +1,12 @@
 // What the browser tests need: the UI built, `skp serve` running as a real process, Debian's
 // Chromium driven by Playwright, and screenshots kept in test-artifacts/ for a person to look at.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { startServe, type ServeProcess } from '../server/serveProcess.js';
+
+export type { ServeProcess };
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const artifactsFolder = path.join(repoRoot, 'test-artifacts', 'e2e');
@@ -65,49 +67,6 @@ export async function ensureUiBuilt(): Promise<void> {
   });
 }
 
-export interface ServeProcess {
-  openUrl: string;
-  url: string;
-  token: string;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/** Runs `skp serve` and waits for the address it prints. */
-export async function startServe(args: string[], env: Record<string, string>): Promise<ServeProcess> {
-  // As a user starts it: bin/skp.mjs runs the CLI in its own process, so a stop reaches the server.
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [path.join(repoRoot, 'bin', 'skp.mjs'), 'serve', '--port', '0', ...args],
-    {
-      cwd: repoRoot,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 60_000;
-  while (!/Access token: \S+/.test(output)) {
-    if (child.exitCode !== null) throw new Error(`skp serve exited (${child.exitCode}):\n${output}`);
-    if (Date.now() > deadline) throw new Error(`skp serve printed no address within a minute:\n${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const pick = (re: RegExp) => re.exec(output)?.[1] as string;
-  return {
-    openUrl: pick(/Open: (\S+)/),
-    url: pick(/serving at (\S+)/),
-    token: pick(/Access token: (\S+)/),
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 export async function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(chromiumPath)) {
     throw new Error(`Debian's Chromium is missing at ${chromiumPath}: install it with \`apt-get install -y chromium\``);
@@ -139,7 +98,7 @@ export function watchPageProblems(page: Page): string[] {
 
 /** `skp serve` allowed into a test's folder, its settings kept there too (away from the user's). */
 export function serveFolder(root: string, args: string[] = []): Promise<ServeProcess> {
-  return startServe(['--allow', root, ...args], { XDG_CONFIG_HOME: path.join(root, 'config') });
+  return startServe(['--allow', root, ...args], path.join(root, 'config'));
 }
 
 export interface BrowserSession {

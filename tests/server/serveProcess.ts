@@ -11,6 +11,8 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 export interface ServeProcess {
   url: string;
+  /** The address to open in a browser, token included. */
+  openUrl: string;
   port: number;
   token: string;
   child: ChildProcess;
@@ -20,13 +22,13 @@ export interface ServeProcess {
   stop(): Promise<void>;
 }
 
-/** Runs `skp serve --port 0 …args` with its settings under `configHome`, and waits for its address. */
-export async function startServe(args: string[], configHome: string): Promise<ServeProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', path.join(repoRoot, 'electron', 'cli', 'main.ts'), 'serve', '--port', '0', ...args],
-    { cwd: repoRoot, env: { ...process.env, XDG_CONFIG_HOME: configHome }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+/** Runs `skp serve --port 0 …args` as a user starts it (bin/skp.mjs, one process) and waits for its address. */
+export async function spawnServe(args: string[], env: Record<string, string>): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'skp.mjs'), 'serve', '--port', '0', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -37,11 +39,13 @@ export async function startServe(args: string[], configHome: string): Promise<Se
     if (Date.now() > deadline) throw new Error(`skp serve printed no address within a minute:\n${output}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  const url = /serving at (\S+)/.exec(output)?.[1] as string;
+  const pick = (re: RegExp) => re.exec(output)?.[1] as string;
+  const url = pick(/serving at (\S+)/);
   return {
     url,
+    openUrl: pick(/Open: (\S+)/),
     port: Number(new URL(url).port),
-    token: /Access token: (\S+)/.exec(output)?.[1] as string,
+    token: pick(/Access token: (\S+)/),
     child,
     output: () => output,
     rss() {
@@ -61,6 +65,10 @@ export async function startServe(args: string[], configHome: string): Promise<Se
     },
   };
 }
+
+/** `skp serve` with its settings under `configHome`. */
+export const startServe = (args: string[], configHome: string): Promise<ServeProcess> =>
+  spawnServe(args, { XDG_CONFIG_HOME: configHome });
 
 export interface RawResponse {
   status: number;

@@ -1,4 +1,4 @@
-// The work queue inside one process (`--gpus`, `--local-workers`): the same tasks, results,
+// The work queue inside one process (`--local-workers`): the same tasks, results,
 // retries and shared run data as on Redis, for workers that are async loops of this process.
 import { RunCancelled } from '../../../native/keypoints/method.js';
 import type { Task, TaskResult, WorkerInfo } from './tasks.js';
