@@ -16,8 +16,9 @@ export function visible(text: string): string {
 export const IMAGE_MARGIN_PERCENT = 10;
 
 /**
- * A point (x, y) in the pixels of a `width`×`height` image, up to IMAGE_MARGIN_PERCENT outside it: the one
- * bound on coordinates, used by imports and by hand corrections. Extra fields pass through.
+ * A point (x, y) in the pixels of a `width`×`height` image, up to IMAGE_MARGIN_PERCENT outside it: the
+ * bound on imported labels and on predictions (a label may sit just past the edge). Hand corrections
+ * are held to the image itself (KeypointService.setCorrected). Extra fields pass through.
  */
 export function imagePointSchema(width: number, height: number) {
   const axis = (size: number, side: string) => {

@@ -128,8 +128,12 @@ export function topCandidates(maps: TokenMaps, count: number, opts: CandidateOpt
   if (!Number.isInteger(count) || count < 1 || count > maps.tokens) {
     throw new RangeError(`topCandidates: candidate count ${count} must be in 1..${maps.tokens} (the token count)`);
   }
-  const scores = gaussianScores(maps, opts);
-  const order = Array.from({ length: maps.tokens }, (_, i) => i);
+  return lowestScores(gaussianScores(maps, opts), count);
+}
+
+/** The `count` items with the lowest scores, lowest first; equal scores keep index order (a stable sort). */
+export function lowestScores(scores: ArrayLike<number>, count: number): number[] {
+  const order = Array.from({ length: scores.length }, (_, i) => i);
   order.sort((a, b) => scores[a]! - scores[b]! || a - b);
   return order.slice(0, count);
 }

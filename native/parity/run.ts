@@ -8,7 +8,7 @@ import { buildAugmentedDraws, buildSelectionGraph, type GraphShape } from '../ke
 import { buildTrainStep, type LossSettings } from '../keypoints/trainStep.js';
 import { AugmentedAverage, mapPeaks } from '../keypoints/method.js';
 import { AdamW, GradientAccumulator } from '../keypoints/adamw.js';
-import { chooseIndices, gaussianScores, type TokenMaps } from '../keypoints/fps.js';
+import { chooseIndices, gaussianScores, lowestScores, type TokenMaps } from '../keypoints/fps.js';
 import { cosineSimilarity, maxAbsError, relativeError, relativeL2Error, sameList } from './compare.js';
 import { judgeFarthestPoints, judgePeaks, judgeRanking, type Judgement } from './ties.js';
 import { openGoldenCase, type GoldenCase } from './goldenCase.js';
@@ -326,9 +326,7 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
       const reference = referenceMaps(`find_maps_${i}`);
       const scores = kl(reference);
       // The search's candidate lists are not stored: rank the reference's maps as it does.
-      const referenceCandidates = Array.from(scores.keys())
-        .sort((a, b) => scores[a]! - scores[b]! || a - b)
-        .slice(0, p.furthest_point_num_samples);
+      const referenceCandidates = lowestScores(scores, p.furthest_point_num_samples);
       compareMaps(`best-index search, image ${i}, maps`, findMaps!, `find_maps_${i}`);
       report.judged(
         `best-index search, image ${i}, candidates`,
