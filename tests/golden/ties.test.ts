@@ -39,6 +39,16 @@ function fps64(maps: TokenMaps, candidates: readonly number[], k: number): numbe
   return chosen;
 }
 
+/** `selection` with its last token swapped for the candidate nearest to the others: the worst last choice. */
+function withWorstLast(selection: readonly number[], candidates: readonly number[], maps: TokenMaps): number[] {
+  const peaks = peakPositions(maps);
+  const kept = selection.slice(0, -1);
+  const near = (c: number) =>
+    Math.min(...kept.map((k) => Math.hypot(peaks[k]!.y - peaks[c]!.y, peaks[k]!.x - peaks[c]!.x)));
+  const worst = candidates.filter((c) => !kept.includes(c)).reduce((w, c) => (near(c) < near(w) ? c : w));
+  return [...kept, worst];
+}
+
 describe('ties in the reference numbers', () => {
   it('calls a lattice tie of furthest point sampling a tie, with gap 0', () => {
     // case_c, iteration 0: two candidates lie at mathematically equal distances; float64 picks the other one.
@@ -57,13 +67,8 @@ describe('ties in the reference numbers', () => {
   it('fails a selection that takes the candidate nearest to the chosen set', () => {
     const s = caseC.meta.optimize.schedule[1]!;
     const maps = mapsOf(caseC, 'opt_maps_transformed_1');
-    const peaks = peakPositions(maps);
-    const kept = s.selected_indices.slice(0, -1);
-    const rest = s.top_initial_candidates.filter((c) => !kept.includes(c));
-    const near = (c: number) =>
-      Math.min(...kept.map((k) => Math.hypot(peaks[k]!.y - peaks[c]!.y, peaks[k]!.x - peaks[c]!.x)));
-    const worst = rest.reduce((w, c) => (near(c) < near(w) ? c : w));
-    const j = judgeFarthestPoints([...kept, worst], s.selected_indices, s.top_initial_candidates, maps, 1e-6);
+    const wrong = withWorstLast(s.selected_indices, s.top_initial_candidates, maps);
+    const j = judgeFarthestPoints(wrong, s.selected_indices, s.top_initial_candidates, maps, 1e-6);
     expect(j.kind).toBe('fail');
     expect(j.kind !== 'identical' && j.gap).toBeGreaterThan(1e-3);
   });
@@ -124,7 +129,6 @@ describe('ties in the reference numbers', () => {
  * comes back swaps its last token for the candidate nearest to the others, as a kernel bug would.
  */
 function withWrongSelection(inner: Backend, iteration: number, maps: TokenMaps, candidates: number[]): Backend {
-  const peaks = peakPositions(maps);
   return {
     info: inner.info,
     async compile(outputs: readonly Tensor[], opts?: { name?: string }) {
@@ -139,11 +143,7 @@ function withWrongSelection(inner: Backend, iteration: number, maps: TokenMaps, 
           if (runs++ !== iteration) return out;
           const at = outputs.findIndex((t) => t.dtype === 'int64' && t.shape[0] === caseC.meta.params.top_k);
           const selected = Array.from(out[at]!.data as BigInt64Array, Number);
-          const kept = selected.slice(0, -1);
-          const near = (c: number) =>
-            Math.min(...kept.map((k) => Math.hypot(peaks[k]!.y - peaks[c]!.y, peaks[k]!.x - peaks[c]!.x)));
-          const worst = candidates.filter((c) => !kept.includes(c)).reduce((w, c) => (near(c) < near(w) ? c : w));
-          out[at] = { ...out[at]!, data: BigInt64Array.from([...kept, worst].map(BigInt)) };
+          out[at] = { ...out[at]!, data: BigInt64Array.from(withWorstLast(selected, candidates, maps).map(BigInt)) };
           return out;
         },
       };
