@@ -34,8 +34,6 @@ export interface CudaAddon {
   alloc(bytes: number, poison?: boolean): number;
   free(id: number): void;
   upload(id: number, offset: number, data: ArrayBufferView): void;
-  /** storedAs: 0 float32, 1 float16, 2 bfloat16; the device holds float32 afterwards. */
-  uploadWeight(id: number, offset: number, data: ArrayBufferView, storedAs: 0 | 1 | 2): void;
   createProgram(code: Float64Array, useGraph: boolean): number;
   destroyProgram(id: number): void;
   run(
@@ -57,7 +55,6 @@ export const ADDON_FUNCTIONS = [
   'alloc',
   'free',
   'upload',
-  'uploadWeight',
   'createProgram',
   'destroyProgram',
   'run',

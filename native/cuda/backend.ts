@@ -37,7 +37,6 @@ export interface CudaMemoryNeed {
   arena: number;
   constants: number;
   newWeights: number;
-  staging: number;
   total: number;
 }
 
@@ -67,6 +66,7 @@ export class CudaBackend implements Backend {
   private queue: Promise<unknown> = Promise.resolve();
   private weightGeneration = 0;
   private broken: string | null = null;
+  private peakUsed = 0;
 
   constructor(
     private readonly addon: CudaAddon,
@@ -82,6 +82,30 @@ export class CudaBackend implements Backend {
     return this.opts.precision ?? 'float32';
   }
 
+  /** Another backend on the same GPU and addon (a weight cache of its own), e.g. in another precision. */
+  withOptions(opts: CudaBackendOptions): CudaBackend {
+    return new CudaBackend(this.addon, this.device, { ...this.opts, ...opts }, this.info.reasons);
+  }
+
+  /**
+   * Most GPU memory seen in use (the whole device's, as a card of that size would need) after
+   * any compile or run since the last reset: our allocations are made at compile time, so this
+   * is the peak of a workload, context and cuBLAS workspace included.
+   */
+  get peakUsedBytes(): number {
+    return this.peakUsed;
+  }
+
+  resetPeakUsed(): void {
+    this.peakUsed = 0;
+    this.notePeak();
+  }
+
+  private notePeak(): void {
+    const { free, total } = this.addon.memInfo();
+    this.peakUsed = Math.max(this.peakUsed, total - free);
+  }
+
   /** Runs device work one call at a time, in order. */
   private serial<T>(work: () => Promise<T> | T): Promise<T> {
     const next = this.queue.then(work, work);
@@ -92,10 +116,9 @@ export class CudaBackend implements Backend {
   /** What compiling `outputs` would allocate, and whether it fits now (no allocation made). */
   memoryNeed(plan: ExecutionPlan): CudaMemoryNeed {
     const newWeights = this.weights.missingBytes(plan.weights);
-    const staging = this.weights.stagingBytes(plan.weights);
     const arena = plan.arenaBytes;
     const constants = plan.constantBytes;
-    return { arena, constants, newWeights, staging, total: arena + constants + newWeights + staging };
+    return { arena, constants, newWeights, total: arena + constants + newWeights };
   }
 
   compile(outputs: readonly Tensor[], opts: CudaCompileOptions = {}): Promise<CudaCompiledGraph> {
@@ -113,7 +136,7 @@ export class CudaBackend implements Backend {
       throw new CudaError(
         `graph '${name}' needs ${fmtBytes(need.total + HEADROOM)} of GPU memory ` +
           `(activations ${fmtBytes(need.arena)}, weights not yet loaded ${fmtBytes(need.newWeights)}, ` +
-          `constants ${fmtBytes(need.constants)}, working room ${fmtBytes(HEADROOM + need.staging)}); ` +
+          `constants ${fmtBytes(need.constants)}, working room ${fmtBytes(HEADROOM)}); ` +
           `${this.device.name ?? 'the GPU'} has ${fmtBytes(free)} free of ${fmtBytes(total)}. ` +
           `Use smaller images or batches, close other GPU programs, or choose the ONNX Runtime backend.`,
         'out-of-memory',
@@ -136,6 +159,7 @@ export class CudaBackend implements Backend {
       };
       const precision = opts.precision ?? this.precision;
       program = this.addon.createProgram(plan.encode(resolve, precision === 'tf32'), this.opts.graphCapture ?? true);
+      this.notePeak();
       return new CudaCompiledGraph(this, name, plan, resolve, program, held, this.weightGeneration);
     } catch (e) {
       if (program) this.addon.destroyProgram(program);
@@ -195,6 +219,7 @@ export class CudaBackend implements Backend {
         data: hostArray(o.tensor.dtype, bufs[i]!),
       }));
       outs.stepMs = bufs.stepMs;
+      this.notePeak();
       return outs;
     });
   }

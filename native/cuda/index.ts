@@ -4,6 +4,7 @@
 import { addonPath, loadAddon } from './addon.js';
 import type { CudaBackendOptions, CudaPrecision } from './backend.js';
 import { CudaBackend } from './backend.js';
+import { formatGiB, limitMemory, parseMemoryLimit } from './memoryLimit.js';
 
 export type { CudaBackendOptions, CudaPrecision, CudaMemoryNeed } from './backend.js';
 export { CudaBackend, CudaCompiledGraph, CudaError, type CudaStepTime } from './backend.js';
@@ -26,6 +27,12 @@ function precisionFromEnv(): CudaPrecision | undefined {
   throw new Error(`SKP_CUDA_PRECISION must be 'float32' or 'tf32', not '${p}'`);
 }
 
+/** SKP_CUDA_MEMORY_LIMIT in bytes, or null when unset. */
+function memoryLimitFromEnv(): number | null {
+  const v = process.env.SKP_CUDA_MEMORY_LIMIT;
+  return v === undefined || v === '' ? null : parseMemoryLimit(v);
+}
+
 function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
   const off = process.env.SKP_CUDA;
   if (off === '0' || off === 'off') {
@@ -36,6 +43,7 @@ function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
     reason = `the native CUDA addon is built for Linux x64 only (this is ${process.platform} ${process.arch})`;
     return null;
   }
+  const limit = memoryLimitFromEnv();
   let addon;
   try {
     addon = loadAddon(addonPath());
@@ -64,10 +72,13 @@ function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
   const gib = ((probe.totalMemory ?? 0) / 2 ** 30).toFixed(0);
   const cuda = (v: number) => `${Math.floor(v / 1000)}.${(v % 1000) / 10}`;
   reason = null;
-  return new CudaBackend(addon, probe, { precision: precisionFromEnv(), ...opts }, [
+  const reasons = [
     `${probe.name}: compute capability ${capability.toFixed(1)}, ${gib} GiB, driver for CUDA ${cuda(probe.driverVersion)}`,
     `addon: CUDA ${cuda(build.cudaRuntime)}, cuBLAS ${cublasVersion} (${build.cublas}), ${build.archs}`,
-  ]);
+  ];
+  if (limit !== null) reasons.push(`memory capped at ${formatGiB(limit)} (SKP_CUDA_MEMORY_LIMIT), as a smaller GPU`);
+  const device = limit === null ? addon : limitMemory(addon, limit);
+  return new CudaBackend(device, probe, { precision: precisionFromEnv(), ...opts }, reasons);
 }
 
 /**

@@ -138,7 +138,8 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
   }
 
   const outs: PlanOutput[] = outputs.map((t, i) => {
-    const place = p.placeOf(t);
+    // A weight asked for as an output is read after the last step (widened to float32 if stored narrower).
+    const place = p.placeOf(t).home.kind === 'weight' ? p.read(t, order.length) : p.placeOf(t);
     if (place.home.kind === 'arena') place.home.slot.last = Infinity;
     return { tensor: requested[i]!, place, bytes: numel(t.shape) * elemBytes(t.dtype) };
   });

@@ -93,6 +93,9 @@ export enum ElemType {
   F32 = 0,
   I64 = 1,
   Bool = 2,
+  /** Model weights kept on the GPU as stored (float16, bfloat16): LD_F converts them exactly as it loads. */
+  F16 = 3,
+  BF16 = 4,
 }
 
 export enum Access {

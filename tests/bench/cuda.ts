@@ -26,7 +26,6 @@ import { parseRunSettings, type RunSettings } from '../../native/keypoints/setti
 import { buildTrainStep } from '../../native/keypoints/trainStep.js';
 import type { LoadedModel } from '../../native/sdxl/load.js';
 import * as o from '../../native/graph/ops.js';
-import { loadAddon } from '../../native/cuda/addon.js';
 import type { CudaPrecision, CudaStepTime } from '../../native/cuda/index.js';
 import { CudaBackend, cudaUnavailableReason, loadCudaBackend } from '../../native/cuda/index.js';
 import { planGraph } from '../../native/cuda/plan.js';
@@ -191,7 +190,7 @@ async function main() {
       );
       console.log(`  TF32 vs float32 relative L2 per output: ${errs.map((e) => e.toExponential(2)).join(', ')}`);
       // The same launches issued one by one instead of replayed from a captured graph.
-      const direct = new CudaBackend(loadAddon(), backend.device, { graphCapture: false });
+      const direct = backend.withOptions({ graphCapture: false });
       const r = await time(direct, outputs, kit.feeds, 'tf32', 20);
       console.log(`  tf32 without launch-graph capture: ${r.ms.toFixed(3)} ms/run`);
     }
@@ -216,45 +215,55 @@ async function benchSdxl(first: CudaBackend, sizes: number[], profiles: Profiles
     console.log(
       `\nSDXL full architecture, random float16 weights (${(bytes / 2 ** 30).toFixed(2)} GiB written in ${seconds.toFixed(0)} s), 500 tokens, R = 128`,
     );
-    const addon = loadAddon();
-    const used = () => {
-      const m = addon.memInfo();
-      return ((m.total - m.free) / 2 ** 30).toFixed(1);
-    };
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
     for (const size of sizes) {
       const s = sdxlSettings(size);
       const rand = seededRandom(5);
       const pixels = Array.from({ length: 2 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
       const images: ImageSource = { count: 2, load: async (i) => pixels[i]! };
       for (const precision of ['float32', 'tf32'] as const) {
-        const backend = new CudaBackend(addon, first.device, { precision });
+        const backend = first.withOptions({ precision });
         const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
-        const t0 = performance.now();
-        const keypoints = Array.from({ length: s.keypoints }, (_, k) => k);
-        const finder = await KeypointFinder.create(model, backend, tokens, keypoints, s);
-        await finder.find(pixels[0]!, 0);
-        const firstMs = performance.now() - t0;
-        const times: number[] = [];
-        for (let r = 0; r < 3; r++) {
-          const t1 = performance.now();
-          await finder.find(pixels[0]!, r + 1);
-          times.push(performance.now() - t1);
-        }
-        const inUse = used();
-        await finder.release();
-        const stamps: number[] = [];
-        await trainTokens(
-          model,
-          backend,
-          images,
-          { ...s, steps: 4, batchSize: 1 },
-          { onProgress: () => stamps.push(performance.now()) },
-        );
-        const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
-        console.log(
-          `  ${size}² ${precision.padEnd(7)} training iteration ${median(intervals).toFixed(0)} ms (median of ${intervals.length}); ` +
-            `augmented inference (10 warps) ${median(times).toFixed(0)} ms (first, with compile and weight upload, ${(firstMs / 1000).toFixed(1)} s; ${inUse} GiB in use)`,
-        );
+        const row = `  ${size}² ${precision.padEnd(7)}`;
+        // A run that does not fit (under SKP_CUDA_MEMORY_LIMIT, say) is a row of the table, not the end of it.
+        const attempt = async (what: string, work: () => Promise<string>) => {
+          backend.resetPeakUsed();
+          try {
+            console.log(`${row} ${what} ${await work()}, peak ${gib(backend.peakUsedBytes)} in use`);
+          } catch (e) {
+            console.log(`${row} ${what} FAILED: ${(e as Error).message}`);
+          }
+        };
+        await attempt('augmented inference (10 warps)', async () => {
+          const t0 = performance.now();
+          const keypoints = Array.from({ length: s.keypoints }, (_, k) => k);
+          const finder = await KeypointFinder.create(model, backend, tokens, keypoints, s);
+          try {
+            await finder.find(pixels[0]!, 0);
+            const firstMs = performance.now() - t0;
+            const times: number[] = [];
+            for (let r = 0; r < 3; r++) {
+              const t1 = performance.now();
+              await finder.find(pixels[0]!, r + 1);
+              times.push(performance.now() - t1);
+            }
+            return `${median(times).toFixed(0)} ms per image (first, with compile and weight upload, ${(firstMs / 1000).toFixed(1)} s)`;
+          } finally {
+            await finder.release();
+          }
+        });
+        await attempt('training iteration', async () => {
+          const stamps: number[] = [];
+          await trainTokens(
+            model,
+            backend,
+            images,
+            { ...s, steps: 4, batchSize: 1 },
+            { onProgress: () => stamps.push(performance.now()) },
+          );
+          const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
+          return `${median(intervals).toFixed(0)} ms (median of ${intervals.length})`;
+        });
         if (size === sizes[0] && precision === 'float32') await profileSdxl(backend, model, s, profiles);
         await backend.releaseWeights();
       }

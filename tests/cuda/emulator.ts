@@ -4,7 +4,7 @@
 // Agreement with the float64 interpreter then shows that layouts, strides, fusion and
 // GEMM arguments are right; the GPU check (gpuCheck.ts) covers the kernels themselves.
 import { lowered, opDef, opNames } from '../../native/graph/opset.js';
-import { EwOp, FORMAT_VERSION, Opcode } from '../../native/cuda/program.js';
+import { ElemType, EwOp, FORMAT_VERSION, Opcode } from '../../native/cuda/program.js';
 
 const f32 = Math.fround;
 
@@ -47,6 +47,27 @@ interface Ptr {
 const f32At = (p: Ptr, i: number) => p.v.getFloat32(p.at + 4 * i, true);
 const setF32 = (p: Ptr, i: number, x: number) => p.v.setFloat32(p.at + 4 * i, x, true);
 const i64At = (p: Ptr, i: number) => p.v.getBigInt64(p.at + 8 * i, true);
+
+/** IEEE half bits → number (exact). */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** LD_F: float32, or a weight kept at its stored width (ElemType F16 = 3, BF16 = 4). */
+function loadFloat(x: { p: Ptr; type: number }, i: number): number {
+  if (x.type === ElemType.F16) return halfToFloat(x.p.v.getUint16(x.p.at + 2 * i, true));
+  if (x.type === ElemType.BF16) {
+    const bits = new DataView(new ArrayBuffer(4));
+    bits.setUint32(0, x.p.v.getUint16(x.p.at + 2 * i, true) << 16, true);
+    return bits.getFloat32(0, true);
+  }
+  return f32At(x.p, i);
+}
 
 export function emulate(mem: DeviceMemory, code: Float64Array): void {
   let at = 0;
@@ -96,7 +117,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
           for (const [o, dst, a, b, c] of prog as [EwOp, number, number, number, number][]) {
             switch (o) {
               case EwOp.LD_F:
-                f[dst] = f32At(ins[a]!.p, off(a));
+                f[dst] = loadFloat(ins[a]!, off(a));
                 break;
               case EwOp.LD_I:
                 q[dst] = i64At(ins[a]!.p, off(a));

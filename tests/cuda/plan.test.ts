@@ -1,12 +1,12 @@
 // The CUDA planner, checked on the CPU: every case's program runs on a model of the addon's
 // instruction set (emulator.ts) and must reproduce the float64 interpreter. Kernels
 // themselves are checked on a GPU by gpuCheck.ts.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { grad } from '../../native/graph/autodiff.js';
-import { evaluate, readWeight } from '../../native/graph/interpret.js';
+import { evaluate } from '../../native/graph/interpret.js';
 import type { Tensor } from '../../native/graph/ir.js';
 import { Graph, numel, topoOrder } from '../../native/graph/ir.js';
 import { opNames } from '../../native/graph/opset.js';
@@ -22,6 +22,19 @@ import { DeviceMemory, emulate } from './emulator.js';
 const dir = mkdtempSync(join(tmpdir(), 'skp-cuda-plan-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+function storedBytes(w: Tensor): Buffer {
+  if (w.spec.op !== 'weight') throw new Error('not a weight');
+  const { file, byteOffset, storedAs } = w.spec.ref;
+  const bytes = Buffer.alloc(numel(w.shape) * (storedAs === 'float32' ? 4 : 2));
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, bytes, 0, bytes.length, byteOffset);
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
+}
+
 /** Plans, lays out memory as the backend does, runs the program on the emulator. */
 function runEmulated(outputs: Tensor[], feeds: Record<string, HostTensor>, scratchLimitBytes?: number): HostTensor[] {
   const plan = planGraph(outputs, { scratchLimitBytes });
@@ -33,8 +46,10 @@ function runEmulated(outputs: Tensor[], feeds: Record<string, HostTensor>, scrat
   for (const c of plan.constants) mem.write(consts, c.offset, c.data);
   const weightIds = new Map<Tensor, number>();
   for (const w of plan.weights) {
-    const id = mem.alloc(numel(w.shape) * 4);
-    mem.write(id, 0, Float32Array.from(readWeight(w)));
+    // As the backend holds them: the file's bytes, float16 and bfloat16 left at 2 bytes.
+    const bytes = storedBytes(w);
+    const id = mem.alloc(bytes.length);
+    mem.write(id, 0, bytes);
     weightIds.set(w, id);
   }
   const resolve = (p: Place): DeviceLoc => {
@@ -105,6 +120,27 @@ describe('CUDA plan structure', () => {
     const plan = planGraph([loss, gx!]);
     expect(plan.steps.filter((t) => t.spec.op === 'transpose')).toEqual([]);
     expect(plan.kinds.filter((k) => k === 'gemm')).toHaveLength(2);
+  });
+
+  it('keeps float16 and bfloat16 weights at 2 bytes: a GEMM reads a float32 copy that lives for its step only', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 64]);
+    const ref = (storedAs: 'float16' | 'bfloat16', name: string) => ({
+      file: '/unused',
+      byteOffset: 0,
+      storedAs,
+      name,
+    });
+    let h = x;
+    for (let i = 0; i < 6; i++) h = o.linear(h, g.weight(ref(i % 2 ? 'float16' : 'bfloat16', `w${i}`), [64, 64]));
+    const loss = o.sum(o.add(h, g.weight(ref('float16', 'bias'), [64])), [0, 1], true);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    const plan = planGraph([loss, gx!]);
+    // One widening per GEMM that reads a weight (forward and backward); the fused bias add reads it as stored.
+    expect(plan.kinds.filter((k) => k === 'widen')).toHaveLength(12);
+    const weightFloats = 64 * 64 * 4;
+    // At most one float32 copy of a weight (plus activations) is alive at a time.
+    expect(plan.stats.peakLiveBytes).toBeLessThan(2 * weightFloats);
   });
 
   it('shares arena bytes between tensors whose lifetimes do not overlap, and never between ones that do', () => {

@@ -6,7 +6,7 @@ import type { FusedKernel } from '../fuse.js';
 import { elemBytes } from '../layout.js';
 import type { ArenaSlot } from '../memory.js';
 import type { DeviceLoc, GemmRec, ProgramWriter } from '../program.js';
-import { EwOp } from '../program.js';
+import { Access, ElemType, EwOp } from '../program.js';
 
 export type Home =
   { kind: 'arena'; slot: ArenaSlot } | { kind: 'constant'; offset: number } | { kind: 'weight'; tensor: Tensor };
@@ -53,6 +53,13 @@ export interface RowMajorGemm {
 }
 
 export const shift = (p: Place, bytes: number): Place => ({ home: p.home, offset: p.offset + bytes });
+
+/** How a weight sits in GPU memory: as stored in the user's file (float16 and bfloat16 stay 2 bytes). */
+export const storedType = (w: Tensor): ElemType => {
+  if (w.spec.op !== 'weight') return ElemType.F32;
+  const s = w.spec.ref.storedAs;
+  return s === 'float16' ? ElemType.F16 : s === 'bfloat16' ? ElemType.BF16 : ElemType.F32;
+};
 
 export const describe = (t: Tensor) => `${t.spec.op} #${t.id}${t.label ? ` at ${t.label}` : ''}`;
 
@@ -116,11 +123,41 @@ export class PlanContext {
     return p;
   }
 
-  /** Marks `x` as read at step `s` and returns its place. */
+  /**
+   * Marks `x` as read at step `s` and returns its place, as float32: a weight stored at half
+   * width is converted into memory that lives for this step only (GEMMs, convolutions and
+   * copies read float32), so the float32 copy of the model never exists all at once.
+   */
   read(x: Tensor, s: number): Place {
+    const { place, type } = this.readStored(x, s);
+    return type === ElemType.F32 ? place : this.widen(x, place, type, s);
+  }
+
+  /** Marks `x` as read at step `s`; a weight comes as stored (fused kernels convert as they load). */
+  readStored(x: Tensor, s: number): { place: Place; type: ElemType } {
     const p = this.placeOf(x);
     if (p.home.kind === 'arena') p.home.slot.last = Math.max(p.home.slot.last, s);
-    return p;
+    return { place: p, type: p.home.kind === 'weight' ? storedType(p.home.tensor) : ElemType.F32 };
+  }
+
+  private widen(x: Tensor, stored: Place, type: ElemType, s: number): Place {
+    if (stored.home.kind !== 'weight') throw new GraphError(`cuda plan: ${describe(x)} is not a weight (planner bug)`);
+    const w = stored.home.tensor;
+    const n = numel(w.shape);
+    const out = this.newSlot(n * 4, s);
+    this.push(w, 'widen', (wr, at) =>
+      wr.elementwise(
+        at(out),
+        [n],
+        [{ loc: at(stored), type, access: Access.Contiguous, strides: [1] }],
+        [
+          { op: EwOp.LD_F, dst: 0, a: 0, b: 0, c: 0 },
+          { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
+        ],
+        [],
+      ),
+    );
+    return out;
   }
 
   /** `x` as a GEMM operand: read in place, transposed when it is a view. */

@@ -2,6 +2,7 @@
 // folded into another kernel and immediates read by one emit nothing (the planner skips them).
 import { GraphError } from '../../graph/ir.js';
 import { isImmediate } from '../fuse.js';
+import { ElemType } from '../program.js';
 import type { Lowering } from './context.js';
 import { describe } from './context.js';
 
@@ -12,7 +13,10 @@ export const fused: Lowering = (t, _, s, p) => {
     throw new GraphError(`cuda: no kernel for ${describe(t)}`);
   }
   const out = p.resultSlot(t, s);
-  const ins = kernel.inputs.map((x) => ({ ...x, place: p.read(x.tensor, s) }));
+  const ins = kernel.inputs.map((x) => {
+    const { place, type } = p.readStored(x.tensor, s);
+    return { ...x, place, type: x.type === ElemType.F32 ? type : x.type };
+  });
   p.push(t, 'elementwise', (w, at) =>
     w.elementwise(
       at(out),

@@ -250,23 +250,6 @@ napi_value Upload(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-napi_value UploadWeight(napi_env env, napi_callback_info info) {
-  auto argv = args(env, info, 4);
-  void *data;
-  size_t bytes;
-  double storedAs;
-  if (argv.size() < 4 || !getBytes(env, argv[2], data, bytes) || !getNumber(env, argv[3], storedAs))
-    return throwError(env, "uploadWeight(id, offset, bytes, storedAs)");
-  const int kind = static_cast<int>(storedAs);
-  const int64_t count = static_cast<int64_t>(bytes / (kind == 0 ? 4 : 2));
-  std::string err;
-  void *dst = resolve(env, argv[0], argv[1], static_cast<size_t>(count) * 4, err);
-  if (!dst) return throwError(env, err);
-  const skp::Failure f = device.uploadWeight(dst, data, count, kind);
-  if (!f.message.empty()) return throwFailure(env, f);
-  return nullptr;
-}
-
 napi_value CreateProgram(napi_env env, napi_callback_info info) {
   auto argv = args(env, info, 2);
   void *data;
@@ -406,7 +389,6 @@ napi_value ModuleInit(napi_env env, napi_value exports) {
       {"alloc", nullptr, Alloc, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"free", nullptr, Free, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"upload", nullptr, Upload, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"uploadWeight", nullptr, UploadWeight, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"createProgram", nullptr, CreateProgram, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"destroyProgram", nullptr, DestroyProgram, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"run", nullptr, Run, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -158,28 +158,6 @@ Failure Device::upload(void *dst, const void *src, size_t bytes) {
   return check(cudaStreamSynchronize(stream_), "upload");
 }
 
-Failure Device::uploadWeight(void *dst, const void *src, int64_t count, int storedAs) {
-  if (storedAs == 0) return upload(dst, src, static_cast<size_t>(count) * 4);
-  const size_t bytes = static_cast<size_t>(count) * 2;
-  if (bytes > stagingBytes_) {
-    if (staging_) cudaFree(staging_);
-    staging_ = nullptr;
-    stagingBytes_ = 0;
-    Failure f = check(cudaMalloc(&staging_, bytes), "weight staging buffer");
-    if (!f.message.empty()) {
-      cudaGetLastError();
-      return f;
-    }
-    stagingBytes_ = bytes;
-  }
-  Failure f = check(cudaMemcpyAsync(staging_, src, bytes, cudaMemcpyHostToDevice, stream_), "weight upload");
-  if (f.message.empty())
-    f = check(launchUpcast(static_cast<const uint16_t *>(staging_), static_cast<float *>(dst), count, storedAs, stream_),
-              "weight upcast");
-  if (f.message.empty()) f = check(cudaStreamSynchronize(stream_), "weight upload");
-  return f;
-}
-
 Failure Device::createProgram(const double *code, size_t length, bool useGraph, int32_t &id) {
   Reader r(code, length);
   auto prog = std::make_unique<Program>();
@@ -224,6 +202,7 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
           p.in[i].ptr = loc();
           p.in[i].aligned = reinterpret_cast<uintptr_t>(p.in[i].ptr) % 16 == 0;
           p.in[i].dtype = r.i32();
+          if (p.in[i].dtype < F32 || p.in[i].dtype > BF16) r.fail("bad elementwise input type");
           p.in[i].access = r.i32();
           dims(p.rank, p.in[i].strides);
           if (p.in[i].access == ACCESS_STRIDED) p.needCoords = 1;

@@ -76,7 +76,6 @@ class Device {
   void *pointer(int32_t id, uint64_t offset, std::string &err) const;
 
   Failure upload(void *dst, const void *src, size_t bytes);
-  Failure uploadWeight(void *dst, const void *src, int64_t count, int storedAs);
 
   Failure createProgram(const double *code, size_t length, bool useGraph, int32_t &id);
   void destroyProgram(int32_t id);
@@ -105,8 +104,6 @@ class Device {
   blas::Api api_;
   void *workspace_ = nullptr;
   DeviceFault *fault_ = nullptr;
-  void *staging_ = nullptr;
-  size_t stagingBytes_ = 0;
   bool broken_ = false;
   int32_t nextId_ = 1;
   std::unordered_map<int32_t, std::pair<void *, size_t>> allocs_;

@@ -138,7 +138,17 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
           const EwInput &in = p.in[c.a];
           const float *ptr = static_cast<const float *>(in.ptr);
           F4 r;
-          if (in.access == ACCESS_CONTIGUOUS && full && in.aligned) {
+          if (in.dtype == F16 || in.dtype == BF16) {
+            // Weights kept at their stored width: converted here, exactly, as they are loaded.
+            const uint16_t *half = static_cast<const uint16_t *>(in.ptr);
+            Idx off[LANES];
+            laneOffsets(p, in, base, coord, off);
+#pragma unroll
+            for (int j = 0; j < LANES; ++j) {
+              const uint16_t v = (full || base + j < n) ? half[off[j]] : 0;
+              r.v[j] = in.dtype == F16 ? __half2float(__ushort_as_half(v)) : __uint_as_float(static_cast<uint32_t>(v) << 16);
+            }
+          } else if (in.access == ACCESS_CONTIGUOUS && full && in.aligned) {
             const float4 v = *reinterpret_cast<const float4 *>(ptr + base);
             r.v[0] = v.x, r.v[1] = v.y, r.v[2] = v.z, r.v[3] = v.w;
           } else {
@@ -615,14 +625,6 @@ __global__ void __launch_bounds__(BLOCK) col2imKernel(const __grid_constant__ Co
   }
 }
 
-__global__ void __launch_bounds__(BLOCK) upcastKernel(const uint16_t *src, float *dst, int64_t n, int kind) {
-  for (int64_t t = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; t < n;
-       t += static_cast<int64_t>(gridDim.x) * BLOCK) {
-    const uint16_t v = src[t];
-    dst[t] = kind == 1 ? __half2float(__ushort_as_half(v)) : __uint_as_float(static_cast<uint32_t>(v) << 16);
-  }
-}
-
 }  // namespace
 
 cudaError_t launchElementwise(const EwParams &p, cudaStream_t s) {
@@ -700,12 +702,6 @@ cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s) {
   if (planes * pixels == 0) return cudaSuccess;
   const dim3 grid(gridFor(pixels), static_cast<unsigned>(std::min<int64_t>(planes, 65535)));
   col2imKernel<<<grid, BLOCK, 0, s>>>(p);
-  return cudaGetLastError();
-}
-
-cudaError_t launchUpcast(const uint16_t *src, float *dst, int64_t n, int kind, cudaStream_t s) {
-  if (n == 0) return cudaSuccess;
-  upcastKernel<<<gridFor(n), BLOCK, 0, s>>>(src, dst, n, kind);
   return cudaGetLastError();
 }
 

@@ -10,7 +10,8 @@ namespace skp {
 
 constexpr int MAX_RANK = 8;
 
-enum DType : int32_t { F32 = 0, I64 = 1, BOOL = 2 };
+// F16 and BF16 are model weights kept on the GPU at their stored width; only LD_F reads them.
+enum DType : int32_t { F32 = 0, I64 = 1, BOOL = 2, F16 = 3, BF16 = 4 };
 
 // Elementwise programs: a fused chain of elementwise ops, run by a small register machine
 // per output element. Memory traffic, not the dispatch, bounds these kernels.
@@ -116,6 +117,5 @@ cudaError_t launchScatterAdd(const GatherParams &p, DeviceFault *fault, cudaStre
 cudaError_t launchIm2col(const ConvParams &p, cudaStream_t s);
 cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s);
 /** kind: 1 float16, 2 bfloat16. */
-cudaError_t launchUpcast(const uint16_t *src, float *dst, int64_t n, int kind, cudaStream_t s);
 
 }  // namespace skp
