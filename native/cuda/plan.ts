@@ -10,6 +10,7 @@ import { elemBytes } from './layout.js';
 import { PlanContext, describe, type Place, type PlanInput, type Resolver } from './lower/context.js';
 import { aliases, loweringOf } from './lower/index.js';
 import { alignUp, assignOffsets, peakLiveBytes } from './memory.js';
+import { tf32Policy, type CudaPrecision } from './precision.js';
 import { MAX_RANK, ProgramWriter } from './program.js';
 
 export type { Home, Place, PlanInput, Resolver } from './lower/context.js';
@@ -43,7 +44,7 @@ export interface ExecutionPlan {
   /** What each instruction launches (elementwise, gemm, im2col, …), for profiles. */
   kinds: string[];
   stats: PlanStats;
-  encode(resolve: Resolver, tf32: boolean): Float64Array;
+  encode(resolve: Resolver, precision: CudaPrecision): Float64Array;
 }
 
 export interface PlanOptions {
@@ -167,8 +168,8 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
       unsharedBytes,
       peakLiveBytes: peak,
     },
-    encode(resolve: Resolver, tf32: boolean): Float64Array {
-      const w = new ProgramWriter(tf32);
+    encode(resolve: Resolver, precision: CudaPrecision): Float64Array {
+      const w = new ProgramWriter(tf32Policy(precision));
       for (const e of p.emits) e(w, resolve);
       return w.finish();
     },

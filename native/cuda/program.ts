@@ -1,9 +1,11 @@
 // The instruction stream the addon executes (decoded by src/device.cu, Device::createProgram).
-// A program is one Float64Array: a header [version, tf32, count] and then one record per
+// A program is one Float64Array: a header [version, count] and then one record per
 // instruction. Device locations are [allocation id, byte offset]. Doubles carry every
 // integer up to 2^53 exactly, so byte offsets past 4 GiB need no special case.
 
-export const FORMAT_VERSION = 1;
+import type { Tensor } from '../graph/ir.js';
+
+export const FORMAT_VERSION = 2;
 
 /** Maximum tensor rank a kernel parameter block holds (src/kernels.h, MAX_RANK). */
 export const MAX_RANK = 8;
@@ -131,6 +133,8 @@ export interface EwInstrRec {
 }
 
 export interface GemmRec {
+  /** TF32 tensor cores instead of IEEE float32 products. */
+  tf32: boolean;
   transA: boolean;
   transB: boolean;
   m: number;
@@ -157,7 +161,8 @@ export class ProgramWriter {
   private nums: number[] = [];
   private count = 0;
 
-  constructor(private readonly tf32: boolean) {}
+  /** `tf32For(node)`: whether the GEMMs of that node may use TF32 tensor cores (the precision's choice). */
+  constructor(readonly tf32For: (node: Tensor) => boolean) {}
 
   private loc(l: DeviceLoc): void {
     this.nums.push(l.alloc, l.offset);
@@ -262,7 +267,7 @@ export class ProgramWriter {
 
   gemm(g: GemmRec): void {
     this.count++;
-    this.nums.push(Opcode.Gemm, g.transA ? 1 : 0, g.transB ? 1 : 0, g.m, g.n, g.k, g.lda, g.ldb, g.ldc);
+    this.nums.push(Opcode.Gemm, g.tf32 ? 1 : 0, g.transA ? 1 : 0, g.transB ? 1 : 0, g.m, g.n, g.k, g.lda, g.ldb, g.ldc);
     this.loc(g.a);
     this.loc(g.b);
     this.loc(g.c);
@@ -302,11 +307,10 @@ export class ProgramWriter {
   }
 
   finish(): Float64Array {
-    const out = new Float64Array(3 + this.nums.length);
+    const out = new Float64Array(2 + this.nums.length);
     out[0] = FORMAT_VERSION;
-    out[1] = this.tf32 ? 1 : 0;
-    out[2] = this.count;
-    out.set(this.nums, 3);
+    out[1] = this.count;
+    out.set(this.nums, 2);
     return out;
   }
 }

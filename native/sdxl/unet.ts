@@ -104,8 +104,15 @@ function timeEmbedding(p: Params, arch: UNetConfig, inputs: UnetMapInputs, textE
   return op.add(emb, added);
 }
 
-/** Builds the UNet evaluation that yields the attention maps; stops after the last controlled layer. */
+/**
+ * Builds the UNet evaluation that yields the attention maps; stops after the last controlled
+ * layer. Its nodes are labelled 'unet': the layers the fast precision runs in TF32 (cuda/precision.ts).
+ */
 export function unetAttentionMaps(p: Params, arch: UNetConfig, inputs: UnetMapInputs, settings: MapSettings): UnetMaps {
+  return inputs.sample.graph.scope('unet', () => buildUnetMaps(p, arch, inputs, settings));
+}
+
+function buildUnetMaps(p: Params, arch: UNetConfig, inputs: UnetMapInputs, settings: MapSettings): UnetMaps {
   const { sample, tokens } = inputs;
   if (tokens.shape[2] !== arch.crossAttentionDim) {
     throw new GraphError(

@@ -3,6 +3,7 @@
 // at the 64×64 latent of a 512² image), each in float32 and TF32, with and without launch
 // graph capture. Absolute numbers with the GPU they came from; run where the addon loads:
 //   node --import tsx tests/bench/cuda.ts [--profile-json file]   (every launch's GPU time, TF32 runs)
+//     [--sdxl-only] [--precisions float32,tf32]
 // With `--sdxl SIZE[,SIZE…]`, also the method itself on SDXL's full architecture (random
 // float16 weights, written to the temp folder first): ms per training iteration and per
 // augmented inference at SIZE² with 500 tokens and R = 128, the settings of the PyTorch
@@ -159,9 +160,10 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'skp-bench-cuda-'));
   const profiles: Record<string, { kind: string; op: string; shape: number[]; label?: string; ms: number }[]> = {};
   try {
-    for (const b of benches) {
+    for (const b of process.argv.includes('--sdxl-only') ? [] : benches) {
       const kit = new CaseKit(seededRandom(11), dir);
-      const outputs = b.build(kit);
+      // Built as the UNet's layers, the ones the fast precision runs in TF32.
+      const outputs = kit.g.scope('unet', () => b.build(kit));
       const plan = planGraph(outputs);
       console.log(
         `\n${b.name}: ${plan.stats.nodes} nodes → ${plan.stats.instructions} launches (${plan.stats.foldedNodes} nodes fused), ` +
@@ -199,7 +201,10 @@ async function main() {
   }
   const i = process.argv.indexOf('--profile-json');
   const j = process.argv.indexOf('--sdxl');
-  if (j >= 0) await benchSdxl(backend, process.argv[j + 1]!.split(',').map(Number), profiles);
+  const k = process.argv.indexOf('--precisions');
+  const precisions = (k >= 0 ? process.argv[k + 1]!.split(',') : ['float32', 'tf32']) as CudaPrecision[];
+  if (j >= 0)
+    await benchSdxl(backend, process.argv[j + 1]!.split(',').map(Number), precisions, i >= 0 ? profiles : null);
   if (i >= 0) writeFileSync(process.argv[i + 1]!, JSON.stringify(profiles, null, 1));
 }
 
@@ -208,7 +213,12 @@ type Profiles = Record<string, { kind: string; op: string; shape: number[]; labe
 const sdxlSettings = (size: number) =>
   parseRunSettings({ tokens: 500, imageSize: size, upsampleRes: 128, augmentationIterations: 10 });
 
-async function benchSdxl(first: CudaBackend, sizes: number[], profiles: Profiles): Promise<void> {
+async function benchSdxl(
+  first: CudaBackend,
+  sizes: number[],
+  precisions: CudaPrecision[],
+  profiles: Profiles | null,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'skp-bench-sdxl-'));
   try {
     const { model, bytes, seconds } = writeFullSizeModel(dir, sizes.map(sdxlSettings));
@@ -221,7 +231,7 @@ async function benchSdxl(first: CudaBackend, sizes: number[], profiles: Profiles
       const rand = seededRandom(5);
       const pixels = Array.from({ length: 2 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
       const images: ImageSource = { count: 2, load: async (i) => pixels[i]! };
-      for (const precision of ['float32', 'tf32'] as const) {
+      for (const precision of precisions) {
         const backend = first.withOptions({ precision });
         const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
         const row = `  ${size}² ${precision.padEnd(7)}`;
@@ -264,7 +274,7 @@ async function benchSdxl(first: CudaBackend, sizes: number[], profiles: Profiles
           const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
           return `${median(intervals).toFixed(0)} ms (median of ${intervals.length})`;
         });
-        if (size === sizes[0] && precision === 'float32') await profileSdxl(backend, model, s, profiles);
+        if (profiles && size === sizes[0] && precision === 'float32') await profileSdxl(backend, model, s, profiles);
         await backend.releaseWeights();
       }
     }

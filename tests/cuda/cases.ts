@@ -324,13 +324,14 @@ Object.assign(builders, <Record<string, Builder>>{
 });
 
 /** Every case, freshly built with its own random inputs (weights are written under `dir`). */
-export function buildCases(seed: number, dir: string, only?: (name: string) => boolean): OpCase[] {
+/** `scope` labels every node (e.g. 'unet': the layers the fast precision runs in TF32). */
+export function buildCases(seed: number, dir: string, only?: (name: string) => boolean, scope?: string): OpCase[] {
   const rand = seededRandom(seed);
   const out: OpCase[] = [];
   for (const [name, build] of Object.entries(builders)) {
     if (only && !only(name)) continue;
     const kit = new CaseKit(rand, dir);
-    const { outputs, scratchLimitBytes } = build(kit);
+    const { outputs, scratchLimitBytes } = scope ? kit.g.scope(scope, () => build(kit)) : build(kit);
     out.push({ name, outputs, feeds: kit.feeds, scratchLimitBytes });
   }
   return out;

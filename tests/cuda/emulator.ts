@@ -84,7 +84,6 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
   };
   const list = (n: number) => Array.from({ length: n }, num);
   if (num() !== FORMAT_VERSION) throw new Error('format version');
-  num(); // tf32: the emulator computes every product in float64 then rounds
   const count = num();
   for (let s = 0; s < count; s++) {
     const op = num() as Opcode;
@@ -296,6 +295,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
         break;
       }
       case Opcode.Gemm: {
+        num(); // TF32: the emulator computes every product in float64 then rounds
         const [transA, transB, m, n, k, lda, ldb, ldc] = list(8) as number[] as [
           number,
           number,

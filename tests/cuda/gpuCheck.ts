@@ -10,7 +10,15 @@ import { join } from 'node:path';
 import { evaluate } from '../../native/graph/interpret.js';
 import { Graph } from '../../native/graph/ir.js';
 import * as o from '../../native/graph/ops.js';
-import { CudaError, cudaUnavailableReason, loadCudaBackend, type CudaPrecision } from '../../native/cuda/index.js';
+import { loadAddon } from '../../native/cuda/addon.js';
+import {
+  CudaBackend,
+  CudaError,
+  cudaUnavailableReason,
+  loadCudaBackend,
+  type CudaPrecision,
+} from '../../native/cuda/index.js';
+import { limitMemory } from '../../native/cuda/memoryLimit.js';
 import { buildCases, compare, referenceFeeds, type Comparison } from './cases.js';
 
 /** Relative L2 error allowed: float32 rounding in float32 mode; TF32 rounds GEMM inputs to 10 mantissa bits. */
@@ -50,6 +58,7 @@ async function main(): Promise<number> {
         seed + (precision === 'tf32' ? 1 : 0),
         dir,
         only ? (n) => n.includes(only) : undefined,
+        precision === 'tf32' ? 'unet' : undefined, // TF32 covers the UNet's layers only
       )) {
         const t0 = performance.now();
         const r: CaseResult = { name: c.name, precision, outputs: [], repeatIdentical: false, ok: false, ms: 0 };
@@ -171,6 +180,21 @@ async function badInputChecks(backend: NonNullable<Awaited<ReturnType<typeof loa
     () => backend.compile([o.exp(h)], { name: 'huge' }),
     /needs [\d.]+ GiB of GPU memory .* free of/,
   );
+  // SKP_CUDA_MEMORY_LIMIT: 1 GiB beyond what is in use now; 2 GiB of activations must not fit, 0.25 GiB must.
+  const addon = loadAddon();
+  const now = addon.memInfo();
+  const capped = new CudaBackend(limitMemory(addon, now.total - now.free + 2 ** 30), backend.device);
+  const big = new Graph();
+  await expectError(
+    'a graph larger than SKP_CUDA_MEMORY_LIMIT allows',
+    () => capped.compile([o.exp(big.input('b', [2 ** 28]))], { name: 'over the cap' }),
+    /needs [\d.]+ GiB of GPU memory .* has [\d.]+ GiB free of [\d.]+ GiB/,
+  );
+  const small = new Graph();
+  const fits = await capped.compile([o.exp(small.input('s', [2 ** 25]))], { name: 'under the cap' });
+  const [r] = await fits.run({ s: { dtype: 'float32', shape: [2 ** 25], data: new Float32Array(2 ** 25) } });
+  out.push(`${r!.data[2 ** 25 - 1] === 1 ? 'ok  ' : 'FAIL'} a graph under SKP_CUDA_MEMORY_LIMIT compiles and runs`);
+  await fits.release();
   return out;
 }
 

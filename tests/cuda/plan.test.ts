@@ -14,6 +14,7 @@ import * as o from '../../native/graph/ops.js';
 import { assignOffsets, type ArenaSlot } from '../../native/cuda/memory.js';
 import type { Place } from '../../native/cuda/plan.js';
 import { planGraph } from '../../native/cuda/plan.js';
+import { inUnet, tf32Policy } from '../../native/cuda/precision.js';
 import type { DeviceLoc } from '../../native/cuda/program.js';
 import type { HostTensor } from '../../native/runtime/backend.js';
 import { buildCases, compare, referenceFeeds } from './cases.js';
@@ -62,7 +63,7 @@ function runEmulated(outputs: Tensor[], feeds: Record<string, HostTensor>, scrat
     const loc = resolve(inp.place);
     mem.write(loc.alloc, loc.offset, feeds[inp.name]!.data);
   }
-  emulate(mem, plan.encode(resolve, false));
+  emulate(mem, plan.encode(resolve, 'float32'));
   return plan.outputs.map((out) => {
     const loc = resolve(out.place);
     const buf = mem.read(loc.alloc, loc.offset, out.bytes);
@@ -120,6 +121,33 @@ describe('CUDA plan structure', () => {
     const plan = planGraph([loss, gx!]);
     expect(plan.steps.filter((t) => t.spec.op === 'transpose')).toEqual([]);
     expect(plan.kinds.filter((k) => k === 'gemm')).toHaveLength(2);
+  });
+
+  it('runs only the UNet GEMMs and their gradients in TF32 under the fast precision', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 8]);
+    const w = g.input('w', [8, 8]);
+    const vae = g.scope('vae', () => o.matmul(x, w));
+    const unet = g.scope('unet', () => o.matmul(vae, w));
+    const loss = o.sum(o.matmul(unet, w), [0, 1], true);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    const plan = planGraph([loss, gx!]);
+    const flags = (precision: 'float32' | 'tf32') => {
+      const chosen: [string | undefined, boolean][] = [];
+      const policy = tf32Policy(precision);
+      for (const t of plan.steps.filter((_, i) => plan.kinds[i] === 'gemm')) chosen.push([t.label, policy(t)]);
+      return chosen;
+    };
+    expect(flags('float32').every(([, tf32]) => !tf32)).toBe(true);
+    const fast = flags('tf32');
+    expect(
+      fast
+        .filter(([, tf32]) => tf32)
+        .map(([label]) => label)
+        .sort(),
+    ).toEqual(['grad.unet', 'unet']);
+    expect(fast.filter(([label]) => !/unet/.test(label ?? '')).every(([, tf32]) => !tf32)).toBe(true);
+    expect(inUnet({ ...unet, label: 'unetx' })).toBe(false);
   });
 
   it('keeps float16 and bfloat16 weights at 2 bytes: a GEMM reads a float32 copy that lives for its step only', () => {

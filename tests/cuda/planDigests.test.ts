@@ -41,8 +41,8 @@ function digestsOf(name: string, outputs: Tensor[], scratchLimitBytes?: number):
     stats: plan.stats,
   });
   return {
-    [`${name} / float32`]: sha256(bytesOf(plan.encode(at, false))),
-    [`${name} / tf32`]: sha256(bytesOf(plan.encode(at, true))),
+    [`${name} / float32`]: sha256(bytesOf(plan.encode(at, 'float32'))),
+    [`${name} / tf32`]: sha256(bytesOf(plan.encode(at, 'tf32'))),
     [`${name} / layout`]: sha256(layout),
   };
 }

@@ -64,8 +64,9 @@ export const storedType = (w: Tensor): ElemType => {
 export const describe = (t: Tensor) => `${t.spec.op} #${t.id}${t.label ? ` at ${t.label}` : ''}`;
 
 /** A row-major GEMM as cuBLAS's column-major Cᵀ = Bᵀ·Aᵀ. */
-function rowMajorGemm(at: Resolver, g: RowMajorGemm): GemmRec {
+function rowMajorGemm(at: Resolver, g: RowMajorGemm, tf32: boolean): GemmRec {
   return {
+    tf32,
     transA: g.b.trans,
     transB: g.a.trans,
     m: g.n,
@@ -179,7 +180,7 @@ export class PlanContext {
   }
 
   pushGemm(t: Tensor, g: RowMajorGemm): void {
-    this.push(t, 'gemm', (w, at) => w.gemm(rowMajorGemm(at, g)));
+    this.push(t, 'gemm', (w, at) => w.gemm(rowMajorGemm(at, g, w.tf32For(t))));
   }
 
   /** Writes `value` to every float of `out` (an elementwise kernel of one immediate). */

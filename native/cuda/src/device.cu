@@ -10,7 +10,7 @@ namespace skp {
 
 namespace {
 
-constexpr int FORMAT_VERSION = 1;
+constexpr int FORMAT_VERSION = 2;
 constexpr size_t CUBLAS_WORKSPACE = size_t{32} << 20;  // Hopper's recommended size; fixed so runs can be graph-captured
 
 enum Opcode {
@@ -179,7 +179,6 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
     for (int d = 0; d < MAX_RANK; ++d) out[d] = d < rank ? r.i64() : 1;
   };
   if (r.i32() != FORMAT_VERSION) return {"program format version mismatch (rebuild the addon)", -1, false};
-  prog->tf32 = r.i32() != 0;
   const int64_t count = r.i64();
   std::vector<std::vector<int64_t>> ptrOffsets;  // per pointer-mode gemm: A, B, C offsets
   std::vector<size_t> ptrInstr;
@@ -297,6 +296,7 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
       case OP_GEMM: {
         in.kind = Kind::Gemm;
         GemmCall &g = in.gemm;
+        g.tf32 = r.i32() != 0;
         g.transA = r.i32();
         g.transB = r.i32();
         g.m = r.i32();
@@ -391,8 +391,8 @@ void Device::destroyProgram(int32_t id) {
   programs_.erase(it);
 }
 
-Failure Device::gemm(const GemmCall &g, bool tf32, int step) {
-  const cublasComputeType_t compute = tf32 ? blas::COMPUTE_32F_FAST_TF32 : blas::COMPUTE_32F_PEDANTIC;
+Failure Device::gemm(const GemmCall &g, int step) {
+  const cublasComputeType_t compute = g.tf32 ? blas::COMPUTE_32F_FAST_TF32 : blas::COMPUTE_32F_PEDANTIC;
   cublasStatus_t st;
   if (g.aPtrs) {
     st = api_.gemmBatchedEx(blas_, g.transA, g.transB, g.m, g.n, g.k, &g.alpha, g.aPtrs, CUDA_R_32F, g.lda, g.bPtrs,
@@ -427,7 +427,7 @@ Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t
                                 in.copy.height, cudaMemcpyDeviceToDevice, stream_);
         break;
       case Kind::Gemm: {
-        Failure f = gemm(in.gemm, p.tf32, step);
+        Failure f = gemm(in.gemm, step);
         if (!f.message.empty()) return f;
         break;
       }

@@ -22,6 +22,7 @@ struct Failure {
 };
 
 struct GemmCall {
+  bool tf32;  // TF32 tensor cores (the fast precision's UNet GEMMs); else IEEE float32 products
   cublasOperation_t transA, transB;
   int m, n, k, lda, ldb, ldc, batch;
   long long strideA, strideB, strideC;
@@ -57,7 +58,6 @@ struct Instr {
 
 struct Program {
   std::vector<Instr> instrs;
-  bool tf32 = false;
   void *pointerArrays = nullptr;  // device memory behind GemmCall's pointer arrays
   cudaGraphExec_t graph = nullptr;
   bool useGraph = false;
@@ -97,7 +97,7 @@ class Device {
  private:
   Failure check(cudaError_t e, const char *what, int step = -1);
   Failure launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t> *events);
-  Failure gemm(const GemmCall &g, bool tf32, int step);
+  Failure gemm(const GemmCall &g, int step);
 
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
