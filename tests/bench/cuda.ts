@@ -14,27 +14,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { grad } from '../../native/graph/autodiff.js';
 import type { Tensor } from '../../native/graph/ir.js';
-import { Graph } from '../../native/graph/ir.js';
-import { buildAugmentedDraws } from '../../native/keypoints/graphs.js';
-import {
-  initialTokens,
-  KeypointFinder,
-  mapSettingsFor,
-  trainTokens,
-  type ImageSource,
-} from '../../native/keypoints/method.js';
-import { parseRunSettings, type RunSettings } from '../../native/keypoints/settings.js';
-import { buildTrainStep } from '../../native/keypoints/trainStep.js';
-import type { LoadedModel } from '../../native/sdxl/load.js';
 import * as o from '../../native/graph/ops.js';
-import type { CudaPrecision, CudaStepTime } from '../../native/cuda/index.js';
+import type { CudaPrecision } from '../../native/cuda/index.js';
 import { CudaBackend, cudaUnavailableReason, loadCudaBackend } from '../../native/cuda/index.js';
 import { planGraph } from '../../native/cuda/plan.js';
 import { CaseKit, compare } from '../cuda/cases.js';
 import { seededRandom } from '../engine/helpers/random.js';
-import { writeFullSizeModel } from './fullSizeModel.js';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+import { benchSdxl, breakdown, median, type Profiles } from './sdxlGpu.js';
 
 interface Bench {
   name: string;
@@ -136,29 +122,12 @@ async function time(
   return { compileMs, ms: median(times), result: first, steps };
 }
 
-/** GPU time per kind of launch (and the op it serves), largest first. */
-function breakdown(steps: CudaStepTime[]): string {
-  const by = new Map<string, { ms: number; n: number }>();
-  for (const s of steps) {
-    const key = s.kind === s.node.spec.op ? s.kind : `${s.kind} (${s.node.spec.op})`;
-    const e = by.get(key) ?? { ms: 0, n: 0 };
-    e.ms += s.ms;
-    e.n++;
-    by.set(key, e);
-  }
-  const total = steps.reduce((a, s) => a + s.ms, 0);
-  const top = [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8);
-  return (
-    `GPU ${total.toFixed(3)} ms in launches: ` + top.map(([k, e]) => `${k} ${e.ms.toFixed(3)} ms/${e.n}`).join(', ')
-  );
-}
-
 async function main() {
   const backend = await loadCudaBackend();
   if (!backend) throw new Error(`native CUDA unavailable: ${cudaUnavailableReason()}`);
   console.log(`${backend.info.label}\n  ${backend.info.reasons.join('\n  ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'skp-bench-cuda-'));
-  const profiles: Record<string, { kind: string; op: string; shape: number[]; label?: string; ms: number }[]> = {};
+  const profiles: Profiles = {};
   try {
     for (const b of process.argv.includes('--sdxl-only') ? [] : benches) {
       const kit = new CaseKit(seededRandom(11), dir);
@@ -206,135 +175,6 @@ async function main() {
   if (j >= 0)
     await benchSdxl(backend, process.argv[j + 1]!.split(',').map(Number), precisions, i >= 0 ? profiles : null);
   if (i >= 0) writeFileSync(process.argv[i + 1]!, JSON.stringify(profiles, null, 1));
-}
-
-type Profiles = Record<string, { kind: string; op: string; shape: number[]; label?: string; ms: number }[]>;
-
-const sdxlSettings = (size: number) =>
-  parseRunSettings({ tokens: 500, imageSize: size, upsampleRes: 128, augmentationIterations: 10 });
-
-async function benchSdxl(
-  first: CudaBackend,
-  sizes: number[],
-  precisions: CudaPrecision[],
-  profiles: Profiles | null,
-): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'skp-bench-sdxl-'));
-  try {
-    const { model, bytes, seconds } = writeFullSizeModel(dir, sizes.map(sdxlSettings));
-    console.log(
-      `\nSDXL full architecture, random float16 weights (${(bytes / 2 ** 30).toFixed(2)} GiB written in ${seconds.toFixed(0)} s), 500 tokens, R = 128`,
-    );
-    const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
-    for (const size of sizes) {
-      const s = sdxlSettings(size);
-      const rand = seededRandom(5);
-      const pixels = Array.from({ length: 2 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
-      const images: ImageSource = { count: 2, load: async (i) => pixels[i]! };
-      for (const precision of precisions) {
-        const backend = first.withOptions({ precision });
-        const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
-        const row = `  ${size}² ${precision.padEnd(7)}`;
-        // A run that does not fit (under SKP_CUDA_MEMORY_LIMIT, say) is a row of the table, not the end of it.
-        const attempt = async (what: string, work: () => Promise<string>) => {
-          backend.resetPeakUsed();
-          try {
-            console.log(`${row} ${what} ${await work()}, peak ${gib(backend.peakUsedBytes)} in use`);
-          } catch (e) {
-            console.log(`${row} ${what} FAILED: ${(e as Error).message}`);
-          }
-        };
-        await attempt('augmented inference (10 warps)', async () => {
-          const t0 = performance.now();
-          const keypoints = Array.from({ length: s.keypoints }, (_, k) => k);
-          const finder = await KeypointFinder.create(model, backend, tokens, keypoints, s);
-          try {
-            await finder.find(pixels[0]!, 0);
-            const firstMs = performance.now() - t0;
-            const times: number[] = [];
-            for (let r = 0; r < 3; r++) {
-              const t1 = performance.now();
-              await finder.find(pixels[0]!, r + 1);
-              times.push(performance.now() - t1);
-            }
-            return `${median(times).toFixed(0)} ms per image (first, with compile and weight upload, ${(firstMs / 1000).toFixed(1)} s)`;
-          } finally {
-            await finder.release();
-          }
-        });
-        await attempt('training iteration', async () => {
-          const stamps: number[] = [];
-          await trainTokens(
-            model,
-            backend,
-            images,
-            { ...s, steps: 4, batchSize: 1 },
-            { onProgress: () => stamps.push(performance.now()) },
-          );
-          const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
-          return `${median(intervals).toFixed(0)} ms (median of ${intervals.length})`;
-        });
-        if (profiles && size === sizes[0] && precision === 'float32') await profileSdxl(backend, model, s, profiles);
-        await backend.releaseWeights();
-      }
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Profiles one training step and one augmented draw: where the GPU time goes. */
-async function profileSdxl(backend: CudaBackend, model: LoadedModel, s: RunSettings, profiles: Profiles) {
-  const size = s.imageSize;
-  const shape = { imageSize: size, latentSize: size / 8, tokens: s.tokens };
-  const rand = seededRandom(9);
-  const graphs: [string, Tensor[]][] = [];
-  const tg = new Graph();
-  const step = buildTrainStep(tg, model, shape, mapSettingsFor(model.scheduler, s), s);
-  graphs.push(['training step', [step.loss, step.gradient, step.maps]]);
-  const dg = new Graph();
-  const draws = buildAugmentedDraws(
-    dg,
-    model,
-    shape,
-    mapSettingsFor(model.scheduler, s),
-    s.keypoints,
-    size,
-    s.augmentationIterations,
-  );
-  graphs.push(['augmented draws', [draws.unwarpedSum, draws.coverageSum]]);
-  for (const [name, outputs] of graphs) {
-    const graph = await backend.compile(outputs, { name });
-    const feeds: CaseKit['feeds'] = {};
-    for (const inp of graph.plan.inputs) {
-      const t = inp.tensor;
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      feeds[inp.name] =
-        inp.name === 'indices'
-          ? { dtype: 'int64', shape: [...t.shape], data: BigInt64Array.from({ length: n }, (_, k) => BigInt(k)) }
-          : inp.name === 'thetas'
-            ? {
-                dtype: 'float32',
-                shape: [...t.shape],
-                data: Float32Array.from({ length: n }, (_, k) => [0.9, 0.2, 0.05, -0.2, 0.9, -0.03][k % 6]!),
-              }
-            : { dtype: 'float32', shape: [...t.shape], data: Float32Array.from({ length: n }, () => rand()) };
-    }
-    await graph.run(feeds);
-    const { steps } = await graph.profile(feeds);
-    const st = graph.plan.stats;
-    console.log(
-      `  profile, ${name} at ${size}² (float32): ${st.nodes} nodes → ${st.instructions} launches, arena ${(graph.plan.arenaBytes / 2 ** 30).toFixed(2)} GiB\n    ${breakdown(steps)}`,
-    );
-    profiles[`SDXL ${size} ${name}`] = steps.map((x) => ({
-      kind: x.kind,
-      op: x.node.spec.op,
-      shape: [...x.node.shape],
-      label: x.node.label,
-      ms: x.ms,
-    }));
-    await graph.release();
-  }
 }
 
 main().catch((e) => {

@@ -2,7 +2,7 @@
 # On a GPU machine without Node, after tests/cuda/pack-device-carry.sh: the kernels checked, then
 # the method on SDXL's full architecture timed beside the PyTorch reference in the same call, and
 # the memory claims proven by runs under SKP_CUDA_MEMORY_LIMIT. Results land in $OUT.
-#   CAPS="12GiB 8GiB" SIZES=512 REFERENCE=1 tests/cuda/gpu-bench.sh
+#   CAPS="12GiB 8GiB" SIZES=512 REFERENCE=1 PROFILE=1 tests/cuda/gpu-bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 R=$PWD
@@ -17,16 +17,18 @@ T=.device-carry/tools
 node $T/tests/cuda/gpuCheck.js > $OUT/gpu-check.txt 2>&1; echo "gpu-check: rc $?: $(tail -1 $OUT/gpu-check.txt)"
 grep -a "FAIL" $OUT/gpu-check.txt | head -20
 SIZES=${SIZES:-512}
-node $T/tests/bench/cuda.js --sdxl $SIZES ${PROFILE:+--profile-json $OUT/profile.json} ${BENCH_ARGS:-} > $OUT/bench.txt 2>&1
-echo "bench: rc $?"; grep -a "SDXL\|²\|profile\|GPU .* ms in launches" $OUT/bench.txt
+if [ -n "${PROFILE:-}" ]; then # where the time goes: every launch of both graphs, float32
+  node $T/tests/bench/cuda.js --sdxl-only --sdxl ${SIZES%% *} --precisions float32 --profile-json $OUT/profile.json > $OUT/profile.txt 2>&1
+  echo "profile: rc $?"; grep -a "profile\|GPU .* ms in launches" $OUT/profile.txt
+fi
+# `npm run bench -- --gpu`: our rows and, with REFERENCE=1, the reference's timed in this same call, as ratios.
+if [ -n "${REFERENCE:-}" ]; then
+  export SKP_REFERENCE_DIR=/tmp/refwork/reference PYTHONUNBUFFERED=1
+  export PYTHONPATH=/tmp/refwork/reference/stubs:/tmp/refwork/reference/diffusers/src:/tmp/refwork/reference/ref:/tmp/refwork/reference
+fi
+SKP_BENCH_GPU_SIZES=${SIZES// /,} node $T/tests/bench/main.js --gpu > $OUT/npm-bench-gpu.txt 2>&1
+echo "npm run bench -- --gpu: rc $?"; grep -a "|\|reference\|GPU\|²" $OUT/npm-bench-gpu.txt
 for cap in ${CAPS:-}; do
-  SKP_CUDA_MEMORY_LIMIT=$cap node $T/tests/bench/cuda.js --sdxl-only --sdxl $SIZES --precisions float32 ${CAP_ARGS:-} > $OUT/bench-$cap.txt 2>&1
+  SKP_CUDA_MEMORY_LIMIT=$cap node $T/tests/bench/cuda.js --sdxl-only --sdxl ${SIZES// /,} --precisions float32 ${CAP_ARGS:-} > $OUT/bench-$cap.txt 2>&1
   echo "under SKP_CUDA_MEMORY_LIMIT=$cap: rc $?"; grep -a "²" $OUT/bench-$cap.txt
 done
-if [ -n "${REFERENCE:-}" ]; then
-  export PYTHONPATH=/tmp/refwork/reference/stubs:/tmp/refwork/reference/diffusers/src:/tmp/refwork/reference/ref:/tmp/refwork/reference PYTHONUNBUFFERED=1
-  for s in $SIZES; do
-    PRECISION=torch-default REPS=3 python3 /tmp/refwork/reference/perf_ref.py $s 500 128 > $OUT/reference-$s.txt 2>&1
-    echo "reference $s (PyTorch defaults): rc $?"; grep -a "TRAIN\|INFER" $OUT/reference-$s.txt
-  done
-fi

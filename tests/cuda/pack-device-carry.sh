@@ -34,8 +34,8 @@ if [ ! -f "$out/rt.tar.xz" ]; then
   rm -rf .device-carry/redis
 fi
 # Scripts that run on the device but are not part of the app: compiled beside dist/.
-printf '{"extends":"%s/tsconfig.json","compilerOptions":{"noEmit":false,"rootDir":"%s","outDir":"%s/%s/tools","types":[]},"include":["%s/tests/cuda/gpuCheck.ts","%s/tests/cuda/gpuWorkersSetup.ts","%s/tests/bench/cuda.ts"]}' \
-  "$PWD" "$PWD" "$PWD" "$out" "$PWD" "$PWD" "$PWD" > "$out/tsconfig.tools.json"
+printf '{"extends":"%s/tsconfig.json","compilerOptions":{"noEmit":false,"rootDir":"%s","outDir":"%s/%s/tools","types":[]},"include":["%s/tests/cuda/gpuCheck.ts","%s/tests/cuda/gpuWorkersSetup.ts","%s/tests/bench/cuda.ts","%s/tests/bench/main.ts"]}' \
+  "$PWD" "$PWD" "$PWD" "$out" "$PWD" "$PWD" "$PWD" "$PWD" > "$out/tsconfig.tools.json"
 npx tsc -p "$out/tsconfig.tools.json" || true # emits despite type-only complaints about @types/node paths
 work=$(mktemp -d)
 mkdir -p "$work/reference/ref" "$work/reference/diffusers"

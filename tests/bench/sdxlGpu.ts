@@ -1,0 +1,196 @@
+// The method itself on SDXL's full architecture on the native CUDA backend: the rows of the GPU
+// table (`npm run bench` on a GPU, tests/bench/cuda.ts --sdxl), and a profile of both graphs.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { CudaBackend, CudaPrecision, CudaStepTime } from '../../native/cuda/index.js';
+import type { Tensor } from '../../native/graph/ir.js';
+import { Graph } from '../../native/graph/ir.js';
+import { buildAugmentedDraws } from '../../native/keypoints/graphs.js';
+import {
+  initialTokens,
+  KeypointFinder,
+  mapSettingsFor,
+  trainTokens,
+  type ImageSource,
+} from '../../native/keypoints/method.js';
+import { parseRunSettings, type RunSettings } from '../../native/keypoints/settings.js';
+import { buildTrainStep } from '../../native/keypoints/trainStep.js';
+import type { LoadedModel } from '../../native/sdxl/load.js';
+import type { CaseKit } from '../cuda/cases.js';
+import { seededRandom } from '../engine/helpers/random.js';
+import { writeFullSizeModel } from './fullSizeModel.js';
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** GPU time per kind of launch (and the op it serves), largest first. */
+export function breakdown(steps: CudaStepTime[]): string {
+  const by = new Map<string, { ms: number; n: number }>();
+  for (const s of steps) {
+    const key = s.kind === s.node.spec.op ? s.kind : `${s.kind} (${s.node.spec.op})`;
+    const e = by.get(key) ?? { ms: 0, n: 0 };
+    e.ms += s.ms;
+    e.n++;
+    by.set(key, e);
+  }
+  const total = steps.reduce((a, s) => a + s.ms, 0);
+  const top = [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 8);
+  return (
+    `GPU ${total.toFixed(3)} ms in launches: ` + top.map(([k, e]) => `${k} ${e.ms.toFixed(3)} ms/${e.n}`).join(', ')
+  );
+}
+
+export type Profiles = Record<string, { kind: string; op: string; shape: number[]; label?: string; ms: number }[]>;
+
+export const sdxlSettings = (size: number) =>
+  parseRunSettings({ tokens: 500, imageSize: size, upsampleRes: 128, augmentationIterations: 10 });
+
+/** One measured row: a workload at one size and precision, or why it did not run. */
+export interface SdxlRow {
+  size: number;
+  precision: CudaPrecision;
+  what: 'training iteration' | 'augmented inference';
+  ms?: number;
+  peakBytes?: number;
+  failed?: string;
+}
+
+/**
+ * The method on SDXL's full architecture (random float16 weights, 500 tokens, R = 128): ms per
+ * training iteration and per augmented inference (10 warps), and the GPU memory in use at their
+ * peaks, printed as they come and returned.
+ */
+export async function benchSdxl(
+  first: CudaBackend,
+  sizes: number[],
+  precisions: CudaPrecision[],
+  profiles: Profiles | null,
+): Promise<SdxlRow[]> {
+  const rows: SdxlRow[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'skp-bench-sdxl-'));
+  try {
+    const { model, bytes, seconds } = writeFullSizeModel(dir, sizes.map(sdxlSettings));
+    console.log(
+      `\nSDXL full architecture, random float16 weights (${(bytes / 2 ** 30).toFixed(2)} GiB written in ${seconds.toFixed(0)} s), 500 tokens, R = 128`,
+    );
+    const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+    first.resetPeakUsed();
+    console.log(`  in use before any weight is loaded (CUDA context, cuBLAS): ${gib(first.peakUsedBytes)}`);
+    for (const size of sizes) {
+      const s = sdxlSettings(size);
+      const rand = seededRandom(5);
+      const pixels = Array.from({ length: 2 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
+      const images: ImageSource = { count: 2, load: async (i) => pixels[i]! };
+      for (const precision of precisions) {
+        const backend = first.withOptions({ precision });
+        const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
+        const row = `  ${size}² ${precision.padEnd(7)}`;
+        // A run that does not fit (under SKP_CUDA_MEMORY_LIMIT, say) is a row of the table, not the end of it.
+        const attempt = async (what: SdxlRow['what'], work: () => Promise<[number, string]>) => {
+          backend.resetPeakUsed();
+          try {
+            const [ms, detail] = await work();
+            rows.push({ size, precision, what, ms, peakBytes: backend.peakUsedBytes });
+            console.log(`${row} ${what} ${ms.toFixed(0)} ms ${detail}, peak ${gib(backend.peakUsedBytes)} in use`);
+          } catch (e) {
+            rows.push({ size, precision, what, failed: (e as Error).message });
+            console.log(`${row} ${what} FAILED: ${(e as Error).message}`);
+          }
+        };
+        await attempt('augmented inference', async () => {
+          const t0 = performance.now();
+          const keypoints = Array.from({ length: s.keypoints }, (_, k) => k);
+          const finder = await KeypointFinder.create(model, backend, tokens, keypoints, s);
+          try {
+            await finder.find(pixels[0]!, 0);
+            const firstMs = performance.now() - t0;
+            const times: number[] = [];
+            for (let r = 0; r < 3; r++) {
+              const t1 = performance.now();
+              await finder.find(pixels[0]!, r + 1);
+              times.push(performance.now() - t1);
+            }
+            return [
+              median(times),
+              `per image, 10 warps (first, with compile and weight upload, ${(firstMs / 1000).toFixed(1)} s)`,
+            ];
+          } finally {
+            await finder.release();
+          }
+        });
+        await attempt('training iteration', async () => {
+          const stamps: number[] = [];
+          await trainTokens(
+            model,
+            backend,
+            images,
+            { ...s, steps: 4, batchSize: 1 },
+            { onProgress: () => stamps.push(performance.now()) },
+          );
+          const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
+          return [median(intervals), `(median of ${intervals.length})`];
+        });
+        if (profiles && size === sizes[0] && precision === 'float32') await profileSdxl(backend, model, s, profiles);
+        await backend.releaseWeights();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+/** Profiles one training step and one augmented draw: where the GPU time goes. */
+async function profileSdxl(backend: CudaBackend, model: LoadedModel, s: RunSettings, profiles: Profiles) {
+  const size = s.imageSize;
+  const shape = { imageSize: size, latentSize: size / 8, tokens: s.tokens };
+  const rand = seededRandom(9);
+  const graphs: [string, Tensor[]][] = [];
+  const tg = new Graph();
+  const step = buildTrainStep(tg, model, shape, mapSettingsFor(model.scheduler, s), s);
+  graphs.push(['training step', [step.loss, step.gradient, step.maps]]);
+  const dg = new Graph();
+  const draws = buildAugmentedDraws(
+    dg,
+    model,
+    shape,
+    mapSettingsFor(model.scheduler, s),
+    s.keypoints,
+    size,
+    s.augmentationIterations,
+  );
+  graphs.push(['augmented draws', [draws.unwarpedSum, draws.coverageSum]]);
+  for (const [name, outputs] of graphs) {
+    const graph = await backend.compile(outputs, { name });
+    const feeds: CaseKit['feeds'] = {};
+    for (const inp of graph.plan.inputs) {
+      const t = inp.tensor;
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      feeds[inp.name] =
+        inp.name === 'indices'
+          ? { dtype: 'int64', shape: [...t.shape], data: BigInt64Array.from({ length: n }, (_, k) => BigInt(k)) }
+          : inp.name === 'thetas'
+            ? {
+                dtype: 'float32',
+                shape: [...t.shape],
+                data: Float32Array.from({ length: n }, (_, k) => [0.9, 0.2, 0.05, -0.2, 0.9, -0.03][k % 6]!),
+              }
+            : { dtype: 'float32', shape: [...t.shape], data: Float32Array.from({ length: n }, () => rand()) };
+    }
+    await graph.run(feeds);
+    const { steps } = await graph.profile(feeds);
+    const st = graph.plan.stats;
+    console.log(
+      `  profile, ${name} at ${size}² (float32): ${st.nodes} nodes → ${st.instructions} launches, arena ${(graph.plan.arenaBytes / 2 ** 30).toFixed(2)} GiB\n    ${breakdown(steps)}`,
+    );
+    profiles[`SDXL ${size} ${name}`] = steps.map((x) => ({
+      kind: x.kind,
+      op: x.node.spec.op,
+      shape: [...x.node.shape],
+      label: x.node.label,
+      ms: x.ms,
+    }));
+    await graph.release();
+  }
+}
