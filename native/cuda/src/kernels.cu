@@ -141,13 +141,19 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
           if (in.dtype == F16 || in.dtype == BF16) {
             // Weights kept at their stored width: converted here, exactly, as they are loaded.
             const uint16_t *half = static_cast<const uint16_t *>(in.ptr);
-            Idx off[LANES];
-            laneOffsets(p, in, base, coord, off);
+            uint16_t v[LANES];
+            if (in.access == ACCESS_CONTIGUOUS && full && in.aligned) {
+              const uint2 w = *reinterpret_cast<const uint2 *>(half + base);  // 4 halves in one load
+              v[0] = w.x & 0xffff, v[1] = w.x >> 16, v[2] = w.y & 0xffff, v[3] = w.y >> 16;
+            } else {
+              Idx off[LANES];
+              laneOffsets(p, in, base, coord, off);
 #pragma unroll
-            for (int j = 0; j < LANES; ++j) {
-              const uint16_t v = (full || base + j < n) ? half[off[j]] : 0;
-              r.v[j] = in.dtype == F16 ? __half2float(__ushort_as_half(v)) : __uint_as_float(static_cast<uint32_t>(v) << 16);
+              for (int j = 0; j < LANES; ++j) v[j] = (full || base + j < n) ? half[off[j]] : 0;
             }
+#pragma unroll
+            for (int j = 0; j < LANES; ++j)
+              r.v[j] = in.dtype == F16 ? __half2float(__ushort_as_half(v[j])) : __uint_as_float(static_cast<uint32_t>(v[j]) << 16);
           } else if (in.access == ACCESS_CONTIGUOUS && full && in.aligned) {
             const float4 v = *reinterpret_cast<const float4 *>(ptr + base);
             r.v[0] = v.x, r.v[1] = v.y, r.v[2] = v.z, r.v[3] = v.w;
