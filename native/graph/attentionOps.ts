@@ -7,8 +7,7 @@ import type { AttentionDims } from './attentionReference.js';
 import * as ref from './attentionReference.js';
 import type { Tensor } from './ir.js';
 import { shapeStr } from './ir.js';
-import type { OnnxNodeEmitter, OpDef, ShapeCheck, Spec } from './opset.js';
-import { lowered } from './opset.js';
+import type { lowered, OnnxNodeEmitter, OpDef, ShapeCheck, Spec } from './opset.js';
 import * as o from './ops.js';
 import type { ReferenceValue } from './reference.js';
 
@@ -47,6 +46,9 @@ function gradientOf(c: ShapeCheck, g: Tensor, forward: number[]): void {
 }
 
 const float = (shape: number[]) => ({ shape, dtype: 'float32' as const });
+
+// opset.ts imports this module, so its `lowered` value is not yet defined here: spelled out.
+const ownLowering: typeof lowered = 'lowered';
 
 /** ONNX: the scaled keys kᵀ·scale and the probabilities, as the IR composite computed them. */
 function onnxProbs(e: OnnxNodeEmitter<AttentionSpec>) {
@@ -99,7 +101,7 @@ const attentionEntry = {
     const { probs } = onnxProbs(e);
     e.node('MatMul', [probs, e.ins[2]!]);
   },
-  cuda: lowered,
+  cuda: ownLowering,
 } satisfies OpDef<Spec<'attention'>>;
 
 const headMeanEntry = {
@@ -113,7 +115,7 @@ const headMeanEntry = {
     const { probs } = onnxProbs(e);
     e.node('ReduceMean', [probs, e.int64s([1])], { keepdims: int(0) });
   },
-  cuda: lowered,
+  cuda: ownLowering,
 } satisfies OpDef<Spec<'attentionHeadMean'>>;
 
 const attentionGradEntry = {
@@ -148,7 +150,7 @@ const attentionGradEntry = {
     e.node('MatMul', [g, p.name('valuesT')], undefined, [p.name('probsGrad')]);
     onnxQueryOrKeyGrad(e, e.spec.wrt, p, p.name('probsGrad'));
   },
-  cuda: lowered,
+  cuda: ownLowering,
 } satisfies OpDef<Spec<'attentionGrad'>>;
 
 const headMeanGradEntry = {
@@ -170,7 +172,7 @@ const headMeanGradEntry = {
     e.node('Div', [p.name('mapsGrad'), e.floats([heads])], undefined, [p.name('probsGrad')]);
     onnxQueryOrKeyGrad(e, e.spec.wrt, p, p.name('probsGrad'));
   },
-  cuda: lowered,
+  cuda: ownLowering,
 } satisfies OpDef<Spec<'attentionHeadMeanGrad'>>;
 
 export const ATTENTION_OPS = {
