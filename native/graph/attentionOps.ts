@@ -11,7 +11,9 @@ import type { lowered, OnnxNodeEmitter, OpDef, ShapeCheck, Spec } from './opset.
 import * as o from './ops.js';
 import type { ReferenceValue } from './reference.js';
 
-type AttentionSpec = Spec<'attention' | 'attentionHeadMean' | 'attentionGrad' | 'attentionHeadMeanGrad'>;
+type AttentionSpec = Spec<
+  'attention' | 'attentionHeadMean' | 'attentionGrad' | 'attentionValuesGrad' | 'attentionHeadMeanGrad'
+>;
 
 const int = (value: number): AttributeValue => ({ kind: 'int', value });
 const ints = (value: readonly number[]): AttributeValue => ({ kind: 'ints', value });
@@ -95,8 +97,11 @@ const attentionEntry = {
   shape: (spec, [q, k, v], c) => float(outputShape(operands(spec, c, q!, k!, v!))),
   reference: (_, spec, [q, k, v]) =>
     ref.attention(data(q), data(k), data(v), ref.attentionDims(q!.shape, k!.shape, v!.shape), spec.scale),
-  vjp: (g, _, [q, k, v], { scale }) =>
-    (['q', 'k', 'v'] as const).map((wrt) => () => o.attentionGrad(q, k, v, g, scale, wrt)),
+  vjp: (g, _, [q, k, v], { scale }) => [
+    () => o.attentionGrad(q, k, v, g, scale, 'q'),
+    () => o.attentionGrad(q, k, v, g, scale, 'k'),
+    () => o.attentionValuesGrad(q, k, g, scale),
+  ],
   onnx: (e) => {
     const { probs } = onnxProbs(e);
     e.node('MatMul', [probs, e.ins[2]!]);
@@ -123,7 +128,7 @@ const attentionGradEntry = {
   shape: (spec, [q, k, v, g], c) => {
     const x = operands(spec, c, q!, k!, v!);
     gradientOf(c, g!, outputShape(x));
-    return float([...{ q, k, v }[spec.wrt]!.shape]);
+    return float([...{ q, k }[spec.wrt]!.shape]);
   },
   reference: (_, spec, [q, k, v, g]) =>
     ref.attentionGrad(
@@ -139,19 +144,35 @@ const attentionGradEntry = {
   onnx: (e) => {
     const p = onnxProbs(e);
     const [, , v, g] = e.ins as [string, string, string, string];
-    if (e.spec.wrt === 'v') {
-      e.node('Transpose', [p.probs], { perm: ints([0, 1, 3, 2]) }, [p.name('probsT')]);
-      const shared = e.t.shape[0] !== e.t.inputs[0]!.shape[0];
-      e.node('MatMul', [p.name('probsT'), g], undefined, [shared ? p.name('valuesGrad') : e.out]);
-      if (shared) e.node('ReduceSum', [p.name('valuesGrad'), e.int64s([0])], { keepdims: int(1) });
-      return;
-    }
     e.node('Transpose', [v], { perm: ints([0, 1, 3, 2]) }, [p.name('valuesT')]);
     e.node('MatMul', [g, p.name('valuesT')], undefined, [p.name('probsGrad')]);
     onnxQueryOrKeyGrad(e, e.spec.wrt, p, p.name('probsGrad'));
   },
   cuda: ownLowering,
 } satisfies OpDef<Spec<'attentionGrad'>>;
+
+const valuesGradEntry = {
+  arity: 3,
+  shape: (spec, [q, k, g], c) => {
+    const x = operands(spec, c, q!, k!);
+    c.float(g!);
+    if (g!.shape.length !== 4 || shapeStr(g!.shape.slice(0, 3)) !== shapeStr([x.b, x.heads, x.l])) {
+      c.fail(`the gradient is ${shapeStr(g!.shape)}; the forward result is [${x.b},${x.heads},${x.l},values]`);
+    }
+    return float([x.kb, x.heads, x.n, g!.shape[3]!]);
+  },
+  reference: (_, spec, [q, k, g]) =>
+    ref.attentionValuesGrad(data(q), data(k), data(g), ref.attentionDims(q!.shape, k!.shape, g!.shape), spec.scale),
+  vjp: null,
+  onnx: (e) => {
+    const p = onnxProbs(e);
+    e.node('Transpose', [p.probs], { perm: ints([0, 1, 3, 2]) }, [p.name('probsT')]);
+    const shared = e.t.shape[0] !== e.t.inputs[0]!.shape[0];
+    e.node('MatMul', [p.name('probsT'), e.ins[2]!], undefined, [shared ? p.name('valuesGrad') : e.out]);
+    if (shared) e.node('ReduceSum', [p.name('valuesGrad'), e.int64s([0])], { keepdims: int(1) });
+  },
+  cuda: ownLowering,
+} satisfies OpDef<Spec<'attentionValuesGrad'>>;
 
 const headMeanGradEntry = {
   arity: 3,
@@ -179,5 +200,6 @@ export const ATTENTION_OPS = {
   attention: attentionEntry,
   attentionHeadMean: headMeanEntry,
   attentionGrad: attentionGradEntry,
+  attentionValuesGrad: valuesGradEntry,
   attentionHeadMeanGrad: headMeanGradEntry,
 };

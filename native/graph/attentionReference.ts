@@ -16,13 +16,14 @@ export interface AttentionDims {
   kb: number;
 }
 
-export const attentionDims = (q: Shape, k: Shape, v?: Shape): AttentionDims => ({
+/** `values`: v, or any shape whose last axis is as wide as v's (the output or its gradient). */
+export const attentionDims = (q: Shape, k: Shape, values?: Shape): AttentionDims => ({
   b: q[0]!,
   heads: q[1]!,
   l: q[2]!,
   n: k[2]!,
   d: q[3]!,
-  dv: v ? v[3]! : 0,
+  dv: values ? values[3]! : 0,
   kb: k[0]!,
 });
 
@@ -88,13 +89,13 @@ function queryOrKeyGrad(
   x: AttentionDims,
   scale: number,
   wrt: 'q' | 'k',
-  probsGrad: (b: number, h: number, p: Float64Array) => Float64Array,
+  probsGrad: (b: number, h: number) => Float64Array,
 ) {
   const out = new Float64Array(wrt === 'q' ? q.length : k.length);
   for (let b = 0; b < x.b; b++)
     for (let h = 0; h < x.heads; h++) {
       const p = probs(q, k, x, b, h, scale);
-      const ds = probsGrad(b, h, p);
+      const ds = probsGrad(b, h);
       for (let i = 0; i < x.l; i++) {
         let dot = 0;
         for (let j = 0; j < x.n; j++) dot += p[i * x.n + j]! * ds[i * x.n + j]!;
@@ -114,6 +115,30 @@ function queryOrKeyGrad(
   return out;
 }
 
+/** Pᵀ·g of each (batch element, head), summed over the batch where the values are shared. */
+export function attentionValuesGrad(
+  q: Float64Array,
+  k: Float64Array,
+  g: Float64Array,
+  x: AttentionDims,
+  scale: number,
+) {
+  const out = new Float64Array(x.kb * x.heads * x.n * x.dv);
+  for (let b = 0; b < x.b; b++)
+    for (let h = 0; h < x.heads; h++) {
+      const p = probs(q, k, x, b, h, scale);
+      const vo = keyMatrix(x, b, h) * x.n * x.dv;
+      const go = (b * x.heads + h) * x.l * x.dv;
+      for (let i = 0; i < x.l; i++)
+        for (let j = 0; j < x.n; j++) {
+          const pij = p[i * x.n + j]!;
+          for (let c = 0; c < x.dv; c++) out[vo + j * x.dv + c]! += pij * g[go + i * x.dv + c]!;
+        }
+    }
+  return out;
+}
+
+/** The gradient of `attention` with respect to q or k: dP = g·vᵀ. */
 export function attentionGrad(
   q: Float64Array,
   k: Float64Array,
@@ -121,24 +146,9 @@ export function attentionGrad(
   g: Float64Array,
   x: AttentionDims,
   scale: number,
-  wrt: 'q' | 'k' | 'v',
+  wrt: 'q' | 'k',
 ) {
   const go = (b: number, h: number) => (b * x.heads + h) * x.l * x.dv;
-  if (wrt === 'v') {
-    const out = new Float64Array(v.length);
-    for (let b = 0; b < x.b; b++)
-      for (let h = 0; h < x.heads; h++) {
-        const p = probs(q, k, x, b, h, scale);
-        const vo = keyMatrix(x, b, h) * x.n * x.dv;
-        for (let i = 0; i < x.l; i++)
-          for (let j = 0; j < x.n; j++) {
-            const pij = p[i * x.n + j]!;
-            for (let c = 0; c < x.dv; c++) out[vo + j * x.dv + c]! += pij * g[go(b, h) + i * x.dv + c]!;
-          }
-      }
-    return out;
-  }
-  // dP = g·vᵀ
   return queryOrKeyGrad(q, k, x, scale, wrt, (b, h) => {
     const vo = keyMatrix(x, b, h) * x.n * x.dv;
     const dp = new Float64Array(x.l * x.n);

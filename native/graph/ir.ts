@@ -43,7 +43,8 @@ export type OpSpec =
   | { op: 'softmax'; axis: number }
   | { op: 'attention'; scale: number }
   | { op: 'attentionHeadMean'; scale: number }
-  | { op: 'attentionGrad'; scale: number; wrt: 'q' | 'k' | 'v' }
+  | { op: 'attentionGrad'; scale: number; wrt: 'q' | 'k' }
+  | { op: 'attentionValuesGrad'; scale: number }
   | { op: 'attentionHeadMeanGrad'; scale: number; wrt: 'q' | 'k' }
   | { op: 'reshape'; shape: number[] }
   | { op: 'transpose'; perm: number[] }

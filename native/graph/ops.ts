@@ -88,9 +88,12 @@ export const attention = (q: Tensor, k: Tensor, v: Tensor, scale: number) =>
 /** The attention probabilities softmax(q kᵀ·scale) averaged over the heads: [B, L, N]. */
 export const attentionHeadMean = (q: Tensor, k: Tensor, scale: number) =>
   q.graph.add({ op: 'attentionHeadMean', scale }, [q, k]);
-/** The gradient of `attention` with respect to one of q, k, v, given the output's gradient `g`. */
-export const attentionGrad = (q: Tensor, k: Tensor, v: Tensor, g: Tensor, scale: number, wrt: 'q' | 'k' | 'v') =>
+/** The gradient of `attention` with respect to q or k, given the output's gradient `g`. */
+export const attentionGrad = (q: Tensor, k: Tensor, v: Tensor, g: Tensor, scale: number, wrt: 'q' | 'k') =>
   q.graph.add({ op: 'attentionGrad', scale, wrt }, [q, k, v, g]);
+/** The gradient of `attention` with respect to v, Pᵀ·g (summed over the batch where v is shared by it). */
+export const attentionValuesGrad = (q: Tensor, k: Tensor, g: Tensor, scale: number) =>
+  q.graph.add({ op: 'attentionValuesGrad', scale }, [q, k, g]);
 /** The gradient of `attentionHeadMean` with respect to q or k, given the maps' gradient `g`. */
 export const attentionHeadMeanGrad = (q: Tensor, k: Tensor, g: Tensor, scale: number, wrt: 'q' | 'k') =>
   q.graph.add({ op: 'attentionHeadMeanGrad', scale, wrt }, [q, k, g]);

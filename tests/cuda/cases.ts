@@ -365,7 +365,8 @@ function attentionGrads(k: CaseKit, rows: number): { outputs: Tensor[] } {
     const v = k.x([kb, 2, 5, 3]);
     const g = k.x([2, 2, rows, 3]);
     const maps = k.x([2, rows, 5]);
-    for (const wrt of ['q', 'k', 'v'] as const) outputs.push(o.attentionGrad(q, kk, v, g, 0.6, wrt));
+    for (const wrt of ['q', 'k'] as const) outputs.push(o.attentionGrad(q, kk, v, g, 0.6, wrt));
+    outputs.push(o.attentionValuesGrad(q, kk, g, 0.6));
     for (const wrt of ['q', 'k'] as const) outputs.push(o.attentionHeadMeanGrad(q, kk, maps, 0.6, wrt));
   }
   return { outputs };

@@ -62,5 +62,11 @@ describe('attention ops in the float64 interpreter', () => {
     expect(() => o.attentionGrad(q, k, v, g.input('g', [2, 3, 4, 6]), 1, 'q')).toThrow(
       /the gradient is \[2,3,4,6\]; the forward result is \[2,3,4,7\]/,
     );
+    expect(() => o.attentionHeadMeanGrad(q, k, g.input('g2', [2, 4, 5]), 1, 'k')).toThrow(
+      /the gradient is \[2,4,5\]; the forward result is \[2,4,6\]/,
+    );
+    expect(() => o.attentionValuesGrad(q, k, g.input('g3', [2, 3, 5, 7]), 1)).toThrow(
+      /the gradient is \[2,3,5,7\]; the forward result is \[2,3,4,values\]/,
+    );
   });
 });

@@ -139,39 +139,10 @@ function pushKernel(
   );
 }
 
-/**
- * The scores' gradient dS = P ⊙ dP − P ⊙ rowsum(P ⊙ dP), in place of dP in `grad` (which holds
- * P ⊙ dP on entry); `rowSums` takes one float per row.
- */
-function pushScoresGrad(l: Lowered, c: Chunk, probs: Place, grad: Place, rowSums: Place): void {
-  const { x } = l;
-  const rows = c.nb * x.heads * c.rows;
-  l.p.push(l.t, 'reduce', (w, at) =>
-    w.reduce({
-      kind: ReduceKind.Sum,
-      rowMode: true,
-      input: at(grad),
-      out: at(rowSums),
-      splits: 1,
-      chunk: x.n,
-      scale: 1,
-      keepDims: [rows],
-      keepStrides: [x.n],
-      redDims: [x.n],
-      redStrides: [1],
-    }),
-  );
-  pushKernel(
-    l,
-    grad,
-    [rows, x.n],
-    [
-      { place: grad, strides: 'contiguous' },
-      { place: probs, strides: 'contiguous' },
-      { place: rowSums, strides: [1, 0] },
-    ],
-    [ld(0, 0), ld(1, 1), ld(2, 2), op2(EwOp.MUL, 3, 1, 2), op2(EwOp.SUB, 4, 0, 3), store(4)],
-  );
+/** The scores' gradient dS = P ⊙ (dP − rowsum(P ⊙ dP)), in place of dP in `grad`. */
+function pushScoresGrad(l: Lowered, c: Chunk, probs: Place, grad: Place): void {
+  const rows = c.nb * l.x.heads * c.rows;
+  l.p.push(l.t, 'softmaxGrad', (w, at) => w.axis(Opcode.SoftmaxGrad, at(probs), at(grad), rows, l.x.n, 1));
 }
 
 /** dq = dS·k·scale into the chunk's rows, or dk = dSᵀ·q·scale added into the keys' gradient. */
@@ -222,7 +193,9 @@ function begin(
   oneBatch: boolean,
 ) {
   const ins = t.inputs.map((i) => p.read(i, s));
-  const x = attentionDims(t.inputs[0]!.shape, t.inputs[1]!.shape, t.inputs[2]?.shape);
+  // The third input, where the op has one that is 4-d, is as wide as the values (v, or the output's gradient).
+  const third = t.inputs[2]?.shape;
+  const x = attentionDims(t.inputs[0]!.shape, t.inputs[1]!.shape, third?.length === 4 ? third : undefined);
   const out = p.resultSlot(t, s);
   const l: Lowered = { t, p, x, scale };
   const empty = numel(t.shape) === 0 || x.l === 0;
@@ -240,8 +213,11 @@ function begin(
 }
 
 const probsBytes = (x: AttentionDims) => x.heads * x.n * 4;
-/** Probabilities, their gradient and a row sum per row. */
-const gradBytes = (x: AttentionDims) => x.heads * (2 * x.n + 1) * 4;
+/** Probabilities and their gradient. */
+const gradBytes = (x: AttentionDims) => 2 * probsBytes(x);
+
+/** Keys (and values) of batch 1 shared by a larger batch: their gradient sums over it. */
+const sharedKeys = (t: Tensor) => t.inputs[1]!.shape[0] === 1 && t.inputs[0]!.shape[0]! > 1;
 
 export const attention: Lowering<Spec<'attention'>> = (t, { scale }, s, p) => {
   const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, false);
@@ -289,39 +265,34 @@ export const attentionHeadMean: Lowering<Spec<'attentionHeadMean'>> = (t, { scal
   }
 };
 
+export const attentionValuesGrad: Lowering<Spec<'attentionValuesGrad'>> = (t, { scale }, s, p) => {
+  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, sharedKeys(t));
+  if (chunks.length === 0) return;
+  const [q, k, g] = ins as [Place, Place, Place];
+  const probs = scratch();
+  for (const c of chunks) {
+    pushProbs(l, c, q, k, probs);
+    pairGemm(l, c, {
+      a: { place: probs, trans: true, ld: x.n, at: scratchOf(x, c) },
+      b: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
+      c: { place: out, trans: false, ld: x.dv, at: keysOf(x, x.dv) },
+      m: x.n,
+      n: x.dv,
+      k: c.rows,
+      beta: addsInto(x, c) ? 1 : 0,
+    });
+  }
+};
+
 export const attentionGrad: Lowering<Spec<'attentionGrad'>> = (t, { scale, wrt }, s, p) => {
-  const sharedKeys = t.inputs[1]!.shape[0] === 1 && t.inputs[0]!.shape[0]! > 1;
-  const { ins, x, out, l, chunks, scratch, rowSlot } = begin(
-    t,
-    s,
-    p,
-    scale,
-    wrt === 'v' ? probsBytes : gradBytes,
-    wrt !== 'q' && sharedKeys,
-  );
+  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys(t));
   if (chunks.length === 0) return;
   const [q, k, v, g] = ins as [Place, Place, Place, Place];
   const probs = scratch();
-  if (wrt === 'v') {
-    for (const c of chunks) {
-      pushProbs(l, c, q, k, probs);
-      pairGemm(l, c, {
-        a: { place: probs, trans: true, ld: x.n, at: scratchOf(x, c) },
-        b: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
-        c: { place: out, trans: false, ld: x.dv, at: keysOf(x, x.dv) },
-        m: x.n,
-        n: x.dv,
-        k: c.rows,
-        beta: addsInto(x, c) ? 1 : 0,
-      });
-    }
-    return;
-  }
   const grad = scratch();
-  const rowSums = rowSlot();
   for (const c of chunks) {
     pushProbs(l, c, q, k, probs);
-    // dP = g·vᵀ, then P ⊙ dP in place.
+    // dP = g·vᵀ
     pairGemm(l, c, {
       a: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
       b: { place: v, trans: true, ld: x.dv, at: keysOf(x, x.dv) },
@@ -330,52 +301,29 @@ export const attentionGrad: Lowering<Spec<'attentionGrad'>> = (t, { scale, wrt }
       n: x.n,
       k: x.dv,
     });
-    pushKernel(
-      l,
-      grad,
-      [chunkFloats(x, c)],
-      [
-        { place: grad, strides: 'contiguous' },
-        { place: probs, strides: 'contiguous' },
-      ],
-      [ld(0, 0), ld(1, 1), op2(EwOp.MUL, 2, 0, 1), store(2)],
-    );
-    pushScoresGrad(l, c, probs, grad, rowSums);
+    pushScoresGrad(l, c, probs, grad);
     pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
   }
 };
 
 export const attentionHeadMeanGrad: Lowering<Spec<'attentionHeadMeanGrad'>> = (t, { scale, wrt }, s, p) => {
-  const sharedKeys = t.inputs[1]!.shape[0] === 1 && t.inputs[0]!.shape[0]! > 1;
-  const { ins, x, out, l, chunks, scratch, rowSlot } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys);
+  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys(t));
   if (chunks.length === 0) return;
   const [q, k, g] = ins as [Place, Place, Place];
   const probs = scratch();
   const grad = scratch();
-  const rowSums = rowSlot();
   for (const c of chunks) {
     pushProbs(l, c, q, k, probs);
-    // Every head's dP is the maps' gradient over the head count: P ⊙ (g / heads), g read per head.
-    const perBatch = c.rows * x.n;
+    // Every head's dP is the maps' gradient over the head count, g read once per head.
     pushKernel(
       l,
       grad,
-      [c.nb, x.heads, perBatch],
-      [
-        { place: shift(g, (c.b0 * x.l + c.l0) * x.n * 4), strides: [x.l * x.n, 0, 1] },
-        { place: probs, strides: 'contiguous' },
-      ],
-      [
-        ld(0, 0),
-        { op: EwOp.IMM_F, dst: 1, a: 0, b: 0, c: 0 },
-        op2(EwOp.DIV, 2, 0, 1),
-        ld(3, 1),
-        op2(EwOp.MUL, 4, 2, 3),
-        store(4),
-      ],
+      [c.nb, x.heads, c.rows * x.n],
+      [{ place: shift(g, (c.b0 * x.l + c.l0) * x.n * 4), strides: [x.l * x.n, 0, 1] }],
+      [ld(0, 0), { op: EwOp.IMM_F, dst: 1, a: 0, b: 0, c: 0 }, op2(EwOp.DIV, 2, 0, 1), store(2)],
       [x.heads],
     );
-    pushScoresGrad(l, c, probs, grad, rowSums);
+    pushScoresGrad(l, c, probs, grad);
     pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
   }
 };

@@ -2,7 +2,13 @@
 // fused elementwise kernels; every other op needs an entry here, which the type checker enforces.
 import type { OpName } from '../../graph/ir.js';
 import { fusedOps, type LoweredOp, type Spec } from '../../graph/opset.js';
-import { attention, attentionGrad, attentionHeadMean, attentionHeadMeanGrad } from './attention.js';
+import {
+  attention,
+  attentionGrad,
+  attentionHeadMean,
+  attentionHeadMeanGrad,
+  attentionValuesGrad,
+} from './attention.js';
 import { argMax, softmax, topKIndices } from './axis.js';
 import type { Lowering } from './context.js';
 import { conv2d, convTranspose2d } from './conv.js';
@@ -31,6 +37,7 @@ const ownLowerings: { [K in LoweredOp]: Lowering<Spec<K>> } = {
   attention,
   attentionHeadMean,
   attentionGrad,
+  attentionValuesGrad,
   attentionHeadMeanGrad,
   argMax,
   topKIndices,

@@ -193,8 +193,10 @@ export const onnxOpCases: OpCase[] = [
         outputs: [
           o.attention(q, k, v, 0.4),
           o.attentionHeadMean(q, shared, 0.4),
-          ...(['q', 'k', 'v'] as const).map((wrt) => o.attentionGrad(q, k, v, gOut, 0.4, wrt)),
-          ...(['q', 'k', 'v'] as const).map((wrt) => o.attentionGrad(q, shared, sharedValues, gOut, 0.4, wrt)),
+          ...(['q', 'k'] as const).map((wrt) => o.attentionGrad(q, k, v, gOut, 0.4, wrt)),
+          ...(['q', 'k'] as const).map((wrt) => o.attentionGrad(q, shared, sharedValues, gOut, 0.4, wrt)),
+          o.attentionValuesGrad(q, k, gOut, 0.4),
+          o.attentionValuesGrad(q, shared, gOut, 0.4),
           ...(['q', 'k'] as const).map((wrt) => o.attentionHeadMeanGrad(q, k, gMaps, 0.4, wrt)),
           ...(['q', 'k'] as const).map((wrt) => o.attentionHeadMeanGrad(q, shared, gMaps, 0.4, wrt)),
         ],
