@@ -2,13 +2,12 @@
 // band of query rows) live in a scratch buffer bounded like the convolutions' columns, never the
 // whole [batch, heads, L, N]. Per chunk: a strided-batched GEMM for the scores (alpha = scale),
 // the softmax in place, then GEMMs into the result's slice. The gradients recompute the chunk's
-// probabilities the same way and form dS = P ⊙ (dP − rowsum(P ⊙ dP)) with elementwise kernels
-// and a row reduction.
+// probabilities the same way, and the softmax-gradient row kernel turns dP into
+// dS = P ⊙ (dP − rowsum(P ⊙ dP)) in place.
 import type { Tensor } from '../../graph/ir.js';
 import { numel } from '../../graph/ir.js';
 import { attentionDims, type AttentionDims } from '../../graph/attentionReference.js';
 import type { Spec } from '../../graph/opset.js';
-import { stridesOf } from '../layout.js';
 import type { EwInstrRec } from '../program.js';
 import { Access, ElemType, EwOp, Opcode, ReduceKind } from '../program.js';
 import type { Lowering, MatrixRef, Place, PlanContext } from './context.js';
@@ -119,20 +118,15 @@ function pushKernel(
   l: Lowered,
   out: Place,
   dims: number[],
-  inputs: { place: Place; strides: number[] | 'contiguous' }[],
+  inputs: { place: Place; strides: number[] }[],
   code: EwInstrRec[],
-  imm: number[] = [],
+  imm: number[],
 ): void {
   l.p.push(l.t, 'elementwise', (w, at) =>
     w.elementwise(
       at(out),
       dims,
-      inputs.map((i) => ({
-        loc: at(i.place),
-        type: ElemType.F32,
-        access: i.strides === 'contiguous' ? Access.Contiguous : Access.Strided,
-        strides: i.strides === 'contiguous' ? stridesOf(dims) : i.strides,
-      })),
+      inputs.map((i) => ({ loc: at(i.place), type: ElemType.F32, access: Access.Strided, strides: i.strides })),
       code,
       imm,
     ),
@@ -208,7 +202,6 @@ function begin(
     l,
     chunks,
     scratch: () => p.newSlot(most * 4, s),
-    rowSlot: () => p.newSlot((most / x.n) * 4, s),
   };
 }
 
