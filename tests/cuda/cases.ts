@@ -313,6 +313,20 @@ Object.assign(builders, <Record<string, Builder>>{
     outputs.push(o.attention(q, kk, k.x([2, 2, 5, 3]), 0.5), o.attentionHeadMean(q, k.x([1, 2, 5, 4], -2, 2), 0.5));
     return { outputs, scratchLimitBytes: 176 };
   },
+  // Rows longer than 1024 keys take the block-wide softmax and softmax-gradient kernels.
+  'attention gradients over 1500 keys (block-wide row kernels)': (k) => {
+    const q = k.x([1, 2, 3, 8], -2, 2);
+    const kk = k.x([1, 2, 1500, 8], -2, 2);
+    const v = k.x([1, 2, 1500, 4]);
+    const g = k.x([1, 2, 3, 4]);
+    return {
+      outputs: [
+        o.attentionGrad(q, kk, v, g, 0.6, 'q'),
+        o.attentionGrad(q, kk, v, g, 0.6, 'k'),
+        o.attentionHeadMeanGrad(q, kk, k.x([1, 3, 1500]), 0.6, 'q'),
+      ],
+    };
+  },
   'gradient: attention maps and output (autodiff)': (k) => {
     const x = k.x([2, 6, 8]);
     const ctx = k.x([1, 5, 8]);
