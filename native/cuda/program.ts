@@ -27,6 +27,8 @@ export enum Opcode {
   Gemm = 9,
   Im2col = 10,
   Col2im = 11,
+  /** Softmax's gradient along rows of [outer, size], in place: dS = P ⊙ (dP − Σ P ⊙ dP). */
+  SoftmaxGrad = 12,
 }
 
 /**
@@ -220,8 +222,9 @@ export class ProgramWriter {
     this.nums.push(r.redDims.length, ...r.redDims, ...r.redStrides);
   }
 
+  /** SoftmaxGrad: `input` holds the probabilities, `out` their gradient (replaced by the scores'), inner 1. */
   axis(
-    op: Opcode.Softmax | Opcode.ArgMax | Opcode.TopK,
+    op: Opcode.Softmax | Opcode.ArgMax | Opcode.TopK | Opcode.SoftmaxGrad,
     input: DeviceLoc,
     out: DeviceLoc,
     outer: number,

@@ -41,6 +41,11 @@ export type OpSpec =
   | { op: 'argMax'; axis: number; keepDims: boolean }
   | { op: 'topKIndices'; k: number; axis: number; largest: boolean }
   | { op: 'softmax'; axis: number }
+  | { op: 'attention'; scale: number }
+  | { op: 'attentionHeadMean'; scale: number }
+  | { op: 'attentionGrad'; scale: number; wrt: 'q' | 'k' }
+  | { op: 'attentionValuesGrad'; scale: number }
+  | { op: 'attentionHeadMeanGrad'; scale: number; wrt: 'q' | 'k' }
   | { op: 'reshape'; shape: number[] }
   | { op: 'transpose'; perm: number[] }
   | { op: 'expand'; shape: number[] }

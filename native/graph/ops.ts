@@ -78,6 +78,26 @@ export const topKIndices = (x: Tensor, k: number, axis: number, largest: boolean
 
 export const softmax = (x: Tensor, axis: number) => x.graph.add({ op: 'softmax', axis }, [x]);
 
+/**
+ * softmax(q kᵀ·scale over the keys) · v for q [B, heads, L, d], k [B or 1, heads, N, d] and
+ * v [B or 1, heads, N, dv]: [B, heads, L, dv]. One op so that no backend has to keep the
+ * probabilities [B, heads, L, N]; its gradients recompute them.
+ */
+export const attention = (q: Tensor, k: Tensor, v: Tensor, scale: number) =>
+  q.graph.add({ op: 'attention', scale }, [q, k, v]);
+/** The attention probabilities softmax(q kᵀ·scale) averaged over the heads: [B, L, N]. */
+export const attentionHeadMean = (q: Tensor, k: Tensor, scale: number) =>
+  q.graph.add({ op: 'attentionHeadMean', scale }, [q, k]);
+/** The gradient of `attention` with respect to q or k, given the output's gradient `g`. */
+export const attentionGrad = (q: Tensor, k: Tensor, v: Tensor, g: Tensor, scale: number, wrt: 'q' | 'k') =>
+  q.graph.add({ op: 'attentionGrad', scale, wrt }, [q, k, v, g]);
+/** The gradient of `attention` with respect to v, Pᵀ·g (summed over the batch where v is shared by it). */
+export const attentionValuesGrad = (q: Tensor, k: Tensor, g: Tensor, scale: number) =>
+  q.graph.add({ op: 'attentionValuesGrad', scale }, [q, k, g]);
+/** The gradient of `attentionHeadMean` with respect to q or k, given the maps' gradient `g`. */
+export const attentionHeadMeanGrad = (q: Tensor, k: Tensor, g: Tensor, scale: number, wrt: 'q' | 'k') =>
+  q.graph.add({ op: 'attentionHeadMeanGrad', scale, wrt }, [q, k, g]);
+
 export const reshape = (x: Tensor, shape: readonly number[]) =>
   sameShape(x.shape, shape) ? x : x.graph.add({ op: 'reshape', shape: [...shape] }, [x]);
 export const transpose = (x: Tensor, perm: readonly number[]) =>

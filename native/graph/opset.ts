@@ -22,6 +22,7 @@ import {
 } from './gradients.js';
 import type { DType, OpName, OpSpec, Shape, Tensor, WeightRef } from './ir.js';
 import { broadcastShapes, numel, shapeStr } from './ir.js';
+import { ATTENTION_OPS } from './attentionOps.js';
 import * as o from './ops.js';
 import * as ref from './reference.js';
 import type { ReferenceData, ReferenceValue } from './reference.js';
@@ -77,6 +78,8 @@ export interface OnnxNodeEmitter<S extends OpSpec> {
   ): void;
   /** A shared 1-D int64 initializer (axes, shapes, starts…). */
   int64s(values: readonly number[]): string;
+  /** A shared 1-D float initializer (scales). */
+  floats(values: readonly number[]): string;
   /** TensorProto.DataType of an IR dtype. */
   dataType(d: DType): number;
   /** Leaves: a graph input, an initializer, a weight from the user's file. */
@@ -478,6 +481,7 @@ export const OPSET = {
     onnx: (e) => e.node('Softmax', e.ins, { axis: int(e.spec.axis) }),
     cuda: lowered,
   },
+  ...ATTENTION_OPS,
 
   reshape: {
     arity: 1,

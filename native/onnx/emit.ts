@@ -175,6 +175,7 @@ class ModelBuilder {
   readonly initializers: TensorMessage[] = [];
   private readonly types = new Map<string, OnnxDataTypeName>();
   private readonly int64Consts = new Map<string, string>();
+  private readonly floatConsts = new Map<string, string>();
 
   initializer(msg: TensorMessage): string {
     this.initializers.push(msg);
@@ -195,6 +196,18 @@ class ModelBuilder {
       this.int64Consts.set(key, name);
       const data = BigInt64Array.from(values.map((v) => BigInt(v)));
       this.initializer({ name, dataType: 'int64', dims: [values.length], raw: bytesOf(data) });
+    }
+    return name;
+  }
+
+  /** A 1-D float initializer (scales), shared between nodes that use the same values. */
+  floats(values: readonly number[]): string {
+    const key = values.join(',');
+    let name = this.floatConsts.get(key);
+    if (!name) {
+      name = `%f${this.floatConsts.size}`;
+      this.floatConsts.set(key, name);
+      this.initializer({ name, dataType: 'float', dims: [values.length], raw: bytesOf(Float32Array.from(values)) });
     }
     return name;
   }
@@ -252,6 +265,8 @@ export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): E
     const type = onnxType[t.dtype];
     names.set(t.id, out);
     const def = opDef(t.spec.op);
+    // An op that maps to several ONNX nodes names each apart: the first as the op, then /1, /2…
+    let emitted = 0;
     // Only a spec cast past the type checker can name an op the table lacks.
     if (!def) throw new GraphError(`${describeNode(t)}: no ONNX mapping for op '${t.spec.op}'`);
     def.onnx({
@@ -259,8 +274,10 @@ export function emitModel(outputs: readonly Tensor[], opts: EmitOptions = {}): E
       spec: t.spec,
       ins,
       out,
-      node: (opType, inputs = ins, attributes, outputs = [out]) => b.node(t, opType, inputs, outputs, type, attributes),
+      node: (opType, inputs = ins, attributes, outputs = [out]) =>
+        b.node(t, opType, inputs, outputs, type, attributes, emitted++ === 0 ? '' : `/${emitted - 1}`),
       int64s: (values) => b.int64s(values),
+      floats: (values) => b.floats(values),
       dataType: (d) => OnnxDataType[onnxType[d]],
       input: (name) => {
         if (name.startsWith('%')) throw new GraphError(`${describeNode(t)}: input names may not start with '%'`);

@@ -73,14 +73,8 @@ export function mergeHeads(x: Tensor): Tensor {
   return op.reshape(op.transpose(x, [0, 2, 1, 3]), [b, t, heads * d]);
 }
 
-/** Scaled dot-product attention probabilities [B, heads, Tq, Tk]. */
-export function attentionProbs(q: Tensor, k: Tensor): Tensor {
-  const d = q.shape[q.shape.length - 1]!;
-  // Scaling the keys (N × d) rather than the scores (R² × N) keeps one fewer score-sized tensor
-  // alive in forward and backward: at R = 128 each is 20 heads × 16384 × 500 floats.
-  const scaledKeys = op.mul(op.transpose(k, [0, 1, 3, 2]), 1 / Math.sqrt(d));
-  return op.softmax(op.matmul(q, scaledKeys), -1);
-}
+/** The scale of scaled dot-product attention, 1/√d for queries [B, heads, T, d]. */
+export const attentionScale = (q: Tensor): number => 1 / Math.sqrt(q.shape[q.shape.length - 1]!);
 
 export interface AttentionInputs {
   /** Normalised hidden states [B, T, C]. */
@@ -95,7 +89,7 @@ export function attention(p: Params, { hidden, context, heads }: AttentionInputs
   const q = splitHeads(linear(p, hidden, 'to_q'), heads);
   const k = splitHeads(linear(p, context, 'to_k'), heads);
   const v = splitHeads(linear(p, context, 'to_v'), heads);
-  return linear(p, mergeHeads(op.matmul(attentionProbs(q, k), v)), 'to_out.0');
+  return linear(p, mergeHeads(op.attention(q, k, v, attentionScale(q))), 'to_out.0');
 }
 
 /** Replaces a cross-attention layer's computation; returns the layer output before `to_out`. */

@@ -4,7 +4,7 @@
 import type { Tensor } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
 import { resize2d } from '../graph/resize.js';
-import { attentionProbs, splitHeads, toImage, toTokens, type CrossAttentionOverride } from './blocks.js';
+import { attentionScale, splitHeads, toImage, toTokens, type CrossAttentionOverride } from './blocks.js';
 
 /**
  * Returns the override for one controlled layer. `onMap` receives the head-averaged
@@ -20,11 +20,13 @@ export function controlledCrossAttention(res: number, onMap: (maps: Tensor) => v
     const q = splitHeads(toTokens(resize2d(toImage(linear(hidden, 'to_q'), h, w), res, res, 'bicubic')), heads);
     const k = splitHeads(linear(context, 'to_k'), heads);
     const v = splitHeads(linear(context, 'to_v'), heads);
-    const probs = attentionProbs(q, k); // [B, heads, R², N]
-    const [b, , , n] = probs.shape as [number, number, number, number];
-    const headMean = op.mean(probs, [1]); // [B, R², N]
+    // Neither op keeps the per-head probabilities [B, heads, R², N] (at R = 128, 20 heads and
+    // 500 tokens: 625 MiB per batch element); their gradients recompute them.
+    const scale = attentionScale(q);
+    const headMean = op.attentionHeadMean(q, k, scale); // [B, R², N]
+    const [b, , n] = headMean.shape as [number, number, number];
     onMap(op.reshape(op.transpose(headMean, [0, 2, 1]), [b, n, res, res]));
-    const out = op.reshape(op.transpose(op.matmul(probs, v), [0, 2, 1, 3]), [b, res * res, hidden.shape[2]!]);
+    const out = op.reshape(op.transpose(op.attention(q, k, v, scale), [0, 2, 1, 3]), [b, res * res, hidden.shape[2]!]);
     return toTokens(resize2d(toImage(out, res, res), h, w, 'bicubic'));
   };
 }

@@ -50,8 +50,7 @@ function transformerBlock(
     const q = split(o.linear(x, w([c, c])), tokens);
     const kk = split(o.linear(kv, w([c, kvDim])), kv.shape[1]!);
     const v = split(o.linear(kv, w([c, kvDim])), kv.shape[1]!);
-    const p = o.softmax(o.mul(o.matmul(q, o.transpose(kk, [0, 1, 3, 2])), 1 / Math.sqrt(c / heads)), -1);
-    const y = o.reshape(o.transpose(o.matmul(p, v), [0, 2, 1, 3]), [b, tokens, c]);
+    const y = o.reshape(o.transpose(o.attention(q, kk, v, 1 / Math.sqrt(c / heads)), [0, 2, 1, 3]), [b, tokens, c]);
     return o.linear(y, w([c, c]), w([c]));
   };
   const ln = (x: Tensor) => o.layerNorm(x, w([c]), w([c]), 1e-5);

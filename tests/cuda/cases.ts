@@ -293,6 +293,53 @@ Object.assign(builders, <Record<string, Builder>>{
     const p = o.softmax(o.mul(o.matmul(q, o.transpose(kk, [0, 1, 3, 2])), 1 / Math.sqrt(8)), -1);
     return { outputs: [o.matmul(p, v), p] };
   },
+  'attention ops (batch elements grouped in one chunk)': (k) => {
+    const q = k.x([2, 2, 6, 8], -2, 2);
+    const kk = k.x([2, 2, 5, 8], -2, 2);
+    return { outputs: [o.attention(q, kk, k.x([2, 2, 5, 3]), 0.35), o.attentionHeadMean(q, kk, 0.35)] };
+  },
+  'attention ops, keys shared by the batch (pointer arrays)': (k) => {
+    const q = k.x([3, 2, 4, 4], -2, 2);
+    const kk = k.x([1, 2, 5, 4], -2, 2);
+    return { outputs: [o.attention(q, kk, k.x([1, 2, 5, 3]), 0.5), o.attentionHeadMean(q, kk, 0.5)] };
+  },
+  'attention gradients (per-batch and shared keys)': (k) => attentionGrads(k, 2),
+  // 2 heads × 5 keys: 40 bytes of probabilities and 88 of gradient scratch per query row, so
+  // the forward ops take bands of 4 rows and the gradients bands of 2, of the 7.
+  'attention ops and gradients in row bands (scratch limit)': (k) => {
+    const { outputs } = attentionGrads(k, 7);
+    const q = k.x([2, 2, 7, 4], -2, 2);
+    const kk = k.x([2, 2, 5, 4], -2, 2);
+    outputs.push(o.attention(q, kk, k.x([2, 2, 5, 3]), 0.5), o.attentionHeadMean(q, k.x([1, 2, 5, 4], -2, 2), 0.5));
+    return { outputs, scratchLimitBytes: 176 };
+  },
+  // Rows longer than 1024 keys take the block-wide softmax and softmax-gradient kernels.
+  'attention gradients over 1500 keys (block-wide row kernels)': (k) => {
+    const q = k.x([1, 2, 3, 8], -2, 2);
+    const kk = k.x([1, 2, 1500, 8], -2, 2);
+    const v = k.x([1, 2, 1500, 4]);
+    const g = k.x([1, 2, 3, 4]);
+    return {
+      outputs: [
+        o.attentionGrad(q, kk, v, g, 0.6, 'q'),
+        o.attentionGrad(q, kk, v, g, 0.6, 'k'),
+        o.attentionHeadMeanGrad(q, kk, k.x([1, 3, 1500]), 0.6, 'q'),
+      ],
+    };
+  },
+  'gradient: attention maps and output (autodiff)': (k) => {
+    const x = k.x([2, 6, 8]);
+    const ctx = k.x([1, 5, 8]);
+    const heads = (t: Tensor) => o.transpose(o.reshape(t, [t.shape[0]!, t.shape[1]!, 2, 4]), [0, 2, 1, 3]);
+    const q = heads(o.linear(x, k.x([8, 8])));
+    const kk = heads(o.linear(ctx, k.x([8, 8])));
+    const v = heads(o.linear(ctx, k.x([8, 8])));
+    const out = o.attention(q, kk, v, 0.5);
+    const maps = o.attentionHeadMean(q, kk, 0.5);
+    const loss = o.add(o.mean(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, k.x([2, 6, 5])), [0, 1, 2]));
+    const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
+    return { outputs: [loss, gx!, gctx!] };
+  },
   'gradient: attention + layerNorm + gelu': (k) => {
     const x = k.x([2, 5, 8]);
     const w = k.x([8, 8]);
@@ -322,6 +369,22 @@ Object.assign(builders, <Record<string, Builder>>{
     return { outputs: [gx!] };
   },
 });
+
+/** Every attention gradient op on queries of `rows` rows, with per-batch keys and with keys shared by the batch. */
+function attentionGrads(k: CaseKit, rows: number): { outputs: Tensor[] } {
+  const q = k.x([2, 2, rows, 4], -2, 2);
+  const outputs: Tensor[] = [];
+  for (const kb of [2, 1]) {
+    const kk = k.x([kb, 2, 5, 4], -2, 2);
+    const v = k.x([kb, 2, 5, 3]);
+    const g = k.x([2, 2, rows, 3]);
+    const maps = k.x([2, rows, 5]);
+    for (const wrt of ['q', 'k'] as const) outputs.push(o.attentionGrad(q, kk, v, g, 0.6, wrt));
+    outputs.push(o.attentionValuesGrad(q, kk, g, 0.6));
+    for (const wrt of ['q', 'k'] as const) outputs.push(o.attentionHeadMeanGrad(q, kk, maps, 0.6, wrt));
+  }
+  return { outputs };
+}
 
 /** Every case, freshly built with its own random inputs (weights are written under `dir`). */
 /** `scope` labels every node (e.g. 'unet': the layers the fast precision runs in TF32). */

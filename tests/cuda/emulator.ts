@@ -254,6 +254,22 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
           }
         break;
       }
+      case Opcode.SoftmaxGrad: {
+        const probs = loc();
+        const grad = loc();
+        const [outer, size, inner] = list(3) as [number, number, number];
+        if (inner !== 1) throw new Error('softmax gradient runs along rows only');
+        for (let o = 0; o < outer; o++) {
+          let dot = 0;
+          for (let k = 0; k < size; k++) dot += f32At(probs, o * size + k) * f32At(grad, o * size + k);
+          const d = f32(dot);
+          for (let k = 0; k < size; k++) {
+            const i = o * size + k;
+            setF32(grad, i, f32(f32At(probs, i) * f32(f32At(grad, i) - d)));
+          }
+        }
+        break;
+      }
       case Opcode.Gather:
       case Opcode.ScatterAdd: {
         const data = loc();

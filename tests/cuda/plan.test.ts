@@ -171,6 +171,24 @@ describe('CUDA plan structure', () => {
     expect(plan.stats.peakLiveBytes).toBeLessThan(2 * weightFloats);
   });
 
+  it('never holds attention probabilities beyond the scratch limit, forward or backward', () => {
+    const g = new Graph();
+    const q = g.input('q', [2, 16, 2048, 8]);
+    const k = g.input('k', [1, 16, 300, 8]);
+    const v = g.input('v', [1, 16, 300, 8]);
+    const out = o.attention(q, k, v, 0.25);
+    const maps = o.attentionHeadMean(q, k, 0.25);
+    const loss = o.add(o.sum(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, maps), [0, 1, 2]));
+    const grads = grad(o.reshape(loss, [1]), [q, k, v]);
+    const limit = 2 ** 20;
+    const plan = planGraph([loss, ...grads], { scratchLimitBytes: limit });
+    const probsBytes = 2 * 16 * 2048 * 300 * 4;
+    const mapsBytes = 2 * 2048 * 300 * 4;
+    // The maps, their square and gradient, queries, outputs and their gradients, and the scratch.
+    expect(plan.arenaBytes).toBeLessThan(5 * mapsBytes + 2 * limit);
+    expect(plan.arenaBytes).toBeLessThan(probsBytes / 3);
+  });
+
   it('shares arena bytes between tensors whose lifetimes do not overlap, and never between ones that do', () => {
     const g = new Graph();
     let h = g.input('x', [8, 64]);

@@ -76,6 +76,19 @@ const cases: Record<string, GradCase> = {
   'reduceMean (keepDims)': { inputs: { x: arg([2, 3, 4]) }, build: ({ x }) => o.mean(x!, [1], true) },
   reduceMax: { inputs: { x: arg([2, 3, 4]) }, build: ({ x }) => o.reduceMax(x!, [-1]) },
   softmax: { inputs: { x: arg([2, 3, 4], -2, 2) }, build: ({ x }) => o.softmax(x!, 1) },
+  'attention (keys and values per batch element)': {
+    inputs: { q: arg([2, 2, 3, 4], -2, 2), k: arg([2, 2, 5, 4], -2, 2), v: arg([2, 2, 5, 3]) },
+    build: ({ q, k, v }) => o.attention(q!, k!, v!, 0.7),
+  },
+  'attention (keys and values shared by the batch)': {
+    inputs: { q: arg([3, 2, 4, 2], -2, 2), k: arg([1, 2, 3, 2], -2, 2), v: arg([1, 2, 3, 5]) },
+    build: ({ q, k, v }) => o.attention(q!, k!, v!, 1.3),
+  },
+  'attentionHeadMean (keys per batch element and shared)': {
+    inputs: { q: arg([2, 3, 4, 3], -2, 2), k: arg([2, 3, 5, 3], -2, 2), shared: arg([1, 3, 5, 3], -2, 2) },
+    build: ({ q, k, shared }) =>
+      o.add(o.attentionHeadMean(q!, k!, 0.6), o.mul(o.attentionHeadMean(q!, shared!, 0.9), 2)),
+  },
   reshape: { inputs: { x: arg([2, 6]) }, build: ({ x }) => o.mul(o.reshape(x!, [3, 4]), o.reshape(x!, [3, 4])) },
   transpose: { inputs: { x: arg([2, 3, 4]) }, build: ({ x }) => o.exp(o.transpose(x!, [2, 0, 1])) },
   expand: { inputs: { x: arg([3, 1]) }, build: ({ x }) => o.exp(o.expand(x!, [2, 3, 4])) },

@@ -51,6 +51,19 @@ describe('ONNX emitter', () => {
     expect(model.nodes.some((n) => n.opType === 'Cast' && n.name.endsWith('/upcast'))).toBe(true);
   });
 
+  it('names apart the nodes of an op that maps to several', () => {
+    const g = new Graph();
+    const q = g.input('q', [1, 2, 3, 4]);
+    const k = g.input('k', [1, 2, 5, 4]);
+    const grads = g.scope('attn', () =>
+      o.attentionGrad(q, k, g.input('v', [1, 2, 5, 4]), g.input('g', [1, 2, 3, 4]), 0.5, 'k'),
+    );
+    const names = inspectModel(emitModel([grads]).bytes).nodes.map((n) => n.name);
+    expect(names.length).toBeGreaterThan(8);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names[0]).toMatch(/^attn\/attentionGrad#\d+$/);
+  });
+
   it('takes as graph inputs only IR inputs the outputs need, in declaration order', () => {
     const g = new Graph();
     const b = g.input('b', [2]);

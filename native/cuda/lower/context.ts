@@ -50,6 +50,9 @@ export interface RowMajorGemm {
   k: number;
   batch: number;
   offsets?: number[];
+  /** C = alpha·A·B + beta·C (default 1 and 0). */
+  alpha?: number;
+  beta?: number;
 }
 
 export const shift = (p: Place, bytes: number): Place => ({ home: p.home, offset: p.offset + bytes });
@@ -82,8 +85,8 @@ function rowMajorGemm(at: Resolver, g: RowMajorGemm, tf32: boolean): GemmRec {
     strideA: g.b.stride,
     strideB: g.a.stride,
     strideC: g.c.stride,
-    alpha: 1,
-    beta: 0,
+    alpha: g.alpha ?? 1,
+    beta: g.beta ?? 0,
     offsets: g.offsets,
   };
 }

@@ -25,6 +25,7 @@ enum Opcode {
   OP_GEMM = 9,
   OP_IM2COL = 10,
   OP_COL2IM = 11,
+  OP_SOFTMAX_GRAD = 12,
 };
 
 bool isSticky(cudaError_t e) {
@@ -251,8 +252,12 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
       }
       case OP_SOFTMAX:
       case OP_ARGMAX:
-      case OP_TOPK: {
-        in.kind = op == OP_SOFTMAX ? Kind::Softmax : op == OP_ARGMAX ? Kind::ArgMax : Kind::TopK;
+      case OP_TOPK:
+      case OP_SOFTMAX_GRAD: {
+        in.kind = op == OP_SOFTMAX        ? Kind::Softmax
+                  : op == OP_ARGMAX       ? Kind::ArgMax
+                  : op == OP_SOFTMAX_GRAD ? Kind::SoftmaxGrad
+                                          : Kind::TopK;
         AxisParams &p = in.axis;
         p.in = static_cast<const float *>(loc());
         p.out = loc();
@@ -263,6 +268,7 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
           p.k = r.i32();
           p.largest = r.i32();
         }
+        if (op == OP_SOFTMAX_GRAD && p.inner != 1) r.fail("softmax gradient runs along rows only (inner 1)");
         break;
       }
       case OP_GATHER:
@@ -417,6 +423,7 @@ Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t
       case Kind::Elementwise: e = launchElementwise(in.ew, stream_); break;
       case Kind::Reduce: e = launchReduce(in.reduce, in.rowMode, stream_); break;
       case Kind::Softmax: e = launchSoftmax(in.axis, stream_); break;
+      case Kind::SoftmaxGrad: e = launchSoftmaxGrad(in.axis, stream_); break;
       case Kind::ArgMax: e = launchArgMax(in.axis, stream_); break;
       case Kind::TopK: e = launchTopK(in.axis, stream_); break;
       case Kind::Gather: e = launchGather(in.gather, fault_, stream_); break;

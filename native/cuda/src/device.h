@@ -42,7 +42,20 @@ struct Copy2D {
   size_t dpitch, spitch, width, height;
 };
 
-enum class Kind { Elementwise, Reduce, Softmax, ArgMax, TopK, Gather, ScatterAdd, Copy, Gemm, Im2col, Col2im };
+enum class Kind {
+  Elementwise,
+  Reduce,
+  Softmax,
+  ArgMax,
+  TopK,
+  Gather,
+  ScatterAdd,
+  Copy,
+  Gemm,
+  Im2col,
+  Col2im,
+  SoftmaxGrad
+};
 
 struct Instr {
   Kind kind;

@@ -448,6 +448,36 @@ __global__ void __launch_bounds__(BLOCK) softmaxColKernel(const __grid_constant_
   for (int64_t k = 0; k < p.size; ++k) y[k * p.inner] = expf(x[k * p.inner] - m) / s;
 }
 
+// Softmax's gradient along rows, in place of dP: dS = P ⊙ (dP − Σ P ⊙ dP), the row sum in double.
+__device__ inline double warpSumD(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <int G>
+__global__ void __launch_bounds__(BLOCK) softmaxGradRowKernel(const __grid_constant__ AxisParams p) {
+  constexpr int PER_BLOCK = BLOCK / G;
+  __shared__ double scratch[BLOCK / 32];
+  const int lane = threadIdx.x % G;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * PER_BLOCK + threadIdx.x / G;
+  const bool active = row < p.outer;
+  const float *prob = p.in + (active ? row : 0) * p.size;
+  float *grad = static_cast<float *>(p.out) + (active ? row : 0) * p.size;
+  double dot = 0.0;
+  if (active)
+    for (int64_t k = lane; k < p.size; k += G) dot += static_cast<double>(prob[k]) * grad[k];
+  dot = warpSumD(dot);
+  if (G > 32) {
+    if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = dot;
+    __syncthreads();
+    dot = 0.0;
+    for (int w = 0; w < BLOCK / 32; ++w) dot += scratch[w];
+  }
+  const float d = static_cast<float>(dot);
+  if (active)
+    for (int64_t k = lane; k < p.size; k += G) grad[k] = prob[k] * (grad[k] - d);
+}
+
 // First index of the maximum, as the reference; NaN never wins.
 __device__ inline void better(float &v, int64_t &k, float v2, int64_t k2) {
   if (v2 > v || (v2 == v && k2 < k) || (k < 0 && k2 >= 0)) {
@@ -665,6 +695,13 @@ cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s) {
   } else {
     softmaxColKernel<<<static_cast<unsigned>((p.outer * p.inner + BLOCK - 1) / BLOCK), BLOCK, 0, s>>>(p);
   }
+  return cudaGetLastError();
+}
+
+cudaError_t launchSoftmaxGrad(const AxisParams &p, cudaStream_t s) {
+  if (p.outer == 0) return cudaSuccess;
+  if (p.size <= 1024) softmaxGradRowKernel<32><<<static_cast<unsigned>((p.outer + 7) / 8), BLOCK, 0, s>>>(p);
+  else softmaxGradRowKernel<BLOCK><<<static_cast<unsigned>(p.outer), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 

@@ -69,7 +69,7 @@ struct ReduceParams {
   int64_t redStrides[MAX_RANK];
 };
 
-struct AxisParams {  // softmax, argMax, topK: input seen as [outer, size, inner]
+struct AxisParams {  // softmax, argMax, topK, softmax gradient: input seen as [outer, size, inner]
   const float *in;
   void *out;
   int64_t outer, size, inner;
@@ -110,6 +110,8 @@ struct DeviceFault {
 cudaError_t launchElementwise(const EwParams &p, cudaStream_t s);
 cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s);
 cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s);
+/** Rows of [outer, size]: `in` the probabilities P, `out` their gradient dP, replaced by P ⊙ (dP − Σ P ⊙ dP). */
+cudaError_t launchSoftmaxGrad(const AxisParams &p, cudaStream_t s);
 cudaError_t launchArgMax(const AxisParams &p, cudaStream_t s);
 cudaError_t launchTopK(const AxisParams &p, cudaStream_t s);
 cudaError_t launchGather(const GatherParams &p, DeviceFault *fault, cudaStream_t s);

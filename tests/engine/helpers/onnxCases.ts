@@ -180,6 +180,39 @@ export const onnxOpCases: OpCase[] = [
     },
   },
   {
+    name: 'attention, head-mean maps and their gradients (keys per batch element and shared)',
+    build: (g) => {
+      const q = g.input('q', [2, 3, 4, 5]);
+      const k = g.input('k', [2, 3, 6, 5]);
+      const v = g.input('v', [2, 3, 6, 7]);
+      const shared = g.input('shared', [1, 3, 6, 5]);
+      const sharedValues = g.input('sharedValues', [1, 3, 6, 7]);
+      const gOut = g.input('gOut', [2, 3, 4, 7]);
+      const gMaps = g.input('gMaps', [2, 4, 6]);
+      return {
+        outputs: [
+          o.attention(q, k, v, 0.4),
+          o.attentionHeadMean(q, shared, 0.4),
+          ...(['q', 'k'] as const).map((wrt) => o.attentionGrad(q, k, v, gOut, 0.4, wrt)),
+          ...(['q', 'k'] as const).map((wrt) => o.attentionGrad(q, shared, sharedValues, gOut, 0.4, wrt)),
+          o.attentionValuesGrad(q, k, gOut, 0.4),
+          o.attentionValuesGrad(q, shared, gOut, 0.4),
+          ...(['q', 'k'] as const).map((wrt) => o.attentionHeadMeanGrad(q, k, gMaps, 0.4, wrt)),
+          ...(['q', 'k'] as const).map((wrt) => o.attentionHeadMeanGrad(q, shared, gMaps, 0.4, wrt)),
+        ],
+        feeds: {
+          q: randomFeed(22, [2, 3, 4, 5], -2, 2),
+          k: randomFeed(23, [2, 3, 6, 5], -2, 2),
+          v: randomFeed(24, [2, 3, 6, 7]),
+          shared: randomFeed(25, [1, 3, 6, 5], -2, 2),
+          sharedValues: randomFeed(26, [1, 3, 6, 7]),
+          gOut: randomFeed(27, [2, 3, 4, 7]),
+          gMaps: randomFeed(28, [2, 4, 6]),
+        },
+      };
+    },
+  },
+  {
     name: 'softplus, far into both tails',
     build: (g) => {
       const x = g.input('x', [4, 5]);

@@ -1,0 +1,322 @@
+// Attention a slice at a time: the probabilities of one chunk of (batch element, all heads, a
+// band of query rows) live in a scratch buffer bounded like the convolutions' columns, never the
+// whole [batch, heads, L, N]. Per chunk: a strided-batched GEMM for the scores (alpha = scale),
+// the softmax in place, then GEMMs into the result's slice. The gradients recompute the chunk's
+// probabilities the same way, and the softmax-gradient row kernel turns dP into
+// dS = P ⊙ (dP − rowsum(P ⊙ dP)) in place.
+import type { Tensor } from '../../graph/ir.js';
+import { numel } from '../../graph/ir.js';
+import { attentionDims, type AttentionDims } from '../../graph/attentionReference.js';
+import type { Spec } from '../../graph/opset.js';
+import type { EwInstrRec } from '../program.js';
+import { Access, ElemType, EwOp, Opcode, ReduceKind } from '../program.js';
+import type { Lowering, MatrixRef, Place, PlanContext } from './context.js';
+import { shift } from './context.js';
+
+/** Batch elements b0 … b0+nb−1, every head, query rows l0 … l0+rows−1. */
+interface Chunk {
+  b0: number;
+  nb: number;
+  l0: number;
+  rows: number;
+}
+
+/**
+ * Chunks whose scratch (`rowBytes` per query row over all heads) fits the limit: bands of rows,
+ * or whole batch elements when one fits. `oneBatch` keeps batch elements apart, for results
+ * that sum over the batch (keys shared by it): one batched GEMM may not add into one matrix twice.
+ */
+function chunksOf(x: AttentionDims, rowBytes: number, limit: number, oneBatch: boolean): Chunk[] {
+  const rows = Math.max(1, Math.min(x.l, Math.floor(limit / rowBytes)));
+  const nb = rows < x.l || oneBatch ? 1 : Math.max(1, Math.min(x.b, Math.floor(limit / (rowBytes * x.l))));
+  const out: Chunk[] = [];
+  for (let b0 = 0; b0 < x.b; b0 += nb) {
+    for (let l0 = 0; l0 < x.l; l0 += rows) {
+      out.push({ b0, nb: Math.min(nb, x.b - b0), l0, rows: Math.min(rows, x.l - l0) });
+    }
+  }
+  return out;
+}
+
+/** Floats of one chunk's probabilities. */
+const chunkFloats = (x: AttentionDims, c: Chunk) => c.nb * x.heads * c.rows * x.n;
+
+/** A GEMM operand for each (batch element, head) of a chunk: where that pair's matrix starts, in floats. */
+interface PairOperand {
+  place: Place;
+  trans: boolean;
+  ld: number;
+  at: (b: number, h: number) => number;
+}
+
+interface Lowered {
+  t: Tensor;
+  p: PlanContext;
+  x: AttentionDims;
+  scale: number;
+}
+
+/** One GEMM over every (batch element, head) of the chunk: strided where the pairs are evenly spaced, else pointer arrays. */
+function pairGemm(
+  { t, p, x }: Lowered,
+  c: Chunk,
+  g: { a: PairOperand; b: PairOperand; c: PairOperand; m: number; n: number; k: number; alpha?: number; beta?: number },
+): void {
+  const pairs: [number, number][] = [];
+  for (let b = c.b0; b < c.b0 + c.nb; b++) for (let h = 0; h < x.heads; h++) pairs.push([b, h]);
+  const offs = [g.a, g.b, g.c].map((o) => pairs.map(([b, h]) => o.at(b, h)));
+  const stride = (o: number[]) => (o.length > 1 ? o[1]! - o[0]! : 0);
+  const affine = offs.every((o) => o.every((v, i) => v === o[0]! + i * stride(o)));
+  const ref = (o: PairOperand, off: number[]): MatrixRef =>
+    affine
+      ? { place: shift(o.place, off[0]! * 4), trans: o.trans, ld: o.ld, stride: stride(off) }
+      : { place: o.place, trans: o.trans, ld: o.ld, stride: 0 };
+  p.pushGemm(t, {
+    a: ref(g.a, offs[0]!),
+    b: ref(g.b, offs[1]!),
+    c: ref(g.c, offs[2]!),
+    m: g.m,
+    n: g.n,
+    k: g.k,
+    batch: pairs.length,
+    alpha: g.alpha,
+    beta: g.beta,
+    // The addon's record lists the column-major operands first-B-then-A (see lower/matmul.ts).
+    offsets: affine ? undefined : [...offs[1]!, ...offs[0]!, ...offs[2]!],
+  });
+}
+
+/** Where each operand's matrix of pair (b, h) starts, for a chunk starting at row l0. */
+const rowsOf = (x: AttentionDims, l0: number, width: number) => (b: number, h: number) =>
+  ((b * x.heads + h) * x.l + l0) * width;
+const keysOf = (x: AttentionDims, width: number) => (b: number, h: number) =>
+  ((x.kb === 1 ? 0 : b) * x.heads + h) * x.n * width;
+const scratchOf = (x: AttentionDims, c: Chunk) => (b: number, h: number) => ((b - c.b0) * x.heads + h) * c.rows * x.n;
+
+/** The chunk's probabilities softmax(q kᵀ·scale) into `probs` ([pairs, rows, N]). */
+function pushProbs(l: Lowered, c: Chunk, q: Place, k: Place, probs: Place): void {
+  const { x } = l;
+  pairGemm(l, c, {
+    a: { place: q, trans: false, ld: x.d, at: rowsOf(x, c.l0, x.d) },
+    b: { place: k, trans: true, ld: x.d, at: keysOf(x, x.d) },
+    c: { place: probs, trans: false, ld: x.n, at: scratchOf(x, c) },
+    m: c.rows,
+    n: x.n,
+    k: x.d,
+    alpha: l.scale,
+  });
+  const rows = c.nb * x.heads * c.rows;
+  l.p.push(l.t, 'softmax', (w, at) => w.axis(Opcode.Softmax, at(probs), at(probs), rows, x.n, 1));
+}
+
+const ld = (dst: number, input: number): EwInstrRec => ({ op: EwOp.LD_F, dst, a: input, b: 0, c: 0 });
+const op2 = (op: EwOp, dst: number, a: number, b: number): EwInstrRec => ({ op, dst, a, b, c: 0 });
+const store = (a: number): EwInstrRec => ({ op: EwOp.ST_F, dst: 0, a, b: 0, c: 0 });
+
+/** An elementwise kernel over `dims` reading float inputs with the given element strides. */
+function pushKernel(
+  l: Lowered,
+  out: Place,
+  dims: number[],
+  inputs: { place: Place; strides: number[] }[],
+  code: EwInstrRec[],
+  imm: number[],
+): void {
+  l.p.push(l.t, 'elementwise', (w, at) =>
+    w.elementwise(
+      at(out),
+      dims,
+      inputs.map((i) => ({ loc: at(i.place), type: ElemType.F32, access: Access.Strided, strides: i.strides })),
+      code,
+      imm,
+    ),
+  );
+}
+
+/** The scores' gradient dS = P ⊙ (dP − rowsum(P ⊙ dP)), in place of dP in `grad`. */
+function pushScoresGrad(l: Lowered, c: Chunk, probs: Place, grad: Place): void {
+  const rows = c.nb * l.x.heads * c.rows;
+  l.p.push(l.t, 'softmaxGrad', (w, at) => w.axis(Opcode.SoftmaxGrad, at(probs), at(grad), rows, l.x.n, 1));
+}
+
+/** dq = dS·k·scale into the chunk's rows, or dk = dSᵀ·q·scale added into the keys' gradient. */
+function pushQueryOrKeyGrad(
+  l: Lowered,
+  c: Chunk,
+  wrt: 'q' | 'k',
+  ins: { q: Place; k: Place },
+  grad: Place,
+  out: Place,
+): void {
+  const { x } = l;
+  const dS = { place: grad, ld: x.n, at: scratchOf(x, c) };
+  if (wrt === 'q') {
+    pairGemm(l, c, {
+      a: { ...dS, trans: false },
+      b: { place: ins.k, trans: false, ld: x.d, at: keysOf(x, x.d) },
+      c: { place: out, trans: false, ld: x.d, at: rowsOf(x, c.l0, x.d) },
+      m: c.rows,
+      n: x.d,
+      k: x.n,
+      alpha: l.scale,
+    });
+    return;
+  }
+  pairGemm(l, c, {
+    a: { ...dS, trans: true },
+    b: { place: ins.q, trans: false, ld: x.d, at: rowsOf(x, c.l0, x.d) },
+    c: { place: out, trans: false, ld: x.d, at: keysOf(x, x.d) },
+    m: x.n,
+    n: x.d,
+    k: c.rows,
+    alpha: l.scale,
+    beta: addsInto(x, c) ? 1 : 0,
+  });
+}
+
+/** Whether an earlier chunk already wrote the keys' (or values') gradient this chunk adds to. */
+const addsInto = (x: AttentionDims, c: Chunk) => c.l0 > 0 || (x.kb === 1 && c.b0 > 0);
+
+/** Reads the inputs, gives the result its slot, and plans the chunks with their scratch. */
+function begin(
+  t: Tensor,
+  s: number,
+  p: PlanContext,
+  scale: number,
+  rowBytes: (x: AttentionDims) => number,
+  oneBatch: boolean,
+) {
+  const ins = t.inputs.map((i) => p.read(i, s));
+  // The third input, where the op has one that is 4-d, is as wide as the values (v, or the output's gradient).
+  const third = t.inputs[2]?.shape;
+  const x = attentionDims(t.inputs[0]!.shape, t.inputs[1]!.shape, third?.length === 4 ? third : undefined);
+  const out = p.resultSlot(t, s);
+  const l: Lowered = { t, p, x, scale };
+  const empty = numel(t.shape) === 0 || x.l === 0;
+  const chunks = empty ? [] : chunksOf(x, rowBytes(x), p.scratchLimit, oneBatch);
+  const most = Math.max(0, ...chunks.map((c) => chunkFloats(x, c)));
+  return {
+    ins,
+    x,
+    out,
+    l,
+    chunks,
+    scratch: () => p.newSlot(most * 4, s),
+  };
+}
+
+const probsBytes = (x: AttentionDims) => x.heads * x.n * 4;
+/** Probabilities and their gradient. */
+const gradBytes = (x: AttentionDims) => 2 * probsBytes(x);
+
+/** Keys (and values) of batch 1 shared by a larger batch: their gradient sums over it. */
+const sharedKeys = (t: Tensor) => t.inputs[1]!.shape[0] === 1 && t.inputs[0]!.shape[0]! > 1;
+
+export const attention: Lowering<Spec<'attention'>> = (t, { scale }, s, p) => {
+  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, false);
+  if (chunks.length === 0) return;
+  const [q, k, v] = ins as [Place, Place, Place];
+  const probs = scratch();
+  for (const c of chunks) {
+    pushProbs(l, c, q, k, probs);
+    pairGemm(l, c, {
+      a: { place: probs, trans: false, ld: x.n, at: scratchOf(x, c) },
+      b: { place: v, trans: false, ld: x.dv, at: keysOf(x, x.dv) },
+      c: { place: out, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
+      m: c.rows,
+      n: x.dv,
+      k: x.n,
+    });
+  }
+};
+
+export const attentionHeadMean: Lowering<Spec<'attentionHeadMean'>> = (t, { scale }, s, p) => {
+  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, false);
+  if (chunks.length === 0) return;
+  const [q, k] = ins as [Place, Place];
+  const probs = scratch();
+  for (const c of chunks) {
+    pushProbs(l, c, q, k, probs);
+    // A chunk holds every head of its rows: the mean goes straight to the maps' rows.
+    const perBatch = c.rows * x.n;
+    const dst = shift(out, (c.b0 * x.l + c.l0) * x.n * 4);
+    p.push(t, 'reduce', (w, at) =>
+      w.reduce({
+        kind: ReduceKind.Sum,
+        rowMode: false,
+        input: at(probs),
+        out: at(dst),
+        splits: 1,
+        chunk: x.heads,
+        scale: 1 / x.heads,
+        keepDims: c.nb > 1 ? [c.nb, perBatch] : [perBatch],
+        keepStrides: c.nb > 1 ? [x.heads * perBatch, 1] : [1],
+        redDims: [x.heads],
+        redStrides: [perBatch],
+      }),
+    );
+  }
+};
+
+export const attentionValuesGrad: Lowering<Spec<'attentionValuesGrad'>> = (t, { scale }, s, p) => {
+  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, sharedKeys(t));
+  if (chunks.length === 0) return;
+  const [q, k, g] = ins as [Place, Place, Place];
+  const probs = scratch();
+  for (const c of chunks) {
+    pushProbs(l, c, q, k, probs);
+    pairGemm(l, c, {
+      a: { place: probs, trans: true, ld: x.n, at: scratchOf(x, c) },
+      b: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
+      c: { place: out, trans: false, ld: x.dv, at: keysOf(x, x.dv) },
+      m: x.n,
+      n: x.dv,
+      k: c.rows,
+      beta: addsInto(x, c) ? 1 : 0,
+    });
+  }
+};
+
+export const attentionGrad: Lowering<Spec<'attentionGrad'>> = (t, { scale, wrt }, s, p) => {
+  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys(t));
+  if (chunks.length === 0) return;
+  const [q, k, v, g] = ins as [Place, Place, Place, Place];
+  const probs = scratch();
+  const grad = scratch();
+  for (const c of chunks) {
+    pushProbs(l, c, q, k, probs);
+    // dP = g·vᵀ
+    pairGemm(l, c, {
+      a: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
+      b: { place: v, trans: true, ld: x.dv, at: keysOf(x, x.dv) },
+      c: { place: grad, trans: false, ld: x.n, at: scratchOf(x, c) },
+      m: c.rows,
+      n: x.n,
+      k: x.dv,
+    });
+    pushScoresGrad(l, c, probs, grad);
+    pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
+  }
+};
+
+export const attentionHeadMeanGrad: Lowering<Spec<'attentionHeadMeanGrad'>> = (t, { scale, wrt }, s, p) => {
+  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys(t));
+  if (chunks.length === 0) return;
+  const [q, k, g] = ins as [Place, Place, Place];
+  const probs = scratch();
+  const grad = scratch();
+  for (const c of chunks) {
+    pushProbs(l, c, q, k, probs);
+    // Every head's dP is the maps' gradient over the head count, g read once per head.
+    pushKernel(
+      l,
+      grad,
+      [c.nb, x.heads, c.rows * x.n],
+      [{ place: shift(g, (c.b0 * x.l + c.l0) * x.n * 4), strides: [x.l * x.n, 0, 1] }],
+      [ld(0, 0), { op: EwOp.IMM_F, dst: 1, a: 0, b: 0, c: 0 }, op2(EwOp.DIV, 2, 0, 1), store(2)],
+      [x.heads],
+    );
+    pushScoresGrad(l, c, probs, grad);
+    pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
+  }
+};
