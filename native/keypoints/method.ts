@@ -19,6 +19,7 @@ import {
   type IterationPlan,
 } from './schedule.js';
 import type { RunSettings } from './settings.js';
+import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
 import { buildTrainStep } from './trainStep.js';
 
 /** DDIM inference steps whose last timestep the method evaluates at (the reference: 50). */
@@ -144,17 +145,10 @@ export class IterationRunner {
 
   static async create(model: MethodModel, backend: Backend, s: RunSettings): Promise<IterationRunner> {
     const feeds = runFeeds(model, s);
-    const g = new Graph();
-    const step = buildTrainStep(g, model, feeds.shape, mapSettings(model, s), {
-      sigma: s.sigma,
-      keypoints: s.keypoints,
-      candidates: s.candidates,
-      sharpeningWeight: s.sharpeningWeight,
-      equivarianceWeight: s.equivarianceWeight,
-      subjects: s.subjects,
-    });
+    const build = s.lowMemory ? buildLowMemoryTrainStep : buildTrainStep;
+    const step = build(new Graph(), model, feeds.shape, mapSettings(model, s), s);
     const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], {
-      name: 'train-step',
+      name: s.lowMemory ? 'train-step-low-memory' : 'train-step',
     });
     return new IterationRunner(graph, s, feeds);
   }

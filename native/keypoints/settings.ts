@@ -53,6 +53,12 @@ export const runSettingsSchema = z
     /** Subjects expected per image (blobs per token). */
     subjects: positiveInt().default(1),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    /**
+     * Training evaluates the plain image's UNet again for its backward instead of keeping both
+     * evaluations' activations (lowMemoryStep.ts): the same gradient in less GPU memory, for one
+     * more UNet forward per iteration.
+     */
+    lowMemory: z.boolean().default(false),
   })
   .strict();
 

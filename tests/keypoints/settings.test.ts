@@ -34,6 +34,7 @@ describe('run settings', () => {
       indexImages: 100,
       subjects: 1,
       seed: 0,
+      lowMemory: false,
     });
   });
 

@@ -127,12 +127,24 @@ export interface IndexConsistency {
 }
 
 /** A training setting the UI offers, with the reference default and a one-line explanation. */
-export interface SettingDescription {
+export type SettingDescription = NumberSetting | SwitchSetting;
+
+export interface NumberSetting {
+  kind: 'number';
   key: string;
   label: string;
   default: number;
   min: number;
   /** Whole numbers only. */
   integer: boolean;
+  explain: string;
+}
+
+/** A setting that is on or off. */
+export interface SwitchSetting {
+  kind: 'switch';
+  key: string;
+  label: string;
+  default: boolean;
   explain: string;
 }
