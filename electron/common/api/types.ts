@@ -82,8 +82,12 @@ export interface ModelCheck {
   architecture: string;
   dtype: string;
   parameterCount: number;
-  /** Peak memory a training iteration needs at the reference settings (512 px, 500 tokens, R = 128). */
+  /** GPU memory training needs on native CUDA at the reference settings (512 px, 500 tokens, R = 128). */
   memoryNeededBytes: number;
+  /** The same with the "Low GPU memory" setting. */
+  lowMemoryTrainingBytes: number;
+  /** Finding keypoints (augmented inference) at the reference settings. */
+  inferenceBytes: number;
   provider: ExecutionProvider;
   /** Why this provider runs it, e.g. "CUDA addon found an H100" or "no GPU provider in this build". */
   providerReason: string;
