@@ -88,11 +88,10 @@ const described: Record<NumericKey, Omit<NumberSetting, 'kind' | 'key' | 'defaul
     explain: 'Random warps averaged per image when finding its keypoints.',
   },
   warpsPerPass: {
-    label: 'Warps per GPU pass',
+    label: 'Warps per pass',
     min: 1,
     integer: true,
-    explain:
-      'Augmentations evaluated together when finding keypoints: fewer use less GPU memory (about 0.5 GB each at 512 px), the same result.',
+    explain: 'Augmentations evaluated together when finding keypoints: fewer use less memory and give the same result.',
   },
   maxQueryTokens: {
     label: 'Max query tokens',
