@@ -1,24 +1,26 @@
-// What a model the user picks is, whether the workstation can run it, and the memory a training
-// iteration needs: the one model check behind the UI's Check button and `skp model check`.
+// What a model the user picks is, whether the workstation can run it, and the GPU memory training
+// and keypoints need (planned on the native CUDA backend's own plans): the one model check behind
+// the UI's Check button and `skp model check`.
 import path from 'node:path';
 import { badInput } from '../common/errors.js';
 import type { ExecutionProvider, ModelCheck } from '../common/api/types.js';
 import type { ModelReference } from '../common/runs.js';
 import type { ProjectService } from '../common/services.js';
-import { referenceSettings, type RunSettings } from '../../native/keypoints/settings.js';
+import { cachedMethodMemory, type MethodMemory } from '../../native/keypoints/memoryPlan.js';
+import { parseRunSettings, type RunSettings } from '../../native/keypoints/settings.js';
+import { loadCudaBackend } from '../../native/cuda/index.js';
+import { defaultCacheDir } from '../../native/runtime/cache.js';
 import { selectBackend } from '../../native/runtime/select.js';
 import { detectModel, openUserModel, type Detection } from '../../native/sdxl/detect.js';
 import type { LoadedModel } from '../../native/sdxl/load.js';
-import { estimateTrainingMemory, type MemoryEstimate, type MemorySettings } from '../../native/sdxl/memoryEstimate.js';
 import { hasRandomWeights } from '../../native/sdxl/randomModel.js';
 
 export interface ModelCheckOptions {
   /** A diffusers unet/config.json for a single file (its head counts and groups come from it). */
   unetConfig?: string;
   vaeConfig?: string;
-  /** The run settings the memory estimate assumes; missing ones are the reference's. */
-  imageSize?: number;
-  tokens?: number;
+  /** The run settings the memory plans assume (raw, checked here); missing ones are the reference's. */
+  settings?: Record<string, unknown>;
 }
 
 export interface ModelInspection {
@@ -26,22 +28,17 @@ export interface ModelInspection {
   path: string;
   detection: Detection;
   randomWeights: boolean;
-  /** The loaded model and its memory estimate; null when the detection says it cannot run. */
+  /** The loaded model and the memory its jobs need; null when the detection says it cannot run. */
   model: LoadedModel | null;
-  memory: MemoryEstimate | null;
-  memorySettings: MemorySettings;
+  memory: MethodMemory | null;
+  settings: RunSettings;
 }
 
-/** What a training iteration keeps alive: the plain and the warped image, through the controlled layers. */
-export function trainingMemorySettings(settings: RunSettings): MemorySettings {
-  return {
-    imageSize: settings.imageSize,
-    tokens: settings.tokens,
-    upsampleRes: settings.upsampleRes,
-    evaluations: 2,
-    controlledLayers: settings.layers.length,
-    maxQueryTokens: settings.maxQueryTokens,
-  };
+/** The GPU the native CUDA backend would use, if there is one. */
+export interface GpuInfo {
+  name: string;
+  totalBytes: number;
+  freeBytes: number;
 }
 
 const providerOfBackend: Record<string, ExecutionProvider> = {
@@ -70,19 +67,23 @@ export class ModelService {
 
   inspect(modelPath: string, options: ModelCheckOptions = {}): ModelInspection {
     const where = path.resolve(modelPath);
+    const settings = asBadInput(() => parseRunSettings(options.settings ?? {}, 'memory estimate settings'));
     const detection = asBadInput(() => detectModel(where));
-    const memorySettings = trainingMemorySettings({
-      ...referenceSettings,
-      ...(options.imageSize === undefined ? {} : { imageSize: options.imageSize }),
-      ...(options.tokens === undefined ? {} : { tokens: options.tokens }),
-    });
-    const base = { path: where, detection, randomWeights: hasRandomWeights(where), memorySettings };
+    const base = { path: where, detection, randomWeights: hasRandomWeights(where), settings };
     if (!detection.usable) return { ...base, model: null, memory: null };
     const { model } = asBadInput(() =>
       openUserModel(where, { unetConfig: options.unetConfig, vaeConfig: options.vaeConfig }),
     );
-    const memory = estimateTrainingMemory(model.unet.config, model.vae.config, model.parameterCount, memorySettings);
+    const memory = cachedMethodMemory(model, settings, path.join(defaultCacheDir(), 'memory-plans'));
     return { ...base, model, memory };
+  }
+
+  /** The GPU native CUDA would run on, or null where it cannot run. */
+  async gpu(): Promise<GpuInfo | null> {
+    const backend = await loadCudaBackend();
+    const { name, totalMemory, freeMemory } = backend?.device ?? {};
+    if (!backend || totalMemory === undefined) return null;
+    return { name: name ?? 'NVIDIA GPU', totalBytes: totalMemory, freeBytes: freeMemory ?? totalMemory };
   }
 
   /** The UI's summary: the inspection at the reference settings, and the backend that would run it. */
@@ -99,6 +100,8 @@ export class ModelService {
         dtype: '—',
         parameterCount: 0,
         memoryNeededBytes: 0,
+        lowMemoryTrainingBytes: 0,
+        inferenceBytes: 0,
         problems: [detection.problem ?? detection.description],
       };
     }
@@ -109,7 +112,9 @@ export class ModelService {
       architecture: `${detection.description} (${format}, ${path.basename(modelPath)})`,
       dtype: model.dtype,
       parameterCount: model.parameterCount,
-      memoryNeededBytes: memory.totalBytes,
+      memoryNeededBytes: memory.training.totalBytes,
+      lowMemoryTrainingBytes: memory.lowMemoryTraining.totalBytes,
+      inferenceBytes: memory.inference.totalBytes,
       problems: [],
     };
   }

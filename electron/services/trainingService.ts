@@ -2,15 +2,16 @@
 // defaults are the reference's) with a label and a one-line explanation each, and the latest run
 // with its loss history and the job working on it. The defaults are read from that schema, so
 // there is one source for them.
-import type { SettingDescription, TrainingView } from '../common/api/types.js';
+import type { NumberSetting, SettingDescription, SwitchSetting, TrainingView } from '../common/api/types.js';
 import type { JobService } from '../common/jobs.js';
 import { RunStore } from '../db/runStore.js';
 import { referenceSettings, type RunSettings } from '../../native/keypoints/settings.js';
 import type { ProjectContext } from './projectContext.js';
 
 type NumericKey = { [K in keyof RunSettings]: RunSettings[K] extends number ? K : never }[keyof RunSettings];
+type SwitchKey = { [K in keyof RunSettings]: RunSettings[K] extends boolean ? K : never }[keyof RunSettings];
 
-const described: Record<NumericKey, Omit<SettingDescription, 'key' | 'default'>> = {
+const described: Record<NumericKey, Omit<NumberSetting, 'kind' | 'key' | 'default'>> = {
   tokens: {
     label: 'Tokens (N)',
     min: 2,
@@ -86,6 +87,12 @@ const described: Record<NumericKey, Omit<SettingDescription, 'key' | 'default'>>
     integer: true,
     explain: 'Random warps averaged per image when finding its keypoints.',
   },
+  warpsPerPass: {
+    label: 'Warps per pass',
+    min: 1,
+    integer: true,
+    explain: 'Augmentations evaluated together when finding keypoints: fewer use less memory and give the same result.',
+  },
   maxQueryTokens: {
     label: 'Max query tokens',
     min: 1,
@@ -106,6 +113,14 @@ const described: Record<NumericKey, Omit<SettingDescription, 'key' | 'default'>>
   },
 };
 
+const switches: Record<SwitchKey, Omit<SwitchSetting, 'kind' | 'key' | 'default'>> = {
+  lowMemory: {
+    label: 'Low GPU memory',
+    explain:
+      'Evaluates the UNet once more per image instead of keeping both evaluations in GPU memory: trains on smaller GPUs, a little slower, to the same result.',
+  },
+};
+
 export class TrainingService {
   constructor(
     private readonly context: ProjectContext,
@@ -113,11 +128,20 @@ export class TrainingService {
   ) {}
 
   settings(): SettingDescription[] {
-    return (Object.keys(described) as NumericKey[]).map((key) => ({
-      key,
-      default: referenceSettings[key],
-      ...described[key],
-    }));
+    return [
+      ...(Object.keys(described) as NumericKey[]).map((key): SettingDescription => ({
+        kind: 'number',
+        key,
+        default: referenceSettings[key],
+        ...described[key],
+      })),
+      ...(Object.keys(switches) as SwitchKey[]).map((key): SettingDescription => ({
+        kind: 'switch',
+        key,
+        default: referenceSettings[key],
+        ...switches[key],
+      })),
+    ];
   }
 
   /** The latest run, its losses so far and the job of this process working on it; null before the first run. */

@@ -48,13 +48,23 @@ export function attentionMaps(
   s: MapEvaluationSettings,
 ): MapEvaluation {
   const latents = encodeLatents(params.vae, model.vae.config, images, s.latentScale);
+  return { latents, ...mapsFromLatents(params, model, latents, noise, tokens, s, images.shape[2]!) };
+}
+
+/**
+ * The UNet half of an evaluation, from latents already encoded: the low-memory training step
+ * recomputes it for its backward without running the VAE again.
+ */
+export function mapsFromLatents(
+  params: ModelParams,
+  model: SdxlComponents,
+  latents: Tensor,
+  noise: Tensor,
+  tokens: Tensor,
+  s: MapEvaluationSettings,
+  imageSize: number,
+): Omit<MapEvaluation, 'latents'> {
   const c = noiseCoefficients(s.schedule, s.timestep);
   const sample = op.add(op.mul(latents, c.signal), op.mul(noise, c.noise));
-  const unet = unetAttentionMaps(
-    params.unet,
-    model.unet.config,
-    { sample, tokens, timestep: s.timestep, imageSize: images.shape[2]! },
-    s,
-  );
-  return { latents, ...unet };
+  return unetAttentionMaps(params.unet, model.unet.config, { sample, tokens, timestep: s.timestep, imageSize }, s);
 }

@@ -52,16 +52,18 @@ export function buildSelectionGraph(
 }
 
 export interface AugmentedDrawsGraph {
-  /** The chosen indices' maps of the warped images, upsampled, warped back and summed over the draws: [K, S, S]. */
+  /** unwarpedSoFar plus the chosen indices' maps of the warped images, upsampled, warped back: [K, S, S]. */
   unwarpedSum: Tensor;
-  /** How many draws cover each pixel once warped back, summed: [S, S]. */
+  /** coverageSoFar plus how many draws cover each pixel once warped back: [S, S]. */
   coverageSum: Tensor;
 }
 
 /**
- * Inputs image, thetas [D,2,3], noises [D,C,h,w], tokens, indices (int64 [K]) → D augmentation
- * draws in one batch, already summed: one call per image instead of one per draw, and only the
- * sums travel back to the host.
+ * Inputs image, thetas [D,2,3], noises [D,C,h,w], tokens, indices (int64 [K]), unwarpedSoFar
+ * [K,S,S], coverageSoFar [S,S] → the sums carried on by D augmentation draws in one batch: one
+ * call per pass instead of one per draw, and only the sums travel back to the host. The draws
+ * are added one at a time, in order, to the sums so far, so an image's result is the same
+ * bits however its draws are split into passes.
  */
 export function buildAugmentedDraws(
   g: Graph,
@@ -78,6 +80,8 @@ export function buildAugmentedDraws(
   const noises = g.input('noises', [draws, lc, shape.latentSize, shape.latentSize]);
   const tokens = g.input('tokens', [1, shape.tokens, model.unet.config.crossAttentionDim]);
   const indices = g.input('indices', [keypoints], 'int64');
+  const unwarpedSoFar = g.input('unwarpedSoFar', [keypoints, outputSize, outputSize]);
+  const coverageSoFar = g.input('coverageSoFar', [outputSize, outputSize]);
   const warped = warp(op.expand(image, [draws, 3, shape.imageSize, shape.imageSize]), thetas);
   const a = attentionMaps(modelParams(g, model), model, warped, noises, tokens, maps).maps; // [D, N, R, R]
   const [, n, r] = a.shape as [number, number, number, number];
@@ -85,8 +89,12 @@ export function buildAugmentedDraws(
   const picked = op.transpose(op.takeRows(byToken, indices), [1, 0, 2, 3]); // [D, K, R, R]
   const unwarped = inverseWarp(resize2d(picked, outputSize, outputSize, 'bilinear'), thetas);
   const coverage = inverseWarp(g.fill(1, [draws, 1, outputSize, outputSize]), thetas);
-  return {
-    unwarpedSum: op.sum(unwarped, [0]),
-    coverageSum: op.reshape(op.sum(coverage, [0]), [outputSize, outputSize]),
-  };
+  const draw = (t: Tensor, d: number, dims: number[]) => op.reshape(op.slice(t, 0, d, d + 1), dims);
+  let unwarpedSum = unwarpedSoFar;
+  let coverageSum = coverageSoFar;
+  for (let d = 0; d < draws; d++) {
+    unwarpedSum = op.add(unwarpedSum, draw(unwarped, d, [keypoints, outputSize, outputSize]));
+    coverageSum = op.add(coverageSum, draw(coverage, d, [outputSize, outputSize]));
+  }
+  return { unwarpedSum, coverageSum };
 }

@@ -19,6 +19,7 @@ import {
   type IterationPlan,
 } from './schedule.js';
 import type { RunSettings } from './settings.js';
+import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
 import { buildTrainStep } from './trainStep.js';
 
 /** DDIM inference steps whose last timestep the method evaluates at (the reference: 50). */
@@ -144,17 +145,10 @@ export class IterationRunner {
 
   static async create(model: MethodModel, backend: Backend, s: RunSettings): Promise<IterationRunner> {
     const feeds = runFeeds(model, s);
-    const g = new Graph();
-    const step = buildTrainStep(g, model, feeds.shape, mapSettings(model, s), {
-      sigma: s.sigma,
-      keypoints: s.keypoints,
-      candidates: s.candidates,
-      sharpeningWeight: s.sharpeningWeight,
-      equivarianceWeight: s.equivarianceWeight,
-      subjects: s.subjects,
-    });
+    const build = s.lowMemory ? buildLowMemoryTrainStep : buildTrainStep;
+    const step = build(new Graph(), model, feeds.shape, mapSettings(model, s), s);
     const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], {
-      name: 'train-step',
+      name: s.lowMemory ? 'train-step-low-memory' : 'train-step',
     });
     return new IterationRunner(graph, s, feeds);
   }
@@ -384,10 +378,10 @@ export interface ImageKeypoints {
   maps: Float32Array;
 }
 
-/** Sum of warped-back maps and of their coverage over the draws (or batches of draws), in float32. */
+/** Sum of warped-back maps and of their coverage over an image's draws, carried from pass to pass. */
 export class AugmentedAverage {
-  private readonly sum: Float32Array;
-  private readonly coverage: Float32Array;
+  private sum: Float32Array;
+  private coverage: Float32Array;
 
   constructor(
     readonly keypoints: number,
@@ -397,9 +391,18 @@ export class AugmentedAverage {
     this.coverage = new Float32Array(size * size);
   }
 
-  add(unwarped: Float32Array, coverage: Float32Array): void {
-    unwarped.forEach((v, i) => (this.sum[i] = Math.fround(this.sum[i]! + v)));
-    coverage.forEach((v, i) => (this.coverage[i] = Math.fround(this.coverage[i]! + v)));
+  /** The sums so far, as the augmented-draws graph's inputs. */
+  feeds(): { unwarpedSoFar: HostTensor; coverageSoFar: HostTensor } {
+    return {
+      unwarpedSoFar: f32(this.sum, [this.keypoints, this.size, this.size]),
+      coverageSoFar: f32(this.coverage, [this.size, this.size]),
+    };
+  }
+
+  /** Takes the graph's outputs: the sums with one more pass's draws added. */
+  update(unwarpedSum: Float32Array, coverageSum: Float32Array): void {
+    this.sum = unwarpedSum;
+    this.coverage = coverageSum;
   }
 
   /** sum / coverage per pixel, 0 where no draw covered it: [K, S, S]. */
@@ -427,13 +430,12 @@ export function mapPeaks(maps: Float32Array, k: number, size: number): Array<{ y
 }
 
 /**
- * Draws evaluated per graph call. On the native CUDA backend all of an image's draws go in one
- * batch (one launch sequence, one copy back); on CPU providers one at a time keeps memory at a
- * single evaluation's (batching buys little there). Always a divisor of the draw count.
+ * Draws evaluated per graph call: the "warps per pass" setting, lowered to a divisor of the draw
+ * count so that one compiled graph serves every pass.
  */
-function drawsPerCall(backend: Backend, draws: number, requested?: number): number {
-  let n = Math.min(requested ?? (backend.info.id === 'cuda' ? draws : 1), draws);
-  while (draws % n !== 0) n--;
+export function warpsPerPass(s: RunSettings): number {
+  let n = Math.min(s.warpsPerPass, s.augmentationIterations);
+  while (s.augmentationIterations % n !== 0) n--;
   return n;
 }
 
@@ -448,16 +450,9 @@ export class KeypointFinder {
     private readonly batch: number,
   ) {}
 
-  static async create(
-    model: MethodModel,
-    backend: Backend,
-    tokens: Float32Array,
-    indices: number[],
-    s: RunSettings,
-    opts: { drawsPerCall?: number } = {},
-  ) {
+  static async create(model: MethodModel, backend: Backend, tokens: Float32Array, indices: number[], s: RunSettings) {
     const feeds = runFeeds(model, s);
-    const batch = drawsPerCall(backend, s.augmentationIterations, opts.drawsPerCall);
+    const batch = warpsPerPass(s);
     const g = new Graph();
     const sums = buildAugmentedDraws(g, model, feeds.shape, mapSettings(model, s), indices.length, s.imageSize, batch);
     const graph = await backend.compile([sums.unwarpedSum, sums.coverageSum], { name: 'augmented-draws' });
@@ -480,8 +475,9 @@ export class KeypointFinder {
         noises: f32(concatFloats(chunk.map((d) => d.noise)), [batch, ...feeds.latentShape.slice(1)]),
         tokens: feeds.tokens(this.tokens),
         indices: { dtype: 'int64', shape: [k], data: BigInt64Array.from(this.indices.map((i) => BigInt(i))) },
+        ...average.feeds(),
       });
-      average.add(unwarped!.data as Float32Array, coverage!.data as Float32Array);
+      average.update(unwarped!.data as Float32Array, coverage!.data as Float32Array);
     }
     const maps = average.result();
     return { points: mapPeaks(maps, k, size), maps };

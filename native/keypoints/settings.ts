@@ -42,6 +42,12 @@ export const runSettingsSchema = z
     augmentation: augmentationSchema.default({ rotationDegrees: 15, scale: [0.8, 1.0], translate: [0.25, 0.25] }),
     /** Warped evaluations averaged per image when finding its keypoints. */
     augmentationIterations: positiveInt().default(10),
+    /**
+     * Of those, evaluated together in one pass (lowered to a divisor of augmentationIterations);
+     * the same result for any value. Each warp's activations cost ~0.5 GiB at 512 px (the VAE),
+     * so 5 keeps 512 px inference near 6 GiB with float16 weights.
+     */
+    warpsPerPass: positiveInt().default(5),
     equivarianceWeight: z.number().min(0).default(1000),
     sharpeningWeight: z.number().min(0).default(100),
     /** S: images are resized to S×S pixels. */
@@ -53,6 +59,12 @@ export const runSettingsSchema = z
     /** Subjects expected per image (blobs per token). */
     subjects: positiveInt().default(1),
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    /**
+     * Training evaluates the plain image's UNet again for its backward instead of keeping both
+     * evaluations' activations (lowMemoryStep.ts): the same gradient in less GPU memory, for one
+     * more UNet forward per iteration.
+     */
+    lowMemory: z.boolean().default(false),
   })
   .strict();
 

@@ -1,6 +1,7 @@
-// One training iteration as one graph (ALGORITHM.md, "One training iteration"): the plain and
-// the warped image's maps, token selection, sharpening + equivariance losses, and the gradient
-// of the loss with respect to the tokens.
+// One training iteration (ALGORITHM.md, "One training iteration"): the plain and the warped
+// image's maps, token selection, sharpening + equivariance losses, and the gradient of the loss
+// with respect to the tokens. By default one graph does it all; the low-memory setting splits it
+// into a forward graph and one backward graph per UNet evaluation (lowMemoryStep.ts).
 import type { Graph, Tensor } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
 import { grad } from '../graph/autodiff.js';
@@ -41,28 +42,38 @@ export interface TrainStepGraph {
  */
 export type StepChoice = 'computed' | 'given';
 
-/** Graph inputs of a training step, by name: image, theta, noise, warpedNoise, tokens (+ the given choice). */
-export function buildTrainStep(
-  g: Graph,
-  model: SdxlComponents,
-  shape: { imageSize: number; latentSize: number; tokens: number },
-  maps: MapEvaluationSettings,
-  loss: LossSettings,
-  choice: StepChoice = 'computed',
-): TrainStepGraph {
+export interface StepShape {
+  imageSize: number;
+  latentSize: number;
+  tokens: number;
+}
+
+/** The inputs every training-step graph declares: image, theta, noise, warpedNoise, tokens. */
+export function declareStepInputs(g: Graph, model: SdxlComponents, shape: StepShape) {
   const lc = model.vae.config.latentChannels;
-  const image = g.input('image', [1, 3, shape.imageSize, shape.imageSize]);
-  const theta = g.input('theta', [2, 3]);
-  const noise = g.input('noise', [1, lc, shape.latentSize, shape.latentSize]);
-  const warpedNoise = g.input('warpedNoise', [1, lc, shape.latentSize, shape.latentSize]);
-  const tokens = g.input('tokens', [1, shape.tokens, model.unet.config.crossAttentionDim]);
-  const params = modelParams(g, model);
+  return {
+    image: g.input('image', [1, 3, shape.imageSize, shape.imageSize]),
+    theta: g.input('theta', [2, 3]),
+    noise: g.input('noise', [1, lc, shape.latentSize, shape.latentSize]),
+    warpedNoise: g.input('warpedNoise', [1, lc, shape.latentSize, shape.latentSize]),
+    tokens: g.input('tokens', [1, shape.tokens, model.unet.config.crossAttentionDim]),
+  };
+}
 
-  const warpedImage = warp(image, theta);
-  const first = (t: Tensor) => op.reshape(t, t.shape.slice(1));
-  const a = first(attentionMaps(params, model, image, noise, tokens, maps).maps);
-  const aw = first(attentionMaps(params, model, warpedImage, warpedNoise, tokens, maps).maps);
+/** [1, ...] → [...]: the maps of a batch of one. */
+export const first = (t: Tensor) => op.reshape(t, t.shape.slice(1));
 
+export interface StepLosses {
+  loss: Tensor;
+  sharpening: Tensor;
+  equivariance: Tensor;
+  candidates: Tensor;
+  selected: Tensor;
+}
+
+/** Selection and losses from the plain maps `a` and the warped image's maps `aw` ([N, R, R] each). */
+export function stepLosses(a: Tensor, aw: Tensor, theta: Tensor, loss: LossSettings, choice: StepChoice): StepLosses {
+  const g = a.graph;
   const candidates = sharpestTokens(a, loss.sigma, loss.candidates, loss.subjects);
   const given =
     choice === 'given'
@@ -85,16 +96,25 @@ export function buildTrainStep(
   const unwarped = first(inverseWarp(op.reshape(pickedWarped, [1, ...pickedWarped.shape]), theta));
   const equivariance = mse(picked, unwarped);
   const total = op.add(op.mul(equivariance, loss.equivarianceWeight), op.mul(sharpening, loss.sharpeningWeight));
-  const [gradient] = grad(total, [tokens]);
-  return {
-    loss: total,
-    sharpening,
-    equivariance,
-    gradient: gradient!,
-    candidates,
-    selected,
-    maps: a,
-    warpedMaps: aw,
-    warpedImage,
-  };
+  return { loss: total, sharpening, equivariance, candidates, selected };
+}
+
+/** Graph inputs of a training step, by name: image, theta, noise, warpedNoise, tokens (+ the given choice). */
+export function buildTrainStep(
+  g: Graph,
+  model: SdxlComponents,
+  shape: StepShape,
+  maps: MapEvaluationSettings,
+  loss: LossSettings,
+  choice: StepChoice = 'computed',
+): TrainStepGraph {
+  const { image, theta, noise, warpedNoise, tokens } = declareStepInputs(g, model, shape);
+  const params = modelParams(g, model);
+
+  const warpedImage = warp(image, theta);
+  const a = first(attentionMaps(params, model, image, noise, tokens, maps).maps);
+  const aw = first(attentionMaps(params, model, warpedImage, warpedNoise, tokens, maps).maps);
+  const step = stepLosses(a, aw, theta, loss, choice);
+  const [gradient] = grad(step.loss, [tokens]);
+  return { ...step, gradient: gradient!, maps: a, warpedMaps: aw, warpedImage };
 }

@@ -367,8 +367,9 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
       ]),
       tokens: f32(finalTokens, tokenShape),
       indices: i64(aug.indices),
+      ...average.feeds(),
     });
-    average.add(floats(u!), floats(cov!));
+    average.update(floats(u!), floats(cov!));
     const finalMaps = average.result();
     report.atMost('aug_maps', 'max abs', maxAbsError(finalMaps, c.tensor('aug_maps').data), valueTol);
     report.judged(

@@ -1,6 +1,6 @@
 // Training from the browser with a real (small, random-weight) SDXL-architecture model on the CPU:
-// import a labelled dataset, check and choose the model, train with live progress that survives a
-// window reload, find the keypoints, evaluate against the ground truth, open the worst image and
+// import a labelled dataset, check and choose the model, train (with "Low GPU memory" on) with live
+// progress that survives a window reload, find the keypoints, evaluate against the ground truth, open the worst image and
 // overlay its attention map.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -85,6 +85,7 @@ describe('training from the browser', () => {
     await page.locator('#setting-steps').waitFor();
     await page.getByText(/^Advanced settings/).click();
     for (const [key, value] of Object.entries(tiny)) await page.fill(`#setting-${key}`, String(value));
+    await page.getByLabel('Low GPU memory').check();
     await page.getByRole('button', { name: 'Start training' }).click();
     await expect.poll(() => stepShown(page), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
 
@@ -92,6 +93,8 @@ describe('training from the browser', () => {
     await page.getByRole('button', { name: 'Training', exact: true }).click();
     const afterReload = await stepShown(page);
     expect(afterReload).toBeGreaterThanOrEqual(2);
+    // The form shows the run's own settings: the switch went through as a setting of the run.
+    expect(await page.getByLabel('Low GPU memory').isChecked()).toBe(true);
     await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000 }).toBe('done');
     expect(await stepShown(page)).toBe(tiny.steps);
     await page.waitForTimeout(200);

@@ -27,6 +27,7 @@ describe('run settings', () => {
       maxQueryTokens: 1024,
       augmentation: { rotationDegrees: 15, scale: [0.8, 1], translate: [0.25, 0.25] },
       augmentationIterations: 10,
+      warpsPerPass: 5,
       equivarianceWeight: 1000,
       sharpeningWeight: 100,
       imageSize: 512,
@@ -34,6 +35,7 @@ describe('run settings', () => {
       indexImages: 100,
       subjects: 1,
       seed: 0,
+      lowMemory: false,
     });
   });
 

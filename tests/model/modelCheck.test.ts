@@ -6,17 +6,22 @@ import path from 'node:path';
 import { modelCheckCommand } from '../../electron/cli/commands/modelCheck.js';
 import { UserError, type CliIO } from '../../electron/cli/command.js';
 import { writeSafetensors } from '../../native/weights/safetensors.js';
-import { estimateTrainingMemory } from '../../native/sdxl/memoryEstimate.js';
-import { referenceSettings } from '../../native/keypoints/settings.js';
-import { trainingMemorySettings } from '../../electron/services/modelService.js';
+import { cachedMethodMemory, CUDA_CONTEXT_BYTES, methodMemory } from '../../native/keypoints/memoryPlan.js';
+import { parseRunSettings } from '../../native/keypoints/settings.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
 import { goldenModelDir, goldenSingleFile } from '../golden/paths.js';
 
 let tmp: string;
+const cacheBefore = process.env.SKP_CACHE_DIR;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'skp-check-'));
+  process.env.SKP_CACHE_DIR = path.join(tmp, 'cache');
 });
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+afterAll(() => {
+  if (cacheBefore === undefined) delete process.env.SKP_CACHE_DIR;
+  else process.env.SKP_CACHE_DIR = cacheBefore;
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 async function check(args: string[]): Promise<{ code: number; lines: string[] }> {
   const lines: string[] = [];
@@ -44,24 +49,58 @@ describe('skp model check', () => {
     expect(text).toContain('Parameters: 7,225,435 (UNet 6,787,588, VAE 437,847)');
     expect(text).toContain('channels 32/64/96');
     expect(text).toContain('heads 4/6 (16/16 channels per head), 16 norm groups');
-    expect(text).toMatch(/Memory: +about [\d.]+ GB for a training iteration at 512² with 500 tokens/);
-    expect(text).toContain('estimate: weights: parameters × 4 B');
+    expect(text).toContain('Memory:     GPU memory on native CUDA at 512² with 500 tokens and maps 128²');
+    for (const job of ['training', 'training, Low GPU memory', 'finding keypoints, 5 warps a pass'])
+      expect(text).toMatch(
+        new RegExp(
+          `^ {12}${job} +[\\d.]+ GiB  \\(activations [\\d.]+ GiB \\+ weights [\\d.]+ GiB \\+ CUDA context 0.55 GiB\\)$`,
+          'm',
+        ),
+      );
   });
 
-  it('scales the memory estimate with image size and tokens', async () => {
+  it('plans each job at the settings given, with weights at their stored width', async () => {
     const model = loadSdxlModel(caseA);
-    const at = (imageSize: number, tokens: number) =>
-      estimateTrainingMemory(
-        model.unet.config,
-        model.vae.config,
-        model.parameterCount,
-        trainingMemorySettings({ ...referenceSettings, imageSize, tokens }),
-      );
-    expect(at(512, 500).weightBytes).toBe(model.parameterCount * 4);
-    expect(at(1024, 500).activationBytes).toBeGreaterThan(at(512, 500).activationBytes);
-    expect(at(512, 1000).activationBytes).toBeGreaterThan(at(512, 500).activationBytes);
-    const { lines } = await check([caseA, '--image-size', '256', '--tokens', '40']);
-    expect(lines.join('\n')).toContain('at 256² with 40 tokens');
+    const at = (raw: Record<string, unknown>) => methodMemory(model, parseRunSettings(raw));
+    const reference = at({});
+    expect(at({ imageSize: 1024 }).training.arenaBytes).toBeGreaterThan(reference.training.arenaBytes);
+    expect(at({ tokens: 1000 }).training.arenaBytes).toBeGreaterThan(reference.training.arenaBytes);
+    expect(reference.lowMemoryTraining.arenaBytes).toBeLessThan(reference.training.arenaBytes);
+    expect(at({ warpsPerPass: 1 }).inference.arenaBytes).toBeLessThan(reference.inference.arenaBytes);
+    expect(reference.inference.warpsPerPass).toBe(5);
+    const { training } = reference;
+    expect(training.totalBytes).toBe(
+      training.arenaBytes + training.constantBytes + training.weightBytes + CUDA_CONTEXT_BYTES,
+    );
+    // The float16 single file holds the same tensors as the float32 folder: half the bytes on the GPU.
+    const half = loadSdxlModel(goldenSingleFile(), {
+      unetConfig: path.join(caseA, 'unet/config.json'),
+      vaeConfig: path.join(caseA, 'vae/config.json'),
+    });
+    const halfMemory = methodMemory(half, parseRunSettings({}));
+    expect(halfMemory.training.weightBytes * 2).toBe(training.weightBytes);
+    expect(halfMemory.training.arenaBytes).toBe(training.arenaBytes);
+    // Only what the graphs read: the VAE decoder and the UNet past the controlled layers stay on disk.
+    expect(training.weightBytes).toBeLessThan(model.parameterCount * 4);
+    const { lines } = await check([caseA, '--image-size', '256', '--tokens', '40', '--set', 'upsampleRes=32']);
+    expect(lines.join('\n')).toContain('at 256² with 40 tokens and maps 32²');
+    await expect(check([caseA, '--set', 'upsampleRes=100'])).rejects.toThrow(/upsampleRes: 100 is not a multiple/);
+  });
+
+  it('keeps the plans by model and settings, and plans again over a damaged entry', () => {
+    const model = loadSdxlModel(caseA);
+    const dir = path.join(tmp, 'plans');
+    const s = parseRunSettings({ imageSize: 256, tokens: 40, upsampleRes: 32 });
+    const planned = cachedMethodMemory(model, s, dir);
+    expect(planned).toEqual(methodMemory(model, s));
+    const [entry] = fs.readdirSync(dir);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, entry!), 'utf8'))).toEqual(planned);
+    expect(cachedMethodMemory(model, s, dir)).toEqual(planned);
+    const other = cachedMethodMemory(model, { ...s, tokens: 50 }, dir);
+    expect(other.training.arenaBytes).toBeGreaterThan(planned.training.arenaBytes);
+    expect(fs.readdirSync(dir)).toHaveLength(2);
+    fs.writeFileSync(path.join(dir, entry!), '{"training": 1');
+    expect(cachedMethodMemory(model, s, dir)).toEqual(planned);
   });
 
   it('refuses what is not SDXL base, saying what it is', async () => {

@@ -69,7 +69,9 @@ export const methods = {
   /** The settings a run takes, with the reference defaults and a short explanation each. */
   'training.settings': takes(nothing).returns<T.SettingDescription[]>(),
   'training.current': takes(nothing).returns<T.TrainingView | null>(),
-  'training.start': takes(z.object({ settings: z.record(z.string(), z.number()) }).strict()).returns<T.JobStatus>(),
+  'training.start': takes(
+    z.object({ settings: z.record(z.string(), z.union([z.number(), z.boolean()])) }).strict(),
+  ).returns<T.JobStatus>(),
   /** Continues a cancelled, failed or interrupted run from its last checkpoint. */
   'training.resume': takes(z.object({ runId: id }).strict()).returns<T.JobStatus>(),
   /** Chooses the run's indices (if not yet) and finds the keypoints of every image; corrections stay. */

@@ -82,8 +82,12 @@ export interface ModelCheck {
   architecture: string;
   dtype: string;
   parameterCount: number;
-  /** Peak memory a training iteration needs at the reference settings (512 px, 500 tokens, R = 128). */
+  /** GPU memory training needs on native CUDA at the reference settings (512 px, 500 tokens, R = 128). */
   memoryNeededBytes: number;
+  /** The same with the "Low GPU memory" setting. */
+  lowMemoryTrainingBytes: number;
+  /** Finding keypoints (augmented inference) at the reference settings. */
+  inferenceBytes: number;
   provider: ExecutionProvider;
   /** Why this provider runs it, e.g. "CUDA addon found an H100" or "no GPU provider in this build". */
   providerReason: string;
@@ -127,12 +131,24 @@ export interface IndexConsistency {
 }
 
 /** A training setting the UI offers, with the reference default and a one-line explanation. */
-export interface SettingDescription {
+export type SettingDescription = NumberSetting | SwitchSetting;
+
+export interface NumberSetting {
+  kind: 'number';
   key: string;
   label: string;
   default: number;
   min: number;
   /** Whole numbers only. */
   integer: boolean;
+  explain: string;
+}
+
+/** A setting that is on or off. */
+export interface SwitchSetting {
+  kind: 'switch';
+  key: string;
+  label: string;
+  default: boolean;
   explain: string;
 }

@@ -1,0 +1,160 @@
+// The GPU memory the method needs on the native CUDA backend, from the plans the backend itself
+// would make: for each job, the activation arena and constants of its graph (planGraph, pure
+// TypeScript, no GPU), the weights that graph reads at their stored width, and a fixed allowance
+// for the CUDA context and cuBLAS's workspace. Building a graph reads only tensor names, shapes
+// and dtypes, so this works from the files' headers (or a config's recorded shapes) without
+// loading a weight.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { Graph, numel, type Tensor } from '../graph/ir.js';
+import { planGraph } from '../cuda/plan.js';
+import { buildAugmentedDraws } from './graphs.js';
+import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
+import { mapSettingsFor, warpsPerPass, type MethodModel } from './method.js';
+import type { RunSettings } from './settings.js';
+import type { WeightSource } from '../sdxl/load.js';
+import { buildTrainStep } from './trainStep.js';
+
+/**
+ * What a process using the GPU holds besides our allocations: the CUDA context and cuBLAS's
+ * workspace. A first value, to be replaced by one measured on a GPU.
+ */
+export const CUDA_CONTEXT_BYTES = Math.round(0.55 * 2 ** 30);
+
+export interface GraphMemory {
+  /** Activations: one arena per graph, reused between tensors whose lifetimes do not overlap. */
+  arenaBytes: number;
+  constantBytes: number;
+  /** Every weight the graph reads, once, at its stored width. */
+  weightBytes: number;
+  /** All of the above plus CUDA_CONTEXT_BYTES. */
+  totalBytes: number;
+}
+
+export interface MethodMemory {
+  training: GraphMemory;
+  /** Training with the "Low GPU memory" setting. */
+  lowMemoryTraining: GraphMemory;
+  /** Augmented inference, `warpsPerPass` warps a pass. */
+  inference: GraphMemory & { warpsPerPass: number };
+}
+
+const storedWidth = { float32: 4, float16: 2, bfloat16: 2 } as const;
+
+function graphMemory(outputs: Tensor[]): GraphMemory {
+  const plan = planGraph(outputs);
+  const seen = new Set<string>();
+  let weightBytes = 0;
+  for (const w of plan.weights) {
+    if (w.spec.op !== 'weight') continue;
+    const ref = w.spec.ref;
+    const key = `${ref.file}\0${ref.byteOffset}\0${ref.name}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    weightBytes += numel(w.shape) * storedWidth[ref.storedAs];
+  }
+  const arenaBytes = plan.arenaBytes;
+  const constantBytes = plan.constantBytes;
+  return {
+    arenaBytes,
+    constantBytes,
+    weightBytes,
+    totalBytes: arenaBytes + constantBytes + weightBytes + CUDA_CONTEXT_BYTES,
+  };
+}
+
+/** Plans training (default and low-memory) and augmented inference at these settings. */
+export function methodMemory(model: MethodModel, s: RunSettings): MethodMemory {
+  const downscale = 2 ** (model.vae.config.blockOutChannels.length - 1);
+  const shape = { imageSize: s.imageSize, latentSize: s.imageSize / downscale, tokens: s.tokens };
+  const maps = mapSettingsFor(model.scheduler, s);
+  const training = (build: typeof buildTrainStep) => {
+    const t = build(new Graph(), model, shape, maps, s);
+    return graphMemory([t.loss, t.sharpening, t.equivariance, t.gradient]);
+  };
+  const warps = warpsPerPass(s);
+  const draws = buildAugmentedDraws(new Graph(), model, shape, maps, s.keypoints, s.imageSize, warps);
+  return {
+    training: training(buildTrainStep),
+    lowMemoryTraining: training(buildLowMemoryTrainStep),
+    inference: { ...graphMemory([draws.unwarpedSum, draws.coverageSum]), warpsPerPass: warps },
+  };
+}
+
+/** A model whose tensors can be listed: what the cache key needs besides its configs. */
+export interface ListedModel extends MethodModel {
+  unet: MethodModel['unet'] & { weights: Pick<WeightSource, 'names' | 'shape' | 'ref'> };
+  vae: MethodModel['vae'] & { weights: Pick<WeightSource, 'names' | 'shape' | 'ref'> };
+}
+
+const graphMemorySchema = z.object({
+  arenaBytes: z.number(),
+  constantBytes: z.number(),
+  weightBytes: z.number(),
+  totalBytes: z.number(),
+});
+const methodMemorySchema = z.object({
+  training: graphMemorySchema,
+  lowMemoryTraining: graphMemorySchema,
+  inference: graphMemorySchema.extend({ warpsPerPass: z.number() }),
+});
+
+/** The engine's sources that shape a plan (graphs, model, planner): a cached plan of other code is stale. */
+function engineDigest(): string {
+  const native = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const hash = createHash('sha256');
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/\.(ts|js|mjs)$/.test(entry.name))
+        hash.update(`${path.relative(native, full)}\0`).update(fs.readFileSync(full));
+    }
+  };
+  for (const folder of ['graph', 'sdxl', 'keypoints', 'cuda']) walk(path.join(native, folder));
+  return hash.digest('hex');
+}
+
+/** Configs, settings and every tensor's name, shape and stored type, plus the engine's sources. */
+function cacheKey(model: ListedModel, s: RunSettings): string {
+  const tensors = (weights: ListedModel['unet']['weights']) =>
+    weights
+      .names()
+      .sort()
+      .map((n) => `${n}:${weights.shape(n).join('x')}:${weights.ref(n).storedAs}`);
+  return createHash('sha256')
+    .update(
+      JSON.stringify({
+        engine: engineDigest(),
+        unet: model.unet.config,
+        vae: model.vae.config,
+        scheduler: model.scheduler,
+        settings: s,
+        unetTensors: tensors(model.unet.weights),
+        vaeTensors: tensors(model.vae.weights),
+      }),
+    )
+    .digest('hex');
+}
+
+/**
+ * methodMemory, kept in `cacheDir` by model, settings and engine version: planning full-size
+ * SDXL takes seconds, and `skp model check` asks again for the same model. An unreadable entry
+ * is planned again.
+ */
+export function cachedMethodMemory(model: ListedModel, s: RunSettings, cacheDir: string): MethodMemory {
+  const file = path.join(cacheDir, `${cacheKey(model, s)}.json`);
+  try {
+    return methodMemorySchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
+  } catch {
+    const memory = methodMemory(model, s);
+    fs.mkdirSync(cacheDir, { recursive: true });
+    const partial = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(partial, JSON.stringify(memory));
+    fs.renameSync(partial, file);
+    return memory;
+  }
+}
