@@ -79,7 +79,10 @@ describe('skp model check', () => {
     });
     const halfMemory = methodMemory(half, parseRunSettings({}));
     expect(halfMemory.training.weightBytes * 2).toBe(training.weightBytes);
-    expect(halfMemory.training.arenaBytes).toBe(training.arenaBytes);
+    // Half-width weights are widened to float32 just before each GEMM reads them: a little more arena,
+    // never a whole float32 copy of the weights.
+    expect(halfMemory.training.arenaBytes).toBeGreaterThanOrEqual(training.arenaBytes);
+    expect(halfMemory.training.arenaBytes - training.arenaBytes).toBeLessThan(halfMemory.training.weightBytes);
     // Only what the graphs read: the VAE decoder and the UNet past the controlled layers stay on disk.
     expect(training.weightBytes).toBeLessThan(model.parameterCount * 4);
     const { lines } = await check([caseA, '--image-size', '256', '--tokens', '40', '--set', 'upsampleRes=32']);
