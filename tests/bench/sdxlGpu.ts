@@ -43,8 +43,9 @@ export function breakdown(steps: CudaStepTime[]): string {
 
 export type Profiles = Record<string, { kind: string; op: string; shape: number[]; label?: string; ms: number }[]>;
 
-export const sdxlSettings = (size: number) =>
-  parseRunSettings({ tokens: 500, imageSize: size, upsampleRes: 128, augmentationIterations: 10 });
+/** The reference timings' settings (docs/FACTS.md); `lowMemory` for the Low GPU memory rows. */
+export const sdxlSettings = (size: number, lowMemory = false) =>
+  parseRunSettings({ tokens: 500, imageSize: size, upsampleRes: 128, augmentationIterations: 10, lowMemory });
 
 /** One measured row: a workload at one size and precision, or why it did not run. */
 export interface SdxlRow {
@@ -66,11 +67,15 @@ export async function benchSdxl(
   sizes: number[],
   precisions: CudaPrecision[],
   profiles: Profiles | null,
+  lowMemory = false,
 ): Promise<SdxlRow[]> {
   const rows: SdxlRow[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'skp-bench-sdxl-'));
   try {
-    const { model, bytes, seconds } = writeFullSizeModel(dir, sizes.map(sdxlSettings));
+    const { model, bytes, seconds } = writeFullSizeModel(
+      dir,
+      sizes.map((size) => sdxlSettings(size)),
+    );
     console.log(
       `\nSDXL full architecture, random float16 weights (${(bytes / 2 ** 30).toFixed(2)} GiB written in ${seconds.toFixed(0)} s), 500 tokens, R = 128`,
     );
@@ -78,14 +83,14 @@ export async function benchSdxl(
     first.resetPeakUsed();
     console.log(`  in use before any weight is loaded (CUDA context, cuBLAS): ${gib(first.peakUsedBytes)}`);
     for (const size of sizes) {
-      const s = sdxlSettings(size);
+      const s = sdxlSettings(size, lowMemory);
       const rand = seededRandom(5);
       const pixels = Array.from({ length: 2 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
       const images: ImageSource = { count: 2, load: async (i) => pixels[i]! };
       for (const precision of precisions) {
         const backend = first.withOptions({ precision });
         const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
-        const row = `  ${size}² ${precision.padEnd(7)}`;
+        const row = `  ${size}² ${precision.padEnd(7)}${lowMemory ? ' low GPU memory' : ''}`;
         // A run that does not fit (under SKP_CUDA_MEMORY_LIMIT, say) is a row of the table, not the end of it.
         const attempt = async (what: SdxlRow['what'], work: () => Promise<[number, string]>) => {
           backend.resetPeakUsed();
