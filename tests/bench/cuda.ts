@@ -3,7 +3,7 @@
 // at the 64×64 latent of a 512² image), each in float32 and TF32, with and without launch
 // graph capture. Absolute numbers with the GPU they came from; run where the addon loads:
 //   node --import tsx tests/bench/cuda.ts [--profile-json file]   (every launch's GPU time, TF32 runs)
-//     [--sdxl-only] [--precisions float32,tf32] [--low-memory]
+//     [--sdxl-only] [--precisions float32,tf32] [--low-memory] [--warps-per-pass N]
 // With `--sdxl SIZE[,SIZE…]`, also the method itself on SDXL's full architecture (random
 // float16 weights, written to the temp folder first): ms per training iteration and per
 // augmented inference at SIZE² with 500 tokens and R = 128, the settings of the PyTorch
@@ -178,6 +178,9 @@ async function main() {
       precisions,
       i >= 0 ? profiles : null,
       process.argv.includes('--low-memory'),
+      process.argv.includes('--warps-per-pass')
+        ? Number(process.argv[process.argv.indexOf('--warps-per-pass') + 1])
+        : undefined,
     );
   if (i >= 0) writeFileSync(process.argv[i + 1]!, JSON.stringify(profiles, null, 1));
 }

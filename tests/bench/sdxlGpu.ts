@@ -44,8 +44,15 @@ export function breakdown(steps: CudaStepTime[]): string {
 export type Profiles = Record<string, { kind: string; op: string; shape: number[]; label?: string; ms: number }[]>;
 
 /** The reference timings' settings (docs/FACTS.md); `lowMemory` for the Low GPU memory rows. */
-export const sdxlSettings = (size: number, lowMemory = false) =>
-  parseRunSettings({ tokens: 500, imageSize: size, upsampleRes: 128, augmentationIterations: 10, lowMemory });
+export const sdxlSettings = (size: number, lowMemory = false, warpsPerPass?: number) =>
+  parseRunSettings({
+    tokens: 500,
+    imageSize: size,
+    upsampleRes: 128,
+    augmentationIterations: 10,
+    lowMemory,
+    warpsPerPass,
+  });
 
 /** One measured row: a workload at one size and precision, or why it did not run. */
 export interface SdxlRow {
@@ -68,6 +75,7 @@ export async function benchSdxl(
   precisions: CudaPrecision[],
   profiles: Profiles | null,
   lowMemory = false,
+  warpsPerPass?: number,
 ): Promise<SdxlRow[]> {
   const rows: SdxlRow[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'skp-bench-sdxl-'));
@@ -83,14 +91,14 @@ export async function benchSdxl(
     first.resetPeakUsed();
     console.log(`  in use before any weight is loaded (CUDA context, cuBLAS): ${gib(first.peakUsedBytes)}`);
     for (const size of sizes) {
-      const s = sdxlSettings(size, lowMemory);
+      const s = sdxlSettings(size, lowMemory, warpsPerPass);
       const rand = seededRandom(5);
       const pixels = Array.from({ length: 2 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
       const images: ImageSource = { count: 2, load: async (i) => pixels[i]! };
       for (const precision of precisions) {
         const backend = first.withOptions({ precision });
         const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
-        const row = `  ${size}² ${precision.padEnd(7)}${lowMemory ? ' low GPU memory' : ''}`;
+        const row = `  ${size}² ${precision.padEnd(7)}${lowMemory ? ' low GPU memory' : ''} ${s.warpsPerPass} warps per pass`;
         // A run that does not fit (under SKP_CUDA_MEMORY_LIMIT, say) is a row of the table, not the end of it.
         const attempt = async (what: SdxlRow['what'], work: () => Promise<[number, string]>) => {
           backend.resetPeakUsed();

@@ -53,7 +53,7 @@ describe('skp model check', () => {
     for (const job of ['training', 'training, Low GPU memory', 'finding keypoints, 5 warps a pass'])
       expect(text).toMatch(
         new RegExp(
-          `^ {12}${job} +[\\d.]+ GiB  \\(activations [\\d.]+ GiB \\+ weights [\\d.]+ GiB \\+ CUDA context 0.55 GiB\\)$`,
+          `^ {12}${job} +[\\d.]+ GiB  \\(activations [\\d.]+ GiB \\+ weights [\\d.]+ GiB \\+ CUDA context and run-time buffers 1.03 GiB\\)$`,
           'm',
         ),
       );

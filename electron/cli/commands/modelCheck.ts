@@ -52,7 +52,7 @@ function describe(io: CliIO, m: LoadedModel): void {
 
 /** One job's line: its total and what makes it up. */
 const memoryLine = (job: string, g: GraphMemory) =>
-  `            ${job.padEnd(34)} ${gib(g.totalBytes).padStart(10)}  (activations ${gib(g.arenaBytes + g.constantBytes)} + weights ${gib(g.weightBytes)} + CUDA context ${gib(CUDA_CONTEXT_BYTES)})`;
+  `            ${job.padEnd(34)} ${gib(g.totalBytes).padStart(10)}  (activations ${gib(g.arenaBytes + g.constantBytes)} + weights ${gib(g.weightBytes)} + CUDA context and run-time buffers ${gib(CUDA_CONTEXT_BYTES)})`;
 
 function describeMemory(io: CliIO, memory: MethodMemory, s: RunSettings, gpu: GpuInfo | null): void {
   io.out(
