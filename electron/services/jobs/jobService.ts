@@ -35,6 +35,10 @@ const backendSchema = z.string().min(1);
 const workersSchema = z.union([
   z.strictObject({ redis: z.string().regex(/^rediss?:\/\/./, 'expected redis://host:port or rediss://host:port') }),
   z.strictObject({ local: z.number().int().min(1).max(64) }),
+  z.strictObject({
+    gpus: z.union([z.literal('all'), z.array(z.number().int().min(0).max(255)).min(1).max(64)]),
+  }),
+  z.strictObject({ processes: z.number().int().min(1).max(64) }),
 ]);
 
 const requestSchema = z.discriminatedUnion('kind', [
