@@ -203,7 +203,7 @@ describe('what workers accept', () => {
   });
 
   it('a job whose payload is not a task fails at once, saying what is wrong', async () => {
-    const connection = bullConnection(redisTarget(redis.url));
+    const connection = bullConnection(redisTarget(redis.url), { blocking: false });
     const bull = new Queue(QUEUE, { connection, prefix: PREFIX });
     try {
       await bull.add(

@@ -4,7 +4,7 @@ import { defaultCacheDir } from '../../../native/runtime/cache.js';
 import { IpcTaskSource } from '../../services/distributed/ipcSource.js';
 import { modelHash } from '../../services/distributed/modelHash.js';
 import { RedisTaskSource } from '../../services/distributed/redisQueue.js';
-import { connectRedis, redisTarget } from '../../services/distributed/redisTarget.js';
+import { connectRedis, redisTarget, RedisUnanswered } from '../../services/distributed/redisTarget.js';
 import { TaskHandler } from '../../services/distributed/taskHandler.js';
 import type { TaskSource } from '../../services/distributed/workQueue.js';
 import { describeWorker, serveTasks, workerInfoText } from '../../services/distributed/workforce.js';
@@ -107,6 +107,10 @@ export const workerCommand: CliCommand = {
       return 0;
     } catch (e) {
       if (isServiceError(e)) throw new UserError(e.message);
+      if (e instanceof RedisUnanswered) {
+        io.err(`skp worker: ${e.message}; stopping`);
+        return 1;
+      }
       throw e;
     }
   },
