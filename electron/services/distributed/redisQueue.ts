@@ -1,8 +1,9 @@
 // The work queue on Redis through BullMQ: one job per task with an idempotent id, retries with
 // backoff, stalled-job recovery (a worker that stops renewing its lock, e.g. killed, loses the
-// job to another). The coordinator polls its jobs' states rather than listening to events, so a
-// Redis that restarted empty is noticed (its jobs are "unknown") and the jobs and run data are
-// put back; results already written to the project are never asked for again.
+// job to another). The coordinator looks at its jobs' states whenever a job finishes (an event,
+// jobFinishes.ts) and every second without one, so a Redis that restarted empty is noticed (its
+// jobs are "unknown") and the jobs and run data are put back; results already written to the
+// project are never asked for again.
 //
 // Keys under the prefix "skp": BullMQ's queue "work"; skp:run:<run>:<field> (run data, expiring
 // unless the coordinator keeps refreshing it: a coordinator that quit leaves its jobs to fail
@@ -10,6 +11,7 @@
 // skp:worker:<id> (each connected worker, expiring unless it keeps announcing itself).
 import { createIORedisClient, DelayedError, Job, Queue, UnrecoverableError, Worker, type IRedisClient } from 'bullmq';
 import { RunCancelled } from '../../../native/keypoints/method.js';
+import { JobFinishes } from './jobFinishes.js';
 import { answerMs, connectRedis, redisFailure, RedisUnanswered, type RedisTarget } from './redisTarget.js';
 import { Redis } from 'ioredis';
 import {
@@ -31,7 +33,8 @@ import {
 
 export const PREFIX = 'skp';
 export const QUEUE = 'work';
-const POLL_MS = 250;
+/** How often the coordinator looks at its jobs when no event says one finished. */
+const LOOK_MS = 1000;
 /** Run data outlives its coordinator by this long; then the run's leftover jobs fail and go. */
 const RUN_TTL_S = 120;
 const REFRESH_MS = 10_000;
@@ -107,6 +110,7 @@ export class RedisWorkQueue implements WorkQueue {
   private constructor(
     private readonly queue: Queue,
     private readonly connection: IRedisClient,
+    private readonly finishes: JobFinishes,
     private readonly commands: Commands,
     private readonly target: RedisTarget,
   ) {
@@ -124,7 +128,8 @@ export class RedisWorkQueue implements WorkQueue {
       // Connection errors surface in runTasks, which waits for Redis to come back.
     });
     await queue.waitUntilReady();
-    return new RedisWorkQueue(queue, connection, commands, target);
+    const finishes = await JobFinishes.listen(QUEUE, PREFIX, bullConnection(target, { blocking: true }), target);
+    return new RedisWorkQueue(queue, connection, finishes, commands, target);
   }
 
   async share(run: string, field: string, bytes: Uint8Array): Promise<void> {
@@ -168,6 +173,7 @@ export class RedisWorkQueue implements WorkQueue {
         await Promise.all([...pending.keys()].map((id) => this.queue.remove(id).catch(() => 0)));
         throw new RunCancelled();
       }
+      const mark = this.finishes.mark();
       try {
         // BullMQ's connection waits out an outage in silence; this one fails at once, so the user hears of it.
         await this.commands.send('PING', []);
@@ -240,7 +246,7 @@ export class RedisWorkQueue implements WorkQueue {
         }
         unreachable = message;
       }
-      await sleep(POLL_MS);
+      if (pending.size > 0) await this.finishes.wait(mark, LOOK_MS);
     }
   }
 
@@ -270,6 +276,7 @@ export class RedisWorkQueue implements WorkQueue {
     // Closing talks to Redis, which may be the thing that stopped answering.
     await Promise.race([this.queue.close().catch(() => undefined), sleep(answerMs(this.target))]);
     this.connection.disconnect();
+    await this.finishes.close();
     this.commands.close();
   }
 }
