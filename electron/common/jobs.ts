@@ -29,6 +29,9 @@ export type BackendPreference = 'auto' | 'cpu' | 'cuda' | (string & {});
  */
 export type WorkersChoice = { redis: string } | { local: number } | { gpus: 'all' | number[] } | { processes: number };
 
+/** What the app's training panel offers and the project keeps: workers on Redis, or GPUs of this machine. */
+export type SavedWorkersChoice = Extract<WorkersChoice, { redis: string } | { gpus: unknown }>;
+
 export interface TrainJobRequest {
   /** The model; omitted: the project's model reference. */
   model?: ModelSource;

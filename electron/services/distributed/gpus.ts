@@ -3,6 +3,8 @@
 // is built; its numbering (PCI bus order) is the one workers pin with CUDA_DEVICE_ORDER=PCI_BUS_ID.
 import { spawnSync } from 'node:child_process';
 import { badInput } from '../../common/errors.js';
+import type { WorkersChoice } from '../../common/jobs.js';
+import { gpusOfText } from '../../common/workers.js';
 
 /** `all`, or GPU numbers as nvidia-smi lists them. */
 export type GpuChoice = 'all' | number[];
@@ -56,13 +58,17 @@ export function resolveGpus(choice: GpuChoice, gpus: Gpu[] = listGpus()): number
   return [...new Set(choice)];
 }
 
-/** Parses "all" or "0,1" (from the command line or the app); says what is wrong otherwise. */
+/**
+ * Checks what can be checked before a job writes anything: the GPUs named exist on this machine.
+ * Throws a bad-input error saying which does not, or why no GPU was found.
+ */
+export function checkWorkers(choice: WorkersChoice): void {
+  if ('gpus' in choice) resolveGpus(choice.gpus);
+}
+
+/** Parses "all" or "0,1" (from the command line); says what is wrong otherwise. */
 export function parseGpuChoice(text: string): GpuChoice {
-  const trimmed = text.trim();
-  if (trimmed === 'all') return 'all';
-  const parts = trimmed.split(',').map((p) => p.trim());
-  if (parts.some((p) => !/^\d{1,3}$/.test(p))) {
-    throw badInput(`GPUs must be "all" or GPU numbers separated by commas such as 0,1, not "${text}"`);
-  }
-  return parts.map(Number);
+  const read = gpusOfText(text);
+  if ('error' in read) throw badInput(read.error);
+  return read.gpus;
 }

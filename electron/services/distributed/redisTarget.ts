@@ -106,7 +106,9 @@ export async function connectRedis(target: RedisTarget): Promise<Redis> {
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
   });
-  client.on('error', () => undefined);
+  // The socket's own error (ECONNREFUSED, ENOTFOUND) says more than the "Connection is closed" it causes.
+  let socketError: Error | null = null;
+  client.on('error', (e: Error) => (socketError ??= e));
   let timer: NodeJS.Timeout | undefined;
   // ioredis bounds the TCP connect, but a stuck server accepts connections and then says nothing.
   const silence = new Promise<never>((_, reject) => {
@@ -118,7 +120,8 @@ export async function connectRedis(target: RedisTarget): Promise<Redis> {
     await Promise.race([attempt, silence]);
   } catch (e) {
     client.disconnect();
-    throw badInput(`Redis at ${target.label}: ${redisFailure(target, e)}`);
+    const closed = /Connection is closed/.test((e as Error).message);
+    throw badInput(`Redis at ${target.label}: ${redisFailure(target, closed && socketError ? socketError : e)}`);
   } finally {
     clearTimeout(timer);
   }

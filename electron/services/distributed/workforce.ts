@@ -78,14 +78,6 @@ export function serveTasks(
   return source.serve(info, handle).finally(() => handler.release());
 }
 
-/**
- * Checks what can be checked before a job writes anything: the GPUs named exist on this machine.
- * Throws a bad-input error saying which does not, or why no GPU was found.
- */
-export function checkWorkers(choice: WorkersChoice): void {
-  if ('gpus' in choice) resolveGpus(choice.gpus);
-}
-
 export async function openWorkforce(
   choice: WorkersChoice,
   source: ModelSource,
