@@ -34,6 +34,8 @@ interface Entry {
   id: string;
   task: Task;
   attempts: number;
+  /** Its run still waits for it (false once the run failed or was cancelled). */
+  wanted(): boolean;
   notice(message: string): void;
   deliver(result: TaskResult): void;
   fail(e: Error): void;
@@ -142,6 +144,7 @@ export class WorkerProcessQueue implements WorkQueue {
           id,
           task,
           attempts: 0,
+          wanted: () => !failed,
           notice: (message) => opts.onNotice?.(message),
           deliver: (result) => {
             if (failed) return;
@@ -270,6 +273,7 @@ export class WorkerProcessQueue implements WorkQueue {
   }
 
   private died(entry: Entry, why: string): void {
+    if (!entry.wanted()) return;
     entry.attempts += 1;
     if (entry.attempts >= ATTEMPTS) {
       entry.fail(new Error(`task ${entry.id} failed ${ATTEMPTS} times; the last time: ${why}`));
@@ -281,6 +285,7 @@ export class WorkerProcessQueue implements WorkQueue {
   }
 
   private failed(entry: Entry, slot: Slot, kind: 'refused' | 'unworkable' | 'error', message: string): void {
+    if (!entry.wanted()) return;
     entry.attempts += 1;
     // Every worker process has the coordinator's model, so a refusal would repeat.
     if (kind !== 'error' || entry.attempts >= ATTEMPTS) {
