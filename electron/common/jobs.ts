@@ -22,10 +22,15 @@ export interface ModelSource {
 export type BackendPreference = 'auto' | 'cpu' | 'cuda' | (string & {});
 
 /**
- * Where a job computes: workers connected to a Redis server (`skp worker`), or `local` workers
- * in the job's own process; omitted: the job's own backend, one image after the other.
+ * Where a job computes: workers connected to a Redis server (`skp worker`), `local` workers in
+ * the job's own process, one worker process per GPU of this machine (`gpus`: all, or GPU numbers
+ * as nvidia-smi lists them), or `processes` of this machine pinned to no GPU; omitted: the job's
+ * own backend, one image after the other.
  */
-export type WorkersChoice = { redis: string } | { local: number };
+export type WorkersChoice = { redis: string } | { local: number } | { gpus: 'all' | number[] } | { processes: number };
+
+/** What the app's training panel offers and the project keeps: workers on Redis, or GPUs of this machine. */
+export type SavedWorkersChoice = Extract<WorkersChoice, { redis: string } | { gpus: unknown }>;
 
 export interface TrainJobRequest {
   /** The model; omitted: the project's model reference. */

@@ -1,6 +1,7 @@
 // A project: one SQLite file holding a dataset, its runs and its keypoints.
 
 import type { ImportFolderResult } from './images.js';
+import type { SavedWorkersChoice } from './jobs.js';
 import type { KeypointIndex, Part } from './keypoints.js';
 import type { JsonObject, ModelReference, RunStatus } from './runs.js';
 
@@ -10,6 +11,8 @@ export interface ProjectSettings {
   /** The run whose predictions are shown; null: the latest run whose indices stand for parts. */
   activeRunId: number | null;
   modelId: number | null;
+  /** Where the app's training and keypoint jobs compute; null: in the job itself, on this machine. */
+  workers: SavedWorkersChoice | null;
 }
 
 export type ProjectSettingsPatch = Partial<ProjectSettings>;

@@ -2,6 +2,7 @@
 // directly: one schema each, so both accept, refuse and normalise the same values.
 import { z } from 'zod';
 import { partNameSchema } from './names.js';
+import { savedRedisUrlProblem } from './workers.js';
 
 /** A file or folder path the user gave. */
 export const pathSchema = z
@@ -9,6 +10,34 @@ export const pathSchema = z
   .min(1, 'a path is required')
   .max(4096, 'at most 4096 characters')
   .refine((p) => !p.includes('\0'), 'a path cannot contain a NUL character');
+
+/**
+ * Where a job computes (WorkersChoice in jobs.ts): a Redis server's URL, workers in the job's
+ * process, GPUs of this machine (all, or their numbers), or unpinned worker processes.
+ */
+const redisWorkersSchema = z.strictObject({
+  redis: z.string().regex(/^rediss?:\/\/./, 'expected redis://host:port or rediss://host:port'),
+});
+const gpusWorkersSchema = z.strictObject({
+  gpus: z.union([z.literal('all'), z.array(z.number().int().min(0).max(255)).min(1).max(64)]),
+});
+export const workersChoiceSchema = z.union([
+  redisWorkersSchema,
+  z.strictObject({ local: z.number().int().min(1).max(64) }),
+  gpusWorkersSchema,
+  z.strictObject({ processes: z.number().int().min(1).max(64) }),
+]);
+
+/** The choices the app offers and keeps in the project (SavedWorkersChoice); never a password. */
+export const savedWorkersSchema = z.union([
+  z.strictObject({
+    redis: z.string().superRefine((url, ctx) => {
+      const problem = savedRedisUrlProblem(url);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  }),
+  gpusWorkersSchema,
+]);
 
 /** A row id of the project (image, part, run, index). */
 export const idSchema = z.number().int().nonnegative();

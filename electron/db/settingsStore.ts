@@ -3,12 +3,14 @@
 
 import { z } from 'zod';
 import type { ProjectSettings, ProjectSettingsPatch } from '../common/project.js';
+import { savedWorkersSchema } from '../common/schemas.js';
 import type { ProjectDatabase } from './database.js';
 
 const settingsSchema = z.object({
   name: z.string().default('Untitled project'),
   activeRunId: z.number().int().nullable().default(null),
   modelId: z.number().int().nullable().default(null),
+  workers: savedWorkersSchema.nullable().default(null),
 });
 
 export function readSettings(db: ProjectDatabase): ProjectSettings {

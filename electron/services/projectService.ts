@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { badInput, ServiceError } from '../common/errors.js';
 import { Emitter } from '../common/events.js';
 import { projectNameSchema } from '../common/names.js';
-import { idSchema, pathSchema } from '../common/schemas.js';
+import { idSchema, pathSchema, savedWorkersSchema } from '../common/schemas.js';
 import type { CreateProjectRequest, CreateProjectResult, OpenProjectOptions } from '../common/project.js';
 import type { ProjectInfo, RunSummary } from '../common/project.js';
 import type { ProjectSettings, ProjectSettingsPatch } from '../common/project.js';
@@ -26,6 +26,7 @@ import { KeypointStore } from '../db/keypointStore.js';
 import { PartStore } from '../db/partStore.js';
 import { RunStore } from '../db/runStore.js';
 import { readSettings, writeSettings } from '../db/settingsStore.js';
+import { checkWorkers } from './distributed/gpus.js';
 import type { ImageServiceImpl } from './imageService.js';
 import type { ProjectContext } from './projectContext.js';
 import { lockProject, lockedError, otherHolder } from './projectLock.js';
@@ -43,6 +44,7 @@ const settingsPatchSchema = z.strictObject({
   name: projectNameSchema.optional(),
   activeRunId: idSchema.nullable().optional(),
   modelId: idSchema.nullable().optional(),
+  workers: savedWorkersSchema.nullable().optional(),
 });
 
 const modelSchema = z.strictObject({
@@ -218,6 +220,8 @@ export class ProjectServiceImpl implements ProjectService {
     if (valid.modelId != null && !runs.model(valid.modelId)) {
       throw badInput(`project settings: modelId: the project has no model ${valid.modelId}`);
     }
+    // GPUs that this machine does not have are refused now, not when a job starts on them.
+    if (valid.workers) checkWorkers(valid.workers);
     db.write(() => writeSettings(db, valid));
     const settings = readSettings(db);
     this.changed.fire(describeProject(db));

@@ -60,6 +60,18 @@ async function measure(label: string, queue: WorkQueue, sources: TaskSource[]): 
     `  ${label}: ${TASKS} tasks of one 300 KB image on ${WORKERS} workers in ${seconds.toFixed(2)} s, ` +
       `${(TASKS / seconds).toFixed(0)} tasks/s, ${((seconds / TASKS) * 1000 * WORKERS).toFixed(1)} ms per task per worker`,
   );
+  // One task at a time, as a training step of batch 1 waits for its gradient: the latency a
+  // coordinator adds to each round, compute aside.
+  const rounds = 20;
+  const r0 = performance.now();
+  for (let n = 0; n < rounds; n++) {
+    const id = `bench.${run}.round${n}.${crypto.randomUUID()}`;
+    await queue.runTasks(
+      [{ id, task: { kind: 'keypoints', run, images: [{ id: 1, name: 'bench.jpg', bytes: image }] } }],
+      () => undefined,
+    );
+  }
+  console.log(`  ${label}: one task at a time, ${((performance.now() - r0) / rounds).toFixed(1)} ms per round trip`);
   await Promise.all(sources.map((s) => s.stop()));
   await Promise.all(serving);
   await queue.close();

@@ -93,6 +93,15 @@ export class RedisServer {
     await exited;
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, as with a stuck server. */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child.kill('SIGCONT');
+  }
+
   /** Stops the server and starts an empty one on the same port. */
   async restart(): Promise<void> {
     await this.stop();

@@ -62,6 +62,14 @@ describe('Redis URL', () => {
     );
   });
 
+  it('waits 60 s for a server that stops answering, or SKP_REDIS_TIMEOUT seconds', () => {
+    expect(redisTarget('redis://queue.lab', {}).timeoutSeconds).toBe(60);
+    expect(redisTarget('redis://queue.lab', { SKP_REDIS_TIMEOUT: '2.5' }).timeoutSeconds).toBe(2.5);
+    expect(() => redisTarget('redis://queue.lab', { SKP_REDIS_TIMEOUT: 'soon' })).toThrow(
+      'SKP_REDIS_TIMEOUT must be a number of seconds above 0, not "soon"',
+    );
+  });
+
   it('says what is wrong with a URL that is not one', () => {
     expect(() => redisTarget('queue.lab:6379', {})).toThrow(/must start with redis:\/\/ or rediss:\/\//);
     expect(() => redisTarget('redis://queue.lab/x', {})).toThrow(

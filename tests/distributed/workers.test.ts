@@ -6,18 +6,14 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobRequest, JobStatus } from '../../electron/common/jobs.js';
-import { KeypointStore } from '../../electron/db/keypointStore.js';
-import { RunStore } from '../../electron/db/runStore.js';
 import { Job, Queue } from 'bullmq';
 import { ImageStore } from '../../electron/db/imageStore.js';
-import { createServices } from '../../electron/services/container.js';
 import { bullConnection, PREFIX, QUEUE, RedisWorkQueue } from '../../electron/services/distributed/redisQueue.js';
 import { redisTarget } from '../../electron/services/distributed/redisTarget.js';
 import { RunCancelled } from '../../native/keypoints/method.js';
-import { JobServiceImpl } from '../../electron/services/jobs/jobService.js';
 import { removeTempDirs, repoRoot, tempDir, TINY, withProject, writeModel, writeProject } from '../jobs/fixtures.js';
 import { filesUnder, PASSWORD, RedisServer, startWorker, type WorkerProcess } from './cluster.js';
+import { keypointsOf, runJob, trainedStateOf } from './jobs.js';
 
 const IMAGES = 6;
 /** Trained on one process: the reference of the training test and the run the keypoints tests use. */
@@ -30,50 +26,10 @@ let redis: RedisServer;
 let workerCache: string;
 const workers: WorkerProcess[] = [];
 
-/** Runs one job on `project` as the CLI does (its own services and job thread); returns its end and log. */
-async function runJob(project: string, request: JobRequest, onLog?: (line: string) => void) {
-  const services = createServices();
-  const log: string[] = [];
-  try {
-    await services.project.open(project);
-    const jobs = new JobServiceImpl(services.context);
-    const watch = jobs.onStateChange((e) => {
-      if (!e.message) return;
-      log.push(e.message);
-      onLog?.(e.message);
-    });
-    try {
-      const started = await jobs.start(request);
-      const status: JobStatus = await jobs.wait(started.jobId);
-      return { status, log };
-    } finally {
-      watch.dispose();
-      await jobs.dispose();
-    }
-  } finally {
-    services.dispose();
-  }
-}
-
 function copyProject(from: string, name: string): string {
   const to = path.join(dir, name);
   fs.copyFileSync(from, to);
   return to;
-}
-
-/** Every predicted point and stored attention map of the project's only run, in a fixed order. */
-function keypointsOf(project: string) {
-  return withProject(project, (db) => {
-    const runId = new RunStore(db).runs()[0]!.id;
-    const points = new KeypointStore(db)
-      .forRun(runId)
-      .map((k) => [k.imageId, k.indexId, k.x, k.y, k.score])
-      .sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
-    const maps = db.sql
-      .prepare('SELECT image_id, side, peaks, maps FROM attention_maps WHERE run_id = ? ORDER BY image_id')
-      .all(runId);
-    return { points, maps };
-  });
 }
 
 let reference: ReturnType<typeof keypointsOf>;
@@ -247,7 +203,7 @@ describe('what workers accept', () => {
   });
 
   it('a job whose payload is not a task fails at once, saying what is wrong', async () => {
-    const connection = bullConnection(redisTarget(redis.url));
+    const connection = bullConnection(redisTarget(redis.url), { blocking: false });
     const bull = new Queue(QUEUE, { connection, prefix: PREFIX });
     try {
       await bull.add(
@@ -267,19 +223,6 @@ describe('what workers accept', () => {
 });
 
 describe('training on workers', () => {
-  const stateOf = (project: string) =>
-    withProject(project, (db) => {
-      const runs = new RunStore(db);
-      const run = runs.runs()[0]!;
-      const checkpoint = runs.checkpoint(run.id)!;
-      return {
-        step: checkpoint.step,
-        tokens: Buffer.from(checkpoint.tokens.buffer, checkpoint.tokens.byteOffset, checkpoint.tokens.byteLength),
-        optimizer: Buffer.from(checkpoint.optimizerState!),
-        losses: runs.losses(run.id),
-      };
-    });
-
   it('3 steps of batch 2 on two worker processes end with the tokens of one process, bit for bit', async () => {
     const two = copyProject(untrained, 'train-two.skp');
     const { status, log } = await runJob(two, {
@@ -290,8 +233,8 @@ describe('training on workers', () => {
       workers: { redis: redis.url },
     });
     expect(status.state, log.join('\n')).toBe('done');
-    const expected = stateOf(trained);
-    const got = stateOf(two);
+    const expected = trainedStateOf(trained);
+    const got = trainedStateOf(two);
     expect(got.step).toBe(3);
     expect(got.tokens.equals(expected.tokens)).toBe(true);
     expect(got.optimizer.equals(expected.optimizer)).toBe(true);

@@ -10,6 +10,7 @@ import { otherHolder } from '../../electron/services/projectLock.js';
 import { selectBackend } from '../../native/runtime/select.js';
 import { goldenCaseDir } from '../golden/paths.js';
 import { removeTempDirs, repoRoot, tempDir, TINY, withProject, writeModel, writeProject } from './fixtures.js';
+import { alive, descendants, within } from './processTree.js';
 
 const launcher = path.join(repoRoot, 'bin', 'skp.mjs');
 let dir: string;
@@ -64,35 +65,8 @@ async function startUntil(args: string[], text: string): Promise<{ child: ChildP
   return { child, output };
 }
 
-/** Every process below `pid`, from /proc (Linux). */
-function descendants(pid: number): number[] {
-  const children = fs
-    .readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((name) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-      } catch {
-        return false; // it ended while we looked
-      }
-    })
-    .map(Number);
-  return children.flatMap((child) => [child, ...descendants(child)]);
-}
-
-const alive = (pid: number) => fs.existsSync(`/proc/${pid}`);
 const checkpointsOf = (runId: number) => withProject(project, (db) => new RunStore(db).checkpoints(runId).length);
 const latestRun = () => withProject(project, (db) => new RunStore(db).runs()[0]?.id ?? 0);
-
-async function within(seconds: number, done: () => boolean): Promise<boolean> {
-  const deadline = Date.now() + seconds * 1000;
-  while (!done()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
 
 describe.runIf(process.platform === 'linux')('skp stopped from outside', () => {
   it('kill -9 of skp during training leaves nothing running and the project free', async () => {

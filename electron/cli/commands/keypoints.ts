@@ -6,7 +6,7 @@ import { parseCommandArgs, usageError, withServices } from '../serviceCommand.js
 import { workersHelp, workersOption, workersOptions } from '../workersOption.js';
 
 const usage =
-  'Usage: skp keypoints <project.skp> [--run <id>] [--model <path>] [--unet-config <json>] [--vae-config <json>] [--backend auto|cpu|cuda] [--accept-match] [--workers redis://host:6379 | --local-workers N] [--chunk N]';
+  'Usage: skp keypoints <project.skp> [--run <id>] [--model <path>] [--unet-config <json>] [--vae-config <json>] [--backend auto|cpu|cuda] [--accept-match] [--workers redis://host:6379 | --gpus all|0,1 | --local-workers N | --worker-processes N] [--chunk N]';
 
 const describeMatch = (m: IndexMatch, parts: Part[]): string => {
   const part = parts.find((p) => p.id === m.partId);

@@ -9,7 +9,7 @@ import { workersHelp, workersOption, workersOptions } from '../workersOption.js'
 
 const usage =
   'Usage: skp train <project.skp> [--model <path>] [--unet-config <json>] [--vae-config <json>] ' +
-  '[--settings <file.json>] [--set key=value ...] [--resume [--run <id>]] [--backend auto|cpu|cuda] [--name <name>] [--checkpoint-every <steps>] [--workers redis://host:6379 | --local-workers N]';
+  '[--settings <file.json>] [--set key=value ...] [--resume [--run <id>]] [--backend auto|cpu|cuda] [--name <name>] [--checkpoint-every <steps>] [--workers redis://host:6379 | --gpus all|0,1 | --local-workers N | --worker-processes N]';
 
 /** `key=value`; the value is JSON where it parses (numbers, arrays, true), else text; dots nest. */
 export function parseSetting(text: string, into: JsonObject): void {

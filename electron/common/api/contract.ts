@@ -13,6 +13,7 @@ import {
   partChangeSchema,
   pathSchema,
   skeletonEdgeSchema,
+  savedWorkersSchema,
 } from '../schemas.js';
 
 /** `bytes` methods return a file; HTTP sends the raw body, IPC a Uint8Array. */
@@ -72,6 +73,10 @@ export const methods = {
   'training.start': takes(
     z.object({ settings: z.record(z.string(), z.union([z.number(), z.boolean()])) }).strict(),
   ).returns<T.JobStatus>(),
+  /** Where the project's training and keypoint jobs compute (null: in the job, on this machine); kept in the project. */
+  'training.setWorkers': takes(
+    z.object({ workers: savedWorkersSchema.nullable() }).strict(),
+  ).returns<T.ProjectSettings>(),
   /** Continues a cancelled, failed or interrupted run from its last checkpoint. */
   'training.resume': takes(z.object({ runId: id }).strict()).returns<T.JobStatus>(),
   /** Chooses the run's indices (if not yet) and finds the keypoints of every image; corrections stay. */

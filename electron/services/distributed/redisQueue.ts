@@ -1,8 +1,9 @@
 // The work queue on Redis through BullMQ: one job per task with an idempotent id, retries with
 // backoff, stalled-job recovery (a worker that stops renewing its lock, e.g. killed, loses the
-// job to another). The coordinator polls its jobs' states rather than listening to events, so a
-// Redis that restarted empty is noticed (its jobs are "unknown") and the jobs and run data are
-// put back; results already written to the project are never asked for again.
+// job to another). The coordinator looks at its jobs' states whenever a job finishes (an event,
+// jobFinishes.ts) and every second without one, so a Redis that restarted empty is noticed (its
+// jobs are "unknown") and the jobs and run data are put back; results already written to the
+// project are never asked for again.
 //
 // Keys under the prefix "skp": BullMQ's queue "work"; skp:run:<run>:<field> (run data, expiring
 // unless the coordinator keeps refreshing it: a coordinator that quit leaves its jobs to fail
@@ -10,7 +11,8 @@
 // skp:worker:<id> (each connected worker, expiring unless it keeps announcing itself).
 import { createIORedisClient, DelayedError, Job, Queue, UnrecoverableError, Worker, type IRedisClient } from 'bullmq';
 import { RunCancelled } from '../../../native/keypoints/method.js';
-import { connectRedis, type RedisTarget } from './redisTarget.js';
+import { JobFinishes } from './jobFinishes.js';
+import { answerMs, connectRedis, redisFailure, RedisUnanswered, type RedisTarget } from './redisTarget.js';
 import { Redis } from 'ioredis';
 import {
   taskResultSchema,
@@ -31,7 +33,8 @@ import {
 
 export const PREFIX = 'skp';
 export const QUEUE = 'work';
-const POLL_MS = 250;
+/** How often the coordinator looks at its jobs when no event says one finished. */
+const LOOK_MS = 1000;
 /** Run data outlives its coordinator by this long; then the run's leftover jobs fail and go. */
 const RUN_TTL_S = 120;
 const REFRESH_MS = 10_000;
@@ -44,19 +47,30 @@ const JOB_OPTIONS = {
 } as const;
 
 /**
- * A connection for a BullMQ Queue or Worker. BullMQ leaves a connection it was given open when
- * it closes, so its owner disconnects it; errors while Redis is away are BullMQ's to retry.
+ * A connection for a BullMQ Queue (`blocking` false) or Worker. BullMQ leaves a connection it was
+ * given open when it closes, so its owner disconnects it; errors while Redis is away are BullMQ's
+ * to retry.
  */
-export function bullConnection(target: RedisTarget): IRedisClient {
-  // BullMQ's blocking reads must wait out a Redis restart rather than fail after N retries.
-  const client = createIORedisClient(new Redis({ ...target.options, maxRetriesPerRequest: null }));
+export function bullConnection(target: RedisTarget, { blocking }: { blocking: boolean }): IRedisClient {
+  // Commands wait out a Redis restart rather than fail after N retries. A queue's commands are
+  // bounded all the same, so a stuck server fails them; a worker's blocking reads cannot be.
+  const client = createIORedisClient(
+    new Redis({
+      ...target.options,
+      maxRetriesPerRequest: null,
+      ...(blocking ? {} : { commandTimeout: answerMs(target), connectTimeout: answerMs(target) }),
+    }),
+  );
   client.on('error', () => undefined);
   return client;
 }
 const runKey = (run: string, field: string) => `${PREFIX}:run:${run}:${field}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Plain commands on one connection, reconnecting on the next command after Redis went away. */
+/**
+ * Plain commands on one connection, reconnecting on the next command after Redis went away. Each
+ * fails within answerMs, with an error naming the server.
+ */
 class Commands {
   private client: Redis | null = null;
   constructor(private readonly target: RedisTarget) {}
@@ -67,7 +81,17 @@ class Commands {
       this.client = null;
       this.client = await connectRedis(this.target);
     }
-    return (await this.client.call(command, ...args)) as T;
+    try {
+      return (await this.client.call(command, ...args)) as T;
+    } catch (e) {
+      // An error reply (a wrong type, out of memory) leaves the connection usable; a timeout does not.
+      if (/Command timed out/.test((e as Error).message)) {
+        // Its socket may take a while to close; the next command takes a new one.
+        this.client.disconnect();
+        this.client = null;
+      }
+      throw new Error(`Redis at ${this.target.label}: ${redisFailure(this.target, e)}`, { cause: e });
+    }
   }
 
   close(): void {
@@ -86,8 +110,9 @@ export class RedisWorkQueue implements WorkQueue {
   private constructor(
     private readonly queue: Queue,
     private readonly connection: IRedisClient,
+    private readonly finishes: JobFinishes,
     private readonly commands: Commands,
-    target: RedisTarget,
+    private readonly target: RedisTarget,
   ) {
     this.where = target.label;
     this.refresh = setInterval(() => void this.reshare().catch(() => undefined), REFRESH_MS);
@@ -97,13 +122,14 @@ export class RedisWorkQueue implements WorkQueue {
   static async connect(target: RedisTarget): Promise<RedisWorkQueue> {
     const commands = new Commands(target);
     await commands.send('PING', []);
-    const connection = bullConnection(target);
+    const connection = bullConnection(target, { blocking: false });
     const queue = new Queue(QUEUE, { connection, prefix: PREFIX });
     queue.on('error', () => {
       // Connection errors surface in runTasks, which waits for Redis to come back.
     });
     await queue.waitUntilReady();
-    return new RedisWorkQueue(queue, connection, commands, target);
+    const finishes = await JobFinishes.listen(QUEUE, PREFIX, bullConnection(target, { blocking: true }), target);
+    return new RedisWorkQueue(queue, connection, finishes, commands, target);
   }
 
   async share(run: string, field: string, bytes: Uint8Array): Promise<void> {
@@ -139,6 +165,7 @@ export class RedisWorkQueue implements WorkQueue {
     const runs = new Set(tasks.map((t) => t.task.run));
     const refusals = new Map<string, string>();
     let unreachable: string | null = null;
+    let unreachableSince = 0;
     let added = false;
     while (pending.size > 0) {
       if (opts.signal?.aborted) {
@@ -146,6 +173,7 @@ export class RedisWorkQueue implements WorkQueue {
         await Promise.all([...pending.keys()].map((id) => this.queue.remove(id).catch(() => 0)));
         throw new RunCancelled();
       }
+      const mark = this.finishes.mark();
       try {
         // BullMQ's connection waits out an outage in silence; this one fails at once, so the user hears of it.
         await this.commands.send('PING', []);
@@ -205,13 +233,20 @@ export class RedisWorkQueue implements WorkQueue {
         }
       } catch (e) {
         if (e instanceof RunFailure) throw (e.cause as Error | undefined) ?? e;
-        const message = (e as Error).message;
+        // Errors of BullMQ's own connection do not name the server; those of this.commands do.
+        const raw = (e as Error).message;
+        const message = raw.startsWith('Redis at ') ? raw : `Redis at ${this.where}: ${redisFailure(this.target, e)}`;
         if (unreachable === null) {
-          opts.onNotice?.(`Redis at ${this.where} is unreachable (${message}); waiting for it to come back`);
+          unreachableSince = Date.now();
+          opts.onNotice?.(
+            `${message}; waiting up to ${this.target.timeoutSeconds} s for it to answer again (what is written stays)`,
+          );
+        } else if (Date.now() - unreachableSince > this.target.timeoutSeconds * 1000) {
+          throw new RedisUnanswered(this.target, message.replace(`Redis at ${this.where}: `, ''));
         }
         unreachable = message;
       }
-      await sleep(POLL_MS);
+      if (pending.size > 0) await this.finishes.wait(mark, LOOK_MS);
     }
   }
 
@@ -238,8 +273,10 @@ export class RedisWorkQueue implements WorkQueue {
 
   async close(): Promise<void> {
     clearInterval(this.refresh);
-    await this.queue.close();
+    // Closing talks to Redis, which may be the thing that stopped answering.
+    await Promise.race([this.queue.close().catch(() => undefined), sleep(answerMs(this.target))]);
     this.connection.disconnect();
+    await this.finishes.close();
     this.commands.close();
   }
 }
@@ -255,6 +292,7 @@ export class RedisTaskSource implements TaskSource {
   private worker: Worker | null = null;
   private connection: IRedisClient | null = null;
   private stopped: (() => void) | null = null;
+  private gaveUp: ((e: Error) => void) | null = null;
 
   constructor(
     private readonly target: RedisTarget,
@@ -269,16 +307,25 @@ export class RedisTaskSource implements TaskSource {
     return text === null ? null : new Uint8Array(Buffer.from(text, 'base64'));
   }
 
+  /**
+   * Takes jobs until stop(); rejects with RedisUnanswered once the server has not answered the
+   * worker's announcements for target.timeoutSeconds (a restart within that time is waited out).
+   */
   async serve(info: WorkerInfo, handle: (task: Task) => Promise<TaskResult>): Promise<void> {
+    let answered = Date.now();
     const announce = () =>
-      this.commands
-        .send('SET', [`${PREFIX}:worker:${info.id}`, JSON.stringify(info), 'EX', String(WORKER_TTL_S)])
-        .catch(() => undefined);
-    await this.commands.send('PING', []);
+      this.commands.send('SET', [`${PREFIX}:worker:${info.id}`, JSON.stringify(info), 'EX', String(WORKER_TTL_S)]).then(
+        () => void (answered = Date.now()),
+        (e: Error) => {
+          if (Date.now() - answered > this.target.timeoutSeconds * 1000) {
+            this.giveUp(new RedisUnanswered(this.target, e.message.replace(`Redis at ${this.where}: `, '')));
+          }
+        },
+      );
     await announce();
-    const beat = setInterval(announce, (WORKER_TTL_S * 1000) / 3);
+    const beat = setInterval(announce, Math.min(WORKER_TTL_S * 1000, this.target.timeoutSeconds * 1000) / 3);
     const lockMs = this.timing.lockSeconds * 1000;
-    this.connection = bullConnection(this.target);
+    this.connection = bullConnection(this.target, { blocking: true });
     this.worker = new Worker(QUEUE, (job, token) => this.process(info, handle, job, token), {
       connection: this.connection,
       prefix: PREFIX,
@@ -291,7 +338,10 @@ export class RedisTaskSource implements TaskSource {
       // Lost connections are retried by BullMQ; the worker carries on when Redis is back.
     });
     try {
-      await new Promise<void>((resolve) => (this.stopped = resolve));
+      await new Promise<void>((resolve, reject) => {
+        this.stopped = resolve;
+        this.gaveUp = reject;
+      });
     } finally {
       clearInterval(beat);
       await this.commands.send('DEL', [`${PREFIX}:worker:${info.id}`]).catch(() => undefined);
@@ -325,6 +375,14 @@ export class RedisTaskSource implements TaskSource {
       if (e instanceof TaskUnworkable) throw new UnrecoverableError(e.message);
       throw e;
     }
+  }
+
+  /** Lets go of a server that stopped answering: nothing here may wait on it any more. */
+  private giveUp(error: Error): void {
+    void this.worker?.close(true).catch(() => undefined);
+    this.connection?.disconnect();
+    this.commands.close();
+    this.gaveUp?.(error);
   }
 
   async stop(): Promise<void> {

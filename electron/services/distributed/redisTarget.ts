@@ -2,6 +2,10 @@
 // redis://[user:password@]host[:port][/db] or rediss:// for TLS. The password may instead come
 // from SKP_REDIS_PASSWORD, which keeps it out of `ps` listings; SKP_REDIS_CA names a PEM file
 // of the certificate authority a rediss:// server's certificate is checked against.
+// SKP_REDIS_TIMEOUT (seconds, default 60) is how long the server may go without answering
+// before a coordinator or worker gives up with an error naming it; a restart within that time
+// loses nothing. A server that is up but stuck (paused, swapping) answers no command, so every
+// command is bounded too (ANSWER_MS), or a coordinator would wait on it forever.
 import fs from 'node:fs';
 import { badInput } from '../../common/errors.js';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -13,6 +17,38 @@ export interface RedisTarget {
   /** The URL without its password, for messages. */
   label: string;
   options: RedisEndpoint;
+  /** How long the server may go without answering before the work stops (SKP_REDIS_TIMEOUT). */
+  timeoutSeconds: number;
+}
+
+const DEFAULT_TIMEOUT_S = 60;
+/** The longest one command or connection attempt may wait for an answer. */
+const ANSWER_MS = 5000;
+
+/** How long one command may wait for the server: at most ANSWER_MS, less when the whole timeout is shorter. */
+export const answerMs = (target: RedisTarget) => Math.min(ANSWER_MS, target.timeoutSeconds * 1000);
+
+/** The server went without answering for longer than SKP_REDIS_TIMEOUT allows. */
+export class RedisUnanswered extends Error {
+  constructor(target: RedisTarget, why: string) {
+    super(
+      `Redis at ${target.label} has not answered for ${target.timeoutSeconds} s (last error: ${why}); ` +
+        'set SKP_REDIS_TIMEOUT (seconds) to wait longer',
+    );
+    this.name = 'RedisUnanswered';
+  }
+}
+
+/** Why a command failed, in the user's words. */
+export function redisFailure(target: RedisTarget, e: unknown): string {
+  const message = (e as Error).message;
+  if (/Command timed out|connect ETIMEDOUT/.test(message)) {
+    return `no answer within ${answerMs(target) / 1000} s: is the server paused, overloaded or behind a firewall?`;
+  }
+  if (/WRONGPASS|NOAUTH|invalid password/i.test(message)) {
+    return `${message} (give the password in the URL, redis://:password@host, or in SKP_REDIS_PASSWORD)`;
+  }
+  return message;
 }
 
 export function redisTarget(url: string, env: NodeJS.ProcessEnv = process.env): RedisTarget {
@@ -45,6 +81,11 @@ export function redisTarget(url: string, env: NodeJS.ProcessEnv = process.env): 
     }
     tlsOptions = ca ? { ca } : {};
   }
+  const timeoutText = env.SKP_REDIS_TIMEOUT;
+  const timeoutSeconds = timeoutText ? Number(timeoutText) : DEFAULT_TIMEOUT_S;
+  if (!(Number.isFinite(timeoutSeconds) && timeoutSeconds > 0)) {
+    throw badInput(`SKP_REDIS_TIMEOUT must be a number of seconds above 0, not "${timeoutText}"`);
+  }
   const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
   const shown = new URL(url);
   shown.password = '';
@@ -52,6 +93,7 @@ export function redisTarget(url: string, env: NodeJS.ProcessEnv = process.env): 
   return {
     label: shown.toString().replace(/\/$/, ''),
     options: { host, port, db, username, password, tls: tlsOptions },
+    timeoutSeconds,
   };
 }
 
@@ -64,17 +106,26 @@ export async function connectRedis(target: RedisTarget): Promise<Redis> {
     retryStrategy: () => null,
     maxRetriesPerRequest: 0,
   });
-  client.on('error', () => undefined);
+  // The socket's own error (ECONNREFUSED, ENOTFOUND) says more than the "Connection is closed" it causes.
+  let socketError: Error | null = null;
+  client.on('error', (e: Error) => (socketError ??= e));
+  let timer: NodeJS.Timeout | undefined;
+  // ioredis bounds the TCP connect, but a stuck server accepts connections and then says nothing.
+  const silence = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('Command timed out')), answerMs(target));
+  });
+  const attempt = client.connect().then(() => client.ping());
+  attempt.catch(() => undefined); // after a timeout, its failure has been told already
   try {
-    await client.connect();
-    await client.ping();
+    await Promise.race([attempt, silence]);
   } catch (e) {
     client.disconnect();
-    const message = (e as Error).message;
-    const why = /WRONGPASS|NOAUTH|invalid password/i.test(message)
-      ? `${message} (give the password in the URL, redis://:password@host, or in SKP_REDIS_PASSWORD)`
-      : message;
-    throw badInput(`Redis at ${target.label}: ${why}`);
+    const closed = /Connection is closed/.test((e as Error).message);
+    throw badInput(`Redis at ${target.label}: ${redisFailure(target, closed && socketError ? socketError : e)}`);
+  } finally {
+    clearTimeout(timer);
   }
+  // Only now: during the connection ioredis would turn a command's timeout into "Connection is closed".
+  client.options.commandTimeout = answerMs(target);
   return client;
 }

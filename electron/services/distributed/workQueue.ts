@@ -1,6 +1,7 @@
 // The work-queue interface between a coordinator (the process that owns the project and is its
-// only writer) and the workers that compute. Two implementations: BullMQ on Redis (workers on
-// other GPUs and machines) and an in-memory queue (workers in the coordinator's own process).
+// only writer) and the workers that compute. Three implementations: BullMQ on Redis (workers on
+// other GPUs and machines), an in-memory queue (workers in the coordinator's own process) and
+// worker processes of this machine fed over IPC (one per GPU, childQueue.ts).
 import type { Task, TaskResult, WorkerInfo } from './tasks.js';
 
 export interface QueuedTask {

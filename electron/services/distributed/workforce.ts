@@ -1,11 +1,14 @@
-// The workers a job runs on: those connected to a Redis server, or `local` workers started in
-// this process behind the in-memory queue. Either way the job sees one WorkQueue.
+// The workers a job runs on: those connected to a Redis server, `local` workers started in this
+// process behind the in-memory queue, or worker processes of this machine (one per GPU). Either
+// way the job sees one WorkQueue.
 import os from 'node:os';
-import type { WorkersChoice } from '../../common/jobs.js';
+import type { ModelSource, WorkersChoice } from '../../common/jobs.js';
 import { defaultCacheDir } from '../../../native/runtime/cache.js';
 import type { Backend } from '../../../native/runtime/backend.js';
 import type { LoadedModel } from '../../../native/sdxl/load.js';
 import { chooseBackend } from '../jobs/preflight.js';
+import { WorkerProcessQueue } from './childQueue.js';
+import { resolveGpus } from './gpus.js';
 import { MemoryWorkQueue } from './memoryQueue.js';
 import { modelHash } from './modelHash.js';
 import { RedisWorkQueue } from './redisQueue.js';
@@ -77,10 +80,19 @@ export function serveTasks(
 
 export async function openWorkforce(
   choice: WorkersChoice,
+  source: ModelSource,
   model: LoadedModel,
   backendPreference: string | undefined,
   log: (line: string) => void,
 ): Promise<Workforce> {
+  if ('gpus' in choice || 'processes' in choice) {
+    const gpus = 'gpus' in choice ? resolveGpus(choice.gpus) : Array.from({ length: choice.processes }, () => null);
+    const hash = modelHash(model, defaultCacheDir());
+    log(`starting ${gpus.length} worker process${gpus.length === 1 ? '' : 'es'}…`);
+    const queue = await WorkerProcessQueue.start({ gpus, model: source, backend: backendPreference });
+    for (const info of queue.ready()) log(`worker process ${workerInfoText(info)}`);
+    return { queue, modelHash: hash, stop: () => queue.close() };
+  }
   if ('redis' in choice) {
     const queue = await RedisWorkQueue.connect(redisTarget(choice.redis));
     let hash: string;

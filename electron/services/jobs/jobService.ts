@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import { badInput, notFound } from '../../common/errors.js';
+import { workersChoiceSchema } from '../../common/schemas.js';
 import { Emitter } from '../../common/events.js';
 import type {
   JobKind,
@@ -32,10 +33,6 @@ const modelSchema = z.strictObject({
   vaeConfig: z.string().min(1).optional(),
 });
 const backendSchema = z.string().min(1);
-const workersSchema = z.union([
-  z.strictObject({ redis: z.string().regex(/^rediss?:\/\/./, 'expected redis://host:port or rediss://host:port') }),
-  z.strictObject({ local: z.number().int().min(1).max(64) }),
-]);
 
 const requestSchema = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -46,14 +43,14 @@ const requestSchema = z.discriminatedUnion('kind', [
     name: z.string().min(1).optional(),
     backend: backendSchema.optional(),
     checkpointEvery: z.number().int().positive().optional(),
-    workers: workersSchema.optional(),
+    workers: workersChoiceSchema.optional(),
   }),
   z.strictObject({
     kind: z.literal('keypoints'),
     runId: z.number().int().positive().optional(),
     model: modelSchema.optional(),
     backend: backendSchema.optional(),
-    workers: workersSchema.optional(),
+    workers: workersChoiceSchema.optional(),
     chunkSize: z.number().int().min(1).max(1000).optional(),
   }),
   z.strictObject({ kind: z.literal('evaluate'), runId: z.number().int().positive().optional() }),

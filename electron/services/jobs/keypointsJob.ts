@@ -96,7 +96,9 @@ export async function keypointsJob(
   const started = Date.now();
   let workforce: Workforce | null = null;
   try {
-    workforce = request.workers ? await openWorkforce(request.workers, model, request.backend, hooks.log) : null;
+    workforce = request.workers
+      ? await openWorkforce(request.workers, source, model, request.backend, hooks.log)
+      : null;
     let indices = byPosition(runs.indices(run.id));
     if (indices.length > 0) {
       hooks.log(`run ${run.id} has chosen its indices already: tokens ${indices.map((i) => i.token).join(', ')}`);

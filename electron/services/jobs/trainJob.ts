@@ -12,6 +12,7 @@ import { writeSettings } from '../../db/settingsStore.js';
 import { RunCancelled, trainTokens, type TrainingState } from '../../../native/keypoints/method.js';
 import type { RunSettings } from '../../../native/keypoints/settings.js';
 import { workersEvaluator } from '../distributed/trainOnWorkers.js';
+import { checkWorkers } from '../distributed/gpus.js';
 import { openWorkforce, type Workforce } from '../distributed/workforce.js';
 import { failureText } from './failures.js';
 import type { JobHooks, JobOutcome } from './hooks.js';
@@ -87,6 +88,7 @@ export async function trainJob(db: ProjectDatabase, request: TrainJobRequest, ho
   const images = trainingImages(db);
   checkImages(images, 'to train on');
   const backend = await chooseBackend(request.backend);
+  if (request.workers) checkWorkers(request.workers);
 
   const runId = db.write(() => {
     const modelId = request.model ? modelReference(db, runs, source.path) : (target?.run.modelId ?? null);
@@ -118,7 +120,7 @@ export async function trainJob(db: ProjectDatabase, request: TrainJobRequest, ho
   const resume: TrainingState | undefined = checkpoint
     ? { step: checkpoint.step, tokens: checkpoint.tokens, optimizer: new Uint8Array(checkpoint.optimizerState!) }
     : undefined;
-  const workers = request.workers ? { choice: request.workers, backend: request.backend } : null;
+  const workers = request.workers ? { choice: request.workers, source, backend: request.backend } : null;
   return train(db, runs, runId, model, backend, images, settings, resume, request.checkpointEvery, hooks, workers);
 }
 
@@ -133,7 +135,7 @@ async function train(
   resume: TrainingState | undefined,
   checkpointEvery = DEFAULT_CHECKPOINT_EVERY,
   hooks: JobHooks,
-  workers: { choice: WorkersChoice; backend: string | undefined } | null,
+  workers: { choice: WorkersChoice; source: ModelSource; backend: string | undefined } | null,
 ): Promise<JobOutcome> {
   let latest: TrainingState | null = resume ?? null;
   let saved = resume?.step ?? 0;
@@ -148,7 +150,7 @@ async function train(
   beat.unref();
   let workforce: Workforce | null = null;
   try {
-    workforce = workers && (await openWorkforce(workers.choice, model, workers.backend, hooks.log));
+    workforce = workers && (await openWorkforce(workers.choice, workers.source, model, workers.backend, hooks.log));
     const evaluator =
       workforce &&
       (await workersEvaluator(workforce.queue, { runId, modelHash: workforce.modelHash, settings, images }, hooks.log));

@@ -8,6 +8,7 @@ type JobMethods =
   | 'training.settings'
   | 'training.current'
   | 'training.start'
+  | 'training.setWorkers'
   | 'training.resume'
   | 'keypoints.find'
   | 'jobs.list'
@@ -18,15 +19,21 @@ type JobMethods =
   | 'parts.consistency';
 
 export function jobHandlers({ services, allowed }: SessionContext): Pick<Handlers, JobMethods> {
-  const { jobs, models, training, evaluation } = services;
+  const { jobs, models, training, evaluation, project } = services;
+  /** The project's choice of workers, for a job the app starts. */
+  const workers = async () => {
+    const choice = (await project.info()).settings.workers;
+    return choice ? { workers: choice } : {};
+  };
   return {
     'model.check': ({ path }) => models.check(allowed.check(path, 'model', 'file-or-folder')),
     'training.settings': async () => training.settings(),
     'training.current': () => training.current(),
-    'training.start': ({ settings }) => jobs.start({ kind: 'train', settings }),
-    'training.resume': ({ runId }) => jobs.start({ kind: 'train', resumeRunId: runId }),
-    'keypoints.find': ({ runId }) =>
-      jobs.start(runId === undefined ? { kind: 'keypoints' } : { kind: 'keypoints', runId }),
+    'training.start': async ({ settings }) => jobs.start({ kind: 'train', settings, ...(await workers()) }),
+    'training.setWorkers': ({ workers }) => project.updateSettings({ workers }),
+    'training.resume': async ({ runId }) => jobs.start({ kind: 'train', resumeRunId: runId, ...(await workers()) }),
+    'keypoints.find': async ({ runId }) =>
+      jobs.start({ kind: 'keypoints', ...(runId === undefined ? {} : { runId }), ...(await workers()) }),
     'jobs.list': () => jobs.list(),
     'jobs.cancel': ({ jobId }) => jobs.cancel(jobId),
     'attention.map': ({ imageId, partId }) => evaluation.attentionMap(imageId, partId),
