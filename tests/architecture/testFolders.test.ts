@@ -8,9 +8,9 @@ import { describe, expect, it } from 'vitest';
 const root = path.resolve(import.meta.dirname, '../..');
 
 /** Browser end-to-end tests, import boundaries, benchmarks, parity with the reference cases. */
-export const wholeAppFolders = ['e2e', 'architecture', 'bench', 'golden'];
+const wholeAppFolders = ['e2e', 'architecture', 'bench', 'golden'];
 /** Where the sources live; a test folder mirrors a folder under one of these. */
-export const sourceRoots = ['bin', 'electron', 'native', 'renderer', 'resources'];
+const sourceRoots = ['bin', 'electron', 'native', 'renderer', 'resources'];
 
 const isSourceFolder = (folder: string): boolean => {
   const first = folder.split('/')[0]!;
@@ -21,11 +21,11 @@ const isSourceFolder = (folder: string): boolean => {
 };
 
 /** Why a file under tests/ (path relative to tests/) is out of place; null when it is where it belongs. */
-export function misplaced(file: string, sourceFolder: (folder: string) => boolean = isSourceFolder): string | null {
+function misplaced(file: string): string | null {
   const folder = path.posix.dirname(file);
   const top = file.split('/')[0]!;
   if (folder === '.') return `tests/${file} lies at the top of tests/, outside any folder`;
-  if (wholeAppFolders.includes(top) || sourceFolder(folder)) return null;
+  if (wholeAppFolders.includes(top) || isSourceFolder(folder)) return null;
   if (top === 'support')
     return file.endsWith('.test.ts') ? `tests/${file} is a test in tests/support/, which holds only helpers` : null;
   return `tests/${file}: tests/${folder}/ mirrors no source folder (${folder}/ is not a folder of ${sourceRoots.join('/, ')}/), and ${top}/ is none of the whole-app folders ${wholeAppFolders.join('/, ')}/`;
