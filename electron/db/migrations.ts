@@ -3,8 +3,8 @@
 // than it knows opens the project read-only (see database.ts).
 //
 // Rules for adding one: append, never edit a released migration; never lose a hand correction
-// (they survive every upgrade: tests/foundation/corrections.test.ts checks every migration, and
-// tests/foundation/partsMigration.test.ts checks migration 3, which moved them to `corrections`).
+// (they survive every upgrade: tests/electron/db/corrections.test.ts checks every migration, and
+// tests/electron/db/partsMigration.test.ts checks migration 3, which moved them to `corrections`).
 
 import type Database from 'better-sqlite3';
 

@@ -1,5 +1,5 @@
 // Writes src/ew_ops.h, the addon's copy of the elementwise instruction set, from the EwOp enum
-// in program.ts: the TypeScript list is the one source, and tests/cuda/ewOps.test.ts fails when
+// in program.ts: the TypeScript list is the one source, and tests/native/cuda/ewOps.test.ts fails when
 // the committed header is out of date. Run after changing EwOp:
 //   node --import tsx native/cuda/ewOpsHeader.ts
 import { writeFileSync } from 'node:fs';

@@ -18,8 +18,8 @@ import * as o from '../../native/graph/ops.js';
 import type { CudaPrecision } from '../../native/cuda/index.js';
 import { CudaBackend, cudaUnavailableReason, loadCudaBackend } from '../../native/cuda/index.js';
 import { planGraph } from '../../native/cuda/plan.js';
-import { CaseKit, compare } from '../cuda/cases.js';
-import { seededRandom } from '../engine/helpers/random.js';
+import { CaseKit, compare } from '../native/cuda/cases.js';
+import { seededRandom } from '../support/random.js';
 import { benchSdxl, breakdown, median, type Profiles } from './sdxlGpu.js';
 
 interface Bench {

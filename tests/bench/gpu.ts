@@ -1,7 +1,7 @@
 // The GPU rows of `npm run bench`: the method on SDXL's full architecture on the native CUDA
 // backend, float32 and fast (TF32 UNet), beside the PyTorch reference timed in the same run
 // (when SKP_REFERENCE_DIR names a folder with ../shared/reference's perf_ref.py, importable with
-// the reference and diffusers on PYTHONPATH: tests/cuda/gpu-bench.sh sets this up), as ratios.
+// the reference and diffusers on PYTHONPATH: tests/native/cuda/gpu-bench.sh sets this up), as ratios.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cudaUnavailableReason, loadCudaBackend } from '../../native/cuda/index.js';

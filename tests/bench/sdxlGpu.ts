@@ -18,8 +18,8 @@ import {
 import { parseRunSettings, type RunSettings } from '../../native/keypoints/settings.js';
 import { buildTrainStep } from '../../native/keypoints/trainStep.js';
 import type { LoadedModel } from '../../native/sdxl/load.js';
-import type { CaseKit } from '../cuda/cases.js';
-import { seededRandom } from '../engine/helpers/random.js';
+import type { CaseKit } from '../native/cuda/cases.js';
+import { seededRandom } from '../support/random.js';
 import { writeFullSizeModel } from './fullSizeModel.js';
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { startServe, type ServeProcess } from '../server/serveProcess.js';
+import { startServe, type ServeProcess } from '../support/serveProcess.js';
 
 export type { ServeProcess };
 

@@ -9,7 +9,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDemoDataset } from '../../resources/demo/writeDataset.js';
 import { DEMO_SIZES, writeRandomSdxlModel } from '../../native/sdxl/randomModel.js';
-import { TINY } from '../jobs/fixtures.js';
+import { TINY } from '../support/jobFixtures.js';
 import {
   closeBrowserSession,
   ensureUiBuilt,

@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServices } from '../../electron/services/container.js';
 import { listGpus } from '../../electron/services/distributed/gpus.js';
-import { TINY, writeModel, writeProject } from '../jobs/fixtures.js';
+import { TINY, writeModel, writeProject } from '../support/jobFixtures.js';
 import { closeBrowserSession, ensureUiBuilt, openBrowserSession, screenshot, type BrowserSession } from './harness.js';
 
 /** Nothing listens on port 1: a job that reaches for this server fails at once, naming it. */

@@ -1,0 +1,442 @@
+// Small random graphs that exercise every IR op and the planner's special paths (fusion,
+// transposed GEMM operands, broadcast batches, split reductions, convolution bands). Shared
+// by the CPU check of the planner (plan.test.ts) and the GPU check (gpuCheck.ts).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { grad } from '../../../native/graph/autodiff.js';
+import type { DType, Shape, Tensor } from '../../../native/graph/ir.js';
+import { Graph, numel } from '../../../native/graph/ir.js';
+import * as o from '../../../native/graph/ops.js';
+import type { HostTensor } from '../../../native/runtime/backend.js';
+import { seededRandom } from '../../support/random.js';
+
+export interface OpCase {
+  name: string;
+  outputs: Tensor[];
+  feeds: Record<string, HostTensor>;
+  /** Options for the planner (small scratch limits force the split code paths). */
+  scratchLimitBytes?: number;
+}
+
+type Builder = (c: CaseKit) => { outputs: Tensor[]; scratchLimitBytes?: number };
+
+let kits = 0;
+
+/** Creates inputs with random values and remembers what to feed. */
+export class CaseKit {
+  readonly g = new Graph();
+  readonly feeds: Record<string, HostTensor> = {};
+  private n = 0;
+  private readonly id = kits++;
+  constructor(
+    readonly rand: () => number,
+    readonly dir: string,
+  ) {}
+
+  x(shape: Shape, lo = -1, hi = 1): Tensor {
+    const name = `x${this.n++}`;
+    const data = Float32Array.from({ length: numel(shape) }, () => lo + (hi - lo) * this.rand());
+    this.feeds[name] = { dtype: 'float32', shape: [...shape], data };
+    return this.g.input(name, shape);
+  }
+
+  ints(shape: Shape, lo: number, hi: number): Tensor {
+    const name = `i${this.n++}`;
+    const data = BigInt64Array.from({ length: numel(shape) }, () => BigInt(lo + Math.floor((hi - lo) * this.rand())));
+    this.feeds[name] = { dtype: 'int64', shape: [...shape], data };
+    return this.g.input(name, shape, 'int64');
+  }
+
+  bools(shape: Shape): Tensor {
+    const name = `b${this.n++}`;
+    const data = Uint8Array.from({ length: numel(shape) }, () => (this.rand() < 0.5 ? 1 : 0));
+    this.feeds[name] = { dtype: 'bool', shape: [...shape], data };
+    return this.g.input(name, shape, 'bool');
+  }
+
+  /** A weight stored in a file of its own, as float32, float16 or bfloat16 bytes at an odd offset; values in ±scale. */
+  weight(shape: Shape, storedAs: 'float32' | 'float16' | 'bfloat16', scale = 1): Tensor {
+    const n = numel(shape);
+    const width = storedAs === 'float32' ? 4 : 2;
+    const offset = 6;
+    const buf = Buffer.alloc(offset + n * width);
+    const f = new Float32Array(1);
+    const u = new Uint32Array(f.buffer);
+    for (let i = 0; i < n; i++) {
+      f[0] = scale * (-1 + 2 * this.rand());
+      if (storedAs === 'float32') buf.writeFloatLE(f[0], offset + 4 * i);
+      else if (storedAs === 'bfloat16') buf.writeUInt16LE(u[0]! >>> 16, offset + 2 * i);
+      else buf.writeUInt16LE(toHalf(f[0]), offset + 2 * i);
+    }
+    const file = join(this.dir, `w${this.id}-${this.n++}-${storedAs}.bin`);
+    writeFileSync(file, buf);
+    return this.g.weight({ file, byteOffset: offset, storedAs, name: `w.${storedAs}` }, shape);
+  }
+}
+
+/** float32 → IEEE half bits (round to nearest even; test values stay in half's normal range). */
+function toHalf(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  let mant = x & 0x7fffff;
+  if (exp <= 0) return sign;
+  let h = sign | (exp << 10) | (mant >>> 13);
+  mant &= 0x1fff;
+  if (mant > 0x1000 || (mant === 0x1000 && h & 1)) h++;
+  return h;
+}
+
+const UNARY = ['neg', 'exp', 'log', 'sqrt', 'erf', 'sigmoid', 'tanh', 'floor', 'abs', 'softplus'] as const;
+const BINARY = ['add', 'sub', 'mul', 'div', 'pow', 'minimum', 'maximum'] as const;
+
+const builders: Record<string, Builder> = {};
+
+for (const u of UNARY) {
+  builders[`unary ${u}`] = (k) => {
+    const positive = u === 'log' || u === 'sqrt';
+    return { outputs: [o[u](k.x([3, 5, 7], positive ? 0.1 : -3, 3))] };
+  };
+}
+for (const b of BINARY) {
+  builders[`binary ${b} (broadcast)`] = (k) => {
+    const a = b === 'pow' ? k.x([2, 3, 4, 5], 0.2, 2) : k.x([2, 3, 4, 5]);
+    const c = b === 'div' ? k.x([3, 1, 5], 0.5, 2) : k.x([3, 1, 5]);
+    return { outputs: [o[b](a, c)] };
+  };
+}
+Object.assign(builders, <Record<string, Builder>>{
+  'scalar operands (immediates)': (k) => ({ outputs: [o.add(o.mul(k.x([4, 6]), 0.5), o.div(2, k.x([6], 0.5, 1)))] }),
+  'compare less/greater → bool': (k) => {
+    const a = k.x([3, 4]);
+    const b = k.x([4]);
+    return { outputs: [o.less(a, b), o.greater(a, b)] };
+  },
+  'equal int64 and bool': (k) => {
+    const a = k.ints([3, 4], 0, 3);
+    const b = k.ints([1, 4], 0, 3);
+    return { outputs: [o.equal(a, b), o.equal(k.bools([3, 4]), k.bools([3, 1]))] };
+  },
+  'equal float': (k) => {
+    const a = o.floor(k.x([5, 4], 0, 3));
+    return { outputs: [o.equal(a, o.floor(k.x([4], 0, 3)))] };
+  },
+  'where float and int64': (k) => {
+    const c = k.bools([3, 1, 5]);
+    return {
+      outputs: [
+        o.where(c, k.x([2, 3, 4, 5]), k.x([5])),
+        o.where(k.bools([2, 3]), k.ints([2, 3], -5, 5), k.ints([3], 0, 9)),
+      ],
+    };
+  },
+  'cast all directions': (k) => {
+    const f = k.x([4, 5], -4, 4);
+    const i = k.ints([4, 5], -3, 3);
+    const b = k.bools([4, 5]);
+    return {
+      outputs: [
+        o.cast(f, 'int64'),
+        o.cast(f, 'bool'),
+        o.cast(i, 'float32'),
+        o.cast(i, 'bool'),
+        o.cast(b, 'float32'),
+        o.cast(b, 'int64'),
+        o.add(o.cast(o.cast(f, 'int64'), 'float32'), 1),
+      ],
+    };
+  },
+  'matmul plain': (k) => ({ outputs: [o.matmul(k.x([5, 7]), k.x([7, 3]))] }),
+  'matmul batched': (k) => ({ outputs: [o.matmul(k.x([4, 5, 7]), k.x([4, 7, 3]))] }),
+  'matmul shared right operand (rows stacked)': (k) => ({ outputs: [o.matmul(k.x([2, 4, 5, 7]), k.x([7, 3]))] }),
+  'matmul shared left operand': (k) => ({ outputs: [o.matmul(k.x([5, 7]), k.x([3, 7, 4]))] }),
+  'matmul broadcast batch (pointer arrays)': (k) => ({ outputs: [o.matmul(k.x([2, 3, 5, 7]), k.x([2, 1, 7, 4]))] }),
+  'matmul transposed operands (linear, aᵀb)': (k) => {
+    const x = k.x([2, 6, 5]);
+    const w = k.x([4, 5]);
+    const a = k.x([3, 7, 5]);
+    const b = k.x([3, 7, 4]);
+    return {
+      outputs: [
+        o.linear(x, w, k.x([4])),
+        o.matmul(o.transpose(a, [0, 2, 1]), b),
+        o.matmul(o.transpose(b, [0, 2, 1]), o.transpose(o.transpose(a, [0, 2, 1]), [0, 2, 1])),
+      ],
+    };
+  },
+  'conv2d 3x3 pad 1': (k) => ({ outputs: [o.conv2d(k.x([2, 3, 9, 9]), k.x([4, 3, 3, 3]), { stride: 1, pad: 1 })] }),
+  'conv2d stride 2': (k) => ({ outputs: [o.conv2d(k.x([2, 3, 9, 8]), k.x([5, 3, 3, 2]), { stride: 2, pad: 0 })] }),
+  'conv2d 1x1': (k) => ({ outputs: [o.conv2d(k.x([2, 6, 5, 4]), k.x([3, 6, 1, 1]))] }),
+  'conv2d sample chunks': (k) => ({
+    outputs: [o.conv2d(k.x([3, 2, 6, 6]), k.x([3, 2, 3, 3]), { pad: 1 })],
+    scratchLimitBytes: 2 * 18 * 36 * 4,
+  }),
+  'conv2d row bands': (k) => ({
+    outputs: [o.conv2d(k.x([2, 2, 7, 6]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
+    scratchLimitBytes: 18 * 6 * 2 * 4,
+  }),
+  'convTranspose2d stride 2 outputPad 1': (k) => ({
+    outputs: [o.convTranspose2d(k.x([2, 4, 5, 5]), k.x([4, 3, 3, 3]), { stride: 2, pad: 1, outputPad: 1 })],
+  }),
+  'convTranspose2d 1x1': (k) => ({ outputs: [o.convTranspose2d(k.x([2, 4, 3, 5]), k.x([4, 6, 1, 1]))] }),
+  'convTranspose2d chunks': (k) => ({
+    outputs: [o.convTranspose2d(k.x([3, 2, 4, 4]), k.x([2, 3, 3, 3]), { stride: 1, pad: 1 })],
+    scratchLimitBytes: 27 * 16 * 4,
+  }),
+  'reduce sum/mean/max over axes': (k) => {
+    const x = k.x([3, 4, 5, 6]);
+    return {
+      outputs: [o.sum(x, [1]), o.mean(x, [0, 2], true), o.reduceMax(x, [3]), o.sum(x, [0, 1, 2, 3]), o.mean(x, [1, 3])],
+    };
+  },
+  'reduce long rows (split)': (k) => {
+    const x = k.x([2, 20000]);
+    return { outputs: [o.sum(x, [1]), o.reduceMax(x, [1]), o.mean(x, [0, 1])] };
+  },
+  'reduce long columns (split)': (k) => {
+    const x = k.x([5000, 3]);
+    return { outputs: [o.sum(x, [0]), o.reduceMax(x, [0], true)] };
+  },
+  softmax: (k) => {
+    const x = k.x([3, 4, 5], -4, 4);
+    return { outputs: [o.softmax(x, -1), o.softmax(x, 1), o.softmax(k.x([2, 3000], -4, 4), 1)] };
+  },
+  argMax: (k) => {
+    const x = k.x([3, 7, 4]);
+    return { outputs: [o.argMax(x, 1), o.argMax(x, 2, true), o.argMax(k.x([2, 5000]), 1)] };
+  },
+  topKIndices: (k) => {
+    const x = k.x([4, 50]);
+    return {
+      outputs: [o.topKIndices(x, 5, 1, true), o.topKIndices(x, 3, 1, false), o.topKIndices(k.x([20, 3]), 4, 0, true)],
+    };
+  },
+  'reshape transpose expand': (k) => {
+    const x = k.x([2, 3, 4]);
+    return {
+      outputs: [
+        o.transpose(x, [2, 0, 1]),
+        o.reshape(o.transpose(x, [0, 2, 1]), [8, 3]),
+        o.expand(k.x([3, 1]), [2, 3, 4]),
+        o.transpose(k.ints([2, 5], 0, 9), [1, 0]),
+      ],
+    };
+  },
+  'concat and slice': (k) => {
+    const a = k.x([2, 3, 4]);
+    const c = o.concat([a, k.x([2, 1, 4]), k.x([2, 2, 4])], 1);
+    return {
+      outputs: [
+        c,
+        o.slice(a, 0, 1, 2),
+        o.slice(a, 1, 1, 3),
+        o.concat([k.ints([2, 2], 0, 5), k.ints([2, 1], 0, 5)], 1),
+        o.add(o.slice(a, 2, 1, 3), 1),
+      ],
+    };
+  },
+  gatherElements: (k) => {
+    const x = k.x([3, 6, 4]);
+    return {
+      outputs: [o.gatherElements(x, k.ints([3, 2, 4], -6, 6), 1), o.gatherElements(x, k.ints([2, 6, 3], 0, 4), 2)],
+    };
+  },
+  scatterAddElements: (k) => {
+    const idx = k.ints([3, 5, 4], 0, 6);
+    const upd = k.x([3, 5, 4]);
+    return {
+      outputs: [
+        o.scatterAddElements(k.g.fill(0, [3, 6, 4]), idx, upd, 1),
+        o.scatterAddElements(k.x([3, 6, 4]), idx, upd, 1),
+      ],
+    };
+  },
+  'fill and constants': (k) => {
+    const g = k.g;
+    return {
+      outputs: [
+        g.fill(2.5, [2, 3]),
+        o.mul(k.x([2, 3]), g.constant([1, 2, 3], [3])),
+        o.equal(g.constantInt([1, 2, 3], [3]), k.ints([2, 3], 0, 4)),
+        o.stopGradient(o.exp(k.x([4]))),
+      ],
+    };
+  },
+  'weights float32/float16/bfloat16': (k) => {
+    const x = k.x([3, 8]);
+    return {
+      outputs: [
+        o.linear(x, k.weight([5, 8], 'float32')),
+        o.linear(x, k.weight([5, 8], 'float16')),
+        o.add(k.weight([3, 8], 'bfloat16'), x),
+      ],
+    };
+  },
+  'fused layerNorm gelu silu': (k) => {
+    const x = k.x([2, 5, 16]);
+    const y = o.layerNorm(x, k.x([16]), k.x([16]), 1e-5);
+    return { outputs: [o.gelu(y), o.silu(x)] };
+  },
+  'fused groupNorm': (k) => ({ outputs: [o.groupNorm(k.x([2, 8, 5, 5]), 4, k.x([8]), k.x([8]), 1e-5)] }),
+  'long fused chain (kernel limits)': (k) => {
+    let y = k.x([4, 9]);
+    const xs = Array.from({ length: 12 }, () => k.x([9]));
+    for (const [i, x] of xs.entries())
+      y = i % 3 === 0 ? o.mul(o.tanh(y), x) : i % 3 === 1 ? o.add(y, o.exp(x)) : o.sub(y, o.mul(x, 0.25 + i));
+    return { outputs: [y] };
+  },
+  'attention block': (k) => {
+    const q = k.x([2, 2, 6, 8]);
+    const kk = k.x([2, 2, 5, 8]);
+    const v = k.x([2, 2, 5, 8]);
+    const p = o.softmax(o.mul(o.matmul(q, o.transpose(kk, [0, 1, 3, 2])), 1 / Math.sqrt(8)), -1);
+    return { outputs: [o.matmul(p, v), p] };
+  },
+  'attention ops (batch elements grouped in one chunk)': (k) => {
+    const q = k.x([2, 2, 6, 8], -2, 2);
+    const kk = k.x([2, 2, 5, 8], -2, 2);
+    return { outputs: [o.attention(q, kk, k.x([2, 2, 5, 3]), 0.35), o.attentionHeadMean(q, kk, 0.35)] };
+  },
+  'attention ops, keys shared by the batch (pointer arrays)': (k) => {
+    const q = k.x([3, 2, 4, 4], -2, 2);
+    const kk = k.x([1, 2, 5, 4], -2, 2);
+    return { outputs: [o.attention(q, kk, k.x([1, 2, 5, 3]), 0.5), o.attentionHeadMean(q, kk, 0.5)] };
+  },
+  'attention gradients (per-batch and shared keys)': (k) => attentionGrads(k, 2),
+  // 2 heads × 5 keys: 40 bytes of probabilities and 88 of gradient scratch per query row, so
+  // the forward ops take bands of 4 rows and the gradients bands of 2, of the 7.
+  'attention ops and gradients in row bands (scratch limit)': (k) => {
+    const { outputs } = attentionGrads(k, 7);
+    const q = k.x([2, 2, 7, 4], -2, 2);
+    const kk = k.x([2, 2, 5, 4], -2, 2);
+    outputs.push(o.attention(q, kk, k.x([2, 2, 5, 3]), 0.5), o.attentionHeadMean(q, k.x([1, 2, 5, 4], -2, 2), 0.5));
+    return { outputs, scratchLimitBytes: 176 };
+  },
+  // Rows longer than 1024 keys take the block-wide softmax and softmax-gradient kernels.
+  'attention gradients over 1500 keys (block-wide row kernels)': (k) => {
+    const q = k.x([1, 2, 3, 8], -2, 2);
+    const kk = k.x([1, 2, 1500, 8], -2, 2);
+    const v = k.x([1, 2, 1500, 4]);
+    const g = k.x([1, 2, 3, 4]);
+    return {
+      outputs: [
+        o.attentionGrad(q, kk, v, g, 0.6, 'q'),
+        o.attentionGrad(q, kk, v, g, 0.6, 'k'),
+        o.attentionHeadMeanGrad(q, kk, k.x([1, 3, 1500]), 0.6, 'q'),
+      ],
+    };
+  },
+  'gradient: attention maps and output (autodiff)': (k) => {
+    const x = k.x([2, 6, 8]);
+    const ctx = k.x([1, 5, 8]);
+    const heads = (t: Tensor) => o.transpose(o.reshape(t, [t.shape[0]!, t.shape[1]!, 2, 4]), [0, 2, 1, 3]);
+    const q = heads(o.linear(x, k.x([8, 8])));
+    const kk = heads(o.linear(ctx, k.x([8, 8])));
+    const v = heads(o.linear(ctx, k.x([8, 8])));
+    const out = o.attention(q, kk, v, 0.5);
+    const maps = o.attentionHeadMean(q, kk, 0.5);
+    const loss = o.add(o.mean(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, k.x([2, 6, 5])), [0, 1, 2]));
+    const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
+    return { outputs: [loss, gx!, gctx!] };
+  },
+  'gradient: attention + layerNorm + gelu': (k) => {
+    const x = k.x([2, 5, 8]);
+    const w = k.x([8, 8]);
+    const h = o.layerNorm(o.linear(x, w, k.x([8])), k.x([8]), k.x([8]), 1e-5);
+    const s = o.softmax(o.matmul(h, o.transpose(h, [0, 2, 1])), -1);
+    const y = o.gelu(o.matmul(s, h));
+    const loss = o.mean(o.mul(y, y), [0, 1, 2], true);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    return { outputs: [loss, gx!] };
+  },
+  'gradient: conv net (conv, groupNorm, silu, stride 2)': (k) => {
+    const x = k.x([2, 3, 8, 8]);
+    const h = o.silu(o.groupNorm(o.conv2d(x, k.x([4, 3, 3, 3]), { pad: 1 }), 2, k.x([4]), k.x([4]), 1e-5));
+    const y = o.conv2d(h, k.x([5, 4, 3, 3]), { stride: 2, pad: 1 });
+    const loss = o.sum(o.mul(y, k.x([1, 5, 4, 4])), [0, 1, 2, 3]);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    return { outputs: [gx!] };
+  },
+  'gradient: gather, max, pow, where, concat, slice': (k) => {
+    const x = k.x([3, 6], 0.5, 2);
+    const picked = o.gatherElements(x, k.ints([3, 2], 0, 6), 1);
+    const m = o.reduceMax(o.pow(x, 1.5), [1], true);
+    const c = o.concat([picked, m, o.slice(x, 1, 2, 4)], 1);
+    const y = o.where(o.greater(c, 1), o.mul(c, c), o.maximum(c, 0.7));
+    const loss = o.sum(y, [0, 1]);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    return { outputs: [gx!] };
+  },
+});
+
+/** Every attention gradient op on queries of `rows` rows, with per-batch keys and with keys shared by the batch. */
+function attentionGrads(k: CaseKit, rows: number): { outputs: Tensor[] } {
+  const q = k.x([2, 2, rows, 4], -2, 2);
+  const outputs: Tensor[] = [];
+  for (const kb of [2, 1]) {
+    const kk = k.x([kb, 2, 5, 4], -2, 2);
+    const v = k.x([kb, 2, 5, 3]);
+    const g = k.x([2, 2, rows, 3]);
+    const maps = k.x([2, rows, 5]);
+    for (const wrt of ['q', 'k'] as const) outputs.push(o.attentionGrad(q, kk, v, g, 0.6, wrt));
+    outputs.push(o.attentionValuesGrad(q, kk, g, 0.6));
+    for (const wrt of ['q', 'k'] as const) outputs.push(o.attentionHeadMeanGrad(q, kk, maps, 0.6, wrt));
+  }
+  return { outputs };
+}
+
+/** Every case, freshly built with its own random inputs (weights are written under `dir`). */
+/** `scope` labels every node (e.g. 'unet': the layers the fast precision runs in TF32). */
+export function buildCases(seed: number, dir: string, only?: (name: string) => boolean, scope?: string): OpCase[] {
+  const rand = seededRandom(seed);
+  const out: OpCase[] = [];
+  for (const [name, build] of Object.entries(builders)) {
+    if (only && !only(name)) continue;
+    const kit = new CaseKit(rand, dir);
+    const { outputs, scratchLimitBytes } = scope ? kit.g.scope(scope, () => build(kit)) : build(kit);
+    out.push({ name, outputs, feeds: kit.feeds, scratchLimitBytes });
+  }
+  return out;
+}
+
+/** Reference feeds for the float64 interpreter. */
+export function referenceFeeds(
+  feeds: Record<string, HostTensor>,
+): Record<string, Float32Array | BigInt64Array | Uint8Array> {
+  return Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.data]));
+}
+
+export interface Comparison {
+  output: number;
+  dtype: DType;
+  maxAbs: number;
+  relL2: number;
+  mismatches: number;
+}
+
+/** Compares one backend output with the reference: error norms for floats, exact matches otherwise. */
+export function compare(
+  i: number,
+  got: HostTensor,
+  want: { dtype: DType; data: Float64Array | BigInt64Array | Uint8Array },
+): Comparison {
+  let maxAbs = 0;
+  let num = 0;
+  let den = 0;
+  let mismatches = 0;
+  const n = want.data.length;
+  if (got.data.length !== n) return { output: i, dtype: want.dtype, maxAbs: Infinity, relL2: Infinity, mismatches: n };
+  for (let j = 0; j < n; j++) {
+    if (want.dtype === 'float32') {
+      const a = Number(got.data[j]);
+      const b = Number(want.data[j]);
+      const d = Math.abs(a - b);
+      if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? NaN : d;
+      num += d * d;
+      den += b * b;
+      if (Number.isNaN(a) !== Number.isNaN(b)) mismatches++;
+    } else if (got.data[j] !== want.data[j]) mismatches++;
+  }
+  return { output: i, dtype: want.dtype, maxAbs, relL2: den > 0 ? Math.sqrt(num / den) : Math.sqrt(num), mismatches };
+}

@@ -1,0 +1,408 @@
+// A CPU model of the addon's instruction set, for testing the planner without a GPU: it
+// decodes a program exactly as src/device.cu does and applies each instruction with the
+// kernels' semantics (float32 rounding, cuBLAS's column-major GEMM with transposes).
+// Agreement with the float64 interpreter then shows that layouts, strides, fusion and
+// GEMM arguments are right; the GPU check (gpuCheck.ts) covers the kernels themselves.
+import { lowered, opDef, opNames } from '../../../native/graph/opset.js';
+import { ElemType, EwOp, FORMAT_VERSION, Opcode } from '../../../native/cuda/program.js';
+
+const f32 = Math.fround;
+
+// The arithmetic instructions compute their op's scalar function (the op table's), rounded to
+// float32 as the kernel's float math is; loads, stores, compares and conversions are below.
+const unaryCodes = new Map<EwOp, (x: number) => number>();
+const binaryCodes = new Map<EwOp, (x: number, y: number) => number>();
+for (const op of opNames) {
+  const cuda = opDef(op).cuda;
+  if (cuda === lowered) continue;
+  if (cuda.kind === 'unary') unaryCodes.set(EwOp[cuda.code], cuda.scalar);
+  if (cuda.kind === 'binary') binaryCodes.set(EwOp[cuda.code], cuda.scalar);
+}
+
+export class DeviceMemory {
+  private readonly allocs = new Map<number, DataView>();
+  private next = 1;
+  alloc(bytes: number): number {
+    const id = this.next++;
+    this.allocs.set(id, new DataView(new ArrayBuffer(Math.max(bytes, 1))));
+    return id;
+  }
+  view(id: number): DataView {
+    const v = this.allocs.get(id);
+    if (!v) throw new Error(`unknown allocation ${id}`);
+    return v;
+  }
+  write(id: number, offset: number, data: ArrayBufferView): void {
+    new Uint8Array(this.view(id).buffer).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+  }
+  read(id: number, offset: number, bytes: number): ArrayBuffer {
+    return this.view(id).buffer.slice(offset, offset + bytes) as ArrayBuffer;
+  }
+}
+
+interface Ptr {
+  v: DataView;
+  at: number;
+}
+const f32At = (p: Ptr, i: number) => p.v.getFloat32(p.at + 4 * i, true);
+const setF32 = (p: Ptr, i: number, x: number) => p.v.setFloat32(p.at + 4 * i, x, true);
+const i64At = (p: Ptr, i: number) => p.v.getBigInt64(p.at + 8 * i, true);
+
+/** IEEE half bits → number (exact). */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** LD_F: float32, or a weight kept at its stored width (ElemType F16 = 3, BF16 = 4). */
+function loadFloat(x: { p: Ptr; type: number }, i: number): number {
+  if (x.type === ElemType.F16) return halfToFloat(x.p.v.getUint16(x.p.at + 2 * i, true));
+  if (x.type === ElemType.BF16) {
+    const bits = new DataView(new ArrayBuffer(4));
+    bits.setUint32(0, x.p.v.getUint16(x.p.at + 2 * i, true) << 16, true);
+    return bits.getFloat32(0, true);
+  }
+  return f32At(x.p, i);
+}
+
+export function emulate(mem: DeviceMemory, code: Float64Array): void {
+  let at = 0;
+  const num = () => {
+    if (at >= code.length) throw new Error('program ends early');
+    return code[at++]!;
+  };
+  const loc = (): Ptr => {
+    const id = num();
+    const off = num();
+    const v = mem.view(id);
+    if (off > v.byteLength) throw new Error(`offset ${off} beyond allocation ${id}`);
+    return { v, at: off };
+  };
+  const list = (n: number) => Array.from({ length: n }, num);
+  if (num() !== FORMAT_VERSION) throw new Error('format version');
+  const count = num();
+  for (let s = 0; s < count; s++) {
+    const op = num() as Opcode;
+    switch (op) {
+      case Opcode.Elementwise: {
+        const out = loc();
+        const n = num();
+        const rank = num();
+        const dims = list(rank);
+        const nin = num();
+        const ins = Array.from({ length: nin }, () => ({ p: loc(), type: num(), access: num(), strides: list(rank) }));
+        const ncode = num();
+        const prog = Array.from({ length: ncode }, () => list(5));
+        const imm = list(num());
+        const f = new Array<number>(16).fill(0);
+        const q = new Array<bigint>(16).fill(0n);
+        for (let i = 0; i < n; i++) {
+          const coord = new Array<number>(rank);
+          let rem = i;
+          for (let d = rank - 1; d >= 0; d--) {
+            coord[d] = rem % dims[d]!;
+            rem = Math.floor(rem / dims[d]!);
+          }
+          const off = (k: number) => {
+            const x = ins[k]!;
+            if (x.access === 1) return i;
+            if (x.access === 2) return 0;
+            return coord.reduce((acc, c, d) => acc + c * x.strides[d]!, 0);
+          };
+          for (const [o, dst, a, b, c] of prog as [EwOp, number, number, number, number][]) {
+            switch (o) {
+              case EwOp.LD_F:
+                f[dst] = loadFloat(ins[a]!, off(a));
+                break;
+              case EwOp.LD_I:
+                q[dst] = i64At(ins[a]!.p, off(a));
+                break;
+              case EwOp.LD_B:
+                q[dst] = ins[a]!.p.v.getUint8(ins[a]!.p.at + off(a)) ? 1n : 0n;
+                break;
+              case EwOp.IMM_F:
+                f[dst] = imm[a]!;
+                break;
+              case EwOp.EQ_F:
+                q[dst] = f[a] === f[b] ? 1n : 0n;
+                break;
+              case EwOp.LT_F:
+                q[dst] = f[a]! < f[b]! ? 1n : 0n;
+                break;
+              case EwOp.GT_F:
+                q[dst] = f[a]! > f[b]! ? 1n : 0n;
+                break;
+              case EwOp.EQ_I:
+                q[dst] = q[a] === q[b] ? 1n : 0n;
+                break;
+              case EwOp.WHERE_F:
+                f[dst] = q[a] ? f[b]! : f[c]!;
+                break;
+              case EwOp.WHERE_I:
+                q[dst] = q[a] ? q[b]! : q[c]!;
+                break;
+              case EwOp.F2I:
+                q[dst] = BigInt(Math.trunc(f[a]!));
+                break;
+              case EwOp.I2F:
+                f[dst] = f32(Number(q[a]));
+                break;
+              case EwOp.F2B:
+                q[dst] = f[a] !== 0 ? 1n : 0n;
+                break;
+              case EwOp.I2B:
+                q[dst] = q[a] !== 0n ? 1n : 0n;
+                break;
+              case EwOp.ST_F:
+                setF32(out, i, f[a]!);
+                break;
+              case EwOp.ST_I:
+                out.v.setBigInt64(out.at + 8 * i, q[a]!, true);
+                break;
+              case EwOp.ST_B:
+                out.v.setUint8(out.at + i, q[a] ? 1 : 0);
+                break;
+              case EwOp.MOV_F:
+                f[dst] = f[a]!;
+                break;
+              case EwOp.MOV_I:
+                q[dst] = q[a]!;
+                break;
+              default: {
+                const un = unaryCodes.get(o);
+                const bin = binaryCodes.get(o);
+                if (un) f[dst] = f32(un(f[a]!));
+                else if (bin) f[dst] = f32(bin(f[a]!, f[b]!));
+                else throw new Error(`elementwise op ${o}`);
+              }
+            }
+          }
+        }
+        break;
+      }
+      case Opcode.Reduce: {
+        const input = loc();
+        const out = loc();
+        const kind = num();
+        num(); // row or column mode: a scheduling choice, same result
+        const splits = num();
+        const chunk = num();
+        const scale = num();
+        const kr = num();
+        const keepDims = list(kr);
+        const keepStrides = list(kr);
+        const rr = num();
+        const redDims = list(rr);
+        const redStrides = list(rr);
+        const offsetOf = (i: number, dims: number[], st: number[]) => {
+          let off = 0;
+          for (let d = dims.length - 1; d >= 0; d--) {
+            off += (i % dims[d]!) * st[d]!;
+            i = Math.floor(i / dims[d]!);
+          }
+          return off;
+        };
+        const nOut = keepDims.reduce((a, b) => a * b, 1);
+        const nRed = redDims.reduce((a, b) => a * b, 1);
+        for (let o = 0; o < nOut; o++) {
+          const base = offsetOf(o, keepDims, keepStrides);
+          for (let sp = 0; sp < splits; sp++) {
+            let acc = kind === 0 ? 0 : -Infinity;
+            for (let r = sp * chunk; r < Math.min(nRed, (sp + 1) * chunk); r++) {
+              const v = f32At(input, base + offsetOf(r, redDims, redStrides));
+              acc = kind === 0 ? acc + v : v > acc || Number.isNaN(v) ? v : acc;
+            }
+            setF32(out, o * splits + sp, kind === 0 ? acc * scale : acc);
+          }
+        }
+        break;
+      }
+      case Opcode.Softmax:
+      case Opcode.ArgMax:
+      case Opcode.TopK: {
+        const input = loc();
+        const out = loc();
+        const [outer, size, inner] = list(3) as [number, number, number];
+        const topk = op === Opcode.TopK ? { k: num(), largest: num() } : null;
+        for (let o = 0; o < outer; o++)
+          for (let i = 0; i < inner; i++) {
+            const x = (k: number) => f32At(input, (o * size + k) * inner + i);
+            if (op === Opcode.Softmax) {
+              let m = -Infinity;
+              for (let k = 0; k < size; k++) m = Math.max(m, x(k));
+              let sum = 0;
+              for (let k = 0; k < size; k++) sum += f32(Math.exp(x(k) - m));
+              for (let k = 0; k < size; k++) setF32(out, (o * size + k) * inner + i, f32(Math.exp(x(k) - m)) / sum);
+            } else if (op === Opcode.ArgMax) {
+              let best = 0;
+              for (let k = 1; k < size; k++) if (x(k) > x(best)) best = k;
+              out.v.setBigInt64(out.at + 8 * (o * inner + i), BigInt(best), true);
+            } else {
+              for (let j = 0; j < size; j++) {
+                let rank = 0;
+                for (let m = 0; m < size; m++) {
+                  const ahead = topk!.largest ? x(m) > x(j) : x(m) < x(j);
+                  if (ahead || (x(m) === x(j) && m < j)) rank++;
+                }
+                if (rank < topk!.k) out.v.setBigInt64(out.at + 8 * ((o * topk!.k + rank) * inner + i), BigInt(j), true);
+              }
+            }
+          }
+        break;
+      }
+      case Opcode.SoftmaxGrad: {
+        const probs = loc();
+        const grad = loc();
+        const [outer, size, inner] = list(3) as [number, number, number];
+        if (inner !== 1) throw new Error('softmax gradient runs along rows only');
+        for (let o = 0; o < outer; o++) {
+          let dot = 0;
+          for (let k = 0; k < size; k++) dot += f32At(probs, o * size + k) * f32At(grad, o * size + k);
+          const d = f32(dot);
+          for (let k = 0; k < size; k++) {
+            const i = o * size + k;
+            setF32(grad, i, f32(f32At(probs, i) * f32(f32At(grad, i) - d)));
+          }
+        }
+        break;
+      }
+      case Opcode.Gather:
+      case Opcode.ScatterAdd: {
+        const data = loc();
+        const idx = loc();
+        const out = loc();
+        const elemSize = num();
+        const axis = num();
+        const axisSize = num();
+        const rank = num();
+        const idxDims = list(rank);
+        const strides = list(rank);
+        const n = idxDims.reduce((a, b) => a * b, 1);
+        for (let t = 0; t < n; t++) {
+          let off = 0;
+          let rem = t;
+          for (let d = rank - 1; d >= 0; d--) {
+            if (d !== axis) off += (rem % idxDims[d]!) * strides[d]!;
+            rem = Math.floor(rem / idxDims[d]!);
+          }
+          let k = Number(i64At(idx, t));
+          if (k < 0) k += axisSize;
+          if (k < 0 || k >= axisSize) throw new Error(`index ${k} out of range`);
+          off += k * strides[axis]!;
+          if (op === Opcode.ScatterAdd) setF32(out, off, f32(f32At(out, off) + f32At(data, t)));
+          else if (elemSize === 4) setF32(out, t, f32At(data, off));
+          else if (elemSize === 8) out.v.setBigInt64(out.at + 8 * t, i64At(data, off), true);
+          else out.v.setUint8(out.at + t, data.v.getUint8(data.at + off));
+        }
+        break;
+      }
+      case Opcode.Copy: {
+        const dst = loc();
+        const src = loc();
+        const [dpitch, spitch, width, height] = list(4) as [number, number, number, number];
+        const d = new Uint8Array(dst.v.buffer);
+        const sv = new Uint8Array(src.v.buffer);
+        for (let r = 0; r < height; r++)
+          d.set(sv.slice(src.at + r * spitch, src.at + r * spitch + width), dst.at + r * dpitch);
+        break;
+      }
+      case Opcode.Gemm: {
+        num(); // TF32: the emulator computes every product in float64 then rounds
+        const [transA, transB, m, n, k, lda, ldb, ldc] = list(8) as number[] as [
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+        ];
+        const A = loc();
+        const B = loc();
+        const C = loc();
+        const [batch, sA, sB, sC, alpha, beta] = list(6) as [number, number, number, number, number, number];
+        const ptrMode = num();
+        const offs = ptrMode ? list(3 * batch) : null;
+        for (let b = 0; b < batch; b++) {
+          const oa = offs ? offs[b]! : b * sA;
+          const ob = offs ? offs[batch + b]! : b * sB;
+          const oc = offs ? offs[2 * batch + b]! : b * sC;
+          // Column-major: op(A) is m×k, op(B) is k×n, C is m×n with leading dimension ldc.
+          const a = (i: number, p: number) => f32At(A, oa + (transA ? p + i * lda : i + p * lda));
+          const bb = (p: number, j: number) => f32At(B, ob + (transB ? j + p * ldb : p + j * ldb));
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++) {
+              let acc = 0;
+              for (let p = 0; p < k; p++) acc += a(i, p) * bb(p, j);
+              const prev = beta ? beta * f32At(C, oc + i + j * ldc) : 0;
+              setF32(C, oc + i + j * ldc, alpha * acc + prev);
+            }
+        }
+        break;
+      }
+      case Opcode.Im2col:
+      case Opcode.Col2im: {
+        const src = loc();
+        const dst = loc();
+        const [n, c, h, w, kh, kw, stride, pad, oh, ow, y0] = list(11) as number[] as [
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+        ];
+        if (op === Opcode.Im2col) {
+          let t = 0;
+          for (let b = 0; b < n; b++)
+            for (let ch = 0; ch < c; ch++)
+              for (let ki = 0; ki < kh; ki++)
+                for (let kj = 0; kj < kw; kj++)
+                  for (let oy = 0; oy < oh; oy++)
+                    for (let ox = 0; ox < ow; ox++, t++) {
+                      const y = (y0 + oy) * stride - pad + ki;
+                      const x = ox * stride - pad + kj;
+                      const inside = y >= 0 && y < h && x >= 0 && x < w;
+                      setF32(dst, t, inside ? f32At(src, ((b * c + ch) * h + y) * w + x) : 0);
+                    }
+        } else {
+          let t = 0;
+          for (let b = 0; b < n; b++)
+            for (let ch = 0; ch < c; ch++)
+              for (let y = 0; y < h; y++)
+                for (let x = 0; x < w; x++, t++) {
+                  let acc = 0;
+                  for (let ki = 0; ki < kh; ki++) {
+                    const ty = y + pad - ki;
+                    if (ty < 0 || ty % stride) continue;
+                    const iy = ty / stride;
+                    if (iy >= oh) continue;
+                    for (let kj = 0; kj < kw; kj++) {
+                      const tx = x + pad - kj;
+                      if (tx < 0 || tx % stride) continue;
+                      const ix = tx / stride;
+                      if (ix >= ow) continue;
+                      acc += f32At(src, ((b * c + ch) * kh * kw + ki * kw + kj) * oh * ow + iy * ow + ix);
+                    }
+                  }
+                  setF32(dst, t, acc);
+                }
+        }
+        break;
+      }
+      default:
+        throw new Error(`unknown opcode ${op}`);
+    }
+  }
+  if (at !== code.length) throw new Error('trailing numbers after the last instruction');
+}

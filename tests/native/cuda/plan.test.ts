@@ -1,0 +1,220 @@
+// The CUDA planner, checked on the CPU: every case's program runs on a model of the addon's
+// instruction set (emulator.ts) and must reproduce the float64 interpreter. Kernels
+// themselves are checked on a GPU by gpuCheck.ts.
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { grad } from '../../../native/graph/autodiff.js';
+import { evaluate } from '../../../native/graph/interpret.js';
+import type { Tensor } from '../../../native/graph/ir.js';
+import { Graph, numel, topoOrder } from '../../../native/graph/ir.js';
+import { opNames } from '../../../native/graph/opset.js';
+import * as o from '../../../native/graph/ops.js';
+import { assignOffsets, type ArenaSlot } from '../../../native/cuda/memory.js';
+import type { Place } from '../../../native/cuda/plan.js';
+import { planGraph } from '../../../native/cuda/plan.js';
+import { inUnet, tf32Policy } from '../../../native/cuda/precision.js';
+import type { DeviceLoc } from '../../../native/cuda/program.js';
+import type { HostTensor } from '../../../native/runtime/backend.js';
+import { buildCases, compare, referenceFeeds } from './cases.js';
+import { DeviceMemory, emulate } from './emulator.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'skp-cuda-plan-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function storedBytes(w: Tensor): Buffer {
+  if (w.spec.op !== 'weight') throw new Error('not a weight');
+  const { file, byteOffset, storedAs } = w.spec.ref;
+  const bytes = Buffer.alloc(numel(w.shape) * (storedAs === 'float32' ? 4 : 2));
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, bytes, 0, bytes.length, byteOffset);
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
+}
+
+/** Plans, lays out memory as the backend does, runs the program on the emulator. */
+function runEmulated(outputs: Tensor[], feeds: Record<string, HostTensor>, scratchLimitBytes?: number): HostTensor[] {
+  const plan = planGraph(outputs, { scratchLimitBytes });
+  const mem = new DeviceMemory();
+  const arena = mem.alloc(plan.arenaBytes);
+  // Poison: a value the program forgot to write shows up as NaN.
+  new Uint8Array(mem.view(arena).buffer).fill(0xff);
+  const consts = mem.alloc(plan.constantBytes);
+  for (const c of plan.constants) mem.write(consts, c.offset, c.data);
+  const weightIds = new Map<Tensor, number>();
+  for (const w of plan.weights) {
+    // As the backend holds them: the file's bytes, float16 and bfloat16 left at 2 bytes.
+    const bytes = storedBytes(w);
+    const id = mem.alloc(bytes.length);
+    mem.write(id, 0, bytes);
+    weightIds.set(w, id);
+  }
+  const resolve = (p: Place): DeviceLoc => {
+    const h = p.home;
+    if (h.kind === 'arena') return { alloc: arena, offset: h.slot.offset + p.offset };
+    if (h.kind === 'constant') return { alloc: consts, offset: h.offset + p.offset };
+    return { alloc: weightIds.get(h.tensor)!, offset: p.offset };
+  };
+  for (const inp of plan.inputs) {
+    const loc = resolve(inp.place);
+    mem.write(loc.alloc, loc.offset, feeds[inp.name]!.data);
+  }
+  emulate(mem, plan.encode(resolve, 'float32'));
+  return plan.outputs.map((out) => {
+    const loc = resolve(out.place);
+    const buf = mem.read(loc.alloc, loc.offset, out.bytes);
+    const t = out.tensor;
+    const data =
+      t.dtype === 'float32'
+        ? new Float32Array(buf)
+        : t.dtype === 'int64'
+          ? new BigInt64Array(buf)
+          : new Uint8Array(buf);
+    return { dtype: t.dtype, shape: [...t.shape], data };
+  });
+}
+
+describe('CUDA plan on the instruction-set model', () => {
+  for (const c of buildCases(7, dir)) {
+    it(c.name, () => {
+      const got = runEmulated(c.outputs, c.feeds, c.scratchLimitBytes);
+      const want = evaluate(c.outputs, referenceFeeds(c.feeds));
+      got.forEach((g, i) => {
+        const r = compare(i, g, want[i]!);
+        expect(r.mismatches, `output ${i} (${r.dtype}) exact mismatches`).toBe(0);
+        // float32 rounding of O(1) values over sums of up to ~20k terms; a layout or index
+        // mistake gives O(1) errors.
+        if (r.dtype === 'float32') expect(r.relL2, `output ${i} relative L2 error`).toBeLessThan(2e-5);
+      });
+    });
+  }
+});
+
+describe('CUDA plan coverage', () => {
+  it('the cases exercise every op of the op table', () => {
+    const seen = new Set(buildCases(7, dir).flatMap((c) => topoOrder(c.outputs).map((t) => t.spec.op)));
+    expect(opNames.filter((op) => !seen.has(op))).toEqual([]);
+  });
+});
+
+describe('CUDA plan structure', () => {
+  it('fuses a GELU of a layer norm into few kernels and reads the weight transposed in place', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 16]);
+    const y = o.gelu(o.layerNorm(o.linear(x, g.input('w', [16, 16])), g.input('s', [16]), g.input('b', [16]), 1e-5));
+    const plan = planGraph([y]);
+    // matmul, mean, x−μ, (x−μ)², mean, then one kernel for normalise, affine and GELU
+    // (which reads its input twice: computed once).
+    expect(plan.stats.instructions).toBe(6);
+    expect(plan.stats.foldedNodes).toBeGreaterThanOrEqual(8);
+  });
+
+  it('copies no weight for the backward pass of a linear layer (Wᵀᵀ reads W)', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 8]);
+    const loss = o.sum(o.linear(x, g.input('w', [16, 8])), [0, 1], true);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    const plan = planGraph([loss, gx!]);
+    expect(plan.steps.filter((t) => t.spec.op === 'transpose')).toEqual([]);
+    expect(plan.kinds.filter((k) => k === 'gemm')).toHaveLength(2);
+  });
+
+  it('runs only the UNet GEMMs and their gradients in TF32 under the fast precision', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 8]);
+    const w = g.input('w', [8, 8]);
+    const vae = g.scope('vae', () => o.matmul(x, w));
+    const unet = g.scope('unet', () => o.matmul(vae, w));
+    const loss = o.sum(o.matmul(unet, w), [0, 1], true);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    const plan = planGraph([loss, gx!]);
+    const flags = (precision: 'float32' | 'tf32') => {
+      const chosen: [string | undefined, boolean][] = [];
+      const policy = tf32Policy(precision);
+      for (const t of plan.steps.filter((_, i) => plan.kinds[i] === 'gemm')) chosen.push([t.label, policy(t)]);
+      return chosen;
+    };
+    expect(flags('float32').every(([, tf32]) => !tf32)).toBe(true);
+    const fast = flags('tf32');
+    expect(
+      fast
+        .filter(([, tf32]) => tf32)
+        .map(([label]) => label)
+        .sort(),
+    ).toEqual(['grad.unet', 'unet']);
+    expect(fast.filter(([label]) => !/unet/.test(label ?? '')).every(([, tf32]) => !tf32)).toBe(true);
+    expect(inUnet({ ...unet, label: 'unetx' })).toBe(false);
+  });
+
+  it('keeps float16 and bfloat16 weights at 2 bytes: a GEMM reads a float32 copy that lives for its step only', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 64]);
+    const ref = (storedAs: 'float16' | 'bfloat16', name: string) => ({
+      file: '/unused',
+      byteOffset: 0,
+      storedAs,
+      name,
+    });
+    let h = x;
+    for (let i = 0; i < 6; i++) h = o.linear(h, g.weight(ref(i % 2 ? 'float16' : 'bfloat16', `w${i}`), [64, 64]));
+    const loss = o.sum(o.add(h, g.weight(ref('float16', 'bias'), [64])), [0, 1], true);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    const plan = planGraph([loss, gx!]);
+    // One widening per GEMM that reads a weight (forward and backward); the fused bias add reads it as stored.
+    expect(plan.kinds.filter((k) => k === 'widen')).toHaveLength(12);
+    const weightFloats = 64 * 64 * 4;
+    // At most one float32 copy of a weight (plus activations) is alive at a time.
+    expect(plan.stats.peakLiveBytes).toBeLessThan(2 * weightFloats);
+  });
+
+  it('never holds attention probabilities beyond the scratch limit, forward or backward', () => {
+    const g = new Graph();
+    const q = g.input('q', [2, 16, 2048, 8]);
+    const k = g.input('k', [1, 16, 300, 8]);
+    const v = g.input('v', [1, 16, 300, 8]);
+    const out = o.attention(q, k, v, 0.25);
+    const maps = o.attentionHeadMean(q, k, 0.25);
+    const loss = o.add(o.sum(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, maps), [0, 1, 2]));
+    const grads = grad(o.reshape(loss, [1]), [q, k, v]);
+    const limit = 2 ** 20;
+    const plan = planGraph([loss, ...grads], { scratchLimitBytes: limit });
+    const probsBytes = 2 * 16 * 2048 * 300 * 4;
+    const mapsBytes = 2 * 2048 * 300 * 4;
+    // The maps, their square and gradient, queries, outputs and their gradients, and the scratch.
+    expect(plan.arenaBytes).toBeLessThan(5 * mapsBytes + 2 * limit);
+    expect(plan.arenaBytes).toBeLessThan(probsBytes / 3);
+  });
+
+  it('shares arena bytes between tensors whose lifetimes do not overlap, and never between ones that do', () => {
+    const g = new Graph();
+    let h = g.input('x', [8, 64]);
+    const w = g.input('w', [64, 64]);
+    for (let i = 0; i < 20; i++) h = o.softmax(o.matmul(h, w), 1);
+    const plan = planGraph([h]);
+    expect(plan.arenaBytes).toBeLessThan(plan.stats.unsharedBytes / 3);
+    expect(plan.arenaBytes).toBeGreaterThanOrEqual(plan.stats.peakLiveBytes);
+  });
+
+  it('lays out random lifetimes without overlap', () => {
+    let seed = 1;
+    const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    const slots: ArenaSlot[] = Array.from({ length: 300 }, () => {
+      const first = Math.floor(rand() * 100);
+      return { bytes: 1 + Math.floor(rand() * 5000), first, last: first + Math.floor(rand() * 20), offset: -1 };
+    });
+    const total = assignOffsets(slots);
+    for (const a of slots) {
+      expect(a.offset % 256).toBe(0);
+      expect(a.offset + a.bytes).toBeLessThanOrEqual(total);
+      for (const b of slots) {
+        if (a === b || a.last < b.first || b.last < a.first) continue;
+        const apart = a.offset + a.bytes <= b.offset || b.offset + b.bytes <= a.offset;
+        expect(apart).toBe(true);
+      }
+    }
+  });
+});

@@ -1,0 +1,102 @@
+// The method loop on the golden case's model and images: reproducible from the seed, resumable
+// from a checkpoint to the same result, cancellable, and producing in-range keypoints.
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { OrtBackend } from '../../../native/runtime/ort.js';
+import { loadSdxlModel } from '../../../native/sdxl/load.js';
+import { openGoldenCase } from '../../../native/parity/goldenCase.js';
+import { parseRunSettings } from '../../../native/keypoints/settings.js';
+import {
+  chooseKeypointIndices,
+  KeypointFinder,
+  RunCancelled,
+  trainTokens,
+  type ImageSource,
+  type TrainingState,
+} from '../../../native/keypoints/method.js';
+import { goldenCaseDir } from '../../golden/paths.js';
+
+const golden = openGoldenCase(goldenCaseDir());
+const model = loadSdxlModel(golden.modelDir);
+const backend = new OrtBackend({ provider: 'cpu', cacheDir: fs.mkdtempSync(path.join(os.tmpdir(), 'skp-method-')) });
+const all = golden.tensor('images');
+const pixels = all.data.length / all.shape[0]!;
+const images: ImageSource = {
+  count: all.shape[0]!,
+  load: async (i) => all.data.slice(i * pixels, (i + 1) * pixels),
+};
+const settings = parseRunSettings({
+  tokens: 40,
+  steps: 3,
+  batchSize: 2,
+  keypoints: 4,
+  candidates: 8,
+  upsampleRes: 32,
+  imageSize: 128,
+  indexImages: 4,
+  augmentationIterations: 2,
+  seed: 7,
+});
+
+describe('keypoint method loop', () => {
+  it('trains reproducibly, and a resumed run ends where an uninterrupted one does', async () => {
+    const checkpoints: TrainingState[] = [];
+    const progress: number[] = [];
+    const full = await trainTokens(model, backend, images, settings, {
+      checkpointEvery: 1,
+      onCheckpoint: (s) => void checkpoints.push(s),
+      onProgress: (p) => progress.push(p.step),
+    });
+    expect(progress).toEqual([1, 2, 3]);
+    expect(full.step).toBe(3);
+    expect(checkpoints.map((c) => c.step)).toEqual([1, 2, 3]);
+    const again = await trainTokens(model, backend, images, settings);
+    expect(Array.from(again.tokens)).toEqual(Array.from(full.tokens));
+    const resumed = await trainTokens(model, backend, images, settings, { resume: checkpoints[0]! });
+    expect(Array.from(resumed.tokens)).toEqual(Array.from(full.tokens));
+    const other = await trainTokens(model, backend, images, { ...settings, seed: 8 });
+    expect(Array.from(other.tokens)).not.toEqual(Array.from(full.tokens));
+  });
+
+  it('stops cleanly when cancelled and keeps the last checkpoint', async () => {
+    const controller = new AbortController();
+    const saved: TrainingState[] = [];
+    const run = trainTokens(model, backend, images, settings, {
+      signal: controller.signal,
+      checkpointEvery: 1,
+      onCheckpoint: (s) => {
+        saved.push(s);
+        controller.abort();
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(RunCancelled);
+    expect(saved.map((s) => s.step)).toEqual([1]);
+  });
+
+  it('chooses K distinct indices and finds K in-image keypoints per image', async () => {
+    const trained = await trainTokens(model, backend, images, { ...settings, steps: 1 });
+    const choice = await chooseKeypointIndices(model, backend, images, trained.tokens, settings);
+    expect(choice.indices).toHaveLength(4);
+    expect(new Set(choice.indices).size).toBe(4);
+    expect(choice.indices.every((i) => i >= 0 && i < 40)).toBe(true);
+    const finder = await KeypointFinder.create(model, backend, trained.tokens, choice.indices, settings);
+    try {
+      const found = await finder.find(await images.load(0), 0);
+      expect(found.points).toHaveLength(4);
+      for (const p of found.points) {
+        expect(p.x).toBeGreaterThan(0);
+        expect(p.x).toBeLessThan(1);
+        expect(p.y).toBeGreaterThan(0);
+        expect(p.y).toBeLessThan(1);
+        expect(p.score).toBeGreaterThan(0);
+      }
+      expect(found.maps).toHaveLength(4 * 128 * 128);
+      const repeat = await finder.find(await images.load(0), 0);
+      expect(repeat.points).toEqual(found.points);
+    } finally {
+      await finder.release();
+    }
+  });
+});
