@@ -1,7 +1,8 @@
 #!/bin/bash
 # On a machine of 2 GPUs without Node, after tests/native/cuda/pack-device-carry.sh: keypoints of N full-size
 # 512² images, and 4 training steps of batch 4, on 1 vs 2 GPUs, one `skp worker` per GPU on a local Redis
-# (the README's three commands). Logs land in $OUT.
+# (the README's three commands), and the same with `--gpus` (a worker process per GPU, no Redis).
+# Logs land in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 tar xJf .device-carry/rt.tar.xz & tar xJf .device-carry/dist.tar.xz & wait
@@ -17,6 +18,15 @@ skp() { node bin/skp.mjs "$@"; }
 t=$(date +%s); node .device-carry/tools/tests/native/cuda/gpuWorkersSetup.js $W $N || exit 1; echo "setup $(( $(date +%s)-t )) s"
 skp new $W/p.skp --images $W/images | tail -1
 t=$(date +%s); CUDA_VISIBLE_DEVICES=0 skp train $W/p.skp --model $W/model --backend cuda --set steps=1 --set batchSize=1 --set indexImages=4 2>&1 | tail -3; echo "train $(( $(date +%s)-t )) s"
+# --gpus: one `skp worker` process per GPU of this machine, no Redis (ONLY_GPUS=1 runs just this).
+for g in 0 all; do
+  cp $W/p.skp $W/g$g.skp; cp $W/p.skp $W/tg$g.skp
+  t=$(date +%s); skp keypoints $W/g$g.skp --gpus $g --backend cuda --chunk 4 > $OUT/gpus-$g.log 2>&1
+  echo "keypoints --gpus $g: rc $? $(( $(date +%s)-t )) s: $(grep -a 'images/s' $OUT/gpus-$g.log | tail -1)"
+  t=$(date +%s); skp train $W/tg$g.skp --model $W/model --gpus $g --backend cuda --set steps=4 --set batchSize=4 > $OUT/train-gpus-$g.log 2>&1
+  echo "train --gpus $g: rc $? $(( $(date +%s)-t )) s: $(grep -a 'trained to' $OUT/train-gpus-$g.log)"
+done
+[ -n "${ONLY_GPUS:-}" ] && exit 0
 cp $W/p.skp $W/one.skp; cp $W/p.skp $W/two.skp
 start_worker() { CUDA_VISIBLE_DEVICES=$1 skp worker --redis $R --model $W/model --backend cuda > $OUT/worker$1-$2.log 2>&1 & echo $!; }
 wait_ready() { for i in $(seq 120); do grep -q "taking work" $1 && return 0; sleep 1; done; echo "not ready: $1"; cat $1; }
