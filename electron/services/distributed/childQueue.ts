@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelSource } from '../../common/jobs.js';
-import { RunCancelled } from '../../../native/keypoints/method.js';
 import { toCoordinatorSchema, type ToWorker } from './childMessages.js';
-import type { Task, TaskResult, WorkerInfo } from './tasks.js';
+import { runBatch, type BatchEntry } from './taskBatch.js';
+import type { TaskResult, WorkerInfo } from './tasks.js';
 import type { QueuedTask, RunTasksOptions, WorkQueue } from './workQueue.js';
 
 /** Tries per task before its failure ends the run. */
@@ -30,23 +30,12 @@ export interface WorkerProcessesOptions {
   backend: string | undefined;
 }
 
-interface Entry {
-  id: string;
-  task: Task;
-  attempts: number;
-  /** Its run still waits for it (false once the run failed or was cancelled). */
-  wanted(): boolean;
-  notice(message: string): void;
-  deliver(result: TaskResult): void;
-  fail(e: Error): void;
-}
-
 interface Slot {
   name: string;
   gpu: number | null;
   child: ChildProcess | null;
   info: WorkerInfo | null;
-  busy: Entry | null;
+  busy: BatchEntry | null;
   deaths: number;
   output: string[];
 }
@@ -66,7 +55,7 @@ export class WorkerProcessQueue implements WorkQueue {
   readonly where: string;
   private readonly slots: Slot[];
   private readonly shared = new Map<string, string>();
-  private readonly waiting: Entry[] = [];
+  private readonly waiting: BatchEntry[] = [];
   /** Set once every worker process was ready: a worker that dies after that is started again. */
   private started = false;
   private closing = false;
@@ -122,47 +111,19 @@ export class WorkerProcessQueue implements WorkQueue {
     onResult: (id: string, result: TaskResult) => Promise<void> | void,
     opts: RunTasksOptions = {},
   ): Promise<void> {
-    const unique = [...new Map(tasks.map((t) => [t.id, t])).values()];
-    return new Promise<void>((resolve, reject) => {
-      let left = unique.length;
-      let failed = false;
-      const mine = new Set<Entry>();
-      const stop = (e: Error) => {
-        if (failed) return;
-        failed = true;
-        for (let i = this.waiting.length - 1; i >= 0; i--) if (mine.has(this.waiting[i]!)) this.waiting.splice(i, 1);
-        opts.signal?.removeEventListener('abort', cancel);
-        reject(e);
-      };
-      const cancel = () => stop(new RunCancelled());
-      if (opts.signal?.aborted) return cancel();
-      opts.signal?.addEventListener('abort', cancel, { once: true });
-      if (left === 0) return resolve();
-      if (!this.slots.some((slot) => this.usable(slot))) return stop(this.allGone());
-      for (const { id, task } of unique) {
-        const entry: Entry = {
-          id,
-          task,
-          attempts: 0,
-          wanted: () => !failed,
-          notice: (message) => opts.onNotice?.(message),
-          deliver: (result) => {
-            if (failed) return;
-            Promise.resolve(onResult(id, result)).then(() => {
-              left -= 1;
-              if (left === 0 && !failed) {
-                opts.signal?.removeEventListener('abort', cancel);
-                resolve();
-              }
-            }, stop);
-          },
-          fail: stop,
-        };
-        mine.add(entry);
-        this.waiting.push(entry);
-      }
-      this.dispatch();
-    });
+    return runBatch(
+      {
+        waiting: this.waiting,
+        refusal: () => (this.slots.some((slot) => this.usable(slot)) ? null : this.allGone()),
+        add: (entry) => {
+          this.waiting.push(entry);
+          this.dispatch();
+        },
+      },
+      tasks,
+      onResult,
+      opts,
+    );
   }
 
   async close(): Promise<void> {
@@ -272,7 +233,7 @@ export class WorkerProcessQueue implements WorkQueue {
     else this.dispatch();
   }
 
-  private died(entry: Entry, why: string): void {
+  private died(entry: BatchEntry, why: string): void {
     if (!entry.wanted()) return;
     entry.attempts += 1;
     if (entry.attempts >= ATTEMPTS) {
@@ -284,7 +245,7 @@ export class WorkerProcessQueue implements WorkQueue {
     this.dispatch();
   }
 
-  private failed(entry: Entry, slot: Slot, kind: 'refused' | 'unworkable' | 'error', message: string): void {
+  private failed(entry: BatchEntry, slot: Slot, kind: 'refused' | 'unworkable' | 'error', message: string): void {
     if (!entry.wanted()) return;
     entry.attempts += 1;
     // Every worker process has the coordinator's model, so a refusal would repeat.

@@ -1,6 +1,6 @@
 // The work queue inside one process (`--local-workers`): the same tasks, results,
 // retries and shared run data as on Redis, for workers that are async loops of this process.
-import { RunCancelled } from '../../../native/keypoints/method.js';
+import { runBatch, type BatchEntry } from './taskBatch.js';
 import type { Task, TaskResult, WorkerInfo } from './tasks.js';
 import {
   TaskRefused,
@@ -15,18 +15,10 @@ import {
 const ATTEMPTS = 3;
 const BACKOFF_MS = 200;
 
-interface Entry {
-  id: string;
-  task: Task;
-  attempts: number;
-  deliver(result: TaskResult): void;
-  fail(e: Error): void;
-}
-
 export class MemoryWorkQueue implements WorkQueue {
   readonly where: string;
   private readonly shared = new Map<string, Uint8Array>();
-  private readonly waiting: Entry[] = [];
+  private readonly waiting: BatchEntry[] = [];
   private readonly wakers: Array<() => void> = [];
   private readonly connected = new Map<string, WorkerInfo>();
   private stopped = false;
@@ -53,43 +45,7 @@ export class MemoryWorkQueue implements WorkQueue {
     onResult: (id: string, result: TaskResult) => Promise<void> | void,
     opts: RunTasksOptions = {},
   ): Promise<void> {
-    const unique = [...new Map(tasks.map((t) => [t.id, t])).values()];
-    return new Promise<void>((resolve, reject) => {
-      let left = unique.length;
-      let failed = false;
-      const mine = new Set<Entry>();
-      const stop = (e: Error) => {
-        if (failed) return;
-        failed = true;
-        for (let i = this.waiting.length - 1; i >= 0; i--) if (mine.has(this.waiting[i]!)) this.waiting.splice(i, 1);
-        opts.signal?.removeEventListener('abort', cancel);
-        reject(e);
-      };
-      const cancel = () => stop(new RunCancelled());
-      if (opts.signal?.aborted) return cancel();
-      opts.signal?.addEventListener('abort', cancel, { once: true });
-      if (left === 0) return resolve();
-      for (const { id, task } of unique) {
-        const entry: Entry = {
-          id,
-          task,
-          attempts: 0,
-          deliver: (result) => {
-            if (failed) return;
-            Promise.resolve(onResult(id, result)).then(() => {
-              left -= 1;
-              if (left === 0 && !failed) {
-                opts.signal?.removeEventListener('abort', cancel);
-                resolve();
-              }
-            }, stop);
-          },
-          fail: stop,
-        };
-        mine.add(entry);
-        this.push(entry);
-      }
-    });
+    return runBatch({ waiting: this.waiting, add: (entry) => this.push(entry) }, tasks, onResult, opts);
   }
 
   /** One worker's view of the queue. */
@@ -107,12 +63,12 @@ export class MemoryWorkQueue implements WorkQueue {
     for (const wake of this.wakers.splice(0)) wake();
   }
 
-  private push(entry: Entry): void {
+  private push(entry: BatchEntry): void {
     this.waiting.push(entry);
     this.wakers.shift()?.();
   }
 
-  private async next(): Promise<Entry | null> {
+  private async next(): Promise<BatchEntry | null> {
     while (!this.stopped) {
       const entry = this.waiting.shift();
       if (entry) return entry;
