@@ -5,6 +5,7 @@
 // runs and is tested without a GPU; only `encode` output reaches the device.
 import type { Tensor } from '../graph/ir.js';
 import { GraphError, numel, topoOrder } from '../graph/ir.js';
+import { foldAttentionGrads } from './attentionFold.js';
 import { isElementwise, isImmediate, planFusion } from './fuse.js';
 import { elemBytes } from './layout.js';
 import { PlanContext, describe, type Place, type PlanInput, type Resolver } from './lower/context.js';
@@ -89,7 +90,7 @@ function foldTransposes(outputs: readonly Tensor[]): Tensor[] {
 
 export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}): ExecutionPlan {
   const scratchLimit = opts.scratchLimitBytes ?? DEFAULT_SCRATCH_LIMIT;
-  const outputs = foldTransposes(requested);
+  const outputs = foldAttentionGrads(foldTransposes(requested));
   const order = topoOrder(outputs);
   const step = new Map<number, number>();
   order.forEach((t, i) => step.set(t.id, i));

@@ -123,14 +123,18 @@ const headMeanEntry = {
   cuda: ownLowering,
 } satisfies OpDef<Spec<'attentionHeadMean'>>;
 
+// q, k, v, the output's gradient, and optionally the gradient of attentionHeadMean(q, k): the CUDA
+// planner folds the two gradients of a controlled layer into one (cuda/attentionFold.ts).
 const attentionGradEntry = {
-  arity: 4,
-  shape: (spec, [q, k, v, g], c) => {
-    const x = operands(spec, c, q!, k!, v!);
-    gradientOf(c, g!, outputShape(x));
+  arity: 'many',
+  shape: (spec, [q, k, v, g, mapsGrad, ...more], c) => {
+    if (!v || !g || more.length) return c.fail("takes q, k, v, the gradient, and optionally the maps' gradient");
+    const x = operands(spec, c, q!, k!, v);
+    gradientOf(c, g, outputShape(x));
+    if (mapsGrad) gradientOf(c, mapsGrad, mapShape(x));
     return float([...{ q, k }[spec.wrt]!.shape]);
   },
-  reference: (_, spec, [q, k, v, g]) =>
+  reference: (_, spec, [q, k, v, g, mapsGrad]) =>
     ref.attentionGrad(
       data(q),
       data(k),
@@ -139,13 +143,21 @@ const attentionGradEntry = {
       ref.attentionDims(q!.shape, k!.shape, v!.shape),
       spec.scale,
       spec.wrt,
+      mapsGrad && data(mapsGrad),
     ),
   vjp: null,
   onnx: (e) => {
     const p = onnxProbs(e);
-    const [, , v, g] = e.ins as [string, string, string, string];
+    const [, , v, g, mapsGrad] = e.ins as [string, string, string, string, string | undefined];
     e.node('Transpose', [v], { perm: ints([0, 1, 3, 2]) }, [p.name('valuesT')]);
-    e.node('MatMul', [g, p.name('valuesT')], undefined, [p.name('probsGrad')]);
+    e.node('MatMul', [g, p.name('valuesT')], undefined, [p.name(mapsGrad ? 'outputProbsGrad' : 'probsGrad')]);
+    if (mapsGrad) {
+      const heads = e.t.inputs[0]!.shape[1]!;
+      const [b, l, n] = e.t.inputs[4]!.shape as [number, number, number];
+      e.node('Div', [mapsGrad, e.floats([heads])], undefined, [p.name('headMapsGrad')]);
+      e.node('Reshape', [p.name('headMapsGrad'), e.int64s([b, 1, l, n])], undefined, [p.name('everyHeadMapsGrad')]);
+      e.node('Add', [p.name('outputProbsGrad'), p.name('everyHeadMapsGrad')], undefined, [p.name('probsGrad')]);
+    }
     onnxQueryOrKeyGrad(e, e.spec.wrt, p, p.name('probsGrad'));
   },
   cuda: ownLowering,

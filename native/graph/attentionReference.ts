@@ -138,7 +138,10 @@ export function attentionValuesGrad(
   return out;
 }
 
-/** The gradient of `attention` with respect to q or k: dP = g·vᵀ. */
+/**
+ * The gradient of `attention` with respect to q or k: dP = g·vᵀ; with `mapsGrad` (the gradient
+ * of `attentionHeadMean` of the same q and k, [B, L, N]) also that op's, dP + mapsGrad / heads.
+ */
 export function attentionGrad(
   q: Float64Array,
   k: Float64Array,
@@ -147,6 +150,7 @@ export function attentionGrad(
   x: AttentionDims,
   scale: number,
   wrt: 'q' | 'k',
+  mapsGrad?: Float64Array,
 ) {
   const go = (b: number, h: number) => (b * x.heads + h) * x.l * x.dv;
   return queryOrKeyGrad(q, k, x, scale, wrt, (b, h) => {
@@ -156,7 +160,7 @@ export function attentionGrad(
       for (let j = 0; j < x.n; j++) {
         let s = 0;
         for (let c = 0; c < x.dv; c++) s += g[go(b, h) + i * x.dv + c]! * v[vo + j * x.dv + c]!;
-        dp[i * x.n + j] = s;
+        dp[i * x.n + j] = mapsGrad ? s + mapsGrad[(b * x.l + i) * x.n + j]! / x.heads : s;
       }
     return dp;
   });

@@ -89,8 +89,16 @@ export const attention = (q: Tensor, k: Tensor, v: Tensor, scale: number) =>
 export const attentionHeadMean = (q: Tensor, k: Tensor, scale: number) =>
   q.graph.add({ op: 'attentionHeadMean', scale }, [q, k]);
 /** The gradient of `attention` with respect to q or k, given the output's gradient `g`. */
-export const attentionGrad = (q: Tensor, k: Tensor, v: Tensor, g: Tensor, scale: number, wrt: 'q' | 'k') =>
-  q.graph.add({ op: 'attentionGrad', scale, wrt }, [q, k, v, g]);
+/** `mapsGrad`: the gradient of attentionHeadMean(q, k) too, summed in (one recompute for both). */
+export const attentionGrad = (
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  g: Tensor,
+  scale: number,
+  wrt: 'q' | 'k',
+  mapsGrad?: Tensor,
+) => q.graph.add({ op: 'attentionGrad', scale, wrt }, mapsGrad ? [q, k, v, g, mapsGrad] : [q, k, v, g]);
 /** The gradient of `attention` with respect to v, Pᵀ·g (summed over the batch where v is shared by it). */
 export const attentionValuesGrad = (q: Tensor, k: Tensor, g: Tensor, scale: number) =>
   q.graph.add({ op: 'attentionValuesGrad', scale }, [q, k, g]);

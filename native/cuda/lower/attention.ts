@@ -280,12 +280,13 @@ export const attentionValuesGrad: Lowering<Spec<'attentionValuesGrad'>> = (t, { 
 export const attentionGrad: Lowering<Spec<'attentionGrad'>> = (t, { scale, wrt }, s, p) => {
   const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys(t));
   if (chunks.length === 0) return;
-  const [q, k, v, g] = ins as [Place, Place, Place, Place];
+  const [q, k, v, g, mapsGrad] = ins as [Place, Place, Place, Place, Place | undefined];
   const probs = scratch();
   const grad = scratch();
   for (const c of chunks) {
     pushProbs(l, c, q, k, probs);
-    // dP = g·vᵀ
+    // With the maps' gradient folded in, dP starts as it over the head count and the GEMM adds g·vᵀ.
+    if (mapsGrad) pushHeadShare(l, c, mapsGrad, grad);
     pairGemm(l, c, {
       a: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
       b: { place: v, trans: true, ld: x.dv, at: keysOf(x, x.dv) },
@@ -293,11 +294,25 @@ export const attentionGrad: Lowering<Spec<'attentionGrad'>> = (t, { scale, wrt }
       m: c.rows,
       n: x.n,
       k: x.dv,
+      beta: mapsGrad ? 1 : 0,
     });
     pushScoresGrad(l, c, probs, grad);
     pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
   }
 };
+
+/** Every head's share of the maps' gradient, g / heads for each of the chunk's (batch element, head), into `grad`. */
+function pushHeadShare(l: Lowered, c: Chunk, g: Place, grad: Place): void {
+  const { x } = l;
+  pushKernel(
+    l,
+    grad,
+    [c.nb, x.heads, c.rows * x.n],
+    [{ place: shift(g, (c.b0 * x.l + c.l0) * x.n * 4), strides: [x.l * x.n, 0, 1] }],
+    [ld(0, 0), { op: EwOp.IMM_F, dst: 1, a: 0, b: 0, c: 0 }, op2(EwOp.DIV, 2, 0, 1), store(2)],
+    [x.heads],
+  );
+}
 
 export const attentionHeadMeanGrad: Lowering<Spec<'attentionHeadMeanGrad'>> = (t, { scale, wrt }, s, p) => {
   const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys(t));
@@ -308,14 +323,7 @@ export const attentionHeadMeanGrad: Lowering<Spec<'attentionHeadMeanGrad'>> = (t
   for (const c of chunks) {
     pushProbs(l, c, q, k, probs);
     // Every head's dP is the maps' gradient over the head count, g read once per head.
-    pushKernel(
-      l,
-      grad,
-      [c.nb, x.heads, c.rows * x.n],
-      [{ place: shift(g, (c.b0 * x.l + c.l0) * x.n * 4), strides: [x.l * x.n, 0, 1] }],
-      [ld(0, 0), { op: EwOp.IMM_F, dst: 1, a: 0, b: 0, c: 0 }, op2(EwOp.DIV, 2, 0, 1), store(2)],
-      [x.heads],
-    );
+    pushHeadShare(l, c, g, grad);
     pushScoresGrad(l, c, probs, grad);
     pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
   }

@@ -382,6 +382,8 @@ function attentionGrads(k: CaseKit, rows: number): { outputs: Tensor[] } {
     for (const wrt of ['q', 'k'] as const) outputs.push(o.attentionGrad(q, kk, v, g, 0.6, wrt));
     outputs.push(o.attentionValuesGrad(q, kk, g, 0.6));
     for (const wrt of ['q', 'k'] as const) outputs.push(o.attentionHeadMeanGrad(q, kk, maps, 0.6, wrt));
+    // Both gradients in one (what the planner folds a controlled layer's pair into).
+    for (const wrt of ['q', 'k'] as const) outputs.push(o.attentionGrad(q, kk, v, g, 0.6, wrt, maps));
   }
   return { outputs };
 }

@@ -171,6 +171,21 @@ describe('CUDA plan structure', () => {
     expect(plan.stats.peakLiveBytes).toBeLessThan(2 * weightFloats);
   });
 
+  it("folds a layer's output and maps gradients of q and of k into one recompute each", () => {
+    const g = new Graph();
+    const q = g.input('q', [2, 3, 16, 4]);
+    const k = g.input('k', [1, 3, 5, 4]);
+    const v = g.input('v', [1, 3, 5, 4]);
+    const out = o.attention(q, k, v, 0.5);
+    const maps = o.attentionHeadMean(q, k, 0.5);
+    const loss = o.add(o.sum(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, maps), [0, 1, 2]));
+    const grads = grad(o.reshape(loss, [1]), [q, k, v]);
+    const ops = planGraph([loss, ...grads]).steps.map((t) => t.spec.op);
+    expect(ops).not.toContain('attentionHeadMeanGrad');
+    const folded = new Set(planGraph(grads).steps.filter((t) => t.spec.op === 'attentionGrad'));
+    expect([...folded].map((t) => t.inputs.length)).toEqual([5, 5]);
+  });
+
   it('never holds attention probabilities beyond the scratch limit, forward or backward', () => {
     const g = new Graph();
     const q = g.input('q', [2, 16, 2048, 8]);

@@ -28,6 +28,26 @@ const composite = (q: Tensor, k: Tensor, scale: number) =>
   o.softmax(o.matmul(q, o.mul(o.transpose(k, [0, 1, 3, 2]), scale)), -1);
 
 describe('attention ops in the float64 interpreter', () => {
+  it("take the maps' gradient into attentionGrad as the sum of both gradients", () => {
+    const { t, feeds } = inputs({ q: [2, 3, 4, 5], k: [1, 3, 6, 5], v: [1, 3, 6, 7], g: [2, 3, 4, 7], m: [2, 4, 6] });
+    for (const wrt of ['q', 'k'] as const) {
+      const [both, out, maps] = evaluate(
+        [
+          o.attentionGrad(t.q!, t.k!, t.v!, t.g!, 0.37, wrt, t.m!),
+          o.attentionGrad(t.q!, t.k!, t.v!, t.g!, 0.37, wrt),
+          o.attentionHeadMeanGrad(t.q!, t.k!, t.m!, 0.37, wrt),
+        ],
+        feeds,
+      ).map((r) => r.data as Float64Array);
+      expect(
+        maxDiff(
+          both!,
+          out!.map((x, i) => x + maps![i]!),
+        ),
+      ).toBeLessThan(1e-12);
+    }
+  });
+
   for (const kb of [1, 2]) {
     it(`equal the softmax-matmul composite (keys batch ${kb})`, () => {
       const { t, feeds } = inputs({ q: [2, 3, 4, 5], k: [kb, 3, 6, 5], v: [kb, 3, 6, 7] });

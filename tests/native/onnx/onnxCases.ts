@@ -199,6 +199,7 @@ export const onnxOpCases: OpCase[] = [
           o.attentionValuesGrad(q, shared, gOut, 0.4),
           ...(['q', 'k'] as const).map((wrt) => o.attentionHeadMeanGrad(q, k, gMaps, 0.4, wrt)),
           ...(['q', 'k'] as const).map((wrt) => o.attentionHeadMeanGrad(q, shared, gMaps, 0.4, wrt)),
+          ...(['q', 'k'] as const).map((wrt) => o.attentionGrad(q, shared, sharedValues, gOut, 0.4, wrt, gMaps)),
         ],
         feeds: {
           q: randomFeed(22, [2, 3, 4, 5], -2, 2),
