@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Engine tests are CPU-heavy; two workers match the CI machine's cores.
     pool: 'forks',
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    maxWorkers: 2,
   },
 });

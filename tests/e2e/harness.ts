@@ -116,6 +116,10 @@ export async function openBrowserSession(root: string, serveArgs: string[] = [])
   try {
     browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1400, height: 880 } });
+    // CI shares 2 cores between these tests, the engine tests' ONNX Runtime threads (which spin
+    // while they wait) and Chromium: a page can stall for tens of seconds there. Waits stay
+    // waits for a state, only with more room than Playwright's 30 s.
+    page.setDefaultTimeout(90_000);
     return { serve, browser, page, problems: watchPageProblems(page) };
   } catch (error) {
     await browser?.close();
