@@ -4,14 +4,16 @@
 // gradient too, they are recomputed once (SDXL at 512², R = 128: 625 MiB of scores per layer).
 import type { Tensor } from '../graph/ir.js';
 import { topoOrder } from '../graph/ir.js';
+import type { Rewrite } from './rewrite.js';
 
-/** The outputs of an equivalent graph with each such sum folded (node ids kept). */
-export function foldAttentionGrads(outputs: readonly Tensor[]): Tensor[] {
-  const order = topoOrder(outputs);
+/** The rewrite of such sums in the graph of `outputs` (each gradient must be read by its sum alone). */
+export function foldAttentionGrads(outputs: readonly Tensor[]): Rewrite {
   const reads = new Map<number, number>();
-  for (const t of [...order.flatMap((t) => t.inputs), ...outputs]) reads.set(t.id, (reads.get(t.id) ?? 0) + 1);
+  for (const t of [...topoOrder(outputs).flatMap((t) => t.inputs), ...outputs]) {
+    reads.set(t.id, (reads.get(t.id) ?? 0) + 1);
+  }
   const only = (t: Tensor) => reads.get(t.id) === 1;
-  /** `a` from the output and `b` from the maps, of the same q, k, scale and wrt, read by this sum alone. */
+  /** `a` from the output and `b` from the maps, of the same q, k, scale and wrt: the folded inputs. */
   const pair = (a: Tensor, b: Tensor): Tensor[] | null => {
     if (a.spec.op !== 'attentionGrad' || b.spec.op !== 'attentionHeadMeanGrad' || a.inputs.length !== 4) return null;
     const same =
@@ -23,18 +25,12 @@ export function foldAttentionGrads(outputs: readonly Tensor[]): Tensor[] {
       only(b);
     return same ? [...a.inputs, b.inputs[2]!] : null;
   };
-  const folded = new Map<number, Tensor>();
-  for (const t of order) {
-    const inputs = t.inputs.map((x) => folded.get(x.id)!);
-    const [a, b] = inputs;
-    const sameShape = a && b && a.shape.join() === t.shape.join() && b.shape.join() === t.shape.join();
-    const fused = t.spec.op === 'add' && sameShape ? (pair(a, b) ?? pair(b, a)) : null;
-    if (fused) {
-      const spec = (a!.spec.op === 'attentionGrad' ? a! : b!).spec;
-      folded.set(t.id, { ...t, spec, inputs: fused });
-    } else {
-      folded.set(t.id, inputs.every((y, i) => y === t.inputs[i]) ? t : { ...t, inputs });
+  return (t, [a, b]) => {
+    if (t.spec.op !== 'add' || !a || !b || a.shape.join() !== t.shape.join() || b.shape.join() !== t.shape.join()) {
+      return null;
     }
-  }
-  return outputs.map((t) => folded.get(t.id)!);
+    const inputs = pair(a, b) ?? pair(b, a);
+    const grad = a.spec.op === 'attentionGrad' ? a : b;
+    return inputs ? { ...t, spec: grad.spec, inputs } : null;
+  };
 }

@@ -6,6 +6,7 @@
 import type { Tensor } from '../graph/ir.js';
 import { GraphError, numel, topoOrder } from '../graph/ir.js';
 import { foldAttentionGrads } from './attentionFold.js';
+import { rewriteGraph, type Rewrite } from './rewrite.js';
 import { isElementwise, isImmediate, planFusion } from './fuse.js';
 import { elemBytes } from './layout.js';
 import { PlanContext, describe, type Place, type PlanInput, type Resolver } from './lower/context.js';
@@ -63,34 +64,19 @@ const isLastTwoSwap = (perm: readonly number[]): boolean => {
 /**
  * Folds a transpose of a transpose where that saves a copy: when the two cancel (autodiff's
  * matmul rule transposes every linear layer's Wᵀ back, and the forward Wᵀ is only a view)
- * and when together they swap the last two axes, which a GEMM reads in place. Returns the
- * outputs of an equivalent graph (node ids kept).
+ * and when together they swap the last two axes, which a GEMM reads in place.
  */
-function foldTransposes(outputs: readonly Tensor[]): Tensor[] {
-  const same = new Map<number, Tensor>();
-  for (const t of topoOrder(outputs)) {
-    const inputs = t.inputs.map((x) => same.get(x.id)!);
-    const x = inputs[0];
-    if (t.spec.op === 'transpose' && x?.spec.op === 'transpose') {
-      const inner = x.spec.perm;
-      const perm = t.spec.perm.map((p) => inner[p]!);
-      if (perm.every((p, i) => p === i)) {
-        same.set(t.id, x.inputs[0]!);
-        continue;
-      }
-      if (isLastTwoSwap(perm)) {
-        same.set(t.id, { ...t, spec: { op: 'transpose', perm }, inputs: [x.inputs[0]!] });
-        continue;
-      }
-    }
-    same.set(t.id, inputs.every((y, i) => y === t.inputs[i]) ? t : { ...t, inputs });
-  }
-  return outputs.map((t) => same.get(t.id)!);
-}
+const foldTransposes: Rewrite = (t, [x]) => {
+  if (t.spec.op !== 'transpose' || x?.spec.op !== 'transpose') return null;
+  const inner = x.spec.perm;
+  const perm = t.spec.perm.map((p) => inner[p]!);
+  if (perm.every((p, i) => p === i)) return x.inputs[0]!;
+  return isLastTwoSwap(perm) ? { ...t, spec: { op: 'transpose', perm }, inputs: [x.inputs[0]!] } : null;
+};
 
 export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}): ExecutionPlan {
   const scratchLimit = opts.scratchLimitBytes ?? DEFAULT_SCRATCH_LIMIT;
-  const outputs = foldAttentionGrads(foldTransposes(requested));
+  const outputs = rewriteGraph(requested, [foldTransposes, foldAttentionGrads(requested)]);
   const order = topoOrder(outputs);
   const step = new Map<number, number>();
   order.forEach((t, i) => step.set(t.id, i));
