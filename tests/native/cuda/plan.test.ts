@@ -101,6 +101,18 @@ describe('CUDA plan coverage', () => {
   });
 });
 
+/** A layer's output and head-mean maps from q and keys/values of the given shapes, a loss on both, and its gradients. */
+function attentionAndMaps(qShape: number[], kShape: number[], scale: number) {
+  const g = new Graph();
+  const q = g.input('q', qShape);
+  const k = g.input('k', kShape);
+  const v = g.input('v', kShape);
+  const out = o.attention(q, k, v, scale);
+  const maps = o.attentionHeadMean(q, k, scale);
+  const loss = o.add(o.sum(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, maps), [0, 1, 2]));
+  return { loss, grads: grad(o.reshape(loss, [1]), [q, k, v]) };
+}
+
 describe('CUDA plan structure', () => {
   it('fuses a GELU of a layer norm into few kernels and reads the weight transposed in place', () => {
     const g = new Graph();
@@ -172,29 +184,15 @@ describe('CUDA plan structure', () => {
   });
 
   it("folds a layer's output and maps gradients of q and of k into one recompute each", () => {
-    const g = new Graph();
-    const q = g.input('q', [2, 3, 16, 4]);
-    const k = g.input('k', [1, 3, 5, 4]);
-    const v = g.input('v', [1, 3, 5, 4]);
-    const out = o.attention(q, k, v, 0.5);
-    const maps = o.attentionHeadMean(q, k, 0.5);
-    const loss = o.add(o.sum(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, maps), [0, 1, 2]));
-    const grads = grad(o.reshape(loss, [1]), [q, k, v]);
-    const ops = planGraph([loss, ...grads]).steps.map((t) => t.spec.op);
-    expect(ops).not.toContain('attentionHeadMeanGrad');
-    const folded = new Set(planGraph(grads).steps.filter((t) => t.spec.op === 'attentionGrad'));
+    const { loss, grads } = attentionAndMaps([2, 3, 16, 4], [1, 3, 5, 4], 0.5);
+    const steps = planGraph([loss, ...grads]).steps;
+    expect(steps.map((t) => t.spec.op)).not.toContain('attentionHeadMeanGrad');
+    const folded = new Set(steps.filter((t) => t.spec.op === 'attentionGrad'));
     expect([...folded].map((t) => t.inputs.length)).toEqual([5, 5]);
   });
 
   it('never holds attention probabilities beyond the scratch limit, forward or backward', () => {
-    const g = new Graph();
-    const q = g.input('q', [2, 16, 2048, 8]);
-    const k = g.input('k', [1, 16, 300, 8]);
-    const v = g.input('v', [1, 16, 300, 8]);
-    const out = o.attention(q, k, v, 0.25);
-    const maps = o.attentionHeadMean(q, k, 0.25);
-    const loss = o.add(o.sum(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, maps), [0, 1, 2]));
-    const grads = grad(o.reshape(loss, [1]), [q, k, v]);
+    const { loss, grads } = attentionAndMaps([2, 16, 2048, 8], [1, 16, 300, 8], 0.25);
     const limit = 2 ** 20;
     const plan = planGraph([loss, ...grads], { scratchLimitBytes: limit });
     const probsBytes = 2 * 16 * 2048 * 300 * 4;
