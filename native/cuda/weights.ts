@@ -31,6 +31,19 @@ const keyOf = (t: Tensor, stamps: Map<string, string>): string => {
   return `${r.file}\0${stamp}\0${r.byteOffset}\0${r.storedAs}\0${numel(t.shape)}`;
 };
 
+/** Weight `t`'s bytes as its file stores them (what the GPU holds), read from `fd`, the open file. */
+export function readStoredBytes(fd: number, t: Tensor): Buffer {
+  const r = refOf(t);
+  const bytes = Buffer.allocUnsafe(numel(t.shape) * WIDTH[r.storedAs]);
+  const got = bytes.length ? readSync(fd, bytes, 0, bytes.length, r.byteOffset) : 0;
+  if (got !== bytes.length) {
+    throw new Error(
+      `weight '${r.name}': ${r.file} ends after ${got} of ${bytes.length} bytes at offset ${r.byteOffset}`,
+    );
+  }
+  return bytes;
+}
+
 export class WeightCache {
   private readonly entries = new Map<string, { alloc: number; bytes: number }>();
 
@@ -73,14 +86,7 @@ export class WeightCache {
           }
           fds.set(r.file, fd);
         }
-        const n = numel(t.shape);
-        const bytes = Buffer.allocUnsafe(n * WIDTH[r.storedAs]);
-        const got = bytes.length ? readSync(fd, bytes, 0, bytes.length, r.byteOffset) : 0;
-        if (got !== bytes.length) {
-          throw new Error(
-            `weight '${r.name}': ${r.file} ends after ${got} of ${bytes.length} bytes at offset ${r.byteOffset}`,
-          );
-        }
+        const bytes = readStoredBytes(fd, t);
         const alloc = this.addon.alloc(bytes.length);
         try {
           this.addon.upload(alloc, 0, bytes);

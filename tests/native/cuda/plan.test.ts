@@ -1,7 +1,7 @@
 // The CUDA planner, checked on the CPU: every case's program runs on a model of the addon's
 // instruction set (emulator.ts) and must reproduce the float64 interpreter. Kernels
 // themselves are checked on a GPU by gpuCheck.ts.
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import * as o from '../../../native/graph/ops.js';
 import { assignOffsets, type ArenaSlot } from '../../../native/cuda/memory.js';
 import type { Place } from '../../../native/cuda/plan.js';
 import { planGraph } from '../../../native/cuda/plan.js';
+import { readStoredBytes } from '../../../native/cuda/weights.js';
 import { inUnet, tf32Policy } from '../../../native/cuda/precision.js';
 import type { DeviceLoc } from '../../../native/cuda/program.js';
 import type { HostTensor } from '../../../native/runtime/backend.js';
@@ -23,17 +24,15 @@ import { DeviceMemory, emulate } from './emulator.js';
 const dir = mkdtempSync(join(tmpdir(), 'skp-cuda-plan-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A weight as the backend holds it: its file's bytes (float16 and bfloat16 left at 2 bytes). */
 function storedBytes(w: Tensor): Buffer {
   if (w.spec.op !== 'weight') throw new Error('not a weight');
-  const { file, byteOffset, storedAs } = w.spec.ref;
-  const bytes = Buffer.alloc(numel(w.shape) * (storedAs === 'float32' ? 4 : 2));
-  const fd = openSync(file, 'r');
+  const fd = openSync(w.spec.ref.file, 'r');
   try {
-    readSync(fd, bytes, 0, bytes.length, byteOffset);
+    return readStoredBytes(fd, w);
   } finally {
     closeSync(fd);
   }
-  return bytes;
 }
 
 /** Plans, lays out memory as the backend does, runs the program on the emulator. */
@@ -47,7 +46,6 @@ function runEmulated(outputs: Tensor[], feeds: Record<string, HostTensor>, scrat
   for (const c of plan.constants) mem.write(consts, c.offset, c.data);
   const weightIds = new Map<Tensor, number>();
   for (const w of plan.weights) {
-    // As the backend holds them: the file's bytes, float16 and bfloat16 left at 2 bytes.
     const bytes = storedBytes(w);
     const id = mem.alloc(bytes.length);
     mem.write(id, 0, bytes);
