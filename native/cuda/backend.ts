@@ -46,7 +46,9 @@ export class CudaError extends Error {
 }
 
 const GiB = 2 ** 30;
-const fmtBytes = (b: number): string => (b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
+/** GPU memory for messages: GiB, or MiB below one GiB. */
+export const formatBytes = (b: number): string =>
+  b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`;
 /**
  * Room left for what the first run allocates beyond the plan (the captured launch graph,
  * cuBLAS's own buffers): 0.42 GiB measured at the peaks of the 512² SDXL jobs on an H200.
@@ -132,10 +134,10 @@ export class CudaBackend implements Backend {
     const { free, total } = this.addon.memInfo();
     if (need.total + HEADROOM > free) {
       throw new CudaError(
-        `graph '${name}' needs ${fmtBytes(need.total + HEADROOM)} of GPU memory ` +
-          `(activations ${fmtBytes(need.arena)}, weights not yet loaded ${fmtBytes(need.newWeights)}, ` +
-          `constants ${fmtBytes(need.constants)}, working room ${fmtBytes(HEADROOM)}); ` +
-          `${this.device.name ?? 'the GPU'} has ${fmtBytes(free)} free of ${fmtBytes(total)}. ` +
+        `graph '${name}' needs ${formatBytes(need.total + HEADROOM)} of GPU memory ` +
+          `(activations ${formatBytes(need.arena)}, weights not yet loaded ${formatBytes(need.newWeights)}, ` +
+          `constants ${formatBytes(need.constants)}, working room ${formatBytes(HEADROOM)}); ` +
+          `${this.device.name ?? 'the GPU'} has ${formatBytes(free)} free of ${formatBytes(total)}. ` +
           `Use smaller images or batches, close other GPU programs, or choose the ONNX Runtime backend.`,
         'out-of-memory',
       );

@@ -3,8 +3,8 @@
 // driver, a driver too old, a GPU too old): callers then fall back to ONNX Runtime.
 import { addonPath, loadAddon } from './addon.js';
 import type { CudaBackendOptions, CudaPrecision } from './backend.js';
-import { CudaBackend } from './backend.js';
-import { formatGiB, limitMemory, parseMemoryLimit } from './memoryLimit.js';
+import { CudaBackend, formatBytes } from './backend.js';
+import { limitMemory, parseMemoryLimit } from './memoryLimit.js';
 
 export type { CudaBackendOptions, CudaPrecision, CudaMemoryNeed } from './backend.js';
 export { CudaBackend, CudaCompiledGraph, CudaError, type CudaStepTime } from './backend.js';
@@ -76,7 +76,7 @@ function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
     `${probe.name}: compute capability ${capability.toFixed(1)}, ${gib} GiB, driver for CUDA ${cuda(probe.driverVersion)}`,
     `addon: CUDA ${cuda(build.cudaRuntime)}, cuBLAS ${cublasVersion} (${build.cublas}), ${build.archs}`,
   ];
-  if (limit !== null) reasons.push(`memory capped at ${formatGiB(limit)} (SKP_CUDA_MEMORY_LIMIT), as a smaller GPU`);
+  if (limit !== null) reasons.push(`memory capped at ${formatBytes(limit)} (SKP_CUDA_MEMORY_LIMIT), as a smaller GPU`);
   const device = limit === null ? addon : limitMemory(addon, limit);
   return new CudaBackend(device, probe, { precision: precisionFromEnv(), ...opts }, reasons);
 }

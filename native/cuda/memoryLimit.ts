@@ -3,6 +3,7 @@
 // The cap counts everything the GPU reports in use (CUDA context, cuBLAS workspace, other
 // programs), as a smaller card would, and every allocation of ours must fit under it.
 import type { CudaAddon } from './addon.js';
+import { formatBytes } from './backend.js';
 
 const UNITS: Record<string, number> = {
   '': 1,
@@ -26,8 +27,6 @@ export function parseMemoryLimit(text: string): number {
   return Math.floor(bytes);
 }
 
-export const formatGiB = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
-
 /** The addon as a GPU of `limit` bytes: memInfo reports the capped card, alloc refuses past it. */
 export function limitMemory(addon: CudaAddon, limit: number): CudaAddon {
   const memInfo = () => {
@@ -42,7 +41,7 @@ export function limitMemory(addon: CudaAddon, limit: number): CudaAddon {
       const { free } = memInfo();
       if (bytes > free) {
         throw new Error(
-          `out of memory: ${formatGiB(bytes)} asked for, ${formatGiB(free)} free under SKP_CUDA_MEMORY_LIMIT=${formatGiB(limit)}`,
+          `out of memory: ${formatBytes(bytes)} asked for, ${formatBytes(free)} free under SKP_CUDA_MEMORY_LIMIT=${formatBytes(limit)}`,
         );
       }
       return addon.alloc(bytes, poison);
