@@ -89,8 +89,9 @@ export class CudaBackend implements Backend {
 
   /**
    * Most GPU memory seen in use (the whole device's, as a card of that size would need) after
-   * any compile or run since the last reset: our allocations are made at compile time, so this
-   * is the peak of a workload, context and cuBLAS workspace included.
+   * any compile or a graph's first run since the last reset: our allocations are made at compile
+   * time, and the first run adds the captured launch graph and cuBLAS's buffers; later runs
+   * allocate nothing, so this is the peak of a workload, context included.
    */
   get peakUsedBytes(): number {
     return this.peakUsed;
@@ -219,7 +220,10 @@ export class CudaBackend implements Backend {
         data: hostArray(o.tensor.dtype, bufs[i]!),
       }));
       outs.stepMs = bufs.stepMs;
-      this.notePeak();
+      if (!graph.hasRun) {
+        graph.hasRun = true;
+        this.notePeak();
+      }
       return outs;
     });
   }
@@ -259,6 +263,8 @@ export interface CudaStepTime {
 export class CudaCompiledGraph implements CompiledGraph {
   readonly inputNames: readonly string[];
   private released = false;
+  /** @internal Set by the backend after the first run (the one that allocates beyond the plan). */
+  hasRun = false;
 
   constructor(
     private readonly backend: CudaBackend,
