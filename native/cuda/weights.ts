@@ -9,6 +9,9 @@ import type { CudaAddon } from './addon.js';
 
 const WIDTH = { float32: 4, float16: 2, bfloat16: 2 } as const;
 
+/** Bytes weight `t` takes on the GPU: its file's width (float16 and bfloat16 stay 2 bytes). */
+export const storedBytesOf = (t: Tensor): number => numel(t.shape) * WIDTH[refOf(t).storedAs];
+
 const refOf = (t: Tensor): WeightRef => {
   if (t.spec.op !== 'weight') throw new Error(`not a weight: ${t.spec.op}`);
   return t.spec.ref;
@@ -34,7 +37,7 @@ const keyOf = (t: Tensor, stamps: Map<string, string>): string => {
 /** Weight `t`'s bytes as its file stores them (what the GPU holds), read from `fd`, the open file. */
 export function readStoredBytes(fd: number, t: Tensor): Buffer {
   const r = refOf(t);
-  const bytes = Buffer.allocUnsafe(numel(t.shape) * WIDTH[r.storedAs]);
+  const bytes = Buffer.allocUnsafe(storedBytesOf(t));
   const got = bytes.length ? readSync(fd, bytes, 0, bytes.length, r.byteOffset) : 0;
   if (got !== bytes.length) {
     throw new Error(
@@ -58,7 +61,7 @@ export class WeightCache {
       const k = keyOf(t, stamps);
       if (this.entries.has(k) || seen.has(k)) continue;
       seen.add(k);
-      total += numel(t.shape) * WIDTH[refOf(t).storedAs];
+      total += storedBytesOf(t);
     }
     return total;
   }

@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { Graph, numel, type Tensor } from '../graph/ir.js';
+import { Graph, type Tensor } from '../graph/ir.js';
 import { planGraph } from '../cuda/plan.js';
+import { storedBytesOf } from '../cuda/weights.js';
 import { buildAugmentedDraws } from './graphs.js';
 import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
 import { mapSettingsFor, warpsPerPass, type MethodModel } from './method.js';
@@ -45,8 +46,6 @@ export interface MethodMemory {
   inference: GraphMemory & { warpsPerPass: number };
 }
 
-const storedWidth = { float32: 4, float16: 2, bfloat16: 2 } as const;
-
 function graphMemory(outputs: Tensor[]): GraphMemory {
   const plan = planGraph(outputs);
   const seen = new Set<string>();
@@ -57,7 +56,7 @@ function graphMemory(outputs: Tensor[]): GraphMemory {
     const key = `${ref.file}\0${ref.byteOffset}\0${ref.name}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    weightBytes += numel(w.shape) * storedWidth[ref.storedAs];
+    weightBytes += storedBytesOf(w);
   }
   const arenaBytes = plan.arenaBytes;
   const constantBytes = plan.constantBytes;
