@@ -6,9 +6,11 @@
 import type { Tensor } from '../graph/ir.js';
 import { GraphError, numel, topoOrder } from '../graph/ir.js';
 import { foldAttentionGrads } from './attentionFold.js';
+import { attentionBackwardGroups } from './attentionGroups.js';
 import { rewriteGraph, type Rewrite } from './rewrite.js';
 import { isElementwise, isImmediate, planFusion } from './fuse.js';
 import { elemBytes } from './layout.js';
+import { attentionBackward } from './lower/attention.js';
 import { PlanContext, describe, type Place, type PlanInput, type Resolver } from './lower/context.js';
 import { aliases, loweringOf } from './lower/index.js';
 import { alignUp, assignOffsets, peakLiveBytes } from './memory.js';
@@ -114,9 +116,20 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
   const folded = new Set<number>();
   for (const k of kernels.values()) for (const m of k.members) if (m !== k.root) folded.add(m.id);
 
+  // An attention's gradients lowered together at their lead's step; the other members are done then.
+  const attentionGroups = attentionBackwardGroups(order);
+  const loweredWithLead = new Set(
+    [...attentionGroups.values()].flatMap((members) => members.slice(1).map((m) => m.id)),
+  );
+
   const p = new PlanContext(views, kernels, needsMaterial, scratchLimit);
   for (const t of order) {
-    if (folded.has(t.id) || views.has(t.id)) continue;
+    if (folded.has(t.id) || views.has(t.id) || loweredWithLead.has(t.id)) continue;
+    const group = attentionGroups.get(t.id);
+    if (group) {
+      attentionBackward(group, step.get(t.id)!, p);
+      continue;
+    }
     if (t.shape.length > MAX_RANK && !aliases(t.spec.op)) {
       throw new GraphError(
         `cuda: ${describe(t)} has rank ${t.shape.length}; the CUDA backend supports up to ${MAX_RANK}`,

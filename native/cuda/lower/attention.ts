@@ -328,3 +328,55 @@ export const attentionHeadMeanGrad: Lowering<Spec<'attentionHeadMeanGrad'>> = (t
     pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
   }
 };
+
+/**
+ * dq, dk and dv of one attention, lowered together at step `s` (cuda/attentionGroups.ts: two or
+ * three of them, at least one an attentionGrad). Each chunk's probabilities are computed once and
+ * dv = Pᵀ·g taken from them; dP = g·vᵀ (plus the maps' share) becomes dS once, and dq and dk are
+ * both read from it.
+ */
+export function attentionBackward(members: readonly Tensor[], s: number, p: PlanContext): void {
+  const gradOf = (wrt: 'q' | 'k') => members.find((t) => t.spec.op === 'attentionGrad' && t.spec.wrt === wrt);
+  const [dq, dk] = [gradOf('q'), gradOf('k')];
+  const dv = members.find((t) => t.spec.op === 'attentionValuesGrad');
+  const scores = (dq ?? dk)!;
+  if (scores.spec.op !== 'attentionGrad') throw new Error('attention backward: no attentionGrad among the group');
+  const [q, k, v, g, mapsGrad] = scores.inputs.map((i) => p.read(i, s)) as [Place, Place, Place, Place, Place?];
+  const x = attentionDims(scores.inputs[0]!.shape, scores.inputs[1]!.shape, scores.inputs[2]!.shape);
+  const out = new Map(members.map((t) => [t, p.resultSlot(t, s)]));
+  if (numel(scores.shape) === 0 || x.l === 0) return;
+  const l: Lowered = { t: scores, p, x, scale: scores.spec.scale };
+  // Results that sum over the batch (keys shared by it) take one batch element per chunk.
+  const oneBatch = sharedKeys(scores) && (dk !== undefined || dv !== undefined);
+  const chunks = chunksOf(x, gradBytes(x), p.scratchLimit, oneBatch);
+  const most = Math.max(0, ...chunks.map((c) => chunkFloats(x, c)));
+  const probs = p.newSlot(most * 4, s);
+  const grad = p.newSlot(most * 4, s);
+  for (const c of chunks) {
+    pushProbs(l, c, q, k, probs);
+    if (dv) {
+      pairGemm(l, c, {
+        a: { place: probs, trans: true, ld: x.n, at: scratchOf(x, c) },
+        b: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
+        c: { place: out.get(dv)!, trans: false, ld: x.dv, at: keysOf(x, x.dv) },
+        m: x.n,
+        n: x.dv,
+        k: c.rows,
+        beta: addsInto(x, c) ? 1 : 0,
+      });
+    }
+    if (mapsGrad) pushHeadShare(l, c, mapsGrad, grad);
+    pairGemm(l, c, {
+      a: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
+      b: { place: v, trans: true, ld: x.dv, at: keysOf(x, x.dv) },
+      c: { place: grad, trans: false, ld: x.n, at: scratchOf(x, c) },
+      m: c.rows,
+      n: x.n,
+      k: x.dv,
+      beta: mapsGrad ? 1 : 0,
+    });
+    pushScoresGrad(l, c, probs, grad);
+    if (dq) pushQueryOrKeyGrad(l, c, 'q', { q, k }, grad, out.get(dq)!);
+    if (dk) pushQueryOrKeyGrad(l, c, 'k', { q, k }, grad, out.get(dk)!);
+  }
+}

@@ -181,12 +181,61 @@ describe('CUDA plan structure', () => {
     expect(plan.stats.peakLiveBytes).toBeLessThan(2 * weightFloats);
   });
 
-  it("folds a layer's output and maps gradients of q and of k into one recompute each", () => {
+  it("computes an attention's probabilities once per chunk for the gradients of q, k and v together", () => {
+    const g = new Graph();
+    const q = g.input('q', [2, 3, 16, 4]);
+    const [k, v] = ['k', 'v'].map((n) => g.input(n, [1, 3, 5, 4]));
+    const out = o.attention(q, k!, v!, 0.5);
+    const grads = grad(o.reshape(o.sum(o.mul(out, out), [0, 1, 2, 3]), [1]), [q, k!, v!]);
+    const plan = planGraph(grads);
+    const backward = [...new Set(plan.steps)].filter((t) => t.spec.op.startsWith('attention') && t !== out);
+    expect(backward.map((t) => t.spec.op)).toEqual(['attentionGrad']);
+    const kinds = plan.kinds.filter((_, i) => plan.steps[i] === backward[0]);
+    // Keys shared by a batch of 2: one chunk per batch element, each with one softmax, one softmax
+    // gradient, and the GEMMs qkᵀ, Pᵀ·g, g·vᵀ, dS·k and dSᵀ·q.
+    expect(kinds.filter((k) => k === 'softmax')).toHaveLength(2);
+    expect(kinds.filter((k) => k === 'softmaxGrad')).toHaveLength(2);
+    expect(kinds.filter((k) => k === 'gemm')).toHaveLength(2 * 5);
+  });
+
+  it("folds a layer's maps gradient into the gradients of q and k, lowered together", () => {
     const { loss, grads } = attentionAndMaps([2, 3, 16, 4], [1, 3, 5, 4], 0.5);
-    const steps = planGraph([loss, ...grads]).steps;
-    expect(steps.map((t) => t.spec.op)).not.toContain('attentionHeadMeanGrad');
-    const folded = new Set(steps.filter((t) => t.spec.op === 'attentionGrad'));
-    expect([...folded].map((t) => t.inputs.length)).toEqual([5, 5]);
+    const plan = planGraph([loss, ...grads]);
+    const ops = plan.steps.map((t) => t.spec.op);
+    expect(ops).not.toContain('attentionHeadMeanGrad');
+    const backward = [...new Set(plan.steps.filter((t) => t.spec.op === 'attentionGrad'))];
+    expect(backward.map((t) => t.inputs.length)).toEqual([5]);
+    expect(plan.kinds.filter((k, i) => k === 'softmax' && plan.steps[i] === backward[0])).toHaveLength(2);
+  });
+
+  it('leaves out of a group a sibling whose inputs are not ready at the first one’s step', () => {
+    const g = new Graph();
+    const [q, k, v] = (['q', 'k', 'v'] as const).map((n) => g.input(n, [1, 2, 6, 4]));
+    const out = g.input('g', [1, 2, 6, 4]);
+    const dv = o.attentionValuesGrad(q!, k!, out, 0.5);
+    // The maps' gradient is computed from dv, after it: dq and dk, which read it, cannot join dv.
+    const mapsGrad = o.reshape(o.sum(dv, [1, 3]), [1, 6, 1]);
+    const wide = o.mul(mapsGrad, g.fill(1, [1, 6, 6]));
+    const [dq, dk] = (['q', 'k'] as const).map((wrt) => o.attentionGrad(q!, k!, v!, out, 0.5, wrt, wide));
+    const plan = planGraph([dv, dq!, dk!]);
+    const leads = [...new Set(plan.steps)].filter((t) => t.spec.op.startsWith('attention')).map((t) => t.spec.op);
+    expect(leads).toEqual(['attentionValuesGrad', 'attentionGrad']);
+    const wave = [Math.sin, Math.cos, (i: number) => Math.sin(2 * i), (i: number) => Math.cos(3 * i)];
+    const feeds = Object.fromEntries(
+      ['q', 'k', 'v', 'g'].map((n, j) => [
+        n,
+        {
+          dtype: 'float32' as const,
+          shape: [1, 2, 6, 4],
+          data: Float32Array.from({ length: 48 }, (_, i) => wave[j]!(i)),
+        },
+      ]),
+    );
+    const want = evaluate([dv, dq!, dk!], referenceFeeds(feeds));
+    runEmulated([dv, dq!, dk!], feeds).forEach((got, i) => {
+      const r = compare(i, got, want[i]!);
+      expect(r.relL2).toBeLessThan(1e-6);
+    });
   });
 
   it('never holds attention probabilities beyond the scratch limit, forward or backward', () => {

@@ -104,11 +104,17 @@ describe('low-memory training step', () => {
         const [l, sh, eq, gradient, candidates, selected, a, aw] = await oneGraph.run(feeds);
         const [lowLoss, lowSh, lowEq, lowGradient, lowCandidates, lowSelected, lowA, lowAw] =
           await lowMemory.run(feeds);
-        expect(floats(lowLoss!)).toEqual(floats(l!));
-        expect(floats(lowSh!)).toEqual(floats(sh!));
-        expect(floats(lowEq!)).toEqual(floats(eq!));
-        expect(floats(lowA!)).toEqual(floats(a!));
-        expect(floats(lowAw!)).toEqual(floats(aw!));
+        // The one-graph step runs both evaluations as one batch of two, whose GEMMs round
+        // differently from two batches of one: equal to float32 rounding, not bit for bit.
+        for (const [got, want] of [
+          [lowLoss, l],
+          [lowSh, sh],
+          [lowEq, eq],
+          [lowA, a],
+          [lowAw, aw],
+        ] as const) {
+          expect(relativeError(floats(got!), floats(want!))).toBeLessThan(1e-5);
+        }
         expect(ints(lowCandidates!)).toEqual(ints(candidates!));
         expect(ints(lowSelected!)).toEqual(ints(selected!));
         const reference = floats(gradient!);
@@ -127,11 +133,8 @@ describe('low-memory training step', () => {
     try {
       const expected = await plain.run(imageOf(3), 2, tokens);
       const got = await low.run(imageOf(3), 2, tokens);
-      expect([got.loss, got.sharpening, got.equivariance]).toEqual([
-        expected.loss,
-        expected.sharpening,
-        expected.equivariance,
-      ]);
+      const losses = (r: typeof got) => Float32Array.of(r.loss, r.sharpening, r.equivariance);
+      expect(relativeError(losses(got), losses(expected))).toBeLessThan(1e-5);
       expect(relativeError(got.gradient, expected.gradient)).toBeLessThan(1e-5);
       expect(got.gradient).not.toEqual(expected.gradient.map(() => 0));
     } finally {
