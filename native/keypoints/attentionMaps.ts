@@ -47,13 +47,17 @@ export function attentionMaps(
   tokens: Tensor,
   s: MapEvaluationSettings,
 ): MapEvaluation {
-  const latents = encodeLatents(params.vae, model.vae.config, images, s.latentScale);
+  const latents = encode(params, model, images, s);
   return { latents, ...mapsFromLatents(params, model, latents, noise, tokens, s, images.shape[2]!) };
 }
 
+/** Step 1 of an evaluation alone: images [B,3,S,S] in [0,1] → their latents. */
+export const encode = (params: ModelParams, model: SdxlComponents, images: Tensor, s: { latentScale: number }) =>
+  encodeLatents(params.vae, model.vae.config, images, s.latentScale);
+
 /**
- * The UNet half of an evaluation, from latents already encoded: the low-memory training step
- * recomputes it for its backward without running the VAE again.
+ * The UNet half of an evaluation, from latents already encoded: the training step's plain image
+ * comes encoded, and the low-memory step recomputes this half for its backward.
  */
 export function mapsFromLatents(
   params: ModelParams,

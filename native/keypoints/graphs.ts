@@ -1,10 +1,17 @@
-// The graphs the method runs besides the training step: maps with the selection made on them
-// (index choice), and one augmented-inference draw (per-image keypoints).
+// The graphs the method runs besides the training step: an image's latents (the step's plain
+// image), maps with the selection made on them (index choice), and the augmented-inference draws
+// (per-image keypoints).
 import type { Graph, Tensor } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
 import { resize2d } from '../graph/resize.js';
 import { inverseWarp, warp } from '../graph/sampling.js';
-import { attentionMaps, modelParams, type MapEvaluationSettings, type SdxlComponents } from './attentionMaps.js';
+import {
+  attentionMaps,
+  encode,
+  modelParams,
+  type MapEvaluationSettings,
+  type SdxlComponents,
+} from './attentionMaps.js';
 import { furthestPointSampling, sharpestTokens } from './selection.js';
 
 export interface GraphShape {
@@ -23,6 +30,17 @@ const declareInputs = (g: Graph, model: SdxlComponents, shape: GraphShape) => {
 };
 
 const first = (t: Tensor) => op.reshape(t, t.shape.slice(1));
+
+/** Input image → its latents (step 1 of an evaluation), for the training step's plain image. */
+export function buildLatentsGraph(
+  g: Graph,
+  model: SdxlComponents,
+  shape: GraphShape,
+  s: { latentScale: number },
+): Tensor {
+  const image = g.input('image', [1, 3, shape.imageSize, shape.imageSize]);
+  return encode(modelParams(g, model), model, image, s);
+}
 
 export interface SelectionGraph {
   latents: Tensor;

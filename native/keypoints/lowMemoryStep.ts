@@ -3,7 +3,7 @@
 // a time. The plain image's evaluation runs forward only (its activations are freed as it goes);
 // the loss's gradient with respect to its maps, dA (a small [N, R, R] tensor), is then carried
 // back to the tokens by evaluating that UNet again from the same latents and the same noise ε
-// (graph inputs, so nothing is redrawn and the VAE runs once): the gradient of sum(A ⊙ dA), a
+// (graph inputs, so nothing is redrawn): the gradient of sum(A ⊙ dA), a
 // vector-Jacobian product, taken after the warped evaluation's own backward has freed its
 // activations. One graph, so one activation arena sized for the larger of the two backwards.
 import type { Graph } from '../graph/ir.js';
@@ -34,19 +34,18 @@ export function buildLowMemoryTrainStep(
   maps: MapEvaluationSettings,
   loss: LossSettings,
 ): TrainStepGraph {
-  const { image, theta, noise, warpedNoise, tokens } = declareStepInputs(g, model, shape);
+  const { image, latents, theta, noise, warpedNoise, tokens } = declareStepInputs(g, model, shape);
   const params = modelParams(g, model);
 
   const warpedImage = warp(image, theta);
-  const plain = attentionMaps(params, model, image, noise, tokens, maps);
-  const a = first(plain.maps);
+  const a = first(mapsFromLatents(params, model, latents, noise, tokens, maps, shape.imageSize).maps);
   const aw = first(attentionMaps(params, model, warpedImage, warpedNoise, tokens, maps).maps);
   // The loss sees the plain maps as constants: their share of the gradient comes from the second pass.
   const aConstant = op.stopGradient(a);
   const step = stepLosses(aConstant, aw, theta, loss, 'computed');
   const [warpedShare, mapsGradient] = grad(step.loss, [tokens, aConstant]);
 
-  const again = first(mapsFromLatents(params, model, plain.latents, noise, tokens, maps, shape.imageSize).maps);
+  const again = first(mapsFromLatents(params, model, latents, noise, tokens, maps, shape.imageSize).maps);
   const upstream = op.stopGradient(mapsGradient!);
   const [plainShare] = grad(op.sum(op.mul(again, upstream), [0, 1, 2]), [tokens]);
   // The warped share first: its backward frees that evaluation's activations before the second pass.

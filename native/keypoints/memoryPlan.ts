@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { Graph, type Tensor } from '../graph/ir.js';
 import { planGraph } from '../cuda/plan.js';
 import { storedBytesOf } from '../cuda/weights.js';
-import { buildAugmentedDraws } from './graphs.js';
+import { buildAugmentedDraws, buildLatentsGraph } from './graphs.js';
 import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
 import { mapSettingsFor, warpsPerPass, type MethodModel } from './method.js';
 import type { RunSettings } from './settings.js';
@@ -29,7 +29,7 @@ import { buildTrainStep } from './trainStep.js';
 export const CUDA_CONTEXT_BYTES = Math.round(1.03 * 2 ** 30);
 
 export interface GraphMemory {
-  /** Activations: one arena per graph, reused between tensors whose lifetimes do not overlap. */
+  /** Activations: one arena per graph (reused between tensors whose lifetimes do not overlap), summed over the job's graphs. */
   arenaBytes: number;
   constantBytes: number;
   /** Every weight the graph reads, once, at its stored width. */
@@ -46,11 +46,12 @@ export interface MethodMemory {
   inference: GraphMemory & { warpsPerPass: number };
 }
 
-function graphMemory(outputs: Tensor[]): GraphMemory {
-  const plan = planGraph(outputs);
+/** The graphs of one job, compiled side by side: each its own arena and constants, the weights they read once. */
+function graphMemory(...graphs: Tensor[][]): GraphMemory {
+  const plans = graphs.map((outputs) => planGraph(outputs));
   const seen = new Set<string>();
   let weightBytes = 0;
-  for (const w of plan.weights) {
+  for (const w of plans.flatMap((p) => p.weights)) {
     if (w.spec.op !== 'weight') continue;
     const ref = w.spec.ref;
     const key = `${ref.file}\0${ref.byteOffset}\0${ref.name}`;
@@ -58,8 +59,8 @@ function graphMemory(outputs: Tensor[]): GraphMemory {
     seen.add(key);
     weightBytes += storedBytesOf(w);
   }
-  const arenaBytes = plan.arenaBytes;
-  const constantBytes = plan.constantBytes;
+  const arenaBytes = plans.reduce((sum, p) => sum + p.arenaBytes, 0);
+  const constantBytes = plans.reduce((sum, p) => sum + p.constantBytes, 0);
   return {
     arenaBytes,
     constantBytes,
@@ -73,9 +74,13 @@ export function methodMemory(model: MethodModel, s: RunSettings): MethodMemory {
   const downscale = 2 ** (model.vae.config.blockOutChannels.length - 1);
   const shape = { imageSize: s.imageSize, latentSize: s.imageSize / downscale, tokens: s.tokens };
   const maps = mapSettingsFor(model.scheduler, s);
+  // Training holds the step and the encoder of its plain images (IterationRunner).
   const training = (build: typeof buildTrainStep) => {
     const t = build(new Graph(), model, shape, maps, s);
-    return graphMemory([t.loss, t.sharpening, t.equivariance, t.gradient]);
+    return graphMemory(
+      [t.loss, t.sharpening, t.equivariance, t.gradient],
+      [buildLatentsGraph(new Graph(), model, shape, s)],
+    );
   };
   const warps = warpsPerPass(s);
   const draws = buildAugmentedDraws(new Graph(), model, shape, maps, s.keypoints, s.imageSize, warps);

@@ -8,7 +8,8 @@ import { lastTimestep } from '../sdxl/timeEmbedding.js';
 import { AdamW, GradientAccumulator } from './adamw.js';
 import type { MapEvaluationSettings, SdxlComponents } from './attentionMaps.js';
 import { chooseIndices } from './fps.js';
-import { buildAugmentedDraws, buildSelectionGraph, type GraphShape } from './graphs.js';
+import { buildAugmentedDraws, buildLatentsGraph, buildSelectionGraph, type GraphShape } from './graphs.js';
+import { LatentsCache } from './latentsCache.js';
 import { Random } from './rng.js';
 import {
   augmentationDraws,
@@ -135,10 +136,15 @@ export interface BatchEvaluator {
 export const initialTokens = (s: RunSettings, width: number): Float32Array =>
   new Random(s.seed, 'tokens').normals(s.tokens * width);
 
+/** Host memory for the plain images' latents: 16k images at 512², 4k at 1024². */
+const LATENTS_CACHE_BYTES = 2 ** 30;
+
 /** The compiled training step of a run: one iteration on one image, wherever it runs. */
 export class IterationRunner {
   private constructor(
     private readonly graph: CompiledGraph,
+    private readonly encoder: CompiledGraph,
+    readonly latents: LatentsCache,
     private readonly s: RunSettings,
     private readonly feeds: RunFeeds,
   ) {}
@@ -150,7 +156,17 @@ export class IterationRunner {
     const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], {
       name: s.lowMemory ? 'train-step-low-memory' : 'train-step',
     });
-    return new IterationRunner(graph, s, feeds);
+    const encoder = await backend
+      .compile([buildLatentsGraph(new Graph(), model, feeds.shape, s)], { name: 'image-latents' })
+      .catch(async (e: unknown) => {
+        await graph.release();
+        throw e;
+      });
+    const latents = new LatentsCache(async (image) => {
+      const [out] = await encoder.run({ image: feeds.image(image) });
+      return Float32Array.from(out!.data as Float32Array);
+    }, LATENTS_CACHE_BYTES);
+    return new IterationRunner(graph, encoder, latents, s, feeds);
   }
 
   /** Iteration `iteration` of the run's schedule (its draws are a function of it) on `image`. */
@@ -159,6 +175,7 @@ export class IterationRunner {
     const draws = iterationDraws(s.seed, iteration, s.augmentation, feeds.noiseSize);
     const [l, sh, eq, gradient] = await this.graph.run({
       image: feeds.image(image),
+      latents: f32(await this.latents.of(image), feeds.latentShape),
       theta: f32(draws.theta, [2, 3]),
       noise: f32(draws.noise, feeds.latentShape),
       warpedNoise: f32(draws.warpedNoise, feeds.latentShape),
@@ -173,8 +190,8 @@ export class IterationRunner {
     };
   }
 
-  release(): Promise<void> {
-    return this.graph.release();
+  async release(): Promise<void> {
+    await Promise.all([this.graph.release(), this.encoder.release()]);
   }
 }
 

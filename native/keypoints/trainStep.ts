@@ -1,12 +1,20 @@
 // One training iteration (ALGORITHM.md, "One training iteration"): the plain and the warped
-// image's maps (one batch of two), token selection, sharpening + equivariance losses, and the gradient of the loss
-// with respect to the tokens. By default one graph does it all; the low-memory setting splits it
-// into a forward graph and one backward graph per UNet evaluation (lowMemoryStep.ts).
+// image's maps, token selection, sharpening + equivariance losses, and the gradient of the loss
+// with respect to the tokens. The plain image's latents are an input: its encoding is the same in
+// every iteration (the VAE's mean, no noise), so the run encodes each image once (IterationRunner).
+// By default one graph does the rest; the low-memory setting runs the UNet evaluations one after
+// the other (lowMemoryStep.ts).
 import type { Graph, Tensor } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
 import { grad } from '../graph/autodiff.js';
 import { inverseWarp, warp } from '../graph/sampling.js';
-import { attentionMaps, modelParams, type MapEvaluationSettings, type SdxlComponents } from './attentionMaps.js';
+import {
+  encode,
+  mapsFromLatents,
+  modelParams,
+  type MapEvaluationSettings,
+  type SdxlComponents,
+} from './attentionMaps.js';
 import { furthestPointSampling, sharpestTokens, subjectTarget } from './selection.js';
 
 export interface LossSettings {
@@ -48,11 +56,12 @@ export interface StepShape {
   tokens: number;
 }
 
-/** The inputs every training-step graph declares: image, theta, noise, warpedNoise, tokens. */
+/** The inputs every training-step graph declares: image, its latents, theta, noise, warpedNoise, tokens. */
 export function declareStepInputs(g: Graph, model: SdxlComponents, shape: StepShape) {
   const lc = model.vae.config.latentChannels;
   return {
     image: g.input('image', [1, 3, shape.imageSize, shape.imageSize]),
+    latents: g.input('latents', [1, lc, shape.latentSize, shape.latentSize]),
     theta: g.input('theta', [2, 3]),
     noise: g.input('noise', [1, lc, shape.latentSize, shape.latentSize]),
     warpedNoise: g.input('warpedNoise', [1, lc, shape.latentSize, shape.latentSize]),
@@ -99,7 +108,10 @@ export function stepLosses(a: Tensor, aw: Tensor, theta: Tensor, loss: LossSetti
   return { loss: total, sharpening, equivariance, candidates, selected };
 }
 
-/** Graph inputs of a training step, by name: image, theta, noise, warpedNoise, tokens (+ the given choice). */
+/**
+ * Graph inputs of a training step, by name: image, latents (the image's, from latentsGraph), theta,
+ * noise, warpedNoise, tokens (+ the given choice).
+ */
 export function buildTrainStep(
   g: Graph,
   model: SdxlComponents,
@@ -108,20 +120,22 @@ export function buildTrainStep(
   loss: LossSettings,
   choice: StepChoice = 'computed',
 ): TrainStepGraph {
-  const { image, theta, noise, warpedNoise, tokens } = declareStepInputs(g, model, shape);
+  const { image, latents, theta, noise, warpedNoise, tokens } = declareStepInputs(g, model, shape);
   const params = modelParams(g, model);
 
   const warpedImage = warp(image, theta);
-  // Both evaluations as one batch of two: each weight is read (and widened from float16) once per
-  // pass instead of twice, and every GEMM is twice as tall. Each image's maps are its own: no op
-  // of the VAE or the UNet mixes batch elements.
-  const both = attentionMaps(
+  const warpedLatents = encode(params, model, warpedImage, maps);
+  // Both UNet evaluations as one batch of two: each weight is read (and widened from float16)
+  // once per pass instead of twice, and every GEMM is twice as tall. Each image's maps are its
+  // own: no op of the UNet mixes batch elements.
+  const both = mapsFromLatents(
     params,
     model,
-    op.concat([image, warpedImage], 0),
+    op.concat([latents, warpedLatents], 0),
     op.concat([noise, warpedNoise], 0),
     tokens,
     maps,
+    shape.imageSize,
   ).maps;
   const a = first(op.slice(both, 0, 0, 1));
   const aw = first(op.slice(both, 0, 1, 2));

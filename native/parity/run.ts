@@ -200,6 +200,8 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     const stepImage = c.meta.step.image_index;
     const stepInputs = {
       image: f32(item(c, 'images', stepImage), imageShape),
+      // The image's latents as the selection graph encoded them, as training's runner does.
+      latents: f32(latents[stepImage]!, latentShape),
       theta: f32(c.tensor('step_theta').data, [2, 3]),
       noise: f32(c.tensor('step_noise_1').data, latentShape),
       warpedNoise: f32(c.tensor('step_noise_2').data, latentShape),
@@ -272,6 +274,7 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
         const s = schedule[it]!;
         const [itLoss, , , itGrad, itCandidates, itSelected, itMaps, itWarpedMaps] = await iterate.run({
           image: f32(item(c, 'images', s.image_index), imageShape),
+          latents: f32(latents[s.image_index]!, latentShape),
           theta: f32(Float32Array.from(s.theta.flat()), [2, 3]),
           noise: f32(c.tensor(`opt_noise_${it}_1`).data, latentShape),
           warpedNoise: f32(c.tensor(`opt_noise_${it}_2`).data, latentShape),

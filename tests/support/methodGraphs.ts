@@ -1,8 +1,13 @@
-// The method's real graphs (training step with its gradient, index selection, augmented draws) on
+// The method's real graphs (training step with its gradient, image latents, index selection, augmented draws) on
 // the carried case_a model, as the parity run builds them: the largest graphs the tests can make
 // without real SDXL weights. Used where a change must leave whole graphs byte-identical.
 import { Graph, type Tensor } from '../../native/graph/ir.js';
-import { buildAugmentedDraws, buildSelectionGraph, type GraphShape } from '../../native/keypoints/graphs.js';
+import {
+  buildAugmentedDraws,
+  buildLatentsGraph,
+  buildSelectionGraph,
+  type GraphShape,
+} from '../../native/keypoints/graphs.js';
 import { buildTrainStep, type LossSettings } from '../../native/keypoints/trainStep.js';
 import { openGoldenCase } from '../../native/parity/goldenCase.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
@@ -13,7 +18,7 @@ export interface MethodGraph {
   outputs: Tensor[];
 }
 
-/** Builds case_a's training step, selection and augmented-draws graphs, each in its own Graph. */
+/** Builds case_a's training step, latents, selection and augmented-draws graphs, each in its own Graph. */
 export function methodGraphs(): MethodGraph[] {
   const c = openGoldenCase(goldenCaseDir());
   const p = c.meta.params;
@@ -44,6 +49,7 @@ export function methodGraphs(): MethodGraph[] {
       name: 'train step',
       outputs: [step.loss, step.sharpening, step.equivariance, step.gradient, step.candidates, step.selected],
     },
+    { name: 'image latents', outputs: [buildLatentsGraph(new Graph(), model, shape, maps)] },
     { name: 'selection', outputs: [sel.latents, sel.maps, sel.candidates, sel.selected] },
     { name: 'augmented draws', outputs: [sums.unwarpedSum, sums.coverageSum] },
   ];

@@ -26,6 +26,7 @@ import { parseRunSettings } from '../../../native/keypoints/settings.js';
 import { initialTokens, IterationRunner, mapSettingsFor } from '../../../native/keypoints/method.js';
 import { iterationDraws } from '../../../native/keypoints/schedule.js';
 import { buildTrainStep } from '../../../native/keypoints/trainStep.js';
+import { buildLatentsGraph } from '../../../native/keypoints/graphs.js';
 import { buildLowMemoryTrainStep } from '../../../native/keypoints/lowMemoryStep.js';
 import { goldenCaseDir } from '../../golden/paths.js';
 
@@ -74,6 +75,7 @@ describe('low-memory training step', () => {
       t.maps,
       t.warpedMaps,
     ]);
+    const encoder = await backend.compile([buildLatentsGraph(new Graph(), model, shape, s)]);
     const low = buildLowMemoryTrainStep(new Graph(), model, shape, maps, loss);
     const lowMemory = await backend.compile([
       low.loss,
@@ -94,8 +96,11 @@ describe('low-memory training step', () => {
         // Other tokens each iteration: a different point of the loss.
         const tokens = initialTokens({ ...s, seed: 100 + iteration }, width);
         const draws = iterationDraws(s.seed, iteration, s.augmentation, noiseSize);
+        const input = f32(imageOf(image), [1, 3, s.imageSize, s.imageSize]);
+        const [latents] = await encoder.run({ image: input });
         const feeds = {
-          image: f32(imageOf(image), [1, 3, s.imageSize, s.imageSize]),
+          image: input,
+          latents: latents!,
           theta: f32(draws.theta, [2, 3]),
           noise: f32(draws.noise, latentShape),
           warpedNoise: f32(draws.warpedNoise, latentShape),
@@ -122,7 +127,7 @@ describe('low-memory training step', () => {
         expect(relativeError(floats(lowGradient!), reference)).toBeLessThan(1e-5);
       }
     } finally {
-      await Promise.all([oneGraph.release(), lowMemory.release()]);
+      await Promise.all([oneGraph.release(), lowMemory.release(), encoder.release()]);
     }
   }, 600_000);
 
