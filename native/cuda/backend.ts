@@ -2,7 +2,7 @@
 // work of one backend goes through one queue, since every graph shares the addon's stream.
 import type { Tensor } from '../graph/ir.js';
 import { GraphError, numel, shapeStr } from '../graph/ir.js';
-import type { Backend, BackendInfo, CompiledGraph, HostTensor } from '../runtime/backend.js';
+import type { Backend, BackendInfo, CompileOptions, CompiledGraph, HostTensor } from '../runtime/backend.js';
 import type { CudaAddon, CudaProbe } from './addon.js';
 import type { ExecutionPlan, Place } from './plan.js';
 import { planGraph } from './plan.js';
@@ -22,8 +22,8 @@ export interface CudaBackendOptions {
   poisonArena?: boolean;
 }
 
-export interface CudaCompileOptions {
-  name?: string;
+export interface CudaCompileOptions extends CompileOptions {
+  /** Overrides the backend's precision (and `fast`) for this graph. */
   precision?: CudaPrecision;
 }
 
@@ -75,7 +75,12 @@ export class CudaBackend implements Backend {
     reasons: string[] = [],
   ) {
     this.weights = new WeightCache(addon);
-    this.info = { id: 'cuda', label: `Native CUDA (${device.name ?? 'NVIDIA GPU'})`, reasons };
+    this.info = {
+      id: 'cuda',
+      label: `Native CUDA (${device.name ?? 'NVIDIA GPU'})`,
+      reasons,
+      fastPrecision: 'TF32 tensor cores for the UNet’s matrix products (the VAE, warps and losses stay float32)',
+    };
   }
 
   get precision(): CudaPrecision {
@@ -158,7 +163,7 @@ export class CudaBackend implements Backend {
         if (h.kind === 'constant') return { alloc: constAlloc, offset: h.offset + p.offset };
         return { alloc: weightAllocs.get(h.tensor)!, offset: p.offset };
       };
-      const precision = opts.precision ?? this.precision;
+      const precision = opts.precision ?? (opts.fast ? 'tf32' : this.precision);
       program = this.addon.createProgram(plan.encode(resolve, precision), this.opts.graphCapture ?? true);
       this.notePeak();
       return new CudaCompiledGraph(this, name, plan, resolve, program, held, this.weightGeneration);

@@ -155,9 +155,13 @@ export class IterationRunner {
     const step = build(new Graph(), model, feeds.shape, mapSettings(model, s), s);
     const graph = await backend.compile([step.loss, step.sharpening, step.equivariance, step.gradient], {
       name: s.lowMemory ? 'train-step-low-memory' : 'train-step',
+      fast: s.fastPrecision,
     });
     const encoder = await backend
-      .compile([buildLatentsGraph(new Graph(), model, feeds.shape, s)], { name: 'image-latents' })
+      .compile([buildLatentsGraph(new Graph(), model, feeds.shape, s)], {
+        name: 'image-latents',
+        fast: s.fastPrecision,
+      })
       .catch(async (e: unknown) => {
         await graph.release();
         throw e;
@@ -304,7 +308,7 @@ export class IndexVoter {
     const feeds = runFeeds(model, s);
     const g = new Graph();
     const sel = buildSelectionGraph(g, model, feeds.shape, mapSettings(model, s), s);
-    const graph = await backend.compile([sel.selected], { name: 'index-choice' });
+    const graph = await backend.compile([sel.selected], { name: 'index-choice', fast: s.fastPrecision });
     return new IndexVoter(graph, s, feeds);
   }
 
@@ -472,7 +476,10 @@ export class KeypointFinder {
     const batch = warpsPerPass(s);
     const g = new Graph();
     const sums = buildAugmentedDraws(g, model, feeds.shape, mapSettings(model, s), indices.length, s.imageSize, batch);
-    const graph = await backend.compile([sums.unwarpedSum, sums.coverageSum], { name: 'augmented-draws' });
+    const graph = await backend.compile([sums.unwarpedSum, sums.coverageSum], {
+      name: 'augmented-draws',
+      fast: s.fastPrecision,
+    });
     return new KeypointFinder(graph, s, feeds, tokens, indices, batch);
   }
 

@@ -23,10 +23,21 @@ export interface BackendInfo {
   id: string;
   /** Why this one was chosen, and why earlier choices were not available. */
   reasons: string[];
+  /** What the fast precision does on this backend; absent where it computes in float32 only. */
+  fastPrecision?: string;
+}
+
+export interface CompileOptions {
+  name?: string;
+  /**
+   * The run's "Fast precision" setting: faster arithmetic whose results differ slightly from
+   * float32's. A backend without one (BackendInfo.fastPrecision absent) refuses it.
+   */
+  fast?: boolean;
 }
 
 export interface Backend {
   readonly info: BackendInfo;
   /** Prepares `outputs` (and everything they depend on) for repeated runs. */
-  compile(outputs: readonly Tensor[], opts?: { name?: string }): Promise<CompiledGraph>;
+  compile(outputs: readonly Tensor[], opts?: CompileOptions): Promise<CompiledGraph>;
 }

@@ -4,7 +4,7 @@ import ort from 'onnxruntime-node';
 import type { DType, Tensor } from '../graph/ir.js';
 import { GraphError, numel, shapeStr, topoOrder } from '../graph/ir.js';
 import type { GraphPort } from '../onnx/emit.js';
-import type { Backend, BackendInfo, CompiledGraph, HostTensor } from './backend.js';
+import type { Backend, BackendInfo, CompileOptions, CompiledGraph, HostTensor } from './backend.js';
 import { prepareModel, type WeightAccess } from './cache.js';
 import { providerLabel, type OrtProvider } from './providers.js';
 
@@ -102,8 +102,13 @@ export class OrtBackend implements Backend {
     };
   }
 
-  async compile(outputs: readonly Tensor[], opts: { name?: string } = {}): Promise<CompiledGraph> {
+  async compile(outputs: readonly Tensor[], opts: CompileOptions = {}): Promise<CompiledGraph> {
     const name = opts.name ?? 'graph';
+    if (opts.fast) {
+      throw new Error(
+        `${this.info.label} has no fast precision (it computes in float32); it needs the native CUDA backend`,
+      );
+    }
     const model = prepareModel(outputs, { cacheDir: this.opts.cacheDir, name, access: this.opts.weightAccess });
     let shared = this.sessions.get(model.key);
     if (!shared) {

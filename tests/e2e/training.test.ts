@@ -1,5 +1,5 @@
 // Training from the browser with a real (small, random-weight) SDXL-architecture model on the CPU:
-// import a labelled dataset, check and choose the model, train (with "Low GPU memory" on) with live
+// import a labelled dataset, check and choose the model, train (Fast precision refused on the CPU, then "Low GPU memory" on) with live
 // progress that survives a window reload, find the keypoints, evaluate against the ground truth, open the worst image and
 // overlay its attention map.
 import fs from 'node:fs';
@@ -85,6 +85,14 @@ describe('training from the browser', () => {
     await page.locator('#setting-steps').waitFor();
     await page.getByText(/^Advanced settings/).click();
     for (const [key, value] of Object.entries(tiny)) await page.fill(`#setting-${key}`, String(value));
+    // Fast precision on a CPU: refused with the reason, not run in float32 instead.
+    await page.getByLabel('Fast precision').check();
+    await page.getByRole('button', { name: 'Start training' }).click();
+    const refusal = page.getByRole('alert');
+    await refusal.waitFor({ timeout: 60_000 });
+    expect(await refusal.textContent()).toContain('ONNX Runtime (CPU) has no fast precision');
+    await refusal.getByRole('button', { name: 'Dismiss' }).click();
+    await page.getByLabel('Fast precision').uncheck();
     await page.getByLabel('Low GPU memory').check();
     await page.getByRole('button', { name: 'Start training' }).click();
     await expect.poll(() => stepShown(page), { timeout: 120_000 }).toBeGreaterThanOrEqual(2);
@@ -95,6 +103,7 @@ describe('training from the browser', () => {
     expect(afterReload).toBeGreaterThanOrEqual(2);
     // The form shows the run's own settings: the switch went through as a setting of the run.
     expect(await page.getByLabel('Low GPU memory').isChecked()).toBe(true);
+    expect(await page.getByLabel('Fast precision').isChecked()).toBe(false);
     await expect.poll(() => page.getByTestId('run-state').textContent(), { timeout: 120_000 }).toBe('done');
     expect(await stepShown(page)).toBe(tiny.steps);
     await page.waitForTimeout(200);

@@ -30,6 +30,8 @@ import type { JobHooks, JobOutcome } from './hooks.js';
 import { projectImageSource } from './imageSource.js';
 import {
   checkImages,
+  checkPrecision,
+  precisionLine,
   chooseBackend,
   modelSourceFor,
   openModel,
@@ -87,7 +89,9 @@ export async function keypointsJob(
     throw badInput('every image is in the test split; the indices are voted on training images (split train or none)');
   }
   const backend = await chooseBackend(request.backend);
+  checkPrecision(backend, settings);
   hooks.ready(run.id, backend.info);
+  hooks.log(precisionLine(backend, settings));
   if (checkpoint.step < settings.steps) {
     hooks.log(
       `run ${run.id} stopped at step ${checkpoint.step} of ${settings.steps}; using its tokens of step ${checkpoint.step}`,

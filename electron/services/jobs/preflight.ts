@@ -82,6 +82,21 @@ export function checkImages(images: ImageRecord[], what: string): void {
   }
 }
 
+/** Fast precision is a choice of the backend's arithmetic: one without it refuses the run (no float32 in its place). */
+export function checkPrecision(backend: Backend, settings: RunSettings): void {
+  if (settings.fastPrecision && !backend.info.fastPrecision) {
+    throw badInput(
+      `fastPrecision: ${backend.info.label} has no fast precision; it needs the native CUDA backend on an NVIDIA GPU (turn Fast precision off to run here)`,
+    );
+  }
+}
+
+/** What the run's log says of its arithmetic. */
+export const precisionLine = (backend: Backend, settings: RunSettings): string =>
+  settings.fastPrecision
+    ? `fast precision: ${backend.info.fastPrecision} (results close to, not equal to, float32's)`
+    : 'precision: float32, as the reference';
+
 export async function chooseBackend(prefer: BackendPreference | undefined): Promise<Backend> {
   const choice = prefer ?? 'auto';
   const known = ['auto', ...providerOrder] as const;

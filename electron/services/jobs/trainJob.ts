@@ -19,6 +19,8 @@ import type { JobHooks, JobOutcome } from './hooks.js';
 import { projectImageSource } from './imageSource.js';
 import {
   checkImages,
+  checkPrecision,
+  precisionLine,
   chooseBackend,
   modelSourceFor,
   openModel,
@@ -88,6 +90,7 @@ export async function trainJob(db: ProjectDatabase, request: TrainJobRequest, ho
   const images = trainingImages(db);
   checkImages(images, 'to train on');
   const backend = await chooseBackend(request.backend);
+  checkPrecision(backend, settings);
   if (request.workers) checkWorkers(request.workers);
 
   const runId = db.write(() => {
@@ -110,6 +113,7 @@ export async function trainJob(db: ProjectDatabase, request: TrainJobRequest, ho
     owner: thisProcess(),
   });
   hooks.ready(runId, backend.info);
+  hooks.log(precisionLine(backend, settings));
   if (target) {
     hooks.log(
       checkpoint

@@ -36,6 +36,7 @@ describe('run settings', () => {
       subjects: 1,
       seed: 0,
       lowMemory: false,
+      fastPrecision: false,
     });
   });
 

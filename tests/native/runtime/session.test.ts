@@ -93,6 +93,15 @@ describe('sessions', () => {
     await c.release();
   });
 
+  it('refuses fast precision, which it does not have, rather than compile in float32', async () => {
+    const backend = new OrtBackend({ cacheDir: join(dir, 'fast') });
+    expect(backend.info.fastPrecision).toBeUndefined();
+    await expect(backend.compile(smallGraph(), { name: 'tiny', fast: true })).rejects.toThrow(
+      /ONNX Runtime \(CPU\) has no fast precision \(it computes in float32\); it needs the native CUDA backend/,
+    );
+    expect(backend.openSessions).toBe(0);
+  });
+
   it('a missing weight file fails at compile time, naming the node', async () => {
     const g = new Graph();
     const w = g.scope('text.proj', () =>

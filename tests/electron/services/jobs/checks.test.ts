@@ -105,6 +105,12 @@ describe('checks before work starts', () => {
     expect(await rejection(project, train({ stpes: 3 }))).toMatch(/stpes/);
   });
 
+  it('refuses fast precision on a backend without it, naming the setting and the backend, instead of running in float32', async () => {
+    expect(await rejection(project, train({ fastPrecision: true }))).toMatch(
+      /fastPrecision: ONNX Runtime \(CPU\) has no fast precision; it needs the native CUDA backend/,
+    );
+  });
+
   it('refuses a model that fails its check, a project without images, missing files and missing ground truth', async () => {
     expect(await rejection(project, { ...train({}), model: { path: path.join(dir, 'images') } })).toMatch(
       /^model: .*images/,

@@ -154,6 +154,7 @@ describe('train job', () => {
     expect(fs.existsSync(`${project}.lock`), 'the lock of a process that ended').toBe(false);
     await services.project.open(project);
     expect(output).toMatch(/Backend: ONNX Runtime \(CPU\)\n  - CPU: chosen \(asked for\)/);
+    expect(output).toContain('precision: float32, as the reference');
     expect(output).toMatch(
       /step 1\/40  loss [\d.]+ \(sharpening [\d.e-]+, equivariance [\d.e-]+\)  [\d.]+ images\/s  ETA /,
     );
