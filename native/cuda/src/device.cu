@@ -1,6 +1,7 @@
 // Device state and program execution. Programs arrive as flat arrays of numbers built by
 // native/cuda/plan.ts (encoding documented in native/cuda/program.ts); they are decoded
 // once into launch parameters with resolved device pointers, then replayed per run.
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -221,6 +222,28 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
           const bool load = c.op == LD_F || c.op == LD_I || c.op == LD_B;
           if ((load && c.a >= p.nin) || (c.op == IMM_F && c.a >= EW_MAX_IMM) || c.a >= EW_MAX_REG)
             r.fail("bad elementwise operand");
+        }
+        p.fregs = 0;
+        p.qregs = 0;
+        for (int i = 0; i < p.ncode; ++i) {
+          const EwInstr &c = p.code[i];
+          switch (c.op) {
+            case ST_F:
+            case ST_I:
+            case ST_B: break;
+            case LD_I:
+            case LD_B:
+            case EQ_F:
+            case LT_F:
+            case GT_F:
+            case EQ_I:
+            case WHERE_I:
+            case F2I:
+            case F2B:
+            case I2B:
+            case MOV_I: p.qregs = std::max(p.qregs, c.dst + 1); break;
+            default: p.fregs = std::max(p.fregs, c.dst + 1);
+          }
         }
         const int nimm = r.i32();
         if (nimm < 0 || nimm > EW_MAX_IMM) r.fail("too many elementwise immediates");

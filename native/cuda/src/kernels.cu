@@ -40,7 +40,11 @@ __device__ inline float maxNan(float a, float b) { return (a != a || b != b) ? C
 
 // Each thread runs the program on LANES consecutive elements at once: the dispatch of every
 // instruction is paid once per LANES elements, and contiguous operands move as 16-byte vectors.
-constexpr int LANES = 4;
+#ifndef SKP_EW_LANES
+#define SKP_EW_LANES 4
+#endif
+constexpr int LANES = SKP_EW_LANES;
+static_assert(LANES % 4 == 0, "contiguous operands move as 16-byte vectors of 4 lanes");
 struct __align__(16) F4 {
   float v[LANES];
 };
@@ -61,60 +65,142 @@ __device__ inline void laneOffsets(const EwParams &p, const EwInput &in, Idx bas
     for (int j = 0; j < LANES; ++j) off[j] = 0;
     return;
   }
+  // Loops over every possible axis, unrolled, skipping those past the rank: the coordinates then
+  // live in registers (a loop bounded by the rank would put them in local memory).
   Idx c[MAX_RANK];
   Idx o = 0;
-  for (int d = 0; d < p.rank; ++d) {
-    c[d] = coord[d];
-    o += c[d] * static_cast<Idx>(in.strides[d]);
+  Idx innerAt = 0, innerDim = 1, innerStride = 0;
+#pragma unroll
+  for (int d = 0; d < MAX_RANK; ++d) {
+    c[d] = d < p.rank ? coord[d] : 0;
+    if (d < p.rank) o += c[d] * static_cast<Idx>(in.strides[d]);
+    if (d == p.rank - 1) innerAt = c[d], innerDim = static_cast<Idx>(p.dims[d]), innerStride = static_cast<Idx>(in.strides[d]);
   }
   off[0] = o;
+  // The usual case: the group's lanes stay within one row of the innermost axis.
+  if (innerAt + LANES <= innerDim) {
+#pragma unroll
+    for (int j = 1; j < LANES; ++j) off[j] = o + j * innerStride;
+    return;
+  }
 #pragma unroll
   for (int j = 1; j < LANES; ++j) {
-    for (int d = p.rank - 1; d >= 0; --d) {
+    bool carry = true;
+#pragma unroll
+    for (int d = MAX_RANK - 1; d >= 0; --d) {
+      if (!carry || d >= p.rank) continue;
       o += static_cast<Idx>(in.strides[d]);
-      if (++c[d] < static_cast<Idx>(p.dims[d])) break;
-      o -= c[d] * static_cast<Idx>(in.strides[d]);
-      c[d] = 0;
+      if (++c[d] < static_cast<Idx>(p.dims[d])) {
+        carry = false;
+      } else {
+        o -= c[d] * static_cast<Idx>(in.strides[d]);
+        c[d] = 0;
+      }
     }
     off[j] = o;
   }
 }
 
+/**
+ * A program's registers: LANES values each. Indexed by the program, they would sit in local
+ * memory, whose traffic reaches L2 and made these kernels L2-bound (Nsight Compute on an H200:
+ * L2 96% busy, DRAM 49%). In shared memory, laid out [register][lane][thread] so a warp's
+ * accesses fall in distinct banks, they cost no L2 traffic; programs with more registers than
+ * fit use the local arrays.
+ */
+struct LocalRegs {
+  F4 f[EW_MAX_REG];
+  Q4 q[EW_MAX_REG];
+  __device__ F4 getF(int r) const { return f[r]; }
+  __device__ Q4 getQ(int r) const { return q[r]; }
+  __device__ void setF(int r, const F4 &v) { f[r] = v; }
+  __device__ void setQ(int r, const Q4 &v) { q[r] = v; }
+};
+
+extern __shared__ __align__(16) unsigned char ewShared[];
+
+struct SharedRegs {
+  float *f;
+  long long *q;
+  __device__ SharedRegs(int fregs)
+      : f(reinterpret_cast<float *>(ewShared)),
+        q(reinterpret_cast<long long *>(ewShared + static_cast<size_t>(fregs) * LANES * BLOCK * sizeof(float))) {}
+  __device__ static int at(int r, int j) { return (r * LANES + j) * BLOCK + threadIdx.x; }
+  __device__ F4 getF(int r) const {
+    F4 v;
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) v.v[j] = f[at(r, j)];
+    return v;
+  }
+  __device__ Q4 getQ(int r) const {
+    Q4 v;
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) v.v[j] = q[at(r, j)];
+    return v;
+  }
+  __device__ void setF(int r, const F4 &v) {
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) f[at(r, j)] = v.v[j];
+  }
+  __device__ void setQ(int r, const Q4 &v) {
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) q[at(r, j)] = v.v[j];
+  }
+};
+
+/** Shared memory a program's registers take: `fregs` float and `qregs` integer registers. */
+constexpr size_t sharedRegBytes(int fregs, int qregs) {
+  return (static_cast<size_t>(fregs) * sizeof(float) + static_cast<size_t>(qregs) * sizeof(long long)) * LANES * BLOCK;
+}
+/** At most the shared memory any block may take without opting in (every GPU since sm_70). */
+constexpr size_t SHARED_REG_LIMIT = 48 * 1024;
+
 #define EW_UNARY(EXPR)                                \
   {                                                   \
-    const F4 a = f[c.a];                              \
+    const F4 a = R.getF(c.a);                              \
     F4 r;                                             \
     _Pragma("unroll") for (int j = 0; j < LANES; ++j) { \
       const float x = a.v[j];                         \
       r.v[j] = (EXPR);                                \
     }                                                 \
-    f[c.dst] = r;                                     \
+    R.setF(c.dst, r);                                     \
     break;                                            \
   }
 #define EW_BINARY(EXPR)                               \
   {                                                   \
-    const F4 a = f[c.a], b = f[c.b];                  \
+    const F4 a = R.getF(c.a), b = R.getF(c.b);                  \
     F4 r;                                             \
     _Pragma("unroll") for (int j = 0; j < LANES; ++j) { \
       const float x = a.v[j], y = b.v[j];             \
       r.v[j] = (EXPR);                                \
     }                                                 \
-    f[c.dst] = r;                                     \
+    R.setF(c.dst, r);                                     \
     break;                                            \
   }
 #define EW_COMPARE(EXPR)                              \
   {                                                   \
-    const F4 a = f[c.a], b = f[c.b];                  \
+    const F4 a = R.getF(c.a), b = R.getF(c.b);                  \
     Q4 r;                                             \
     _Pragma("unroll") for (int j = 0; j < LANES; ++j) { \
       const float x = a.v[j], y = b.v[j];             \
       r.v[j] = (EXPR);                                \
     }                                                 \
-    q[c.dst] = r;                                     \
+    R.setQ(c.dst, r);                                     \
     break;                                            \
   }
 
-template <typename Idx>
+template <typename Regs>
+__device__ inline Regs makeRegs(const EwParams &p);
+template <>
+__device__ inline LocalRegs makeRegs<LocalRegs>(const EwParams &) {
+  return LocalRegs{};
+}
+template <>
+__device__ inline SharedRegs makeRegs<SharedRegs>(const EwParams &p) {
+  return SharedRegs(p.fregs);
+}
+
+template <typename Idx, typename Regs>
 __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant__ EwParams p) {
   const Idx n = static_cast<Idx>(p.n);
   for (Idx base = (static_cast<Idx>(blockIdx.x) * BLOCK + threadIdx.x) * LANES; base < n;
@@ -123,14 +209,15 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
     Idx coord[MAX_RANK];
     if (p.needCoords) {
       Idx rem = base;
-      for (int d = p.rank - 1; d >= 0; --d) {
+#pragma unroll
+      for (int d = MAX_RANK - 1; d >= 0; --d) {
+        if (d >= p.rank) continue;
         const Idx dim = static_cast<Idx>(p.dims[d]);
         coord[d] = rem % dim;
         rem /= dim;
       }
     }
-    F4 f[EW_MAX_REG];
-    Q4 q[EW_MAX_REG];
+    Regs R = makeRegs<Regs>(p);
     for (int pc = 0; pc < p.ncode; ++pc) {
       const EwInstr c = p.code[pc];
       switch (c.op) {
@@ -143,8 +230,11 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
             const uint16_t *half = static_cast<const uint16_t *>(in.ptr);
             uint16_t v[LANES];
             if (in.access == ACCESS_CONTIGUOUS && full && in.aligned) {
-              const uint2 w = *reinterpret_cast<const uint2 *>(half + base);  // 4 halves in one load
-              v[0] = w.x & 0xffff, v[1] = w.x >> 16, v[2] = w.y & 0xffff, v[3] = w.y >> 16;
+#pragma unroll
+              for (int j = 0; j < LANES; j += 4) {
+                const uint2 w = *reinterpret_cast<const uint2 *>(half + base + j);  // 4 halves in one load
+                v[j] = w.x & 0xffff, v[j + 1] = w.x >> 16, v[j + 2] = w.y & 0xffff, v[j + 3] = w.y >> 16;
+              }
             } else {
               Idx off[LANES];
               laneOffsets(p, in, base, coord, off);
@@ -155,15 +245,18 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
             for (int j = 0; j < LANES; ++j)
               r.v[j] = in.dtype == F16 ? __half2float(__ushort_as_half(v[j])) : __uint_as_float(static_cast<uint32_t>(v[j]) << 16);
           } else if (in.access == ACCESS_CONTIGUOUS && full && in.aligned) {
-            const float4 v = *reinterpret_cast<const float4 *>(ptr + base);
-            r.v[0] = v.x, r.v[1] = v.y, r.v[2] = v.z, r.v[3] = v.w;
+#pragma unroll
+            for (int j = 0; j < LANES; j += 4) {
+              const float4 v = *reinterpret_cast<const float4 *>(ptr + base + j);
+              r.v[j] = v.x, r.v[j + 1] = v.y, r.v[j + 2] = v.z, r.v[j + 3] = v.w;
+            }
           } else {
             Idx off[LANES];
             laneOffsets(p, in, base, coord, off);
 #pragma unroll
             for (int j = 0; j < LANES; ++j) r.v[j] = (full || base + j < n) ? ptr[off[j]] : 0.f;
           }
-          f[c.dst] = r;
+          R.setF(c.dst, r);
           break;
         }
         case LD_I:
@@ -179,14 +272,14 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
                      : c.op == LD_I ? static_cast<const long long *>(in.ptr)[off[j]]
                                     : static_cast<long long>(static_cast<const uint8_t *>(in.ptr)[off[j]] != 0);
           }
-          q[c.dst] = r;
+          R.setQ(c.dst, r);
           break;
         }
         case IMM_F: {
           F4 r;
 #pragma unroll
           for (int j = 0; j < LANES; ++j) r.v[j] = p.imm[c.a];
-          f[c.dst] = r;
+          R.setF(c.dst, r);
           break;
         }
         case NEG: EW_UNARY(-x)
@@ -214,46 +307,48 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
         case WHERE_I:
         case I2B:
         case MOV_I: {
-          const Q4 a = q[c.a], b = q[c.b], d = q[c.c];
+          const Q4 a = R.getQ(c.a), b = R.getQ(c.b), d = R.getQ(c.c);
           Q4 r;
 #pragma unroll
           for (int j = 0; j < LANES; ++j)
             r.v[j] = c.op == EQ_I ? (a.v[j] == b.v[j]) : c.op == WHERE_I ? (a.v[j] ? b.v[j] : d.v[j]) : c.op == I2B ? (a.v[j] != 0) : a.v[j];
-          q[c.dst] = r;
+          R.setQ(c.dst, r);
           break;
         }
         case WHERE_F: {
-          const Q4 a = q[c.a];
-          const F4 b = f[c.b], d = f[c.c];
+          const Q4 a = R.getQ(c.a);
+          const F4 b = R.getF(c.b), d = R.getF(c.c);
           F4 r;
 #pragma unroll
           for (int j = 0; j < LANES; ++j) r.v[j] = a.v[j] ? b.v[j] : d.v[j];
-          f[c.dst] = r;
+          R.setF(c.dst, r);
           break;
         }
         case F2I:
         case F2B: {
-          const F4 a = f[c.a];
+          const F4 a = R.getF(c.a);
           Q4 r;
 #pragma unroll
           for (int j = 0; j < LANES; ++j)
             r.v[j] = c.op == F2I ? static_cast<long long>(truncf(a.v[j])) : static_cast<long long>(a.v[j] != 0.f);
-          q[c.dst] = r;
+          R.setQ(c.dst, r);
           break;
         }
         case I2F: {
-          const Q4 a = q[c.a];
+          const Q4 a = R.getQ(c.a);
           F4 r;
 #pragma unroll
           for (int j = 0; j < LANES; ++j) r.v[j] = static_cast<float>(a.v[j]);
-          f[c.dst] = r;
+          R.setF(c.dst, r);
           break;
         }
         case ST_F: {
           float *out = static_cast<float *>(p.out);
-          const F4 a = f[c.a];
+          const F4 a = R.getF(c.a);
           if (full && p.outAligned) {
-            *reinterpret_cast<float4 *>(out + base) = make_float4(a.v[0], a.v[1], a.v[2], a.v[3]);
+#pragma unroll
+            for (int j = 0; j < LANES; j += 4)
+              *reinterpret_cast<float4 *>(out + base + j) = make_float4(a.v[j], a.v[j + 1], a.v[j + 2], a.v[j + 3]);
           } else {
 #pragma unroll
             for (int j = 0; j < LANES; ++j)
@@ -263,7 +358,7 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
         }
         case ST_I:
         case ST_B: {
-          const Q4 a = q[c.a];
+          const Q4 a = R.getQ(c.a);
 #pragma unroll
           for (int j = 0; j < LANES; ++j) {
             if (!full && base + j >= n) continue;
@@ -666,8 +761,15 @@ __global__ void __launch_bounds__(BLOCK) col2imKernel(const __grid_constant__ Co
 cudaError_t launchElementwise(const EwParams &p, cudaStream_t s) {
   if (p.n == 0) return cudaSuccess;
   const int64_t threads = (p.n + LANES - 1) / LANES;
-  if (p.n < (int64_t{1} << 31) - BLOCK * LANES) elementwiseKernel<int32_t><<<gridFor(threads), BLOCK, 0, s>>>(p);
-  else elementwiseKernel<int64_t><<<gridFor(threads), BLOCK, 0, s>>>(p);
+  const size_t shared = sharedRegBytes(p.fregs, p.qregs);
+  const bool small = p.n < (int64_t{1} << 31) - BLOCK * LANES;
+  if (shared <= SHARED_REG_LIMIT) {
+    if (small) elementwiseKernel<int32_t, SharedRegs><<<gridFor(threads), BLOCK, shared, s>>>(p);
+    else elementwiseKernel<int64_t, SharedRegs><<<gridFor(threads), BLOCK, shared, s>>>(p);
+  } else {
+    if (small) elementwiseKernel<int32_t, LocalRegs><<<gridFor(threads), BLOCK, 0, s>>>(p);
+    else elementwiseKernel<int64_t, LocalRegs><<<gridFor(threads), BLOCK, 0, s>>>(p);
+  }
   return cudaGetLastError();
 }
 

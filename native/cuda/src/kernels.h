@@ -41,6 +41,9 @@ struct EwParams {
   int32_t nin;
   int32_t ncode;
   int32_t needCoords;
+  // Registers the program writes (highest + 1), float and integer: the kernel's register file.
+  int32_t fregs;
+  int32_t qregs;
   int64_t dims[MAX_RANK];
   void *out;
   EwInput in[EW_MAX_IN];
