@@ -89,9 +89,10 @@ const described: Record<NumericKey, Omit<NumberSetting, 'kind' | 'key' | 'defaul
   },
   warpsPerPass: {
     label: 'Warps per pass',
-    min: 1,
+    min: 0,
     integer: true,
-    explain: 'Augmentations evaluated together when finding keypoints: fewer use less memory and give the same result.',
+    explain:
+      'Augmentations evaluated together when finding keypoints; 0 chooses (on an NVIDIA GPU as many as fit in half its memory, else 2). Fewer use less memory and find the same keypoints.',
   },
   maxQueryTokens: {
     label: 'Max query tokens',

@@ -8,7 +8,7 @@ import type { ExecutionPlan, Place } from './plan.js';
 import { planGraph } from './plan.js';
 import type { DeviceLoc } from './program.js';
 import type { CudaPrecision } from './precision.js';
-import { WeightCache } from './weights.js';
+import { storedBytesOf, WeightCache } from './weights.js';
 
 export type { CudaPrecision } from './precision.js';
 
@@ -125,6 +125,15 @@ export class CudaBackend implements Backend {
     const arena = plan.arenaBytes;
     const constants = plan.constantBytes;
     return { arena, constants, newWeights, total: arena + constants + newWeights };
+  }
+
+  fits(outputs: readonly Tensor[], share: number): boolean {
+    const plan = planGraph(outputs);
+    const weights = new Set(plan.weights);
+    let weightBytes = 0;
+    for (const w of weights) weightBytes += storedBytesOf(w);
+    const need = plan.arenaBytes + plan.constantBytes + weightBytes + HEADROOM;
+    return need <= share * this.addon.memInfo().total;
   }
 
   compile(outputs: readonly Tensor[], opts: CudaCompileOptions = {}): Promise<CudaCompiledGraph> {

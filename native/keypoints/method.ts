@@ -1,7 +1,7 @@
 // The keypoint method end to end on a backend: learn the tokens, choose the K indices, find
 // each image's keypoints (ALGORITHM.md). Pure inputs in, results and progress out: the
 // services decide where images come from and where results and checkpoints go.
-import { Graph } from '../graph/ir.js';
+import { Graph, type Tensor } from '../graph/ir.js';
 import type { Backend, CompiledGraph, HostTensor } from '../runtime/backend.js';
 import type { SchedulerConfig } from '../sdxl/config.js';
 import { lastTimestep } from '../sdxl/timeEmbedding.js';
@@ -450,14 +450,32 @@ export function mapPeaks(maps: Float32Array, k: number, size: number): Array<{ y
   });
 }
 
+/** Warps per pass where the setting says "choose" and the backend cannot tell what fits. */
+const CHOSEN_WITHOUT_MEMORY = 2;
+/** Share of the device's memory the automatic choice lets one pass's graph take. */
+const CHOSEN_SHARE = 0.5;
+
 /**
- * Draws evaluated per graph call: the "warps per pass" setting, lowered to a divisor of the draw
- * count so that one compiled graph serves every pass.
+ * Draws evaluated per graph call: the "warps per pass" setting (CHOSEN_WITHOUT_MEMORY where it
+ * says "choose"), lowered to a divisor of the draw count so that one compiled graph serves every
+ * pass.
  */
 export function warpsPerPass(s: RunSettings): number {
-  let n = Math.min(s.warpsPerPass, s.augmentationIterations);
+  let n = Math.min(s.warpsPerPass || CHOSEN_WITHOUT_MEMORY, s.augmentationIterations);
   while (s.augmentationIterations % n !== 0) n--;
   return n;
+}
+
+/**
+ * The warps per pass of augmented inference on `backend`: the setting's, or where it says
+ * "choose" (0) and the backend knows its device's memory, the most (a divisor of the draw
+ * count) whose graph takes at most CHOSEN_SHARE of it; fewer passes cost fewer launches.
+ */
+function passSize(backend: Backend, s: RunSettings, graphOf: (warps: number) => Tensor[]): number {
+  if (s.warpsPerPass > 0 || !backend.fits) return warpsPerPass(s);
+  const draws = s.augmentationIterations;
+  const divisors = Array.from({ length: draws }, (_, i) => draws - i).filter((n) => draws % n === 0);
+  return divisors.find((n) => backend.fits!(graphOf(n), CHOSEN_SHARE)) ?? 1;
 }
 
 /** Augmented inference of many images with one compiled graph (ALGORITHM.md, "Keypoints of one image"). */
@@ -468,18 +486,27 @@ export class KeypointFinder {
     private readonly feeds: RunFeeds,
     private readonly tokens: Float32Array,
     private readonly indices: number[],
-    private readonly batch: number,
+    /** Warps evaluated together in one pass. */
+    readonly batch: number,
   ) {}
 
   static async create(model: MethodModel, backend: Backend, tokens: Float32Array, indices: number[], s: RunSettings) {
     const feeds = runFeeds(model, s);
-    const batch = warpsPerPass(s);
-    const g = new Graph();
-    const sums = buildAugmentedDraws(g, model, feeds.shape, mapSettings(model, s), indices.length, s.imageSize, batch);
-    const graph = await backend.compile([sums.unwarpedSum, sums.coverageSum], {
-      name: 'augmented-draws',
-      fast: s.fastPrecision,
-    });
+    const graphOf = (warps: number) => {
+      const g = new Graph();
+      const sums = buildAugmentedDraws(
+        g,
+        model,
+        feeds.shape,
+        mapSettings(model, s),
+        indices.length,
+        s.imageSize,
+        warps,
+      );
+      return [sums.unwarpedSum, sums.coverageSum];
+    };
+    const batch = passSize(backend, s, graphOf);
+    const graph = await backend.compile(graphOf(batch), { name: 'augmented-draws', fast: s.fastPrecision });
     return new KeypointFinder(graph, s, feeds, tokens, indices, batch);
   }
 

@@ -40,4 +40,10 @@ export interface Backend {
   readonly info: BackendInfo;
   /** Prepares `outputs` (and everything they depend on) for repeated runs. */
   compile(outputs: readonly Tensor[], opts?: CompileOptions): Promise<CompiledGraph>;
+  /**
+   * Whether the graph of `outputs`, its weights included, would take at most `share` of the
+   * device's memory: a property of the card and the graph, not of what else runs. Absent where
+   * the backend does not know its device's memory.
+   */
+  fits?(outputs: readonly Tensor[], share: number): boolean;
 }

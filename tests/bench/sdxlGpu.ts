@@ -97,7 +97,7 @@ export async function benchSdxl(
       for (const precision of precisions) {
         const backend = first.withOptions({ precision });
         const tokens = initialTokens(s, model.unet.config.crossAttentionDim);
-        const row = `  ${size}² ${precision.padEnd(7)}${lowMemory ? ' low GPU memory' : ''} ${s.warpsPerPass} warps per pass`;
+        const row = `  ${size}² ${precision.padEnd(7)}${lowMemory ? ' low GPU memory' : ''}`;
         // A run that does not fit (under SKP_CUDA_MEMORY_LIMIT, say) is a row of the table, not the end of it.
         const attempt = async (what: SdxlRow['what'], work: () => Promise<[number, string]>) => {
           backend.resetPeakUsed();
@@ -125,7 +125,7 @@ export async function benchSdxl(
             }
             return [
               median(times),
-              `per image, 10 warps (first, with compile and weight upload, ${(firstMs / 1000).toFixed(1)} s)`,
+              `per image, 10 warps, ${finder.batch} a pass${s.warpsPerPass === 0 ? ' (chosen)' : ''} (first, with compile and weight upload, ${(firstMs / 1000).toFixed(1)} s)`,
             ];
           } finally {
             await finder.release();

@@ -62,7 +62,10 @@ function describeMemory(io: CliIO, memory: MethodMemory, s: RunSettings, gpu: Gp
   const jobs: [string, GraphMemory][] = [
     ['training', memory.training],
     ['training, Low GPU memory', memory.lowMemoryTraining],
-    [`finding keypoints, ${memory.inference.warpsPerPass} warps a pass`, memory.inference],
+    [
+      `finding keypoints, ${memory.inference.warpsPerPass} warps a pass${s.warpsPerPass === 0 ? ' (more where half the GPU holds them)' : ''}`,
+      memory.inference,
+    ],
   ];
   for (const [job, g] of jobs) io.out(memoryLine(job, g));
   if (!gpu) return;

@@ -261,6 +261,9 @@ async function findKeypoints(
       indices.map((i) => i.token),
       settings,
     );
+    hooks.log(
+      `${finder.batch} of ${settings.augmentationIterations} augmentations a pass${settings.warpsPerPass === 0 ? ' (chosen for this device)' : ''}`,
+    );
     try {
       for (const [n, image] of todo.entries()) {
         let pixels: Float32Array;

@@ -27,7 +27,7 @@ describe('run settings', () => {
       maxQueryTokens: 1024,
       augmentation: { rotationDegrees: 15, scale: [0.8, 1], translate: [0.25, 0.25] },
       augmentationIterations: 10,
-      warpsPerPass: 2,
+      warpsPerPass: 0,
       equivarianceWeight: 1000,
       sharpeningWeight: 100,
       imageSize: 512,

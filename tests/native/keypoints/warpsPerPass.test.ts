@@ -41,7 +41,19 @@ describe('warps per pass', () => {
     expect([passes(5, 10), passes(4, 10), passes(3, 4), passes(12, 10), passes(1, 7), passes(5, 7)]).toEqual([
       5, 2, 2, 10, 1, 1,
     ]);
+    // 0 chooses; 2 where the backend cannot say what fits (lowered like any other count).
+    expect([passes(0, 10), passes(0, 7)]).toEqual([2, 1]);
   });
+
+  it('when told to choose, takes 2 on a backend that does not know its memory', async () => {
+    expect('fits' in backend).toBe(false);
+    const finder = await KeypointFinder.create(model, backend, tokens, indices, parseRunSettings(base));
+    try {
+      expect(finder.batch).toBe(2);
+    } finally {
+      await finder.release();
+    }
+  }, 600_000);
 
   it('gives the same maps and keypoints however the warps are split (bit for bit from two a pass)', async () => {
     const together = await keypoints(4);

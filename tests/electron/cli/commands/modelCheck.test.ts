@@ -50,7 +50,11 @@ describe('skp model check', () => {
     expect(text).toContain('channels 32/64/96');
     expect(text).toContain('heads 4/6 (16/16 channels per head), 16 norm groups');
     expect(text).toContain('Memory:     GPU memory on native CUDA at 512² with 500 tokens and maps 128²');
-    for (const job of ['training', 'training, Low GPU memory', 'finding keypoints, 2 warps a pass'])
+    for (const job of [
+      'training',
+      'training, Low GPU memory',
+      'finding keypoints, 2 warps a pass \\(more where half the GPU holds them\\)',
+    ])
       expect(text).toMatch(
         new RegExp(
           `^ {12}${job} +[\\d.]+ GiB  \\(activations [\\d.]+ GiB \\+ weights [\\d.]+ GiB \\+ CUDA context and run-time buffers 1.03 GiB\\)$`,
