@@ -23,8 +23,10 @@ import { buildTrainStep } from './trainStep.js';
  * What a process using the GPU holds besides our allocations. Measured on an H200 (CUDA 13.0,
  * 2026-11-29): 0.61 GiB in use before any weight is loaded (CUDA context, cuBLAS and its
  * workspace), and 0.42 GiB more at every job's peak than its arena, weights and constants
- * (the captured launch graph and cuBLAS's own buffers). With both, the 512² estimates match the
- * measured peaks within 0.5%: training 8.16 GiB, Low GPU memory training 6.34, inference 6.16.
+ * (the captured launch graph and cuBLAS's own buffers). With both, the estimates match peaks
+ * measured later (2026-11-30, other graphs) within 0.5%: at 512² training 8.75 GiB, Low GPU
+ * memory training 6.82, inference 4.28 to 8.66 (1 to 10 warps a pass); at 1024² Low GPU memory
+ * training 13.10 and inference 7.70.
  */
 export const CUDA_CONTEXT_BYTES = Math.round(1.03 * 2 ** 30);
 
