@@ -258,48 +258,11 @@ export const attentionHeadMean: Lowering<Spec<'attentionHeadMean'>> = (t, { scal
   }
 };
 
-export const attentionValuesGrad: Lowering<Spec<'attentionValuesGrad'>> = (t, { scale }, s, p) => {
-  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, sharedKeys(t));
-  if (chunks.length === 0) return;
-  const [q, k, g] = ins as [Place, Place, Place];
-  const probs = scratch();
-  for (const c of chunks) {
-    pushProbs(l, c, q, k, probs);
-    pairGemm(l, c, {
-      a: { place: probs, trans: true, ld: x.n, at: scratchOf(x, c) },
-      b: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
-      c: { place: out, trans: false, ld: x.dv, at: keysOf(x, x.dv) },
-      m: x.n,
-      n: x.dv,
-      k: c.rows,
-      beta: addsInto(x, c) ? 1 : 0,
-    });
-  }
-};
+// dv alone, or dq or dk alone: the group lowering with one member.
+export const attentionValuesGrad: Lowering<Spec<'attentionValuesGrad'>> = (t, _spec, s, p) =>
+  attentionBackward([t], s, p);
 
-export const attentionGrad: Lowering<Spec<'attentionGrad'>> = (t, { scale, wrt }, s, p) => {
-  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys(t));
-  if (chunks.length === 0) return;
-  const [q, k, v, g, mapsGrad] = ins as [Place, Place, Place, Place, Place | undefined];
-  const probs = scratch();
-  const grad = scratch();
-  for (const c of chunks) {
-    pushProbs(l, c, q, k, probs);
-    // With the maps' gradient folded in, dP starts as it over the head count and the GEMM adds g·vᵀ.
-    if (mapsGrad) pushHeadShare(l, c, mapsGrad, grad);
-    pairGemm(l, c, {
-      a: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
-      b: { place: v, trans: true, ld: x.dv, at: keysOf(x, x.dv) },
-      c: { place: grad, trans: false, ld: x.n, at: scratchOf(x, c) },
-      m: c.rows,
-      n: x.n,
-      k: x.dv,
-      beta: mapsGrad ? 1 : 0,
-    });
-    pushScoresGrad(l, c, probs, grad);
-    pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
-  }
-};
+export const attentionGrad: Lowering<Spec<'attentionGrad'>> = (t, _spec, s, p) => attentionBackward([t], s, p);
 
 /** Every head's share of the maps' gradient, g / heads for each of the chunk's (batch element, head), into `grad`. */
 function pushHeadShare(l: Lowered, c: Chunk, g: Place, grad: Place): void {
@@ -330,28 +293,34 @@ export const attentionHeadMeanGrad: Lowering<Spec<'attentionHeadMeanGrad'>> = (t
 };
 
 /**
- * dq, dk and dv of one attention, lowered together at step `s` (cuda/attentionGroups.ts: two or
- * three of them, at least one an attentionGrad). Each chunk's probabilities are computed once and
- * dv = Pᵀ·g taken from them; dP = g·vᵀ (plus the maps' share) becomes dS once, and dq and dk are
- * both read from it.
+ * dq, dk and dv of one attention (any of them), lowered together at step `s`
+ * (cuda/attentionGroups.ts groups them). Each chunk's probabilities are computed once and
+ * dv = Pᵀ·g taken from them; for dq and dk, dP = g·vᵀ (plus the maps' share) becomes dS once, and
+ * both are read from it.
  */
 export function attentionBackward(members: readonly Tensor[], s: number, p: PlanContext): void {
   const gradOf = (wrt: 'q' | 'k') => members.find((t) => t.spec.op === 'attentionGrad' && t.spec.wrt === wrt);
   const [dq, dk] = [gradOf('q'), gradOf('k')];
   const dv = members.find((t) => t.spec.op === 'attentionValuesGrad');
-  const scores = (dq ?? dk)!;
-  if (scores.spec.op !== 'attentionGrad') throw new Error('attention backward: no attentionGrad among the group');
-  const [q, k, v, g, mapsGrad] = scores.inputs.map((i) => p.read(i, s)) as [Place, Place, Place, Place, Place?];
-  const x = attentionDims(scores.inputs[0]!.shape, scores.inputs[1]!.shape, scores.inputs[2]!.shape);
+  const scores = dq ?? dk;
+  // attentionGrad reads q, k, v, g (and the maps' gradient); attentionValuesGrad q, k, g.
+  const lead = scores ?? dv;
+  if (lead?.spec.op !== 'attentionGrad' && lead?.spec.op !== 'attentionValuesGrad') {
+    throw new Error('attention backward: no attention gradient among the group');
+  }
+  const ins = lead.inputs.map((i) => p.read(i, s));
+  const [q, k] = ins as [Place, Place];
+  const [v, g, mapsGrad] = scores ? [ins[2]!, ins[3]!, ins[4]] : [undefined, ins[2]!, undefined];
+  const x = attentionDims(lead.inputs[0]!.shape, lead.inputs[1]!.shape, lead.inputs[2]!.shape);
   const out = new Map(members.map((t) => [t, p.resultSlot(t, s)]));
-  if (numel(scores.shape) === 0 || x.l === 0) return;
-  const l: Lowered = { t: scores, p, x, scale: scores.spec.scale };
+  if (numel(lead.shape) === 0 || x.l === 0) return;
+  const l: Lowered = { t: lead, p, x, scale: lead.spec.scale };
   // Results that sum over the batch (keys shared by it) take one batch element per chunk.
-  const oneBatch = sharedKeys(scores) && (dk !== undefined || dv !== undefined);
-  const chunks = chunksOf(x, gradBytes(x), p.scratchLimit, oneBatch);
+  const oneBatch = sharedKeys(lead) && (dk !== undefined || dv !== undefined);
+  const chunks = chunksOf(x, scores ? gradBytes(x) : probsBytes(x), p.scratchLimit, oneBatch);
   const most = Math.max(0, ...chunks.map((c) => chunkFloats(x, c)));
   const probs = p.newSlot(most * 4, s);
-  const grad = p.newSlot(most * 4, s);
+  const grad = scores && p.newSlot(most * 4, s);
   for (const c of chunks) {
     pushProbs(l, c, q, k, probs);
     if (dv) {
@@ -365,6 +334,8 @@ export function attentionBackward(members: readonly Tensor[], s: number, p: Plan
         beta: addsInto(x, c) ? 1 : 0,
       });
     }
+    if (!grad || !v) continue;
+    // With the maps' gradient folded in, dP starts as it over the head count and the GEMM adds g·vᵀ.
     if (mapsGrad) pushHeadShare(l, c, mapsGrad, grad);
     pairGemm(l, c, {
       a: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
