@@ -32,6 +32,7 @@ import {
   checkImages,
   checkPrecision,
   precisionLine,
+  runsOn,
   chooseBackend,
   modelSourceFor,
   openModel,
@@ -90,7 +91,7 @@ export async function keypointsJob(
   }
   const backend = await chooseBackend(request.backend);
   checkPrecision(backend, settings);
-  hooks.ready(run.id, backend.info);
+  hooks.ready(run.id, runsOn(backend, settings));
   hooks.log(precisionLine(backend, settings));
   if (checkpoint.step < settings.steps) {
     hooks.log(

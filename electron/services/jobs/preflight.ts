@@ -17,7 +17,7 @@ import {
   type ModelGeometry,
   type RunSettings,
 } from '../../../native/keypoints/settings.js';
-import type { Backend } from '../../../native/runtime/backend.js';
+import type { Backend, BackendInfo } from '../../../native/runtime/backend.js';
 import { providerOrder } from '../../../native/runtime/providers.js';
 import { selectBackend } from '../../../native/runtime/select.js';
 import { openUserModel } from '../../../native/sdxl/detect.js';
@@ -90,6 +90,10 @@ export function checkPrecision(backend: Backend, settings: RunSettings): void {
     );
   }
 }
+
+/** The backend as the run's "Runs on" shows it: with fast precision, the label says so. */
+export const runsOn = (backend: Backend, settings: RunSettings): BackendInfo =>
+  settings.fastPrecision ? { ...backend.info, label: `${backend.info.label}, fast precision` } : backend.info;
 
 /** What the run's log says of its arithmetic. */
 export const precisionLine = (backend: Backend, settings: RunSettings): string =>

@@ -21,6 +21,7 @@ import {
   checkImages,
   checkPrecision,
   precisionLine,
+  runsOn,
   chooseBackend,
   modelSourceFor,
   openModel,
@@ -112,7 +113,7 @@ export async function trainJob(db: ProjectDatabase, request: TrainJobRequest, ho
     backend: backend.info.label,
     owner: thisProcess(),
   });
-  hooks.ready(runId, backend.info);
+  hooks.ready(runId, runsOn(backend, settings));
   hooks.log(precisionLine(backend, settings));
   if (target) {
     hooks.log(

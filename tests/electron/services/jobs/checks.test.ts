@@ -11,6 +11,8 @@ import { createServices } from '../../../../electron/services/container.js';
 import type { JobHooks } from '../../../../electron/services/jobs/hooks.js';
 import { JobServiceImpl } from '../../../../electron/services/jobs/jobService.js';
 import { runJob } from '../../../../electron/services/jobs/runJob.js';
+import { runsOn } from '../../../../electron/services/jobs/preflight.js';
+import { parseRunSettings } from '../../../../native/keypoints/settings.js';
 import { removeTempDirs, tempDir, TINY, withProject, writeModel, writeProject } from '../../../support/jobFixtures.js';
 
 let dir: string;
@@ -109,6 +111,15 @@ describe('checks before work starts', () => {
     expect(await rejection(project, train({ fastPrecision: true }))).toMatch(
       /fastPrecision: ONNX Runtime \(CPU\) has no fast precision; it needs the native CUDA backend/,
     );
+  });
+
+  it('names fast precision where the run says what it runs on', () => {
+    const cuda = { id: 'cuda', label: 'Native CUDA (NVIDIA H200)', reasons: ['picked'], fastPrecision: 'TF32' };
+    const backend = { info: cuda, compile: () => Promise.reject(new Error('not compiled here')) };
+    expect(runsOn(backend, parseRunSettings({ fastPrecision: true })).label).toBe(
+      'Native CUDA (NVIDIA H200), fast precision',
+    );
+    expect(runsOn(backend, parseRunSettings({}))).toBe(cuda);
   });
 
   it('refuses a model that fails its check, a project without images, missing files and missing ground truth', async () => {
