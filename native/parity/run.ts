@@ -3,14 +3,14 @@
 import { Graph } from '../graph/ir.js';
 import type { Backend, CompiledGraph, HostTensor } from '../runtime/backend.js';
 import { loadSdxlModel } from '../sdxl/load.js';
-import type { MapEvaluationSettings } from '../keypoints/attentionMaps.js';
-import { buildAugmentedDraws, buildSelectionGraph, type GraphShape } from '../keypoints/graphs.js';
-import { buildTrainStep, type LossSettings } from '../keypoints/trainStep.js';
+import { buildAugmentedDraws, buildSelectionGraph } from '../keypoints/graphs.js';
+import { buildTrainStep } from '../keypoints/trainStep.js';
 import { AugmentedAverage, mapPeaks } from '../keypoints/method.js';
 import { AdamW, GradientAccumulator } from '../keypoints/adamw.js';
 import { chooseIndices, gaussianScores, lowestScores, type TokenMaps } from '../keypoints/fps.js';
 import { cosineSimilarity, maxAbsError, relativeError, relativeL2Error, sameList } from './compare.js';
 import { judgeFarthestPoints, judgePeaks, judgeRanking, type Judgement } from './ties.js';
+import { caseSettings } from './caseSettings.js';
 import { openGoldenCase, type GoldenCase } from './goldenCase.js';
 
 export type ParityOutcome = 'pass' | 'tie' | 'fail';
@@ -113,23 +113,7 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
   // float16 weights move maps by up to 2e-5, so ties are wider there (golden/README.md).
   const tieTol = fp16 ? 1e-4 : 1e-6;
 
-  const shape: GraphShape = { imageSize: p.image_size, latentSize: p.latent_size, tokens: p.num_tokens };
-  const mapSettings: MapEvaluationSettings = {
-    upsampleRes: p.feature_upsample_res,
-    layers: p.layers,
-    maxQueryTokens: 32 * 32,
-    latentScale: p.latent_scale,
-    schedule: scheduler,
-    timestep: p.timestep,
-  };
-  const lossSettings: LossSettings = {
-    sigma: p.sigma,
-    keypoints: p.top_k,
-    candidates: p.furthest_point_num_samples,
-    sharpeningWeight: p.sharpening_loss_weight,
-    equivarianceWeight: p.equivariance_attn_loss_weight,
-    subjects: p.num_subjects,
-  };
+  const { shape, maps: mapSettings, loss: lossSettings } = caseSettings(p, scheduler);
   const imageShape = [1, 3, p.image_size, p.image_size];
   const latentShape = [1, model.vae.config.latentChannels, p.latent_size, p.latent_size];
   const tokenShape = [1, p.num_tokens, p.embedding_dim];

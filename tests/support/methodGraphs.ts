@@ -2,13 +2,9 @@
 // the carried case_a model, as the parity run builds them: the largest graphs the tests can make
 // without real SDXL weights. Used where a change must leave whole graphs byte-identical.
 import { Graph, type Tensor } from '../../native/graph/ir.js';
-import {
-  buildAugmentedDraws,
-  buildLatentsGraph,
-  buildSelectionGraph,
-  type GraphShape,
-} from '../../native/keypoints/graphs.js';
-import { buildTrainStep, type LossSettings } from '../../native/keypoints/trainStep.js';
+import { buildAugmentedDraws, buildLatentsGraph, buildSelectionGraph } from '../../native/keypoints/graphs.js';
+import { buildTrainStep } from '../../native/keypoints/trainStep.js';
+import { caseSettings } from '../../native/parity/caseSettings.js';
 import { openGoldenCase } from '../../native/parity/goldenCase.js';
 import { loadSdxlModel } from '../../native/sdxl/load.js';
 import { goldenCaseDir } from '../golden/paths.js';
@@ -23,23 +19,7 @@ export function methodGraphs(): MethodGraph[] {
   const c = openGoldenCase(goldenCaseDir());
   const p = c.meta.params;
   const model = loadSdxlModel(c.modelDir);
-  const shape: GraphShape = { imageSize: p.image_size, latentSize: p.latent_size, tokens: p.num_tokens };
-  const maps = {
-    upsampleRes: p.feature_upsample_res,
-    layers: p.layers,
-    maxQueryTokens: 32 * 32,
-    latentScale: p.latent_scale,
-    schedule: model.scheduler,
-    timestep: p.timestep,
-  };
-  const loss: LossSettings = {
-    sigma: p.sigma,
-    keypoints: p.top_k,
-    candidates: p.furthest_point_num_samples,
-    sharpeningWeight: p.sharpening_loss_weight,
-    equivarianceWeight: p.equivariance_attn_loss_weight,
-    subjects: p.num_subjects,
-  };
+  const { shape, maps, loss } = caseSettings(p, model.scheduler);
   const step = buildTrainStep(new Graph(), model, shape, maps, loss);
   const sel = buildSelectionGraph(new Graph(), model, shape, maps, loss);
   const aug = c.meta.augmented;
