@@ -467,15 +467,26 @@ export function warpsPerPass(s: RunSettings): number {
 }
 
 /**
- * The warps per pass of augmented inference on `backend`: the setting's, or where it says
- * "choose" (0) and the backend knows its device's memory, the most (a divisor of the draw
- * count) whose graph takes at most CHOSEN_SHARE of it; fewer passes cost fewer launches.
+ * The pass of augmented inference on `backend` and its graph: the setting's warps per pass, or
+ * where it says "choose" (0) and the backend knows its device's memory, the most (a divisor of
+ * the draw count) whose graph takes at most CHOSEN_SHARE of it, else 1; fewer passes cost fewer
+ * launches.
  */
-function passSize(backend: Backend, s: RunSettings, graphOf: (warps: number) => Tensor[]): number {
-  if (s.warpsPerPass > 0 || !backend.fits) return warpsPerPass(s);
+function passOf(
+  backend: Backend,
+  s: RunSettings,
+  graphOf: (warps: number) => Tensor[],
+): { warps: number; outputs: Tensor[] } {
+  const fits = backend.fits?.bind(backend);
+  const pass = (warps: number) => ({ warps, outputs: graphOf(warps) });
+  if (s.warpsPerPass > 0 || !fits) return pass(warpsPerPass(s));
   const draws = s.augmentationIterations;
-  const divisors = Array.from({ length: draws }, (_, i) => draws - i).filter((n) => draws % n === 0);
-  return divisors.find((n) => backend.fits!(graphOf(n), CHOSEN_SHARE)) ?? 1;
+  for (let warps = draws; warps > 1; warps--) {
+    if (draws % warps !== 0) continue;
+    const candidate = pass(warps);
+    if (fits(candidate.outputs, CHOSEN_SHARE)) return candidate;
+  }
+  return pass(1);
 }
 
 /** Augmented inference of many images with one compiled graph (ALGORITHM.md, "Keypoints of one image"). */
@@ -505,9 +516,9 @@ export class KeypointFinder {
       );
       return [sums.unwarpedSum, sums.coverageSum];
     };
-    const batch = passSize(backend, s, graphOf);
-    const graph = await backend.compile(graphOf(batch), { name: 'augmented-draws', fast: s.fastPrecision });
-    return new KeypointFinder(graph, s, feeds, tokens, indices, batch);
+    const pass = passOf(backend, s, graphOf);
+    const graph = await backend.compile(pass.outputs, { name: 'augmented-draws', fast: s.fastPrecision });
+    return new KeypointFinder(graph, s, feeds, tokens, indices, pass.warps);
   }
 
   /** Keypoints of one image; `imageKey` seeds its draws so a re-run gives the same points. */
