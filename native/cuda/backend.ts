@@ -8,7 +8,7 @@ import type { ExecutionPlan, Place } from './plan.js';
 import { planGraph } from './plan.js';
 import type { DeviceLoc } from './program.js';
 import type { CudaPrecision } from './precision.js';
-import { storedBytesOf, WeightCache } from './weights.js';
+import { distinctStoredBytes, WeightCache } from './weights.js';
 
 export type { CudaPrecision } from './precision.js';
 
@@ -129,10 +129,7 @@ export class CudaBackend implements Backend {
 
   fits(outputs: readonly Tensor[], share: number): boolean {
     const plan = planGraph(outputs);
-    const weights = new Set(plan.weights);
-    let weightBytes = 0;
-    for (const w of weights) weightBytes += storedBytesOf(w);
-    const need = plan.arenaBytes + plan.constantBytes + weightBytes + HEADROOM;
+    const need = plan.arenaBytes + plan.constantBytes + distinctStoredBytes(plan.weights) + HEADROOM;
     return need <= share * this.addon.memInfo().total;
   }
 

@@ -34,6 +34,20 @@ const keyOf = (t: Tensor, stamps: Map<string, string>): string => {
   return `${r.file}\0${stamp}\0${r.byteOffset}\0${r.storedAs}\0${numel(t.shape)}`;
 };
 
+/** Device bytes of the weights among `ts`, each stored tensor counted once (graphs may share them). */
+export function distinctStoredBytes(ts: readonly Tensor[]): number {
+  const seen = new Set<string>();
+  const stamps = new Map<string, string>();
+  let total = 0;
+  for (const t of ts) {
+    const k = keyOf(t, stamps);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    total += storedBytesOf(t);
+  }
+  return total;
+}
+
 /** Weight `t`'s bytes as its file stores them (what the GPU holds), read from `fd`, the open file. */
 export function readStoredBytes(fd: number, t: Tensor): Buffer {
   const r = refOf(t);
@@ -54,16 +68,8 @@ export class WeightCache {
 
   /** Device bytes the weights among `ts` not yet on the GPU will take. */
   missingBytes(ts: readonly Tensor[]): number {
-    const seen = new Set<string>();
     const stamps = new Map<string, string>();
-    let total = 0;
-    for (const t of ts) {
-      const k = keyOf(t, stamps);
-      if (this.entries.has(k) || seen.has(k)) continue;
-      seen.add(k);
-      total += storedBytesOf(t);
-    }
-    return total;
+    return distinctStoredBytes(ts.filter((t) => !this.entries.has(keyOf(t, stamps))));
   }
 
   /** Uploads every weight of `ts` not yet on the GPU (one file read per tensor); returns each one's allocation. */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { Graph, type Tensor } from '../graph/ir.js';
 import { planGraph } from '../cuda/plan.js';
-import { storedBytesOf } from '../cuda/weights.js';
+import { distinctStoredBytes } from '../cuda/weights.js';
 import { buildAugmentedDraws, buildLatentsGraph } from './graphs.js';
 import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
 import { mapSettingsFor, warpsPerPass, type MethodModel } from './method.js';
@@ -51,16 +51,7 @@ export interface MethodMemory {
 /** The graphs of one job, compiled side by side: each its own arena and constants, the weights they read once. */
 function graphMemory(...graphs: Tensor[][]): GraphMemory {
   const plans = graphs.map((outputs) => planGraph(outputs));
-  const seen = new Set<string>();
-  let weightBytes = 0;
-  for (const w of plans.flatMap((p) => p.weights)) {
-    if (w.spec.op !== 'weight') continue;
-    const ref = w.spec.ref;
-    const key = `${ref.file}\0${ref.byteOffset}\0${ref.name}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    weightBytes += storedBytesOf(w);
-  }
+  const weightBytes = distinctStoredBytes(plans.flatMap((p) => p.weights));
   const arenaBytes = plans.reduce((sum, p) => sum + p.arenaBytes, 0);
   const constantBytes = plans.reduce((sum, p) => sum + p.constantBytes, 0);
   return {
