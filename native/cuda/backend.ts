@@ -67,6 +67,7 @@ export class CudaBackend implements Backend {
   private weightGeneration = 0;
   private broken: string | null = null;
   private peakUsed = 0;
+  private lastPlan: { outputs: readonly Tensor[]; plan: ExecutionPlan } | null = null;
 
   constructor(
     private readonly addon: CudaAddon,
@@ -128,9 +129,23 @@ export class CudaBackend implements Backend {
   }
 
   fits(outputs: readonly Tensor[], share: number): boolean {
-    const plan = planGraph(outputs);
+    const plan = this.planOf(outputs);
     const need = plan.arenaBytes + plan.constantBytes + distinctStoredBytes(plan.weights) + HEADROOM;
     return need <= share * this.addon.memInfo().total;
+  }
+
+  /**
+   * The plan of `outputs`, kept for the next call: a choice that asks `fits` and then compiles
+   * what fitted plans it once (a second of planning on full-size SDXL). A plan is never changed
+   * after it is made, so reusing it gives the same program.
+   */
+  private planOf(outputs: readonly Tensor[]): ExecutionPlan {
+    const last = this.lastPlan;
+    if (last && last.outputs.length === outputs.length && last.outputs.every((t, i) => t === outputs[i]))
+      return last.plan;
+    const plan = planGraph(outputs);
+    this.lastPlan = { outputs: [...outputs], plan };
+    return plan;
   }
 
   compile(outputs: readonly Tensor[], opts: CudaCompileOptions = {}): Promise<CudaCompiledGraph> {
@@ -141,7 +156,7 @@ export class CudaBackend implements Backend {
     if (this.broken) throw new CudaError(this.broken, 'gpu-fault');
     const name = opts.name ?? 'graph';
     if (outputs.length === 0) throw new GraphError(`cuda: graph '${name}' has no outputs`);
-    const plan = planGraph(outputs);
+    const plan = this.planOf(outputs);
     const need = this.memoryNeed(plan);
     const { free, total } = this.addon.memInfo();
     if (need.total + HEADROOM > free) {

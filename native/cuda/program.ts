@@ -5,7 +5,7 @@
 
 import type { Tensor } from '../graph/ir.js';
 
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 /** Maximum tensor rank a kernel parameter block holds (src/kernels.h, MAX_RANK). */
 export const MAX_RANK = 8;
@@ -29,6 +29,12 @@ export enum Opcode {
   Col2im = 11,
   /** Softmax's gradient along rows of [outer, size], in place: dS = P ⊙ (dP − Σ P ⊙ dP). */
   SoftmaxGrad = 12,
+  /** Winograd F(2×2, 3×3) convolution: the filter, input and output transforms (see `winograd`). */
+  WinogradFilter = 13,
+  WinogradInput = 14,
+  WinogradOutput = 15,
+  /** A weight stored at half width (float16 or bfloat16) to float32, contiguous. */
+  Widen = 16,
 }
 
 /**
@@ -303,6 +309,49 @@ export class ProgramWriter {
     this.loc(src);
     this.loc(dst);
     this.nums.push(p.n, p.c, p.h, p.w, p.kh, p.kw, p.stride, p.pad, p.oh, p.ow, p.y0);
+  }
+
+  /**
+   * One transform of a Winograd F(2×2, 3×3) convolution (stride 1) of images [n, c, h, w] by
+   * filters [k, c, 3, 3] into [n, k, oh, ow], over tile rows ty0… (tr of them; tiles are 2×2
+   * output pixels, tw = ⌈ow/2⌉ to a row, T = n·tr·tw in all):
+   * - filter: weights → U[16][k][c]; `flip` reads a transposed convolution's [c, k, 3, 3] kernel
+   *   turned by 180°, which makes it the ordinary convolution it equals at stride 1;
+   * - input: images → V[16][c][T];
+   * - output: M[16][k][T] (the 16 GEMMs U·V) → output rows 2·ty0… of the images.
+   */
+  winograd(
+    op: Opcode.WinogradFilter | Opcode.WinogradInput | Opcode.WinogradOutput,
+    src: DeviceLoc,
+    dst: DeviceLoc,
+    p: {
+      n: number;
+      c: number;
+      k: number;
+      h: number;
+      w: number;
+      pad: number;
+      oh: number;
+      ow: number;
+      ty0: number;
+      tr: number;
+      flip: boolean;
+    },
+  ): void {
+    this.count++;
+    this.nums.push(op);
+    this.loc(src);
+    this.loc(dst);
+    this.nums.push(p.n, p.c, p.k, p.h, p.w, p.pad, p.oh, p.ow, p.ty0, p.tr, p.flip ? 1 : 0);
+  }
+
+  /** `count` half-width floats (`type` F16 or BF16) at `src` to float32 at `dst`. */
+  widen(src: DeviceLoc, dst: DeviceLoc, count: number, type: ElemType.F16 | ElemType.BF16): void {
+    this.count++;
+    this.nums.push(Opcode.Widen);
+    this.loc(src);
+    this.loc(dst);
+    this.nums.push(count, type);
   }
 
   get instructionCount(): number {

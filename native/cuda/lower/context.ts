@@ -58,7 +58,7 @@ export interface RowMajorGemm {
 export const shift = (p: Place, bytes: number): Place => ({ home: p.home, offset: p.offset + bytes });
 
 /** How a weight sits in GPU memory: as stored in the user's file (float16 and bfloat16 stay 2 bytes). */
-export const storedType = (w: Tensor): ElemType => {
+export const storedType = (w: Tensor): ElemType.F32 | ElemType.F16 | ElemType.BF16 => {
   if (w.spec.op !== 'weight') return ElemType.F32;
   const s = w.spec.ref.storedAs;
   return s === 'float16' ? ElemType.F16 : s === 'bfloat16' ? ElemType.BF16 : ElemType.F32;
@@ -138,29 +138,18 @@ export class PlanContext {
   }
 
   /** Marks `x` as read at step `s`; a weight comes as stored (fused kernels convert as they load). */
-  readStored(x: Tensor, s: number): { place: Place; type: ElemType } {
+  readStored(x: Tensor, s: number): { place: Place; type: ElemType.F32 | ElemType.F16 | ElemType.BF16 } {
     const p = this.placeOf(x);
     if (p.home.kind === 'arena') p.home.slot.last = Math.max(p.home.slot.last, s);
     return { place: p, type: p.home.kind === 'weight' ? storedType(p.home.tensor) : ElemType.F32 };
   }
 
-  private widen(x: Tensor, stored: Place, type: ElemType, s: number): Place {
+  private widen(x: Tensor, stored: Place, type: ElemType.F16 | ElemType.BF16, s: number): Place {
     if (stored.home.kind !== 'weight') throw new GraphError(`cuda plan: ${describe(x)} is not a weight (planner bug)`);
     const w = stored.home.tensor;
     const n = numel(w.shape);
     const out = this.newSlot(n * 4, s);
-    this.push(w, 'widen', (wr, at) =>
-      wr.elementwise(
-        at(out),
-        [n],
-        [{ loc: at(stored), type, access: Access.Contiguous, strides: [1] }],
-        [
-          { op: EwOp.LD_F, dst: 0, a: 0, b: 0, c: 0 },
-          { op: EwOp.ST_F, dst: 0, a: 0, b: 0, c: 0 },
-        ],
-        [],
-      ),
-    );
+    this.push(w, 'widen', (wr, at) => wr.widen(at(stored), at(out), n, type));
     return out;
   }
 

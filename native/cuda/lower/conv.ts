@@ -1,11 +1,13 @@
-// Convolutions as GEMMs: a 1×1 convolution is one GEMM per image; others go through im2col
-// (conv2d) or col2im (convTranspose2d) columns in a scratch buffer, split to fit its limit.
+// Convolutions as GEMMs: a 1×1 convolution is one GEMM per image; a 3×3 one at stride 1 is
+// Winograd's (winograd.ts); others go through im2col (conv2d) or col2im (convTranspose2d)
+// columns in a scratch buffer, split to fit its limit.
 import type { Tensor } from '../../graph/ir.js';
 import { numel } from '../../graph/ir.js';
 import type { Spec } from '../../graph/opset.js';
 import { Opcode } from '../program.js';
 import type { Lowering, MatrixRef, Place, PlanContext } from './context.js';
 import { shift } from './context.js';
+import { pushWinograd, winogradApplies } from './winograd.js';
 
 /** A 1×1 convolution, or its transpose, is one GEMM per image: W[cout, cin] · X[cin, pixels]. */
 function pushPointwise(
@@ -42,6 +44,10 @@ export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {
   const wRef = { place: W, trans: false, ld: K, stride: 0 };
   if (kh === 1 && kw === 1 && stride === 1 && pad === 0) {
     pushPointwise(p, t, wRef, X, out, { images: n, cin: c, cout: co, pixels: P });
+    return;
+  }
+  if (winogradApplies(kh, kw, stride)) {
+    pushWinograd(t, s, p, { x: X, filters: W, flip: false, out, n, c, k: co, h, w: wd, pad, oh, ow });
     return;
   }
   const perSample = K * P * 4;
@@ -106,6 +112,25 @@ export const convTranspose2d: Lowering<Spec<'convTranspose2d'>> = (t, { stride, 
   const wRef = { place: W, trans: true, ld: R, stride: 0 };
   if (kh === 1 && kw === 1 && stride === 1 && pad === 0 && oh === h && ow === wd) {
     pushPointwise(p, t, wRef, X, out, { images: n, cin, cout, pixels: Q });
+    return;
+  }
+  // At stride 1 a transposed convolution is the convolution by its kernel turned 180° (and
+  // transposed in its channels), padded by kh − 1 − pad.
+  if (winogradApplies(kh, kw, stride)) {
+    pushWinograd(t, s, p, {
+      x: X,
+      filters: W,
+      flip: true,
+      out,
+      n,
+      c: cin,
+      k: cout,
+      h,
+      w: wd,
+      pad: kh - 1 - pad,
+      oh,
+      ow,
+    });
     return;
   }
   const perSample = R * Q * 4;

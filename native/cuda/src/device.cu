@@ -11,7 +11,7 @@ namespace skp {
 
 namespace {
 
-constexpr int FORMAT_VERSION = 2;
+constexpr int FORMAT_VERSION = 3;
 constexpr size_t CUBLAS_WORKSPACE = size_t{32} << 20;  // Hopper's recommended size; fixed so runs can be graph-captured
 
 enum Opcode {
@@ -27,6 +27,10 @@ enum Opcode {
   OP_IM2COL = 10,
   OP_COL2IM = 11,
   OP_SOFTMAX_GRAD = 12,
+  OP_WINOGRAD_FILTER = 13,
+  OP_WINOGRAD_INPUT = 14,
+  OP_WINOGRAD_OUTPUT = 15,
+  OP_WIDEN = 16,
 };
 
 bool isSticky(cudaError_t e) {
@@ -370,6 +374,39 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.y0 = r.i64();
         break;
       }
+      case OP_WINOGRAD_FILTER:
+      case OP_WINOGRAD_INPUT:
+      case OP_WINOGRAD_OUTPUT: {
+        in.kind = op == OP_WINOGRAD_FILTER  ? Kind::WinogradFilter
+                  : op == OP_WINOGRAD_INPUT ? Kind::WinogradInput
+                                            : Kind::WinogradOutput;
+        WinogradParams &p = in.winograd;
+        p.src = static_cast<const float *>(loc());
+        p.dst = static_cast<float *>(loc());
+        p.n = r.i64();
+        p.c = r.i64();
+        p.k = r.i64();
+        p.h = r.i64();
+        p.w = r.i64();
+        p.pad = r.i64();
+        p.oh = r.i64();
+        p.ow = r.i64();
+        p.ty0 = r.i64();
+        p.tr = r.i64();
+        p.flip = r.i64();
+        break;
+      }
+      case OP_WIDEN: {
+        in.kind = Kind::Widen;
+        WidenParams &p = in.widen;
+        p.src = static_cast<const uint16_t *>(loc());
+        p.dst = static_cast<float *>(loc());
+        p.n = r.i64();
+        const int32_t type = r.i32();
+        if (type != F16 && type != BF16) r.fail("widen: the source must be float16 or bfloat16");
+        p.type = static_cast<DType>(type);
+        break;
+      }
       default:
         r.fail("unknown opcode " + std::to_string(op));
     }
@@ -463,6 +500,10 @@ Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t
       }
       case Kind::Im2col: e = launchIm2col(in.conv, stream_); break;
       case Kind::Col2im: e = launchCol2im(in.conv, stream_); break;
+      case Kind::WinogradFilter: e = launchWinogradFilter(in.winograd, stream_); break;
+      case Kind::WinogradInput: e = launchWinogradInput(in.winograd, stream_); break;
+      case Kind::WinogradOutput: e = launchWinogradOutput(in.winograd, stream_); break;
+      case Kind::Widen: e = launchWiden(in.widen, stream_); break;
     }
     if (e == cudaSuccess && syncEachStep) e = cudaStreamSynchronize(stream_);
     if (e != cudaSuccess) return check(e, "kernel launch", step);

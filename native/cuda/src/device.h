@@ -54,7 +54,11 @@ enum class Kind {
   Gemm,
   Im2col,
   Col2im,
-  SoftmaxGrad
+  SoftmaxGrad,
+  WinogradFilter,
+  WinogradInput,
+  WinogradOutput,
+  Widen
 };
 
 struct Instr {
@@ -65,6 +69,8 @@ struct Instr {
   AxisParams axis;
   GatherParams gather;
   ConvParams conv;
+  WinogradParams winograd;
+  WidenParams widen;
   GemmCall gemm;
   Copy2D copy;
 };

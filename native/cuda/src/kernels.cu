@@ -721,6 +721,145 @@ __global__ void __launch_bounds__(BLOCK) im2colKernel(const __grid_constant__ Co
   }
 }
 
+// Winograd F(2×2, 3×3) (Lavin and Gray): U = G·g·Gᵀ, V = Bᵀ·d·B, Y = Aᵀ·(Σ_c U ⊙ V)·A, with point
+// ξ = 4·row + column. The rows and columns use the same one-dimensional transform.
+
+/** G·(a, b, c): the filter transform of one row or column. */
+__device__ inline void filterRow(float a, float b, float c, float *o) {
+  o[0] = a;
+  o[1] = 0.5f * (a + b + c);
+  o[2] = 0.5f * (a - b + c);
+  o[3] = c;
+}
+
+/** Bᵀ·(d0, d1, d2, d3): the input transform of one row or column. */
+__device__ inline void inputRow(float d0, float d1, float d2, float d3, float *o) {
+  o[0] = d0 - d2;
+  o[1] = d1 + d2;
+  o[2] = d2 - d1;
+  o[3] = d1 - d3;
+}
+
+__global__ void __launch_bounds__(BLOCK) winogradFilterKernel(const __grid_constant__ WinogradParams p) {
+  const int64_t total = p.k * p.c;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(BLOCK) + threadIdx.x; i < total; i += gridDim.x * static_cast<int64_t>(BLOCK)) {
+    const int64_t kk = i / p.c, ch = i - kk * p.c;
+    float g[3][3];
+#pragma unroll
+    for (int r = 0; r < 3; ++r)
+#pragma unroll
+      for (int q = 0; q < 3; ++q)
+        g[r][q] = p.flip ? p.src[((ch * p.k + kk) * 3 + (2 - r)) * 3 + (2 - q)] : p.src[(i * 3 + r) * 3 + q];
+    float gg[4][3];
+#pragma unroll
+    for (int q = 0; q < 3; ++q) {
+      float col[4];
+      filterRow(g[0][q], g[1][q], g[2][q], col);
+#pragma unroll
+      for (int r = 0; r < 4; ++r) gg[r][q] = col[r];
+    }
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      float u[4];
+      filterRow(gg[r][0], gg[r][1], gg[r][2], u);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) p.dst[((4 * r + q) * p.k + kk) * p.c + ch] = u[q];
+    }
+  }
+}
+
+__global__ void __launch_bounds__(BLOCK) winogradInputKernel(const __grid_constant__ WinogradParams p) {
+  const int64_t tw = (p.ow + 1) / 2, perImage = p.tr * tw, T = p.n * perImage;
+  const int64_t total = p.c * T;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(BLOCK) + threadIdx.x; i < total; i += gridDim.x * static_cast<int64_t>(BLOCK)) {
+    const int64_t ch = i / T, t = i - ch * T;
+    const int64_t b = t / perImage, rem = t - b * perImage;
+    const int64_t ty = p.ty0 + rem / tw, tx = rem % tw;
+    const int64_t y0 = 2 * ty - p.pad, x0 = 2 * tx - p.pad;
+    const float *img = p.src + (b * p.c + ch) * p.h * p.w;
+    float d[4][4];
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const int64_t y = y0 + r, x = x0 + q;
+        d[r][q] = (y >= 0 && y < p.h && x >= 0 && x < p.w) ? img[y * p.w + x] : 0.f;
+      }
+    float e[4][4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      float col[4];
+      inputRow(d[0][q], d[1][q], d[2][q], d[3][q], col);
+#pragma unroll
+      for (int r = 0; r < 4; ++r) e[r][q] = col[r];
+    }
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      float v[4];
+      inputRow(e[r][0], e[r][1], e[r][2], e[r][3], v);
+#pragma unroll
+      for (int q = 0; q < 4; ++q) p.dst[((4 * r + q) * p.c + ch) * T + t] = v[q];
+    }
+  }
+}
+
+__global__ void __launch_bounds__(BLOCK) winogradOutputKernel(const __grid_constant__ WinogradParams p) {
+  const int64_t tw = (p.ow + 1) / 2, perImage = p.tr * tw, T = p.n * perImage;
+  const int64_t total = p.k * T;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(BLOCK) + threadIdx.x; i < total; i += gridDim.x * static_cast<int64_t>(BLOCK)) {
+    const int64_t kk = i / T, t = i - kk * T;
+    const int64_t b = t / perImage, rem = t - b * perImage;
+    const int64_t ty = p.ty0 + rem / tw, tx = rem % tw;
+    float m[4][4];
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int q = 0; q < 4; ++q) m[r][q] = p.src[((4 * r + q) * p.k + kk) * T + t];
+    // Aᵀ·m·A, with Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
+    float f[2][4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      f[0][q] = m[0][q] + m[1][q] + m[2][q];
+      f[1][q] = m[1][q] - m[2][q] - m[3][q];
+    }
+    float *out = p.dst + (b * p.k + kk) * p.oh * p.ow;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int64_t y = 2 * ty + r;
+      if (y >= p.oh) continue;
+      const float y0 = f[r][0] + f[r][1] + f[r][2], y1 = f[r][1] - f[r][2] - f[r][3];
+      const int64_t x = 2 * tx;
+      out[y * p.ow + x] = y0;
+      if (x + 1 < p.ow) out[y * p.ow + x + 1] = y1;
+    }
+  }
+}
+
+/** Eight half-width floats a thread, as one 16-byte load where both pointers allow it. */
+__global__ void __launch_bounds__(BLOCK) widenKernel(const __grid_constant__ WidenParams p) {
+  const bool vec = (reinterpret_cast<uintptr_t>(p.src) % 16 == 0) && (reinterpret_cast<uintptr_t>(p.dst) % 16 == 0);
+  auto widen = [&](uint16_t h) {
+    return p.type == F16 ? __half2float(__ushort_as_half(h)) : __uint_as_float(static_cast<uint32_t>(h) << 16);
+  };
+  for (int64_t base = (blockIdx.x * static_cast<int64_t>(BLOCK) + threadIdx.x) * 8; base < p.n;
+       base += gridDim.x * static_cast<int64_t>(BLOCK) * 8) {
+    if (vec && base + 8 <= p.n) {
+      const uint4 raw = *reinterpret_cast<const uint4 *>(p.src + base);
+      const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+      float v[8];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        v[2 * j] = widen(static_cast<uint16_t>(words[j] & 0xffff));
+        v[2 * j + 1] = widen(static_cast<uint16_t>(words[j] >> 16));
+      }
+      *reinterpret_cast<float4 *>(p.dst + base) = make_float4(v[0], v[1], v[2], v[3]);
+      *reinterpret_cast<float4 *>(p.dst + base + 4) = make_float4(v[4], v[5], v[6], v[7]);
+    } else {
+      for (int64_t j = base; j < base + 8 && j < p.n; ++j) p.dst[j] = widen(p.src[j]);
+    }
+  }
+}
+
 /** The adjoint of im2col, as a gather: each output pixel sums the columns that land on it. */
 __global__ void __launch_bounds__(BLOCK) col2imKernel(const __grid_constant__ ConvParams p) {
   const int planes = static_cast<int>(p.n * p.c);
@@ -847,6 +986,32 @@ cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s) {
   if (planes * pixels == 0) return cudaSuccess;
   const dim3 grid(gridFor(pixels), static_cast<unsigned>(std::min<int64_t>(planes, 65535)));
   col2imKernel<<<grid, BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchWinogradFilter(const WinogradParams &p, cudaStream_t s) {
+  if (p.k * p.c == 0) return cudaSuccess;
+  winogradFilterKernel<<<gridFor(p.k * p.c), BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchWinogradInput(const WinogradParams &p, cudaStream_t s) {
+  const int64_t threads = p.c * p.n * p.tr * ((p.ow + 1) / 2);
+  if (threads == 0) return cudaSuccess;
+  winogradInputKernel<<<gridFor(threads), BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchWinogradOutput(const WinogradParams &p, cudaStream_t s) {
+  const int64_t threads = p.k * p.n * p.tr * ((p.ow + 1) / 2);
+  if (threads == 0) return cudaSuccess;
+  winogradOutputKernel<<<gridFor(threads), BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchWiden(const WidenParams &p, cudaStream_t s) {
+  if (p.n == 0) return cudaSuccess;
+  widenKernel<<<gridFor((p.n + 7) / 8), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 

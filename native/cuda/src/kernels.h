@@ -103,6 +103,24 @@ struct ConvParams {  // im2col / col2im for NCHW
   int64_t y0;  // im2col: first output row (large images are lowered a band of rows at a time)
 };
 
+struct WinogradParams {  // one transform of a Winograd F(2×2, 3×3) convolution (program.ts, winograd)
+  const float *src;
+  float *dst;
+  int64_t n, c, k;  // images, input channels, output channels
+  int64_t h, w;  // input spatial
+  int64_t pad;  // input row 2·ty − pad + i feeds tile row ty
+  int64_t oh, ow;  // output spatial
+  int64_t ty0, tr;  // the band: first tile row and tile rows
+  int64_t flip;  // filter: a transposed convolution's [c, k, 3, 3] kernel, turned 180°
+};
+
+struct WidenParams {
+  const uint16_t *src;
+  float *dst;
+  int64_t n;
+  DType type;  // F16 or BF16
+};
+
 /** A fault found by a kernel (an index out of range): code 0 means none. */
 struct DeviceFault {
   int32_t code;
@@ -121,6 +139,9 @@ cudaError_t launchGather(const GatherParams &p, DeviceFault *fault, cudaStream_t
 cudaError_t launchScatterAdd(const GatherParams &p, DeviceFault *fault, cudaStream_t s);
 cudaError_t launchIm2col(const ConvParams &p, cudaStream_t s);
 cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s);
-/** kind: 1 float16, 2 bfloat16. */
+cudaError_t launchWinogradFilter(const WinogradParams &p, cudaStream_t s);
+cudaError_t launchWinogradInput(const WinogradParams &p, cudaStream_t s);
+cudaError_t launchWinogradOutput(const WinogradParams &p, cudaStream_t s);
+cudaError_t launchWiden(const WidenParams &p, cudaStream_t s);
 
 }  // namespace skp

@@ -168,22 +168,44 @@ Object.assign(builders, <Record<string, Builder>>{
   'conv2d 3x3 pad 1': (k) => ({ outputs: [o.conv2d(k.x([2, 3, 9, 9]), k.x([4, 3, 3, 3]), { stride: 1, pad: 1 })] }),
   'conv2d stride 2': (k) => ({ outputs: [o.conv2d(k.x([2, 3, 9, 8]), k.x([5, 3, 3, 2]), { stride: 2, pad: 0 })] }),
   'conv2d 1x1': (k) => ({ outputs: [o.conv2d(k.x([2, 6, 5, 4]), k.x([3, 6, 1, 1]))] }),
-  'conv2d sample chunks': (k) => ({
-    outputs: [o.conv2d(k.x([3, 2, 6, 6]), k.x([3, 2, 3, 3]), { pad: 1 })],
-    scratchLimitBytes: 2 * 18 * 36 * 4,
+  'conv2d im2col sample chunks': (k) => ({
+    outputs: [o.conv2d(k.x([3, 2, 6, 6]), k.x([3, 2, 2, 3]), { pad: 1 })],
+    scratchLimitBytes: 2 * 12 * 42 * 4,
   }),
-  'conv2d row bands': (k) => ({
+  'conv2d im2col row bands': (k) => ({
+    outputs: [o.conv2d(k.x([2, 2, 7, 6]), k.x([3, 2, 2, 3]), { stride: 1, pad: 1 })],
+    scratchLimitBytes: 12 * 6 * 2 * 4,
+  }),
+  // Winograd: tiles of 2×2 output pixels, cut by odd sizes; chunks of images; bands of tile rows.
+  'conv2d winograd pad 0 and 2': (k) => {
+    const x = k.x([1, 3, 8, 7]);
+    const w = k.x([2, 3, 3, 3]);
+    return { outputs: [o.conv2d(x, w, { stride: 1, pad: 0 }), o.conv2d(x, w, { stride: 1, pad: 2 })] };
+  },
+  'conv2d winograd image chunks': (k) => ({
+    outputs: [o.conv2d(k.x([3, 2, 6, 7]), k.x([3, 2, 3, 3]), { pad: 1 })],
+    scratchLimitBytes: 2 * (3 * 4) * 16 * (2 + 3) * 4,
+  }),
+  'conv2d winograd tile-row bands': (k) => ({
     outputs: [o.conv2d(k.x([2, 2, 7, 6]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
-    scratchLimitBytes: 18 * 6 * 2 * 4,
+    scratchLimitBytes: 2 * 3 * 16 * (2 + 3) * 4,
   }),
   'convTranspose2d stride 2 outputPad 1': (k) => ({
     outputs: [o.convTranspose2d(k.x([2, 4, 5, 5]), k.x([4, 3, 3, 3]), { stride: 2, pad: 1, outputPad: 1 })],
   }),
   'convTranspose2d 1x1': (k) => ({ outputs: [o.convTranspose2d(k.x([2, 4, 3, 5]), k.x([4, 6, 1, 1]))] }),
   'convTranspose2d chunks': (k) => ({
-    outputs: [o.convTranspose2d(k.x([3, 2, 4, 4]), k.x([2, 3, 3, 3]), { stride: 1, pad: 1 })],
-    scratchLimitBytes: 27 * 16 * 4,
+    outputs: [o.convTranspose2d(k.x([3, 2, 4, 4]), k.x([2, 3, 2, 3]), { stride: 1, pad: 1 })],
+    scratchLimitBytes: 18 * 16 * 4,
   }),
+  'convTranspose2d winograd (stride 1)': (k) => {
+    const x = k.x([3, 2, 5, 4]);
+    const w = k.x([2, 3, 3, 3]);
+    return {
+      outputs: [o.convTranspose2d(x, w, { stride: 1, pad: 1 }), o.convTranspose2d(x, w, { stride: 1, pad: 0 })],
+      scratchLimitBytes: 2 * (3 * 2) * 16 * (2 + 3) * 4,
+    };
+  },
   'reduce sum/mean/max over axes': (k) => {
     const x = k.x([3, 4, 5, 6]);
     return {

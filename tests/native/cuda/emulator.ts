@@ -400,9 +400,121 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
         }
         break;
       }
+      case Opcode.WinogradFilter:
+      case Opcode.WinogradInput:
+      case Opcode.WinogradOutput: {
+        const src = loc();
+        const dst = loc();
+        const [n, c, k, h, w, pad, oh, ow, ty0, tr, flip] = list(11) as number[] as WinogradShape;
+        winograd(op, src, dst, { n, c, k, h, w, pad, oh, ow, ty0, tr, flip: flip !== 0 });
+        break;
+      }
+      case Opcode.Widen: {
+        const src = loc();
+        const dst = loc();
+        const n = num();
+        const type = num();
+        if (type !== ElemType.F16 && type !== ElemType.BF16)
+          throw new Error('widen: the source must be float16 or bfloat16');
+        for (let i = 0; i < n; i++) setF32(dst, i, loadFloat({ p: src, type }, i));
+        break;
+      }
       default:
         throw new Error(`unknown opcode ${op}`);
     }
   }
   if (at !== code.length) throw new Error('trailing numbers after the last instruction');
+}
+
+type WinogradShape = [number, number, number, number, number, number, number, number, number, number, number];
+
+/** The three transforms of Winograd F(2×2, 3×3), in the kernels' order of float32 operations. */
+function winograd(
+  op: Opcode.WinogradFilter | Opcode.WinogradInput | Opcode.WinogradOutput,
+  src: Ptr,
+  dst: Ptr,
+  p: {
+    n: number;
+    c: number;
+    k: number;
+    h: number;
+    w: number;
+    pad: number;
+    oh: number;
+    ow: number;
+    ty0: number;
+    tr: number;
+    flip: boolean;
+  },
+): void {
+  const half = f32(0.5);
+  const filterRow = (a: number, b: number, c: number) => [
+    a,
+    f32(half * f32(f32(a + b) + c)),
+    f32(half * f32(f32(a - b) + c)),
+    c,
+  ];
+  const inputRow = (d0: number, d1: number, d2: number, d3: number) => [
+    f32(d0 - d2),
+    f32(d1 + d2),
+    f32(d2 - d1),
+    f32(d1 - d3),
+  ];
+  /** A 4×4 (or 3×3) tile's columns through `row`, then its rows. */
+  const both = (d: number[][], row: (...v: number[]) => number[]) => {
+    const cols = d[0]!.map((_, q) => row(...d.map((r) => r[q]!)));
+    return cols[0]!.map((_, r) => row(...cols.map((col) => col[r]!)));
+  };
+  if (op === Opcode.WinogradFilter) {
+    for (let kk = 0; kk < p.k; kk++)
+      for (let ch = 0; ch < p.c; ch++) {
+        const g = [0, 1, 2].map((r) =>
+          [0, 1, 2].map((q) =>
+            f32At(src, p.flip ? ((ch * p.k + kk) * 3 + (2 - r)) * 3 + (2 - q) : ((kk * p.c + ch) * 3 + r) * 3 + q),
+          ),
+        );
+        both(g, filterRow).forEach((u, r) => u.forEach((x, q) => setF32(dst, ((4 * r + q) * p.k + kk) * p.c + ch, x)));
+      }
+    return;
+  }
+  const tw = Math.ceil(p.ow / 2);
+  const perImage = p.tr * tw;
+  const T = p.n * perImage;
+  const tile = (t: number) => {
+    const b = Math.floor(t / perImage);
+    const rem = t - b * perImage;
+    return { b, ty: p.ty0 + Math.floor(rem / tw), tx: rem % tw };
+  };
+  if (op === Opcode.WinogradInput) {
+    for (let ch = 0; ch < p.c; ch++)
+      for (let t = 0; t < T; t++) {
+        const { b, ty, tx } = tile(t);
+        const d = [0, 1, 2, 3].map((r) =>
+          [0, 1, 2, 3].map((q) => {
+            const y = 2 * ty - p.pad + r;
+            const x = 2 * tx - p.pad + q;
+            return y >= 0 && y < p.h && x >= 0 && x < p.w ? f32At(src, ((b * p.c + ch) * p.h + y) * p.w + x) : 0;
+          }),
+        );
+        both(d, inputRow).forEach((v, r) => v.forEach((x, q) => setF32(dst, ((4 * r + q) * p.c + ch) * T + t, x)));
+      }
+    return;
+  }
+  for (let kk = 0; kk < p.k; kk++)
+    for (let t = 0; t < T; t++) {
+      const { b, ty, tx } = tile(t);
+      const m = [0, 1, 2, 3].map((r) => [0, 1, 2, 3].map((q) => f32At(src, ((4 * r + q) * p.k + kk) * T + t)));
+      const f = [
+        m[0]!.map((_, q) => f32(f32(m[0]![q]! + m[1]![q]!) + m[2]![q]!)),
+        m[0]!.map((_, q) => f32(f32(m[1]![q]! - m[2]![q]!) - m[3]![q]!)),
+      ];
+      for (let r = 0; r < 2; r++) {
+        const y = 2 * ty + r;
+        if (y >= p.oh) continue;
+        const fr = f[r]!;
+        const out = ((b * p.k + kk) * p.oh + y) * p.ow + 2 * tx;
+        setF32(dst, out, f32(f32(fr[0]! + fr[1]!) + fr[2]!));
+        if (2 * tx + 1 < p.ow) setF32(dst, out + 1, f32(f32(fr[1]! - fr[2]!) - fr[3]!));
+      }
+    }
 }

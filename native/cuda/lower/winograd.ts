@@ -1,0 +1,73 @@
+// 3×3 convolutions at stride 1 by Winograd's F(2×2, 3×3): each 2×2 tile of output pixels costs
+// 16 multiplications per input channel instead of 36, and the columns im2col would write (nine
+// copies of the input) are never made. The three transforms are kernels; the 16 products are one
+// strided-batched GEMM, M[ξ] = U[ξ]·V[ξ], over every tile of a chunk of images, or of a band of
+// tile rows where one image's tiles exceed the scratch limit. The sums are reordered against a
+// direct convolution, as cuDNN's float32 Winograd reorders them, by a few float32 roundings.
+import type { Tensor } from '../../graph/ir.js';
+import { Opcode } from '../program.js';
+import type { PlanContext, Place } from './context.js';
+import { shift } from './context.js';
+
+/** The Winograd points: 4×4 transformed values per 2×2 output tile. */
+const POINTS = 16;
+
+export interface WinogradConv {
+  x: Place;
+  /** conv2d: [k, c, 3, 3]; a transposed convolution's kernel [c, k, 3, 3] (`flip`). */
+  filters: Place;
+  flip: boolean;
+  out: Place;
+  n: number;
+  c: number;
+  k: number;
+  h: number;
+  w: number;
+  /** Padding of the equivalent convolution: input row 2·ty − pad + i feeds tile row ty (negative: cropping). */
+  pad: number;
+  oh: number;
+  ow: number;
+}
+
+/** Whether a convolution of this kernel and stride is lowered by `pushWinograd`. */
+export const winogradApplies = (kh: number, kw: number, stride: number): boolean =>
+  kh === 3 && kw === 3 && stride === 1;
+
+export function pushWinograd(t: Tensor, s: number, p: PlanContext, d: WinogradConv): void {
+  const { n, c, k, oh, ow } = d;
+  const th = Math.ceil(oh / 2);
+  const tw = Math.ceil(ow / 2);
+  const bytesPerTile = POINTS * (c + k) * 4;
+  const shape = { n: 0, c, k, h: d.h, w: d.w, pad: d.pad, oh, ow, ty0: 0, tr: th, flip: d.flip };
+
+  const U = p.newSlot(POINTS * k * c * 4, s);
+  p.push(t, 'winograd filter', (w, at) => w.winograd(Opcode.WinogradFilter, at(d.filters), at(U), { ...shape, n: 1 }));
+  // Whole images where they fit the scratch limit, else bands of tile rows of one image.
+  const perImage = th * tw * bytesPerTile;
+  const whole = perImage <= p.scratchLimit;
+  const images = whole ? Math.min(n, Math.floor(p.scratchLimit / perImage)) : 1;
+  const bandRows = whole ? th : Math.min(th, Math.max(1, Math.floor(p.scratchLimit / (tw * bytesPerTile))));
+  const tiles = images * bandRows * tw;
+  const V = p.newSlot(POINTS * c * tiles * 4, s);
+  const M = p.newSlot(POINTS * k * tiles * 4, s);
+  for (let n0 = 0; n0 < n; n0 += images) {
+    const nc = Math.min(images, n - n0);
+    const src = shift(d.x, n0 * c * d.h * d.w * 4);
+    const dst = shift(d.out, n0 * k * oh * ow * 4);
+    for (let ty0 = 0; ty0 < th; ty0 += bandRows) {
+      const band = { ...shape, n: nc, ty0, tr: Math.min(bandRows, th - ty0) };
+      const T = nc * band.tr * tw;
+      p.push(t, 'winograd input', (w, at) => w.winograd(Opcode.WinogradInput, at(src), at(V), band));
+      p.pushGemm(t, {
+        a: { place: U, trans: false, ld: c, stride: k * c },
+        b: { place: V, trans: false, ld: T, stride: c * T },
+        c: { place: M, trans: false, ld: T, stride: k * T },
+        m: k,
+        n: T,
+        k: c,
+        batch: POINTS,
+      });
+      p.push(t, 'winograd output', (w, at) => w.winograd(Opcode.WinogradOutput, at(M), at(dst), band));
+    }
+  }
+}
