@@ -177,7 +177,13 @@ export function groupNorm(x: Tensor, groups: number, weight: Tensor, bias: Tenso
   const mu = mean(g, [2], true);
   const d = sub(g, mu);
   const variance = mean(mul(d, d), [2], true);
-  const normed = reshape(div(d, sqrt(add(variance, eps))), x.shape);
+  const den = sqrt(add(variance, eps));
+  // The statistics spread to each channel ([n, c, 1, …], small), so that normalising, the affine
+  // transform and what follows are one elementwise chain over x's own shape (one GPU kernel).
+  // Each value is computed as before: (x − μ) / √(σ² + ε).
+  const perChannel = (t: Tensor) =>
+    reshape(expand(t, [n, groups, c / groups]), [n, c, ...x.shape.slice(2).map(() => 1)]);
+  const normed = div(sub(x, perChannel(mu)), perChannel(den));
   const affineShape = [1, c, ...x.shape.slice(2).map(() => 1)];
   return add(mul(normed, reshape(weight, affineShape)), reshape(bias, affineShape));
 }

@@ -14,24 +14,19 @@ typedef int cublasStatus_t;  // 0 = CUBLAS_STATUS_SUCCESS
 typedef int cublasOperation_t;
 typedef int cublasComputeType_t;
 typedef int cublasGemmAlgo_t;
-typedef int cublasMath_t;
 }
 
 namespace blas {
 constexpr cublasOperation_t OP_N = 0;
 constexpr cublasOperation_t OP_T = 1;
-constexpr cublasComputeType_t COMPUTE_32F = 68;
 constexpr cublasComputeType_t COMPUTE_32F_PEDANTIC = 69;
 constexpr cublasComputeType_t COMPUTE_32F_FAST_TF32 = 77;
 constexpr cublasGemmAlgo_t GEMM_DEFAULT = -1;
-constexpr cublasMath_t PEDANTIC_MATH = 2;
-constexpr cublasMath_t TF32_TENSOR_OP_MATH = 3;
 
 using CreateFn = cublasStatus_t (*)(cublasHandle_t *);
 using DestroyFn = cublasStatus_t (*)(cublasHandle_t);
 using SetStreamFn = cublasStatus_t (*)(cublasHandle_t, cudaStream_t);
 using SetWorkspaceFn = cublasStatus_t (*)(cublasHandle_t, void *, size_t);
-using SetMathModeFn = cublasStatus_t (*)(cublasHandle_t, cublasMath_t);
 using GetVersionFn = cublasStatus_t (*)(cublasHandle_t, int *);
 using StatusStringFn = const char *(*)(cublasStatus_t);
 using GemmStridedBatchedExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
@@ -50,7 +45,6 @@ struct Api {
   DestroyFn destroy = nullptr;
   SetStreamFn setStream = nullptr;
   SetWorkspaceFn setWorkspace = nullptr;
-  SetMathModeFn setMathMode = nullptr;
   GetVersionFn getVersion = nullptr;
   StatusStringFn statusString = nullptr;
   GemmStridedBatchedExFn gemmStridedBatchedEx = nullptr;

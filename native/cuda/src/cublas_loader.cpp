@@ -9,7 +9,6 @@ cublasStatus_t cublasCreate_v2(cublasHandle_t *);
 cublasStatus_t cublasDestroy_v2(cublasHandle_t);
 cublasStatus_t cublasSetStream_v2(cublasHandle_t, cudaStream_t);
 cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t, void *, size_t);
-cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t);
 cublasStatus_t cublasGetVersion_v2(cublasHandle_t, int *);
 const char *cublasGetStatusString(cublasStatus_t);
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
@@ -30,7 +29,6 @@ std::string load(Api &api, const std::string &) {
   api.destroy = cublasDestroy_v2;
   api.setStream = cublasSetStream_v2;
   api.setWorkspace = cublasSetWorkspace_v2;
-  api.setMathMode = cublasSetMathMode;
   api.getVersion = cublasGetVersion_v2;
   api.statusString = cublasGetStatusString;
   api.gemmStridedBatchedEx = cublasGemmStridedBatchedEx;
@@ -73,7 +71,6 @@ std::string load(Api &api, const std::string &path) {
   bind(lib, "cublasDestroy_v2", api.destroy, missing);
   bind(lib, "cublasSetStream_v2", api.setStream, missing);
   bind(lib, "cublasSetWorkspace_v2", api.setWorkspace, missing);
-  bind(lib, "cublasSetMathMode", api.setMathMode, missing);
   bind(lib, "cublasGetVersion_v2", api.getVersion, missing);
   bind(lib, "cublasGetStatusString", api.statusString, missing);
   bind(lib, "cublasGemmStridedBatchedEx", api.gemmStridedBatchedEx, missing);
