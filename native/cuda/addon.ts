@@ -28,13 +28,23 @@ export interface CudaBuildInfo {
 export interface CudaAddon {
   probe(): CudaProbe;
   buildInfo(): CudaBuildInfo;
-  init(cublasPath?: string): { cublasVersion: string };
+  /**
+   * Starts CUDA and cuBLAS. With `compileElementwise` (default true), loads NVRTC (from
+   * `nvrtcPath` or the usual names) to compile each fused elementwise program into its own
+   * kernel; `elementwise` says whether they are compiled, by what, or why they are interpreted.
+   */
+  init(
+    cublasPath?: string,
+    nvrtcPath?: string,
+    compileElementwise?: boolean,
+  ): { cublasVersion: string; elementwise: string };
   memInfo(): { free: number; total: number };
   /** `poison` fills the new bytes with 0xff (NaN as float32), for tests. */
   alloc(bytes: number, poison?: boolean): number;
   free(id: number): void;
   upload(id: number, offset: number, data: ArrayBufferView): void;
-  createProgram(code: Float64Array, useGraph: boolean): number;
+  /** `interpretElementwise`: run elementwise programs by the interpreter even where they compile (checks compare both). */
+  createProgram(code: Float64Array, useGraph: boolean, interpretElementwise?: boolean): number;
   destroyProgram(id: number): void;
   run(
     program: number,

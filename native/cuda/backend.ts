@@ -25,6 +25,8 @@ export interface CudaBackendOptions {
 export interface CudaCompileOptions extends CompileOptions {
   /** Overrides the backend's precision (and `fast`) for this graph. */
   precision?: CudaPrecision;
+  /** Elementwise programs by the interpreter even where they compile (the GPU check compares both). */
+  interpretElementwise?: boolean;
 }
 
 /** Bytes the GPU must have free to compile a plan (reported before anything is allocated). */
@@ -185,7 +187,11 @@ export class CudaBackend implements Backend {
         return { alloc: weightAllocs.get(h.tensor)!, offset: p.offset };
       };
       const precision = opts.precision ?? (opts.fast ? 'tf32' : this.precision);
-      program = this.addon.createProgram(plan.encode(resolve, precision), this.opts.graphCapture ?? true);
+      program = this.addon.createProgram(
+        plan.encode(resolve, precision),
+        this.opts.graphCapture ?? true,
+        opts.interpretElementwise ?? false,
+      );
       this.notePeak();
       return new CudaCompiledGraph(this, name, plan, resolve, program, held, this.weightGeneration);
     } catch (e) {

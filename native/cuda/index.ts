@@ -61,9 +61,10 @@ function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
     reason = `${probe.name} has compute capability ${capability.toFixed(1)}; the CUDA addon needs ${MIN_CAPABILITY.toFixed(1)} or newer`;
     return null;
   }
-  let cublasVersion: string;
+  let started: { cublasVersion: string; elementwise: string };
   try {
-    cublasVersion = addon.init(process.env.SKP_CUBLAS_PATH ?? '').cublasVersion;
+    const env = process.env;
+    started = addon.init(env.SKP_CUBLAS_PATH ?? '', env.SKP_NVRTC_PATH ?? '', env.SKP_CUDA_JIT !== '0');
   } catch (e) {
     reason = `CUDA does not start on ${probe.name}: ${(e as Error).message}`;
     return null;
@@ -74,7 +75,8 @@ function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
   reason = null;
   const reasons = [
     `${probe.name}: compute capability ${capability.toFixed(1)}, ${gib} GiB, driver for CUDA ${cuda(probe.driverVersion)}`,
-    `addon: CUDA ${cuda(build.cudaRuntime)}, cuBLAS ${cublasVersion} (${build.cublas}), ${build.archs}`,
+    `addon: CUDA ${cuda(build.cudaRuntime)}, cuBLAS ${started.cublasVersion} (${build.cublas}), ${build.archs}`,
+    `elementwise kernels: ${started.elementwise}`,
   ];
   if (limit !== null) reasons.push(`memory capped at ${formatBytes(limit)} (SKP_CUDA_MEMORY_LIMIT), as a smaller GPU`);
   const device = limit === null ? addon : limitMemory(addon, limit);

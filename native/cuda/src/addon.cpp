@@ -170,14 +170,18 @@ napi_value BuildInfo(napi_env env, napi_callback_info) {
 }
 
 napi_value Init(napi_env env, napi_callback_info info) {
-  auto argv = args(env, info, 1);
-  std::string path;
-  if (!argv.empty()) getString(env, argv[0], path);
-  const std::string err = device.init(path);
+  auto argv = args(env, info, 3);
+  std::string cublasPath, nvrtcPath;
+  bool compileElementwise = true;
+  if (argv.size() > 0) getString(env, argv[0], cublasPath);
+  if (argv.size() > 1) getString(env, argv[1], nvrtcPath);
+  if (argv.size() > 2) napi_get_value_bool(env, argv[2], &compileElementwise);
+  const std::string err = device.init(cublasPath, nvrtcPath, compileElementwise);
   if (!err.empty()) return throwError(env, err);
   napi_value out;
   NAPI_OK(napi_create_object(env, &out));
   setString(env, out, "cublasVersion", device.cublasVersion());
+  setString(env, out, "elementwise", device.elementwise());
   return out;
 }
 
@@ -251,14 +255,16 @@ napi_value Upload(napi_env env, napi_callback_info info) {
 }
 
 napi_value CreateProgram(napi_env env, napi_callback_info info) {
-  auto argv = args(env, info, 2);
+  auto argv = args(env, info, 3);
   void *data;
   size_t bytes;
-  bool useGraph = false;
-  if (argv.size() < 1 || !getBytes(env, argv[0], data, bytes)) return throwError(env, "createProgram(Float64Array, useGraph)");
+  bool useGraph = false, interpret = false;
+  if (argv.size() < 1 || !getBytes(env, argv[0], data, bytes))
+    return throwError(env, "createProgram(Float64Array, useGraph, interpretElementwise)");
   if (argv.size() > 1) napi_get_value_bool(env, argv[1], &useGraph);
+  if (argv.size() > 2) napi_get_value_bool(env, argv[2], &interpret);
   int32_t id = 0;
-  const skp::Failure f = device.createProgram(static_cast<const double *>(data), bytes / 8, useGraph, id);
+  const skp::Failure f = device.createProgram(static_cast<const double *>(data), bytes / 8, useGraph, interpret, id);
   return newHandle(env, f, id);
 }
 

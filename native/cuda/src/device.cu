@@ -84,7 +84,7 @@ Failure Device::check(cudaError_t e, const char *what, int step) {
   return f;
 }
 
-std::string Device::init(const std::string &cublasPath) {
+std::string Device::init(const std::string &cublasPath, const std::string &nvrtcPath, bool compileElementwise) {
   if (stream_) return "";
   std::string err = blas::load(api_, cublasPath);
   if (!err.empty()) return err;
@@ -104,6 +104,15 @@ std::string Device::init(const std::string &cublasPath) {
   }
   api_.setStream(blas_, stream_);
   api_.setWorkspace(blas_, workspace_, CUBLAS_WORKSPACE);
+  if (compileElementwise) {
+    int major = 0, minor = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
+    const std::string why = jit_.init(nvrtcPath, major, minor);
+    elementwise_ = why.empty() ? "compiled for each program by " + jit_.describe() : "interpreted: " + why;
+  } else {
+    elementwise_ = "interpreted (SKP_CUDA_JIT=0)";
+  }
   return "";
 }
 
@@ -164,7 +173,7 @@ Failure Device::upload(void *dst, const void *src, size_t bytes) {
   return check(cudaStreamSynchronize(stream_), "upload");
 }
 
-Failure Device::createProgram(const double *code, size_t length, bool useGraph, int32_t &id) {
+Failure Device::createProgram(const double *code, size_t length, bool useGraph, bool interpret, int32_t &id) {
   Reader r(code, length);
   auto prog = std::make_unique<Program>();
   prog->useGraph = useGraph;
@@ -415,6 +424,17 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
   if (r.ok() && !r.done()) r.fail("trailing numbers after the last instruction");
   if (!r.ok()) return {"bad program: " + r.error(), -1, false};
 
+  if (!interpret && jit_.ready()) {
+    std::vector<Instr *> ew;
+    std::vector<const EwParams *> programs;
+    for (Instr &in : prog->instrs)
+      if (in.kind == Kind::Elementwise) ew.push_back(&in), programs.push_back(&in.ew);
+    std::vector<cudaKernel_t> kernels;
+    const std::string jitErr = jit_.kernelsFor(programs, kernels);
+    if (!jitErr.empty()) return {jitErr + " (SKP_CUDA_JIT=0 runs elementwise programs interpreted)", -1, false};
+    for (size_t i = 0; i < ew.size(); ++i) ew[i]->compiled = kernels[i];
+  }
+
   // Pointer arrays for irregular batched GEMMs live in one device block per program.
   size_t total = 0;
   for (auto &o : ptrOffsets) total += o.size();
@@ -480,7 +500,9 @@ Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t
     cudaError_t e = cudaSuccess;
     if (events) cudaEventRecord((*events)[s], stream_);
     switch (in.kind) {
-      case Kind::Elementwise: e = launchElementwise(in.ew, stream_); break;
+      case Kind::Elementwise:
+        e = in.compiled ? launchCompiledElementwise(in.ew, in.compiled, stream_) : launchElementwise(in.ew, stream_);
+        break;
       case Kind::Reduce: e = launchReduce(in.reduce, in.rowMode, stream_); break;
       case Kind::Softmax: e = launchSoftmax(in.axis, stream_); break;
       case Kind::SoftmaxGrad: e = launchSoftmaxGrad(in.axis, stream_); break;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cublas_api.h"
+#include "ew_jit.h"
 #include "kernels.h"
 
 namespace skp {
@@ -63,6 +64,7 @@ enum class Kind {
 
 struct Instr {
   Kind kind;
+  cudaKernel_t compiled = nullptr;  // Elementwise: the program's own kernel, when one was compiled
   bool rowMode = false;
   EwParams ew;
   ReduceParams reduce;
@@ -84,8 +86,13 @@ struct Program {
 
 class Device {
  public:
-  /** Starts CUDA and cuBLAS; returns an empty string on success, else why it cannot. */
-  std::string init(const std::string &cublasPath);
+  /**
+   * Starts CUDA and cuBLAS; returns an empty string on success, else why it cannot. With
+   * `compileElementwise`, loads NVRTC to compile elementwise programs (elementwise() says how they run).
+   */
+  std::string init(const std::string &cublasPath, const std::string &nvrtcPath, bool compileElementwise);
+  /** How elementwise programs run: compiled (by what), or interpreted and why. */
+  const std::string &elementwise() const { return elementwise_; }
   bool ready() const { return stream_ != nullptr; }
   bool broken() const { return broken_; }
 
@@ -96,7 +103,8 @@ class Device {
 
   Failure upload(void *dst, const void *src, size_t bytes);
 
-  Failure createProgram(const double *code, size_t length, bool useGraph, int32_t &id);
+  /** `interpret`: elementwise programs by the interpreter even where they could be compiled (for checks). */
+  Failure createProgram(const double *code, size_t length, bool useGraph, bool interpret, int32_t &id);
   void destroyProgram(int32_t id);
 
   struct Transfer {
@@ -119,6 +127,8 @@ class Device {
   Failure gemm(const GemmCall &g, int step);
 
   cudaStream_t stream_ = nullptr;
+  EwJit jit_;
+  std::string elementwise_;
   cublasHandle_t blas_ = nullptr;
   blas::Api api_;
   void *workspace_ = nullptr;

@@ -5,51 +5,9 @@
 #include <cstdint>
 
 #include "ew_ops.h"  // EwOp, generated from native/cuda/program.ts
+#include "ew_params.h"
 
 namespace skp {
-
-constexpr int MAX_RANK = 8;
-
-// F16 and BF16 are model weights kept on the GPU at their stored width; only LD_F reads them.
-enum DType : int32_t { F32 = 0, I64 = 1, BOOL = 2, F16 = 3, BF16 = 4 };
-
-// Elementwise programs: a fused chain of elementwise ops, run by a small register machine
-// per output element. Memory traffic, not the dispatch, bounds these kernels.
-constexpr int EW_MAX_IN = 8;
-constexpr int EW_MAX_CODE = 64;
-constexpr int EW_MAX_REG = 16;
-constexpr int EW_MAX_IMM = 16;
-
-enum EwAccess : int32_t { ACCESS_STRIDED = 0, ACCESS_CONTIGUOUS = 1, ACCESS_SCALAR = 2 };
-
-struct EwInput {
-  const void *ptr;
-  int32_t dtype;
-  int32_t access;
-  int32_t aligned;  // ptr allows one vector load of 4 elements (set when decoding)
-  int64_t strides[MAX_RANK];
-};
-
-struct EwInstr {
-  uint8_t op, dst, a, b, c;
-};
-
-struct EwParams {
-  int64_t n;
-  int32_t outAligned;
-  int32_t rank;
-  int32_t nin;
-  int32_t ncode;
-  int32_t needCoords;
-  // Registers the program writes (highest + 1), float and integer: the kernel's register file.
-  int32_t fregs;
-  int32_t qregs;
-  int64_t dims[MAX_RANK];
-  void *out;
-  EwInput in[EW_MAX_IN];
-  EwInstr code[EW_MAX_CODE];
-  float imm[EW_MAX_IMM];
-};
 
 // Reductions: the input is seen as kept dims × reduced dims, each with its own strides.
 // `splits` > 1 makes each output a row of partial results: out[o * splits + s].
@@ -129,6 +87,10 @@ struct DeviceFault {
 };
 
 cudaError_t launchElementwise(const EwParams &p, cudaStream_t s);
+/** Whether a program's element indices fit 32 bits (its kernels then index with int). */
+bool ewSmallIndex(const EwParams &p);
+/** A program by its own compiled kernel (ew_jit.h), with the interpreter's launch shape. */
+cudaError_t launchCompiledElementwise(const EwParams &p, cudaKernel_t kernel, cudaStream_t s);
 cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s);
 cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s);
 /** Rows of [outer, size]: `in` the probabilities P, `out` their gradient dP, replaced by P ⊙ (dP − Σ P ⊙ dP). */

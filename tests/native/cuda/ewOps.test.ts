@@ -1,12 +1,12 @@
 // The elementwise instruction set exists in TypeScript (program.ts, EwOp) and in the addon's C++
-// (src/ew_ops.h, generated; src/kernels.cu, one case per instruction). These checks keep the two
+// (src/ew_ops.h, generated; src/ew_kernel.cuh, one case per instruction). These checks keep the two
 // in step without a GPU: the committed header is what the generator writes now, and the kernel
 // has a case for every instruction (the op table can only name instructions of EwOp).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { EW_OPS_HEADER, ewOpNames, ewOpsHeader } from '../../../native/cuda/ewOpsHeader.js';
 
-const kernels = readFileSync(new URL('../../../native/cuda/src/kernels.cu', import.meta.url), 'utf8');
+const kernels = readFileSync(new URL('../../../native/cuda/src/ew_kernel.cuh', import.meta.url), 'utf8');
 
 describe('elementwise instruction set, TypeScript and C++', () => {
   it('the committed src/ew_ops.h is the one generated from EwOp (run native/cuda/ewOpsHeader.ts)', () => {

@@ -1,6 +1,7 @@
 // Checks the native CUDA backend on a real GPU: every op case of cases.ts (forward graphs
 // and autodiff gradients) against the float64 interpreter, in float32 and TF32 precision,
-// plus the clear failures promised for bad input. Run where an NVIDIA GPU and the built
+// plus the clear failures promised for bad input. Where elementwise programs are compiled
+// (NVRTC), every case also runs with them interpreted, and both must give the same bytes. Run where an NVIDIA GPU and the built
 // addon are (the CI machine has neither):
 //   node --import tsx tests/native/cuda/gpuCheck.ts [--json results.json] [--only substring]
 // Exit status 0 when every check passes.
@@ -36,6 +37,8 @@ interface CaseResult {
   precision: CudaPrecision;
   outputs: Comparison[];
   repeatIdentical: boolean;
+  /** The same bytes with elementwise programs interpreted as with them compiled. */
+  matchesInterpreter: boolean;
   ok: boolean;
   error?: string;
   ms: number;
@@ -61,13 +64,24 @@ async function main(): Promise<number> {
         precision === 'tf32' ? 'unet' : undefined, // TF32 covers the UNet's layers only
       )) {
         const t0 = performance.now();
-        const r: CaseResult = { name: c.name, precision, outputs: [], repeatIdentical: false, ok: false, ms: 0 };
+        const r: CaseResult = {
+          name: c.name,
+          precision,
+          outputs: [],
+          repeatIdentical: false,
+          matchesInterpreter: false,
+          ok: false,
+          ms: 0,
+        };
         try {
           const graph = await backend.compile(c.outputs, { name: c.name, precision });
           const got = await graph.run(c.feeds);
           // The second run replays the captured launch graph: it must give the same bytes.
           const again = await graph.run(c.feeds);
           await graph.release();
+          const interpreted = await backend.compile(c.outputs, { name: c.name, precision, interpretElementwise: true });
+          const byInterpreter = await interpreted.run(c.feeds);
+          await interpreted.release();
           const want = evaluate(c.outputs, referenceFeeds(c.feeds));
           r.outputs = got.map((g, i) => compare(i, g, want[i]!));
           const bytesOf = (d: ArrayBufferView) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
@@ -75,7 +89,13 @@ async function main(): Promise<number> {
           r.repeatIdentical =
             c.name.includes('scatter') ||
             got.every((g, i) => Buffer.compare(bytesOf(g.data), bytesOf(again[i]!.data)) === 0);
-          r.ok = r.repeatIdentical && r.outputs.every((x) => x.mismatches === 0 && x.relL2 < BOUND[precision]);
+          r.matchesInterpreter =
+            c.name.includes('scatter') ||
+            got.every((g, i) => Buffer.compare(bytesOf(g.data), bytesOf(byInterpreter[i]!.data)) === 0);
+          r.ok =
+            r.repeatIdentical &&
+            r.matchesInterpreter &&
+            r.outputs.every((x) => x.mismatches === 0 && x.relL2 < BOUND[precision]);
         } catch (e) {
           r.error = (e as Error).message;
         }
@@ -102,7 +122,9 @@ async function main(): Promise<number> {
         ? `ERROR ${r.error}`
         : !r.repeatIdentical
           ? 'FAIL (runs differ)'
-          : `FAIL${exact ? ` (${exact} exact mismatches)` : ''}`;
+          : !r.matchesInterpreter
+            ? 'FAIL (compiled elementwise differs from interpreted)'
+            : `FAIL${exact ? ` (${exact} exact mismatches)` : ''}`;
     console.log(
       `${pad(r.name, 48)} ${pad(r.precision, 9)} ${rel.toExponential(2).padStart(10)} ${abs.toExponential(2).padStart(10)}  ${verdict}`,
     );
