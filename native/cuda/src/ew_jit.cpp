@@ -22,26 +22,21 @@ const char *const PRELUDE =
 /** Programs per NVRTC run: small enough that batches compile in parallel, large enough to share the prelude. */
 constexpr size_t BATCH = 24;
 
-/** One program as constants for elementwiseBody (ew_kernel.cuh), and its kernel `name`. */
+/** One program as a list of execOp calls (ew_kernel.cuh) with constant operands, and its kernel `name`. */
 std::string programSource(const EwParams &p, const std::string &name) {
   std::ostringstream s;
-  s << "struct " << name << "_prog {\n  static constexpr bool unrolled = true;\n"
-    << "  __device__ static int count(const skp::EwParams &) { return " << p.ncode << "; }\n"
-    << "  __device__ static skp::EwInstr at(const skp::EwParams &, int pc) {\n    switch (pc) {\n";
+  s << "struct " << name << "_prog {\n"
+    << "  __device__ static bool needCoords(const skp::EwParams &) { return " << (p.needCoords ? "true" : "false") << "; }\n"
+    << "  template <typename Idx, typename Regs>\n"
+    << "  __device__ __forceinline__ static void run(const skp::EwParams &p, Regs &R, const skp::Lanes<Idx> &at) {\n";
   for (int i = 0; i < p.ncode; ++i) {
     const EwInstr &c = p.code[i];
-    s << "      case " << i << ": return skp::EwInstr{" << int(c.op) << ", " << int(c.dst) << ", " << int(c.a) << ", "
-      << int(c.b) << ", " << int(c.c) << "};\n";
+    const bool load = c.op == LD_F || c.op == LD_I || c.op == LD_B;
+    s << "    skp::execOp<" << int(c.op) << ">(p, R, skp::EwInstr{" << int(c.op) << ", " << int(c.dst) << ", " << int(c.a)
+      << ", " << int(c.b) << ", " << int(c.c) << "}, " << (load ? p.in[c.a].dtype : int(F32)) << ", "
+      << (load ? p.in[c.a].access : int(ACCESS_CONTIGUOUS)) << ", at);\n";
   }
-  s << "      default: return skp::EwInstr{0, 0, 0, 0, 0};\n    }\n  }\n";
-  for (const char *field : {"dtype", "access"}) {
-    s << "  __device__ static int " << field << "(const skp::EwParams &, int i) {\n    switch (i) {\n";
-    for (int i = 0; i < p.nin; ++i)
-      s << "      case " << i << ": return " << (field[0] == 'd' ? p.in[i].dtype : p.in[i].access) << ";\n";
-    s << "      default: return 0;\n    }\n  }\n";
-  }
-  s << "  __device__ static bool needCoords(const skp::EwParams &) { return " << (p.needCoords ? "true" : "false")
-    << "; }\n};\n"
+  s << "  }\n};\n"
     << "extern \"C\" __global__ void __launch_bounds__(skp::EW_BLOCK) " << name
     << "(const __grid_constant__ skp::EwParams p) {\n  skp::elementwiseBody<" << (ewSmallIndex(p) ? "int32_t" : "int64_t")
     << ", skp::LocalRegs, " << name << "_prog>(p);\n}\n";

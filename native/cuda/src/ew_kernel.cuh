@@ -147,7 +147,6 @@ struct SharedRegs {
       r.v[j] = (EXPR);                                \
     }                                                 \
     R.setF(c.dst, r);                                     \
-    break;                                            \
   }
 #define EW_BINARY(EXPR)                               \
   {                                                   \
@@ -158,7 +157,6 @@ struct SharedRegs {
       r.v[j] = (EXPR);                                \
     }                                                 \
     R.setF(c.dst, r);                                     \
-    break;                                            \
   }
 #define EW_COMPARE(EXPR)                              \
   {                                                   \
@@ -169,7 +167,6 @@ struct SharedRegs {
       r.v[j] = (EXPR);                                \
     }                                                 \
     R.setQ(c.dst, r);                                     \
-    break;                                            \
   }
 
 template <typename Regs>
@@ -183,29 +180,224 @@ __device__ inline SharedRegs makeRegs<SharedRegs>(const EwParams &p) {
   return SharedRegs(p.fregs);
 }
 
-/**
- * The program as the interpreter reads it: from the parameter block, at run time. A compiled
- * program (ew_jit.cpp) answers the same questions with constants, so that the same body below
- * unrolls into straight-line code with its registers in registers.
- */
-struct InterpretedProgram {
-  static constexpr bool unrolled = false;
-  __device__ static int count(const EwParams &p) { return p.ncode; }
-  __device__ static EwInstr at(const EwParams &p, int pc) { return p.code[pc]; }
-  __device__ static int dtype(const EwParams &p, int i) { return p.in[i].dtype; }
-  __device__ static int access(const EwParams &p, int i) { return p.in[i].access; }
-  __device__ static bool needCoords(const EwParams &p) { return p.needCoords != 0; }
+/** Where a thread's group of LANES elements is: its first element, that element's coordinates, whether all LANES exist. */
+template <typename Idx>
+struct Lanes {
+  Idx base;
+  const Idx *coord;
+  bool full;
+  Idx n;
 };
 
-/** Runs `Prog` on this thread's groups of LANES elements. */
-template <typename Idx, typename Regs, typename Prog>
+/**
+ * One instruction `c` (whose op is OP) on a group of lanes; `dtype` and `access` describe the input
+ * a load reads. Only OP's code is compiled into each instantiation, so a program compiled at run
+ * time (ew_jit.cpp), a list of these calls with constant arguments, compiles quickly into
+ * straight-line code with its registers in registers.
+ */
+template <int OP, typename Idx, typename Regs>
+__device__ __forceinline__ void execOp(const EwParams &p, Regs &R, const EwInstr c, int dtype, int access, const Lanes<Idx> &at) {
+  const Idx base = at.base, n = at.n;
+  const Idx *coord = at.coord;
+  const bool full = at.full;
+  if constexpr (OP == LD_F) {
+    const EwInput &in = p.in[c.a];
+    const float *ptr = static_cast<const float *>(in.ptr);
+    F4 r;
+    if (dtype == F16 || dtype == BF16) {
+      // Weights kept at their stored width: converted here, exactly, as they are loaded.
+      const uint16_t *half = static_cast<const uint16_t *>(in.ptr);
+      uint16_t v[LANES];
+      if (access == ACCESS_CONTIGUOUS && full && in.aligned) {
+#pragma unroll
+        for (int j = 0; j < LANES; j += 4) {
+          const uint2 w = *reinterpret_cast<const uint2 *>(half + base + j);  // 4 halves in one load
+          v[j] = w.x & 0xffff, v[j + 1] = w.x >> 16, v[j + 2] = w.y & 0xffff, v[j + 3] = w.y >> 16;
+        }
+      } else {
+        Idx off[LANES];
+        laneOffsets(p, in, access, base, coord, off);
+#pragma unroll
+        for (int j = 0; j < LANES; ++j) v[j] = (full || base + j < n) ? half[off[j]] : 0;
+      }
+#pragma unroll
+      for (int j = 0; j < LANES; ++j)
+        r.v[j] = widenBits(v[j], dtype);
+    } else if (access == ACCESS_CONTIGUOUS && full && in.aligned) {
+#pragma unroll
+      for (int j = 0; j < LANES; j += 4) {
+        const float4 v = *reinterpret_cast<const float4 *>(ptr + base + j);
+        r.v[j] = v.x, r.v[j + 1] = v.y, r.v[j + 2] = v.z, r.v[j + 3] = v.w;
+      }
+    } else {
+      Idx off[LANES];
+      laneOffsets(p, in, access, base, coord, off);
+#pragma unroll
+      for (int j = 0; j < LANES; ++j) r.v[j] = (full || base + j < n) ? ptr[off[j]] : 0.f;
+    }
+    R.setF(c.dst, r);
+  }
+  else if constexpr (OP == LD_I || OP == LD_B) {
+    const EwInput &in = p.in[c.a];
+    Idx off[LANES];
+    laneOffsets(p, in, access, base, coord, off);
+    Q4 r;
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) {
+      const bool ok = full || base + j < n;
+      r.v[j] = !ok ? 0
+               : OP == LD_I ? static_cast<const long long *>(in.ptr)[off[j]]
+                              : static_cast<long long>(static_cast<const uint8_t *>(in.ptr)[off[j]] != 0);
+    }
+    R.setQ(c.dst, r);
+  }
+  else if constexpr (OP == IMM_F) {
+    F4 r;
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) r.v[j] = p.imm[c.a];
+    R.setF(c.dst, r);
+  }
+  else if constexpr (OP == NEG) EW_UNARY(-x)
+  else if constexpr (OP == EXP) EW_UNARY(expf(x))
+  else if constexpr (OP == LOG) EW_UNARY(logf(x))
+  else if constexpr (OP == SQRT) EW_UNARY(sqrtf(x))
+  else if constexpr (OP == ERF) EW_UNARY(erff(x))
+  else if constexpr (OP == SIGMOID) EW_UNARY(sigmoidf(x))
+  else if constexpr (OP == TANH) EW_UNARY(tanhf(x))
+  else if constexpr (OP == FLOOR) EW_UNARY(floorf(x))
+  else if constexpr (OP == ABS) EW_UNARY(fabsf(x))
+  else if constexpr (OP == SOFTPLUS) EW_UNARY(fmaxf(x, 0.f) + log1pf(expf(-fabsf(x))))
+  else if constexpr (OP == MOV_F) EW_UNARY(x)
+  else if constexpr (OP == ADD) EW_BINARY(x + y)
+  else if constexpr (OP == SUB) EW_BINARY(x - y)
+  else if constexpr (OP == MUL) EW_BINARY(x * y)
+  else if constexpr (OP == DIV) EW_BINARY(x / y)
+  else if constexpr (OP == POW) EW_BINARY(powf(x, y))
+  else if constexpr (OP == MIN) EW_BINARY(minNan(x, y))
+  else if constexpr (OP == MAX) EW_BINARY(maxNan(x, y))
+  else if constexpr (OP == EQ_F) EW_COMPARE(x == y)
+  else if constexpr (OP == LT_F) EW_COMPARE(x < y)
+  else if constexpr (OP == GT_F) EW_COMPARE(x > y)
+  else if constexpr (OP == EQ_I || OP == WHERE_I || OP == I2B || OP == MOV_I) {
+    const Q4 a = R.getQ(c.a), b = R.getQ(c.b), d = R.getQ(c.c);
+    Q4 r;
+#pragma unroll
+    for (int j = 0; j < LANES; ++j)
+      r.v[j] = OP == EQ_I ? (a.v[j] == b.v[j]) : OP == WHERE_I ? (a.v[j] ? b.v[j] : d.v[j]) : OP == I2B ? (a.v[j] != 0) : a.v[j];
+    R.setQ(c.dst, r);
+  }
+  else if constexpr (OP == WHERE_F) {
+    const Q4 a = R.getQ(c.a);
+    const F4 b = R.getF(c.b), d = R.getF(c.c);
+    F4 r;
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) r.v[j] = a.v[j] ? b.v[j] : d.v[j];
+    R.setF(c.dst, r);
+  }
+  else if constexpr (OP == F2I || OP == F2B) {
+    const F4 a = R.getF(c.a);
+    Q4 r;
+#pragma unroll
+    for (int j = 0; j < LANES; ++j)
+      r.v[j] = OP == F2I ? static_cast<long long>(truncf(a.v[j])) : static_cast<long long>(a.v[j] != 0.f);
+    R.setQ(c.dst, r);
+  }
+  else if constexpr (OP == I2F) {
+    const Q4 a = R.getQ(c.a);
+    F4 r;
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) r.v[j] = static_cast<float>(a.v[j]);
+    R.setF(c.dst, r);
+  }
+  else if constexpr (OP == ST_F) {
+    float *out = static_cast<float *>(p.out);
+    const F4 a = R.getF(c.a);
+    if (full && p.outAligned) {
+#pragma unroll
+      for (int j = 0; j < LANES; j += 4)
+        *reinterpret_cast<float4 *>(out + base + j) = make_float4(a.v[j], a.v[j + 1], a.v[j + 2], a.v[j + 3]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < LANES; ++j)
+        if (full || base + j < n) out[base + j] = a.v[j];
+    }
+  }
+  else if constexpr (OP == ST_I || OP == ST_B) {
+    const Q4 a = R.getQ(c.a);
+#pragma unroll
+    for (int j = 0; j < LANES; ++j) {
+      if (!full && base + j >= n) continue;
+      if (OP == ST_I) static_cast<long long *>(p.out)[base + j] = a.v[j];
+      else static_cast<uint8_t *>(p.out)[base + j] = a.v[j] != 0;
+    }
+  }
+}
+
+/** The interpreter: the program read from the parameter block, one instruction at a time. */
+struct InterpretedProgram {
+  __device__ static bool needCoords(const EwParams &p) { return p.needCoords != 0; }
+  template <typename Idx, typename Regs>
+  __device__ __forceinline__ static void run(const EwParams &p, Regs &R, const Lanes<Idx> &at) {
+    for (int pc = 0; pc < p.ncode; ++pc) {
+      const EwInstr c = p.code[pc];
+      const bool load = c.op == LD_F || c.op == LD_I || c.op == LD_B;
+      const int dtype = load ? p.in[c.a].dtype : F32;
+      const int access = load ? p.in[c.a].access : ACCESS_CONTIGUOUS;
+      execAny(p, R, c, dtype, access, at);
+    }
+  }
+  template <typename Idx, typename Regs>
+  __device__ __forceinline__ static void execAny(const EwParams &p, Regs &R, const EwInstr c, int dtype, int access, const Lanes<Idx> &at) {
+    switch (c.op) {
+    case LD_F: return execOp<LD_F>(p, R, c, dtype, access, at);
+    case LD_I: return execOp<LD_I>(p, R, c, dtype, access, at);
+    case LD_B: return execOp<LD_B>(p, R, c, dtype, access, at);
+    case IMM_F: return execOp<IMM_F>(p, R, c, dtype, access, at);
+    case NEG: return execOp<NEG>(p, R, c, dtype, access, at);
+    case EXP: return execOp<EXP>(p, R, c, dtype, access, at);
+    case LOG: return execOp<LOG>(p, R, c, dtype, access, at);
+    case SQRT: return execOp<SQRT>(p, R, c, dtype, access, at);
+    case ERF: return execOp<ERF>(p, R, c, dtype, access, at);
+    case SIGMOID: return execOp<SIGMOID>(p, R, c, dtype, access, at);
+    case TANH: return execOp<TANH>(p, R, c, dtype, access, at);
+    case FLOOR: return execOp<FLOOR>(p, R, c, dtype, access, at);
+    case ABS: return execOp<ABS>(p, R, c, dtype, access, at);
+    case SOFTPLUS: return execOp<SOFTPLUS>(p, R, c, dtype, access, at);
+    case MOV_F: return execOp<MOV_F>(p, R, c, dtype, access, at);
+    case ADD: return execOp<ADD>(p, R, c, dtype, access, at);
+    case SUB: return execOp<SUB>(p, R, c, dtype, access, at);
+    case MUL: return execOp<MUL>(p, R, c, dtype, access, at);
+    case DIV: return execOp<DIV>(p, R, c, dtype, access, at);
+    case POW: return execOp<POW>(p, R, c, dtype, access, at);
+    case MIN: return execOp<MIN>(p, R, c, dtype, access, at);
+    case MAX: return execOp<MAX>(p, R, c, dtype, access, at);
+    case EQ_F: return execOp<EQ_F>(p, R, c, dtype, access, at);
+    case LT_F: return execOp<LT_F>(p, R, c, dtype, access, at);
+    case GT_F: return execOp<GT_F>(p, R, c, dtype, access, at);
+    case EQ_I: return execOp<EQ_I>(p, R, c, dtype, access, at);
+    case WHERE_I: return execOp<WHERE_I>(p, R, c, dtype, access, at);
+    case I2B: return execOp<I2B>(p, R, c, dtype, access, at);
+    case MOV_I: return execOp<MOV_I>(p, R, c, dtype, access, at);
+    case WHERE_F: return execOp<WHERE_F>(p, R, c, dtype, access, at);
+    case F2I: return execOp<F2I>(p, R, c, dtype, access, at);
+    case F2B: return execOp<F2B>(p, R, c, dtype, access, at);
+    case I2F: return execOp<I2F>(p, R, c, dtype, access, at);
+    case ST_F: return execOp<ST_F>(p, R, c, dtype, access, at);
+    case ST_I: return execOp<ST_I>(p, R, c, dtype, access, at);
+    case ST_B: return execOp<ST_B>(p, R, c, dtype, access, at);
+      default: return;
+    }
+  }
+};
+
+/** Runs `Program` on this thread's groups of LANES elements. */
+template <typename Idx, typename Regs, typename Program>
 __device__ __forceinline__ void elementwiseBody(const EwParams &p) {
   const Idx n = static_cast<Idx>(p.n);
   for (Idx base = (static_cast<Idx>(blockIdx.x) * EW_BLOCK + threadIdx.x) * LANES; base < n;
        base += static_cast<Idx>(gridDim.x) * EW_BLOCK * LANES) {
-    const bool full = base + LANES <= n;
     Idx coord[MAX_RANK];
-    if (Prog::needCoords(p)) {
+    if (Program::needCoords(p)) {
       Idx rem = base;
 #pragma unroll
       for (int d = MAX_RANK - 1; d >= 0; --d) {
@@ -216,162 +408,7 @@ __device__ __forceinline__ void elementwiseBody(const EwParams &p) {
       }
     }
     Regs R = makeRegs<Regs>(p);
-#pragma unroll (Prog::unrolled ? EW_MAX_CODE : 1)
-    for (int pc = 0; pc < Prog::count(p); ++pc) {
-      const EwInstr c = Prog::at(p, pc);
-      const bool load = c.op == LD_F || c.op == LD_I || c.op == LD_B;
-      const int dtype = load ? Prog::dtype(p, c.a) : F32;
-      const int access = load ? Prog::access(p, c.a) : ACCESS_CONTIGUOUS;
-      switch (c.op) {
-        case LD_F: {
-          const EwInput &in = p.in[c.a];
-          const float *ptr = static_cast<const float *>(in.ptr);
-          F4 r;
-          if (dtype == F16 || dtype == BF16) {
-            // Weights kept at their stored width: converted here, exactly, as they are loaded.
-            const uint16_t *half = static_cast<const uint16_t *>(in.ptr);
-            uint16_t v[LANES];
-            if (access == ACCESS_CONTIGUOUS && full && in.aligned) {
-#pragma unroll
-              for (int j = 0; j < LANES; j += 4) {
-                const uint2 w = *reinterpret_cast<const uint2 *>(half + base + j);  // 4 halves in one load
-                v[j] = w.x & 0xffff, v[j + 1] = w.x >> 16, v[j + 2] = w.y & 0xffff, v[j + 3] = w.y >> 16;
-              }
-            } else {
-              Idx off[LANES];
-              laneOffsets(p, in, access, base, coord, off);
-#pragma unroll
-              for (int j = 0; j < LANES; ++j) v[j] = (full || base + j < n) ? half[off[j]] : 0;
-            }
-#pragma unroll
-            for (int j = 0; j < LANES; ++j)
-              r.v[j] = widenBits(v[j], dtype);
-          } else if (access == ACCESS_CONTIGUOUS && full && in.aligned) {
-#pragma unroll
-            for (int j = 0; j < LANES; j += 4) {
-              const float4 v = *reinterpret_cast<const float4 *>(ptr + base + j);
-              r.v[j] = v.x, r.v[j + 1] = v.y, r.v[j + 2] = v.z, r.v[j + 3] = v.w;
-            }
-          } else {
-            Idx off[LANES];
-            laneOffsets(p, in, access, base, coord, off);
-#pragma unroll
-            for (int j = 0; j < LANES; ++j) r.v[j] = (full || base + j < n) ? ptr[off[j]] : 0.f;
-          }
-          R.setF(c.dst, r);
-          break;
-        }
-        case LD_I:
-        case LD_B: {
-          const EwInput &in = p.in[c.a];
-          Idx off[LANES];
-          laneOffsets(p, in, access, base, coord, off);
-          Q4 r;
-#pragma unroll
-          for (int j = 0; j < LANES; ++j) {
-            const bool ok = full || base + j < n;
-            r.v[j] = !ok ? 0
-                     : c.op == LD_I ? static_cast<const long long *>(in.ptr)[off[j]]
-                                    : static_cast<long long>(static_cast<const uint8_t *>(in.ptr)[off[j]] != 0);
-          }
-          R.setQ(c.dst, r);
-          break;
-        }
-        case IMM_F: {
-          F4 r;
-#pragma unroll
-          for (int j = 0; j < LANES; ++j) r.v[j] = p.imm[c.a];
-          R.setF(c.dst, r);
-          break;
-        }
-        case NEG: EW_UNARY(-x)
-        case EXP: EW_UNARY(expf(x))
-        case LOG: EW_UNARY(logf(x))
-        case SQRT: EW_UNARY(sqrtf(x))
-        case ERF: EW_UNARY(erff(x))
-        case SIGMOID: EW_UNARY(sigmoidf(x))
-        case TANH: EW_UNARY(tanhf(x))
-        case FLOOR: EW_UNARY(floorf(x))
-        case ABS: EW_UNARY(fabsf(x))
-        case SOFTPLUS: EW_UNARY(fmaxf(x, 0.f) + log1pf(expf(-fabsf(x))))
-        case MOV_F: EW_UNARY(x)
-        case ADD: EW_BINARY(x + y)
-        case SUB: EW_BINARY(x - y)
-        case MUL: EW_BINARY(x * y)
-        case DIV: EW_BINARY(x / y)
-        case POW: EW_BINARY(powf(x, y))
-        case MIN: EW_BINARY(minNan(x, y))
-        case MAX: EW_BINARY(maxNan(x, y))
-        case EQ_F: EW_COMPARE(x == y)
-        case LT_F: EW_COMPARE(x < y)
-        case GT_F: EW_COMPARE(x > y)
-        case EQ_I:
-        case WHERE_I:
-        case I2B:
-        case MOV_I: {
-          const Q4 a = R.getQ(c.a), b = R.getQ(c.b), d = R.getQ(c.c);
-          Q4 r;
-#pragma unroll
-          for (int j = 0; j < LANES; ++j)
-            r.v[j] = c.op == EQ_I ? (a.v[j] == b.v[j]) : c.op == WHERE_I ? (a.v[j] ? b.v[j] : d.v[j]) : c.op == I2B ? (a.v[j] != 0) : a.v[j];
-          R.setQ(c.dst, r);
-          break;
-        }
-        case WHERE_F: {
-          const Q4 a = R.getQ(c.a);
-          const F4 b = R.getF(c.b), d = R.getF(c.c);
-          F4 r;
-#pragma unroll
-          for (int j = 0; j < LANES; ++j) r.v[j] = a.v[j] ? b.v[j] : d.v[j];
-          R.setF(c.dst, r);
-          break;
-        }
-        case F2I:
-        case F2B: {
-          const F4 a = R.getF(c.a);
-          Q4 r;
-#pragma unroll
-          for (int j = 0; j < LANES; ++j)
-            r.v[j] = c.op == F2I ? static_cast<long long>(truncf(a.v[j])) : static_cast<long long>(a.v[j] != 0.f);
-          R.setQ(c.dst, r);
-          break;
-        }
-        case I2F: {
-          const Q4 a = R.getQ(c.a);
-          F4 r;
-#pragma unroll
-          for (int j = 0; j < LANES; ++j) r.v[j] = static_cast<float>(a.v[j]);
-          R.setF(c.dst, r);
-          break;
-        }
-        case ST_F: {
-          float *out = static_cast<float *>(p.out);
-          const F4 a = R.getF(c.a);
-          if (full && p.outAligned) {
-#pragma unroll
-            for (int j = 0; j < LANES; j += 4)
-              *reinterpret_cast<float4 *>(out + base + j) = make_float4(a.v[j], a.v[j + 1], a.v[j + 2], a.v[j + 3]);
-          } else {
-#pragma unroll
-            for (int j = 0; j < LANES; ++j)
-              if (full || base + j < n) out[base + j] = a.v[j];
-          }
-          break;
-        }
-        case ST_I:
-        case ST_B: {
-          const Q4 a = R.getQ(c.a);
-#pragma unroll
-          for (int j = 0; j < LANES; ++j) {
-            if (!full && base + j >= n) continue;
-            if (c.op == ST_I) static_cast<long long *>(p.out)[base + j] = a.v[j];
-            else static_cast<uint8_t *>(p.out)[base + j] = a.v[j] != 0;
-          }
-          break;
-        }
-        default: break;
-      }
-    }
+    Program::run(p, R, Lanes<Idx>{base, coord, base + LANES <= n, n});
   }
 }
 
