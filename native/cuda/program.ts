@@ -29,7 +29,7 @@ export enum Opcode {
   Col2im = 11,
   /** Softmax's gradient along rows of [outer, size], in place: dS = P ⊙ (dP − Σ P ⊙ dP). */
   SoftmaxGrad = 12,
-  /** Winograd F(2×2, 3×3) convolution: the filter, input and output transforms (see `winograd`). */
+  /** Winograd F(m×m, 3×3) convolution: the filter, input and output transforms (see `winograd`). */
   WinogradFilter = 13,
   WinogradInput = 14,
   WinogradOutput = 15,
@@ -165,6 +165,22 @@ export interface GemmRec {
 }
 
 /** Builds one program; each method appends one instruction. */
+/** A Winograd transform's shape (ProgramWriter.winograd). */
+export interface WinogradShape {
+  n: number;
+  c: number;
+  k: number;
+  h: number;
+  w: number;
+  pad: number;
+  oh: number;
+  ow: number;
+  ty0: number;
+  tr: number;
+  tile: 2 | 4;
+  flip: boolean;
+}
+
 export class ProgramWriter {
   private nums: number[] = [];
   private count = 0;
@@ -312,37 +328,25 @@ export class ProgramWriter {
   }
 
   /**
-   * One transform of a Winograd F(2×2, 3×3) convolution (stride 1) of images [n, c, h, w] by
-   * filters [k, c, 3, 3] into [n, k, oh, ow], over tile rows ty0… (tr of them; tiles are 2×2
-   * output pixels, tw = ⌈ow/2⌉ to a row, T = n·tr·tw in all):
-   * - filter: weights → U[16][k][c]; `flip` reads a transposed convolution's [c, k, 3, 3] kernel
+   * One transform of a Winograd F(m×m, 3×3) convolution (stride 1, m = `tile`, 2 or 4) of images
+   * [n, c, h, w] by filters [k, c, 3, 3] into [n, k, oh, ow], over tile rows ty0… (tr of them;
+   * a tile is m×m output pixels, tw = ⌈ow/m⌉ to a row, T = n·tr·tw in all; P = (m+2)² points):
+   * - filter: weights → U[P][k][c]; `flip` reads a transposed convolution's [c, k, 3, 3] kernel
    *   turned by 180°, which makes it the ordinary convolution it equals at stride 1;
-   * - input: images → V[16][c][T];
-   * - output: M[16][k][T] (the 16 GEMMs U·V) → output rows 2·ty0… of the images.
+   * - input: images → V[P][c][T];
+   * - output: M[P][k][T] (the P GEMMs U·V) → output rows m·ty0… of the images.
    */
   winograd(
     op: Opcode.WinogradFilter | Opcode.WinogradInput | Opcode.WinogradOutput,
     src: DeviceLoc,
     dst: DeviceLoc,
-    p: {
-      n: number;
-      c: number;
-      k: number;
-      h: number;
-      w: number;
-      pad: number;
-      oh: number;
-      ow: number;
-      ty0: number;
-      tr: number;
-      flip: boolean;
-    },
+    p: WinogradShape,
   ): void {
     this.count++;
     this.nums.push(op);
     this.loc(src);
     this.loc(dst);
-    this.nums.push(p.n, p.c, p.k, p.h, p.w, p.pad, p.oh, p.ow, p.ty0, p.tr, p.flip ? 1 : 0);
+    this.nums.push(p.n, p.c, p.k, p.h, p.w, p.pad, p.oh, p.ow, p.ty0, p.tr, p.tile, p.flip ? 1 : 0);
   }
 
   /** `count` half-width floats (`type` F16 or BF16) at `src` to float32 at `dst`. */

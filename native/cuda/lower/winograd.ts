@@ -1,16 +1,18 @@
-// 3×3 convolutions at stride 1 by Winograd's F(2×2, 3×3): each 2×2 tile of output pixels costs
-// 16 multiplications per input channel instead of 36, and the columns im2col would write (nine
-// copies of the input) are never made. The three transforms are kernels; the 16 products are one
-// strided-batched GEMM, M[ξ] = U[ξ]·V[ξ], over every tile of a chunk of images, or of a band of
-// tile rows where one image's tiles exceed the scratch limit. The sums are reordered against a
-// direct convolution, as cuDNN's float32 Winograd reorders them, by a few float32 roundings.
+// 3×3 convolutions at stride 1 by Winograd's F(m×m, 3×3): each m×m tile of output pixels costs
+// (m+2)² multiplications per input channel instead of 9m² (F(2×2): 16 for 4 pixels, F(4×4): 36
+// for 16), and the columns im2col would write (nine copies of the input) are never made. The three
+// transforms are kernels; the (m+2)² products are one strided-batched GEMM, M[ξ] = U[ξ]·V[ξ], over
+// every tile of a chunk of images, or of a band of tile rows where one image's tiles exceed the
+// scratch limit. The sums are reordered against a direct convolution, as cuDNN's float32 Winograd
+// reorders them: F(2×2) by a few float32 roundings, F(4×4) by somewhat more (its points are 0, ±1,
+// ±2), so F(4×4) serves only the large images where the products dominate.
 import type { Tensor } from '../../graph/ir.js';
 import { Opcode } from '../program.js';
 import type { PlanContext, Place } from './context.js';
 import { shift } from './context.js';
 
-/** The Winograd points: 4×4 transformed values per 2×2 output tile. */
-const POINTS = 16;
+/** Output rows and columns from which F(4×4) tiles are used: the VAE's and the UNet's outer levels. */
+const LARGE_TILES_FROM = 32;
 
 export interface WinogradConv {
   x: Place;
@@ -23,7 +25,7 @@ export interface WinogradConv {
   k: number;
   h: number;
   w: number;
-  /** Padding of the equivalent convolution: input row 2·ty − pad + i feeds tile row ty (negative: cropping). */
+  /** Padding of the equivalent convolution: input row m·ty − pad + i feeds tile row ty (negative: cropping). */
   pad: number;
   oh: number;
   ow: number;
@@ -35,12 +37,14 @@ export const winogradApplies = (kh: number, kw: number, stride: number): boolean
 
 export function pushWinograd(t: Tensor, s: number, p: PlanContext, d: WinogradConv): void {
   const { n, c, k, oh, ow } = d;
-  const th = Math.ceil(oh / 2);
-  const tw = Math.ceil(ow / 2);
-  const bytesPerTile = POINTS * (c + k) * 4;
-  const shape = { n: 0, c, k, h: d.h, w: d.w, pad: d.pad, oh, ow, ty0: 0, tr: th, flip: d.flip };
+  const tile = Math.min(oh, ow) >= LARGE_TILES_FROM ? 4 : 2;
+  const points = (tile + 2) ** 2;
+  const th = Math.ceil(oh / tile);
+  const tw = Math.ceil(ow / tile);
+  const bytesPerTile = points * (c + k) * 4;
+  const shape = { n: 0, c, k, h: d.h, w: d.w, pad: d.pad, oh, ow, ty0: 0, tr: th, tile, flip: d.flip } as const;
 
-  const U = p.newSlot(POINTS * k * c * 4, s);
+  const U = p.newSlot(points * k * c * 4, s);
   p.push(t, 'winograd filter', (w, at) => w.winograd(Opcode.WinogradFilter, at(d.filters), at(U), { ...shape, n: 1 }));
   // Whole images where they fit the scratch limit, else bands of tile rows of one image.
   const perImage = th * tw * bytesPerTile;
@@ -48,8 +52,8 @@ export function pushWinograd(t: Tensor, s: number, p: PlanContext, d: WinogradCo
   const images = whole ? Math.min(n, Math.floor(p.scratchLimit / perImage)) : 1;
   const bandRows = whole ? th : Math.min(th, Math.max(1, Math.floor(p.scratchLimit / (tw * bytesPerTile))));
   const tiles = images * bandRows * tw;
-  const V = p.newSlot(POINTS * c * tiles * 4, s);
-  const M = p.newSlot(POINTS * k * tiles * 4, s);
+  const V = p.newSlot(points * c * tiles * 4, s);
+  const M = p.newSlot(points * k * tiles * 4, s);
   for (let n0 = 0; n0 < n; n0 += images) {
     const nc = Math.min(images, n - n0);
     const src = shift(d.x, n0 * c * d.h * d.w * 4);
@@ -65,7 +69,7 @@ export function pushWinograd(t: Tensor, s: number, p: PlanContext, d: WinogradCo
         m: k,
         n: T,
         k: c,
-        batch: POINTS,
+        batch: points,
       });
       p.push(t, 'winograd output', (w, at) => w.winograd(Opcode.WinogradOutput, at(M), at(dst), band));
     }

@@ -390,26 +390,80 @@ __global__ void __launch_bounds__(BLOCK) im2colKernel(const __grid_constant__ Co
   }
 }
 
-// Winograd F(2×2, 3×3) (Lavin and Gray): U = G·g·Gᵀ, V = Bᵀ·d·B, Y = Aᵀ·(Σ_c U ⊙ V)·A, with point
-// ξ = 4·row + column. The rows and columns use the same one-dimensional transform.
+// Winograd F(M×M, 3×3) (Lavin and Gray) for M = 2 and 4: U = G·g·Gᵀ, V = Bᵀ·d·B and
+// Y = Aᵀ·(Σ_c U ⊙ V)·A over tiles of (M+2)² points, point ξ = (M+2)·row + column. F(4×4) takes
+// 36 products for 16 outputs instead of 16 for 4, at some float32 accuracy (its points are 0, ±1, ±2).
+template <int M>
+struct WinogradMatrices;
+template <>
+struct WinogradMatrices<2> {
+  static constexpr int A = 4;
+  __device__ static float bt(int r, int k) {
+    constexpr float m[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+    return m[r][k];
+  }
+  __device__ static float g(int r, int k) {
+    constexpr float m[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+    return m[r][k];
+  }
+  __device__ static float at(int r, int k) {
+    constexpr float m[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+    return m[r][k];
+  }
+};
+template <>
+struct WinogradMatrices<4> {
+  static constexpr int A = 6;
+  __device__ static float bt(int r, int k) {
+    constexpr float m[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                               {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+    return m[r][k];
+  }
+  __device__ static float g(int r, int k) {
+    constexpr float m[6][3] = {{1.f / 4, 0, 0},           {-1.f / 6, -1.f / 6, -1.f / 6}, {-1.f / 6, 1.f / 6, -1.f / 6},
+                               {1.f / 24, 1.f / 12, 1.f / 6}, {1.f / 24, -1.f / 12, 1.f / 6}, {0, 0, 1}};
+    return m[r][k];
+  }
+  __device__ static float at(int r, int k) {
+    constexpr float m[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+    return m[r][k];
+  }
+};
 
-/** G·(a, b, c): the filter transform of one row or column. */
-__device__ inline void filterRow(float a, float b, float c, float *o) {
-  o[0] = a;
-  o[1] = 0.5f * (a + b + c);
-  o[2] = 0.5f * (a - b + c);
-  o[3] = c;
+/** out[r][q] = Σ_k coef(r, k)·in[k][q] (R×Q = (R×K)·(K×Q)), skipping the zero coefficients. */
+template <int R, int K, int Q, typename Coef>
+__device__ inline void leftMultiply(Coef coef, const float (&in)[K][Q], float (&out)[R][Q]) {
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int q = 0; q < Q; ++q) {
+      float acc = 0.f;
+#pragma unroll
+      for (int k = 0; k < K; ++k)
+        if (coef(r, k) != 0.f) acc += coef(r, k) * in[k][q];
+      out[r][q] = acc;
+    }
 }
 
-/** Bᵀ·(d0, d1, d2, d3): the input transform of one row or column. */
-__device__ inline void inputRow(float d0, float d1, float d2, float d3, float *o) {
-  o[0] = d0 - d2;
-  o[1] = d1 + d2;
-  o[2] = d2 - d1;
-  o[3] = d1 - d3;
+/** out[r][q] = Σ_k in[r][k]·coef(q, k) (in times the transposed coefficients). */
+template <int R, int K, int Q, typename Coef>
+__device__ inline void rightMultiplyT(Coef coef, const float (&in)[R][K], float (&out)[R][Q]) {
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int q = 0; q < Q; ++q) {
+      float acc = 0.f;
+#pragma unroll
+      for (int k = 0; k < K; ++k)
+        if (coef(q, k) != 0.f) acc += in[r][k] * coef(q, k);
+      out[r][q] = acc;
+    }
 }
 
+template <int M>
 __global__ void __launch_bounds__(BLOCK) winogradFilterKernel(const __grid_constant__ WinogradParams p) {
+  using W = WinogradMatrices<M>;
+  constexpr int A = W::A;
   const int64_t total = p.k * p.c;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(BLOCK) + threadIdx.x; i < total; i += gridDim.x * static_cast<int64_t>(BLOCK)) {
     const int64_t kk = i / p.c, ch = i - kk * p.c;
@@ -419,88 +473,70 @@ __global__ void __launch_bounds__(BLOCK) winogradFilterKernel(const __grid_const
 #pragma unroll
       for (int q = 0; q < 3; ++q)
         g[r][q] = p.flip ? p.src[((ch * p.k + kk) * 3 + (2 - r)) * 3 + (2 - q)] : p.src[(i * 3 + r) * 3 + q];
-    float gg[4][3];
+    float gg[A][3], u[A][A];
+    leftMultiply<A, 3, 3>(W::g, g, gg);
+    rightMultiplyT<A, 3, A>(W::g, gg, u);
 #pragma unroll
-    for (int q = 0; q < 3; ++q) {
-      float col[4];
-      filterRow(g[0][q], g[1][q], g[2][q], col);
+    for (int r = 0; r < A; ++r)
 #pragma unroll
-      for (int r = 0; r < 4; ++r) gg[r][q] = col[r];
-    }
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      float u[4];
-      filterRow(gg[r][0], gg[r][1], gg[r][2], u);
-#pragma unroll
-      for (int q = 0; q < 4; ++q) p.dst[((4 * r + q) * p.k + kk) * p.c + ch] = u[q];
-    }
+      for (int q = 0; q < A; ++q) p.dst[((A * r + q) * p.k + kk) * p.c + ch] = u[r][q];
   }
 }
 
+template <int M>
 __global__ void __launch_bounds__(BLOCK) winogradInputKernel(const __grid_constant__ WinogradParams p) {
-  const int64_t tw = (p.ow + 1) / 2, perImage = p.tr * tw, T = p.n * perImage;
+  using W = WinogradMatrices<M>;
+  constexpr int A = W::A;
+  const int64_t tw = (p.ow + M - 1) / M, perImage = p.tr * tw, T = p.n * perImage;
   const int64_t total = p.c * T;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(BLOCK) + threadIdx.x; i < total; i += gridDim.x * static_cast<int64_t>(BLOCK)) {
     const int64_t ch = i / T, t = i - ch * T;
     const int64_t b = t / perImage, rem = t - b * perImage;
     const int64_t ty = p.ty0 + rem / tw, tx = rem % tw;
-    const int64_t y0 = 2 * ty - p.pad, x0 = 2 * tx - p.pad;
+    const int64_t y0 = M * ty - p.pad, x0 = M * tx - p.pad;
     const float *img = p.src + (b * p.c + ch) * p.h * p.w;
-    float d[4][4];
+    float d[A][A], e[A][A], v[A][A];
 #pragma unroll
-    for (int r = 0; r < 4; ++r)
+    for (int r = 0; r < A; ++r)
 #pragma unroll
-      for (int q = 0; q < 4; ++q) {
+      for (int q = 0; q < A; ++q) {
         const int64_t y = y0 + r, x = x0 + q;
         d[r][q] = (y >= 0 && y < p.h && x >= 0 && x < p.w) ? img[y * p.w + x] : 0.f;
       }
-    float e[4][4];
+    leftMultiply<A, A, A>(W::bt, d, e);
+    rightMultiplyT<A, A, A>(W::bt, e, v);
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      float col[4];
-      inputRow(d[0][q], d[1][q], d[2][q], d[3][q], col);
+    for (int r = 0; r < A; ++r)
 #pragma unroll
-      for (int r = 0; r < 4; ++r) e[r][q] = col[r];
-    }
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      float v[4];
-      inputRow(e[r][0], e[r][1], e[r][2], e[r][3], v);
-#pragma unroll
-      for (int q = 0; q < 4; ++q) p.dst[((4 * r + q) * p.c + ch) * T + t] = v[q];
-    }
+      for (int q = 0; q < A; ++q) p.dst[((A * r + q) * p.c + ch) * T + t] = v[r][q];
   }
 }
 
+template <int M>
 __global__ void __launch_bounds__(BLOCK) winogradOutputKernel(const __grid_constant__ WinogradParams p) {
-  const int64_t tw = (p.ow + 1) / 2, perImage = p.tr * tw, T = p.n * perImage;
+  using W = WinogradMatrices<M>;
+  constexpr int A = W::A;
+  const int64_t tw = (p.ow + M - 1) / M, perImage = p.tr * tw, T = p.n * perImage;
   const int64_t total = p.k * T;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(BLOCK) + threadIdx.x; i < total; i += gridDim.x * static_cast<int64_t>(BLOCK)) {
     const int64_t kk = i / T, t = i - kk * T;
     const int64_t b = t / perImage, rem = t - b * perImage;
     const int64_t ty = p.ty0 + rem / tw, tx = rem % tw;
-    float m[4][4];
+    float m[A][A], f[M][A], y[M][M];
 #pragma unroll
-    for (int r = 0; r < 4; ++r)
+    for (int r = 0; r < A; ++r)
 #pragma unroll
-      for (int q = 0; q < 4; ++q) m[r][q] = p.src[((4 * r + q) * p.k + kk) * T + t];
-    // Aᵀ·m·A, with Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
-    float f[2][4];
-#pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      f[0][q] = m[0][q] + m[1][q] + m[2][q];
-      f[1][q] = m[1][q] - m[2][q] - m[3][q];
-    }
+      for (int q = 0; q < A; ++q) m[r][q] = p.src[((A * r + q) * p.k + kk) * T + t];
+    leftMultiply<M, A, A>(W::at, m, f);
+    rightMultiplyT<M, A, M>(W::at, f, y);
     float *out = p.dst + (b * p.k + kk) * p.oh * p.ow;
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int64_t y = 2 * ty + r;
-      if (y >= p.oh) continue;
-      const float y0 = f[r][0] + f[r][1] + f[r][2], y1 = f[r][1] - f[r][2] - f[r][3];
-      const int64_t x = 2 * tx;
-      out[y * p.ow + x] = y0;
-      if (x + 1 < p.ow) out[y * p.ow + x + 1] = y1;
-    }
+    for (int r = 0; r < M; ++r)
+#pragma unroll
+      for (int q = 0; q < M; ++q) {
+        const int64_t oy = M * ty + r, ox = M * tx + q;
+        if (oy < p.oh && ox < p.ow) out[oy * p.ow + ox] = y[r][q];
+      }
   }
 }
 
@@ -667,21 +703,24 @@ cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s) {
 
 cudaError_t launchWinogradFilter(const WinogradParams &p, cudaStream_t s) {
   if (p.k * p.c == 0) return cudaSuccess;
-  winogradFilterKernel<<<gridFor(p.k * p.c), BLOCK, 0, s>>>(p);
+  if (p.tile == 4) winogradFilterKernel<4><<<gridFor(p.k * p.c), BLOCK, 0, s>>>(p);
+  else winogradFilterKernel<2><<<gridFor(p.k * p.c), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 
 cudaError_t launchWinogradInput(const WinogradParams &p, cudaStream_t s) {
-  const int64_t threads = p.c * p.n * p.tr * ((p.ow + 1) / 2);
+  const int64_t threads = p.c * p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
   if (threads == 0) return cudaSuccess;
-  winogradInputKernel<<<gridFor(threads), BLOCK, 0, s>>>(p);
+  if (p.tile == 4) winogradInputKernel<4><<<gridFor(threads), BLOCK, 0, s>>>(p);
+  else winogradInputKernel<2><<<gridFor(threads), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 
 cudaError_t launchWinogradOutput(const WinogradParams &p, cudaStream_t s) {
-  const int64_t threads = p.k * p.n * p.tr * ((p.ow + 1) / 2);
+  const int64_t threads = p.k * p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
   if (threads == 0) return cudaSuccess;
-  winogradOutputKernel<<<gridFor(threads), BLOCK, 0, s>>>(p);
+  if (p.tile == 4) winogradOutputKernel<4><<<gridFor(threads), BLOCK, 0, s>>>(p);
+  else winogradOutputKernel<2><<<gridFor(threads), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 

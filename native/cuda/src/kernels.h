@@ -61,7 +61,7 @@ struct ConvParams {  // im2col / col2im for NCHW
   int64_t y0;  // im2col: first output row (large images are lowered a band of rows at a time)
 };
 
-struct WinogradParams {  // one transform of a Winograd F(2×2, 3×3) convolution (program.ts, winograd)
+struct WinogradParams {  // one transform of a Winograd F(M×M, 3×3) convolution (program.ts, winograd)
   const float *src;
   float *dst;
   int64_t n, c, k;  // images, input channels, output channels
@@ -69,6 +69,7 @@ struct WinogradParams {  // one transform of a Winograd F(2×2, 3×3) convolutio
   int64_t pad;  // input row 2·ty − pad + i feeds tile row ty
   int64_t oh, ow;  // output spatial
   int64_t ty0, tr;  // the band: first tile row and tile rows
+  int64_t tile;  // M: output pixels to a tile's side, 2 or 4
   int64_t flip;  // filter: a transposed convolution's [c, k, 3, 3] kernel, turned 180°
 };
 

@@ -198,6 +198,17 @@ Object.assign(builders, <Record<string, Builder>>{
     outputs: [o.convTranspose2d(k.x([3, 2, 4, 4]), k.x([2, 3, 2, 3]), { stride: 1, pad: 1 })],
     scratchLimitBytes: 18 * 16 * 4,
   }),
+  // F(4×4) tiles from 32 output rows and columns on.
+  'conv2d winograd F(4×4), cut tiles': (k) => ({
+    outputs: [o.conv2d(k.x([1, 2, 35, 33]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
+  }),
+  'conv2d winograd F(4×4) tile-row bands': (k) => ({
+    outputs: [o.conv2d(k.x([2, 2, 32, 34]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
+    scratchLimitBytes: 3 * 9 * 36 * (2 + 3) * 4,
+  }),
+  'convTranspose2d winograd F(4×4)': (k) => ({
+    outputs: [o.convTranspose2d(k.x([1, 3, 34, 32]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
+  }),
   'convTranspose2d winograd (stride 1)': (k) => {
     const x = k.x([3, 2, 5, 4]);
     const w = k.x([2, 3, 3, 3]);

@@ -405,8 +405,8 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.WinogradOutput: {
         const src = loc();
         const dst = loc();
-        const [n, c, k, h, w, pad, oh, ow, ty0, tr, flip] = list(11) as number[] as WinogradShape;
-        winograd(op, src, dst, { n, c, k, h, w, pad, oh, ow, ty0, tr, flip: flip !== 0 });
+        const [n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip] = list(12) as number[] as WinogradShape;
+        winograd(op, src, dst, { n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip: flip !== 0 });
         break;
       }
       case Opcode.Widen: {
@@ -426,9 +426,64 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
   if (at !== code.length) throw new Error('trailing numbers after the last instruction');
 }
 
-type WinogradShape = [number, number, number, number, number, number, number, number, number, number, number];
+type WinogradShape = [number, number, number, number, number, number, number, number, number, number, number, number];
 
-/** The three transforms of Winograd F(2×2, 3×3), in the kernels' order of float32 operations. */
+/** Winograd's transform matrices for F(2×2, 3×3) and F(4×4, 3×3): Bᵀ, G and Aᵀ. */
+const WINOGRAD: Record<2 | 4, { bt: number[][]; g: number[][]; at: number[][] }> = {
+  2: {
+    bt: [
+      [1, 0, -1, 0],
+      [0, 1, 1, 0],
+      [0, -1, 1, 0],
+      [0, 1, 0, -1],
+    ],
+    g: [
+      [1, 0, 0],
+      [0.5, 0.5, 0.5],
+      [0.5, -0.5, 0.5],
+      [0, 0, 1],
+    ],
+    at: [
+      [1, 1, 1, 0],
+      [0, 1, -1, -1],
+    ],
+  },
+  4: {
+    bt: [
+      [4, 0, -5, 0, 1, 0],
+      [0, -4, -4, 1, 1, 0],
+      [0, 4, -4, -1, 1, 0],
+      [0, -2, -1, 2, 1, 0],
+      [0, 2, -1, -2, 1, 0],
+      [0, 4, 0, -5, 0, 1],
+    ],
+    g: [
+      [1 / 4, 0, 0],
+      [-1 / 6, -1 / 6, -1 / 6],
+      [-1 / 6, 1 / 6, -1 / 6],
+      [1 / 24, 1 / 12, 1 / 6],
+      [1 / 24, -1 / 12, 1 / 6],
+      [0, 0, 1],
+    ],
+    at: [
+      [1, 1, 1, 1, 1, 0],
+      [0, 1, -1, 2, -2, 0],
+      [0, 1, 1, 4, 4, 0],
+      [0, 1, -1, 8, -8, 1],
+    ],
+  },
+};
+
+/** coef·x·coefᵀ in float32, skipping zero coefficients as the kernels do (their products may fuse: close, not bit-exact). */
+function sandwich(coef: number[][], x: number[][]): number[][] {
+  const c = coef.map((row) => row.map(f32));
+  const left = c.map((row) =>
+    x[0]!.map((_, q) => row.reduce((acc, v, k) => (v ? f32(acc + f32(v * x[k]![q]!)) : acc), 0)),
+  );
+  return left.map((row) => c.map((crow) => crow.reduce((acc, v, k) => (v ? f32(acc + f32(row[k]! * v)) : acc), 0)));
+}
+
+/** The three transforms of Winograd F(m×m, 3×3), as the kernels compute them. */
 function winograd(
   op: Opcode.WinogradFilter | Opcode.WinogradInput | Opcode.WinogradOutput,
   src: Ptr,
@@ -444,43 +499,30 @@ function winograd(
     ow: number;
     ty0: number;
     tr: number;
+    tile: number;
     flip: boolean;
   },
 ): void {
-  const half = f32(0.5);
-  const filterRow = (a: number, b: number, c: number) => [
-    a,
-    f32(half * f32(f32(a + b) + c)),
-    f32(half * f32(f32(a - b) + c)),
-    c,
-  ];
-  const inputRow = (d0: number, d1: number, d2: number, d3: number) => [
-    f32(d0 - d2),
-    f32(d1 + d2),
-    f32(d2 - d1),
-    f32(d1 - d3),
-  ];
-  /** A 4×4 (or 3×3) tile's columns through `row`, then its rows. */
-  const both = (d: number[][], row: (...v: number[]) => number[]) => {
-    const cols = d[0]!.map((_, q) => row(...d.map((r) => r[q]!)));
-    return cols[0]!.map((_, r) => row(...cols.map((col) => col[r]!)));
-  };
+  if (p.tile !== 2 && p.tile !== 4) throw new Error('winograd: tiles of 2 or 4 output pixels');
+  const m = WINOGRAD[p.tile];
+  const a = p.tile + 2;
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   if (op === Opcode.WinogradFilter) {
     for (let kk = 0; kk < p.k; kk++)
       for (let ch = 0; ch < p.c; ch++) {
-        const g = [0, 1, 2].map((r) =>
-          [0, 1, 2].map((q) =>
+        const g = range(3).map((r) =>
+          range(3).map((q) =>
             f32At(src, p.flip ? ((ch * p.k + kk) * 3 + (2 - r)) * 3 + (2 - q) : ((kk * p.c + ch) * 3 + r) * 3 + q),
           ),
         );
-        both(g, filterRow).forEach((u, r) => u.forEach((x, q) => setF32(dst, ((4 * r + q) * p.k + kk) * p.c + ch, x)));
+        sandwich(m.g, g).forEach((u, r) => u.forEach((x, q) => setF32(dst, ((a * r + q) * p.k + kk) * p.c + ch, x)));
       }
     return;
   }
-  const tw = Math.ceil(p.ow / 2);
+  const tw = Math.ceil(p.ow / p.tile);
   const perImage = p.tr * tw;
   const T = p.n * perImage;
-  const tile = (t: number) => {
+  const tileAt = (t: number) => {
     const b = Math.floor(t / perImage);
     const rem = t - b * perImage;
     return { b, ty: p.ty0 + Math.floor(rem / tw), tx: rem % tw };
@@ -488,33 +530,28 @@ function winograd(
   if (op === Opcode.WinogradInput) {
     for (let ch = 0; ch < p.c; ch++)
       for (let t = 0; t < T; t++) {
-        const { b, ty, tx } = tile(t);
-        const d = [0, 1, 2, 3].map((r) =>
-          [0, 1, 2, 3].map((q) => {
-            const y = 2 * ty - p.pad + r;
-            const x = 2 * tx - p.pad + q;
+        const { b, ty, tx } = tileAt(t);
+        const d = range(a).map((r) =>
+          range(a).map((q) => {
+            const y = p.tile * ty - p.pad + r;
+            const x = p.tile * tx - p.pad + q;
             return y >= 0 && y < p.h && x >= 0 && x < p.w ? f32At(src, ((b * p.c + ch) * p.h + y) * p.w + x) : 0;
           }),
         );
-        both(d, inputRow).forEach((v, r) => v.forEach((x, q) => setF32(dst, ((4 * r + q) * p.c + ch) * T + t, x)));
+        sandwich(m.bt, d).forEach((v, r) => v.forEach((x, q) => setF32(dst, ((a * r + q) * p.c + ch) * T + t, x)));
       }
     return;
   }
   for (let kk = 0; kk < p.k; kk++)
     for (let t = 0; t < T; t++) {
-      const { b, ty, tx } = tile(t);
-      const m = [0, 1, 2, 3].map((r) => [0, 1, 2, 3].map((q) => f32At(src, ((4 * r + q) * p.k + kk) * T + t)));
-      const f = [
-        m[0]!.map((_, q) => f32(f32(m[0]![q]! + m[1]![q]!) + m[2]![q]!)),
-        m[0]!.map((_, q) => f32(f32(m[1]![q]! - m[2]![q]!) - m[3]![q]!)),
-      ];
-      for (let r = 0; r < 2; r++) {
-        const y = 2 * ty + r;
-        if (y >= p.oh) continue;
-        const fr = f[r]!;
-        const out = ((b * p.k + kk) * p.oh + y) * p.ow + 2 * tx;
-        setF32(dst, out, f32(f32(fr[0]! + fr[1]!) + fr[2]!));
-        if (2 * tx + 1 < p.ow) setF32(dst, out + 1, f32(f32(fr[1]! - fr[2]!) - fr[3]!));
-      }
+      const { b, ty, tx } = tileAt(t);
+      const prods = range(a).map((r) => range(a).map((q) => f32At(src, ((a * r + q) * p.k + kk) * T + t)));
+      sandwich(m.at, prods).forEach((row, r) =>
+        row.forEach((x, q) => {
+          const oy = p.tile * ty + r;
+          const ox = p.tile * tx + q;
+          if (oy < p.oh && ox < p.ow) setF32(dst, ((b * p.k + kk) * p.oh + oy) * p.ow + ox, x);
+        }),
+      );
     }
 }
