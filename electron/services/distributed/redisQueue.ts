@@ -200,6 +200,12 @@ export class RedisWorkQueue implements WorkQueue {
             'returnvalue',
             'failedReason',
           ]);
+          if (returned === null && failedReason === null) {
+            // The job's hash went between reading its state and its fields: Redis lost it (restarted empty).
+            opts.onNotice?.(`Redis at ${this.where} no longer holds task ${id} (restarted?); it is queued again`);
+            await this.add(pending.get(id)!);
+            continue;
+          }
           if (state === 'failed') throw new RunFailure(`task ${id} failed: ${failedReason}`);
           let value: unknown = null;
           try {
