@@ -164,23 +164,30 @@ export interface GemmRec {
   offsets?: number[];
 }
 
-/** Builds one program; each method appends one instruction. */
 /** A Winograd transform's shape (ProgramWriter.winograd). */
 export interface WinogradShape {
+  /** Images, input channels, output channels. */
   n: number;
   c: number;
   k: number;
+  /** The input's rows and columns. */
   h: number;
   w: number;
+  /** Padding of the equivalent convolution: input row m·ty − pad + i feeds tile row ty (negative: cropping). */
   pad: number;
+  /** The output's rows and columns. */
   oh: number;
   ow: number;
+  /** The band of tile rows this instruction covers: the first, and how many. */
   ty0: number;
   tr: number;
+  /** m: output pixels to a tile's side. */
   tile: 2 | 4;
+  /** The filters are a transposed convolution's, read turned by 180°. */
   flip: boolean;
 }
 
+/** Builds one program; each method appends one instruction. */
 export class ProgramWriter {
   private nums: number[] = [];
   private count = 0;

@@ -7,28 +7,19 @@
 // reorders them: F(2×2) by a few float32 roundings, F(4×4) by somewhat more (its points are 0, ±1,
 // ±2), so F(4×4) serves only the large images where the products dominate.
 import type { Tensor } from '../../graph/ir.js';
-import { Opcode } from '../program.js';
+import { Opcode, type WinogradShape } from '../program.js';
 import type { PlanContext, Place } from './context.js';
 import { shift } from './context.js';
 
 /** Output rows and columns from which F(4×4) tiles are used: the VAE's and the UNet's outer levels. */
 const LARGE_TILES_FROM = 32;
 
-export interface WinogradConv {
+/** A convolution to lower: its operands' places and its shape (the tiles are chosen here). */
+export interface WinogradConv extends Omit<WinogradShape, 'ty0' | 'tr' | 'tile'> {
   x: Place;
   /** conv2d: [k, c, 3, 3]; a transposed convolution's kernel [c, k, 3, 3] (`flip`). */
   filters: Place;
-  flip: boolean;
   out: Place;
-  n: number;
-  c: number;
-  k: number;
-  h: number;
-  w: number;
-  /** Padding of the equivalent convolution: input row m·ty − pad + i feeds tile row ty (negative: cropping). */
-  pad: number;
-  oh: number;
-  ow: number;
 }
 
 /** Whether a convolution of this kernel and stride is lowered by `pushWinograd`. */

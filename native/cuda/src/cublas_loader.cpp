@@ -38,43 +38,26 @@ std::string load(Api &api, const std::string &) {
 }  // namespace blas
 
 #else
-#include <dlfcn.h>
+#include "dl.h"
 
 namespace blas {
 const char *linkMode() { return "dlopen"; }
 
-template <typename F>
-static bool bind(void *lib, const char *name, F &slot, std::string &missing) {
-  slot = reinterpret_cast<F>(dlsym(lib, name));
-  if (!slot) missing += std::string(missing.empty() ? "" : ", ") + name;
-  return slot != nullptr;
-}
-
 std::string load(Api &api, const std::string &path) {
   // cuBLAS 13 first (what this addon is built and tested with), then 12, whose ABI for
   // these calls is the same.
-  const char *candidates[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
-  void *lib = nullptr;
   std::string tried;
-  if (!path.empty()) {
-    lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!lib) tried += std::string(dlerror()) + "; ";
-  }
-  for (const char *name : candidates) {
-    if (lib) break;
-    lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) tried += std::string(dlerror()) + "; ";
-  }
+  void *lib = skp::openLibrary(path, {"libcublas.so.13", "libcublas.so.12", "libcublas.so"}, tried);
   if (!lib) return "cuBLAS shared library not found (" + tried + "set SKP_CUBLAS_PATH or use a statically linked build)";
   std::string missing;
-  bind(lib, "cublasCreate_v2", api.create, missing);
-  bind(lib, "cublasDestroy_v2", api.destroy, missing);
-  bind(lib, "cublasSetStream_v2", api.setStream, missing);
-  bind(lib, "cublasSetWorkspace_v2", api.setWorkspace, missing);
-  bind(lib, "cublasGetVersion_v2", api.getVersion, missing);
-  bind(lib, "cublasGetStatusString", api.statusString, missing);
-  bind(lib, "cublasGemmStridedBatchedEx", api.gemmStridedBatchedEx, missing);
-  bind(lib, "cublasGemmBatchedEx", api.gemmBatchedEx, missing);
+  skp::bindSymbol(lib, "cublasCreate_v2", api.create, missing);
+  skp::bindSymbol(lib, "cublasDestroy_v2", api.destroy, missing);
+  skp::bindSymbol(lib, "cublasSetStream_v2", api.setStream, missing);
+  skp::bindSymbol(lib, "cublasSetWorkspace_v2", api.setWorkspace, missing);
+  skp::bindSymbol(lib, "cublasGetVersion_v2", api.getVersion, missing);
+  skp::bindSymbol(lib, "cublasGetStatusString", api.statusString, missing);
+  skp::bindSymbol(lib, "cublasGemmStridedBatchedEx", api.gemmStridedBatchedEx, missing);
+  skp::bindSymbol(lib, "cublasGemmBatchedEx", api.gemmBatchedEx, missing);
   if (!missing.empty()) return "cuBLAS library lacks " + missing;
   return "";
 }

@@ -1,6 +1,6 @@
 #include "ew_jit.h"
 
-#include <dlfcn.h>
+#include "dl.h"
 
 #include <algorithm>
 #include <sstream>
@@ -45,13 +45,6 @@ std::string programSource(const EwParams &p, const std::string &name) {
 
 std::string kernelName(size_t i) { return "skp_ew_" + std::to_string(i); }
 
-template <typename F>
-bool bind(void *lib, const char *name, F &slot, std::string &missing) {
-  slot = reinterpret_cast<F>(dlsym(lib, name));
-  if (!slot) missing += std::string(missing.empty() ? "" : ", ") + name;
-  return slot != nullptr;
-}
-
 }  // namespace
 
 std::string ewProgramKey(const EwParams &p) {
@@ -67,31 +60,21 @@ std::string ewProgramKey(const EwParams &p) {
 }
 
 std::string EwJit::init(const std::string &nvrtcPath, int major, int minor) {
-  const char *candidates[] = {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"};
-  void *lib = nullptr;
   std::string tried;
-  if (!nvrtcPath.empty()) {
-    lib = dlopen(nvrtcPath.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!lib) tried += std::string(dlerror()) + "; ";
-  }
-  for (const char *name : candidates) {
-    if (lib) break;
-    lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) tried += std::string(dlerror()) + "; ";
-  }
+  void *lib = openLibrary(nvrtcPath, {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}, tried);
   if (!lib) return "NVRTC not found (" + tried + "it comes with the CUDA toolkit; SKP_NVRTC_PATH names it)";
   std::string missing;
   int (*version)(int *, int *) = nullptr;
-  bind(lib, "nvrtcVersion", version, missing);
-  bind(lib, "nvrtcCreateProgram", create_, missing);
-  bind(lib, "nvrtcGetCUBINSize", cubinSize_, missing);
-  bind(lib, "nvrtcGetCUBIN", cubin_, missing);
-  bind(lib, "nvrtcGetProgramLogSize", logSize_, missing);
-  bind(lib, "nvrtcGetProgramLog", log_, missing);
-  bind(lib, "nvrtcDestroyProgram", destroy_, missing);
-  bind(lib, "nvrtcGetErrorString", error_, missing);
+  bindSymbol(lib, "nvrtcVersion", version, missing);
+  bindSymbol(lib, "nvrtcCreateProgram", create_, missing);
+  bindSymbol(lib, "nvrtcGetCUBINSize", cubinSize_, missing);
+  bindSymbol(lib, "nvrtcGetCUBIN", cubin_, missing);
+  bindSymbol(lib, "nvrtcGetProgramLogSize", logSize_, missing);
+  bindSymbol(lib, "nvrtcGetProgramLog", log_, missing);
+  bindSymbol(lib, "nvrtcDestroyProgram", destroy_, missing);
+  bindSymbol(lib, "nvrtcGetErrorString", error_, missing);
   CompileFn compile = nullptr;
-  bind(lib, "nvrtcCompileProgram", compile, missing);
+  bindSymbol(lib, "nvrtcCompileProgram", compile, missing);
   if (!missing.empty()) return "NVRTC lacks " + missing;
   int vmajor = 0, vminor = 0;
   version(&vmajor, &vminor);

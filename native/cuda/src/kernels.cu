@@ -701,27 +701,29 @@ cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s) {
   return cudaGetLastError();
 }
 
-cudaError_t launchWinogradFilter(const WinogradParams &p, cudaStream_t s) {
-  if (p.k * p.c == 0) return cudaSuccess;
-  if (p.tile == 4) winogradFilterKernel<4><<<gridFor(p.k * p.c), BLOCK, 0, s>>>(p);
-  else winogradFilterKernel<2><<<gridFor(p.k * p.c), BLOCK, 0, s>>>(p);
+namespace {
+using WinogradKernel = void (*)(WinogradParams);
+
+/** One thread per `threads` item, by the kernel for the program's tile size. */
+cudaError_t launchWinograd(WinogradKernel two, WinogradKernel four, int64_t threads, const WinogradParams &p, cudaStream_t s) {
+  if (threads == 0) return cudaSuccess;
+  (p.tile == 4 ? four : two)<<<gridFor(threads), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
+}
+}  // namespace
+
+cudaError_t launchWinogradFilter(const WinogradParams &p, cudaStream_t s) {
+  return launchWinograd(winogradFilterKernel<2>, winogradFilterKernel<4>, p.k * p.c, p, s);
 }
 
 cudaError_t launchWinogradInput(const WinogradParams &p, cudaStream_t s) {
-  const int64_t threads = p.c * p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
-  if (threads == 0) return cudaSuccess;
-  if (p.tile == 4) winogradInputKernel<4><<<gridFor(threads), BLOCK, 0, s>>>(p);
-  else winogradInputKernel<2><<<gridFor(threads), BLOCK, 0, s>>>(p);
-  return cudaGetLastError();
+  const int64_t tiles = p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
+  return launchWinograd(winogradInputKernel<2>, winogradInputKernel<4>, p.c * tiles, p, s);
 }
 
 cudaError_t launchWinogradOutput(const WinogradParams &p, cudaStream_t s) {
-  const int64_t threads = p.k * p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
-  if (threads == 0) return cudaSuccess;
-  if (p.tile == 4) winogradOutputKernel<4><<<gridFor(threads), BLOCK, 0, s>>>(p);
-  else winogradOutputKernel<2><<<gridFor(threads), BLOCK, 0, s>>>(p);
-  return cudaGetLastError();
+  const int64_t tiles = p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
+  return launchWinograd(winogradOutputKernel<2>, winogradOutputKernel<4>, p.k * tiles, p, s);
 }
 
 cudaError_t launchWiden(const WidenParams &p, cudaStream_t s) {

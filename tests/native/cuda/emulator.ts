@@ -4,7 +4,7 @@
 // Agreement with the float64 interpreter then shows that layouts, strides, fusion and
 // GEMM arguments are right; the GPU check (gpuCheck.ts) covers the kernels themselves.
 import { lowered, opDef, opNames } from '../../../native/graph/opset.js';
-import { ElemType, EwOp, FORMAT_VERSION, Opcode } from '../../../native/cuda/program.js';
+import { ElemType, EwOp, FORMAT_VERSION, Opcode, type WinogradShape } from '../../../native/cuda/program.js';
 
 const f32 = Math.fround;
 
@@ -405,7 +405,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.WinogradOutput: {
         const src = loc();
         const dst = loc();
-        const [n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip] = list(12) as number[] as WinogradShape;
+        const [n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip] = list(12) as number[] as WinogradRecord;
         winograd(op, src, dst, { n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip: flip !== 0 });
         break;
       }
@@ -426,7 +426,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
   if (at !== code.length) throw new Error('trailing numbers after the last instruction');
 }
 
-type WinogradShape = [number, number, number, number, number, number, number, number, number, number, number, number];
+type WinogradRecord = [number, number, number, number, number, number, number, number, number, number, number, number];
 
 /** Winograd's transform matrices for F(2×2, 3×3) and F(4×4, 3×3): Bᵀ, G and Aᵀ. */
 const WINOGRAD: Record<2 | 4, { bt: number[][]; g: number[][]; at: number[][] }> = {
@@ -488,20 +488,7 @@ function winograd(
   op: Opcode.WinogradFilter | Opcode.WinogradInput | Opcode.WinogradOutput,
   src: Ptr,
   dst: Ptr,
-  p: {
-    n: number;
-    c: number;
-    k: number;
-    h: number;
-    w: number;
-    pad: number;
-    oh: number;
-    ow: number;
-    ty0: number;
-    tr: number;
-    tile: number;
-    flip: boolean;
-  },
+  p: Omit<WinogradShape, 'tile'> & { tile: number },
 ): void {
   if (p.tile !== 2 && p.tile !== 4) throw new Error('winograd: tiles of 2 or 4 output pixels');
   const m = WINOGRAD[p.tile];
