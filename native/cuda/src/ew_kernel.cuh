@@ -28,8 +28,8 @@ __device__ inline float sigmoidf(float x) {
 __device__ inline float minNan(float a, float b) { return (a != a || b != b) ? __int_as_float(0x7fffffff) : fminf(a, b); }
 __device__ inline float maxNan(float a, float b) { return (a != a || b != b) ? __int_as_float(0x7fffffff) : fmaxf(a, b); }
 
-// Each thread runs the program on LANES consecutive elements at once: the dispatch of every
-// instruction is paid once per LANES elements, and contiguous operands move as 16-byte vectors.
+// Each thread runs the program on LANES consecutive elements at once: the interpreter's dispatch
+// of every instruction is paid once per LANES elements, and contiguous operands move as 16-byte vectors.
 #ifndef SKP_EW_LANES
 #define SKP_EW_LANES 4
 #endif
@@ -92,11 +92,12 @@ __device__ inline void laneOffsets(const EwParams &p, const EwInput &in, int acc
 }
 
 /**
- * A program's registers: LANES values each. Indexed by the program, they would sit in local
- * memory, whose traffic reaches L2 and made these kernels L2-bound (Nsight Compute on an H200:
- * L2 96% busy, DRAM 49%). In shared memory, laid out [register][lane][thread] so a warp's
- * accesses fall in distinct banks, they cost no L2 traffic; programs with more registers than
- * fit use the local arrays.
+ * A program's registers: LANES values each. In a compiled program every index is a constant, so
+ * these arrays become registers. The interpreter indexes them at run time, which would put them
+ * in local memory, whose traffic reaches L2 and made its kernels L2-bound (Nsight Compute on an
+ * H200: L2 96% busy, DRAM 49%); it keeps them in shared memory instead (SharedRegs), laid out
+ * [register][lane][thread] so a warp's accesses fall in distinct banks, and uses these arrays
+ * only for programs with more registers than fit.
  */
 struct LocalRegs {
   F4 f[EW_MAX_REG];
