@@ -78,10 +78,26 @@ std::string EwJit::init(const std::string &nvrtcPath, int major, int minor) {
   if (!missing.empty()) return "NVRTC lacks " + missing;
   int vmajor = 0, vminor = 0;
   version(&vmajor, &vminor);
-  // NVRTC writes machine code only for GPUs it knows: an older NVRTC than the GPU cannot serve it.
+  const std::string named = "NVRTC " + std::to_string(vmajor) + "." + std::to_string(vminor);
   arch_ = "sm_" + std::to_string(major) + std::to_string(minor);
+  // NVRTC writes machine code only for GPUs it knows: an older NVRTC than the GPU cannot serve it.
+  int (*archCount)(int *) = nullptr;
+  int (*archList)(int *) = nullptr;
+  std::string unlisted;
+  if (bindSymbol(lib, "nvrtcGetNumSupportedArchs", archCount, unlisted) &&
+      bindSymbol(lib, "nvrtcGetSupportedArchs", archList, unlisted)) {
+    int n = 0;
+    std::vector<int> archs;
+    if (archCount(&n) == 0 && n > 0) {
+      archs.resize(static_cast<size_t>(n));
+      if (archList(archs.data()) != 0) archs.clear();
+    }
+    const int wanted = major * 10 + minor;
+    if (!archs.empty() && std::find(archs.begin(), archs.end(), wanted) == archs.end())
+      return named + " cannot compile for " + arch_ + " (a newer CUDA toolkit can; SKP_NVRTC_PATH names its libnvrtc.so)";
+  }
   compile_ = compile;
-  described_ = "NVRTC " + std::to_string(vmajor) + "." + std::to_string(vminor) + " for " + arch_;
+  described_ = named + " for " + arch_;
   return "";
 }
 
