@@ -93,18 +93,35 @@ const keysOf = (x: AttentionDims, width: number) => (b: number, h: number) =>
   ((x.kb === 1 ? 0 : b) * x.heads + h) * x.n * width;
 const scratchOf = (x: AttentionDims, c: Chunk) => (b: number, h: number) => ((b - c.b0) * x.heads + h) * c.rows * x.n;
 
+/**
+ * The chunk's rows of `rows` ([B, H, L, width]) times the keys' rows of `keys` ([B, H, N, width])
+ * transposed, into the chunk's [pairs, rows, N] scratch `into`: q·kᵀ for the scores, g·vᵀ for dP.
+ */
+function pushRowsByKeys(
+  l: Lowered,
+  c: Chunk,
+  rows: Place,
+  keys: Place,
+  width: number,
+  into: Place,
+  scale: { alpha?: number; beta?: number },
+): void {
+  const { x } = l;
+  pairGemm(l, c, {
+    a: { place: rows, trans: false, ld: width, at: rowsOf(x, c.l0, width) },
+    b: { place: keys, trans: true, ld: width, at: keysOf(x, width) },
+    c: { place: into, trans: false, ld: x.n, at: scratchOf(x, c) },
+    m: c.rows,
+    n: x.n,
+    k: width,
+    ...scale,
+  });
+}
+
 /** The chunk's probabilities softmax(q kᵀ·scale) into `probs` ([pairs, rows, N]). */
 function pushProbs(l: Lowered, c: Chunk, q: Place, k: Place, probs: Place): void {
   const { x } = l;
-  pairGemm(l, c, {
-    a: { place: q, trans: false, ld: x.d, at: rowsOf(x, c.l0, x.d) },
-    b: { place: k, trans: true, ld: x.d, at: keysOf(x, x.d) },
-    c: { place: probs, trans: false, ld: x.n, at: scratchOf(x, c) },
-    m: c.rows,
-    n: x.n,
-    k: x.d,
-    alpha: l.scale,
-  });
+  pushRowsByKeys(l, c, q, k, x.d, probs, { alpha: l.scale });
   const rows = c.nb * x.heads * c.rows;
   l.p.push(l.t, 'softmax', (w, at) => w.axis(Opcode.Softmax, at(probs), at(probs), rows, x.n, 1));
 }
@@ -337,15 +354,7 @@ export function attentionBackward(members: readonly Tensor[], s: number, p: Plan
     if (!grad || !v) continue;
     // With the maps' gradient folded in, dP starts as it over the head count and the GEMM adds g·vᵀ.
     if (mapsGrad) pushHeadShare(l, c, mapsGrad, grad);
-    pairGemm(l, c, {
-      a: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
-      b: { place: v, trans: true, ld: x.dv, at: keysOf(x, x.dv) },
-      c: { place: grad, trans: false, ld: x.n, at: scratchOf(x, c) },
-      m: c.rows,
-      n: x.n,
-      k: x.dv,
-      beta: mapsGrad ? 1 : 0,
-    });
+    pushRowsByKeys(l, c, g, v, x.dv, grad, { beta: mapsGrad ? 1 : 0 });
     pushScoresGrad(l, c, probs, grad);
     if (dq) pushQueryOrKeyGrad(l, c, 'q', { q, k }, grad, out.get(dq)!);
     if (dk) pushQueryOrKeyGrad(l, c, 'k', { q, k }, grad, out.get(dk)!);
