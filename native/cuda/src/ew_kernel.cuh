@@ -30,10 +30,7 @@ __device__ inline float maxNan(float a, float b) { return (a != a || b != b) ? _
 
 // Each thread runs the program on LANES consecutive elements at once: the interpreter's dispatch
 // of every instruction is paid once per LANES elements, and contiguous operands move as 16-byte vectors.
-#ifndef SKP_EW_LANES
-#define SKP_EW_LANES 4
-#endif
-constexpr int LANES = SKP_EW_LANES;
+constexpr int LANES = 4;
 static_assert(LANES % 4 == 0, "contiguous operands move as 16-byte vectors of 4 lanes");
 struct __align__(16) F4 {
   float v[LANES];
