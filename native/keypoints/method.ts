@@ -168,7 +168,7 @@ export class IterationRunner {
       });
     const latents = new LatentsCache(async (image) => {
       const [out] = await encoder.run({ image: feeds.image(image) });
-      return Float32Array.from(out!.data as Float32Array);
+      return new Float32Array(out!.data as Float32Array);
     }, LATENTS_CACHE_BYTES);
     return new IterationRunner(graph, encoder, latents, s, feeds);
   }
@@ -190,7 +190,7 @@ export class IterationRunner {
       sharpening: scalar(sh),
       equivariance: scalar(eq),
       // A copy: the step keeps every iteration's gradient until the batch is summed.
-      gradient: Float32Array.from(gradient!.data as Float32Array),
+      gradient: new Float32Array(gradient!.data as Float32Array),
     };
   }
 
