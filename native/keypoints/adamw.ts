@@ -1,6 +1,8 @@
 // torch.optim.AdamW on the learned tokens, step for step: every element-wise operation
 // is rounded to float32 in PyTorch's order, so the tokens follow the reference's
-// trajectory (Adam magnifies tiny differences in the update).
+// trajectory (Adam magnifies tiny differences in the update). The element loop runs in
+// WebAssembly (adamwKernel.ts), whose float32 arithmetic rounds exactly so.
+import { adamwKernel, type AdamWArrays, type AdamWScalars } from './adamwKernel.js';
 
 export interface AdamWOptions {
   lr: number;
@@ -22,8 +24,9 @@ export class AdamW {
   readonly eps: number;
   readonly weightDecay: number;
   private steps = 0;
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
+  /** The moments, and room for the step's parameters and gradient, in the kernel's memory. */
+  private readonly arrays: AdamWArrays;
+  private readonly kernel: (s: AdamWScalars) => void;
 
   constructor(
     readonly size: number,
@@ -45,8 +48,9 @@ export class AdamW {
     for (const [name, value, ok] of checks) {
       if (!ok || !Number.isFinite(value)) throw new RangeError(`AdamW: invalid ${name} ${value}`);
     }
-    this.m = new Float32Array(size);
-    this.v = new Float32Array(size);
+    const { arrays, step } = adamwKernel(size);
+    this.arrays = arrays;
+    this.kernel = step;
   }
 
   /** Optimiser steps taken so far. */
@@ -70,15 +74,11 @@ export class AdamW {
     const stepSize = f(-(this.lr / (1 - this.beta1 ** this.steps)));
     const correction2Sqrt = f(Math.sqrt(1 - this.beta2 ** this.steps));
     const eps = f(this.eps);
-    const { m, v } = this;
-    for (let i = 0; i < this.size; i++) {
-      const g = grad[i]!;
-      const p = this.weightDecay !== 0 ? f(params[i]! * decay) : params[i]!;
-      m[i] = f(m[i]! + f(lerpWeight * f(g - m[i]!)));
-      v[i] = f(f(v[i]! * beta2) + f(f(sqWeight * g) * g));
-      const denom = f(f(f(Math.sqrt(v[i]!)) / correction2Sqrt) + eps);
-      params[i] = f(p + f(f(stepSize * m[i]!) / denom));
-    }
+    const { arrays } = this;
+    arrays.params.set(params);
+    arrays.grad.set(grad);
+    this.kernel({ decay, lerpWeight, beta2, sqWeight, stepSize, correction2Sqrt, eps });
+    params.set(arrays.params);
   }
 
   /** Moments and step count, for checkpoints (little-endian). */
@@ -90,8 +90,8 @@ export class AdamW {
     view.setUint32(8, this.steps, true);
     view.setUint32(12, this.size, true);
     for (let i = 0; i < this.size; i++) {
-      view.setFloat32(HEADER_BYTES + 4 * i, this.m[i]!, true);
-      view.setFloat32(HEADER_BYTES + 4 * (this.size + i), this.v[i]!, true);
+      view.setFloat32(HEADER_BYTES + 4 * i, this.arrays.m[i]!, true);
+      view.setFloat32(HEADER_BYTES + 4 * (this.size + i), this.arrays.v[i]!, true);
     }
     return bytes;
   }
@@ -112,8 +112,8 @@ export class AdamW {
     const opt = new AdamW(size, opts);
     opt.steps = view.getUint32(8, true);
     for (let i = 0; i < size; i++) {
-      opt.m[i] = view.getFloat32(HEADER_BYTES + 4 * i, true);
-      opt.v[i] = view.getFloat32(HEADER_BYTES + 4 * (size + i), true);
+      opt.arrays.m[i] = view.getFloat32(HEADER_BYTES + 4 * i, true);
+      opt.arrays.v[i] = view.getFloat32(HEADER_BYTES + 4 * (size + i), true);
     }
     return opt;
   }
@@ -125,6 +125,8 @@ export class AdamW {
  */
 export class GradientAccumulator {
   private sum: Float32Array;
+  /** The array take() handed out last time, reused as the next sum (no allocation per step). */
+  private spare: Float32Array;
   private added = 0;
 
   constructor(
@@ -134,6 +136,7 @@ export class GradientAccumulator {
     if (!Number.isInteger(batch) || batch < 1)
       throw new RangeError(`GradientAccumulator: batch must be a positive integer, got ${batch}`);
     this.sum = new Float32Array(size);
+    this.spare = new Float32Array(size);
   }
 
   get count(): number {
@@ -154,11 +157,14 @@ export class GradientAccumulator {
     this.added += 1;
   }
 
-  /** The accumulated gradient; the accumulator starts over empty. */
+  /**
+   * The accumulated gradient; the accumulator starts over empty. The array is the
+   * accumulator's own and is overwritten after the next take(): use it before then.
+   */
   take(): Float32Array {
-    // Handed over, not copied: a copy of the token table's size costs milliseconds each step.
     const out = this.sum;
-    this.sum = new Float32Array(this.size);
+    this.sum = this.spare.fill(0);
+    this.spare = out;
     this.added = 0;
     return out;
   }

@@ -189,8 +189,8 @@ export class IterationRunner {
       loss: scalar(l),
       sharpening: scalar(sh),
       equivariance: scalar(eq),
-      // A copy: the step keeps every iteration's gradient until the batch is summed.
-      gradient: new Float32Array(gradient!.data as Float32Array),
+      // The run's own array (CompiledGraph.run): kept as it is until the batch is summed.
+      gradient: gradient!.data as Float32Array,
     };
   }
 
@@ -429,10 +429,16 @@ export class AugmentedAverage {
   /** sum / coverage per pixel, 0 where no draw covered it: [K, S, S]. */
   result(): Float32Array {
     const area = this.size * this.size;
-    return this.sum.map((v, i) => {
-      const c = this.coverage[i % area]!;
-      return c === 0 ? 0 : Math.fround(v / c);
-    });
+    const { sum, coverage } = this;
+    // A loop, not TypedArray.map: a callback per pixel of K full-size maps costs tens of ms an image.
+    const out = new Float32Array(sum.length);
+    for (let map = 0; map < sum.length; map += area) {
+      for (let j = 0; j < area; j++) {
+        const c = coverage[j]!;
+        out[map + j] = c === 0 ? 0 : sum[map + j]! / c;
+      }
+    }
+    return out;
   }
 }
 
@@ -440,13 +446,17 @@ export class AugmentedAverage {
 export function mapPeaks(maps: Float32Array, k: number, size: number): Array<{ y: number; x: number; score: number }> {
   const area = size * size;
   return Array.from({ length: k }, (_, n) => {
+    const map = maps.subarray(n * area, (n + 1) * area);
     let best = 0;
-    for (let j = 1; j < area; j++) if (maps[n * area + j]! > maps[n * area + best]!) best = j;
-    return {
-      y: (Math.floor(best / size) + 0.5) / size,
-      x: ((best % size) + 0.5) / size,
-      score: maps[n * area + best]!,
-    };
+    let score = map[0]!;
+    for (let j = 1; j < area; j++) {
+      const v = map[j]!;
+      if (v > score) {
+        best = j;
+        score = v;
+      }
+    }
+    return { y: (Math.floor(best / size) + 0.5) / size, x: ((best % size) + 0.5) / size, score };
   });
 }
 

@@ -10,7 +10,10 @@ export interface HostTensor {
 export interface CompiledGraph {
   /** Names of the graph inputs the caller must feed, in declaration order. */
   readonly inputNames: readonly string[];
-  /** Runs the graph; returns one host tensor per requested output, in order. */
+  /**
+   * Runs the graph; returns one host tensor per requested output, in order, in arrays of its
+   * own that the caller keeps (a later run never writes them).
+   */
   run(feeds: Record<string, HostTensor>): Promise<HostTensor[]>;
   /** Frees the session / device memory. The object is unusable afterwards. */
   release(): Promise<void>;

@@ -88,6 +88,17 @@ const benches: Bench[] = [
     build: (k) => [o.sum(o.matmul(k.weight([8192, 8192], 'float32'), k.weight([8192, 8192], 'float32')), [0, 1])],
   },
   {
+    // SDXL's 16² attention projections, the step's most frequent GEMM: its time without launch gaps.
+    name: 'linear chain: 64 × (512×1280 · 1280×1280)',
+    flops: 64 * 2 * 512 * 1280 * 1280,
+    build: (k) => {
+      const w = scaled(k);
+      let h = k.x([2, 256, 1280]);
+      for (let i = 0; i < 64; i++) h = o.linear(h, w([1280, 1280]));
+      return [o.sum(h, [0, 1, 2])];
+    },
+  },
+  {
     name: 'transformer block fwd+bwd (2×1024 tok, 640 ch, 500 ctx)',
     flops: transformerFlops(2, 1024, 640, 500, 2048),
     build: (k) => transformerBlock(k, 2, 1024, 640, 10, 500, 2048),

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CudaBackend, CudaPrecision, CudaStepTime } from '../../native/cuda/index.js';
 import type { Tensor } from '../../native/graph/ir.js';
+import type { Backend } from '../../native/runtime/backend.js';
 import { Graph } from '../../native/graph/ir.js';
 import { buildAugmentedDraws } from '../../native/keypoints/graphs.js';
 import {
@@ -135,15 +136,20 @@ export async function benchSdxl(
         // an image's first visit: a run of 800 iterations over N images pays it N times.
         const train = async (images: ImageSource): Promise<[number, string]> => {
           const stamps: number[] = [];
+          const inRun: number[] = [];
           await trainTokens(
             model,
-            backend,
+            timingRuns(backend, 'train-step', inRun),
             images,
             { ...s, steps: 4, batchSize: 1 },
             { onProgress: () => stamps.push(performance.now()) },
           );
           const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
-          return [median(intervals), `(median of ${intervals.length})`];
+          // The rest of an iteration is host work between runs: draws, AdamW, copies.
+          return [
+            median(intervals),
+            `(median of ${intervals.length}; ${median(inRun.slice(1)).toFixed(0)} ms of it in the step graph's run)`,
+          ];
         };
         await attempt('training iteration', () => train({ count: 1, load: async () => pixels[0]! }));
         await attempt('training iteration, first visit of its image', () =>
@@ -159,6 +165,28 @@ export async function benchSdxl(
   return rows;
 }
 
+/** `backend`, with the wall time of each run of the graphs compiled as `name` pushed to `ms`. */
+function timingRuns(backend: Backend, name: string, ms: number[]): Backend {
+  return {
+    info: backend.info,
+    fits: backend.fits?.bind(backend),
+    async compile(outputs, opts) {
+      const graph = await backend.compile(outputs, opts);
+      if (opts?.name !== name) return graph;
+      return {
+        inputNames: graph.inputNames,
+        release: () => graph.release(),
+        async run(feeds) {
+          const t0 = performance.now();
+          const out = await graph.run(feeds);
+          ms.push(performance.now() - t0);
+          return out;
+        },
+      };
+    },
+  };
+}
+
 /** Profiles one training step and one augmented draw: where the GPU time goes. */
 async function profileSdxl(backend: CudaBackend, model: LoadedModel, s: RunSettings, profiles: Profiles) {
   const size = s.imageSize;
@@ -167,7 +195,7 @@ async function profileSdxl(backend: CudaBackend, model: LoadedModel, s: RunSetti
   const graphs: [string, Tensor[]][] = [];
   const tg = new Graph();
   const step = buildTrainStep(tg, model, shape, mapSettingsFor(model.scheduler, s), s);
-  graphs.push(['training step', [step.loss, step.gradient, step.maps]]);
+  graphs.push(['training step', [step.loss, step.sharpening, step.equivariance, step.gradient]]);
   const dg = new Graph();
   const draws = buildAugmentedDraws(
     dg,
@@ -197,10 +225,19 @@ async function profileSdxl(backend: CudaBackend, model: LoadedModel, s: RunSetti
             : { dtype: 'float32', shape: [...t.shape], data: Float32Array.from({ length: n }, () => rand()) };
     }
     await graph.run(feeds);
+    const replays: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      await graph.run(feeds);
+      replays.push(performance.now() - t0);
+    }
     const { steps } = await graph.profile(feeds);
     const st = graph.plan.stats;
+    // The launches timed one by one carry each launch's host issue time (cuBLAS's most): the
+    // replayed run is what the GPU spends.
     console.log(
-      `  profile, ${name} at ${size}² (float32): ${st.nodes} nodes → ${st.instructions} launches, arena ${(graph.plan.arenaBytes / 2 ** 30).toFixed(2)} GiB\n    ${breakdown(steps)}`,
+      `  profile, ${name} at ${size}² (float32): ${st.nodes} nodes → ${st.instructions} launches, arena ${(graph.plan.arenaBytes / 2 ** 30).toFixed(2)} GiB, ` +
+        `${median(replays).toFixed(1)} ms a run replayed (feeds in, launches, outputs out)\n    ${breakdown(steps)}`,
     );
     profiles[`SDXL ${size} ${name}`] = steps.map((x) => ({
       kind: x.kind,

@@ -172,6 +172,11 @@ async function badInputChecks(backend: NonNullable<Awaited<ReturnType<typeof loa
   );
   const fine = await graph.run(feeds);
   out.push(`${fine[0]!.data[0] === Math.fround(Math.E) ? 'ok  ' : 'FAIL'} runs again after those errors`);
+  // Each run's outputs are arrays of its own (CompiledGraph.run): training keeps them uncopied.
+  await graph.run({ ...feeds, x: { ...feeds.x, data: new Float32Array(6) } });
+  out.push(
+    `${fine[0]!.data[0] === Math.fround(Math.E) ? 'ok  ' : 'FAIL'} a later run leaves earlier outputs as they were`,
+  );
   await graph.release();
   // A weight file rewritten in place (a model downloaded again) must not be served from the cache.
   const dir = mkdtempSync(join(tmpdir(), 'skp-gpu-weights-'));

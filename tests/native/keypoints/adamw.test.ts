@@ -21,7 +21,58 @@ function textbookAdamW(p0: number[], grads: number[][], lr: number, wd: number, 
   return p;
 }
 
+/** The element loop as adamw.ts had it in JavaScript: Math.fround after each float64 operation. */
+function froundAdamW(p: Float32Array, grads: Float32Array[], lr: number, wd: number, b1 = 0.9, b2 = 0.999, eps = 1e-8) {
+  const f = Math.fround;
+  const m = new Float32Array(p.length);
+  const v = new Float32Array(p.length);
+  grads.forEach((grad, t) => {
+    const step = t + 1;
+    const decay = f(1 - lr * wd);
+    const stepSize = f(-(lr / (1 - b1 ** step)));
+    const correction2Sqrt = f(Math.sqrt(1 - b2 ** step));
+    for (let i = 0; i < p.length; i++) {
+      const g = grad[i]!;
+      const q = wd !== 0 ? f(p[i]! * decay) : p[i]!;
+      m[i] = f(m[i]! + f(f(1 - b1) * f(g - m[i]!)));
+      v[i] = f(f(v[i]! * f(b2)) + f(f(f(1 - b2) * g) * g));
+      const denom = f(f(f(Math.sqrt(v[i]!)) / correction2Sqrt) + f(eps));
+      p[i] = f(q + f(f(stepSize * m[i]!) / denom));
+    }
+  });
+  return { p, m, v };
+}
+
+const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
 describe('AdamW', () => {
+  it('rounds every operation as the float32 loop does, bit for bit, at any size', () => {
+    const rng = new Random(8);
+    for (const [n, wd] of [
+      [1, 0.01],
+      [7, 0],
+      [1024, 1e-4],
+      [1003, 0.3],
+    ] as const) {
+      // Gradients over many magnitudes, exact zeros and negative zeros among them.
+      const grads = Array.from({ length: 12 }, (_, t) =>
+        rng.normals(n).map((g, i) => (i % 97 === 5 ? (t % 2 ? -0 : 0) : g * 10 ** ((i % 9) - 6))),
+      );
+      const p0 = rng.normals(n);
+      const want = froundAdamW(Float32Array.from(p0), grads, 0.005, wd);
+      const opt = new AdamW(n, { lr: 0.005, weightDecay: wd });
+      const p = Float32Array.from(p0);
+      for (const g of grads) opt.step(p, g);
+      expect(bits(p)).toEqual(bits(want.p));
+      // The moments too, through the checkpoint bytes.
+      const state = new DataView(opt.toBytes().buffer);
+      const m = Float32Array.from({ length: n }, (_, i) => state.getFloat32(16 + 4 * i, true));
+      const v = Float32Array.from({ length: n }, (_, i) => state.getFloat32(16 + 4 * (n + i), true));
+      expect(bits(m)).toEqual(bits(want.m));
+      expect(bits(v)).toEqual(bits(want.v));
+    }
+  });
+
   it('takes the hand-computed first two steps', () => {
     const opt = new AdamW(1, { lr: 0.1, weightDecay: 0.01 });
     const p = Float32Array.from([1]);

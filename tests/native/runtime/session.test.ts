@@ -42,6 +42,16 @@ describe('model cache', () => {
     await compiled.release();
   });
 
+  it('hands each run its own output arrays: a later run leaves earlier results as they were', async () => {
+    // The training loop keeps a batch's gradients without copying them (CompiledGraph.run).
+    const compiled = await new OrtBackend({ cacheDir: join(dir, 'own') }).compile(smallGraph());
+    const [first] = await compiled.run(xFeed);
+    const [second] = await compiled.run({ x: { ...xFeed.x, data: Float32Array.from([0, 1, 1, 0]) } });
+    expect(Array.from(first!.data as Float32Array)).toEqual([2, 4, 6, 8]);
+    expect(Array.from(second!.data as Float32Array)).toEqual([6, 8, 2, 4]);
+    await compiled.release();
+  });
+
   it('keys on ops, constants and the weight file’s size and modification time', () => {
     const base = graphKey(smallGraph(), 'linked');
     expect(graphKey(smallGraph(), 'linked')).toBe(base);
