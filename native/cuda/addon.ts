@@ -32,12 +32,16 @@ export interface CudaAddon {
    * Starts CUDA and cuBLAS. With `compileElementwise` (default true), loads NVRTC (from
    * `nvrtcPath` or the usual names) to compile each fused elementwise program into its own
    * kernel; `elementwise` says whether they are compiled, by what, or why they are interpreted.
+   * `kernelCacheDir`, an existing folder, keeps the compiled kernels for later processes.
    */
   init(
     cublasPath?: string,
     nvrtcPath?: string,
     compileElementwise?: boolean,
+    kernelCacheDir?: string,
   ): { cublasVersion: string; elementwise: string };
+  /** In this process: NVRTC runs made, and compiled batches of programs read from the kernel cache folder instead. */
+  elementwiseKernels(): { compiledBatches: number; cachedBatches: number };
   memInfo(): { free: number; total: number };
   /** `poison` fills the new bytes with 0xff (NaN as float32), for tests. */
   alloc(bytes: number, poison?: boolean): number;
@@ -61,6 +65,7 @@ export const ADDON_FUNCTIONS = [
   'probe',
   'buildInfo',
   'init',
+  'elementwiseKernels',
   'memInfo',
   'alloc',
   'free',

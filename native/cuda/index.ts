@@ -1,6 +1,9 @@
 // Entry point of the native CUDA backend. `loadCudaBackend` resolves to null, with the reason
 // kept for `cudaUnavailableReason`, wherever it cannot run (no addon, no NVIDIA GPU or
 // driver, a driver too old, a GPU too old): callers then fall back to ONNX Runtime.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultCacheDir } from '../runtime/cache.js';
 import { addonPath, loadAddon } from './addon.js';
 import type { CudaBackendOptions, CudaPrecision } from './backend.js';
 import { CudaBackend, formatBytes } from './backend.js';
@@ -33,6 +36,20 @@ function memoryLimitFromEnv(): number | null {
   return v === undefined || v === '' ? null : parseMemoryLimit(v);
 }
 
+/**
+ * Where compiled elementwise kernels are kept for later runs (beside ONNX Runtime's cached
+ * models), so only a process's first meeting with a program compiles it: `dir`, or why none.
+ */
+function kernelCache(): { dir: string } | { why: string } {
+  const dir = join(defaultCacheDir(), 'cuda-kernels');
+  try {
+    mkdirSync(dir, { recursive: true });
+    return { dir };
+  } catch (e) {
+    return { why: `${dir} cannot be created: ${(e as Error).message}` };
+  }
+}
+
 function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
   const off = process.env.SKP_CUDA;
   if (off === '0' || off === 'off') {
@@ -62,9 +79,11 @@ function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
     return null;
   }
   let started: { cublasVersion: string; elementwise: string };
+  const kernels = kernelCache();
   try {
     const env = process.env;
-    started = addon.init(env.SKP_CUBLAS_PATH ?? '', env.SKP_NVRTC_PATH ?? '', env.SKP_CUDA_JIT !== '0');
+    const dir = 'dir' in kernels ? kernels.dir : '';
+    started = addon.init(env.SKP_CUBLAS_PATH ?? '', env.SKP_NVRTC_PATH ?? '', env.SKP_CUDA_JIT !== '0', dir);
   } catch (e) {
     reason = `CUDA does not start on ${probe.name}: ${(e as Error).message}`;
     return null;
@@ -76,7 +95,13 @@ function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
   const reasons = [
     `${probe.name}: compute capability ${capability.toFixed(1)}, ${gib} GiB, driver for CUDA ${cuda(probe.driverVersion)}`,
     `addon: CUDA ${cuda(build.cudaRuntime)}, cuBLAS ${started.cublasVersion} (${build.cublas}), ${build.archs}`,
-    `elementwise kernels: ${started.elementwise}`,
+    `elementwise kernels: ${started.elementwise}${
+      !started.elementwise.startsWith('compiled')
+        ? ''
+        : 'dir' in kernels
+          ? `, kept in ${kernels.dir}`
+          : `, compiled again by every run: ${kernels.why}`
+    }`,
   ];
   if (limit !== null) reasons.push(`memory capped at ${formatBytes(limit)} (SKP_CUDA_MEMORY_LIMIT), as a smaller GPU`);
   const device = limit === null ? addon : limitMemory(addon, limit);

@@ -170,18 +170,27 @@ napi_value BuildInfo(napi_env env, napi_callback_info) {
 }
 
 napi_value Init(napi_env env, napi_callback_info info) {
-  auto argv = args(env, info, 3);
-  std::string cublasPath, nvrtcPath;
+  auto argv = args(env, info, 4);
+  std::string cublasPath, nvrtcPath, kernelCacheDir;
   bool compileElementwise = true;
   if (argv.size() > 0) getString(env, argv[0], cublasPath);
   if (argv.size() > 1) getString(env, argv[1], nvrtcPath);
   if (argv.size() > 2) napi_get_value_bool(env, argv[2], &compileElementwise);
-  const std::string err = device.init(cublasPath, nvrtcPath, compileElementwise);
+  if (argv.size() > 3) getString(env, argv[3], kernelCacheDir);
+  const std::string err = device.init(cublasPath, nvrtcPath, compileElementwise, kernelCacheDir);
   if (!err.empty()) return throwError(env, err);
   napi_value out;
   NAPI_OK(napi_create_object(env, &out));
   setString(env, out, "cublasVersion", device.cublasVersion());
   setString(env, out, "elementwise", device.elementwise());
+  return out;
+}
+
+napi_value ElementwiseKernels(napi_env env, napi_callback_info) {
+  napi_value out;
+  NAPI_OK(napi_create_object(env, &out));
+  setNumber(env, out, "compiledBatches", static_cast<double>(device.jit().compiledBatches()));
+  setNumber(env, out, "cachedBatches", static_cast<double>(device.jit().cachedBatches()));
   return out;
 }
 
@@ -392,6 +401,7 @@ napi_value ModuleInit(napi_env env, napi_value exports) {
       {"buildInfo", nullptr, BuildInfo, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"init", nullptr, Init, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"memInfo", nullptr, MemInfo, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"elementwiseKernels", nullptr, ElementwiseKernels, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"alloc", nullptr, Alloc, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"free", nullptr, Free, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"upload", nullptr, Upload, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -84,7 +84,8 @@ Failure Device::check(cudaError_t e, const char *what, int step) {
   return f;
 }
 
-std::string Device::init(const std::string &cublasPath, const std::string &nvrtcPath, bool compileElementwise) {
+std::string Device::init(const std::string &cublasPath, const std::string &nvrtcPath, bool compileElementwise,
+                         const std::string &kernelCacheDir) {
   if (stream_) return "";
   std::string err = blas::load(api_, cublasPath);
   if (!err.empty()) return err;
@@ -108,7 +109,7 @@ std::string Device::init(const std::string &cublasPath, const std::string &nvrtc
     int major = 0, minor = 0;
     cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
     cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
-    const std::string why = jit_.init(nvrtcPath, major, minor);
+    const std::string why = jit_.init(nvrtcPath, major, minor, kernelCacheDir);
     elementwise_ = why.empty() ? "compiled for each program by " + jit_.describe() : "interpreted: " + why;
   } else {
     elementwise_ = "interpreted (SKP_CUDA_JIT=0)";

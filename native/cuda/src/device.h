@@ -88,9 +88,13 @@ class Device {
  public:
   /**
    * Starts CUDA and cuBLAS; returns an empty string on success, else why it cannot. With
-   * `compileElementwise`, loads NVRTC to compile elementwise programs (elementwise() says how they run).
+   * `compileElementwise`, loads NVRTC to compile elementwise programs (elementwise() says how they run),
+   * keeping what it compiles in `kernelCacheDir` where that is not empty.
    */
-  std::string init(const std::string &cublasPath, const std::string &nvrtcPath, bool compileElementwise);
+  std::string init(const std::string &cublasPath, const std::string &nvrtcPath, bool compileElementwise,
+                   const std::string &kernelCacheDir);
+  /** The compiler of elementwise programs, for its counts. */
+  const EwJit &jit() const { return jit_; }
   /** How elementwise programs run: compiled (by what), or interpreted and why. */
   const std::string &elementwise() const { return elementwise_; }
   bool ready() const { return stream_ != nullptr; }

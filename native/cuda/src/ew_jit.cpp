@@ -3,8 +3,14 @@
 #include "dl.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 namespace skp {
 
@@ -45,6 +51,58 @@ std::string programSource(const EwParams &p, const std::string &name) {
 
 std::string kernelName(size_t i) { return "skp_ew_" + std::to_string(i); }
 
+// The cache folder holds one file per compiled batch, named by a hash of everything that made it
+// (compiler, architecture, options, source) and holding that text too: a file is used only when
+// its text equals the batch's byte for byte, so a hash collision or a stale file costs a compile,
+// never a wrong kernel.
+const char CACHE_MAGIC[] = "SKP-EW-CUBIN-1\n";
+
+uint64_t fnv1a64(const std::string &s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+std::string cachePath(const std::string &dir, const std::string &identity) {
+  char name[40];
+  std::snprintf(name, sizeof name, "/ew-%016llx.bin", static_cast<unsigned long long>(fnv1a64(identity)));
+  return dir + name;
+}
+
+bool readCached(const std::string &path, const std::string &identity, std::string &cubin) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  const std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t head = sizeof CACHE_MAGIC - 1;
+  if (all.compare(0, head, CACHE_MAGIC) != 0 || all.size() < head + 8) return false;
+  uint64_t n = 0;
+  std::memcpy(&n, all.data() + head, 8);
+  if (n != identity.size() || all.size() <= head + 8 + n || all.compare(head + 8, n, identity) != 0) return false;
+  cubin = all.substr(head + 8 + n);
+  return true;
+}
+
+/** Written under a temporary name and renamed: a reader never sees half a file. Failing to keep it is not an error. */
+void writeCached(const std::string &path, const std::string &identity, const std::string &cubin) {
+  // Named by process and thread: workers on other GPUs may write the same file at once.
+  const std::string tmp = path + "." + std::to_string(getpid()) + "." +
+                          std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id())) + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return;
+    const uint64_t n = identity.size();
+    f.write(CACHE_MAGIC, sizeof CACHE_MAGIC - 1);
+    f.write(reinterpret_cast<const char *>(&n), 8);
+    f << identity << cubin;
+    if (!f) {
+      f.close();
+      std::remove(tmp.c_str());
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) std::remove(tmp.c_str());
+}
+
 }  // namespace
 
 std::string ewProgramKey(const EwParams &p) {
@@ -59,7 +117,8 @@ std::string ewProgramKey(const EwParams &p) {
   return k.str();
 }
 
-std::string EwJit::init(const std::string &nvrtcPath, int major, int minor) {
+std::string EwJit::init(const std::string &nvrtcPath, int major, int minor, const std::string &cacheDir) {
+  cacheDir_ = cacheDir;
   std::string tried;
   void *lib = openLibrary(nvrtcPath, {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}, tried);
   if (!lib) return "NVRTC not found (" + tried + "it comes with the CUDA toolkit; SKP_NVRTC_PATH names it)";
@@ -101,16 +160,27 @@ std::string EwJit::init(const std::string &nvrtcPath, int major, int minor) {
   return "";
 }
 
-std::string EwJit::compileBatch(const std::vector<const EwParams *> &programs, std::string &cubin) const {
+std::string EwJit::compileBatch(const std::vector<const EwParams *> &programs, std::string &cubin, bool useCache,
+                                bool &fromCache) {
   std::string src = std::string(PRELUDE) + EW_KERNEL_SOURCE;
   for (size_t i = 0; i < programs.size(); ++i) src += programSource(*programs[i], kernelName(i));
-  void *prog = nullptr;
-  int rc = create_(&prog, src.c_str(), "elementwise.cu", 0, nullptr, nullptr);
-  if (rc != 0) return std::string("NVRTC: ") + error_(rc);
   const std::string archOpt = "--gpu-architecture=" + arch_;
   // No contraction of a product and a sum into one rounding: each op rounds as the interpreter's does.
   const char *opts[] = {archOpt.c_str(), "--std=c++17", "--fmad=false", "-default-device"};
+  std::string identity = described_;
+  for (const char *o : opts) identity += std::string(" ") + o;
+  identity += "\n" + src;
+  const std::string file = cacheDir_.empty() ? "" : cachePath(cacheDir_, identity);
+  fromCache = useCache && !file.empty() && readCached(file, identity, cubin);
+  if (fromCache) {
+    ++cached_;
+    return "";
+  }
+  void *prog = nullptr;
+  int rc = create_(&prog, src.c_str(), "elementwise.cu", 0, nullptr, nullptr);
+  if (rc != 0) return std::string("NVRTC: ") + error_(rc);
   rc = compile_(prog, 4, opts);
+  ++compiled_;
   std::string err;
   if (rc != 0) {
     size_t n = 0;
@@ -123,9 +193,28 @@ std::string EwJit::compileBatch(const std::vector<const EwParams *> &programs, s
     cubinSize_(prog, &n);
     cubin.resize(n);
     cubin_(prog, &cubin[0]);
+    if (!file.empty()) writeCached(file, identity, cubin);
   }
   destroy_(&prog);
   return err;
+}
+
+std::string EwJit::loadBatch(const std::string &cubin, size_t count, std::vector<cudaKernel_t> &kernels) {
+  cudaLibrary_t lib = nullptr;
+  cudaError_t e = cudaLibraryLoadData(&lib, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return std::string("loading compiled elementwise kernels: ") + cudaGetErrorString(e);
+  }
+  kernels.assign(count, nullptr);
+  for (size_t i = 0; i < count && e == cudaSuccess; ++i) e = cudaLibraryGetKernel(&kernels[i], lib, kernelName(i).c_str());
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    cudaLibraryUnload(lib);
+    return std::string("finding a compiled elementwise kernel: ") + cudaGetErrorString(e);
+  }
+  libraries_.push_back(lib);
+  return "";
 }
 
 std::string EwJit::kernelsFor(const std::vector<const EwParams *> &programs, std::vector<cudaKernel_t> &out) {
@@ -147,13 +236,16 @@ std::string EwJit::kernelsFor(const std::vector<const EwParams *> &programs, std
   }
   const size_t batches = (newPrograms.size() + BATCH - 1) / BATCH;
   std::vector<std::string> errors(batches), cubins(batches);
+  std::vector<char> fromCache(batches, 0);
   std::vector<std::thread> workers;
   const size_t threads = std::max<size_t>(1, std::min<size_t>(batches, std::thread::hardware_concurrency()));
   for (size_t t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       for (size_t b = t; b < batches; b += threads) {
         const size_t lo = b * BATCH, hi = std::min(newPrograms.size(), lo + BATCH);
-        errors[b] = compileBatch({newPrograms.begin() + lo, newPrograms.begin() + hi}, cubins[b]);
+        bool cached = false;
+        errors[b] = compileBatch({newPrograms.begin() + lo, newPrograms.begin() + hi}, cubins[b], true, cached);
+        fromCache[b] = cached;
       }
     });
   }
@@ -163,16 +255,17 @@ std::string EwJit::kernelsFor(const std::vector<const EwParams *> &programs, std
   // Loaded on the calling thread, the one that holds the CUDA context.
   std::lock_guard<std::mutex> lock(mu_);
   for (size_t b = 0; b < batches; ++b) {
-    cudaLibrary_t lib = nullptr;
-    cudaError_t e = cudaLibraryLoadData(&lib, cubins[b].data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
-    if (e != cudaSuccess) return std::string("loading compiled elementwise kernels: ") + cudaGetErrorString(e);
-    libraries_.push_back(lib);
-    for (size_t i = b * BATCH; i < std::min(newPrograms.size(), (b + 1) * BATCH); ++i) {
-      cudaKernel_t k = nullptr;
-      e = cudaLibraryGetKernel(&k, lib, kernelName(i - b * BATCH).c_str());
-      if (e != cudaSuccess) return std::string("finding a compiled elementwise kernel: ") + cudaGetErrorString(e);
-      cache_[newKeys[i]] = k;
+    const size_t lo = b * BATCH, hi = std::min(newPrograms.size(), lo + BATCH);
+    std::vector<cudaKernel_t> kernels;
+    std::string err = loadBatch(cubins[b], hi - lo, kernels);
+    if (!err.empty() && fromCache[b]) {
+      // A damaged file in the cache folder: compiled again (and written over), as if it were not there.
+      bool cached = false;
+      err = compileBatch({newPrograms.begin() + lo, newPrograms.begin() + hi}, cubins[b], false, cached);
+      if (err.empty()) err = loadBatch(cubins[b], hi - lo, kernels);
     }
+    if (!err.empty()) return err;
+    for (size_t i = lo; i < hi; ++i) cache_[newKeys[i]] = kernels[i - lo];
   }
   out.clear();
   for (const auto &k : keys) out.push_back(cache_.at(k));

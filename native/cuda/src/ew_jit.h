@@ -7,6 +7,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -18,8 +19,11 @@ namespace skp {
 
 class EwJit {
  public:
-  /** Loads NVRTC for a GPU of compute capability major.minor; returns why it cannot compile, or "". */
-  std::string init(const std::string &nvrtcPath, int major, int minor);
+  /**
+   * Loads NVRTC for a GPU of compute capability major.minor; returns why it cannot compile, or "".
+   * `cacheDir`, where not empty, keeps compiled kernels across processes (an existing folder).
+   */
+  std::string init(const std::string &nvrtcPath, int major, int minor, const std::string &cacheDir);
   bool ready() const { return compile_ != nullptr; }
   /** What compiles the kernels, e.g. "NVRTC 13.0 for sm_90". */
   const std::string &describe() const { return described_; }
@@ -30,6 +34,10 @@ class EwJit {
    */
   std::string kernelsFor(const std::vector<const EwParams *> &programs, std::vector<cudaKernel_t> &out);
 
+  /** NVRTC runs made and compiled batches read back from the cache folder, in this process. */
+  size_t compiledBatches() const { return compiled_; }
+  size_t cachedBatches() const { return cached_; }
+
  private:
   using CreateFn = int (*)(void **, const char *, const char *, int, const char *const *, const char *const *);
   using CompileFn = int (*)(void *, int, const char *const *);
@@ -38,8 +46,15 @@ class EwJit {
   using DestroyFn = int (*)(void **);
   using ErrorFn = const char *(*)(int);
 
-  /** One NVRTC run over `programs`: their kernels as machine code, or NVRTC's complaint. */
-  std::string compileBatch(const std::vector<const EwParams *> &programs, std::string &cubin) const;
+  /**
+   * The kernels of `programs` as machine code: read from the cache folder where an earlier
+   * process compiled the same source (`fromCache`), else one NVRTC run. Returns NVRTC's complaint or "".
+   */
+  std::string compileBatch(const std::vector<const EwParams *> &programs, std::string &cubin, bool useCache,
+                           bool &fromCache);
+
+  /** Loads one batch's machine code and finds its `count` kernels, or says why it cannot. */
+  std::string loadBatch(const std::string &cubin, size_t count, std::vector<cudaKernel_t> &kernels);
 
   CreateFn create_ = nullptr;
   CompileFn compile_ = nullptr;
@@ -51,6 +66,8 @@ class EwJit {
   ErrorFn error_ = nullptr;
   std::string arch_;
   std::string described_;
+  std::string cacheDir_;
+  std::atomic<size_t> compiled_{0}, cached_{0};
   std::mutex mu_;
   std::unordered_map<std::string, cudaKernel_t> cache_;
   std::vector<cudaLibrary_t> libraries_;  // kept loaded: their kernels serve every later program

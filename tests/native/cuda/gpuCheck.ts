@@ -5,7 +5,8 @@
 // addon are (the CI machine has neither):
 //   node --import tsx tests/native/cuda/gpuCheck.ts [--json results.json] [--only substring]
 // Exit status 0 when every check passes.
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluate } from '../../../native/graph/interpret.js';
@@ -44,7 +45,68 @@ interface CaseResult {
   ms: number;
 }
 
+/** A small graph of one fused elementwise program, run in a fresh process (--kernel-cache-child). */
+async function kernelCacheChild(): Promise<number> {
+  const backend = await loadCudaBackend();
+  if (!backend) throw new Error(`native CUDA unavailable: ${cudaUnavailableReason()}`);
+  const g = new Graph();
+  const x = g.input('x', [1000]);
+  const graph = await backend.compile([o.add(o.mul(o.exp(x), x), o.tanh(x))], { name: 'kernel cache' });
+  const data = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i));
+  const [y] = await graph.run({ x: { dtype: 'float32', shape: [1000], data } });
+  console.log(JSON.stringify({ ...loadAddon().elementwiseKernels(), y: Array.from(y!.data as Float32Array) }));
+  return 0;
+}
+
+/**
+ * Compiled elementwise kernels kept between processes: a second process reads them instead of
+ * compiling, a damaged file is compiled again, and every process gets the same numbers.
+ */
+function kernelCacheChecks(): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'skp-kernel-cache-'));
+  try {
+    return kernelCacheSteps(dir);
+  } catch (e) {
+    return [`FAIL kept kernels: ${(e as Error).message}`];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function kernelCacheSteps(dir: string): string[] {
+  const child = () => {
+    const r = spawnSync(process.execPath, [process.argv[1]!, '--kernel-cache-child'], {
+      env: { ...process.env, SKP_CACHE_DIR: dir },
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`a process of the check failed: ${r.stderr.slice(-1500)}`);
+    return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      compiledBatches: number;
+      cachedBatches: number;
+      y: number[];
+    };
+  };
+  const first = child();
+  const files = readdirSync(join(dir, 'cuda-kernels')).filter((f) => f.endsWith('.bin'));
+  const second = child();
+  // Each file: magic line, the text's length, the text (compiler, options, source), the machine code.
+  for (const f of files) {
+    const bytes = readFileSync(join(dir, 'cuda-kernels', f));
+    const magic = 'SKP-EW-CUBIN-1\n'.length;
+    bytes.fill(0x78, magic + 8 + Number(bytes.readBigUInt64LE(magic)));
+    writeFileSync(join(dir, 'cuda-kernels', f), bytes);
+  }
+  const damaged = child();
+  const same = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+  return [
+    `${first.compiledBatches > 0 && files.length > 0 ? 'ok  ' : 'FAIL'} the first process compiles and keeps its kernels (${first.compiledBatches} NVRTC runs, ${files.length} files)`,
+    `${second.compiledBatches === 0 && second.cachedBatches > 0 && same(first.y, second.y) ? 'ok  ' : 'FAIL'} a later process reads them, same numbers (${second.compiledBatches} NVRTC runs, ${second.cachedBatches} read)`,
+    `${damaged.compiledBatches > 0 && same(first.y, damaged.y) ? 'ok  ' : 'FAIL'} a damaged file is compiled again, same numbers (${damaged.compiledBatches} NVRTC runs)`,
+  ];
+}
+
 async function main(): Promise<number> {
+  if (args.includes('--kernel-cache-child')) return kernelCacheChild();
   const backend = await loadCudaBackend({ poisonArena: true });
   if (!backend) {
     console.error(`native CUDA unavailable: ${cudaUnavailableReason()}`);
@@ -108,6 +170,8 @@ async function main(): Promise<number> {
   }
 
   const failures = await badInputChecks(backend);
+  if (backend.info.reasons.some((r) => r.startsWith('elementwise kernels: compiled')))
+    failures.push(...kernelCacheChecks());
   const pad = (s: string, n: number) => s.padEnd(n).slice(0, n);
   console.log(
     `\n${pad('case', 48)} ${pad('precision', 9)} ${'max rel L2'.padStart(10)} ${'max |err|'.padStart(10)}  result`,
@@ -134,7 +198,7 @@ async function main(): Promise<number> {
   if (json) writeFileSync(json, JSON.stringify({ device: backend.info, seed, results, badInput: failures }, null, 1));
   const bad = results.filter((r) => !r.ok).length + failures.filter((f) => f.startsWith('FAIL')).length;
   console.log(
-    `\n${results.length - results.filter((r) => !r.ok).length}/${results.length} op cases pass; bad-input checks: ${failures.filter((f) => !f.startsWith('FAIL')).length}/${failures.length}`,
+    `\n${results.length - results.filter((r) => !r.ok).length}/${results.length} op cases pass; other checks: ${failures.filter((f) => !f.startsWith('FAIL')).length}/${failures.length}`,
   );
   return bad ? 1 : 0;
 }
