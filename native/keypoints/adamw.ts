@@ -153,7 +153,11 @@ export class GradientAccumulator {
     if (this.full)
       throw new RangeError(`GradientAccumulator.add: already holds ${this.batch} gradients; take() them first`);
     const { sum, size, batch } = this;
-    for (let i = 0; i < size; i++) sum[i] = f(sum[i]! + f(grad[i]! / batch));
+    // The first gradient is assigned, as PyTorch assigns a first backward's .grad (no 0 + g,
+    // which would turn −0 into +0); a batch of one is then a copy.
+    if (this.added === 0 && batch === 1) sum.set(grad);
+    else if (this.added === 0) for (let i = 0; i < size; i++) sum[i] = f(grad[i]! / batch);
+    else for (let i = 0; i < size; i++) sum[i] = f(sum[i]! + f(grad[i]! / batch));
     this.added += 1;
   }
 
@@ -163,7 +167,7 @@ export class GradientAccumulator {
    */
   take(): Float32Array {
     const out = this.sum;
-    this.sum = this.spare.fill(0);
+    this.sum = this.spare;
     this.spare = out;
     this.added = 0;
     return out;

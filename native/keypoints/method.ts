@@ -16,6 +16,7 @@ import {
   indexVoteNoise,
   indexVotePlan,
   iterationDraws,
+  type IterationDraws,
   planIteration,
   type IterationPlan,
 } from './schedule.js';
@@ -141,6 +142,9 @@ const LATENTS_CACHE_BYTES = 2 ** 30;
 
 /** The compiled training step of a run: one iteration on one image, wherever it runs. */
 export class IterationRunner {
+  /** The draws of the iteration after the last one run, made while the GPU ran that one. */
+  private nextDraws: { iteration: number; draws: IterationDraws } | null = null;
+
   private constructor(
     private readonly graph: CompiledGraph,
     private readonly encoder: CompiledGraph,
@@ -176,8 +180,9 @@ export class IterationRunner {
   /** Iteration `iteration` of the run's schedule (its draws are a function of it) on `image`. */
   async run(image: Float32Array, iteration: number, tokens: Float32Array): Promise<IterationResult> {
     const { s, feeds } = this;
-    const draws = iterationDraws(s.seed, iteration, s.augmentation, feeds.noiseSize);
-    const [l, sh, eq, gradient] = await this.graph.run({
+    const drawsOf = (i: number) => iterationDraws(s.seed, i, s.augmentation, feeds.noiseSize);
+    const draws = this.nextDraws?.iteration === iteration ? this.nextDraws.draws : drawsOf(iteration);
+    const running = this.graph.run({
       image: feeds.image(image),
       latents: f32(await this.latents.of(image), feeds.latentShape),
       theta: f32(draws.theta, [2, 3]),
@@ -185,6 +190,14 @@ export class IterationRunner {
       warpedNoise: f32(draws.warpedNoise, feeds.latentShape),
       tokens: feeds.tokens(tokens),
     });
+    // Iterations mostly come in order: the next one's draws (milliseconds of normals on the host)
+    // are made while this one runs on the device, once the backend has started it (it does so
+    // in a queued callback; setImmediate comes after every one). Handled here so a run that
+    // fails meanwhile is not an unhandled rejection; the await below still throws its error.
+    running.catch(() => undefined);
+    await new Promise((resolve) => setImmediate(resolve));
+    this.nextDraws = { iteration: iteration + 1, draws: drawsOf(iteration + 1) };
+    const [l, sh, eq, gradient] = await running;
     return {
       loss: scalar(l),
       sharpening: scalar(sh),

@@ -140,6 +140,39 @@ describe('AdamW', () => {
 });
 
 describe('GradientAccumulator', () => {
+  it('assigns the first gradient (a batch of one is that gradient, −0 kept) and starts each batch empty', () => {
+    const one = new GradientAccumulator(3, 1);
+    one.add(Float32Array.from([-0, 1.5, -2]));
+    const first = one.take();
+    expect(Object.is(first[0], -0)).toBe(true);
+    expect(Array.from(first)).toEqual([-0, 1.5, -2]);
+    one.add(Float32Array.from([4, 5, 6]));
+    expect(Array.from(one.take())).toEqual([4, 5, 6]);
+    // Arrays handed out earlier are reused: nothing of an earlier batch may remain in a sum.
+    const two = new GradientAccumulator(2, 2);
+    for (const [a, b, want] of [
+      [
+        [1, 1],
+        [3, -1],
+        [2, 0],
+      ],
+      [
+        [2, 2],
+        [2, 2],
+        [2, 2],
+      ],
+      [
+        [0, 0],
+        [0, 0],
+        [0, 0],
+      ],
+    ]) {
+      two.add(Float32Array.from(a!));
+      two.add(Float32Array.from(b!));
+      expect(Array.from(two.take())).toEqual(want);
+    }
+  });
+
   it('sums the per-iteration gradients, each divided by the batch size', () => {
     const acc = new GradientAccumulator(2, 4);
     acc.add(Float32Array.from([1, 2]));

@@ -10,6 +10,8 @@ import { openGoldenCase } from '../../../native/parity/goldenCase.js';
 import { parseRunSettings } from '../../../native/keypoints/settings.js';
 import {
   chooseKeypointIndices,
+  initialTokens,
+  IterationRunner,
   KeypointFinder,
   RunCancelled,
   trainTokens,
@@ -58,6 +60,30 @@ describe('keypoint method loop', () => {
     expect(Array.from(resumed.tokens)).toEqual(Array.from(full.tokens));
     const other = await trainTokens(model, backend, images, { ...settings, seed: 8 });
     expect(Array.from(other.tokens)).not.toEqual(Array.from(full.tokens));
+  });
+
+  it('gives an iteration the same result in any order of iterations (draws are made ahead)', async () => {
+    const tokens = initialTokens(settings, model.unet.config.crossAttentionDim);
+    const image = await images.load(1);
+    const inOrder = await IterationRunner.create(model, backend, settings);
+    const fresh = await IterationRunner.create(model, backend, settings);
+    try {
+      const seen = [];
+      for (const i of [0, 1, 2]) seen.push(await inOrder.run(image, i, tokens));
+      // 2 runs on the draws made ahead while 1 ran; 5, then 3, on draws made when asked.
+      const later = [await inOrder.run(image, 5, tokens), await inOrder.run(image, 3, tokens)];
+      for (const [i, got] of [
+        [2, seen[2]!],
+        [5, later[0]!],
+        [3, later[1]!],
+      ] as const) {
+        const want = await fresh.run(image, i, tokens);
+        expect(got.loss).toBe(want.loss);
+        expect(Array.from(got.gradient)).toEqual(Array.from(want.gradient));
+      }
+    } finally {
+      await Promise.all([inOrder.release(), fresh.release()]);
+    }
   });
 
   it('stops cleanly when cancelled and keeps the last checkpoint', async () => {
