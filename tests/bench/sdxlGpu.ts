@@ -139,7 +139,7 @@ export async function benchSdxl(
           const inRun: number[] = [];
           await trainTokens(
             model,
-            timingRuns(backend, 'train-step', inRun),
+            timingRuns(backend, (name) => name.startsWith('train-step'), inRun),
             images,
             { ...s, steps: 4, batchSize: 1 },
             { onProgress: () => stamps.push(performance.now()) },
@@ -165,14 +165,14 @@ export async function benchSdxl(
   return rows;
 }
 
-/** `backend`, with the wall time of each run of the graphs compiled as `name` pushed to `ms`. */
-function timingRuns(backend: Backend, name: string, ms: number[]): Backend {
+/** `backend`, with the wall time of each run of the graphs whose name `timed` accepts pushed to `ms`. */
+function timingRuns(backend: Backend, timed: (name: string) => boolean, ms: number[]): Backend {
   return {
     info: backend.info,
     fits: backend.fits?.bind(backend),
     async compile(outputs, opts) {
       const graph = await backend.compile(outputs, opts);
-      if (opts?.name !== name) return graph;
+      if (!timed(opts?.name ?? '')) return graph;
       return {
         inputNames: graph.inputNames,
         release: () => graph.release(),
