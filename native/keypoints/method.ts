@@ -13,6 +13,7 @@ import { LatentsCache } from './latentsCache.js';
 import { Random } from './rng.js';
 import {
   augmentationDraws,
+  type AugmentationDraw,
   indexVoteNoise,
   indexVotePlan,
   iterationDraws,
@@ -514,6 +515,9 @@ function passOf(
 
 /** Augmented inference of many images with one compiled graph (ALGORITHM.md, "Keypoints of one image"). */
 export class KeypointFinder {
+  /** Draws made ahead for one image (prepare). */
+  private prepared: { imageKey: number; draws: AugmentationDraw[] } | null = null;
+
   private constructor(
     private readonly graph: CompiledGraph,
     private readonly s: RunSettings,
@@ -546,10 +550,25 @@ export class KeypointFinder {
 
   /** Keypoints of one image; `imageKey` seeds its draws so a re-run gives the same points. */
   async find(image: Float32Array, imageKey: number, signal?: AbortSignal): Promise<ImageKeypoints> {
+    return this.keypointsOf(await this.sums(image, imageKey, signal));
+  }
+
+  /** Makes the draws of image `imageKey` now, for its `sums` to come (findEach: while the device works). */
+  prepare(imageKey: number): void {
+    const { s, feeds } = this;
+    if (this.prepared?.imageKey === imageKey) return;
+    const draws = augmentationDraws(s.seed, imageKey, s.augmentationIterations, s.augmentation, feeds.noiseSize);
+    this.prepared = { imageKey, draws };
+  }
+
+  /** The device's part of `find`: every pass over the image's draws, summed. */
+  async sums(image: Float32Array, imageKey: number, signal?: AbortSignal): Promise<AugmentedAverage> {
     const { s, feeds, batch } = this;
     const size = s.imageSize;
     const k = this.indices.length;
-    const draws = augmentationDraws(s.seed, imageKey, s.augmentationIterations, s.augmentation, feeds.noiseSize);
+    this.prepare(imageKey);
+    const { draws } = this.prepared!;
+    this.prepared = null;
     const average = new AugmentedAverage(k, size);
     for (let first = 0; first < draws.length; first += batch) {
       throwIfCancelled(signal);
@@ -564,12 +583,71 @@ export class KeypointFinder {
       });
       average.update(unwarped!.data as Float32Array, coverage!.data as Float32Array);
     }
+    return average;
+  }
+
+  /** The host's part of `find`: the averaged maps and each one's peak. */
+  keypointsOf(average: AugmentedAverage): ImageKeypoints {
     const maps = average.result();
-    return { points: mapPeaks(maps, k, size), maps };
+    return { points: mapPeaks(maps, this.indices.length, this.s.imageSize), maps };
   }
 
   release(): Promise<void> {
     return this.graph.release();
+  }
+}
+
+/**
+ * Keypoints of `items` in order, as `finder.find` one after another gives them, with the device
+ * kept busy: an image's passes start as soon as the previous image's end, and meanwhile the host
+ * does that previous image's part (`found`: maps, peaks, saving), the next image's draws, and
+ * the loading of the one after (decoding runs off this thread). `load` gives null for an item to
+ * skip (an unreadable file, say); `keyOf` is the item's image key (find's `imageKey`).
+ */
+export async function findEach<T>(
+  finder: KeypointFinder,
+  items: readonly T[],
+  io: {
+    keyOf: (item: T) => number;
+    load: (item: T) => Promise<Float32Array | null>;
+    found: (item: T, keypoints: ImageKeypoints) => void | Promise<void>;
+  },
+  signal?: AbortSignal,
+): Promise<void> {
+  const loads = new Map<number, Promise<Float32Array | null>>();
+  // Started early and awaited later: marked handled so a failure meanwhile is not an unhandled rejection.
+  const loadAt = (i: number) => {
+    let p = loads.get(i);
+    if (!p) {
+      p = io.load(items[i]!);
+      p.catch(() => undefined);
+      loads.set(i, p);
+    }
+    return p;
+  };
+  /** The device passes of the first item from `i` on that loads, started. */
+  const start = async (i: number) => {
+    for (; i < items.length; i++) {
+      throwIfCancelled(signal);
+      const pixels = await loadAt(i);
+      loads.delete(i);
+      if (!pixels) continue;
+      const sums = finder.sums(pixels, io.keyOf(items[i]!), signal);
+      sums.catch(() => undefined);
+      return { i, sums };
+    }
+    return null;
+  };
+  let current = await start(0);
+  while (current) {
+    if (current.i + 1 < items.length) {
+      void loadAt(current.i + 1);
+      finder.prepare(io.keyOf(items[current.i + 1]!));
+    }
+    const sums = await current.sums;
+    const next = await start(current.i + 1);
+    await io.found(items[current.i]!, finder.keypointsOf(sums));
+    current = next;
   }
 }
 

@@ -149,7 +149,16 @@ describe('training from the browser', () => {
     await page.keyboard.press('1');
     await page.locator('.index-row.selected').waitFor();
     expect(await canvas.getAttribute('data-heat-map')).toBe('none');
-    const plain = await canvasSum(page);
+    // The canvas is cleared whenever its box is resized and redrawn on the next update; a CI run
+    // read it in between (all zeros). Its sum is taken once two reads in a row agree and show something.
+    let last = -1;
+    await expect
+      .poll(async () => {
+        const [before, now] = [last, (last = await canvasSum(page))];
+        return now > 0 && now === before;
+      })
+      .toBe(true);
+    const plain = last;
 
     await page.keyboard.press('h');
     const peak = page.getByTestId('heat-map-peak');

@@ -18,6 +18,7 @@ import { KeypointStore } from '../../db/keypointStore.js';
 import { decodeImage, ImageDecodeError, toImagePixels } from '../../../native/images/decode.js';
 import {
   chooseKeypointIndices,
+  findEach,
   KeypointFinder,
   RunCancelled,
   type ImageKeypoints,
@@ -266,20 +267,29 @@ async function findKeypoints(
       `${finder.batch} of ${settings.augmentationIterations} augmentations a pass${settings.warpsPerPass === 0 ? ' (chosen for this device)' : ''}`,
     );
     try {
-      for (const [n, image] of todo.entries()) {
-        let pixels: Float32Array;
-        try {
-          pixels = (await decodeImage(image.absolutePath, settings.imageSize)).pixels;
-        } catch (e) {
-          if (!(e instanceof ImageDecodeError)) throw e;
-          unreadable.push({ path: image.absolutePath, reason: e.message });
-          hooks.log(`no keypoints for ${e.message}`);
-          continue;
-        }
-        const found = await finder.find(pixels, image.id, hooks.signal);
-        write(image, found.points, storedMaps(found.maps, indices.length, settings.imageSize));
-        progress(n + 1);
-      }
+      let n = 0;
+      await findEach(
+        finder,
+        todo,
+        {
+          keyOf: (image) => image.id,
+          load: async (image) => {
+            try {
+              return (await decodeImage(image.absolutePath, settings.imageSize)).pixels;
+            } catch (e) {
+              if (!(e instanceof ImageDecodeError)) throw e;
+              unreadable.push({ path: image.absolutePath, reason: e.message });
+              hooks.log(`no keypoints for ${e.message}`);
+              return null;
+            }
+          },
+          found: (image, found) => {
+            write(image, found.points, storedMaps(found.maps, indices.length, settings.imageSize));
+            progress(++n);
+          },
+        },
+        hooks.signal,
+      );
     } finally {
       await finder.release();
     }

@@ -4,12 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import type { Backend } from '../../../native/runtime/backend.js';
 import { OrtBackend } from '../../../native/runtime/ort.js';
 import { loadSdxlModel } from '../../../native/sdxl/load.js';
 import { openGoldenCase } from '../../../native/parity/goldenCase.js';
 import { parseRunSettings } from '../../../native/keypoints/settings.js';
 import {
   chooseKeypointIndices,
+  findEach,
   initialTokens,
   IterationRunner,
   KeypointFinder,
@@ -121,6 +123,80 @@ describe('keypoint method loop', () => {
       expect(found.maps).toHaveLength(4 * 128 * 128);
       const repeat = await finder.find(await images.load(0), 0);
       expect(repeat.points).toEqual(found.points);
+    } finally {
+      await finder.release();
+    }
+  });
+
+  it('finds each image’s keypoints as find does, in order, starting the next image before the host part of the last', async () => {
+    const tokens = initialTokens(settings, model.unet.config.crossAttentionDim);
+    // One warp a pass: each image takes two passes, so the pipeline also spans multi-pass images.
+    const s = { ...settings, warpsPerPass: 1 };
+    const events: string[] = [];
+    // The real backend, with each run's start and end noted.
+    const noting: Backend = {
+      info: backend.info,
+      async compile(outputs, opts) {
+        const graph = await backend.compile(outputs, opts);
+        return {
+          inputNames: graph.inputNames,
+          release: () => graph.release(),
+          async run(feeds) {
+            events.push('run');
+            const out = await graph.run(feeds);
+            events.push('ran');
+            return out;
+          },
+        };
+      },
+    };
+    const finder = await KeypointFinder.create(model, noting, tokens, [0, 3, 5, 7], s);
+    try {
+      const one: Array<Awaited<ReturnType<typeof finder.find>>> = [];
+      for (const i of [0, 2, 3]) one.push(await finder.find(await images.load(i), 100 + i));
+      events.length = 0;
+      const got: Array<[number, Awaited<ReturnType<typeof finder.find>>]> = [];
+      await findEach(finder, [0, 1, 2, 3], {
+        keyOf: (i) => 100 + i,
+        // Image 1 cannot be read.
+        load: async (i) => (i === 1 ? null : images.load(i)),
+        found: (i, keypoints) => {
+          events.push(`found ${i}`);
+          got.push([i, keypoints]);
+        },
+      });
+      expect(got.map(([i]) => i)).toEqual([0, 2, 3]);
+      got.forEach(([, k], j) => {
+        expect(k.points).toEqual(one[j]!.points);
+        expect(Array.from(k.maps)).toEqual(Array.from(one[j]!.maps));
+      });
+      // Two passes an image; image 2's first pass is under way when image 0's host part runs.
+      expect(events).toEqual([
+        'run',
+        'ran',
+        'run',
+        'ran',
+        'run',
+        'found 0',
+        'ran',
+        'run',
+        'ran',
+        'run',
+        'found 2',
+        'ran',
+        'run',
+        'ran',
+        'found 3',
+      ]);
+      const failing = findEach(finder, [0, 1], {
+        keyOf: (i) => i,
+        load: async (i) => {
+          if (i === 1) throw new Error('disk gone');
+          return images.load(i);
+        },
+        found: () => undefined,
+      });
+      await expect(failing).rejects.toThrow('disk gone');
     } finally {
       await finder.release();
     }
