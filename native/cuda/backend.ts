@@ -8,7 +8,7 @@ import type { ExecutionPlan, Place } from './plan.js';
 import { planGraph } from './plan.js';
 import type { DeviceLoc } from './program.js';
 import type { CudaPrecision } from './precision.js';
-import { distinctStoredBytes, WeightCache } from './weights.js';
+import { anyNarrower, distinctFloat32Bytes, distinctStoredBytes, WeightCache } from './weights.js';
 
 export type { CudaPrecision } from './precision.js';
 
@@ -20,7 +20,19 @@ export interface CudaBackendOptions {
   syncEachStep?: boolean;
   /** Fill each graph's activation memory with NaN first, so tests catch values never written. */
   poisonArena?: boolean;
+  /**
+   * Hold the weights as float32 copies (true) or at their stored width, widened at each use
+   * (false). Unset, each graph gets float32 copies where they fit in FLOAT32_WEIGHTS_SHARE of the card.
+   */
+  float32Weights?: boolean;
 }
+
+/**
+ * Share of the card a graph may take, weights included, with float32 copies of its weights:
+ * they save every widening launch (about 9 ms of a 512² SDXL training step on an H200) at 2 bytes
+ * a weight more, so a card keeps them only with room to spare (a 24 GB card at 512², not a 12 GB one).
+ */
+export const FLOAT32_WEIGHTS_SHARE = 0.5;
 
 export interface CudaCompileOptions extends CompileOptions {
   /** Overrides the backend's precision (and `fast`) for this graph. */
@@ -69,7 +81,7 @@ export class CudaBackend implements Backend {
   private weightGeneration = 0;
   private broken: string | null = null;
   private peakUsed = 0;
-  private lastPlan: { outputs: readonly Tensor[]; plan: ExecutionPlan } | null = null;
+  private lastPlans: { outputs: readonly Tensor[]; plans: Map<boolean, ExecutionPlan> } | null = null;
 
   constructor(
     private readonly addon: CudaAddon,
@@ -124,7 +136,7 @@ export class CudaBackend implements Backend {
 
   /** What compiling `outputs` would allocate, and whether it fits now (no allocation made). */
   memoryNeed(plan: ExecutionPlan): CudaMemoryNeed {
-    const newWeights = this.weights.missingBytes(plan.weights);
+    const newWeights = this.weights.missingBytes(plan.weights, plan.weightsInFloat32);
     const arena = plan.arenaBytes;
     const constants = plan.constantBytes;
     return { arena, constants, newWeights, total: arena + constants + newWeights };
@@ -137,28 +149,42 @@ export class CudaBackend implements Backend {
   }
 
   /**
-   * The plan of `outputs`, kept for the next call: a choice that asks `fits` and then compiles
-   * what fitted plans it once (a second of planning on full-size SDXL). A plan is never changed
-   * after it is made, so reusing it gives the same program.
+   * The plan of `outputs` (weights at their stored width, or as float32 copies), kept for the
+   * next call: a choice that asks `fits` and then compiles what fitted plans it once (a second of
+   * planning on full-size SDXL). A plan is never changed after it is made, so reusing it gives
+   * the same program.
    */
-  private planOf(outputs: readonly Tensor[]): ExecutionPlan {
-    const last = this.lastPlan;
-    if (last && last.outputs.length === outputs.length && last.outputs.every((t, i) => t === outputs[i]))
-      return last.plan;
-    const plan = planGraph(outputs);
-    this.lastPlan = { outputs: [...outputs], plan };
+  private planOf(outputs: readonly Tensor[], weightsInFloat32 = false): ExecutionPlan {
+    const last = this.lastPlans;
+    const same = last && last.outputs.length === outputs.length && last.outputs.every((t, i) => t === outputs[i]);
+    const plans = same ? last.plans : new Map<boolean, ExecutionPlan>();
+    if (!same) this.lastPlans = { outputs: [...outputs], plans };
+    let plan = plans.get(weightsInFloat32);
+    if (!plan) plans.set(weightsInFloat32, (plan = planGraph(outputs, { weightsInFloat32 })));
     return plan;
+  }
+
+  /** The plan a compile of `outputs` uses: with float32 weights where the option or the card's room says so. */
+  private compilePlanOf(outputs: readonly Tensor[]): ExecutionPlan {
+    const stored = this.planOf(outputs);
+    const chosen = this.opts.float32Weights;
+    if (chosen === false || !anyNarrower(stored.weights)) return stored;
+    // The float32 plan's arena is the stored one's less the widened copies: this bound decides before planning it.
+    const need = stored.arenaBytes + stored.constantBytes + distinctFloat32Bytes(stored.weights) + HEADROOM;
+    if (chosen === true || need <= FLOAT32_WEIGHTS_SHARE * this.addon.memInfo().total)
+      return this.planOf(outputs, true);
+    return stored;
   }
 
   compile(outputs: readonly Tensor[], opts: CudaCompileOptions = {}): Promise<CudaCompiledGraph> {
     return this.serial(() => this.compileNow(outputs, opts));
   }
 
-  private compileNow(outputs: readonly Tensor[], opts: CudaCompileOptions): CudaCompiledGraph {
+  private async compileNow(outputs: readonly Tensor[], opts: CudaCompileOptions): Promise<CudaCompiledGraph> {
     if (this.broken) throw new CudaError(this.broken, 'gpu-fault');
     const name = opts.name ?? 'graph';
     if (outputs.length === 0) throw new GraphError(`cuda: graph '${name}' has no outputs`);
-    const plan = this.planOf(outputs);
+    const plan = this.compilePlanOf(outputs);
     const need = this.memoryNeed(plan);
     const { free, total } = this.addon.memInfo();
     if (need.total + HEADROOM > free) {
@@ -174,7 +200,7 @@ export class CudaBackend implements Backend {
     const held: number[] = [];
     let program = 0;
     try {
-      const weightAllocs = this.weights.ensure(plan.weights);
+      const weightAllocs = await this.weights.ensure(plan.weights, plan.weightsInFloat32);
       const arena = this.addon.alloc(plan.arenaBytes, this.opts.poisonArena ?? false);
       held.push(arena);
       const constAlloc = this.addon.alloc(plan.constantBytes);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { defaultCacheDir } from '../runtime/cache.js';
 import { addonPath, loadAddon } from './addon.js';
 import type { CudaBackendOptions, CudaPrecision } from './backend.js';
-import { CudaBackend, formatBytes } from './backend.js';
+import { CudaBackend, FLOAT32_WEIGHTS_SHARE, formatBytes } from './backend.js';
 import { limitMemory, parseMemoryLimit } from './memoryLimit.js';
 
 export type { CudaBackendOptions, CudaPrecision, CudaMemoryNeed } from './backend.js';
@@ -103,6 +103,10 @@ function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
           : `, compiled again by every run: ${kernels.why}`
     }`,
   ];
+  reasons.push(
+    `weights: float32 copies on the GPU for a graph that takes at most ${FLOAT32_WEIGHTS_SHARE * 100}% of its memory with them ` +
+      '(no widening at each use), else kept at their stored width',
+  );
   if (limit !== null) reasons.push(`memory capped at ${formatBytes(limit)} (SKP_CUDA_MEMORY_LIMIT), as a smaller GPU`);
   const device = limit === null ? addon : limitMemory(addon, limit);
   return new CudaBackend(device, probe, { precision: precisionFromEnv(), ...opts }, reasons);

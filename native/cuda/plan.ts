@@ -11,11 +11,11 @@ import { rewriteGraph, type Rewrite } from './rewrite.js';
 import { isElementwise, isImmediate, planFusion } from './fuse.js';
 import { elemBytes } from './layout.js';
 import { attentionBackward } from './lower/attention.js';
-import { PlanContext, describe, type Place, type PlanInput, type Resolver } from './lower/context.js';
+import { PlanContext, describe, storedType, type Place, type PlanInput, type Resolver } from './lower/context.js';
 import { aliases, loweringOf } from './lower/index.js';
 import { alignUp, assignOffsets, peakLiveBytes } from './memory.js';
 import { tf32Policy, type CudaPrecision } from './precision.js';
-import { MAX_RANK, ProgramWriter } from './program.js';
+import { ElemType, MAX_RANK, ProgramWriter } from './program.js';
 
 export type { Home, Place, PlanInput, Resolver } from './lower/context.js';
 
@@ -43,6 +43,8 @@ export interface ExecutionPlan {
   constants: { offset: number; data: Float32Array | BigInt64Array | Uint8Array }[];
   /** Weight nodes read by the plan (the backend's cache uploads each once per model). */
   weights: Tensor[];
+  /** Whether the plan reads every weight as float32 (PlanOptions.weightsInFloat32). */
+  weightsInFloat32: boolean;
   /** The node each instruction belongs to, for naming the op in error messages. */
   steps: Tensor[];
   /** What each instruction launches (elementwise, gemm, im2col, …), for profiles. */
@@ -54,6 +56,12 @@ export interface ExecutionPlan {
 export interface PlanOptions {
   /** Largest scratch buffer for convolution columns; convolutions are split to fit it. */
   scratchLimitBytes?: number;
+  /**
+   * Weights held on the GPU as float32 (the backend widens float16 and bfloat16 ones once, as it
+   * loads them) instead of at their stored width and widened at each use: no widening launches,
+   * at twice the weights' memory.
+   */
+  weightsInFloat32?: boolean;
 }
 
 const DEFAULT_SCRATCH_LIMIT = 256 * 2 ** 20;
@@ -122,7 +130,9 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     [...attentionGroups.values()].flatMap((members) => members.slice(1).map((m) => m.id)),
   );
 
-  const p = new PlanContext(views, kernels, needsMaterial, scratchLimit);
+  const weightsInFloat32 = opts.weightsInFloat32 ?? false;
+  const weightType = weightsInFloat32 ? (): ElemType.F32 => ElemType.F32 : storedType;
+  const p = new PlanContext(views, kernels, needsMaterial, scratchLimit, weightType);
   for (const t of order) {
     if (folded.has(t.id) || views.has(t.id) || loweredWithLead.has(t.id)) continue;
     const group = attentionGroups.get(t.id);
@@ -158,6 +168,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     constantBytes: p.constantBytes,
     constants: p.constants,
     weights: p.weights,
+    weightsInFloat32,
     steps: p.steps,
     kinds: p.kinds,
     stats: {

@@ -1,11 +1,14 @@
-// Model weights on the GPU: read from their files once and kept, at the width they are stored
-// in (SDXL's float16 weights take 2.6 GiB instead of 5.3 in float32), for every graph compiled
-// against the same model; reading them again per graph would dominate start-up. Plans convert
-// them to float32 as they read them (lower/context.ts), so the numbers are those of float32.
+// Model weights on the GPU: read from their files once and kept for every graph compiled against
+// the same model; reading them again per graph would dominate start-up. A plan reads them either
+// at the width they are stored in (SDXL's float16 weights take 2.6 GiB instead of 5.3 in
+// float32), converting to float32 at each use (lower/context.ts), or as float32 copies this cache
+// widens once on the GPU (PlanOptions.weightsInFloat32). The numbers are those of float32 either way.
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { Tensor, WeightRef } from '../graph/ir.js';
 import { numel } from '../graph/ir.js';
 import type { CudaAddon } from './addon.js';
+import { storedType } from './lower/context.js';
+import { ElemType, ProgramWriter } from './program.js';
 
 const WIDTH = { float32: 4, float16: 2, bfloat16: 2 } as const;
 
@@ -36,6 +39,15 @@ const keyOf = (t: Tensor, stamps: Map<string, string>): string => {
 
 /** Device bytes of the weights among `ts`, each stored tensor counted once (graphs may share them). */
 export function distinctStoredBytes(ts: readonly Tensor[]): number {
+  return distinctBytes(ts, storedBytesOf);
+}
+
+/** The same held as float32 (PlanOptions.weightsInFloat32). */
+export function distinctFloat32Bytes(ts: readonly Tensor[]): number {
+  return distinctBytes(ts, (t) => numel(t.shape) * 4);
+}
+
+function distinctBytes(ts: readonly Tensor[], bytesOf: (t: Tensor) => number): number {
   const seen = new Set<string>();
   const stamps = new Map<string, string>();
   let total = 0;
@@ -43,10 +55,16 @@ export function distinctStoredBytes(ts: readonly Tensor[]): number {
     const k = keyOf(t, stamps);
     if (seen.has(k)) continue;
     seen.add(k);
-    total += storedBytesOf(t);
+    total += bytesOf(t);
   }
   return total;
 }
+
+/** Whether any of `ts` is stored narrower than float32 (a float32 plan of them differs). */
+export const anyNarrower = (ts: readonly Tensor[]): boolean => ts.some((t) => refOf(t).storedAs !== 'float32');
+
+/** Stored bytes uploaded at most at once to be widened: the conversion's extra memory. */
+const WIDEN_BATCH_BYTES = 128 * 2 ** 20;
 
 /** Weight `t`'s bytes as its file stores them (what the GPU holds), read from `fd`, the open file. */
 export function readStoredBytes(fd: number, t: Tensor): Buffer {
@@ -61,51 +79,125 @@ export function readStoredBytes(fd: number, t: Tensor): Buffer {
   return bytes;
 }
 
+/** What the cache asks of the addon: memory, uploads, and programs to widen with. */
+export type WeightDevice = Pick<CudaAddon, 'alloc' | 'free' | 'upload' | 'createProgram' | 'run' | 'destroyProgram'>;
+
 export class WeightCache {
   private readonly entries = new Map<string, { alloc: number; bytes: number }>();
 
-  constructor(private readonly addon: CudaAddon) {}
+  constructor(private readonly addon: WeightDevice) {}
 
-  /** Device bytes the weights among `ts` not yet on the GPU will take. */
-  missingBytes(ts: readonly Tensor[]): number {
-    const stamps = new Map<string, string>();
-    return distinctStoredBytes(ts.filter((t) => !this.entries.has(keyOf(t, stamps))));
+  /** A weight's entry: its stored copy, or (`float32`, stored narrower) its float32 copy. */
+  private keyFor(t: Tensor, stamps: Map<string, string>, float32: boolean): string {
+    const k = keyOf(t, stamps);
+    return float32 && refOf(t).storedAs !== 'float32' ? `${k}\0as float32` : k;
   }
 
-  /** Uploads every weight of `ts` not yet on the GPU (one file read per tensor); returns each one's allocation. */
-  ensure(ts: readonly Tensor[]): Map<Tensor, number> {
+  /** Device bytes the weights among `ts` not yet on the GPU will take (as float32 with `float32`). */
+  missingBytes(ts: readonly Tensor[], float32 = false): number {
+    const stamps = new Map<string, string>();
+    const seen = new Set<string>();
+    let total = 0;
+    for (const t of ts) {
+      const k = this.keyFor(t, stamps, float32);
+      if (this.entries.has(k) || seen.has(k)) continue;
+      seen.add(k);
+      total += float32 ? numel(t.shape) * 4 : storedBytesOf(t);
+    }
+    return total;
+  }
+
+  /**
+   * Puts every weight of `ts` on the GPU (one file read per tensor not there yet); returns each
+   * one's allocation. With `float32`, those stored narrower get float32 copies, widened on the
+   * GPU from their stored copy (already there, or uploaded for the purpose and then freed).
+   */
+  async ensure(ts: readonly Tensor[], float32 = false): Promise<Map<Tensor, number>> {
     const fds = new Map<string, number>();
     const stamps = new Map<string, string>();
     const allocs = new Map<Tensor, number>();
+    let widen = new ProgramWriter(() => false);
+    let uploaded: number[] = []; // stored copies made only to be widened
+    let uploadedBytes = 0;
+    let widened: { key: string; alloc: number; bytes: number; tensors: Tensor[] }[] = [];
+    const upload = (t: Tensor): number => {
+      const r = refOf(t);
+      let fd = fds.get(r.file);
+      if (fd === undefined) {
+        try {
+          fd = openSync(r.file, 'r');
+        } catch (e) {
+          throw new Error(`weight '${r.name}': cannot open ${r.file}: ${(e as Error).message}`);
+        }
+        fds.set(r.file, fd);
+      }
+      const bytes = readStoredBytes(fd, t);
+      const alloc = this.addon.alloc(bytes.length);
+      try {
+        this.addon.upload(alloc, 0, bytes);
+      } catch (e) {
+        this.addon.free(alloc);
+        throw e;
+      }
+      return alloc;
+    };
+    // The widening launches so far, run; their copies then join the cache.
+    const flush = async () => {
+      if (widened.length === 0) return;
+      const program = this.addon.createProgram(widen.finish(), false);
+      try {
+        await this.addon.run(program, [], [], false);
+      } finally {
+        this.addon.destroyProgram(program);
+      }
+      for (const w of widened) {
+        this.entries.set(w.key, { alloc: w.alloc, bytes: w.bytes });
+        for (const t of w.tensors) allocs.set(t, w.alloc);
+      }
+      for (const id of uploaded) this.addon.free(id);
+      widen = new ProgramWriter(() => false);
+      uploaded = [];
+      uploadedBytes = 0;
+      widened = [];
+    };
     try {
       for (const t of ts) {
-        const k = keyOf(t, stamps);
+        const k = this.keyFor(t, stamps, float32);
         const have = this.entries.get(k);
         if (have) {
           allocs.set(t, have.alloc);
           continue;
         }
-        const r = refOf(t);
-        let fd = fds.get(r.file);
-        if (fd === undefined) {
-          try {
-            fd = openSync(r.file, 'r');
-          } catch (e) {
-            throw new Error(`weight '${r.name}': cannot open ${r.file}: ${(e as Error).message}`);
-          }
-          fds.set(r.file, fd);
+        const type = storedType(t);
+        if (!float32 || type === ElemType.F32) {
+          const alloc = upload(t);
+          this.entries.set(k, { alloc, bytes: storedBytesOf(t) });
+          allocs.set(t, alloc);
+          continue;
         }
-        const bytes = readStoredBytes(fd, t);
-        const alloc = this.addon.alloc(bytes.length);
-        try {
-          this.addon.upload(alloc, 0, bytes);
-        } catch (e) {
-          this.addon.free(alloc);
-          throw e;
+        const queued = widened.find((w) => w.key === k);
+        if (queued) {
+          queued.tensors.push(t);
+          continue;
         }
-        this.entries.set(k, { alloc, bytes: bytes.length });
-        allocs.set(t, alloc);
+        const stored = this.entries.get(keyOf(t, stamps));
+        let source = stored?.alloc;
+        if (source === undefined) {
+          source = upload(t);
+          uploaded.push(source);
+          uploadedBytes += storedBytesOf(t);
+        }
+        const n = numel(t.shape);
+        const alloc = this.addon.alloc(n * 4);
+        widened.push({ key: k, alloc, bytes: n * 4, tensors: [t] });
+        widen.widen({ alloc: source, offset: 0 }, { alloc, offset: 0 }, n, type);
+        if (uploadedBytes >= WIDEN_BATCH_BYTES) await flush();
       }
+      await flush();
+    } catch (e) {
+      for (const w of widened) this.addon.free(w.alloc);
+      for (const id of uploaded) this.addon.free(id);
+      throw e;
     } finally {
       for (const fd of fds.values()) closeSync(fd);
     }

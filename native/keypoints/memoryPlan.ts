@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { Graph, type Tensor } from '../graph/ir.js';
 import { planGraph } from '../cuda/plan.js';
-import { distinctStoredBytes } from '../cuda/weights.js';
+import { distinctFloat32Bytes, distinctStoredBytes } from '../cuda/weights.js';
 import { buildAugmentedDraws, buildLatentsGraph } from './graphs.js';
 import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
 import { mapSettingsFor, warpsPerPass, type MethodModel } from './method.js';
@@ -36,6 +36,8 @@ export interface GraphMemory {
   constantBytes: number;
   /** Every weight the graph reads, once, at its stored width. */
   weightBytes: number;
+  /** The same held as float32 copies, as a GPU with room does (CudaBackend, FLOAT32_WEIGHTS_SHARE). */
+  float32WeightBytes: number;
   /** All of the above plus CUDA_CONTEXT_BYTES. */
   totalBytes: number;
 }
@@ -51,13 +53,15 @@ export interface MethodMemory {
 /** The graphs of one job, compiled side by side: each its own arena and constants, the weights they read once. */
 function graphMemory(...graphs: Tensor[][]): GraphMemory {
   const plans = graphs.map((outputs) => planGraph(outputs));
-  const weightBytes = distinctStoredBytes(plans.flatMap((p) => p.weights));
+  const weights = plans.flatMap((p) => p.weights);
+  const weightBytes = distinctStoredBytes(weights);
   const arenaBytes = plans.reduce((sum, p) => sum + p.arenaBytes, 0);
   const constantBytes = plans.reduce((sum, p) => sum + p.constantBytes, 0);
   return {
     arenaBytes,
     constantBytes,
     weightBytes,
+    float32WeightBytes: distinctFloat32Bytes(weights),
     totalBytes: arenaBytes + constantBytes + weightBytes + CUDA_CONTEXT_BYTES,
   };
 }
@@ -94,6 +98,7 @@ const graphMemorySchema = z.object({
   arenaBytes: z.number(),
   constantBytes: z.number(),
   weightBytes: z.number(),
+  float32WeightBytes: z.number(),
   totalBytes: z.number(),
 });
 const methodMemorySchema = z.object({

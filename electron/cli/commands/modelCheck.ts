@@ -68,6 +68,10 @@ function describeMemory(io: CliIO, memory: MethodMemory, s: RunSettings, gpu: Gp
     ],
   ];
   for (const [job, g] of jobs) io.out(memoryLine(job, g));
+  io.out(
+    `            where a job's graph then takes at most half the GPU, its weights are held as float32 copies ` +
+      `(no widening at each use): ${gib(memory.training.float32WeightBytes - memory.training.weightBytes)} more for training`,
+  );
   if (!gpu) return;
   const fits = jobs.filter(([, g]) => g.totalBytes <= gpu.totalBytes).map(([job]) => job);
   io.out(

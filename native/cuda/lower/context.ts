@@ -112,6 +112,8 @@ export class PlanContext {
     readonly needsMaterial: (t: Tensor) => boolean,
     /** Largest scratch buffer for convolution columns. */
     readonly scratchLimit: number,
+    /** How each weight sits in GPU memory (storedType, or float32 where the backend widened them once). */
+    readonly weightType: (w: Tensor) => ElemType.F32 | ElemType.F16 | ElemType.BF16,
   ) {}
 
   newSlot(bytes: number, first: number, last = first): Place {
@@ -137,11 +139,11 @@ export class PlanContext {
     return type === ElemType.F32 ? place : this.widen(x, place, type, s);
   }
 
-  /** Marks `x` as read at step `s`; a weight comes as stored (fused kernels convert as they load). */
+  /** Marks `x` as read at step `s`; a weight comes as held on the GPU (fused kernels convert as they load). */
   readStored(x: Tensor, s: number): { place: Place; type: ElemType.F32 | ElemType.F16 | ElemType.BF16 } {
     const p = this.placeOf(x);
     if (p.home.kind === 'arena') p.home.slot.last = Math.max(p.home.slot.last, s);
-    return { place: p, type: p.home.kind === 'weight' ? storedType(p.home.tensor) : ElemType.F32 };
+    return { place: p, type: p.home.kind === 'weight' ? this.weightType(p.home.tensor) : ElemType.F32 };
   }
 
   private widen(x: Tensor, stored: Place, type: ElemType.F16 | ElemType.BF16, s: number): Place {

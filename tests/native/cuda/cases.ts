@@ -306,6 +306,18 @@ Object.assign(builders, <Record<string, Builder>>{
       ],
     };
   },
+  // Weights read by a convolution, a group norm, a GEMM and its gradient, and as an output:
+  // each stored narrower than float32 (widened at each use, or held as float32 copies).
+  'weights float16/bfloat16 in a convolution block, with gradients': (k) => {
+    const x = k.x([2, 4, 6, 6]);
+    const w = k.weight([5, 4, 3, 3], 'float16', 0.3);
+    let h = o.conv2dBias(x, w, k.weight([5], 'bfloat16'), { pad: 1 });
+    h = o.silu(o.groupNorm(h, 5, k.weight([5], 'float16'), k.weight([5], 'bfloat16'), 1e-5));
+    const y = o.linear(o.reshape(h, [2, 180]), k.weight([7, 180], 'float16', 0.1));
+    const loss = o.sum(o.mul(y, y), [0, 1], true);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    return { outputs: [loss, gx!, w] };
+  },
   'fused layerNorm gelu silu': (k) => {
     const x = k.x([2, 5, 16]);
     const y = o.layerNorm(x, k.x([16]), k.x([16]), 1e-5);

@@ -1,8 +1,8 @@
 // Checks the native CUDA backend on a real GPU: every op case of cases.ts (forward graphs
 // and autodiff gradients) against the float64 interpreter, in float32 and TF32 precision,
-// plus the clear failures promised for bad input. Where elementwise programs are compiled
-// (NVRTC), every case also runs with them interpreted, and both must give the same bytes. Run where an NVIDIA GPU and the built
-// addon are (the CI machine has neither):
+// plus the clear failures promised for bad input. Every case also runs with elementwise programs
+// interpreted and weights at their stored width (widened at each use), and must give the same
+// bytes. Run where an NVIDIA GPU and the built addon are (the CI machine has neither):
 //   node --import tsx tests/native/cuda/gpuCheck.ts [--json results.json] [--only substring]
 // Exit status 0 when every check passes.
 import { spawnSync } from 'node:child_process';
@@ -38,7 +38,7 @@ interface CaseResult {
   precision: CudaPrecision;
   outputs: Comparison[];
   repeatIdentical: boolean;
-  /** The same bytes with elementwise programs interpreted as with them compiled. */
+  /** The same bytes with elementwise programs interpreted and weights at their stored width as with neither. */
   matchesInterpreter: boolean;
   ok: boolean;
   error?: string;
@@ -113,6 +113,7 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(`${backend.info.label}\n  ${backend.info.reasons.join('\n  ')}`);
+  const atStoredWidth = backend.withOptions({ float32Weights: false });
   const dir = mkdtempSync(join(tmpdir(), 'skp-gpu-check-'));
   const results: CaseResult[] = [];
   const seed = Date.now() % 100000;
@@ -141,7 +142,13 @@ async function main(): Promise<number> {
           // The second run replays the captured launch graph: it must give the same bytes.
           const again = await graph.run(c.feeds);
           await graph.release();
-          const interpreted = await backend.compile(c.outputs, { name: c.name, precision, interpretElementwise: true });
+          // Weights: the run above holds them as the card's room says (on a large GPU, float32
+          // copies); this one at their stored width, widened at each use. Widening is exact.
+          const interpreted = await atStoredWidth.compile(c.outputs, {
+            name: c.name,
+            precision,
+            interpretElementwise: true,
+          });
           const byInterpreter = await interpreted.run(c.feeds);
           await interpreted.release();
           const want = evaluate(c.outputs, referenceFeeds(c.feeds));

@@ -14,7 +14,7 @@ import * as o from '../../../native/graph/ops.js';
 import { assignOffsets, type ArenaSlot } from '../../../native/cuda/memory.js';
 import type { Place } from '../../../native/cuda/plan.js';
 import { planGraph } from '../../../native/cuda/plan.js';
-import { readStoredBytes } from '../../../native/cuda/weights.js';
+import { anyNarrower, readStoredBytes, WeightCache, type WeightDevice } from '../../../native/cuda/weights.js';
 import { inUnet, tf32Policy } from '../../../native/cuda/precision.js';
 import type { DeviceLoc } from '../../../native/cuda/program.js';
 import type { HostTensor } from '../../../native/runtime/backend.js';
@@ -87,6 +87,79 @@ describe('CUDA plan on the instruction-set model', () => {
         // float32 rounding of O(1) values over sums of up to ~20k terms; a layout or index
         // mistake gives O(1) errors.
         if (r.dtype === 'float32') expect(r.relL2, `output ${i} relative L2 error`).toBeLessThan(2e-5);
+      });
+    });
+  }
+});
+
+/** The addon's memory, uploads and programs on the instruction-set model, for the backend's weight cache. */
+function emulatedDevice(mem: DeviceMemory): WeightDevice {
+  const programs = new Map<number, Float64Array>();
+  return {
+    alloc: (bytes) => mem.alloc(bytes),
+    free: () => undefined,
+    upload: (id, offset, data) => mem.write(id, offset, data),
+    createProgram: (code) => {
+      programs.set(programs.size + 1, code);
+      return programs.size;
+    },
+    destroyProgram: (id) => void programs.delete(id),
+    run: async (program) => {
+      emulate(mem, programs.get(program)!);
+      return [];
+    },
+  };
+}
+
+/** runEmulated with the weights as the backend's cache holds them for a float32-weights plan. */
+async function runWithFloat32Weights(outputs: Tensor[], feeds: Record<string, HostTensor>): Promise<HostTensor[]> {
+  const plan = planGraph(outputs, { weightsInFloat32: true });
+  const mem = new DeviceMemory();
+  const weightIds = await new WeightCache(emulatedDevice(mem)).ensure(plan.weights, true);
+  const arena = mem.alloc(plan.arenaBytes);
+  new Uint8Array(mem.view(arena).buffer).fill(0xff);
+  const consts = mem.alloc(plan.constantBytes);
+  for (const c of plan.constants) mem.write(consts, c.offset, c.data);
+  const resolve = (p: Place): DeviceLoc => {
+    const h = p.home;
+    if (h.kind === 'arena') return { alloc: arena, offset: h.slot.offset + p.offset };
+    if (h.kind === 'constant') return { alloc: consts, offset: h.offset + p.offset };
+    return { alloc: weightIds.get(h.tensor)!, offset: p.offset };
+  };
+  for (const inp of plan.inputs) {
+    const loc = resolve(inp.place);
+    mem.write(loc.alloc, loc.offset, feeds[inp.name]!.data);
+  }
+  emulate(mem, plan.encode(resolve, 'float32'));
+  return plan.outputs.map((out) => {
+    const loc = resolve(out.place);
+    return {
+      dtype: out.tensor.dtype,
+      shape: [...out.tensor.shape],
+      data: new Uint8Array(mem.read(loc.alloc, loc.offset, out.bytes)),
+    };
+  });
+}
+
+describe('CUDA plan with float32 copies of the weights', () => {
+  // Widening is exact: every case must give the same bytes as with weights widened at each use.
+  for (const c of buildCases(7, dir).filter((c) => anyNarrower(planGraph(c.outputs).weights))) {
+    it(c.name, async () => {
+      const stored = planGraph(c.outputs, { scratchLimitBytes: c.scratchLimitBytes });
+      const float32 = planGraph(c.outputs, { scratchLimitBytes: c.scratchLimitBytes, weightsInFloat32: true });
+      expect(stored.kinds).toContain('widen');
+      expect(float32.kinds).not.toContain('widen');
+      expect(float32.arenaBytes).toBeLessThanOrEqual(stored.arenaBytes);
+      const want = runEmulated(c.outputs, c.feeds, c.scratchLimitBytes);
+      const got = await runWithFloat32Weights(c.outputs, c.feeds);
+      got.forEach((g, i) => {
+        const w = want[i]!.data;
+        expect(
+          Buffer.from(g.data.buffer, g.data.byteOffset, g.data.byteLength).equals(
+            Buffer.from(w.buffer, w.byteOffset, w.byteLength),
+          ),
+          `output ${i}`,
+        ).toBe(true);
       });
     });
   }
