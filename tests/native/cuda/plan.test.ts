@@ -12,7 +12,7 @@ import { Graph, numel, topoOrder } from '../../../native/graph/ir.js';
 import { opNames } from '../../../native/graph/opset.js';
 import * as o from '../../../native/graph/ops.js';
 import { assignOffsets, type ArenaSlot } from '../../../native/cuda/memory.js';
-import type { Place } from '../../../native/cuda/plan.js';
+import type { ExecutionPlan, Place } from '../../../native/cuda/plan.js';
 import { planGraph } from '../../../native/cuda/plan.js';
 import { anyNarrower, readStoredBytes, WeightCache, type WeightDevice } from '../../../native/cuda/weights.js';
 import { inUnet, tf32Policy } from '../../../native/cuda/precision.js';
@@ -39,11 +39,6 @@ function storedBytes(w: Tensor): Buffer {
 function runEmulated(outputs: Tensor[], feeds: Record<string, HostTensor>, scratchLimitBytes?: number): HostTensor[] {
   const plan = planGraph(outputs, { scratchLimitBytes });
   const mem = new DeviceMemory();
-  const arena = mem.alloc(plan.arenaBytes);
-  // Poison: a value the program forgot to write shows up as NaN.
-  new Uint8Array(mem.view(arena).buffer).fill(0xff);
-  const consts = mem.alloc(plan.constantBytes);
-  for (const c of plan.constants) mem.write(consts, c.offset, c.data);
   const weightIds = new Map<Tensor, number>();
   for (const w of plan.weights) {
     const bytes = storedBytes(w);
@@ -51,6 +46,21 @@ function runEmulated(outputs: Tensor[], feeds: Record<string, HostTensor>, scrat
     mem.write(id, 0, bytes);
     weightIds.set(w, id);
   }
+  return runPlan(plan, mem, weightIds, feeds);
+}
+
+/** `plan` on the emulator, its weights at `weightIds`: arena, constants and inputs laid out as the backend does. */
+function runPlan(
+  plan: ExecutionPlan,
+  mem: DeviceMemory,
+  weightIds: ReadonlyMap<Tensor, number>,
+  feeds: Record<string, HostTensor>,
+): HostTensor[] {
+  const arena = mem.alloc(plan.arenaBytes);
+  // Poison: a value the program forgot to write shows up as NaN.
+  new Uint8Array(mem.view(arena).buffer).fill(0xff);
+  const consts = mem.alloc(plan.constantBytes);
+  for (const c of plan.constants) mem.write(consts, c.offset, c.data);
   const resolve = (p: Place): DeviceLoc => {
     const h = p.home;
     if (h.kind === 'arena') return { alloc: arena, offset: h.slot.offset + p.offset };
@@ -112,33 +122,14 @@ function emulatedDevice(mem: DeviceMemory): WeightDevice {
 }
 
 /** runEmulated with the weights as the backend's cache holds them for a float32-weights plan. */
-async function runWithFloat32Weights(outputs: Tensor[], feeds: Record<string, HostTensor>): Promise<HostTensor[]> {
-  const plan = planGraph(outputs, { weightsInFloat32: true });
+async function runWithFloat32Weights(
+  outputs: Tensor[],
+  feeds: Record<string, HostTensor>,
+  scratchLimitBytes?: number,
+): Promise<HostTensor[]> {
+  const plan = planGraph(outputs, { scratchLimitBytes, weightsInFloat32: true });
   const mem = new DeviceMemory();
-  const weightIds = await new WeightCache(emulatedDevice(mem)).ensure(plan.weights, true);
-  const arena = mem.alloc(plan.arenaBytes);
-  new Uint8Array(mem.view(arena).buffer).fill(0xff);
-  const consts = mem.alloc(plan.constantBytes);
-  for (const c of plan.constants) mem.write(consts, c.offset, c.data);
-  const resolve = (p: Place): DeviceLoc => {
-    const h = p.home;
-    if (h.kind === 'arena') return { alloc: arena, offset: h.slot.offset + p.offset };
-    if (h.kind === 'constant') return { alloc: consts, offset: h.offset + p.offset };
-    return { alloc: weightIds.get(h.tensor)!, offset: p.offset };
-  };
-  for (const inp of plan.inputs) {
-    const loc = resolve(inp.place);
-    mem.write(loc.alloc, loc.offset, feeds[inp.name]!.data);
-  }
-  emulate(mem, plan.encode(resolve, 'float32'));
-  return plan.outputs.map((out) => {
-    const loc = resolve(out.place);
-    return {
-      dtype: out.tensor.dtype,
-      shape: [...out.tensor.shape],
-      data: new Uint8Array(mem.read(loc.alloc, loc.offset, out.bytes)),
-    };
-  });
+  return runPlan(plan, mem, await new WeightCache(emulatedDevice(mem)).ensure(plan.weights, true), feeds);
 }
 
 describe('CUDA plan with float32 copies of the weights', () => {
@@ -151,7 +142,7 @@ describe('CUDA plan with float32 copies of the weights', () => {
       expect(float32.kinds).not.toContain('widen');
       expect(float32.arenaBytes).toBeLessThanOrEqual(stored.arenaBytes);
       const want = runEmulated(c.outputs, c.feeds, c.scratchLimitBytes);
-      const got = await runWithFloat32Weights(c.outputs, c.feeds);
+      const got = await runWithFloat32Weights(c.outputs, c.feeds, c.scratchLimitBytes);
       got.forEach((g, i) => {
         const w = want[i]!.data;
         expect(
