@@ -8,7 +8,13 @@ import type { ExecutionPlan, Place } from './plan.js';
 import { planGraph } from './plan.js';
 import type { DeviceLoc } from './program.js';
 import type { CudaPrecision } from './precision.js';
-import { anyNarrower, distinctFloat32Bytes, distinctStoredBytes, WeightCache } from './weights.js';
+import {
+  anyNarrower,
+  distinctFloat32Bytes,
+  distinctStoredBytes,
+  FLOAT32_WEIGHTS_SHARE,
+  WeightCache,
+} from './weights.js';
 
 export type { CudaPrecision } from './precision.js';
 
@@ -26,13 +32,6 @@ export interface CudaBackendOptions {
    */
   float32Weights?: boolean;
 }
-
-/**
- * Share of the card a graph may take, weights included, with float32 copies of its weights:
- * they save every widening launch (about 9 ms of a 512² SDXL training step on an H200) at 2 bytes
- * a weight more, so a card keeps them only with room to spare (a 24 GB card at 512², not a 12 GB one).
- */
-export const FLOAT32_WEIGHTS_SHARE = 0.5;
 
 export interface CudaCompileOptions extends CompileOptions {
   /** Overrides the backend's precision (and `fast`) for this graph. */

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { defaultCacheDir } from '../runtime/cache.js';
 import { addonPath, loadAddon } from './addon.js';
 import type { CudaBackendOptions, CudaPrecision } from './backend.js';
-import { CudaBackend, FLOAT32_WEIGHTS_SHARE, formatBytes } from './backend.js';
+import { CudaBackend, formatBytes } from './backend.js';
+import { FLOAT32_WEIGHTS_SHARE } from './weights.js';
 import { limitMemory, parseMemoryLimit } from './memoryLimit.js';
 
 export type { CudaBackendOptions, CudaPrecision, CudaMemoryNeed } from './backend.js';

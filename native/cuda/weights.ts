@@ -63,6 +63,14 @@ function distinctBytes(ts: readonly Tensor[], bytesOf: (t: Tensor) => number): n
 /** Whether any of `ts` is stored narrower than float32 (a float32 plan of them differs). */
 export const anyNarrower = (ts: readonly Tensor[]): boolean => ts.some((t) => refOf(t).storedAs !== 'float32');
 
+/**
+ * Share of the card a graph may take, weights included, with float32 copies of its weights
+ * (CudaBackend's choice): they save every widening launch (about 6 ms of a 512² SDXL training
+ * step on an H200) at 2 bytes a weight more, so a card keeps them only with room to spare (a
+ * 24 GB card at 512², not a 12 GB one).
+ */
+export const FLOAT32_WEIGHTS_SHARE = 0.5;
+
 /** Stored bytes uploaded at most at once to be widened: the conversion's extra memory. */
 const WIDEN_BATCH_BYTES = 128 * 2 ** 20;
 

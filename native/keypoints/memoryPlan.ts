@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { Graph, type Tensor } from '../graph/ir.js';
 import { planGraph } from '../cuda/plan.js';
-import { distinctFloat32Bytes, distinctStoredBytes } from '../cuda/weights.js';
+import { distinctFloat32Bytes, distinctStoredBytes, FLOAT32_WEIGHTS_SHARE } from '../cuda/weights.js';
 import { buildAugmentedDraws, buildLatentsGraph } from './graphs.js';
 import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
 import { mapSettingsFor, warpsPerPass, type MethodModel } from './method.js';
@@ -64,6 +64,18 @@ function graphMemory(...graphs: Tensor[][]): GraphMemory {
     float32WeightBytes: distinctFloat32Bytes(weights),
     totalBytes: arenaBytes + constantBytes + weightBytes + CUDA_CONTEXT_BYTES,
   };
+}
+
+/**
+ * A job's memory on a GPU of `gpuTotalBytes`: with float32 copies of its weights where that keeps
+ * it within FLOAT32_WEIGHTS_SHARE of the card, as the backend chooses. (The backend decides per
+ * graph with its own working room; per job, with the context, this is the same choice or a
+ * slightly more cautious one.)
+ */
+export function onGpu(g: GraphMemory, gpuTotalBytes: number): { totalBytes: number; float32Weights: boolean } {
+  const withCopies = g.totalBytes - g.weightBytes + g.float32WeightBytes;
+  const float32Weights = g.float32WeightBytes > g.weightBytes && withCopies <= FLOAT32_WEIGHTS_SHARE * gpuTotalBytes;
+  return { totalBytes: float32Weights ? withCopies : g.totalBytes, float32Weights };
 }
 
 /** Plans training (default and low-memory) and augmented inference at these settings. */

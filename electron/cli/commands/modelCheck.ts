@@ -1,6 +1,11 @@
 import path from 'node:path';
 import type { LoadedModel } from '../../../native/sdxl/load.js';
-import { CUDA_CONTEXT_BYTES, type GraphMemory, type MethodMemory } from '../../../native/keypoints/memoryPlan.js';
+import {
+  CUDA_CONTEXT_BYTES,
+  onGpu,
+  type GraphMemory,
+  type MethodMemory,
+} from '../../../native/keypoints/memoryPlan.js';
 import { referenceSettings, type RunSettings } from '../../../native/keypoints/settings.js';
 import type { JsonObject } from '../../common/runs.js';
 import type { GpuInfo } from '../../services/modelService.js';
@@ -69,10 +74,17 @@ function describeMemory(io: CliIO, memory: MethodMemory, s: RunSettings, gpu: Gp
   ];
   for (const [job, g] of jobs) io.out(memoryLine(job, g));
   io.out(
-    `            where a job's graph then takes at most half the GPU, its weights are held as float32 copies ` +
+    `            where a job then takes at most half the GPU, its weights are held as float32 copies ` +
       `(no widening at each use): ${gib(memory.training.float32WeightBytes - memory.training.weightBytes)} more for training`,
   );
   if (!gpu) return;
+  const copies = jobs.filter(([, g]) => onGpu(g, gpu.totalBytes).float32Weights);
+  if (copies.length > 0) {
+    io.out(
+      `            on this GPU, with float32 copies: ` +
+        copies.map(([job, g]) => `${job} ${gib(onGpu(g, gpu.totalBytes).totalBytes)}`).join('; '),
+    );
+  }
   const fits = jobs.filter(([, g]) => g.totalBytes <= gpu.totalBytes).map(([job]) => job);
   io.out(
     `GPU:        ${gpu.name}, ${gib(gpu.totalBytes)} (${gib(gpu.freeBytes)} free): ` +
