@@ -18,6 +18,12 @@ import {
 
 export type { CudaPrecision } from './precision.js';
 
+/** What the backend asks of the addon: memory, uploads, programs and their runs. */
+export type CudaDevice = Pick<
+  CudaAddon,
+  'memInfo' | 'alloc' | 'free' | 'upload' | 'createProgram' | 'destroyProgram' | 'run'
+>;
+
 export interface CudaBackendOptions {
   precision?: CudaPrecision;
   /** Capture each graph's launches once and replay them (fewer launch gaps). Default on. */
@@ -66,7 +72,7 @@ export const formatBytes = (b: number): string =>
  * Room left for what the first run allocates beyond the plan (the captured launch graph,
  * cuBLAS's own buffers): 0.42 GiB measured at the peaks of the 512² SDXL jobs on an H200.
  */
-const HEADROOM = 512 * 2 ** 20;
+export const HEADROOM = 512 * 2 ** 20;
 
 const hostArray = (dtype: Tensor['dtype'], buf: ArrayBuffer): HostTensor['data'] =>
   dtype === 'float32' ? new Float32Array(buf) : dtype === 'int64' ? new BigInt64Array(buf) : new Uint8Array(buf);
@@ -83,7 +89,7 @@ export class CudaBackend implements Backend {
   private lastPlans: { outputs: readonly Tensor[]; plans: Map<boolean, ExecutionPlan> } | null = null;
 
   constructor(
-    private readonly addon: CudaAddon,
+    private readonly addon: CudaDevice,
     readonly device: CudaProbe,
     private readonly opts: CudaBackendOptions = {},
     reasons: string[] = [],
@@ -168,6 +174,8 @@ export class CudaBackend implements Backend {
     const stored = this.planOf(outputs);
     const chosen = this.opts.float32Weights;
     if (chosen === false || !anyNarrower(stored.weights)) return stored;
+    // Copies an earlier graph made cost nothing more; stored copies beside them would.
+    if (this.weights.missingBytes(stored.weights, true) === 0) return this.planOf(outputs, true);
     // The float32 plan's arena is the stored one's less the widened copies: this bound decides before planning it.
     const need = stored.arenaBytes + stored.constantBytes + distinctFloat32Bytes(stored.weights) + HEADROOM;
     if (chosen === true || need <= FLOAT32_WEIGHTS_SHARE * this.addon.memInfo().total)

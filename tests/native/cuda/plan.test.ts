@@ -14,11 +14,12 @@ import * as o from '../../../native/graph/ops.js';
 import { assignOffsets, type ArenaSlot } from '../../../native/cuda/memory.js';
 import type { ExecutionPlan, Place } from '../../../native/cuda/plan.js';
 import { planGraph } from '../../../native/cuda/plan.js';
-import { anyNarrower, readStoredBytes, WeightCache, type WeightDevice } from '../../../native/cuda/weights.js';
+import { anyNarrower, readStoredBytes, WeightCache } from '../../../native/cuda/weights.js';
 import { inUnet, tf32Policy } from '../../../native/cuda/precision.js';
 import type { DeviceLoc } from '../../../native/cuda/program.js';
 import type { HostTensor } from '../../../native/runtime/backend.js';
 import { buildCases, compare, referenceFeeds } from './cases.js';
+import { emulatedDevice } from './emulatedDevice.js';
 import { DeviceMemory, emulate } from './emulator.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skp-cuda-plan-'));
@@ -102,25 +103,6 @@ describe('CUDA plan on the instruction-set model', () => {
   }
 });
 
-/** The addon's memory, uploads and programs on the instruction-set model, for the backend's weight cache. */
-function emulatedDevice(mem: DeviceMemory): WeightDevice {
-  const programs = new Map<number, Float64Array>();
-  return {
-    alloc: (bytes) => mem.alloc(bytes),
-    free: () => undefined,
-    upload: (id, offset, data) => mem.write(id, offset, data),
-    createProgram: (code) => {
-      programs.set(programs.size + 1, code);
-      return programs.size;
-    },
-    destroyProgram: (id) => void programs.delete(id),
-    run: async (program) => {
-      emulate(mem, programs.get(program)!);
-      return [];
-    },
-  };
-}
-
 /** runEmulated with the weights as the backend's cache holds them for a float32-weights plan. */
 async function runWithFloat32Weights(
   outputs: Tensor[],
@@ -129,7 +111,7 @@ async function runWithFloat32Weights(
 ): Promise<HostTensor[]> {
   const plan = planGraph(outputs, { scratchLimitBytes, weightsInFloat32: true });
   const mem = new DeviceMemory();
-  return runPlan(plan, mem, await new WeightCache(emulatedDevice(mem)).ensure(plan.weights, true), feeds);
+  return runPlan(plan, mem, await new WeightCache(emulatedDevice(undefined, mem)).ensure(plan.weights, true), feeds);
 }
 
 describe('CUDA plan with float32 copies of the weights', () => {
