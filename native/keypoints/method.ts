@@ -645,9 +645,15 @@ export async function findEach<T>(
       finder.prepare(io.keyOf(items[current.i + 1]!));
     }
     const sums = await current.sums;
-    const next = await start(current.i + 1);
+    // The next image's passes start before this image's host part; a failure to start them (a
+    // cancel, a file that cannot be read) still lets this image's keypoints be kept first.
+    const next = await start(current.i + 1).then(
+      (started) => ({ started }),
+      (error: unknown) => ({ error }),
+    );
     await io.found(items[current.i]!, finder.keypointsOf(sums));
-    current = next;
+    if ('error' in next) throw next.error;
+    current = next.started;
   }
 }
 

@@ -128,6 +128,34 @@ describe('keypoint method loop', () => {
     }
   });
 
+  it('keeps the keypoints of an image whose passes ended when a cancel came', async () => {
+    const tokens = initialTokens(settings, model.unet.config.crossAttentionDim);
+    // One pass an image: once it runs, the image is done whatever comes.
+    const finder = await KeypointFinder.create(model, backend, tokens, [0, 3, 5, 7], { ...settings, warpsPerPass: 2 });
+    try {
+      const kept: number[] = [];
+      const cancel = new AbortController();
+      const cancelled = findEach(
+        finder,
+        [0, 1, 2],
+        {
+          keyOf: (i) => i,
+          // Image 1 loads while image 0's pass runs: the cancel comes then.
+          load: async (i) => {
+            if (i === 1) cancel.abort();
+            return images.load(i);
+          },
+          found: (i) => void kept.push(i),
+        },
+        cancel.signal,
+      );
+      await expect(cancelled).rejects.toBeInstanceOf(RunCancelled);
+      expect(kept).toEqual([0]);
+    } finally {
+      await finder.release();
+    }
+  });
+
   it('finds each image’s keypoints as find does, in order, starting the next image before the host part of the last', async () => {
     const tokens = initialTokens(settings, model.unet.config.crossAttentionDim);
     // One warp a pass: each image takes two passes, so the pipeline also spans multi-pass images.
