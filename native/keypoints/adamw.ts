@@ -17,6 +17,12 @@ const HEADER_BYTES = 16;
 
 const f = Math.fround;
 
+/**
+ * A float array's memory as bytes. Checkpoints store float32 little-endian, the byte order of
+ * every platform the app runs on (x64 and arm64), so the memory is the stored form.
+ */
+const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
 export class AdamW {
   readonly lr: number;
   readonly beta1: number;
@@ -89,10 +95,10 @@ export class AdamW {
     view.setUint32(4, VERSION, true);
     view.setUint32(8, this.steps, true);
     view.setUint32(12, this.size, true);
-    for (let i = 0; i < this.size; i++) {
-      view.setFloat32(HEADER_BYTES + 4 * i, this.arrays.m[i]!, true);
-      view.setFloat32(HEADER_BYTES + 4 * (this.size + i), this.arrays.v[i]!, true);
-    }
+    // The moments' own bytes: a training job asks for this state after every step, and a
+    // value-by-value copy took tens of milliseconds at SDXL's 1,024,000 values.
+    bytes.set(bytesOf(this.arrays.m), HEADER_BYTES);
+    bytes.set(bytesOf(this.arrays.v), HEADER_BYTES + 4 * this.size);
     return bytes;
   }
 
@@ -111,10 +117,9 @@ export class AdamW {
     if (bytes.length !== HEADER_BYTES + 8 * size) bad(`${bytes.length} bytes, expected ${HEADER_BYTES + 8 * size}`);
     const opt = new AdamW(size, opts);
     opt.steps = view.getUint32(8, true);
-    for (let i = 0; i < size; i++) {
-      opt.arrays.m[i] = view.getFloat32(HEADER_BYTES + 4 * i, true);
-      opt.arrays.v[i] = view.getFloat32(HEADER_BYTES + 4 * (size + i), true);
-    }
+    // Copied as bytes: the stored moments may sit at any offset of a database blob.
+    bytesOf(opt.arrays.m).set(bytes.subarray(HEADER_BYTES, HEADER_BYTES + 4 * size));
+    bytesOf(opt.arrays.v).set(bytes.subarray(HEADER_BYTES + 4 * size));
     return opt;
   }
 }

@@ -255,7 +255,7 @@ export async function trainTokens(
     : new AdamW(tokens.length, adamOptions);
   const state = (): TrainingState => ({
     step: adam.stepCount,
-    tokens: Float32Array.from(tokens),
+    tokens: new Float32Array(tokens),
     optimizer: adam.toBytes(),
   });
 
