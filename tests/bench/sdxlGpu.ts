@@ -157,7 +157,8 @@ export async function benchSdxl(
             timingRuns(backend, (name) => name.startsWith('train-step'), inRun),
             images,
             { ...s, steps: 4, batchSize: 1 },
-            { onProgress: () => stamps.push(performance.now()) },
+            // As a training job does: the state handed over after every step (trainJob.ts).
+            { onProgress: () => stamps.push(performance.now()), checkpointEvery: 1, onCheckpoint: () => undefined },
           );
           const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
           // The rest of an iteration is host work between runs: draws, AdamW, copies.
