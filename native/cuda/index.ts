@@ -103,11 +103,9 @@ function tryLoad(opts: CudaBackendOptions): CudaBackend | null {
           ? `, kept in ${kernels.dir}`
           : `, compiled again by every run: ${kernels.why}`
     }`,
-  ];
-  reasons.push(
     `weights: float32 copies on the GPU for a graph that takes at most ${FLOAT32_WEIGHTS_SHARE * 100}% of its memory with them ` +
       '(no widening at each use), else kept at their stored width',
-  );
+  ];
   if (limit !== null) reasons.push(`memory capped at ${formatBytes(limit)} (SKP_CUDA_MEMORY_LIMIT), as a smaller GPU`);
   const device = limit === null ? addon : limitMemory(addon, limit);
   return new CudaBackend(device, probe, { precision: precisionFromEnv(), ...opts }, reasons);

@@ -104,15 +104,8 @@ export class WeightCache {
   /** Device bytes the weights among `ts` not yet on the GPU will take (as float32 with `float32`). */
   missingBytes(ts: readonly Tensor[], float32 = false): number {
     const stamps = new Map<string, string>();
-    const seen = new Set<string>();
-    let total = 0;
-    for (const t of ts) {
-      const k = this.keyFor(t, stamps, float32);
-      if (this.entries.has(k) || seen.has(k)) continue;
-      seen.add(k);
-      total += float32 ? numel(t.shape) * 4 : storedBytesOf(t);
-    }
-    return total;
+    const missing = ts.filter((t) => !this.entries.has(this.keyFor(t, stamps, float32)));
+    return float32 ? distinctFloat32Bytes(missing) : distinctStoredBytes(missing);
   }
 
   /**

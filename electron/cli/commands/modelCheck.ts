@@ -78,11 +78,13 @@ function describeMemory(io: CliIO, memory: MethodMemory, s: RunSettings, gpu: Gp
       `(no widening at each use): ${gib(memory.training.float32WeightBytes - memory.training.weightBytes)} more for training`,
   );
   if (!gpu) return;
-  const copies = jobs.filter(([, g]) => onGpu(g, gpu.totalBytes).float32Weights);
+  const copies = jobs
+    .map(([job, g]) => [job, onGpu(g, gpu.totalBytes)] as const)
+    .filter(([, there]) => there.float32Weights);
   if (copies.length > 0) {
     io.out(
       `            on this GPU, with float32 copies: ` +
-        copies.map(([job, g]) => `${job} ${gib(onGpu(g, gpu.totalBytes).totalBytes)}`).join('; '),
+        copies.map(([job, there]) => `${job} ${gib(there.totalBytes)}`).join('; '),
     );
   }
   const fits = jobs.filter(([, g]) => g.totalBytes <= gpu.totalBytes).map(([job]) => job);
