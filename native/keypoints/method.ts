@@ -13,11 +13,9 @@ import { LatentsCache } from './latentsCache.js';
 import { Random } from './rng.js';
 import {
   augmentationDraws,
-  type AugmentationDraw,
   indexVoteNoise,
   indexVotePlan,
   iterationDraws,
-  type IterationDraws,
   planIteration,
   type IterationPlan,
 } from './schedule.js';
@@ -141,10 +139,32 @@ export const initialTokens = (s: RunSettings, width: number): Float32Array =>
 /** Host memory for the plain images' latents: 16k images at 512², 4k at 1024². */
 const LATENTS_CACHE_BYTES = 2 ** 30;
 
+/**
+ * The draws of one key (an iteration, an image) made ahead, while the device runs the work
+ * before: `take` gives them once, or makes them then where another key was made ahead.
+ */
+class DrawnAhead<D> {
+  private held: { key: number; draws: D } | null = null;
+
+  constructor(private readonly draw: (key: number) => D) {}
+
+  prepare(key: number): void {
+    if (this.held?.key !== key) this.held = { key, draws: this.draw(key) };
+  }
+
+  take(key: number): D {
+    this.prepare(key);
+    const { draws } = this.held!;
+    this.held = null;
+    return draws;
+  }
+}
+
 /** The compiled training step of a run: one iteration on one image, wherever it runs. */
 export class IterationRunner {
-  /** The draws of the iteration after the last one run, made while the GPU ran that one. */
-  private nextDraws: { iteration: number; draws: IterationDraws } | null = null;
+  private readonly draws = new DrawnAhead((i) =>
+    iterationDraws(this.s.seed, i, this.s.augmentation, this.feeds.noiseSize),
+  );
 
   private constructor(
     private readonly graph: CompiledGraph,
@@ -180,9 +200,8 @@ export class IterationRunner {
 
   /** Iteration `iteration` of the run's schedule (its draws are a function of it) on `image`. */
   async run(image: Float32Array, iteration: number, tokens: Float32Array): Promise<IterationResult> {
-    const { s, feeds } = this;
-    const drawsOf = (i: number) => iterationDraws(s.seed, i, s.augmentation, feeds.noiseSize);
-    const draws = this.nextDraws?.iteration === iteration ? this.nextDraws.draws : drawsOf(iteration);
+    const { feeds } = this;
+    const draws = this.draws.take(iteration);
     const running = this.graph.run({
       image: feeds.image(image),
       latents: f32(await this.latents.of(image), feeds.latentShape),
@@ -197,7 +216,7 @@ export class IterationRunner {
     // fails meanwhile is not an unhandled rejection; the await below still throws its error.
     running.catch(() => undefined);
     await new Promise((resolve) => setImmediate(resolve));
-    this.nextDraws = { iteration: iteration + 1, draws: drawsOf(iteration + 1) };
+    this.draws.prepare(iteration + 1);
     const [l, sh, eq, gradient] = await running;
     return {
       loss: scalar(l),
@@ -515,8 +534,10 @@ function passOf(
 
 /** Augmented inference of many images with one compiled graph (ALGORITHM.md, "Keypoints of one image"). */
 export class KeypointFinder {
-  /** Draws made ahead for one image (prepare). */
-  private prepared: { imageKey: number; draws: AugmentationDraw[] } | null = null;
+  private readonly draws = new DrawnAhead((imageKey) => {
+    const { s, feeds } = this;
+    return augmentationDraws(s.seed, imageKey, s.augmentationIterations, s.augmentation, feeds.noiseSize);
+  });
 
   private constructor(
     private readonly graph: CompiledGraph,
@@ -555,10 +576,7 @@ export class KeypointFinder {
 
   /** Makes the draws of image `imageKey` now, for its `sums` to come (findEach: while the device works). */
   prepare(imageKey: number): void {
-    const { s, feeds } = this;
-    if (this.prepared?.imageKey === imageKey) return;
-    const draws = augmentationDraws(s.seed, imageKey, s.augmentationIterations, s.augmentation, feeds.noiseSize);
-    this.prepared = { imageKey, draws };
+    this.draws.prepare(imageKey);
   }
 
   /** The device's part of `find`: every pass over the image's draws, summed. */
@@ -566,9 +584,7 @@ export class KeypointFinder {
     const { s, feeds, batch } = this;
     const size = s.imageSize;
     const k = this.indices.length;
-    this.prepare(imageKey);
-    const { draws } = this.prepared!;
-    this.prepared = null;
+    const draws = this.draws.take(imageKey);
     const average = new AugmentedAverage(k, size);
     for (let first = 0; first < draws.length; first += batch) {
       throwIfCancelled(signal);
