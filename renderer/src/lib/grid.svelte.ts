@@ -53,10 +53,14 @@ class Grid {
     this.generation++;
     this.pages = {};
     this.requested.clear();
-    await Promise.all([this.ensure(0, this.cursor), this.countReviewed()]);
+    // The cursor settles as soon as the rows are here, not after the reviewed count: keys
+    // pressed in between move it from its new place (a CI run pressed one in that moment).
+    const reviewed = this.countReviewed();
+    await this.ensure(0, this.cursor);
     const at = atCursor === undefined ? null : this.positionOf(atCursor);
     if (at !== null) this.cursor = at;
     else this.cursor = Math.max(0, Math.min(this.cursor, this.total - 1));
+    await reviewed;
   }
 
   /** Makes sure rows first..last are loaded or on their way. */
