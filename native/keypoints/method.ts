@@ -43,6 +43,16 @@ export class RunCancelled extends Error {
   }
 }
 
+/**
+ * A training run cancelled between steps, with the state of its last finished step: the caller
+ * keeps that step without the run handing its state over after every step (megabytes of copies).
+ */
+export class TrainingCancelled extends RunCancelled {
+  constructor(readonly state: TrainingState) {
+    super();
+  }
+}
+
 const throwIfCancelled = (signal?: AbortSignal) => {
   if (signal?.aborted) throw new RunCancelled();
 };
@@ -102,6 +112,9 @@ export interface TrainingProgress {
   imagesPerSecond: number;
   etaSeconds: number;
 }
+
+/** Steps between the states a training run hands over to be saved, unless told otherwise. */
+export const DEFAULT_CHECKPOINT_EVERY = 10;
 
 export interface TrainOptions {
   resume?: TrainingState;
@@ -312,9 +325,14 @@ export async function trainTokens(
         imagesPerSecond: (done * s.batchSize * 2) / seconds,
         etaSeconds: (seconds / done) * (s.steps - adam.stepCount),
       });
-      const every = opts.checkpointEvery ?? 10;
+      const every = opts.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
       if (adam.stepCount % every === 0 || adam.stepCount === s.steps) await opts.onCheckpoint?.(state());
     }
+  } catch (e) {
+    // A cancel comes before a step's update or after it, never inside: tokens and moments are
+    // those of the last finished step.
+    if (e instanceof RunCancelled && !(e instanceof TrainingCancelled)) throw new TrainingCancelled(state());
+    throw e;
   } finally {
     await evaluator.release();
   }

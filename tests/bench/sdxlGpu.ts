@@ -10,6 +10,7 @@ import type { Backend } from '../../native/runtime/backend.js';
 import { Graph } from '../../native/graph/ir.js';
 import { buildAugmentedDraws } from '../../native/keypoints/graphs.js';
 import {
+  DEFAULT_CHECKPOINT_EVERY,
   findEach,
   initialTokens,
   KeypointFinder,
@@ -157,8 +158,12 @@ export async function benchSdxl(
             timingRuns(backend, (name) => name.startsWith('train-step'), inRun),
             images,
             { ...s, steps: 4, batchSize: 1 },
-            // As a training job does: the state handed over after every step (trainJob.ts).
-            { onProgress: () => stamps.push(performance.now()), checkpointEvery: 1, onCheckpoint: () => undefined },
+            // As a training job does: a state handed over at its checkpoints (trainJob.ts).
+            {
+              onProgress: () => stamps.push(performance.now()),
+              checkpointEvery: DEFAULT_CHECKPOINT_EVERY,
+              onCheckpoint: () => undefined,
+            },
           );
           const intervals = stamps.slice(1).map((x, k) => x - stamps[k]!);
           // The rest of an iteration is host work between runs: draws, AdamW, copies.

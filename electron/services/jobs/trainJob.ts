@@ -9,7 +9,13 @@ import type { JsonObject, TrainingRun } from '../../common/runs.js';
 import type { ProjectDatabase } from '../../db/database.js';
 import { RunStore } from '../../db/runStore.js';
 import { writeSettings } from '../../db/settingsStore.js';
-import { RunCancelled, trainTokens, type TrainingState } from '../../../native/keypoints/method.js';
+import {
+  DEFAULT_CHECKPOINT_EVERY,
+  RunCancelled,
+  TrainingCancelled,
+  trainTokens,
+  type TrainingState,
+} from '../../../native/keypoints/method.js';
 import type { RunSettings } from '../../../native/keypoints/settings.js';
 import { workersEvaluator } from '../distributed/trainOnWorkers.js';
 import { checkWorkers } from '../distributed/gpus.js';
@@ -32,7 +38,6 @@ import { heartbeat, interruption, ownerText, runModel, thisProcess, updateProgre
 
 /** Checkpoints kept per run: the newest few, so one damaged write never leaves none. */
 export const CHECKPOINTS_KEPT = 3;
-export const DEFAULT_CHECKPOINT_EVERY = 10;
 const HEARTBEAT_MS = 15_000;
 
 /** The project's reference to the model at `file`, added the first time a run uses it. */
@@ -142,7 +147,6 @@ async function train(
   hooks: JobHooks,
   workers: { choice: WorkersChoice; source: ModelSource; backend: string | undefined } | null,
 ): Promise<JobOutcome> {
-  let latest: TrainingState | null = resume ?? null;
   let saved = resume?.step ?? 0;
   const save = (state: TrainingState) => {
     db.write(() => {
@@ -163,15 +167,10 @@ async function train(
       evaluator: evaluator ?? undefined,
       resume,
       signal: hooks.signal,
-      // Every step hands over its state so a cancel keeps the last finished step; the
-      // project is written only every `checkpointEvery` steps.
-      checkpointEvery: 1,
+      checkpointEvery,
       onCheckpoint: (state) => {
-        latest = state;
-        if (state.step % checkpointEvery === 0 || state.step === settings.steps) {
-          save(state);
-          hooks.log(`checkpoint at step ${state.step} saved in the project`);
-        }
+        save(state);
+        hooks.log(`checkpoint at step ${state.step} saved in the project`);
       },
       onProgress: (p) => {
         runs.appendLosses(runId, [
@@ -186,7 +185,8 @@ async function train(
   } catch (thrown) {
     let e = thrown;
     if (e instanceof RunCancelled) {
-      const last = latest as TrainingState | null;
+      // The cancelled run's last finished step (none where it was cancelled before training began).
+      const last = e instanceof TrainingCancelled ? e.state : null;
       try {
         if (last && last.step > saved) save(last);
         runs.setStatus(runId, 'cancelled');

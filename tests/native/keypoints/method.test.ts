@@ -16,6 +16,7 @@ import {
   IterationRunner,
   KeypointFinder,
   RunCancelled,
+  TrainingCancelled,
   trainTokens,
   type ImageSource,
   type TrainingState,
@@ -88,19 +89,23 @@ describe('keypoint method loop', () => {
     }
   });
 
-  it('stops cleanly when cancelled and keeps the last checkpoint', async () => {
+  it('stops cleanly when cancelled, with the state of its last finished step', async () => {
     const controller = new AbortController();
     const saved: TrainingState[] = [];
     const run = trainTokens(model, backend, images, settings, {
       signal: controller.signal,
-      checkpointEvery: 1,
-      onCheckpoint: (s) => {
-        saved.push(s);
-        controller.abort();
-      },
+      onCheckpoint: (s) => void saved.push(s),
+      onProgress: (p) => p.step === 2 && controller.abort(),
     });
-    await expect(run).rejects.toBeInstanceOf(RunCancelled);
-    expect(saved.map((s) => s.step)).toEqual([1]);
+    const cancelled = await run.catch((e: unknown) => e);
+    expect(cancelled).toBeInstanceOf(TrainingCancelled);
+    // No checkpoint was due before step 10: the state comes with the cancel, and it is step 2's.
+    expect(saved).toEqual([]);
+    const { state } = cancelled as TrainingCancelled;
+    const two = await trainTokens(model, backend, images, { ...settings, steps: 2 });
+    expect(state.step).toBe(2);
+    expect(Array.from(state.tokens)).toEqual(Array.from(two.tokens));
+    expect(Buffer.from(state.optimizer).equals(Buffer.from(two.optimizer))).toBe(true);
   });
 
   it('chooses K distinct indices and finds K in-image keypoints per image', async () => {
