@@ -9,6 +9,7 @@ import { foldAttentionGrads } from './attentionFold.js';
 import { attentionBackwardGroups } from './attentionGroups.js';
 import { rewriteGraph, type Rewrite } from './rewrite.js';
 import { isElementwise, isImmediate, planFusion } from './fuse.js';
+import { headLayouts } from './headLayouts.js';
 import { elemBytes } from './layout.js';
 import { attentionBackward } from './lower/attention.js';
 import { PlanContext, describe, storedType, type Place, type PlanInput, type Resolver } from './lower/context.js';
@@ -107,16 +108,19 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     if ((readersOf.get(t.id) ?? []).every((r) => r.spec.op === 'matmul')) views.add(t.id);
   }
 
+  const heads = headLayouts(order, readersOf, isOutput);
+  const inPlace = (t: Tensor) => views.has(t.id) || heads.splits.has(t.id) || heads.merges.has(t.id);
+
   // Does a non-elementwise reader (or the caller) need this tensor in memory?
   const readByOp = (t: Tensor): boolean =>
     isOutput.has(t.id) ||
     (readersOf.get(t.id) ?? []).some((r) => {
       if (r.spec.op === 'scatterAddElements' && t.spec.op === 'fill' && r.inputs[0] === t && r.inputs.indexOf(t, 1) < 0)
         return false; // a filled scatter base is written straight into the result
-      return !isElementwise(r) || views.has(r.id);
+      return !isElementwise(r) || inPlace(r);
     });
   const needsMaterial = (t: Tensor): boolean => {
-    if (views.has(t.id)) return false;
+    if (inPlace(t)) return false;
     if (isImmediate(t)) return readByOp(t);
     return true;
   };
@@ -132,9 +136,9 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
 
   const weightsInFloat32 = opts.weightsInFloat32 ?? false;
   const weightType = weightsInFloat32 ? (): ElemType.F32 => ElemType.F32 : storedType;
-  const p = new PlanContext(views, kernels, needsMaterial, scratchLimit, weightType);
+  const p = new PlanContext(views, heads, kernels, needsMaterial, scratchLimit, weightType);
   for (const t of order) {
-    if (folded.has(t.id) || views.has(t.id) || loweredWithLead.has(t.id)) continue;
+    if (folded.has(t.id) || inPlace(t) || loweredWithLead.has(t.id)) continue;
     const group = attentionGroups.get(t.id);
     if (group) {
       attentionBackward(group, step.get(t.id)!, p);

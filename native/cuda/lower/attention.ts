@@ -3,7 +3,8 @@
 // whole [batch, heads, L, N]. Per chunk: a strided-batched GEMM for the scores (alpha = scale),
 // the softmax in place, then GEMMs into the result's slice. The gradients recompute the chunk's
 // probabilities the same way, and the softmax-gradient row kernel turns dP into
-// dS = P ⊙ (dP − rowsum(P ⊙ dP)) in place.
+// dS = P ⊙ (dP − rowsum(P ⊙ dP)) in place. Operands and results may sit with their heads still
+// merged (cuda/headLayouts.ts): the GEMMs read and write them through their leading dimensions.
 import type { Tensor } from '../../graph/ir.js';
 import { numel } from '../../graph/ir.js';
 import { attentionDims, type AttentionDims } from '../../graph/attentionReference.js';
@@ -86,11 +87,33 @@ function pairGemm(
   });
 }
 
-/** Where each operand's matrix of pair (b, h) starts, for a chunk starting at row l0. */
-const rowsOf = (x: AttentionDims, l0: number, width: number) => (b: number, h: number) =>
-  ((b * x.heads + h) * x.l + l0) * width;
-const keysOf = (x: AttentionDims, width: number) => (b: number, h: number) =>
-  ((x.kb === 1 ? 0 : b) * x.heads + h) * x.n * width;
+/**
+ * A [batch, heads, tokens, width] operand or result in memory: with its heads split, as its
+ * shape says, or still merged, [batch, tokens, heads, width] (cuda/headLayouts.ts), which the
+ * GEMMs read and write through a larger leading dimension.
+ */
+interface Heads {
+  place: Place;
+  merged: boolean;
+}
+
+/** Query-side rows (q, the output, its gradient, dq) of pair (b, h) from row l0 on. */
+function rowsOf(x: AttentionDims, o: Heads, l0: number, width: number, trans = false): PairOperand {
+  const at = o.merged
+    ? (b: number, h: number) => ((b * x.l + l0) * x.heads + h) * width
+    : (b: number, h: number) => ((b * x.heads + h) * x.l + l0) * width;
+  return { place: o.place, trans, ld: o.merged ? x.heads * width : width, at };
+}
+
+/** Key-side rows (k, v, dk, dv) of pair (b, h): batch element 0 for every b where the batch shares them. */
+function keysOf(x: AttentionDims, o: Heads, width: number, trans = false): PairOperand {
+  const kb = (b: number) => (x.kb === 1 ? 0 : b);
+  const at = o.merged
+    ? (b: number, h: number) => (kb(b) * x.n * x.heads + h) * width
+    : (b: number, h: number) => (kb(b) * x.heads + h) * x.n * width;
+  return { place: o.place, trans, ld: o.merged ? x.heads * width : width, at };
+}
+
 const scratchOf = (x: AttentionDims, c: Chunk) => (b: number, h: number) => ((b - c.b0) * x.heads + h) * c.rows * x.n;
 
 /**
@@ -100,16 +123,16 @@ const scratchOf = (x: AttentionDims, c: Chunk) => (b: number, h: number) => ((b 
 function pushRowsByKeys(
   l: Lowered,
   c: Chunk,
-  rows: Place,
-  keys: Place,
+  rows: Heads,
+  keys: Heads,
   width: number,
   into: Place,
   scale: { alpha?: number; beta?: number },
 ): void {
   const { x } = l;
   pairGemm(l, c, {
-    a: { place: rows, trans: false, ld: width, at: rowsOf(x, c.l0, width) },
-    b: { place: keys, trans: true, ld: width, at: keysOf(x, width) },
+    a: rowsOf(x, rows, c.l0, width),
+    b: keysOf(x, keys, width, true),
     c: { place: into, trans: false, ld: x.n, at: scratchOf(x, c) },
     m: c.rows,
     n: x.n,
@@ -119,7 +142,7 @@ function pushRowsByKeys(
 }
 
 /** The chunk's probabilities softmax(q kᵀ·scale) into `probs` ([pairs, rows, N]). */
-function pushProbs(l: Lowered, c: Chunk, q: Place, k: Place, probs: Place): void {
+function pushProbs(l: Lowered, c: Chunk, q: Heads, k: Heads, probs: Place): void {
   const { x } = l;
   pushRowsByKeys(l, c, q, k, x.d, probs, { alpha: l.scale });
   const rows = c.nb * x.heads * c.rows;
@@ -161,17 +184,17 @@ function pushQueryOrKeyGrad(
   l: Lowered,
   c: Chunk,
   wrt: 'q' | 'k',
-  ins: { q: Place; k: Place },
+  ins: { q: Heads; k: Heads },
   grad: Place,
-  out: Place,
+  out: Heads,
 ): void {
   const { x } = l;
   const dS = { place: grad, ld: x.n, at: scratchOf(x, c) };
   if (wrt === 'q') {
     pairGemm(l, c, {
       a: { ...dS, trans: false },
-      b: { place: ins.k, trans: false, ld: x.d, at: keysOf(x, x.d) },
-      c: { place: out, trans: false, ld: x.d, at: rowsOf(x, c.l0, x.d) },
+      b: keysOf(x, ins.k, x.d),
+      c: rowsOf(x, out, c.l0, x.d),
       m: c.rows,
       n: x.d,
       k: x.n,
@@ -181,8 +204,8 @@ function pushQueryOrKeyGrad(
   }
   pairGemm(l, c, {
     a: { ...dS, trans: true },
-    b: { place: ins.q, trans: false, ld: x.d, at: rowsOf(x, c.l0, x.d) },
-    c: { place: out, trans: false, ld: x.d, at: keysOf(x, x.d) },
+    b: rowsOf(x, ins.q, c.l0, x.d),
+    c: keysOf(x, out, x.d),
     m: x.n,
     n: x.d,
     k: c.rows,
@@ -194,6 +217,15 @@ function pushQueryOrKeyGrad(
 /** Whether an earlier chunk already wrote the keys' (or values') gradient this chunk adds to. */
 const addsInto = (x: AttentionDims, c: Chunk) => c.l0 > 0 || (x.kb === 1 && c.b0 > 0);
 
+/** Reads input `x` at step `s`, with the layout its memory holds. */
+const headsOf = (p: PlanContext, x: Tensor, s: number): Heads => ({ place: p.read(x, s), merged: p.headsMerged(x) });
+
+/** The result's memory, and whether the planner wants it written with heads merged. */
+const resultOf = (p: PlanContext, t: Tensor, s: number): Heads => ({
+  place: p.resultSlot(t, s),
+  merged: p.headsMerged(t),
+});
+
 /** Reads the inputs, gives the result its slot, and plans the chunks with their scratch. */
 function begin(
   t: Tensor,
@@ -203,11 +235,11 @@ function begin(
   rowBytes: (x: AttentionDims) => number,
   oneBatch: boolean,
 ) {
-  const ins = t.inputs.map((i) => p.read(i, s));
+  const ins = t.inputs.map((i) => headsOf(p, i, s));
   // The third input, where the op has one that is 4-d, is as wide as the values (v, or the output's gradient).
   const third = t.inputs[2]?.shape;
   const x = attentionDims(t.inputs[0]!.shape, t.inputs[1]!.shape, third?.length === 4 ? third : undefined);
-  const out = p.resultSlot(t, s);
+  const out = resultOf(p, t, s);
   const l: Lowered = { t, p, x, scale };
   const empty = numel(t.shape) === 0 || x.l === 0;
   const chunks = empty ? [] : chunksOf(x, rowBytes(x), p.scratchLimit, oneBatch);
@@ -232,14 +264,14 @@ const sharedKeys = (t: Tensor) => t.inputs[1]!.shape[0] === 1 && t.inputs[0]!.sh
 export const attention: Lowering<Spec<'attention'>> = (t, { scale }, s, p) => {
   const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, false);
   if (chunks.length === 0) return;
-  const [q, k, v] = ins as [Place, Place, Place];
+  const [q, k, v] = ins as [Heads, Heads, Heads];
   const probs = scratch();
   for (const c of chunks) {
     pushProbs(l, c, q, k, probs);
     pairGemm(l, c, {
       a: { place: probs, trans: false, ld: x.n, at: scratchOf(x, c) },
-      b: { place: v, trans: false, ld: x.dv, at: keysOf(x, x.dv) },
-      c: { place: out, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
+      b: keysOf(x, v, x.dv),
+      c: rowsOf(x, out, c.l0, x.dv),
       m: c.rows,
       n: x.dv,
       k: x.n,
@@ -250,13 +282,13 @@ export const attention: Lowering<Spec<'attention'>> = (t, { scale }, s, p) => {
 export const attentionHeadMean: Lowering<Spec<'attentionHeadMean'>> = (t, { scale }, s, p) => {
   const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, false);
   if (chunks.length === 0) return;
-  const [q, k] = ins as [Place, Place];
+  const [q, k] = ins as [Heads, Heads];
   const probs = scratch();
   for (const c of chunks) {
     pushProbs(l, c, q, k, probs);
     // A chunk holds every head of its rows: the mean goes straight to the maps' rows.
     const perBatch = c.rows * x.n;
-    const dst = shift(out, (c.b0 * x.l + c.l0) * x.n * 4);
+    const dst = shift(out.place, (c.b0 * x.l + c.l0) * x.n * 4);
     p.push(t, 'reduce', (w, at) =>
       w.reduce({
         kind: ReduceKind.Sum,
@@ -297,13 +329,13 @@ function pushHeadShare(l: Lowered, c: Chunk, g: Place, grad: Place): void {
 export const attentionHeadMeanGrad: Lowering<Spec<'attentionHeadMeanGrad'>> = (t, { scale, wrt }, s, p) => {
   const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys(t));
   if (chunks.length === 0) return;
-  const [q, k, g] = ins as [Place, Place, Place];
+  const [q, k, g] = ins as [Heads, Heads, Heads];
   const probs = scratch();
   const grad = scratch();
   for (const c of chunks) {
     pushProbs(l, c, q, k, probs);
     // Every head's dP is the maps' gradient over the head count, g read once per head.
-    pushHeadShare(l, c, g, grad);
+    pushHeadShare(l, c, g.place, grad);
     pushScoresGrad(l, c, probs, grad);
     pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
   }
@@ -325,11 +357,11 @@ export function attentionBackward(members: readonly Tensor[], s: number, p: Plan
   if (lead?.spec.op !== 'attentionGrad' && lead?.spec.op !== 'attentionValuesGrad') {
     throw new Error('attention backward: no attention gradient among the group');
   }
-  const ins = lead.inputs.map((i) => p.read(i, s));
-  const [q, k] = ins as [Place, Place];
-  const [v, g, mapsGrad] = scores ? [ins[2]!, ins[3]!, ins[4]] : [undefined, ins[2]!, undefined];
+  const ins = lead.inputs.map((i) => headsOf(p, i, s));
+  const [q, k] = ins as [Heads, Heads];
+  const [v, g, mapsGrad] = scores ? [ins[2]!, ins[3]!, ins[4]?.place] : [undefined, ins[2]!, undefined];
   const x = attentionDims(lead.inputs[0]!.shape, lead.inputs[1]!.shape, lead.inputs[2]!.shape);
-  const out = new Map(members.map((t) => [t, p.resultSlot(t, s)]));
+  const out = new Map(members.map((t) => [t, resultOf(p, t, s)]));
   if (numel(lead.shape) === 0 || x.l === 0) return;
   const l: Lowered = { t: lead, p, x, scale: lead.spec.scale };
   // Results that sum over the batch (keys shared by it) take one batch element per chunk.
@@ -343,8 +375,8 @@ export function attentionBackward(members: readonly Tensor[], s: number, p: Plan
     if (dv) {
       pairGemm(l, c, {
         a: { place: probs, trans: true, ld: x.n, at: scratchOf(x, c) },
-        b: { place: g, trans: false, ld: x.dv, at: rowsOf(x, c.l0, x.dv) },
-        c: { place: out.get(dv)!, trans: false, ld: x.dv, at: keysOf(x, x.dv) },
+        b: rowsOf(x, g, c.l0, x.dv),
+        c: keysOf(x, out.get(dv)!, x.dv),
         m: x.n,
         n: x.dv,
         k: c.rows,

@@ -3,6 +3,7 @@
 import type { OpSpec, Tensor } from '../../graph/ir.js';
 import { GraphError, numel } from '../../graph/ir.js';
 import type { FusedKernel } from '../fuse.js';
+import type { HeadLayouts } from '../headLayouts.js';
 import { elemBytes } from '../layout.js';
 import type { ArenaSlot } from '../memory.js';
 import type { DeviceLoc, GemmRec, ProgramWriter } from '../program.js';
@@ -106,6 +107,8 @@ export class PlanContext {
   constructor(
     /** Transposes read in place by the GEMMs that consume them. */
     readonly views: ReadonlySet<number>,
+    /** Transposes splitting or merging heads that the attention lowerings do by strides. */
+    readonly heads: HeadLayouts,
     /** Fused elementwise kernels by root node. */
     readonly kernels: ReadonlyMap<number, FusedKernel>,
     /** Whether a node's value must exist in device memory (immediates and views need not). */
@@ -123,7 +126,9 @@ export class PlanContext {
   }
 
   placeOf(x: Tensor): Place {
-    if (this.views.has(x.id)) return this.placeOf(x.inputs[0]!);
+    if (this.views.has(x.id) || this.heads.splits.has(x.id) || this.heads.merges.has(x.id)) {
+      return this.placeOf(x.inputs[0]!);
+    }
     const p = this.places.get(x.id);
     if (!p) throw new GraphError(`cuda plan: ${describe(x)} has no device memory (planner bug)`);
     return p;
@@ -153,6 +158,11 @@ export class PlanContext {
     const out = this.newSlot(n * 4, s);
     this.push(w, 'widen', (wr, at) => wr.widen(at(stored), at(out), n, type));
     return out;
+  }
+
+  /** Whether `x`'s memory holds it [batch, tokens, heads, channels]: a split read in place, or a result written merged. */
+  headsMerged(x: Tensor): boolean {
+    return this.heads.splits.has(x.id) || this.heads.merged.has(x.id);
   }
 
   /** `x` as a GEMM operand: read in place, transposed when it is a view. */

@@ -385,6 +385,8 @@ Object.assign(builders, <Record<string, Builder>>{
     const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
     return { outputs: [loss, gx!, gctx!] };
   },
+  'gradient: attention with heads split from tokens and merged back (in place)': (k) => headsInPlace(k),
+  'gradient: heads in place, in row bands (scratch limit)': (k) => ({ ...headsInPlace(k), scratchLimitBytes: 176 }),
   'gradient: attention + layerNorm + gelu': (k) => {
     const x = k.x([2, 5, 8]);
     const w = k.x([8, 8]);
@@ -414,6 +416,29 @@ Object.assign(builders, <Record<string, Builder>>{
     return { outputs: [gx!] };
   },
 });
+
+/**
+ * A self-attention and a cross-attention (keys shared by the batch, and maps) as SDXL's layers
+ * build them: heads split from a linear layer's tokens and the result's merged back, transposes
+ * the planner leaves to the attention lowerings' strides (cuda/headLayouts.ts), gradients too.
+ */
+function headsInPlace(k: CaseKit): { outputs: Tensor[] } {
+  const [heads, width] = [2, 6];
+  const split = (t: Tensor) =>
+    o.transpose(o.reshape(t, [t.shape[0]!, t.shape[1]!, heads, width / heads]), [0, 2, 1, 3]);
+  const merge = (t: Tensor) => o.reshape(o.transpose(t, [0, 2, 1, 3]), [t.shape[0]!, t.shape[2]!, width]);
+  const linear = (t: Tensor) => o.linear(t, k.x([width, width]));
+  const x = k.x([3, 7, width]);
+  const ctx = k.x([1, 5, width]);
+  const self = linear(merge(o.attention(split(linear(x)), split(linear(x)), split(linear(x)), 0.5)));
+  const q = split(linear(self));
+  const keys = split(linear(ctx));
+  const cross = merge(o.attention(q, keys, split(linear(ctx)), 0.4));
+  const maps = o.attentionHeadMean(q, keys, 0.4);
+  const loss = o.add(o.mean(o.mul(cross, cross), [0, 1, 2]), o.sum(o.mul(maps, k.x([3, 7, 5])), [0, 1, 2]));
+  const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
+  return { outputs: [cross, loss, gx!, gctx!] };
+}
 
 /** Every attention gradient op on queries of `rows` rows, with per-batch keys and with keys shared by the batch. */
 function attentionGrads(k: CaseKit, rows: number): { outputs: Tensor[] } {

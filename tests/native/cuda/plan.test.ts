@@ -227,6 +227,15 @@ describe('CUDA plan structure', () => {
     expect(plan.stats.peakLiveBytes).toBeLessThan(2 * weightFloats);
   });
 
+  it('splits heads from tokens and merges them back without a copy, forward and backward', () => {
+    const [c] = buildCases(7, dir, (name) => name.startsWith('gradient: attention with heads split'));
+    const plan = planGraph(c!.outputs);
+    // Each transpose (0, 2, 1, 3) is read or written in place by the attention lowerings; the
+    // linear layers' weight transposes are GEMM views. Nothing is left to copy.
+    expect(topoOrder(c!.outputs).filter((t) => t.spec.op === 'transpose').length).toBeGreaterThan(10);
+    expect(plan.steps.filter((t) => t.spec.op === 'transpose')).toEqual([]);
+  });
+
   it("computes an attention's probabilities once per chunk for the gradients of q, k and v together", () => {
     const g = new Graph();
     const q = g.input('q', [2, 3, 16, 4]);
