@@ -6,12 +6,12 @@
 import type { Tensor } from '../graph/ir.js';
 import { GraphError, numel, topoOrder } from '../graph/ir.js';
 import { foldAttentionGrads } from './attentionFold.js';
-import { attentionBackwardGroups } from './attentionGroups.js';
+import { attentionGroups, inputsBeforeSiblings } from './attentionGroups.js';
 import { rewriteGraph, type Rewrite } from './rewrite.js';
 import { isElementwise, isImmediate, planFusion } from './fuse.js';
 import { headLayouts } from './headLayouts.js';
 import { elemBytes } from './layout.js';
-import { attentionBackward } from './lower/attention.js';
+import { attentionGroup } from './lower/attention.js';
 import { PlanContext, describe, storedType, type Place, type PlanInput, type Resolver } from './lower/context.js';
 import { aliases, loweringOf } from './lower/index.js';
 import { alignUp, assignOffsets, peakLiveBytes } from './memory.js';
@@ -88,7 +88,8 @@ const foldTransposes: Rewrite = (t, [x]) => {
 export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}): ExecutionPlan {
   const scratchLimit = opts.scratchLimitBytes ?? DEFAULT_SCRATCH_LIMIT;
   const outputs = rewriteGraph(requested, [foldTransposes, foldAttentionGrads(requested)]);
-  const order = topoOrder(outputs);
+  // In topological order, with what lets an attention's output and maps share a lowering moved up.
+  const order = inputsBeforeSiblings(topoOrder(outputs));
   const step = new Map<number, number>();
   order.forEach((t, i) => step.set(t.id, i));
   const readersOf = new Map<number, Tensor[]>();
@@ -128,20 +129,18 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
   const folded = new Set<number>();
   for (const k of kernels.values()) for (const m of k.members) if (m !== k.root) folded.add(m.id);
 
-  // An attention's gradients lowered together at their lead's step; the other members are done then.
-  const attentionGroups = attentionBackwardGroups(order);
-  const loweredWithLead = new Set(
-    [...attentionGroups.values()].flatMap((members) => members.slice(1).map((m) => m.id)),
-  );
+  // An attention's siblings lowered together at their lead's step; the other members are done then.
+  const groups = attentionGroups(order);
+  const loweredWithLead = new Set([...groups.values()].flatMap((members) => members.slice(1).map((m) => m.id)));
 
   const weightsInFloat32 = opts.weightsInFloat32 ?? false;
   const weightType = weightsInFloat32 ? (): ElemType.F32 => ElemType.F32 : storedType;
   const p = new PlanContext(views, heads, kernels, needsMaterial, scratchLimit, weightType);
   for (const t of order) {
     if (folded.has(t.id) || inPlace(t) || loweredWithLead.has(t.id)) continue;
-    const group = attentionGroups.get(t.id);
+    const group = groups.get(t.id);
     if (group) {
-      attentionBackward(group, step.get(t.id)!, p);
+      attentionGroup(group, step.get(t.id)!, p);
       continue;
     }
     if (t.shape.length > MAX_RANK && !aliases(t.spec.op)) {

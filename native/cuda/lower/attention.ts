@@ -226,34 +226,6 @@ const resultOf = (p: PlanContext, t: Tensor, s: number): Heads => ({
   merged: p.headsMerged(t),
 });
 
-/** Reads the inputs, gives the result its slot, and plans the chunks with their scratch. */
-function begin(
-  t: Tensor,
-  s: number,
-  p: PlanContext,
-  scale: number,
-  rowBytes: (x: AttentionDims) => number,
-  oneBatch: boolean,
-) {
-  const ins = t.inputs.map((i) => headsOf(p, i, s));
-  // The third input, where the op has one that is 4-d, is as wide as the values (v, or the output's gradient).
-  const third = t.inputs[2]?.shape;
-  const x = attentionDims(t.inputs[0]!.shape, t.inputs[1]!.shape, third?.length === 4 ? third : undefined);
-  const out = resultOf(p, t, s);
-  const l: Lowered = { t, p, x, scale };
-  const empty = numel(t.shape) === 0 || x.l === 0;
-  const chunks = empty ? [] : chunksOf(x, rowBytes(x), p.scratchLimit, oneBatch);
-  const most = Math.max(0, ...chunks.map((c) => chunkFloats(x, c)));
-  return {
-    ins,
-    x,
-    out,
-    l,
-    chunks,
-    scratch: () => p.newSlot(most * 4, s),
-  };
-}
-
 const probsBytes = (x: AttentionDims) => x.heads * x.n * 4;
 /** Probabilities and their gradient. */
 const gradBytes = (x: AttentionDims) => 2 * probsBytes(x);
@@ -261,57 +233,43 @@ const gradBytes = (x: AttentionDims) => 2 * probsBytes(x);
 /** Keys (and values) of batch 1 shared by a larger batch: their gradient sums over it. */
 const sharedKeys = (t: Tensor) => t.inputs[1]!.shape[0] === 1 && t.inputs[0]!.shape[0]! > 1;
 
-export const attention: Lowering<Spec<'attention'>> = (t, { scale }, s, p) => {
-  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, false);
-  if (chunks.length === 0) return;
-  const [q, k, v] = ins as [Heads, Heads, Heads];
-  const probs = scratch();
-  for (const c of chunks) {
-    pushProbs(l, c, q, k, probs);
-    pairGemm(l, c, {
-      a: { place: probs, trans: false, ld: x.n, at: scratchOf(x, c) },
-      b: keysOf(x, v, x.dv),
-      c: rowsOf(x, out, c.l0, x.dv),
-      m: c.rows,
-      n: x.dv,
-      k: x.n,
-    });
+/** What a member reads beyond q and k (graph/attentionOps.ts): v, the output's gradient g, the maps' gradient. */
+function operandsOf(t: Tensor): { v?: Tensor; g?: Tensor; mapsGrad?: Tensor } {
+  const [, , a, b, c] = t.inputs;
+  switch (t.spec.op) {
+    case 'attention':
+      return { v: a };
+    case 'attentionGrad':
+      return { v: a, g: b, mapsGrad: c };
+    case 'attentionValuesGrad':
+      return { g: a };
+    case 'attentionHeadMeanGrad':
+      return { mapsGrad: a };
+    default:
+      return {};
   }
-};
+}
 
-export const attentionHeadMean: Lowering<Spec<'attentionHeadMean'>> = (t, { scale }, s, p) => {
-  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, probsBytes, false);
-  if (chunks.length === 0) return;
-  const [q, k] = ins as [Heads, Heads];
-  const probs = scratch();
-  for (const c of chunks) {
-    pushProbs(l, c, q, k, probs);
-    // A chunk holds every head of its rows: the mean goes straight to the maps' rows.
-    const perBatch = c.rows * x.n;
-    const dst = shift(out.place, (c.b0 * x.l + c.l0) * x.n * 4);
-    p.push(t, 'reduce', (w, at) =>
-      w.reduce({
-        kind: ReduceKind.Sum,
-        rowMode: false,
-        input: at(probs),
-        out: at(dst),
-        splits: 1,
-        chunk: x.heads,
-        scale: 1 / x.heads,
-        keepDims: c.nb > 1 ? [c.nb, perBatch] : [perBatch],
-        keepStrides: c.nb > 1 ? [x.heads * perBatch, 1] : [1],
-        redDims: [x.heads],
-        redStrides: [perBatch],
-      }),
-    );
-  }
-};
-
-// dv alone, or dq or dk alone: the group lowering with one member.
-export const attentionValuesGrad: Lowering<Spec<'attentionValuesGrad'>> = (t, _spec, s, p) =>
-  attentionBackward([t], s, p);
-
-export const attentionGrad: Lowering<Spec<'attentionGrad'>> = (t, _spec, s, p) => attentionBackward([t], s, p);
+/** The head-mean of the chunk's probabilities into the maps' rows: a chunk holds every head of its rows. */
+function pushHeadMean({ t, p, x }: Lowered, c: Chunk, probs: Place, maps: Place): void {
+  const perBatch = c.rows * x.n;
+  const dst = shift(maps, (c.b0 * x.l + c.l0) * x.n * 4);
+  p.push(t, 'reduce', (w, at) =>
+    w.reduce({
+      kind: ReduceKind.Sum,
+      rowMode: false,
+      input: at(probs),
+      out: at(dst),
+      splits: 1,
+      chunk: x.heads,
+      scale: 1 / x.heads,
+      keepDims: c.nb > 1 ? [c.nb, perBatch] : [perBatch],
+      keepStrides: c.nb > 1 ? [x.heads * perBatch, 1] : [1],
+      redDims: [x.heads],
+      redStrides: [perBatch],
+    }),
+  );
+}
 
 /** Every head's share of the maps' gradient, g / heads for each of the chunk's (batch element, head), into `grad`. */
 function pushHeadShare(l: Lowered, c: Chunk, g: Place, grad: Place): void {
@@ -326,69 +284,75 @@ function pushHeadShare(l: Lowered, c: Chunk, g: Place, grad: Place): void {
   );
 }
 
-export const attentionHeadMeanGrad: Lowering<Spec<'attentionHeadMeanGrad'>> = (t, { scale, wrt }, s, p) => {
-  const { ins, x, out, l, chunks, scratch } = begin(t, s, p, scale, gradBytes, wrt === 'k' && sharedKeys(t));
-  if (chunks.length === 0) return;
-  const [q, k, g] = ins as [Heads, Heads, Heads];
-  const probs = scratch();
-  const grad = scratch();
-  for (const c of chunks) {
-    pushProbs(l, c, q, k, probs);
-    // Every head's dP is the maps' gradient over the head count, g read once per head.
-    pushHeadShare(l, c, g.place, grad);
-    pushScoresGrad(l, c, probs, grad);
-    pushQueryOrKeyGrad(l, c, wrt, { q, k }, grad, out);
-  }
-};
-
 /**
- * dq, dk and dv of one attention (any of them), lowered together at step `s`
- * (cuda/attentionGroups.ts groups them). Each chunk's probabilities are computed once and
- * dv = Pᵀ·g taken from them; for dq and dk, dP = g·vᵀ (plus the maps' share) becomes dS once, and
- * both are read from it.
+ * Siblings of one attention (cuda/attentionGroups.ts), or one op alone, lowered at step `s`: the
+ * output and the maps of the forward, or dq, dk and dv of the backward, from the output's
+ * gradient, the maps', or both. Each chunk's probabilities are computed once; the output P·v,
+ * the maps and dv = Pᵀ·g are taken from them, and for dq and dk, dP = g·vᵀ (plus the maps'
+ * share) becomes dS once, and both are read from it.
  */
-export function attentionBackward(members: readonly Tensor[], s: number, p: PlanContext): void {
-  const gradOf = (wrt: 'q' | 'k') => members.find((t) => t.spec.op === 'attentionGrad' && t.spec.wrt === wrt);
-  const [dq, dk] = [gradOf('q'), gradOf('k')];
-  const dv = members.find((t) => t.spec.op === 'attentionValuesGrad');
-  const scores = dq ?? dk;
-  // attentionGrad reads q, k, v, g (and the maps' gradient); attentionValuesGrad q, k, g.
-  const lead = scores ?? dv;
-  if (lead?.spec.op !== 'attentionGrad' && lead?.spec.op !== 'attentionValuesGrad') {
-    throw new Error('attention backward: no attention gradient among the group');
-  }
-  const ins = lead.inputs.map((i) => headsOf(p, i, s));
-  const [q, k] = ins as [Heads, Heads];
-  const [v, g, mapsGrad] = scores ? [ins[2]!, ins[3]!, ins[4]?.place] : [undefined, ins[2]!, undefined];
-  const x = attentionDims(lead.inputs[0]!.shape, lead.inputs[1]!.shape, lead.inputs[2]!.shape);
-  const out = new Map(members.map((t) => [t, resultOf(p, t, s)]));
+export function attentionGroup(members: readonly Tensor[], s: number, p: PlanContext): void {
+  const lead = members[0]!;
+  const find = (op: string, wrt?: 'q' | 'k') =>
+    members.find((t) => t.spec.op === op && (!wrt || (t.spec as { wrt?: string }).wrt === wrt));
+  const gradOf = (wrt: 'q' | 'k') => find('attentionGrad', wrt) ?? find('attentionHeadMeanGrad', wrt);
+  const [out, maps, dq, dk, dv] = [
+    find('attention'),
+    find('attentionHeadMean'),
+    gradOf('q'),
+    gradOf('k'),
+    find('attentionValuesGrad'),
+  ];
+  // Siblings agree on what they share (attentionGroups.ts); each tensor is read once.
+  const operands = members.map(operandsOf);
+  const [v, g, mapsGrad] = (['v', 'g', 'mapsGrad'] as const).map((key) => operands.find((o) => o[key])?.[key]);
+  const [q, k] = [headsOf(p, lead.inputs[0]!, s), headsOf(p, lead.inputs[1]!, s)];
+  const [vIn, gIn] = [v && headsOf(p, v, s), g && headsOf(p, g, s)];
+  const mapsGradIn = mapsGrad && p.read(mapsGrad, s);
+  const x = attentionDims(lead.inputs[0]!.shape, lead.inputs[1]!.shape, (v ?? g)?.shape);
+  const results = new Map(members.map((t) => [t, resultOf(p, t, s)]));
   if (numel(lead.shape) === 0 || x.l === 0) return;
-  const l: Lowered = { t: lead, p, x, scale: lead.spec.scale };
+  const l: Lowered = { t: lead, p, x, scale: (lead.spec as { scale: number }).scale };
+  const scores = dq !== undefined || dk !== undefined;
   // Results that sum over the batch (keys shared by it) take one batch element per chunk.
   const oneBatch = sharedKeys(lead) && (dk !== undefined || dv !== undefined);
   const chunks = chunksOf(x, scores ? gradBytes(x) : probsBytes(x), p.scratchLimit, oneBatch);
   const most = Math.max(0, ...chunks.map((c) => chunkFloats(x, c)));
   const probs = p.newSlot(most * 4, s);
-  const grad = scores && p.newSlot(most * 4, s);
+  const grad = scores ? p.newSlot(most * 4, s) : undefined;
   for (const c of chunks) {
     pushProbs(l, c, q, k, probs);
+    if (maps) pushHeadMean(l, c, probs, results.get(maps)!.place);
+    if (out) {
+      pairGemm(l, c, {
+        a: { place: probs, trans: false, ld: x.n, at: scratchOf(x, c) },
+        b: keysOf(x, vIn!, x.dv),
+        c: rowsOf(x, results.get(out)!, c.l0, x.dv),
+        m: c.rows,
+        n: x.dv,
+        k: x.n,
+      });
+    }
     if (dv) {
       pairGemm(l, c, {
         a: { place: probs, trans: true, ld: x.n, at: scratchOf(x, c) },
-        b: rowsOf(x, g, c.l0, x.dv),
-        c: keysOf(x, out.get(dv)!, x.dv),
+        b: rowsOf(x, gIn!, c.l0, x.dv),
+        c: keysOf(x, results.get(dv)!, x.dv),
         m: x.n,
         n: x.dv,
         k: c.rows,
         beta: addsInto(x, c) ? 1 : 0,
       });
     }
-    if (!grad || !v) continue;
-    // With the maps' gradient folded in, dP starts as it over the head count and the GEMM adds g·vᵀ.
-    if (mapsGrad) pushHeadShare(l, c, mapsGrad, grad);
-    pushRowsByKeys(l, c, g, v, x.dv, grad, { beta: mapsGrad ? 1 : 0 });
+    if (!grad) continue;
+    // With the maps' gradient, dP starts as it over the head count and the GEMM adds g·vᵀ.
+    if (mapsGradIn) pushHeadShare(l, c, mapsGradIn, grad);
+    if (gIn && vIn) pushRowsByKeys(l, c, gIn, vIn, x.dv, grad, { beta: mapsGradIn ? 1 : 0 });
     pushScoresGrad(l, c, probs, grad);
-    if (dq) pushQueryOrKeyGrad(l, c, 'q', { q, k }, grad, out.get(dq)!);
-    if (dk) pushQueryOrKeyGrad(l, c, 'k', { q, k }, grad, out.get(dk)!);
+    if (dq) pushQueryOrKeyGrad(l, c, 'q', { q, k }, grad, results.get(dq)!);
+    if (dk) pushQueryOrKeyGrad(l, c, 'k', { q, k }, grad, results.get(dk)!);
   }
 }
+
+/** Any attention op on its own: a group of one. */
+export const attentionAlone: Lowering = (t, _spec, s, p) => attentionGroup([t], s, p);

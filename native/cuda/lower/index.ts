@@ -2,13 +2,7 @@
 // fused elementwise kernels; every other op needs an entry here, which the type checker enforces.
 import type { OpName } from '../../graph/ir.js';
 import { fusedOps, type LoweredOp, type Spec } from '../../graph/opset.js';
-import {
-  attention,
-  attentionGrad,
-  attentionHeadMean,
-  attentionHeadMeanGrad,
-  attentionValuesGrad,
-} from './attention.js';
+import { attentionAlone } from './attention.js';
 import { argMax, softmax, topKIndices } from './axis.js';
 import type { Lowering } from './context.js';
 import { conv2d, convTranspose2d } from './conv.js';
@@ -34,11 +28,11 @@ const ownLowerings: { [K in LoweredOp]: Lowering<Spec<K>> } = {
   reduceMean: reduce,
   reduceMax: reduce,
   softmax,
-  attention,
-  attentionHeadMean,
-  attentionGrad,
-  attentionValuesGrad,
-  attentionHeadMeanGrad,
+  attention: attentionAlone,
+  attentionHeadMean: attentionAlone,
+  attentionGrad: attentionAlone,
+  attentionValuesGrad: attentionAlone,
+  attentionHeadMeanGrad: attentionAlone,
   argMax,
   topKIndices,
   gatherElements,

@@ -243,8 +243,9 @@ describe('CUDA plan structure', () => {
     const out = o.attention(q, k!, v!, 0.5);
     const grads = grad(o.reshape(o.sum(o.mul(out, out), [0, 1, 2, 3]), [1]), [q, k!, v!]);
     const plan = planGraph(grads);
+    // One node's instructions (the group's lead) compute all three.
     const backward = [...new Set(plan.steps)].filter((t) => t.spec.op.startsWith('attention') && t !== out);
-    expect(backward.map((t) => t.spec.op)).toEqual(['attentionGrad']);
+    expect(backward).toHaveLength(1);
     const kinds = plan.kinds.filter((_, i) => plan.steps[i] === backward[0]);
     // Keys shared by a batch of 2: one chunk per batch element, each with one softmax, one softmax
     // gradient, and the GEMMs qkᵀ, Pᵀ·g, g·vᵀ, dS·k and dSᵀ·q.
@@ -253,13 +254,32 @@ describe('CUDA plan structure', () => {
     expect(kinds.filter((k) => k === 'gemm')).toHaveLength(2 * 5);
   });
 
+  it("computes a layer's probabilities once for its output and its maps, and once for the maps' dq and dk", () => {
+    for (const name of [
+      'gradient: attention maps and output (autodiff)',
+      'gradient: attention maps alone (autodiff)',
+    ]) {
+      const [c] = buildCases(7, dir, (n) => n === name);
+      const plan = planGraph(c!.outputs);
+      const attention = new Set(plan.steps.filter((t) => t.spec.op.startsWith('attention')));
+      // One group forward and one backward. The forward's probabilities once; the backward's
+      // (q, k and v, or q and k) once per batch element, as the keys' gradient sums over the batch.
+      expect(attention.size, name).toBe(2);
+      expect(
+        plan.kinds.filter((k) => k === 'softmax'),
+        name,
+      ).toHaveLength(1 + 2);
+    }
+  });
+
   it("folds a layer's maps gradient into the gradients of q and k, lowered together", () => {
     const { loss, grads } = attentionAndMaps([2, 3, 16, 4], [1, 3, 5, 4], 0.5);
     const plan = planGraph([loss, ...grads]);
-    const ops = plan.steps.map((t) => t.spec.op);
-    expect(ops).not.toContain('attentionHeadMeanGrad');
-    const backward = [...new Set(plan.steps.filter((t) => t.spec.op === 'attentionGrad'))];
-    expect(backward.map((t) => t.inputs.length)).toEqual([5]);
+    const gradients = new Set(['attentionGrad', 'attentionValuesGrad', 'attentionHeadMeanGrad']);
+    const backward = [...new Set(plan.steps.filter((t) => gradients.has(t.spec.op)))];
+    // One group, with one softmax per batch element: unfolded, the maps' gradients would
+    // recompute the probabilities in a group of their own.
+    expect(backward).toHaveLength(1);
     expect(plan.kinds.filter((k, i) => k === 'softmax' && plan.steps[i] === backward[0])).toHaveLength(2);
   });
 
