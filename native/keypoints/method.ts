@@ -9,6 +9,7 @@ import { AdamW, GradientAccumulator } from './adamw.js';
 import type { MapEvaluationSettings, SdxlComponents } from './attentionMaps.js';
 import { chooseIndices } from './fps.js';
 import { buildAugmentedDraws, buildLatentsGraph, buildSelectionGraph, type GraphShape } from './graphs.js';
+import { ImagesAhead } from './imagesAhead.js';
 import { LatentsCache } from './latentsCache.js';
 import { Random } from './rng.js';
 import {
@@ -291,17 +292,20 @@ export async function trainTokens(
     optimizer: adam.toBytes(),
   });
 
-  const evaluator = opts.evaluator ?? (await localEvaluator(model, backend, images, s));
+  // Here, the next step's images are decoded while this step runs; workers load their own.
+  const ahead = opts.evaluator ? null : new ImagesAhead(images);
+  const evaluator = opts.evaluator ?? (await localEvaluator(model, backend, ahead!, s));
   const plan = { imageCount: images.count, batchSize: s.batchSize, steps: s.steps };
+  const plansOf = (step: number) =>
+    Array.from({ length: s.batchSize }, (_, b) => planIteration(s.seed, plan, step * s.batchSize + b));
   const acc = new GradientAccumulator(tokens.length, s.batchSize);
   const started = Date.now();
   const firstStep = adam.stepCount;
   try {
     while (adam.stepCount < s.steps) {
       throwIfCancelled(opts.signal);
-      const plans = Array.from({ length: s.batchSize }, (_, b) =>
-        planIteration(s.seed, plan, adam.stepCount * s.batchSize + b),
-      );
+      const plans = plansOf(adam.stepCount);
+      if (adam.stepCount + 1 < s.steps) ahead?.ahead(plansOf(adam.stepCount + 1).map((p) => p.imageIndex));
       const results = await evaluator.evaluate(plans, tokens, opts.signal);
       // Summed in iteration order whoever computed them: float32 addition is not associative.
       let loss = 0;

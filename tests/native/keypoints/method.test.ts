@@ -65,6 +65,28 @@ describe('keypoint method loop', () => {
     expect(Array.from(other.tokens)).not.toEqual(Array.from(full.tokens));
   });
 
+  it("loads the next step's images while this step runs, and each image once", async () => {
+    const events: string[] = [];
+    const watched: ImageSource = {
+      count: images.count,
+      load: (i) => {
+        events.push(`load ${i}`);
+        return images.load(i);
+      },
+    };
+    const plain = await trainTokens(model, backend, images, settings);
+    const watchedRun = await trainTokens(model, backend, watched, settings, {
+      onProgress: (p) => events.push(`step ${p.step}`),
+    });
+    expect(Array.from(watchedRun.tokens)).toEqual(Array.from(plain.tokens));
+    // Two images a step: the second step's are asked for before the first step ends, the
+    // third's before the second ends, and none after the last.
+    const steps = events.flatMap((e, at) => (e.startsWith('step') ? [at] : []));
+    const loadsBefore = (end: number) => events.slice(0, end).filter((e) => e.startsWith('load')).length;
+    expect(steps.map(loadsBefore)).toEqual([4, 6, 6]);
+    expect(events.length).toBe(6 + 3);
+  });
+
   it('gives an iteration the same result in any order of iterations (draws are made ahead)', async () => {
     const tokens = initialTokens(settings, model.unet.config.crossAttentionDim);
     const image = await images.load(1);
