@@ -64,6 +64,14 @@ export class AdamW {
     return this.steps;
   }
 
+  /**
+   * The parameters' place in the kernel's memory: parameters kept here (a training run's
+   * tokens) are stepped in place, without the two copies of 4 MB an array elsewhere costs.
+   */
+  get params(): Float32Array {
+    return this.arrays.params;
+  }
+
   /** One update of `params` in place from `grad` (PyTorch's single-tensor AdamW). */
   step(params: Float32Array, grad: Float32Array): void {
     if (params.length !== this.size || grad.length !== this.size) {
@@ -81,10 +89,11 @@ export class AdamW {
     const correction2Sqrt = f(Math.sqrt(1 - this.beta2 ** this.steps));
     const eps = f(this.eps);
     const { arrays } = this;
-    arrays.params.set(params);
+    const inPlace = params === arrays.params;
+    if (!inPlace) arrays.params.set(params);
     arrays.grad.set(grad);
     this.kernel({ decay, lerpWeight, beta2, sqWeight, stepSize, correction2Sqrt, eps });
-    params.set(arrays.params);
+    if (!inPlace) params.set(arrays.params);
   }
 
   /** Moments and step count, for checkpoints (little-endian). */
@@ -152,6 +161,7 @@ export class GradientAccumulator {
     return this.added === this.batch;
   }
 
+  /** Adds `grad`; a batch of one keeps `grad` itself as the sum, so it must not change until then used. */
   add(grad: Float32Array): void {
     if (grad.length !== this.size)
       throw new RangeError(`GradientAccumulator.add: expected ${this.size} values, got ${grad.length}`);
@@ -159,8 +169,8 @@ export class GradientAccumulator {
       throw new RangeError(`GradientAccumulator.add: already holds ${this.batch} gradients; take() them first`);
     const { sum, size, batch } = this;
     // The first gradient is assigned, as PyTorch assigns a first backward's .grad (no 0 + g,
-    // which would turn −0 into +0); a batch of one is then a copy.
-    if (this.added === 0 && batch === 1) sum.set(grad);
+    // which would turn −0 into +0); a batch of one is then the gradient itself (4 MB not copied).
+    if (this.added === 0 && batch === 1) this.sum = grad;
     else if (this.added === 0) for (let i = 0; i < size; i++) sum[i] = f(grad[i]! / batch);
     else for (let i = 0; i < size; i++) sum[i] = f(sum[i]! + f(grad[i]! / batch));
     this.added += 1;
@@ -168,7 +178,8 @@ export class GradientAccumulator {
 
   /**
    * The accumulated gradient; the accumulator starts over empty. The array is the
-   * accumulator's own and is overwritten after the next take(): use it before then.
+   * accumulator's own (a batch of one's: the gradient added) and is overwritten after the
+   * next take(): use it before then.
    */
   take(): Float32Array {
     const out = this.sum;

@@ -282,10 +282,13 @@ export async function trainTokens(
     betas: [0.9, 0.999] as [number, number],
     eps: 1e-8,
   };
-  const tokens = opts.resume ? Float32Array.from(opts.resume.tokens) : initialTokens(s, width);
+  const start = opts.resume ? opts.resume.tokens : initialTokens(s, width);
   const adam = opts.resume
-    ? AdamW.fromBytes(opts.resume.optimizer, tokens.length, adamOptions)
-    : new AdamW(tokens.length, adamOptions);
+    ? AdamW.fromBytes(opts.resume.optimizer, start.length, adamOptions)
+    : new AdamW(start.length, adamOptions);
+  // The tokens live in AdamW's memory: each step updates them in place.
+  const tokens = adam.params;
+  tokens.set(start);
   const state = (): TrainingState => ({
     step: adam.stepCount,
     tokens: new Float32Array(tokens),
@@ -301,11 +304,14 @@ export async function trainTokens(
   const acc = new GradientAccumulator(tokens.length, s.batchSize);
   const started = Date.now();
   const firstStep = adam.stepCount;
+  const imagesOf = (step: number) => (step < s.steps ? plansOf(step).map((p) => p.imageIndex) : []);
+  // Asked for in the order the steps read them: each load takes the oldest of its image's.
+  ahead?.ahead(imagesOf(adam.stepCount));
   try {
     while (adam.stepCount < s.steps) {
       throwIfCancelled(opts.signal);
       const plans = plansOf(adam.stepCount);
-      if (adam.stepCount + 1 < s.steps) ahead?.ahead(plansOf(adam.stepCount + 1).map((p) => p.imageIndex));
+      ahead?.ahead(imagesOf(adam.stepCount + 1));
       const results = await evaluator.evaluate(plans, tokens, opts.signal);
       // Summed in iteration order whoever computed them: float32 addition is not associative.
       let loss = 0;

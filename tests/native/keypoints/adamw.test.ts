@@ -64,6 +64,11 @@ describe('AdamW', () => {
       const p = Float32Array.from(p0);
       for (const g of grads) opt.step(p, g);
       expect(bits(p)).toEqual(bits(want.p));
+      // Parameters kept in the optimiser's own memory are stepped in place, to the same bits.
+      const inPlace = new AdamW(n, { lr: 0.005, weightDecay: wd });
+      inPlace.params.set(p0);
+      for (const g of grads) inPlace.step(inPlace.params, g);
+      expect(bits(inPlace.params)).toEqual(bits(want.p));
       // The moments too, through the checkpoint bytes.
       const state = new DataView(opt.toBytes().buffer);
       const m = Float32Array.from({ length: n }, (_, i) => state.getFloat32(16 + 4 * i, true));
