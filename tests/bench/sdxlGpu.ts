@@ -185,7 +185,7 @@ export async function benchSdxl(
         await attempt('training iteration, first visit of its image', () =>
           train({ count: files.length, load: decoded((i) => i) }),
         );
-        if (profiles && size === sizes[0] && precision === 'float32') await profileSdxl(backend, model, s, profiles);
+        if (profiles && size === sizes[0]) await profileSdxl(backend, model, s, precision, profiles);
         await backend.releaseWeights();
       }
     }
@@ -240,7 +240,13 @@ function timingRuns(backend: Backend, timed: (name: string) => boolean, ms: numb
 }
 
 /** Profiles one training step and one augmented draw: where the GPU time goes. */
-async function profileSdxl(backend: CudaBackend, model: LoadedModel, s: RunSettings, profiles: Profiles) {
+async function profileSdxl(
+  backend: CudaBackend,
+  model: LoadedModel,
+  s: RunSettings,
+  precision: CudaPrecision,
+  profiles: Profiles,
+) {
   const size = s.imageSize;
   const shape = { imageSize: size, latentSize: size / 8, tokens: s.tokens };
   const rand = seededRandom(9);
@@ -288,10 +294,10 @@ async function profileSdxl(backend: CudaBackend, model: LoadedModel, s: RunSetti
     // The launches timed one by one carry each launch's host issue time (cuBLAS's most): the
     // replayed run is what the GPU spends.
     console.log(
-      `  profile, ${name} at ${size}² (float32): ${st.nodes} nodes → ${st.instructions} launches, arena ${(graph.plan.arenaBytes / 2 ** 30).toFixed(2)} GiB, ` +
+      `  profile, ${name} at ${size}² (${precision}): ${st.nodes} nodes → ${st.instructions} launches, arena ${(graph.plan.arenaBytes / 2 ** 30).toFixed(2)} GiB, ` +
         `${median(replays).toFixed(1)} ms a run replayed (feeds in, launches, outputs out)\n    ${breakdown(steps)}`,
     );
-    profiles[`SDXL ${size} ${name}`] = steps.map((x) => ({
+    profiles[`SDXL ${size} ${name}${precision === 'float32' ? '' : ` ${precision}`}`] = steps.map((x) => ({
       kind: x.kind,
       op: x.node.spec.op,
       shape: [...x.node.shape],

@@ -2,7 +2,7 @@
 # On a GPU machine without Node, after tests/native/cuda/pack-device-carry.sh: the kernels checked, then
 # the method on SDXL's full architecture timed beside the PyTorch reference in the same call, and
 # the memory claims proven by runs under SKP_CUDA_MEMORY_LIMIT. Results land in $OUT.
-#   CAPS="12GiB 8GiB" SIZES=512 REFERENCE=1 PROFILE=1 INTERPRETED=1 tests/native/cuda/gpu-bench.sh
+#   CAPS="12GiB 8GiB" SIZES=512 REFERENCE=1 PROFILE=float32,tf32 INTERPRETED=1 tests/native/cuda/gpu-bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 source tests/native/cuda/device-setup.sh
@@ -10,8 +10,9 @@ T=.device-carry/tools
 node $T/tests/native/cuda/gpuCheck.js > $OUT/gpu-check.txt 2>&1; echo "gpu-check: rc $?: $(tail -1 $OUT/gpu-check.txt)"
 grep -a "FAIL" $OUT/gpu-check.txt | head -20
 SIZES=${SIZES:-512}
-if [ -n "${PROFILE:-}" ]; then # where the time goes: every launch of both graphs, float32
-  node $T/tests/bench/cuda.js --sdxl-only --sdxl ${SIZES%% *} --precisions float32 --profile-json $OUT/profile.json > $OUT/profile.txt 2>&1
+if [ -n "${PROFILE:-}" ]; then # where the time goes: every launch of both graphs, float32 (PROFILE=float32,tf32: both)
+  [ "$PROFILE" = 1 ] && PROFILE=float32
+  node $T/tests/bench/cuda.js --sdxl-only --sdxl ${SIZES%% *} --precisions $PROFILE --profile-json $OUT/profile.json > $OUT/profile.txt 2>&1
   echo "profile: rc $?"; grep -a "profile\|GPU .* ms in launches" $OUT/profile.txt
 fi
 if [ -n "${INTERPRETED:-}" ]; then # the same rows with elementwise programs interpreted (SKP_CUDA_JIT=0), to compare
