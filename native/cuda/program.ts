@@ -35,7 +35,12 @@ export enum Opcode {
   WinogradOutput = 15,
   /** A weight stored at half width (float16 or bfloat16) to float32, contiguous. */
   Widen = 16,
+  /** An attention chunk's softmax in place and the probabilities' mean over heads (see `softmaxHeadMean`). */
+  SoftmaxHeadMean = 17,
 }
+
+/** The longest rows SoftmaxHeadMean takes (the addon's SOFTMAX_HEAD_MEAN_MAX); longer ones take Softmax and Reduce. */
+export const SOFTMAX_HEAD_MEAN_MAX = 1024;
 
 /**
  * Register-machine operations of a fused elementwise program. The addon's C++ enum
@@ -363,6 +368,18 @@ export class ProgramWriter {
     this.loc(src);
     this.loc(dst);
     this.nums.push(count, type);
+  }
+
+  /**
+   * Softmax of every row of `probs` ([nb, heads, rows, size]) in place, and the rows' mean over
+   * the heads into `maps` ([nb, rows, size]), summed in double in head order.
+   */
+  softmaxHeadMean(probs: DeviceLoc, maps: DeviceLoc, nb: number, heads: number, rows: number, size: number): void {
+    this.count++;
+    this.nums.push(Opcode.SoftmaxHeadMean);
+    this.loc(probs);
+    this.loc(maps);
+    this.nums.push(nb, heads, rows, size, 1 / heads);
   }
 
   get instructionCount(): number {

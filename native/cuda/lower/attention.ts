@@ -10,7 +10,7 @@ import { numel } from '../../graph/ir.js';
 import { attentionDims, type AttentionDims } from '../../graph/attentionReference.js';
 import type { Spec } from '../../graph/opset.js';
 import type { EwInstrRec } from '../program.js';
-import { Access, ElemType, EwOp, Opcode, ReduceKind } from '../program.js';
+import { Access, ElemType, EwOp, Opcode, ReduceKind, SOFTMAX_HEAD_MEAN_MAX } from '../program.js';
 import type { Lowering, MatrixRef, Place, PlanContext } from './context.js';
 import { shift } from './context.js';
 
@@ -142,11 +142,19 @@ function pushRowsByKeys(
 }
 
 /** The chunk's probabilities softmax(q kᵀ·scale) into `probs` ([pairs, rows, N]). */
-function pushProbs(l: Lowered, c: Chunk, q: Heads, k: Heads, probs: Place): void {
+function pushProbs(l: Lowered, c: Chunk, q: Heads, k: Heads, probs: Place, maps?: Place): void {
   const { x } = l;
   pushRowsByKeys(l, c, q, k, x.d, probs, { alpha: l.scale });
+  if (maps && x.n <= SOFTMAX_HEAD_MEAN_MAX) {
+    // The maps' rows start at the chunk's first (batch element, row); a chunk of several batch
+    // elements holds all their rows, so its maps are contiguous.
+    const dst = shift(maps, (c.b0 * x.l + c.l0) * x.n * 4);
+    l.p.push(l.t, 'softmax head mean', (w, at) => w.softmaxHeadMean(at(probs), at(dst), c.nb, x.heads, c.rows, x.n));
+    return;
+  }
   const rows = c.nb * x.heads * c.rows;
   l.p.push(l.t, 'softmax', (w, at) => w.axis(Opcode.Softmax, at(probs), at(probs), rows, x.n, 1));
+  if (maps) pushHeadMean(l, c, probs, maps);
 }
 
 const ld = (dst: number, input: number): EwInstrRec => ({ op: EwOp.LD_F, dst, a: input, b: 0, c: 0 });
@@ -250,7 +258,7 @@ function operandsOf(t: Tensor): { v?: Tensor; g?: Tensor; mapsGrad?: Tensor } {
   }
 }
 
-/** The head-mean of the chunk's probabilities into the maps' rows: a chunk holds every head of its rows. */
+/** The head-mean of the chunk's probabilities into the maps' rows (rows longer than SoftmaxHeadMean takes). */
 function pushHeadMean({ t, p, x }: Lowered, c: Chunk, probs: Place, maps: Place): void {
   const perBatch = c.rows * x.n;
   const dst = shift(maps, (c.b0 * x.l + c.l0) * x.n * 4);
@@ -321,8 +329,7 @@ export function attentionGroup(members: readonly Tensor[], s: number, p: PlanCon
   const probs = p.newSlot(most * 4, s);
   const grad = scores ? p.newSlot(most * 4, s) : undefined;
   for (const c of chunks) {
-    pushProbs(l, c, q, k, probs);
-    if (maps) pushHeadMean(l, c, probs, results.get(maps)!.place);
+    pushProbs(l, c, q, k, probs, maps && results.get(maps)!.place);
     if (out) {
       pairGemm(l, c, {
         a: { place: probs, trans: false, ld: x.n, at: scratchOf(x, c) },

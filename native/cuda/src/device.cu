@@ -31,6 +31,7 @@ enum Opcode {
   OP_WINOGRAD_INPUT = 14,
   OP_WINOGRAD_OUTPUT = 15,
   OP_WIDEN = 16,
+  OP_SOFTMAX_HEAD_MEAN = 17,
 };
 
 bool isSticky(cudaError_t e) {
@@ -419,6 +420,19 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.type = static_cast<DType>(type);
         break;
       }
+      case OP_SOFTMAX_HEAD_MEAN: {
+        in.kind = Kind::SoftmaxHeadMean;
+        HeadMeanParams &p = in.headMean;
+        p.probs = static_cast<float *>(loc());
+        p.maps = static_cast<float *>(loc());
+        p.nb = r.i64();
+        p.heads = r.i64();
+        p.rows = r.i64();
+        p.size = r.i64();
+        p.scale = static_cast<float>(r.f64());
+        if (p.size > SOFTMAX_HEAD_MEAN_MAX) r.fail("softmax head mean: rows of at most 1024 values");
+        break;
+      }
       default:
         r.fail("unknown opcode " + std::to_string(op));
     }
@@ -529,6 +543,7 @@ Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t
       case Kind::WinogradInput: e = launchWinogradInput(in.winograd, stream_); break;
       case Kind::WinogradOutput: e = launchWinogradOutput(in.winograd, stream_); break;
       case Kind::Widen: e = launchWiden(in.widen, stream_); break;
+      case Kind::SoftmaxHeadMean: e = launchSoftmaxHeadMean(in.headMean, stream_); break;
     }
     if (e == cudaSuccess && syncEachStep) e = cudaStreamSynchronize(stream_);
     if (e != cudaSuccess) return check(e, "kernel launch", step);

@@ -59,7 +59,8 @@ enum class Kind {
   WinogradFilter,
   WinogradInput,
   WinogradOutput,
-  Widen
+  Widen,
+  SoftmaxHeadMean
 };
 
 struct Instr {
@@ -73,6 +74,7 @@ struct Instr {
   ConvParams conv;
   WinogradParams winograd;
   WidenParams widen;
+  HeadMeanParams headMean;
   GemmCall gemm;
   Copy2D copy;
 };

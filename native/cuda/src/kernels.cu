@@ -212,6 +212,47 @@ __global__ void __launch_bounds__(BLOCK) softmaxColKernel(const __grid_constant_
   for (int64_t k = 0; k < p.size; ++k) y[k * p.inner] = expf(x[k * p.inner] - m) / s;
 }
 
+// An attention chunk's softmax and its head-mean together: one warp per (batch element, query
+// row) walks the heads in order, each head's row as softmaxRowKernel<32> computes it (same
+// order, same bits), and sums the probabilities in double as reduceColKernel does over the heads.
+// The probabilities are read once, not again by a reduction.
+template <int PER>
+__global__ void __launch_bounds__(BLOCK) softmaxHeadMeanKernel(const __grid_constant__ HeadMeanParams p) {
+  const int lane = threadIdx.x % 32;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (BLOCK / 32) + threadIdx.x / 32;
+  if (row >= p.nb * p.rows) return;
+  const int64_t b = row / p.rows, r = row % p.rows;
+  double acc[PER];
+  for (int j = 0; j < PER; ++j) acc[j] = 0.0;
+  for (int64_t h = 0; h < p.heads; ++h) {
+    float *x = p.probs + ((b * p.heads + h) * p.rows + r) * p.size;
+    float v[PER];
+    float m = -CUDART_INF_F;
+    for (int j = 0; j < PER; ++j) {
+      const int64_t k = lane + 32 * j;
+      v[j] = k < p.size ? x[k] : -CUDART_INF_F;
+      if (k < p.size) m = fmaxf(m, v[j]);
+    }
+    m = warpMaxF(m);
+    float s = 0.f;
+    for (int j = 0; j < PER; ++j)
+      if (lane + 32 * j < p.size) s += expf(v[j] - m);
+    s = warpSumF(s);
+    for (int j = 0; j < PER; ++j) {
+      const int64_t k = lane + 32 * j;
+      if (k >= p.size) continue;
+      const float prob = expf(v[j] - m) / s;
+      x[k] = prob;
+      acc[j] += prob;
+    }
+  }
+  float *out = p.maps + row * p.size;
+  for (int j = 0; j < PER; ++j) {
+    const int64_t k = lane + 32 * j;
+    if (k < p.size) out[k] = static_cast<float>(acc[j] * p.scale);
+  }
+}
+
 // Softmax's gradient along rows, in place of dP: dS = P ⊙ (dP − Σ P ⊙ dP), the row sum in double.
 __device__ inline double warpSumD(double v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -724,6 +765,15 @@ cudaError_t launchWinogradInput(const WinogradParams &p, cudaStream_t s) {
 cudaError_t launchWinogradOutput(const WinogradParams &p, cudaStream_t s) {
   const int64_t tiles = p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
   return launchWinograd(winogradOutputKernel<2>, winogradOutputKernel<4>, p.k * tiles, p, s);
+}
+
+cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s) {
+  const int64_t rows = p.nb * p.rows;
+  if (rows == 0 || p.size == 0) return cudaSuccess;
+  const unsigned grid = static_cast<unsigned>((rows + BLOCK / 32 - 1) / (BLOCK / 32));
+  if (p.size <= 32 * 16) softmaxHeadMeanKernel<16><<<grid, BLOCK, 0, s>>>(p);
+  else softmaxHeadMeanKernel<SOFTMAX_HEAD_MEAN_MAX / 32><<<grid, BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
 }
 
 cudaError_t launchWiden(const WidenParams &p, cudaStream_t s) {

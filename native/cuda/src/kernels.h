@@ -73,6 +73,13 @@ struct WinogradParams {  // one transform of a Winograd F(M×M, 3×3) convolutio
   int64_t flip;  // filter: a transposed convolution's [c, k, 3, 3] kernel, turned 180°
 };
 
+struct HeadMeanParams {  // softmax of [nb, heads, rows, size] rows in place, their mean over heads into [nb, rows, size]
+  float *probs;
+  float *maps;
+  int64_t nb, heads, rows, size;
+  float scale;  // 1 / heads
+};
+
 struct WidenParams {
   const uint16_t *src;
   float *dst;
@@ -96,6 +103,9 @@ cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s);
 cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s);
 /** Rows of [outer, size]: `in` the probabilities P, `out` their gradient dP, replaced by P ⊙ (dP − Σ P ⊙ dP). */
 cudaError_t launchSoftmaxGrad(const AxisParams &p, cudaStream_t s);
+/** Rows of up to SOFTMAX_HEAD_MEAN_MAX values. */
+cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s);
+constexpr int64_t SOFTMAX_HEAD_MEAN_MAX = 1024;
 cudaError_t launchArgMax(const AxisParams &p, cudaStream_t s);
 cudaError_t launchTopK(const AxisParams &p, cudaStream_t s);
 cudaError_t launchGather(const GatherParams &p, DeviceFault *fault, cudaStream_t s);

@@ -372,6 +372,18 @@ Object.assign(builders, <Record<string, Builder>>{
       ],
     };
   },
+  // The fused softmax and head-mean's two row lengths (up to 512 and 1024 keys), and longer rows,
+  // which take the softmax and a reduction apart.
+  ...Object.fromEntries(
+    [300, 700, 1500].map((n) => [
+      `attention output and maps over ${n} keys`,
+      (k: CaseKit) => {
+        const q = k.x([2, 3, 4, 8], -2, 2);
+        const kk = k.x([2, 3, n, 8], -2, 2);
+        return { outputs: [o.attention(q, kk, k.x([2, 3, n, 4]), 0.6), o.attentionHeadMean(q, kk, 0.6)] };
+      },
+    ]),
+  ),
   'gradient: attention maps and output (autodiff)': (k) => {
     const x = k.x([2, 6, 8]);
     const ctx = k.x([1, 5, 8]);

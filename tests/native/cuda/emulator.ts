@@ -254,6 +254,29 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
           }
         break;
       }
+      case Opcode.SoftmaxHeadMean: {
+        const probs = loc();
+        const maps = loc();
+        const [nb, heads, rows, size, scale] = list(5) as [number, number, number, number, number];
+        const scale32 = f32(scale);
+        for (let b = 0; b < nb; b++)
+          for (let r = 0; r < rows; r++) {
+            const acc = new Float64Array(size);
+            for (let h = 0; h < heads; h++) {
+              const at = ((b * heads + h) * rows + r) * size;
+              let m = -Infinity;
+              for (let k = 0; k < size; k++) m = Math.max(m, f32At(probs, at + k));
+              let sum = 0;
+              for (let k = 0; k < size; k++) sum += f32(Math.exp(f32At(probs, at + k) - m));
+              for (let k = 0; k < size; k++) {
+                setF32(probs, at + k, f32(Math.exp(f32At(probs, at + k) - m)) / sum);
+                acc[k]! += f32At(probs, at + k);
+              }
+            }
+            for (let k = 0; k < size; k++) setF32(maps, (b * rows + r) * size + k, acc[k]! * scale32);
+          }
+        break;
+      }
       case Opcode.SoftmaxGrad: {
         const probs = loc();
         const grad = loc();
