@@ -3,7 +3,7 @@
 // interpolation matrices, and its gradient is two more matmuls for free.
 import type { Tensor } from './ir.js';
 import { GraphError } from './ir.js';
-import { matmul } from './ops.js';
+import { matmul, reshape } from './ops.js';
 
 export type ResizeKind = 'bicubic' | 'bilinear';
 
@@ -83,6 +83,26 @@ export function resize2d(x: Tensor, outH: number, outW: number, kind: ResizeKind
   // Width first, then height: the order PyTorch's kernel interpolates in.
   const alongW = w === outW ? x : matmul(x, g.constant(transposed(resizeMatrix(kind, w, outW), outW, w), [w, outW]));
   return h === outH ? alongW : matmul(g.constant(resizeMatrix(kind, h, outH), [outH, h]), alongW);
+}
+
+/**
+ * resize2d of tokens [B, h·w, C], an image with its channels last, into [B, outH·outW, C]: the
+ * same interpolation, width first, without turning the tokens into an image and back (two
+ * transposes of the whole resized tensor, 840 MiB a controlled layer at R = 128 and 10 warps).
+ */
+export function resizeTokens(x: Tensor, h: number, w: number, outH: number, outW: number, kind: ResizeKind): Tensor {
+  const [b, t, c] = x.shape;
+  if (x.shape.length !== 3 || t !== h * w) {
+    throw new GraphError(`resizeTokens: tokens [B, ${h}·${w}, C] expected, got shape [${x.shape.join(',')}]`);
+  }
+  const g = x.graph;
+  // Each image row's w tokens become outW: [outW, w] · [w, C] for every (batch element, row).
+  const rows = reshape(x, [b! * h, w, c!]);
+  const alongW = w === outW ? rows : matmul(g.constant(resizeMatrix(kind, w, outW), [outW, w]), rows);
+  // Then each image's h rows (of outW·C values) become outH.
+  const columns = reshape(alongW, [b!, h, outW * c!]);
+  const alongH = h === outH ? columns : matmul(g.constant(resizeMatrix(kind, h, outH), [outH, h]), columns);
+  return reshape(alongH, [b!, outH * outW, c!]);
 }
 
 function transposed(m: Float32Array, rows: number, cols: number): Float32Array {

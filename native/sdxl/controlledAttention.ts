@@ -3,8 +3,8 @@
 // attention output resized back to the layer's own grid.
 import type { Tensor } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
-import { resize2d } from '../graph/resize.js';
-import { attentionScale, splitHeads, toImage, toTokens, type CrossAttentionOverride } from './blocks.js';
+import { resizeTokens } from '../graph/resize.js';
+import { attentionScale, splitHeads, type CrossAttentionOverride } from './blocks.js';
 
 /**
  * Returns the override for one controlled layer. `onMap` receives the head-averaged
@@ -17,7 +17,7 @@ export function controlledCrossAttention(res: number, onMap: (maps: Tensor) => v
     // to_q(resize(h)) = resize(to_q(h)): both are linear and the resize weights of each output
     // pixel sum to 1. Projecting the h·w tokens before upsampling saves a C×C product per R² query
     // (SDXL, R = 128: 54 GFLOP per layer and evaluation, forward alone).
-    const q = splitHeads(toTokens(resize2d(toImage(linear(hidden, 'to_q'), h, w), res, res, 'bicubic')), heads);
+    const q = splitHeads(resizeTokens(linear(hidden, 'to_q'), h, w, res, res, 'bicubic'), heads);
     const k = splitHeads(linear(context, 'to_k'), heads);
     const v = splitHeads(linear(context, 'to_v'), heads);
     // Neither op keeps the per-head probabilities [B, heads, R², N] (at R = 128, 20 heads and
@@ -27,6 +27,6 @@ export function controlledCrossAttention(res: number, onMap: (maps: Tensor) => v
     const [b, , n] = headMean.shape as [number, number, number];
     onMap(op.reshape(op.transpose(headMean, [0, 2, 1]), [b, n, res, res]));
     const out = op.reshape(op.transpose(op.attention(q, k, v, scale), [0, 2, 1, 3]), [b, res * res, hidden.shape[2]!]);
-    return toTokens(resize2d(toImage(out, res, res), h, w, 'bicubic'));
+    return resizeTokens(out, res, res, h, w, 'bicubic');
   };
 }

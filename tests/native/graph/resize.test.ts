@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { cubicResizeMatrix, linearResizeMatrix } from '../../../native/graph/resize.js';
+import { grad } from '../../../native/graph/autodiff.js';
+import { evaluate } from '../../../native/graph/interpret.js';
+import { Graph } from '../../../native/graph/ir.js';
+import * as o from '../../../native/graph/ops.js';
+import { cubicResizeMatrix, linearResizeMatrix, resize2d, resizeTokens } from '../../../native/graph/resize.js';
+import { seededRandom } from '../../support/random.js';
 
 /** Applies separable [out,in] matrices to a row-major h×w image. */
 function apply2d(img: number[], h: number, w: number, mh: Float32Array, mw: Float32Array, oh: number, ow: number) {
@@ -115,5 +120,47 @@ describe('linearResizeMatrix (PyTorch bilinear, align_corners=False)', () => {
       [0, 0, 1],
     ]);
     for (const r of rows(linearResizeMatrix(32, 128), 32)) expect(r.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 6);
+  });
+});
+
+describe('resizeTokens (an image with its channels last)', () => {
+  it('gives what resize2d gives the same image in channel-first layout, both ways, gradient too', () => {
+    const rand = seededRandom(3);
+    for (const [h, w, outH, outW] of [
+      [3, 5, 7, 4],
+      [6, 4, 2, 3],
+    ] as const) {
+      const g = new Graph();
+      const x = g.input('x', [2, h * w, 3]);
+      const image = o.transpose(o.reshape(x, [2, h, w, 3]), [0, 3, 1, 2]);
+      const viaImage = o.reshape(o.transpose(resize2d(image, outH, outW, 'bicubic'), [0, 2, 3, 1]), [
+        2,
+        outH * outW,
+        3,
+      ]);
+      const direct = resizeTokens(x, h, w, outH, outW, 'bicubic');
+      const weights = g.input('weights', [2, outH * outW, 3]);
+      const [viaGrad] = grad(o.reshape(o.sum(o.mul(viaImage, weights), [0, 1, 2]), [1]), [x]);
+      const [directGrad] = grad(o.reshape(o.sum(o.mul(direct, weights), [0, 1, 2]), [1]), [x]);
+      const feed = (n: number) => Float64Array.from({ length: n }, () => rand() * 2 - 1);
+      const [a, b, ga, gb] = evaluate([viaImage, direct, viaGrad!, directGrad!], {
+        x: feed(2 * h * w * 3),
+        weights: feed(2 * outH * outW * 3),
+      });
+      for (const [want, got] of [
+        [a!, b!],
+        [ga!, gb!],
+      ]) {
+        const d = Array.from(want!.data as Float64Array).map((v, i) => Math.abs(v - (got!.data as Float64Array)[i]!));
+        expect(Math.max(...d)).toBeLessThan(1e-12);
+      }
+    }
+  });
+
+  it('names what it expects when the tokens are not h·w', () => {
+    const x = new Graph().input('x', [1, 10, 3]);
+    expect(() => resizeTokens(x, 3, 4, 6, 8, 'bilinear')).toThrow(
+      'resizeTokens: tokens [B, 3·4, C] expected, got shape [1,10,3]',
+    );
   });
 });
