@@ -8,7 +8,6 @@
 import type { Tensor } from '../../graph/ir.js';
 import { numel } from '../../graph/ir.js';
 import { attentionDims, type AttentionDims } from '../../graph/attentionReference.js';
-import type { Spec } from '../../graph/opset.js';
 import type { EwInstrRec } from '../program.js';
 import { Access, ElemType, EwOp, Opcode, ReduceKind, SOFTMAX_HEAD_MEAN_MAX } from '../program.js';
 import type { Lowering, MatrixRef, Place, PlanContext } from './context.js';
@@ -141,7 +140,7 @@ function pushRowsByKeys(
   });
 }
 
-/** The chunk's probabilities softmax(q kᵀ·scale) into `probs` ([pairs, rows, N]). */
+/** The chunk's probabilities softmax(q kᵀ·scale) into `probs` ([pairs, rows, N]), and with `maps`, their mean over heads there. */
 function pushProbs(l: Lowered, c: Chunk, q: Heads, k: Heads, probs: Place, maps?: Place): void {
   const { x } = l;
   pushRowsByKeys(l, c, q, k, x.d, probs, { alpha: l.scale });

@@ -7,7 +7,7 @@ import type { HeadLayouts } from '../headLayouts.js';
 import { elemBytes } from '../layout.js';
 import type { ArenaSlot } from '../memory.js';
 import type { DeviceLoc, GemmRec, ProgramWriter } from '../program.js';
-import { Access, ElemType, EwOp } from '../program.js';
+import { ElemType, EwOp } from '../program.js';
 
 export type Home =
   { kind: 'arena'; slot: ArenaSlot } | { kind: 'constant'; offset: number } | { kind: 'weight'; tensor: Tensor };

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { grad } from '../../../native/graph/autodiff.js';
 import { evaluate } from '../../../native/graph/interpret.js';
 import type { Tensor } from '../../../native/graph/ir.js';
-import { Graph, numel, topoOrder } from '../../../native/graph/ir.js';
+import { Graph, topoOrder } from '../../../native/graph/ir.js';
 import { opNames } from '../../../native/graph/opset.js';
 import * as o from '../../../native/graph/ops.js';
 import { assignOffsets, type ArenaSlot } from '../../../native/cuda/memory.js';
