@@ -24,6 +24,16 @@ const roleOf = (t: Tensor): string => {
   return s.op === 'attentionGrad' || s.op === 'attentionHeadMeanGrad' ? s.wrt : s.op;
 };
 
+/** The attention ops of `order` by family, each in step order. */
+function familiesOf(order: readonly Tensor[]): Tensor[][] {
+  const families = new Map<string, Tensor[]>();
+  for (const t of order) {
+    const key = familyOf(t);
+    if (key !== null) families.set(key, [...(families.get(key) ?? []), t]);
+  }
+  return [...families.values()];
+}
+
 /** attentionGrads for dq and dk must agree on v and on the maps' gradient to share dS. */
 function agree(byRole: Map<string, Tensor>): void {
   const [q, k] = [byRole.get('q'), byRole.get('k')];
@@ -37,13 +47,8 @@ function agree(byRole: Map<string, Tensor>): void {
  */
 export function attentionGroups(order: readonly Tensor[]): Map<number, Tensor[]> {
   const step = new Map(order.map((t, i) => [t.id, i]));
-  const families = new Map<string, Tensor[]>();
-  for (const t of order) {
-    const key = familyOf(t);
-    if (key !== null) families.set(key, [...(families.get(key) ?? []), t]);
-  }
   const groups = new Map<number, Tensor[]>();
-  for (const family of families.values()) {
+  for (const family of familiesOf(order)) {
     // One node per role.
     const byRole = new Map<string, Tensor>();
     for (const t of family) if (!byRole.has(roleOf(t))) byRole.set(roleOf(t), t);
@@ -70,13 +75,8 @@ export function attentionGroups(order: readonly Tensor[]): Map<number, Tensor[]>
  * another sibling stays out.
  */
 export function inputsBeforeSiblings(order: readonly Tensor[]): Tensor[] {
-  const families = new Map<string, Tensor[]>();
-  for (const t of order) {
-    const key = familyOf(t);
-    if (key !== null) families.set(key, [...(families.get(key) ?? []), t]);
-  }
   let out = [...order];
-  for (const family of families.values()) {
+  for (const family of familiesOf(order)) {
     if (family.length < 2) continue;
     const members = new Set(family.map((t) => t.id));
     for (const sibling of family.slice(1)) {
