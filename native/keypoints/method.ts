@@ -402,12 +402,17 @@ export interface VoteEvaluator {
 /** Votes on this backend, one after the other. */
 async function localVotes(model: MethodModel, backend: Backend, images: ImageSource, s: RunSettings) {
   const voter = await IndexVoter.create(model, backend, s);
+  const ahead = new ImagesAhead(images);
   const evaluator: VoteEvaluator = {
     async votes(plans, tokens, opts) {
       const selections: number[][] = [];
-      for (const plan of plans) {
+      ahead.ahead(plans.slice(0, 1).map((p) => p.imageIndex));
+      for (const [i, plan] of plans.entries()) {
         throwIfCancelled(opts.signal);
-        selections.push(await voter.vote(await images.load(plan.imageIndex), plan.vote, tokens));
+        const image = await ahead.load(plan.imageIndex);
+        // The next vote's image is decoded while this one runs.
+        ahead.ahead(plans.slice(i + 1, i + 2).map((p) => p.imageIndex));
+        selections.push(await voter.vote(image, plan.vote, tokens));
         opts.onVoted?.(selections.length);
       }
       return selections;

@@ -109,6 +109,45 @@ describe('keypoint method loop', () => {
     ]);
   });
 
+  it("decodes the next vote's image while this vote runs", async () => {
+    const events: string[] = [];
+    const loaded: Float32Array[] = [];
+    let calls = 0;
+    const watched: ImageSource = {
+      count: images.count,
+      load: async (i) => {
+        const call = calls++;
+        events.push(`load ${call}`);
+        return (loaded[call] = await images.load(i));
+      },
+    };
+    const watching: Backend = {
+      info: backend.info,
+      async compile(outputs, opts) {
+        const graph = await backend.compile(outputs, opts);
+        if (opts?.name !== 'index-choice') return graph;
+        return {
+          ...graph,
+          inputNames: graph.inputNames,
+          run: (feeds) => {
+            events.push(`vote on load ${loaded.indexOf(feeds.image!.data as Float32Array)}`);
+            return graph.run(feeds);
+          },
+          release: () => graph.release(),
+        };
+      },
+    };
+    const tokens = initialTokens(settings, model.unet.config.crossAttentionDim);
+    const plain = await chooseKeypointIndices(model, backend, images, tokens, settings);
+    const watchedChoice = await chooseKeypointIndices(model, watching, watched, tokens, settings);
+    expect(watchedChoice).toEqual(plain);
+    // Each image loaded once, and asked for before the vote ahead of its own.
+    expect(events).toEqual([
+      ...['load 0', 'load 1', 'vote on load 0', 'load 2', 'vote on load 1'],
+      ...['load 3', 'vote on load 2', 'vote on load 3'],
+    ]);
+  });
+
   it('gives an iteration the same result in any order of iterations (draws are made ahead)', async () => {
     const tokens = initialTokens(settings, model.unet.config.crossAttentionDim);
     const image = await images.load(1);
