@@ -45,6 +45,41 @@ const settings = parseRunSettings({
   seed: 7,
 });
 
+/**
+ * The golden images and the real backend, watched: every load in call order, and for each run of
+ * the graphs `graph` names, which load its image came from (`<what> on load <call>`).
+ */
+function watchImages(graph: (name: string) => boolean, what: string) {
+  const events: string[] = [];
+  const loaded: Float32Array[] = [];
+  let calls = 0;
+  const watched: ImageSource = {
+    count: images.count,
+    load: async (i) => {
+      const call = calls++;
+      events.push(`load ${call}`);
+      return (loaded[call] = await images.load(i));
+    },
+  };
+  const watching: Backend = {
+    info: backend.info,
+    async compile(outputs, opts) {
+      const compiled = await backend.compile(outputs, opts);
+      if (!graph(opts?.name ?? '')) return compiled;
+      return {
+        ...compiled,
+        inputNames: compiled.inputNames,
+        run: (feeds) => {
+          events.push(`${what} on load ${loaded.indexOf(feeds.image!.data as Float32Array)}`);
+          return compiled.run(feeds);
+        },
+        release: () => compiled.release(),
+      };
+    },
+  };
+  return { events, watched, watching };
+}
+
 describe('keypoint method loop', () => {
   it('trains reproducibly, and a resumed run ends where an uninterrupted one does', async () => {
     const checkpoints: TrainingState[] = [];
@@ -66,35 +101,7 @@ describe('keypoint method loop', () => {
   });
 
   it("decodes the next step's images while this step runs, each image once", async () => {
-    const events: string[] = [];
-    // Every load's array, by the order of the calls: a run's image says which load it came from.
-    const loaded: Float32Array[] = [];
-    let calls = 0;
-    const watched: ImageSource = {
-      count: images.count,
-      load: async (i) => {
-        const call = calls++;
-        events.push(`load ${call}`);
-        return (loaded[call] = await images.load(i));
-      },
-    };
-    // The real backend, watched: which load each training run's image came from.
-    const watching: Backend = {
-      info: backend.info,
-      async compile(outputs, opts) {
-        const graph = await backend.compile(outputs, opts);
-        if (!opts?.name?.startsWith('train-step')) return graph;
-        return {
-          ...graph,
-          inputNames: graph.inputNames,
-          run: (feeds) => {
-            events.push(`run on load ${loaded.indexOf(feeds.image!.data as Float32Array)}`);
-            return graph.run(feeds);
-          },
-          release: () => graph.release(),
-        };
-      },
-    };
+    const { events, watched, watching } = watchImages((name) => name.startsWith('train-step'), 'run');
     const plain = await trainTokens(model, backend, images, settings);
     const watchedRun = await trainTokens(model, watching, watched, settings, {
       onProgress: (p) => events.push(`step ${p.step}`),
@@ -110,33 +117,7 @@ describe('keypoint method loop', () => {
   });
 
   it("decodes the next vote's image while this vote runs", async () => {
-    const events: string[] = [];
-    const loaded: Float32Array[] = [];
-    let calls = 0;
-    const watched: ImageSource = {
-      count: images.count,
-      load: async (i) => {
-        const call = calls++;
-        events.push(`load ${call}`);
-        return (loaded[call] = await images.load(i));
-      },
-    };
-    const watching: Backend = {
-      info: backend.info,
-      async compile(outputs, opts) {
-        const graph = await backend.compile(outputs, opts);
-        if (opts?.name !== 'index-choice') return graph;
-        return {
-          ...graph,
-          inputNames: graph.inputNames,
-          run: (feeds) => {
-            events.push(`vote on load ${loaded.indexOf(feeds.image!.data as Float32Array)}`);
-            return graph.run(feeds);
-          },
-          release: () => graph.release(),
-        };
-      },
-    };
+    const { events, watched, watching } = watchImages((name) => name === 'index-choice', 'vote');
     const tokens = initialTokens(settings, model.unet.config.crossAttentionDim);
     const plain = await chooseKeypointIndices(model, backend, images, tokens, settings);
     const watchedChoice = await chooseKeypointIndices(model, watching, watched, tokens, settings);
