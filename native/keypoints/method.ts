@@ -9,7 +9,7 @@ import { AdamW, GradientAccumulator } from './adamw.js';
 import type { MapEvaluationSettings, SdxlComponents } from './attentionMaps.js';
 import { chooseIndices } from './fps.js';
 import { buildAugmentedDraws, buildLatentsGraph, buildSelectionGraph, type GraphShape } from './graphs.js';
-import { ImagesAhead } from './imagesAhead.js';
+import { LoadsAhead } from './loadsAhead.js';
 import { LatentsCache } from './latentsCache.js';
 import { Random } from './rng.js';
 import {
@@ -296,8 +296,9 @@ export async function trainTokens(
   });
 
   // Here, the next step's images are decoded while this step runs; workers load their own.
-  const ahead = opts.evaluator ? null : new ImagesAhead(images);
-  const evaluator = opts.evaluator ?? (await localEvaluator(model, backend, ahead!, s));
+  const ahead = opts.evaluator ? null : new LoadsAhead((i) => images.load(i));
+  const evaluator =
+    opts.evaluator ?? (await localEvaluator(model, backend, { count: images.count, load: (i) => ahead!.take(i) }, s));
   const plan = { imageCount: images.count, batchSize: s.batchSize, steps: s.steps };
   const plansOf = (step: number) =>
     Array.from({ length: s.batchSize }, (_, b) => planIteration(s.seed, plan, step * s.batchSize + b));
@@ -402,14 +403,14 @@ export interface VoteEvaluator {
 /** Votes on this backend, one after the other. */
 async function localVotes(model: MethodModel, backend: Backend, images: ImageSource, s: RunSettings) {
   const voter = await IndexVoter.create(model, backend, s);
-  const ahead = new ImagesAhead(images);
+  const ahead = new LoadsAhead((i) => images.load(i));
   const evaluator: VoteEvaluator = {
     async votes(plans, tokens, opts) {
       const selections: number[][] = [];
       ahead.ahead(plans.slice(0, 1).map((p) => p.imageIndex));
       for (const [i, plan] of plans.entries()) {
         throwIfCancelled(opts.signal);
-        const image = await ahead.load(plan.imageIndex);
+        const image = await ahead.take(plan.imageIndex);
         // The next vote's image is decoded while this one runs.
         ahead.ahead(plans.slice(i + 1, i + 2).map((p) => p.imageIndex));
         selections.push(await voter.vote(image, plan.vote, tokens));
@@ -663,23 +664,12 @@ export async function findEach<T>(
   },
   signal?: AbortSignal,
 ): Promise<void> {
-  const loads = new Map<number, Promise<Float32Array | null>>();
-  // Started early and awaited later: marked handled so a failure meanwhile is not an unhandled rejection.
-  const loadAt = (i: number) => {
-    let p = loads.get(i);
-    if (!p) {
-      p = io.load(items[i]!);
-      p.catch(() => undefined);
-      loads.set(i, p);
-    }
-    return p;
-  };
+  const loads = new LoadsAhead((i) => io.load(items[i]!));
   /** The device passes of the first item from `i` on that loads, started. */
   const start = async (i: number) => {
     for (; i < items.length; i++) {
       throwIfCancelled(signal);
-      const pixels = await loadAt(i);
-      loads.delete(i);
+      const pixels = await loads.take(i);
       if (!pixels) continue;
       const sums = finder.sums(pixels, io.keyOf(items[i]!), signal);
       sums.catch(() => undefined);
@@ -690,7 +680,7 @@ export async function findEach<T>(
   let current = await start(0);
   while (current) {
     if (current.i + 1 < items.length) {
-      void loadAt(current.i + 1);
+      loads.ahead([current.i + 1]);
       finder.prepare(io.keyOf(items[current.i + 1]!));
     }
     const sums = await current.sums;
