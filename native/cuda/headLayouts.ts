@@ -15,6 +15,9 @@ export interface HeadLayouts {
   merges: ReadonlySet<number>;
 }
 
+/** Whether `t` is one of those transposes: never copied, it shares its input's memory. */
+export const sharesInput = (h: HeadLayouts, t: Tensor): boolean => h.splits.has(t.id) || h.merges.has(t.id);
+
 /** Every op whose 4-d operands and results are [batch, heads, tokens, channels] (graph/attentionOps.ts). */
 const attentionOps: ReadonlySet<OpName> = new Set([
   'attention',

@@ -9,7 +9,7 @@ import { foldAttentionGrads } from './attentionFold.js';
 import { attentionGroups, inputsBeforeSiblings } from './attentionGroups.js';
 import { rewriteGraph, type Rewrite } from './rewrite.js';
 import { isElementwise, isImmediate, planFusion } from './fuse.js';
-import { headLayouts } from './headLayouts.js';
+import { headLayouts, sharesInput } from './headLayouts.js';
 import { elemBytes } from './layout.js';
 import { attentionGroup } from './lower/attention.js';
 import { PlanContext, describe, storedType, type Place, type PlanInput, type Resolver } from './lower/context.js';
@@ -110,7 +110,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
   }
 
   const heads = headLayouts(order, readersOf, isOutput);
-  const inPlace = (t: Tensor) => views.has(t.id) || heads.splits.has(t.id) || heads.merges.has(t.id);
+  const inPlace = (t: Tensor) => views.has(t.id) || sharesInput(heads, t);
 
   // Does a non-elementwise reader (or the caller) need this tensor in memory?
   const readByOp = (t: Tensor): boolean =>

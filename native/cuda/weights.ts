@@ -120,7 +120,8 @@ export class WeightCache {
     let widen = new ProgramWriter(() => false);
     let uploaded: number[] = []; // stored copies made only to be widened
     let uploadedBytes = 0;
-    let widened: { key: string; alloc: number; bytes: number; tensors: Tensor[] }[] = [];
+    // Float32 copies being made in this batch, by cache key, with every tensor that reads each.
+    let widened = new Map<string, { alloc: number; bytes: number; tensors: Tensor[] }>();
     const upload = (t: Tensor): number => {
       const r = refOf(t);
       let fd = fds.get(r.file);
@@ -144,22 +145,22 @@ export class WeightCache {
     };
     // The widening launches so far, run; their copies then join the cache.
     const flush = async () => {
-      if (widened.length === 0) return;
+      if (widened.size === 0) return;
       const program = this.addon.createProgram(widen.finish(), false);
       try {
         await this.addon.run(program, [], [], false);
       } finally {
         this.addon.destroyProgram(program);
       }
-      for (const w of widened) {
-        this.entries.set(w.key, { alloc: w.alloc, bytes: w.bytes });
+      for (const [key, w] of widened) {
+        this.entries.set(key, { alloc: w.alloc, bytes: w.bytes });
         for (const t of w.tensors) allocs.set(t, w.alloc);
       }
       for (const id of uploaded) this.addon.free(id);
       widen = new ProgramWriter(() => false);
       uploaded = [];
       uploadedBytes = 0;
-      widened = [];
+      widened = new Map();
     };
     try {
       for (const t of ts) {
@@ -176,7 +177,7 @@ export class WeightCache {
           allocs.set(t, alloc);
           continue;
         }
-        const queued = widened.find((w) => w.key === k);
+        const queued = widened.get(k);
         if (queued) {
           queued.tensors.push(t);
           continue;
@@ -190,13 +191,13 @@ export class WeightCache {
         }
         const n = numel(t.shape);
         const alloc = this.addon.alloc(n * 4);
-        widened.push({ key: k, alloc, bytes: n * 4, tensors: [t] });
+        widened.set(k, { alloc, bytes: n * 4, tensors: [t] });
         widen.widen({ alloc: source, offset: 0 }, { alloc, offset: 0 }, n, type);
         if (uploadedBytes >= WIDEN_BATCH_BYTES) await flush();
       }
       await flush();
     } catch (e) {
-      for (const w of widened) this.addon.free(w.alloc);
+      for (const w of widened.values()) this.addon.free(w.alloc);
       for (const id of uploaded) this.addon.free(id);
       throw e;
     } finally {

@@ -3,7 +3,7 @@
 import type { OpSpec, Tensor } from '../../graph/ir.js';
 import { GraphError, numel } from '../../graph/ir.js';
 import type { FusedKernel } from '../fuse.js';
-import type { HeadLayouts } from '../headLayouts.js';
+import { sharesInput, type HeadLayouts } from '../headLayouts.js';
 import { elemBytes } from '../layout.js';
 import type { ArenaSlot } from '../memory.js';
 import type { DeviceLoc, GemmRec, ProgramWriter } from '../program.js';
@@ -126,9 +126,7 @@ export class PlanContext {
   }
 
   placeOf(x: Tensor): Place {
-    if (this.views.has(x.id) || this.heads.splits.has(x.id) || this.heads.merges.has(x.id)) {
-      return this.placeOf(x.inputs[0]!);
-    }
+    if (this.views.has(x.id) || sharesInput(this.heads, x)) return this.placeOf(x.inputs[0]!);
     const p = this.places.get(x.id);
     if (!p) throw new GraphError(`cuda plan: ${describe(x)} has no device memory (planner bug)`);
     return p;
