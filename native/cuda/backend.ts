@@ -8,13 +8,7 @@ import type { ExecutionPlan, Place } from './plan.js';
 import { planGraph } from './plan.js';
 import type { DeviceLoc } from './program.js';
 import type { CudaPrecision } from './precision.js';
-import {
-  anyNarrower,
-  distinctFloat32Bytes,
-  distinctStoredBytes,
-  FLOAT32_WEIGHTS_SHARE,
-  WeightCache,
-} from './weights.js';
+import { anyNarrower, distinctFloat32Bytes, distinctStoredBytes, float32CopiesFit, WeightCache } from './weights.js';
 
 export type { CudaPrecision } from './precision.js';
 
@@ -178,8 +172,7 @@ export class CudaBackend implements Backend {
     if (this.weights.missingBytes(stored.weights, true) === 0) return this.planOf(outputs, true);
     // The float32 plan's arena is the stored one's less the widened copies: this bound decides before planning it.
     const need = stored.arenaBytes + stored.constantBytes + distinctFloat32Bytes(stored.weights) + HEADROOM;
-    if (chosen === true || need <= FLOAT32_WEIGHTS_SHARE * this.addon.memInfo().total)
-      return this.planOf(outputs, true);
+    if (chosen === true || float32CopiesFit(need, this.addon.memInfo().total)) return this.planOf(outputs, true);
     return stored;
   }
 

@@ -71,6 +71,10 @@ export const anyNarrower = (ts: readonly Tensor[]): boolean => ts.some((t) => re
  */
 export const FLOAT32_WEIGHTS_SHARE = 0.5;
 
+/** Whether what needs `bytesWithCopies` with float32 copies of its weights keeps them on a card of `cardBytes`. */
+export const float32CopiesFit = (bytesWithCopies: number, cardBytes: number): boolean =>
+  bytesWithCopies <= FLOAT32_WEIGHTS_SHARE * cardBytes;
+
 /** Stored bytes uploaded at most at once to be widened: the conversion's extra memory. */
 const WIDEN_BATCH_BYTES = 128 * 2 ** 20;
 

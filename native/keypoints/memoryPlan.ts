@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { Graph, type Tensor } from '../graph/ir.js';
 import { planGraph } from '../cuda/plan.js';
-import { distinctFloat32Bytes, distinctStoredBytes, FLOAT32_WEIGHTS_SHARE } from '../cuda/weights.js';
+import { distinctFloat32Bytes, distinctStoredBytes, float32CopiesFit } from '../cuda/weights.js';
 import { buildAugmentedDraws, buildLatentsGraph } from './graphs.js';
 import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
 import { mapSettingsFor, warpsPerPass, type MethodModel } from './method.js';
@@ -74,7 +74,7 @@ function graphMemory(...graphs: Tensor[][]): GraphMemory {
  */
 export function onGpu(g: GraphMemory, gpuTotalBytes: number): { totalBytes: number; float32Weights: boolean } {
   const withCopies = g.totalBytes - g.weightBytes + g.float32WeightBytes;
-  const float32Weights = g.float32WeightBytes > g.weightBytes && withCopies <= FLOAT32_WEIGHTS_SHARE * gpuTotalBytes;
+  const float32Weights = g.float32WeightBytes > g.weightBytes && float32CopiesFit(withCopies, gpuTotalBytes);
   return { totalBytes: float32Weights ? withCopies : g.totalBytes, float32Weights };
 }
 
