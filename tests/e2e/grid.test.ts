@@ -102,4 +102,28 @@ describe('the image grid with thousands of images', () => {
     await page.waitForTimeout(300);
     await screenshot(page, '31-grid-low-score');
   });
+
+  it('opens the image clicked while the list is being fetched again', async () => {
+    // The server's answers to the new list are held back: the grid still shows the old rows,
+    // and a click on one opens that image (it used to empty the cells until the answer came).
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/api/call/images.list', async (route) => {
+      await held;
+      await route.continue();
+    });
+    try {
+      await page.getByLabel('low score').uncheck();
+      const first = cells().first();
+      const file = await first.getAttribute('title');
+      await first.click({ timeout: 5000 });
+      await page.locator('[data-testid="image-canvas"][data-image-loaded="true"]').waitFor();
+      expect(await page.locator('.image-view .name').textContent()).toBe(file);
+    } finally {
+      release();
+      await page.unrouteAll({ behavior: 'wait' });
+    }
+    await page.getByRole('button', { name: '← Grid' }).click();
+    await page.getByText(`${imageCount} images`, { exact: true }).waitFor();
+  });
 });

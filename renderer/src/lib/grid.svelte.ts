@@ -38,20 +38,26 @@ class Grid {
   private requested = new Map<number, Promise<void>>();
   private generation = 0;
   private projectPath: string | null = null;
+  /** The pages are the previous list's, shown (and clickable) until the new list's first page is
+   * here: a click during a refresh opens what the user saw instead of landing on an empty cell. */
+  private stale = false;
 
   rowAt(i: number): ImageRow | undefined {
     return this.pages[Math.floor(i / pageSize)]?.[i % pageSize];
   }
 
-  /** Drops what is cached (filter or data changed) and fetches the first page again. The cursor
-   * stays on its image where the new list still holds it near where it was; another project's
-   * list starts at its first image. */
+  /** Fetches the list again (filter or data changed); its rows replace the old ones as they
+   * arrive. The cursor stays on its image where the new list still holds it near where it was;
+   * another project's list starts at its first image, with nothing of the old one shown. */
   async reset(projectPath: string | null): Promise<void> {
-    if (projectPath !== this.projectPath) this.cursor = 0;
+    if (projectPath !== this.projectPath) {
+      this.cursor = 0;
+      this.pages = {};
+    }
     this.projectPath = projectPath;
     const atCursor = this.rowAt(this.cursor)?.id;
     this.generation++;
-    this.pages = {};
+    this.stale = true;
     this.requested.clear();
     // The cursor settles as soon as the rows are here, not after the reviewed count: keys
     // pressed in between move it from its new place (a CI run pressed one in that moment).
@@ -97,7 +103,8 @@ class Grid {
       });
       if (generation !== this.generation) return;
       this.total = result.total;
-      this.pages = { ...this.pages, [page]: result.items };
+      this.pages = this.stale ? { [page]: result.items } : { ...this.pages, [page]: result.items };
+      this.stale = false;
     } catch (error) {
       this.requested.delete(page);
       if (generation === this.generation) notices.error(error);
