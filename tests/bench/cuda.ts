@@ -1,7 +1,8 @@
 // Native CUDA benchmark: GEMM throughput in float32 and TF32, and forward+backward time of
 // SDXL-sized blocks (a transformer block with cross-attention to 500 tokens, a ResNet block
 // at the 64×64 latent of a 512² image), each in float32 and TF32, with and without launch
-// graph capture. Absolute numbers with the GPU they came from; run where the addon loads:
+// graph capture, and the forward of the VAE encoder's first ResNet block over 10 warped 512²
+// images (float32 in both: the fast precision keeps the VAE exact). Absolute numbers with the GPU they came from; run where the addon loads:
 //   node --import tsx tests/bench/cuda.ts [--profile-json file]   (every launch's GPU time, TF32 runs)
 //     [--sdxl-only] [--precisions float32,tf32] [--low-memory] [--warps-per-pass N]
 // With `--sdxl SIZE[,SIZE…]`, also the method itself on SDXL's full architecture (random
@@ -26,6 +27,8 @@ interface Bench {
   name: string;
   flops: number;
   build: (k: CaseKit) => Tensor[];
+  /** Built as the VAE's layers, which stay float32 in the fast precision; the UNet's otherwise. */
+  vae?: boolean;
 }
 
 /** Transformer block of SDXL's UNet (self-attention, cross-attention, GEGLU feed-forward). */
@@ -75,6 +78,17 @@ function resnetBlock(k: CaseKit, b: number, c: number, s: number): Tensor[] {
   return [loss, gx!];
 }
 
+/** The VAE encoder's first ResNet block over a pass of warped images: group norms over long rows. */
+function vaeResnetBlock(k: CaseKit, b: number, c: number, s: number): Tensor[] {
+  const w = scaled(k);
+  // Made on the GPU from the images, as the encoder's first convolution does (no feed of x's size).
+  const x = o.conv2dBias(k.x([b, 3, s, s]), w([c, 3, 3, 3]), w([c]), { pad: 1 });
+  const gn = (t: Tensor) => o.silu(o.groupNorm(t, 32, w([c]), w([c]), 1e-6));
+  const h = o.conv2dBias(gn(x), w([c, c, 3, 3]), w([c]), { pad: 1 });
+  const y = o.add(x, o.conv2dBias(gn(h), w([c, c, 3, 3]), w([c]), { pad: 1 }));
+  return [o.mean(y, [0, 1, 2, 3], true)];
+}
+
 const transformerFlops = (b: number, l: number, c: number, n: number, cd: number) => {
   const fwd = 2 * b * (l * c * c * 4 + 2 * l * l * c + l * c * c * 2 + 2 * n * cd * c + 2 * l * n * c + 12 * l * c * c);
   return 2 * fwd; // the backward to the context is about the forward again (no weight gradients)
@@ -107,6 +121,12 @@ const benches: Bench[] = [
     name: 'ResNet block fwd+bwd (2×320×64×64)',
     flops: 3 * 2 * 2 * (2 * 320 * 320 * 9 * 64 * 64),
     build: (k) => resnetBlock(k, 2, 320, 64),
+  },
+  {
+    name: 'VAE ResNet block fwd (10×128×512×512, a pass of 10 warps)',
+    flops: 2 * 10 * (2 * 128 * 128 * 9 * 512 * 512) + 10 * 2 * 128 * 3 * 9 * 512 * 512,
+    build: (k) => vaeResnetBlock(k, 10, 128, 512),
+    vae: true,
   },
 ];
 
@@ -141,8 +161,8 @@ async function main() {
   try {
     for (const b of process.argv.includes('--sdxl-only') ? [] : benches) {
       const kit = new CaseKit(seededRandom(11), dir);
-      // Built as the UNet's layers, the ones the fast precision runs in TF32.
-      const outputs = kit.g.scope('unet', () => b.build(kit));
+      // The UNet's layers are the ones the fast precision runs in TF32.
+      const outputs = b.vae ? b.build(kit) : kit.g.scope('unet', () => b.build(kit));
       const plan = planGraph(outputs);
       console.log(
         `\n${b.name}: ${plan.stats.nodes} nodes → ${plan.stats.instructions} launches (${plan.stats.foldedNodes} nodes fused), ` +
