@@ -9,64 +9,11 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeDemoDataset, type DemoDataset } from '../../resources/demo/writeDataset.js';
 import { openProjectDatabase } from '../../electron/db/database.js';
+import { canvas, corrections, drag, placement, reviewed, screenPoint } from './editorPage.js';
 import { RunStore } from '../../electron/db/runStore.js';
 import { createServices } from '../../electron/services/container.js';
 import { closeBrowserSession, ensureUiBuilt, openBrowserSession, screenshot, type BrowserSession } from './harness.js';
 import { seedTrainedRun, type SeededRun } from './seed.js';
-
-interface Placement {
-  scale: number;
-  offsetX: number;
-  offsetY: number;
-}
-
-const canvas = (page: Page) => page.getByTestId('image-canvas');
-
-async function placement(page: Page): Promise<Placement> {
-  return JSON.parse((await canvas(page).getAttribute('data-placement'))!) as Placement;
-}
-
-/** Where image pixel (x, y) is on screen, from the placement the canvas publishes. */
-async function screenPoint(page: Page, x: number, y: number): Promise<{ x: number; y: number }> {
-  const box = (await canvas(page).boundingBox())!;
-  const p = await placement(page);
-  return { x: box.x + p.offsetX + x * p.scale, y: box.y + p.offsetY + y * p.scale };
-}
-
-async function drag(page: Page, from: { x: number; y: number }, to: { x: number; y: number }): Promise<void> {
-  await page.mouse.move(from.x, from.y);
-  await page.mouse.down();
-  await page.mouse.move(to.x, to.y, { steps: 6 });
-  await page.mouse.up();
-}
-
-/** Every hand correction in a project file, by image file name and the position of its part's index in the run. */
-function corrections(projectFile: string): Array<{ image: string; position: number; x: number; y: number }> {
-  const db = openProjectDatabase(projectFile);
-  try {
-    const rows = db.sql
-      .prepare(
-        `SELECT i.path AS image, n.position, c.x, c.y FROM corrections c JOIN images i ON i.id = c.image_id
-         JOIN indices n ON n.part_id = c.part_id ORDER BY i.path, n.position`,
-      )
-      .all() as Array<{ image: string; position: number; x: number; y: number }>;
-    return rows.map((r) => ({ ...r, image: path.basename(r.image) }));
-  } finally {
-    db.close();
-  }
-}
-
-function reviewed(projectFile: string): string[] {
-  const db = openProjectDatabase(projectFile);
-  try {
-    const rows = db.sql
-      .prepare('SELECT i.path FROM image_reviews r JOIN images i ON i.id = r.image_id ORDER BY i.path')
-      .all() as Array<{ path: string }>;
-    return rows.map((r) => path.basename(r.path));
-  } finally {
-    db.close();
-  }
-}
 
 /** RGBA of the canvas pixels in a w×h box at canvas (CSS) pixel (x, y). */
 function canvasPixels(page: Page, x: number, y: number, w: number, h: number): Promise<number[]> {

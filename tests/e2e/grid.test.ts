@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Page, Request } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectDatabase } from '../../electron/db/database.js';
 import { ImageStore } from '../../electron/db/imageStore.js';
@@ -125,5 +125,25 @@ describe('the image grid with thousands of images', () => {
     }
     await page.getByRole('button', { name: '← Grid' }).click();
     await page.getByText(`${imageCount} images`, { exact: true }).waitFor();
+  });
+
+  it('fetches again the first page and those in view, not every page down to the cursor', async () => {
+    await page.keyboard.press('End');
+    await page.getByText(`img_${imageCount - 1}.png`).waitFor();
+    const offsets = new Set<number>();
+    const listed = (request: Request) => {
+      if (!request.url().endsWith('/api/call/images.list')) return;
+      const input = JSON.parse(request.postData() ?? '{}') as { offset?: number };
+      if (input.offset !== undefined) offsets.add(input.offset);
+    };
+    page.on('request', listed);
+    await page.getByLabel('Order').selectOption('path');
+    await expect.poll(() => offsets.has(0)).toBe(true);
+    await page.getByText(`img_${imageCount - 1}.png`).waitFor();
+    await page.waitForTimeout(500);
+    page.off('request', listed);
+    // The first page, the last (the cursor's and the view's), and at most the one before it in
+    // view: not the forty pages before the cursor.
+    expect(offsets.size).toBeLessThanOrEqual(3);
   });
 });

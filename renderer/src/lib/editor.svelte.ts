@@ -11,6 +11,7 @@ import type {
 } from '../../../electron/common/api/types.js';
 import { edits } from './edits.svelte.js';
 import { historyKey, UndoHistory, type Change, type Placement, type Stacks } from './history.js';
+import { notices } from './notices.svelte.js';
 import { app } from './project.svelte.js';
 import { clampToImage } from './viewport.js';
 
@@ -49,16 +50,20 @@ class Editor {
     // Image ids repeat across projects: another project's image is never shown as this one's.
     if (project !== this.detailOf) this.detail = null;
     if (project !== this.partsOf) void this.loadGroundTruthParts(project);
+    const stillOpen = () => app.imageId === imageId && app.project?.path === project;
     try {
       const detail = await api.call('images.get', { id: imageId });
-      if (app.imageId === imageId && app.project?.path === project) {
+      if (stillOpen()) {
         this.detail = detail;
         this.detailOf = project;
         this.loadError = null;
+        if (project) this.showQueued(project, imageId);
       }
     } catch (error) {
       // While the server is away, keep showing (and editing) what is already here.
       if (error instanceof CallError && error.code === 'offline' && this.detail?.image.id === imageId) return;
+      // A late failure for an image the user has left says nothing about the one on screen.
+      if (!stillOpen()) return;
       this.detail = null;
       this.loadError = (error as Error).message;
     }
@@ -94,9 +99,9 @@ class Editor {
   /** Places (or with null, un-corrects) one index on the open image, undoably. The point is kept
    * inside the image. */
   async place(indexId: number, wanted: Placement): Promise<void> {
-    const detail = this.detail;
-    const project = app.project?.path;
-    if (!detail || !project) return;
+    const open = this.editable();
+    if (!open) return;
+    const { detail, project } = open;
     const after = wanted && { ...wanted, ...xy(clampToImage(wanted.x, wanted.y, detail.image)) };
     const before = placementOf(this.points.get(indexId));
     if (JSON.stringify(before) === JSON.stringify(after)) return;
@@ -124,13 +129,45 @@ class Editor {
     take: (key: string) => { change: Change | undefined; stacks: Stacks },
     side: 'before' | 'after',
   ): Promise<void> {
-    // Only the image on screen: while the next one loads, nothing is undone unseen.
-    const imageId = this.detail?.image.id;
-    const project = app.project?.path;
-    if (imageId === undefined || imageId !== app.imageId || !project) return;
+    const open = this.editable();
+    if (!open) return;
+    const { project } = open;
+    const imageId = open.detail.image.id;
     const { change, stacks } = take(historyKey(project, imageId));
     this.stacks = stacks;
     if (change) await this.apply(imageId, change.indexId, change[side]);
+  }
+
+  /**
+   * The image on screen and its project, when a change to it can be saved. While the next image
+   * loads, the previous one's points are still here: a key pressed then (R, V, Ctrl+Z) would
+   * change an image the user has left, unseen, so it changes nothing. A project open read-only
+   * takes no change: the user is told, and nothing is queued to be replayed over later work.
+   */
+  private editable(): { detail: ImageDetail; project: string } | null {
+    const detail = this.detail;
+    const project = app.project;
+    if (!detail || !project || detail.image.id !== app.imageId) return null;
+    if (project.readOnly) {
+      notices.show(
+        'error',
+        `Not saved: this project is open read-only (${project.readOnlyReason ?? 'it cannot be changed here'}).`,
+      );
+      return null;
+    }
+    return { detail, project: project.path };
+  }
+
+  /** Corrections of this image still on their way to the server show as made, over what it sent. */
+  private showQueued(project: string, imageId: number): void {
+    for (const edit of edits.pending) {
+      if (edit.projectPath !== project || edit.imageId !== imageId) continue;
+      if (edit.kind === 'correct') {
+        for (const { partId, ...placement } of edit.points) this.showLocally(imageId, partId, placement);
+      } else {
+        for (const partId of edit.partIds) this.showLocally(imageId, partId, null);
+      }
+    }
   }
 
   private async apply(imageId: number, indexId: number, placement: Placement): Promise<void> {

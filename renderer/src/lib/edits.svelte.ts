@@ -23,7 +23,8 @@ function load(): PendingEdit[] {
 
 class EditQueue {
   pending = $state<PendingEdit[]>(load());
-  private flushing = false;
+  /** The flush under way: edits go out one at a time, in order. */
+  private sending: Promise<number> | null = null;
 
   /** Queues the edit and sends what can be sent; resolves once it is saved or safely queued. */
   async submit(projectPath: string, edit: Edit): Promise<void> {
@@ -32,34 +33,52 @@ class EditQueue {
     await this.flush(projectPath);
   }
 
+  /** Sends what is queued for this project (left by a server away, or by an earlier session that
+   * closed before it could send it), and says so once it is saved. */
+  async sendQueued(projectPath: string): Promise<void> {
+    if (this.waitingFor(projectPath) === 0) return;
+    const saved = await this.flush(projectPath);
+    if (saved > 0) notices.show('info', `${saved} queued correction(s) saved.`);
+  }
+
   waitingFor(projectPath: string): number {
     return this.pending.filter((e) => e.projectPath === projectPath).length;
   }
 
-  /** Sends queued edits of the open project in order; stops at the first the server cannot take yet. */
-  async flush(projectPath: string): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
+  /** Sends queued edits of the open project in order; stops at the first the server cannot take
+   * yet. A call while another is under way waits for it and then sends what is left, so that what
+   * follows (an export) sees every edit the server took. Resolves to how many this call saved. */
+  async flush(projectPath: string): Promise<number> {
+    while (this.sending) await this.sending;
+    const sending = this.sendAll(projectPath);
+    this.sending = sending;
     try {
-      for (;;) {
-        const edit = this.pending.find((e) => e.projectPath === projectPath);
-        if (!edit) break;
-        try {
-          await send(edit);
-        } catch (error) {
-          if (error instanceof CallError && (error.code === 'offline' || error.code === 'unauthorized')) break;
-          if (error instanceof CallError && error.code === 'conflict') break;
-          notices.show(
-            'error',
-            `A correction on image ${edit.imageId} could not be saved and was dropped: ${(error as Error).message}`,
-          );
-        }
-        this.pending = this.pending.filter((e) => e !== edit);
-        this.persist();
-      }
+      return await sending;
     } finally {
-      this.flushing = false;
+      this.sending = null;
     }
+  }
+
+  private async sendAll(projectPath: string): Promise<number> {
+    let saved = 0;
+    for (;;) {
+      const edit = this.pending.find((e) => e.projectPath === projectPath);
+      if (!edit) break;
+      try {
+        await send(edit);
+        saved++;
+      } catch (error) {
+        if (error instanceof CallError && (error.code === 'offline' || error.code === 'unauthorized')) break;
+        if (error instanceof CallError && error.code === 'conflict') break;
+        notices.show(
+          'error',
+          `A correction on image ${edit.imageId} could not be saved and was dropped: ${(error as Error).message}`,
+        );
+      }
+      this.pending = this.pending.filter((e) => e !== edit);
+      this.persist();
+    }
+    return saved;
   }
 
   private persist(): void {

@@ -62,7 +62,9 @@ class Grid {
     // The cursor settles as soon as the rows are here, not after the reviewed count: keys
     // pressed in between move it from its new place (a CI run pressed one in that moment).
     const reviewed = this.countReviewed();
-    await this.ensure(0, this.cursor);
+    // The first page (the total) and the cursor's own, not every page between: far down a list
+    // of tens of thousands, that was a hundred requests at each edit.
+    await Promise.all([this.ensure(0, 0), this.ensure(this.cursor, this.cursor)]);
     const at = atCursor === undefined ? null : this.positionOf(atCursor);
     if (at !== null) this.cursor = at;
     else this.cursor = Math.max(0, Math.min(this.cursor, this.total - 1));

@@ -21,10 +21,7 @@ export async function restoreSession(restarted: boolean): Promise<void> {
     }
     app.setProject(current);
     if (current) {
-      const waiting = edits.waitingFor(current.path);
-      await edits.flush(current.path);
-      if (waiting > 0 && edits.waitingFor(current.path) === 0)
-        notices.show('info', `${waiting} queued correction(s) saved.`);
+      await edits.sendQueued(current.path);
       app.keypointsVersion++;
       await grid.reset(current.path);
       await training.refresh();
