@@ -125,6 +125,30 @@ describe('corrections land where the user sees them', () => {
     await expect.poll(() => corrections(birdsFile).map((c) => c.position)).toEqual([0, 1]);
   });
 
+  it('a late failure to load an image the user has left does not blank the one on screen', async () => {
+    let fail = (): void => undefined;
+    const failing = new Promise<void>((resolve) => (fail = resolve));
+    let first = true;
+    await page.route('**/api/call/images.get', async (route: Route) => {
+      if (!first) return route.continue();
+      first = false;
+      await failing;
+      await route.fulfill({ status: 500, contentType: 'application/json', body: '{"error":"the disk went away"}' });
+    });
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => position().textContent()).toBe('4 / 6');
+    await page.keyboard.press('ArrowRight');
+    await showImage('bird_0004.png');
+    fail();
+    await page.unrouteAll({ behavior: 'wait' });
+    await page.waitForTimeout(300);
+    expect(await page.locator('canvas[data-image-loaded="true"]').count()).toBe(1);
+    expect(await imageName().textContent()).toContain('bird_0004.png');
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('ArrowLeft');
+    await showImage('bird_0002.png');
+  });
+
   it('sends the corrections an earlier session left queued as soon as the project opens', async () => {
     const imageId = imageIdOf(birdsFile, 'bird_0004.png');
     const partId = Number(await indexRow(2).getAttribute('data-index-id'));
