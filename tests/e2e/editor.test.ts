@@ -335,13 +335,45 @@ describe('the image editor in Chromium against skp serve', () => {
     await expect.poll(() => imageName().textContent()).toContain('bird_0008.png');
   });
 
+  it('rings the predictions scored below the low-score line, which the grid sets', async () => {
+    // Still on bird_0008: the seeded scores fall with the index and the file number.
+    await expect.poll(() => imageName().textContent()).toContain('bird_0008.png');
+    const scores = seeded.predicted.get('bird_0008.png')!;
+    const low = scores.filter((p) => p.score < 0.5);
+    expect(low.length).toBeGreaterThan(0);
+    expect(low.length).toBeLessThan(scores.length);
+    await expect.poll(() => canvas(page).getAttribute('data-doubtful-points')).toBe(String(low.length));
+    await page.waitForTimeout(200);
+    await screenshot(page, 'editor-13-low-scores-ringed');
+    const p = await placement(page);
+    const ringPixels = async (x: number, y: number) => {
+      const data = await canvasPixels(page, p.offsetX + x * p.scale - 12, p.offsetY + y * p.scale - 12, 24, 24);
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i]! > 230 && data[i + 1]! < 70 && data[i + 2]! < 70) n++;
+      return n;
+    };
+    expect(await ringPixels(low[0]!.x, low[0]!.y)).toBeGreaterThan(10);
+    const sure = scores.find((q) => q.score >= 0.5)!;
+    expect(await ringPixels(sure.x, sure.y)).toBe(0);
+    expect(await page.locator('.index-row [style*="color"]').count()).toBe(low.length);
+
+    // A lower line in the grid rings fewer.
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
+    await page.locator('input.threshold').fill('0.25');
+    await cells().first().click();
+    await page.locator('canvas[data-image-loaded="true"]').waitFor();
+    await expect.poll(() => canvas(page).getAttribute('data-doubtful-points')).toBe('0');
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
+    await page.locator('input.threshold').fill('0.5');
+  });
+
   it('shows each index as crops of where it lands, and says what an index is', async () => {
     await page.getByRole('button', { name: 'Gallery', exact: true }).click();
     await page.getByText('An index is one keypoint the run learned to find').waitFor();
     await expect.poll(() => page.getByTestId('gallery-index').count()).toBe(5);
     await expect.poll(() => page.getByTestId('gallery-index').first().locator('canvas').count()).toBe(12);
     await page.waitForTimeout(400);
-    await screenshot(page, 'editor-13-index-gallery');
+    await screenshot(page, 'editor-14-index-gallery');
     expect(session.problems).toEqual([]);
   });
 });

@@ -26,7 +26,16 @@ export interface PointStyle {
   radius: number;
   selected?: boolean;
   label?: string;
+  /** A prediction scored below the user's "low score" line: it gets a dashed warning ring. */
+  doubtful?: boolean;
 }
+
+/** The warning ring's colour; its dashes, not the colour alone, tell it from an index's own. */
+export const doubtfulColour = '#ff3030';
+
+/** A prediction the user should look at: scored below `lowScore` (corrections have no score). */
+export const isDoubtful = (point: Keypoint, lowScore: number): boolean =>
+  point.source === 'predicted' && point.score !== null && point.score < lowScore;
 
 /** Visible points are filled, occluded ones hollow; corrected ones get a white ring. */
 export function drawPoint(
@@ -49,6 +58,15 @@ export function drawPoint(
     ctx.lineWidth = Math.max(1.5, style.radius / 2.5);
     ctx.setLineDash([3, 2]);
     ctx.strokeStyle = colour;
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  if (style.doubtful) {
+    ctx.beginPath();
+    ctx.arc(x, y, style.radius + 3, 0, Math.PI * 2);
+    ctx.lineWidth = Math.max(1.5, style.radius / 3);
+    ctx.setLineDash([3, 2]);
+    ctx.strokeStyle = doubtfulColour;
     ctx.stroke();
     ctx.setLineDash([]);
   }
