@@ -1,6 +1,7 @@
 // Corrections land where the user sees them, and none is lost or replayed unasked: keys pressed
 // while the next image loads, Enter pressed twice, a correction still on its way when the image
-// reloads, corrections an earlier session left queued, and a project open read-only. The server's
+// reloads, a late failed load, corrections an earlier session left queued, an export while some
+// are queued, V under the pointer, and a project open read-only. The server's
 // answers are held back (Playwright routes) to make each moment last; the server and the project
 // file are the real ones.
 import fs from 'node:fs';
@@ -196,6 +197,28 @@ describe('corrections land where the user sees them', () => {
     const [x, y] = coco.annotations.find((a) => a.image_id === image.id)!.keypoints;
     expect(x).toBeCloseTo(saved.x, 1);
     expect(y).toBeCloseTo(saved.y, 1);
+  });
+
+  it('V changes the point under the pointer, else the selected one', async () => {
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
+    await cells().nth(4).click();
+    await showImage('bird_0004.png');
+    await page.keyboard.press('1');
+    const [, second] = seeded.predicted.get('bird_0004.png')!;
+    const over = await screenPoint(page, second!.x, second!.y);
+    await page.mouse.move(over.x, over.y);
+    await page.keyboard.press('v');
+    const onImage = () => corrections(birdsFile).filter((c) => c.image === 'bird_0004.png');
+    await expect.poll(() => onImage().map((c) => c.position)).toEqual([1, 2]);
+    expect(await indexRow(1).textContent()).toContain('occluded');
+    expect(await page.locator('.index-row.selected button[data-index-id]').getAttribute('data-index-id')).toBe(
+      await indexRow(1).getAttribute('data-index-id'),
+    );
+    // Away from every point, V changes the selected index: now the second.
+    await page.mouse.move(over.x + 200, over.y + 200);
+    await page.keyboard.press('v');
+    await expect.poll(() => indexRow(1).textContent()).toContain('not labelled');
+    expect(onImage().map((c) => c.position)).toEqual([1, 2]);
   });
 
   it('takes no correction on a project open read-only, and says so', async () => {
