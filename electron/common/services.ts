@@ -11,7 +11,14 @@ import type { ImagePage, ImageQuery, ImageRecord, ImportFolderResult, ImportProg
 import type { CreateProjectRequest, CreateProjectResult, OpenProjectOptions, ProjectInfo } from './project.js';
 import type { ProjectSettings, ProjectSettingsPatch } from './project.js';
 import type { ModelReference, ModelReferenceInput } from './runs.js';
-import type { CocoExportRequest, CocoExportResult, CocoImportRequest, CubImportRequest } from './transfer.js';
+import type {
+  CocoExportRequest,
+  CocoExportResult,
+  CocoImportRequest,
+  CsvExportRequest,
+  CsvExportResult,
+  CubImportRequest,
+} from './transfer.js';
 import type { LabelledImportResult, NewProjectImportRequest } from './transfer.js';
 
 /** Opens, creates and closes the one current project. */
@@ -79,6 +86,7 @@ export interface ImportService {
 
 export interface ExportService {
   exportCoco(request: CocoExportRequest): Promise<CocoExportResult>;
+  exportCsv(request: CsvExportRequest): Promise<CsvExportResult>;
 }
 
 /** Everything the UI and CLI reach, one instance each per app (or per CLI invocation). */

@@ -59,3 +59,17 @@ export interface CocoExportResult {
   bytes: number;
   seconds: number;
 }
+
+/** The same selection as a COCO export, as a CSV table; sources and scores are always in it. */
+export type CsvExportRequest = Omit<CocoExportRequest, 'withScores'>;
+
+export interface CsvExportResult {
+  file: string;
+  /** Images with a row (those with keypoints). */
+  images: number;
+  /** One per image and part. */
+  rows: number;
+  keypointNames: string[];
+  bytes: number;
+  seconds: number;
+}

@@ -7,8 +7,10 @@ import { z } from 'zod';
 import { badInput, conflict } from '../common/errors.js';
 import { storageFailure } from '../db/storageErrors.js';
 import type { ExportService } from '../common/services.js';
-import type { CocoExportRequest, CocoExportResult } from '../common/transfer.js';
+import type { CocoDocument } from '../common/coco.js';
+import type { CocoExportRequest, CocoExportResult, CsvExportRequest, CsvExportResult } from '../common/transfer.js';
 import { groundTruthDocument, keypointsDocument } from './export/cocoDocument.js';
+import { csvFromCoco } from './export/csvDocument.js';
 import type { ProjectContext } from './projectContext.js';
 import { parseInput } from './validation.js';
 import { cocoExportOptionsSchema, pathSchema } from '../common/schemas.js';
@@ -18,6 +20,7 @@ const requestSchema = z.strictObject({
   ...cocoExportOptionsSchema.shape,
   overwrite: z.boolean().optional(),
 });
+const csvRequestSchema = requestSchema.omit({ withScores: true });
 
 /** Checks that `file` can be written before any work is done. */
 export function checkOutputFile(file: string): string {
@@ -54,13 +57,7 @@ export class ExportServiceImpl implements ExportService {
   async exportCoco(request: CocoExportRequest): Promise<CocoExportResult> {
     const started = performance.now();
     const valid = parseInput(requestSchema, request, 'COCO export');
-    const db = this.context.db;
-    if (valid.overwrite === false && fs.statSync(path.resolve(valid.file), { throwIfNoEntry: false })?.isFile()) {
-      throw conflict(`${path.resolve(valid.file)} already exists; export again with overwrite to replace it`);
-    }
-    const file = checkOutputFile(valid.file);
-    const build = valid.groundTruth ? groundTruthDocument : keypointsDocument;
-    const document = build(db, valid, path.dirname(file));
+    const { file, document } = this.document(valid);
     const text = JSON.stringify(document) + '\n';
     writeFileAtomically(file, text);
     return {
@@ -71,5 +68,32 @@ export class ExportServiceImpl implements ExportService {
       bytes: Buffer.byteLength(text),
       seconds: (performance.now() - started) / 1000,
     };
+  }
+
+  async exportCsv(request: CsvExportRequest): Promise<CsvExportResult> {
+    const started = performance.now();
+    const valid = parseInput(csvRequestSchema, request, 'CSV export');
+    // The app's keypoints carry their sources and scores; the ground truth has none.
+    const { file, document } = this.document({ ...valid, withScores: !valid.groundTruth });
+    const table = csvFromCoco(document);
+    writeFileAtomically(file, table.text);
+    return {
+      file,
+      images: new Set(document.annotations.map((a) => a.image_id)).size,
+      rows: table.rows,
+      keypointNames: document.categories[0]?.keypoints ?? [],
+      bytes: Buffer.byteLength(table.text),
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  /** The COCO document an export of either format writes, once its file is known to be writable. */
+  private document(valid: z.infer<typeof requestSchema>): { file: string; document: CocoDocument } {
+    if (valid.overwrite === false && fs.statSync(path.resolve(valid.file), { throwIfNoEntry: false })?.isFile()) {
+      throw conflict(`${path.resolve(valid.file)} already exists; export again with overwrite to replace it`);
+    }
+    const file = checkOutputFile(valid.file);
+    const build = valid.groundTruth ? groundTruthDocument : keypointsDocument;
+    return { file, document: build(this.context.db, valid, path.dirname(file)) };
   }
 }

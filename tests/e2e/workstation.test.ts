@@ -161,6 +161,22 @@ describe('the workstation in Chromium against skp serve', () => {
     expect(annotation.keypoints[1]).toBeCloseTo(corrected.y, 1);
     expect(annotation.keypoints[2]).toBe(2);
     expect(annotation.keypoint_sources?.[0]).toBe('corrected');
+
+    // The same keypoints as a CSV table: the suggested name follows the format.
+    await page.getByLabel('Format').selectOption('csv');
+    expect(await page.inputValue('#export-file')).toBe(file.replace(/\.json$/, '.csv'));
+    await page.getByRole('button', { name: 'Export', exact: true }).last().click();
+    await expect.poll(() => result.textContent()).toContain('rows');
+    await screenshot(page, '06-export-csv');
+    const rows = fs
+      .readFileSync(file.replace(/\.json$/, '.csv'), 'utf8')
+      .trimEnd()
+      .split('\r\n');
+    expect(rows[0]).toBe('image,image_id,category,part,part_order,x,y,visibility,source,score');
+    const beak = rows.find((r) => r.includes('bird_0000.png') && r.split(',')[3] === 'beak')!.split(',');
+    expect(Number(beak[5])).toBeCloseTo(corrected.x, 1);
+    expect(Number(beak[6])).toBeCloseTo(corrected.y, 1);
+    expect(beak.slice(7, 9)).toEqual(['2', 'corrected']);
   });
 
   it('keeps a correction made while the server restarts, and says what happened', async () => {

@@ -141,6 +141,14 @@ export const methods = {
       overwrite: z.boolean().default(false),
     }),
   ).returns<T.CocoExportResult>(),
+  /** The same selection as one CSV table, a row per image and part (sources and scores included). */
+  'export.csv': takes(
+    z.strictObject({
+      file: path,
+      ...cocoExportOptionsSchema.omit({ withScores: true }).shape,
+      overwrite: z.boolean().default(false),
+    }),
+  ).returns<T.CsvExportResult>(),
 };
 
 export type Methods = typeof methods;

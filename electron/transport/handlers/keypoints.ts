@@ -16,7 +16,8 @@ type KeypointMethods =
   | 'skeleton.get'
   | 'skeleton.set'
   | 'groundTruth.summary'
-  | 'export.coco';
+  | 'export.coco'
+  | 'export.csv';
 
 export function keypointHandlers(context: SessionContext): Pick<Handlers, KeypointMethods> {
   const { services, events, allowed } = context;
@@ -74,5 +75,7 @@ export function keypointHandlers(context: SessionContext): Pick<Handlers, Keypoi
 
     'export.coco': async (request) =>
       services.exports.exportCoco({ ...request, file: allowed.check(request.file, 'export file', 'file') }),
+    'export.csv': async (request) =>
+      services.exports.exportCsv({ ...request, file: allowed.check(request.file, 'export file', 'file') }),
   };
 }

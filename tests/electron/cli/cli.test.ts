@@ -63,11 +63,23 @@ describe('skp new / import / info / export', () => {
     const doc = checkCocoKeypoints(readJson(path.join(dir, 'gt.json')));
     expect(doc.annotations[0]!.keypoints).toEqual([3, 4, 1, 0, 0, 0]);
     expect(doc.images.map((i) => i.file_name)).toContain('photos/a.jpg');
+
+    const table = skp('export', 'birds.skp', '--csv', 'gt.csv', '--ground-truth');
+    expect(table.code, table.err).toBe(0);
+    expect(table.out).toMatch(/Wrote .*gt\.csv: 2 rows for 1 images, 2 keypoints \(beak, tail\)/);
+    const lines = fs.readFileSync(path.join(dir, 'gt.csv'), 'utf8').trimEnd().split('\r\n');
+    expect(lines[0]).toBe('image,image_id,category,part,part_order,x,y,visibility,source,score');
+    expect(lines.slice(1).map((l) => l.split(',').slice(3, 8))).toEqual([
+      ['beak', '1', '3', '4', '1'],
+      ['tail', '2', '', '', '0'],
+    ]);
   });
 
   it('bad input: exit code 2 and one clear line', () => {
     for (const args of [
       ['export', 'birds.skp', '--coco', 'no/such/dir/out.json', '--ground-truth'],
+      ['export', 'birds.skp', '--coco', 'a.json', '--csv', 'a.csv'],
+      ['export', 'birds.skp', '--csv', 'a.csv', '--with-scores'],
       ['info', 'photos/labels.json'],
       ['import', 'birds.skp', '--cub', 'photos'],
       ['new', 'x.skp', '--images', 'nowhere', '--colour'],
@@ -78,5 +90,6 @@ describe('skp new / import / info / export', () => {
       expect(r.err).toMatch(new RegExp(`^skp ${args[0]}: `));
     }
     expect(fs.existsSync(path.join(dir, 'x.skp'))).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'a.json')) || fs.existsSync(path.join(dir, 'a.csv'))).toBe(false);
   });
 });

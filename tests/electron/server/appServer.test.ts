@@ -165,6 +165,9 @@ describe('paths', () => {
     const exported = await call('export.coco', { file: path.join(outside, 'out.json') });
     expect(exported.body.error?.code).toBe('forbidden');
     expect(fs.existsSync(path.join(outside, 'out.json'))).toBe(false);
+    const table = await call('export.csv', { file: path.join(outside, 'out.csv') });
+    expect(table.body.error?.code).toBe('forbidden');
+    expect(fs.existsSync(path.join(outside, 'out.csv'))).toBe(false);
     // Inside, the export passes the folder check and gets as far as the project: no run yet.
     const inside = await call('export.coco', { file: path.join(allowedFolder, 'out.json') });
     expect(inside.body.error?.code).toBe('bad-input');

@@ -255,6 +255,7 @@ function requestMaker(random: () => number, serve: ServeProcess, allowed: string
     'parts.reorder': () => ({ ids: [id(), id()] }),
     'skeleton.set': () => ({ edges: [{ from: id(), to: id() }] }),
     'export.coco': () => ({ file: text(), onlyCorrected: maybe(() => chance(0.5)) }),
+    'export.csv': () => ({ file: text(), groundTruth: maybe(() => chance(0.5)) }),
     'attention.map': () => ({ imageId: id(), partId: id() }),
     'jobs.cancel': () => ({ jobId: text() }),
   };

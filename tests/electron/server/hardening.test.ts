@@ -231,6 +231,7 @@ describe('names that are not regular files never freeze the server', () => {
       ['projects.import', { kind: 'coco', path: path.join(allowed, 'fifos', 'new.skp'), file: fifo('c.json') }],
       ['files.list', { path: path.join(allowed, 'fifos', 'c.json') }],
       ['export.coco', { file: fifo('out.json') }],
+      ['export.csv', { file: fifo('out.csv') }],
     ];
     for (const [method, input] of requests) {
       const answer = await call(method, input);

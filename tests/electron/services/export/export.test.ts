@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CocoDocument } from '../../../../electron/common/coco.js';
 import { defaultPartName } from '../../../../electron/common/keypoints.js';
 import { createServices } from '../../../../electron/services/container.js';
 import { AREA_FLOOR } from '../../../../electron/services/export/cocoDocument.js';
+import { CSV_COLUMNS } from '../../../../electron/services/export/csvDocument.js';
 import { checkCocoKeypoints, expectError, readJson, tempDir, writeImage } from '../../../support/projectHelpers.js';
 import { trainedProject, type TrainedProject } from '../../../support/trainedProject.js';
 
@@ -169,5 +171,113 @@ describe('COCO keypoints export', () => {
     );
     services.dispose();
     fs.rmSync(other, { recursive: true, force: true });
+  });
+});
+
+/** RFC 4180 rows: quoted fields may hold commas, doubled quotes and line breaks. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let fieldText = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') ((fieldText += '"'), i++);
+      else if (c === '"') quoted = false;
+      else fieldText += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') (row.push(fieldText), (fieldText = ''));
+    else if (c === '\r' && text[i + 1] === '\n') {
+      (row.push(fieldText), rows.push(row), (row = []), (fieldText = ''), i++);
+    } else fieldText += c;
+  }
+  expect(row, 'the last row ends with CRLF').toEqual([]);
+  return rows;
+}
+
+describe('CSV export', () => {
+  it('says in a row per image and part what the COCO export says, names with commas and quotes intact', async () => {
+    const [a, b] = p.parts;
+    await p.services.keypoints.updatePart(a!.id, { name: 'left "wing", tip' });
+    await p.services.keypoints.setCorrected(p.imageIds[0]!, [
+      { partId: a!.id, x: 12.345, y: 6, visibility: 1 },
+      { partId: b!.id, x: 50, y: 60, visibility: 0 },
+    ]);
+    // Checked as COCO by exportTo, read as the type the exporter writes.
+    const doc = (await exportTo('same.json', { withScores: true })).doc as unknown as CocoDocument;
+    const file = path.join(dir, 'same.csv');
+    const result = await p.services.exports.exportCsv({ file });
+    const [header, ...rows] = parseCsv(fs.readFileSync(file, 'utf8'));
+    expect(header).toEqual([...CSV_COLUMNS]);
+    const [category] = doc.categories;
+    const expected = doc.annotations.flatMap((annotation) => {
+      const image = doc.images.find((i) => i.id === annotation.image_id)!;
+      return category!.keypoints.map((part, k) => {
+        const [x, y, v] = annotation.keypoints.slice(3 * k, 3 * k + 3);
+        const score = annotation.keypoint_scores![k];
+        return [
+          image.file_name,
+          String(image.id),
+          category!.name,
+          part,
+          String(k + 1),
+          v! > 0 ? String(x) : '',
+          v! > 0 ? String(y) : '',
+          String(v),
+          annotation.keypoint_sources![k] ?? '',
+          score === null || score === undefined ? '' : String(score),
+        ];
+      });
+    });
+    expect(rows).toEqual(expected);
+    expect(rows.find((r) => r[3] === 'left "wing", tip' && r[1] === String(p.imageIds[0]))).toEqual([
+      'images/img0.png',
+      String(p.imageIds[0]),
+      category!.name,
+      'left "wing", tip',
+      '1',
+      '12.35',
+      '6',
+      '1',
+      'corrected',
+      '',
+    ]);
+    expect(result).toMatchObject({
+      file,
+      images: 4,
+      rows: 4 * p.parts.length,
+      keypointNames: category!.keypoints,
+      bytes: fs.statSync(file).size,
+    });
+  });
+
+  it('exports the ground truth too, keeps a file that is there unless told, and refuses what COCO refuses', async () => {
+    const coco = {
+      images: [{ id: 1, file_name: 'images/img1.png', width: 100, height: 80 }],
+      annotations: [{ id: 1, image_id: 1, category_id: 1, keypoints: [5, 6, 2, 0, 0, 0], bbox: [2, 3, 60, 50] }],
+      categories: [{ id: 1, name: 'bird', keypoints: ['beak', 'tail'] }],
+    };
+    fs.writeFileSync(path.join(dir, 'gt.json'), JSON.stringify(coco));
+    await p.services.imports.importCoco({ file: path.join(dir, 'gt.json') });
+    const file = path.join(dir, 'truth.csv');
+    fs.writeFileSync(file, "the user's own file");
+    await expect(p.services.exports.exportCsv({ file, groundTruth: true, overwrite: false })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    expect(fs.readFileSync(file, 'utf8')).toBe("the user's own file");
+    await p.services.exports.exportCsv({ file, groundTruth: true, overwrite: true });
+    const [, ...rows] = parseCsv(fs.readFileSync(file, 'utf8'));
+    expect(rows).toEqual([
+      ['images/img1.png', String(p.imageIds[1]), 'bird', 'beak', '1', '5', '6', '2', '', ''],
+      ['images/img1.png', String(p.imageIds[1]), 'bird', 'tail', '2', '', '', '0', '', ''],
+    ]);
+    const empty = tempDir();
+    const services = createServices();
+    await services.project.create({ path: path.join(empty, 'empty.skp') });
+    await expectError(() => services.exports.exportCsv({ file: path.join(empty, 'x.csv') }), 'no parts yet');
+    expect(fs.existsSync(path.join(empty, 'x.csv'))).toBe(false);
+    services.dispose();
+    fs.rmSync(empty, { recursive: true, force: true });
   });
 });
