@@ -287,6 +287,43 @@ describe('the image editor in Chromium against skp serve', () => {
     await screenshot(page, 'editor-07-placed-with-p');
   });
 
+  it('moves every point of the image together with Shift+drag, stops the group at the edge, and undoes it in one step', async () => {
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
+    await openCell(5, 'bird_0005.png');
+    const predicted = seeded.predicted.get('bird_0005.png')!;
+    const first = predicted[0]!;
+    const from = await screenPoint(page, first.x, first.y);
+    const onImage = () => corrections(birdsFile).filter((c) => c.image === 'bird_0005.png');
+    const shiftDrag = async (to: { x: number; y: number }) => {
+      await page.keyboard.down('Shift');
+      await drag(page, from, to);
+      await page.keyboard.up('Shift');
+      await expect.poll(() => onImage().length).toBe(predicted.length);
+    };
+
+    await shiftDrag(await screenPoint(page, first.x + 10, first.y + 6));
+    for (const c of onImage()) {
+      expect(c.x).toBeCloseTo(predicted[c.position]!.x + 10, 0);
+      expect(c.y).toBeCloseTo(predicted[c.position]!.y + 6, 0);
+    }
+    await screenshot(page, 'editor-07b-moved-together');
+    await page.keyboard.press('Control+z');
+    await expect.poll(onImage).toEqual([]);
+
+    // Far past the left edge: the group stops as one piece when its leftmost point reaches x = 0.
+    const box = (await canvas(page).boundingBox())!;
+    await shiftDrag({ x: box.x + 2, y: from.y });
+    const leftmost = Math.min(...predicted.map((p) => p.x));
+    for (const c of onImage()) {
+      expect(c.x).toBeCloseTo(predicted[c.position]!.x - leftmost, 0);
+      expect(c.y).toBeCloseTo(predicted[c.position]!.y, 0);
+    }
+    await page.keyboard.press('Control+z');
+    await expect.poll(onImage).toEqual([]);
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
+    await openCell(2, 'bird_0002.png');
+  });
+
   it('draws the imported ground truth as hollow diamonds, with names on request', async () => {
     const truth = dataset.coco.annotations[2]!.keypoints;
     // The tail (part 6): the seeded run predicts only the first five parts, so nothing else is drawn there.

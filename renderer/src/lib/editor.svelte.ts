@@ -99,14 +99,27 @@ class Editor {
   /** Places (or with null, un-corrects) one index on the open image, undoably. The point is kept
    * inside the image. */
   async place(indexId: number, wanted: Placement): Promise<void> {
+    await this.placeMany([{ indexId, placement: wanted }]);
+  }
+
+  /** Places several indices at once (every point of the image moved together), as one undoable step. */
+  async placeMany(moves: ReadonlyArray<{ indexId: number; placement: Placement }>): Promise<void> {
     const open = this.editable();
     if (!open) return;
     const { detail, project } = open;
-    const after = wanted && { ...wanted, ...xy(clampToImage(wanted.x, wanted.y, detail.image)) };
-    const before = placementOf(this.points.get(indexId));
-    if (JSON.stringify(before) === JSON.stringify(after)) return;
-    this.stacks = history.record(historyKey(project, detail.image.id), { indexId, before, after });
-    await this.apply(detail.image.id, indexId, after);
+    const points = moves
+      .map(({ indexId, placement }) => ({
+        indexId,
+        before: placementOf(this.points.get(indexId)),
+        after: placement && { ...placement, ...xy(clampToImage(placement.x, placement.y, detail.image)) },
+      }))
+      .filter((p) => JSON.stringify(p.before) !== JSON.stringify(p.after));
+    if (points.length === 0) return;
+    this.stacks = history.record(historyKey(project, detail.image.id), { points });
+    await this.apply(
+      detail.image.id,
+      points.map((p) => ({ indexId: p.indexId, placement: p.after })),
+    );
   }
 
   /** Cycles the selected point: visible → occluded → not labelled → visible. */
@@ -135,7 +148,12 @@ class Editor {
     const imageId = open.detail.image.id;
     const { change, stacks } = take(historyKey(project, imageId));
     this.stacks = stacks;
-    if (change) await this.apply(imageId, change.indexId, change[side]);
+    if (change) {
+      await this.apply(
+        imageId,
+        change.points.map((p) => ({ indexId: p.indexId, placement: p[side] })),
+      );
+    }
   }
 
   /**
@@ -170,16 +188,16 @@ class Editor {
     }
   }
 
-  private async apply(imageId: number, indexId: number, placement: Placement): Promise<void> {
+  private async apply(imageId: number, placements: Array<{ indexId: number; placement: Placement }>): Promise<void> {
     const project = app.project;
     if (!project) return;
-    this.showLocally(imageId, indexId, placement);
-    await edits.submit(
-      project.path,
-      placement === null
-        ? { kind: 'uncorrect', imageId, partIds: [indexId] }
-        : { kind: 'correct', imageId, points: [{ partId: indexId, ...placement }] },
+    for (const { indexId, placement } of placements) this.showLocally(imageId, indexId, placement);
+    const points = placements.flatMap(({ indexId, placement }) =>
+      placement ? [{ partId: indexId, ...placement }] : [],
     );
+    const partIds = placements.filter((p) => p.placement === null).map((p) => p.indexId);
+    if (points.length > 0) await edits.submit(project.path, { kind: 'correct', imageId, points });
+    if (partIds.length > 0) await edits.submit(project.path, { kind: 'uncorrect', imageId, partIds });
   }
 
   private showLocally(imageId: number, indexId: number, placement: Placement): void {

@@ -7,10 +7,15 @@ import type { Visibility } from '../../../electron/common/api/types.js';
 /** A hand-placed point; null means "no correction": the prediction shows. */
 export type Placement = { x: number; y: number; visibility: Visibility } | null;
 
-export interface Change {
+export interface PointChange {
   indexId: number;
   before: Placement;
   after: Placement;
+}
+
+/** One undoable step: one point dragged, or every point of the image moved together. */
+export interface Change {
+  points: PointChange[];
 }
 
 export interface Stacks {
@@ -31,6 +36,11 @@ const storageKey = 'skp.undo-history';
 /** One entry per image, least recently used first. */
 type Saved = Array<[string, Stacks]>;
 
+/** A change as this tab may have kept it before a step could hold several points: one point, bare. */
+function oneStep(change: Change | PointChange): Change {
+  return 'points' in change ? change : { points: [change] };
+}
+
 export function historyKey(projectPath: string, imageId: number): string {
   return `${projectPath}#${imageId}`;
 }
@@ -40,7 +50,8 @@ export class UndoHistory {
 
   private read(): Map<string, Stacks> {
     try {
-      return new Map(JSON.parse(this.store.getItem(storageKey) ?? '[]') as Saved);
+      const saved = JSON.parse(this.store.getItem(storageKey) ?? '[]') as Saved;
+      return new Map(saved.map(([key, s]) => [key, { undo: s.undo.map(oneStep), redo: s.redo.map(oneStep) }]));
     } catch {
       return new Map();
     }

@@ -19,9 +19,7 @@ function memoryStore(): KeyValueStore & { data: Map<string, string> } {
 }
 
 const move = (indexId: number, x: number): Change => ({
-  indexId,
-  before: null,
-  after: { x, y: 1, visibility: 2 },
+  points: [{ indexId, before: null, after: { x, y: 1, visibility: 2 } }],
 });
 
 describe('undo history per project and image', () => {
@@ -62,6 +60,16 @@ describe('undo history per project and image', () => {
     for (let i = 1; i <= imagesRemembered; i++) h.record(historyKey('/p/a.skp', i), move(1, i));
     expect(h.stacks(key).undo).toEqual([]);
     expect(h.stacks(historyKey('/p/a.skp', 1)).undo).toHaveLength(1);
+  });
+
+  it('reads the one-point changes a tab kept before a step could move several points', () => {
+    const store = memoryStore();
+    const key = historyKey('/p/a.skp', 4);
+    const bare = { indexId: 3, before: null, after: { x: 7, y: 8, visibility: 1 } };
+    store.data.set('skp.undo-history', JSON.stringify([[key, { undo: [bare], redo: [] }]]));
+    const h = new UndoHistory(store);
+    expect(h.undo(key).change).toEqual({ points: [bare] });
+    expect(h.redo(key).change).toEqual({ points: [bare] });
   });
 
   it('starts empty from unreadable storage instead of failing', () => {
