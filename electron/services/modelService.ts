@@ -86,11 +86,19 @@ export class ModelService {
     return { name: name ?? 'NVIDIA GPU', totalBytes: totalMemory, freeBytes: freeMemory ?? totalMemory };
   }
 
-  /** The UI's summary: the inspection at the reference settings, and the backend that would run it. */
-  async check(modelPath: string): Promise<ModelCheck> {
-    const inspection = this.inspect(modelPath);
+  /** The UI's summary: the inspection at the settings given (else the reference's), and the backend that would run it. */
+  async check(modelPath: string, settings?: Record<string, unknown>): Promise<ModelCheck> {
+    const inspection = this.inspect(modelPath, { settings });
+    const { imageSize, tokens, upsampleRes } = inspection.settings;
+    const memorySettings = `${settings ? 'these' : 'the reference'} settings (${imageSize} px, ${tokens} tokens, maps ${upsampleRes}²)`;
     const { provider, reason } = await this.chooseBackend();
-    const base = { path: modelPath, provider, providerReason: reason, randomWeights: inspection.randomWeights };
+    const base = {
+      path: modelPath,
+      provider,
+      providerReason: reason,
+      randomWeights: inspection.randomWeights,
+      memorySettings,
+    };
     const { detection, model, memory } = inspection;
     if (!model || !memory) {
       return {

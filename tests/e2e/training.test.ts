@@ -80,6 +80,36 @@ describe('training from the browser', () => {
     await page.getByText(`In use: ${model}`).waitFor();
   });
 
+  it('estimates the GPU memory of the settings on the form, and says when they have changed since', async () => {
+    await page.getByRole('button', { name: 'Training', exact: true }).click();
+    await page.locator('#setting-steps').waitFor();
+    const estimate = page.getByTestId('memory-estimate');
+    const said = async () => (await estimate.textContent())!.replace(/\s+/g, ' ');
+    const training = async () => {
+      const text = await said();
+      const [, amount, unit] = /Training (\d+(?:\.\d+)?) (MiB|GiB)/.exec(text)!;
+      return Number(amount) * (unit === 'GiB' ? 1024 : 1);
+    };
+    await page.fill('#setting-imageSize', '64');
+    await estimate.getByRole('button', { name: 'GPU memory for these settings' }).click();
+    await expect.poll(said, { timeout: 60_000 }).toContain('at these settings (64 px');
+    const small = await training();
+
+    await page.fill('#setting-imageSize', '512');
+    await expect.poll(said).toContain('before your last change');
+    await estimate.getByRole('button', { name: 'GPU memory for these settings' }).click();
+    await expect.poll(said, { timeout: 60_000 }).toContain('at these settings (512 px');
+    expect(await training()).toBeGreaterThan(small);
+    await screenshot(page, '20b-memory-estimate');
+
+    await page.fill('#setting-imageSize', '100');
+    await estimate.getByRole('button', { name: 'GPU memory for these settings' }).click();
+    await expect
+      .poll(() => estimate.locator('.error-text').textContent())
+      .toContain('imageSize: 100 px is not a multiple of 32');
+    await page.getByRole('button', { name: 'Reference defaults' }).click();
+  });
+
   it('trains with live progress that survives a window reload', async () => {
     await page.getByRole('button', { name: 'Training', exact: true }).click();
     await page.locator('#setting-steps').waitFor();

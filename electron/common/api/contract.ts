@@ -64,7 +64,10 @@ export const methods = {
   'projects.current': takes(nothing).returns<T.ProjectInfo | null>(),
   'projects.close': takes(nothing).returns<null>(),
 
-  'model.check': takes(z.object({ path }).strict()).returns<T.ModelCheck>(),
+  /** `settings`: the run settings the memory estimate assumes (those left out are the reference's). */
+  'model.check': takes(
+    z.object({ path, settings: z.record(z.string(), z.union([z.number(), z.boolean()])).optional() }).strict(),
+  ).returns<T.ModelCheck>(),
   'model.set': takes(z.object({ path }).strict()).returns<T.ModelReference>(),
 
   /** The settings a run takes, with the reference defaults and a short explanation each. */

@@ -82,12 +82,15 @@ export interface ModelCheck {
   architecture: string;
   dtype: string;
   parameterCount: number;
-  /** GPU memory training needs on native CUDA at the reference settings (512 px, 500 tokens, R = 128). */
+  /** GPU memory training needs on native CUDA at `memorySettings`. */
   memoryNeededBytes: number;
   /** The same with the "Low GPU memory" setting. */
   lowMemoryTrainingBytes: number;
-  /** Finding keypoints (augmented inference) at the reference settings. */
+  /** Finding keypoints (augmented inference) at `memorySettings`. */
   inferenceBytes: number;
+  /** The settings the memory figures are for, in words: the reference's (512 px, 500 tokens, maps
+   * 128²) unless the check was asked for others. */
+  memorySettings: string;
   provider: ExecutionProvider;
   /** Why this provider runs it, e.g. "CUDA addon found an H100" or "no GPU provider in this build". */
   providerReason: string;

@@ -26,7 +26,7 @@ export function jobHandlers({ services, allowed }: SessionContext): Pick<Handler
     return choice ? { workers: choice } : {};
   };
   return {
-    'model.check': ({ path }) => models.check(allowed.check(path, 'model', 'file-or-folder')),
+    'model.check': ({ path, settings }) => models.check(allowed.check(path, 'model', 'file-or-folder'), settings),
     'training.settings': async () => training.settings(),
     'training.current': () => training.current(),
     'training.start': async ({ settings }) => jobs.start({ kind: 'train', settings, ...(await workers()) }),
