@@ -16,6 +16,7 @@ import { ProjectContext } from './projectContext.js';
 import { ProjectServiceImpl } from './projectService.js';
 import { ReportService } from './reportService.js';
 import { TrainingService } from './trainingService.js';
+import { QualityService } from './qualityService.js';
 
 export interface ServiceHost extends Services {
   /** The open project, for code in the main process that needs the database itself (jobs). */
@@ -27,6 +28,8 @@ export interface ServiceHost extends Services {
   models: ModelService;
   training: TrainingService;
   evaluation: EvaluationService;
+  /** The label checks. */
+  quality: QualityService;
   /** A run's HTML report. */
   reports: ReportService;
   /** Closes the open project. */
@@ -51,6 +54,7 @@ export function createServices(): ServiceHost {
     models: new ModelService(project),
     training: new TrainingService(context, jobs),
     evaluation: new EvaluationService(context, project, images, jobs),
+    quality: new QualityService(context),
     reports: new ReportService(context),
     dispose: () => context.set(null),
   };

@@ -404,6 +404,32 @@ describe('the image editor in Chromium against skp serve', () => {
     await page.locator('input.threshold').fill('0.5');
   });
 
+  it('lists the points far from where their part usually sits, and opens one with its part selected', async () => {
+    await page.getByRole('button', { name: 'Images', exact: true }).click();
+    await page.getByTestId('image-grid').locator('button[title*="bird_0003.png"]').click();
+    await page.locator('canvas[data-image-loaded="true"]').waitFor();
+    await expect.poll(() => imageName().textContent()).toContain('bird_0003.png');
+    // The beak dragged to the bottom left corner, far from any beak.
+    const beak = seeded.predicted.get('bird_0003.png')![0]!;
+    await drag(page, await screenPoint(page, beak.x, beak.y), await screenPoint(page, 4, 250));
+    await expect.poll(() => corrections(birdsFile).filter((c) => c.image === 'bird_0003.png')).toHaveLength(1);
+
+    await page.getByRole('button', { name: 'Evaluation', exact: true }).click();
+    const checks = page.getByTestId('label-checks');
+    await checks.getByRole('button', { name: 'Check the labels' }).click();
+    const row = checks.locator('tbody tr', { hasText: 'bird_0003.png' });
+    await row.first().waitFor();
+    expect((await row.first().textContent())!.replace(/\s+/g, ' ')).toContain(
+      'keypoint_1 far from where it usually sits',
+    );
+    await screenshot(page, 'editor-13b-label-checks');
+    await row.first().getByRole('button').click();
+    await expect.poll(() => imageName().textContent()).toContain('bird_0003.png');
+    await expect.poll(() => page.locator('.index-row.selected').textContent()).toContain('keypoint_1');
+    await page.keyboard.press('Control+z');
+    await expect.poll(() => corrections(birdsFile).filter((c) => c.image === 'bird_0003.png')).toEqual([]);
+  });
+
   it('shows each index as crops of where it lands, and says what an index is', async () => {
     await page.getByRole('button', { name: 'Gallery', exact: true }).click();
     await page.getByText('An index is one keypoint the run learned to find').waitFor();

@@ -136,6 +136,8 @@ export const methods = {
   'evaluation.run': takes(nothing).returns<T.EvaluationReport>(),
   /** The last evaluation stored with the current run, if any. */
   'evaluation.last': takes(nothing).returns<T.EvaluationReport | null>(),
+  /** The label checks: points far from where their part usually sits, skeleton edges of odd length. */
+  'quality.check': takes(nothing).returns<T.QualityReport>(),
   'export.coco': takes(
     z.strictObject({
       file: path,

@@ -117,6 +117,32 @@ export interface EvaluationReport extends Omit<EvaluationResult, 'images'> {
   images: Array<EvaluatedImage & { path: string }>;
 }
 
+/** One thing the label checks found on one image. */
+export interface QualityIssue {
+  imageId: number;
+  path: string;
+  /** far-from-usual: a point far from where its part sits on the other images; odd-edge-length: a
+   * skeleton edge far longer or shorter than usual. */
+  kind: 'far-from-usual' | 'odd-edge-length';
+  /** The part, or the edge's two parts. */
+  partIds: number[];
+  partNames: string[];
+  /** The distance or the length, in units of the mean shape's size, and the same on a typical image. */
+  measure: number;
+  usual: number;
+}
+
+export interface QualityReport {
+  /** Images with three or more labelled points, the ones checked. */
+  checkedImages: number;
+  /** Fewer checked images than this say nothing about what is usual. */
+  minImages: number;
+  tooFew: boolean;
+  totalIssues: number;
+  /** The worst first, at most a few hundred. */
+  issues: QualityIssue[];
+}
+
 /** The latest training run as the training panel shows it, whole history included, so a reloaded
  * window redraws the full loss curve. */
 export interface TrainingView {

@@ -104,33 +104,26 @@ function checkExportable(parts: Part[], visible: Part[], skeleton: SkeletonEdge[
   }
 }
 
-/**
- * The app's keypoints: the visible parts in display order, each point the hand correction where
- * there is one, else the current run's prediction; one annotation per image that has any.
- */
-export function keypointsDocument(db: ProjectDatabase, selection: CocoSelection, outputFolder: string): CocoDocument {
-  const store = new KeypointStore(db);
-  const partStore = new PartStore(db);
-  const parts = partStore.parts();
-  if (parts.length === 0) {
-    throw badInput(`${db.path} has no parts yet (no run has found keypoints); export the ground truth instead`);
-  }
-  const visible = parts.filter((part) => !part.hidden);
-  if (visible.length === 0) throw badInput('every part is hidden from the export; nothing to export');
-  const edges = partStore.skeleton();
-  checkExportable(parts, visible, edges);
-  const runId = store.currentRunId();
-  const column = new Map(visible.map((part, k) => [part.id, k]));
-  const skeleton = edges.map(
-    (edge) => [(column.get(edge.from) as number) + 1, (column.get(edge.to) as number) + 1] as [number, number],
-  );
+/** Each image's points, a column per part not hidden (display order): the hand correction where
+ * there is one, else the current run's prediction; images with no point are left out. */
+export interface EffectivePoints {
+  parts: Part[];
+  runId: number | null;
+  byImage: Map<number, Array<Keypoint | null>>;
+}
 
-  const rowsByImage = new Map<number, Keypoint[]>();
+export function effectivePoints(db: ProjectDatabase): EffectivePoints {
+  const store = new KeypointStore(db);
+  const parts = new PartStore(db).parts().filter((part) => !part.hidden);
+  const runId = store.currentRunId();
+  const column = new Map(parts.map((part, k) => [part.id, k]));
+  const byImage = new Map<number, Array<Keypoint | null>>();
   const add = (row: Keypoint) => {
-    if (!column.has(row.partId)) return;
-    const rows = rowsByImage.get(row.imageId) ?? [];
-    rows.push(row);
-    rowsByImage.set(row.imageId, rows);
+    const k = column.get(row.partId);
+    if (k === undefined) return;
+    const points = byImage.get(row.imageId) ?? parts.map(() => null);
+    if (row.source === 'corrected' || points[k] === null) points[k] = row;
+    byImage.set(row.imageId, points);
   };
   if (runId !== null) {
     const partOf = new Map(store.indices(runId).map((index) => [index.id, index.partId]));
@@ -140,21 +133,37 @@ export function keypointsDocument(db: ProjectDatabase, selection: CocoSelection,
       add({ ...p, partId, source: 'predicted', runId });
     }
   }
-  for (const c of partStore.corrections()) add(c);
+  for (const c of new PartStore(db).corrections()) add(c);
+  return { parts, runId, byImage };
+}
+
+/**
+ * The app's keypoints: the visible parts in display order, each point the hand correction where
+ * there is one, else the current run's prediction; one annotation per image that has any.
+ */
+export function keypointsDocument(db: ProjectDatabase, selection: CocoSelection, outputFolder: string): CocoDocument {
+  const partStore = new PartStore(db);
+  const parts = partStore.parts();
+  if (parts.length === 0) {
+    throw badInput(`${db.path} has no parts yet (no run has found keypoints); export the ground truth instead`);
+  }
+  const { parts: visible, runId, byImage } = effectivePoints(db);
+  if (visible.length === 0) throw badInput('every part is hidden from the export; nothing to export');
+  const edges = partStore.skeleton();
+  checkExportable(parts, visible, edges);
+  const column = new Map(visible.map((part, k) => [part.id, k]));
+  const skeleton = edges.map(
+    (edge) => [(column.get(edge.from) as number) + 1, (column.get(edge.to) as number) + 1] as [number, number],
+  );
   const objectBoxes = new GroundTruthStore(db).singleObjectBoxes();
 
   const images = selectImages(db, selection.split).filter(
-    (image) => !selection.onlyCorrected || rowsByImage.get(image.id)?.some((r) => r.source === 'corrected'),
+    (image) => !selection.onlyCorrected || byImage.get(image.id)?.some((r) => r?.source === 'corrected'),
   );
   const annotations: CocoAnnotation[] = [];
   for (const image of images) {
-    const rows = rowsByImage.get(image.id);
-    if (!rows) continue;
-    const effective: Array<Keypoint | null> = visible.map(() => null);
-    for (const row of rows) {
-      const k = column.get(row.partId) as number;
-      if (row.source === 'corrected' || effective[k] === null) effective[k] = row;
-    }
+    const effective = byImage.get(image.id);
+    if (!effective) continue;
     const points = effective.map((p) => p ?? { x: 0, y: 0, visibility: 0 });
     const objectBox = objectBoxes.get(image.id) ?? null;
     annotations.push({

@@ -16,10 +16,11 @@ type JobMethods =
   | 'attention.map'
   | 'evaluation.run'
   | 'evaluation.last'
-  | 'parts.consistency';
+  | 'parts.consistency'
+  | 'quality.check';
 
 export function jobHandlers({ services, allowed }: SessionContext): Pick<Handlers, JobMethods> {
-  const { jobs, models, training, evaluation, project } = services;
+  const { jobs, models, training, evaluation, project, quality } = services;
   /** The project's choice of workers, for a job the app starts. */
   const workers = async () => {
     const choice = (await project.info()).settings.workers;
@@ -40,5 +41,6 @@ export function jobHandlers({ services, allowed }: SessionContext): Pick<Handler
     'evaluation.run': () => evaluation.evaluate(),
     'evaluation.last': () => evaluation.last(),
     'parts.consistency': () => evaluation.indexConsistency(),
+    'quality.check': () => quality.check(),
   };
 }
