@@ -9,6 +9,7 @@ import { serveCommand } from './serve.js';
 import { trainCommand } from './train.js';
 import { keypointsCommand } from './keypoints.js';
 import { evaluateCommand } from './evaluate.js';
+import { checkCommand } from './check.js';
 import { demoCommand } from './demo.js';
 import { workerCommand } from './worker.js';
 
@@ -24,6 +25,7 @@ export const commands: CliCommand[] = [
   trainCommand,
   keypointsCommand,
   evaluateCommand,
+  checkCommand,
   demoCommand,
   workerCommand,
 ];
