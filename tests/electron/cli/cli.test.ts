@@ -1,20 +1,15 @@
 // The commands as a new user types them: real processes through bin/skp.mjs.
 
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCocoKeypoints, readJson, tempDir, writeImage } from '../../support/projectHelpers.js';
+import { runSkp } from '../../support/skpCommand.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 let dir: string;
 
 /** Through bin/skp.mjs, as installed, from a folder outside the repository. */
-function skp(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin/skp.mjs'), ...args], { encoding: 'utf8', cwd: dir });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const skp = (...args: string[]) => runSkp(dir, ...args);
 
 beforeAll(async () => {
   dir = tempDir();

@@ -1,21 +1,16 @@
 // skp check as a user runs it (a real process through bin/skp.mjs) on a project whose predictions
 // share one shape, with one hand correction far from where its part sits everywhere else.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../support/projectHelpers.js';
+import { runSkp } from '../../../support/skpCommand.js';
 import { trainedProject, type TrainedProject } from '../../../support/trainedProject.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 let dir: string;
 let p: TrainedProject;
 
-function skp(...args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(root, 'bin/skp.mjs'), ...args], { encoding: 'utf8', cwd: dir });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const skp = (...args: string[]) => runSkp(dir, ...args);
 
 beforeAll(async () => {
   dir = tempDir();
