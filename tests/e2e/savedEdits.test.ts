@@ -221,6 +221,19 @@ describe('corrections land where the user sees them', () => {
     expect(onImage().map((c) => c.position)).toEqual([1, 2]);
   });
 
+  it('is back online after one call was lost on the way while the event socket stayed open', async () => {
+    const away = page.getByRole('status').filter({ hasText: 'The server cannot be reached' });
+    // Every call lost for a moment (a network blip the socket survived)…
+    await page.route('**/api/call/**', (route) => route.abort('connectionreset'));
+    await page.keyboard.press('ArrowRight');
+    await away.waitFor();
+    // …then answered again: the next image opens and the banner goes, with no new greeting.
+    await page.unrouteAll({ behavior: 'wait' });
+    await page.keyboard.press('ArrowLeft');
+    await showImage('bird_0004.png');
+    await expect.poll(() => away.count()).toBe(0);
+  });
+
   it('takes no correction on a project open read-only, and says so', async () => {
     const before = corrections(birdsFile);
     await page.getByRole('button', { name: 'Close project' }).click();

@@ -64,6 +64,9 @@ export class HttpApi implements KeypointApi {
       );
     }
     if (response.status === 401) connection.state = 'needs-token';
+    // One call lost on the way (the socket stayed open, so no new greeting will come): the server
+    // answering again is what "back" means.
+    else if (connection.state === 'offline' && this.socket?.readyState === WebSocket.OPEN) connection.state = 'online';
     if (!response.ok) {
       const body: unknown = await response.json().catch(() => null);
       throw callErrorFrom(body, method, `${method} failed with HTTP ${response.status}.`);
