@@ -115,7 +115,9 @@ export async function openBrowserSession(root: string, serveArgs: string[] = [])
   let browser: Browser | undefined;
   try {
     browser = await launchChromium();
-    const page = await browser.newPage({ viewport: { width: 1400, height: 880 } });
+    // A context of its own, so that a test can open a second tab that shares the first one's storage.
+    const context = await browser.newContext({ viewport: { width: 1400, height: 880 } });
+    const page = await context.newPage();
     // CI shares 2 cores between these tests, the engine tests' ONNX Runtime threads (which spin
     // while they wait) and Chromium: a page can stall for tens of seconds there. Waits stay
     // waits for a state, only with more room than Playwright's 30 s.

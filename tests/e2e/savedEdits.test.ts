@@ -234,6 +234,40 @@ describe('corrections land where the user sees them', () => {
     await expect.poll(() => away.count()).toBe(0);
   });
 
+  it("keeps two tabs' queued corrections apart in the browser's storage, and saves both", async () => {
+    const other = await page.context().newPage();
+    await other.goto(session.serve.openUrl);
+    await other.getByText('3 parts').waitFor();
+    // Neither tab can save a correction for now: each keeps its own queued.
+    const refuse = (route: Route) => route.abort('connectionreset');
+    await page.route('**/api/call/keypoints.correct', refuse);
+    await other.route('**/api/call/keypoints.correct', refuse);
+    const here = seeded.predicted.get('bird_0004.png')![0]!;
+    await drag(page, await screenPoint(page, here.x, here.y), await screenPoint(page, here.x + 8, here.y));
+    await other.getByTestId('image-grid').getByRole('button').first().click();
+    await other.locator('canvas[data-image-loaded="true"]').waitFor();
+    const there = seeded.predicted.get('bird_0000.png')![0]!;
+    await drag(other, await screenPoint(other, there.x, there.y), await screenPoint(other, there.x, there.y + 8));
+    const queued = () =>
+      page.evaluate(() =>
+        (JSON.parse(localStorage.getItem('skp.pending-edits') ?? '[]') as Array<{ imageId: number }>).map(
+          (e) => e.imageId,
+        ),
+      );
+    await expect
+      .poll(async () => (await queued()).sort())
+      .toEqual([imageIdOf(birdsFile, 'bird_0000.png'), imageIdOf(birdsFile, 'bird_0004.png')].sort());
+    await other.close();
+
+    await page.unrouteAll({ behavior: 'wait' });
+    await page.reload();
+    await page.getByText('2 queued correction(s) saved.').waitFor();
+    const saved = corrections(birdsFile);
+    expect(saved.filter((c) => c.image === 'bird_0000.png' && c.position === 0)).toHaveLength(1);
+    expect(saved.filter((c) => c.image === 'bird_0004.png' && c.position === 0)).toHaveLength(1);
+    expect(await queued()).toEqual([]);
+  });
+
   it('takes no correction on a project open read-only, and says so', async () => {
     const before = corrections(birdsFile);
     await page.getByRole('button', { name: 'Close project' }).click();
