@@ -1,7 +1,6 @@
 // The label checks over the project's keypoints as an export would write them (hand corrections
 // winning over the current run's predictions, hidden parts left out): which images to look at
 // first, and why, in the parts' own names.
-import path from 'node:path';
 import type { QualityReport } from '../common/api/types.js';
 import { badInput } from '../common/errors.js';
 import { ImageStore } from '../db/imageStore.js';
@@ -31,10 +30,7 @@ export class QualityService {
       points: points.map((p) => (p && p.visibility > 0 ? { x: p.x, y: p.y } : null)),
     }));
     const result = checkShapes(instances, edges);
-    const folder = path.dirname(db.path);
-    const paths = new Map(
-      new ImageStore(db).all().map((image) => [image.id, path.relative(folder, image.absolutePath)]),
-    );
+    const paths = new Map(new ImageStore(db).all().map((image) => [image.id, image.path]));
     return {
       checkedImages: result.checkedImages,
       minImages: MIN_IMAGES,

@@ -103,6 +103,19 @@ const median = (values: number[]): number => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
+/** The instance fitted to the mean on the given columns. */
+const fitOn = (instance: ShapeInstance, mean: Array<Point | null>, columns: number[]): Fit =>
+  fit(
+    columns.map((k) => instance.points[k]!),
+    columns.map((k) => mean[k]!),
+  );
+
+/** How far point k of the instance lands from its part's place in the mean, under `f`. */
+const offset = (f: Fit, instance: ShapeInstance, mean: Array<Point | null>, k: number): number => {
+  const q = f.apply(instance.points[k]!);
+  return Math.hypot(q.x - mean[k]!.x, q.y - mean[k]!.y);
+};
+
 /** The columns both the instance and the mean have. */
 const common = (points: Array<Point | null>, mean: Array<Point | null>, except = -1): number[] =>
   points.flatMap((p, k) => (p && mean[k] && k !== except ? [k] : []));
@@ -113,10 +126,7 @@ function meanShape(instances: ShapeInstance[], mean: Array<Point | null>, parts:
   for (const instance of instances) {
     const columns = common(instance.points, mean);
     if (columns.length < 2) continue;
-    const f = fit(
-      columns.map((k) => instance.points[k]!),
-      columns.map((k) => mean[k]!),
-    );
+    const f = fitOn(instance, mean, columns);
     instance.points.forEach((p, k) => {
       if (!p) return;
       const q = f.apply(p);
@@ -134,20 +144,13 @@ function meanShape(instances: ShapeInstance[], mean: Array<Point | null>, parts:
 }
 
 /** Each labelled point's distance from its part's place in the mean shape, the image fitted on its
- * other points (those in `setAside` left out too); points with fewer than two others are skipped. */
-function distancesOf(instance: ShapeInstance, mean: Array<Point | null>, setAside: Set<number>): Map<number, number> {
+ * other points; points with fewer than two others are skipped. */
+function distancesOf(instance: ShapeInstance, mean: Array<Point | null>): Map<number, number> {
   const out = new Map<number, number>();
-  instance.points.forEach((p, k) => {
-    if (!p || !mean[k] || setAside.has(k)) return;
-    const others = common(instance.points, mean, k).filter((j) => !setAside.has(j));
-    if (others.length < 2) return;
-    const f = fit(
-      others.map((j) => instance.points[j]!),
-      others.map((j) => mean[j]!),
-    );
-    const q = f.apply(p);
-    out.set(k, Math.hypot(q.x - mean[k]!.x, q.y - mean[k]!.y));
-  });
+  for (const k of common(instance.points, mean)) {
+    const others = common(instance.points, mean, k);
+    if (others.length >= 2) out.set(k, offset(fitOn(instance, mean, others), instance, mean, k));
+  }
   return out;
 }
 
@@ -166,17 +169,10 @@ function mostSuspect(
   let best: { part: number; distance: number; residual: number } | null = null;
   for (const k of kept) {
     const others = kept.filter((j) => j !== k);
-    const f = fit(
-      others.map((j) => instance.points[j]!),
-      others.map((j) => mean[j]!),
-    );
-    const residual = others.reduce((sum, j) => {
-      const q = f.apply(instance.points[j]!);
-      return sum + (q.x - mean[j]!.x) ** 2 + (q.y - mean[j]!.y) ** 2;
-    }, 0);
+    const f = fitOn(instance, mean, others);
+    const residual = others.reduce((sum, j) => sum + offset(f, instance, mean, j) ** 2, 0);
     if (best && residual >= best.residual) continue;
-    const q = f.apply(instance.points[k]!);
-    best = { part: k, distance: Math.hypot(q.x - mean[k]!.x, q.y - mean[k]!.y), residual };
+    best = { part: k, distance: offset(f, instance, mean, k), residual };
   }
   return best && { part: best.part, distance: best.distance };
 }
@@ -195,10 +191,9 @@ export function checkShapes(all: ShapeInstance[], edges: Array<[number, number]>
   // How far each point is from its part's place, fitted without it: first over every image, for
   // what is usual; then image by image, setting aside the worst point while it is too far, so that
   // one misplaced point does not make its neighbours look misplaced too.
-  const usual = Array.from({ length: parts }, (_, k) => {
-    const distances = instances.flatMap((i) => distancesOf(i, mean, new Set()).get(k) ?? []);
-    return distances.length >= MIN_IMAGES ? median(distances) : null;
-  });
+  const byPart = Array.from({ length: parts }, () => [] as number[]);
+  for (const instance of instances) for (const [k, d] of distancesOf(instance, mean)) byPart[k]!.push(d);
+  const usual = byPart.map((distances) => (distances.length >= MIN_IMAGES ? median(distances) : null));
   const limit = (k: number) => Math.max(FAR_RATIO * usual[k]!, FAR_FLOOR);
   const issues: QualityIssue[] = [];
   const lengths: Array<{ imageId: number; edge: [number, number]; length: number }> = [];
@@ -216,10 +211,10 @@ export function checkShapes(all: ShapeInstance[], edges: Array<[number, number]>
         usual: usual[suspect.part]!,
       });
     }
-    const columns = common(instance.points, mean).filter((k) => !misplaced.has(k));
-    const f = fit(
-      columns.map((k) => instance.points[k]!),
-      columns.map((k) => mean[k]!),
+    const f = fitOn(
+      instance,
+      mean,
+      common(instance.points, mean).filter((k) => !misplaced.has(k)),
     );
     for (const edge of edges) {
       const [a, b] = [instance.points[edge[0]], instance.points[edge[1]]];
