@@ -1,8 +1,9 @@
-// The UI's pure helpers: path arithmetic on the server's paths (POSIX or Windows) and the
-// image ↔ canvas placement every click and drag goes through.
+// The UI's pure helpers: path arithmetic on the server's paths (POSIX or Windows), the
+// image ↔ canvas placement every click and drag goes through, and memory sizes in words.
 import { describe, expect, it } from 'vitest';
 import { basename, dirname, join, projectFileFor } from '../../../../renderer/src/lib/paths.js';
 import { fitInside, toCanvas, toImage } from '../../../../renderer/src/lib/draw.js';
+import { bytesText } from '../../../../renderer/src/lib/bytes.js';
 
 describe('paths of the machine that runs the services', () => {
   it('splits and joins POSIX paths', () => {
@@ -39,5 +40,15 @@ describe('placing an image on a canvas', () => {
       expect(ix).toBeCloseTo(x, 9);
       expect(iy).toBeCloseTo(y, 9);
     }
+  });
+});
+
+describe('memory sizes', () => {
+  it('are GiB with one decimal from one GiB up, whole MiB (rounded up) below', () => {
+    expect(bytesText(8.9 * 2 ** 30)).toBe('8.9 GiB');
+    expect(bytesText(2 ** 30)).toBe('1.0 GiB');
+    expect(bytesText(2 ** 30 - 1)).toBe('1024 MiB');
+    expect(bytesText(1601.1 * 2 ** 20)).toBe('1.6 GiB');
+    expect(bytesText(50.2 * 2 ** 20)).toBe('51 MiB');
   });
 });
