@@ -28,17 +28,45 @@ const char *const PRELUDE =
 /** Programs per NVRTC run: small enough that batches compile in parallel, large enough to share the prelude. */
 constexpr size_t BATCH = 24;
 
+/**
+ * The shape a program that needs coordinates runs over, and its strided inputs' strides, as
+ * constants: its kernel then computes coordinates and offsets by multiplications by constants
+ * instead of integer divisions (ew_kernel.cuh, RuntimeGeometry). Other programs read no geometry.
+ */
+std::string geometrySource(const EwParams &p, const std::string &name) {
+  std::ostringstream s;
+  if (!p.needCoords) {
+    s << "using " << name << "_geom = skp::RuntimeGeometry;\n";
+    return s.str();
+  }
+  s << "struct " << name << "_geom {\n"
+    << "  __device__ static constexpr int rank(const skp::EwParams &) { return " << p.rank << "; }\n"
+    << "  __device__ static constexpr int64_t dim(const skp::EwParams &, int d) {\n    switch (d) {\n";
+  for (int d = 0; d < p.rank; ++d) s << "      case " << d << ": return " << p.dims[d] << ";\n";
+  s << "      default: return 1;\n    }\n  }\n"
+    << "  __device__ static constexpr int64_t stride(const skp::EwParams &, int input, int d) {\n"
+    << "    switch (input * skp::MAX_RANK + d) {\n";
+  for (int i = 0; i < p.nin; ++i) {
+    if (p.in[i].access != ACCESS_STRIDED) continue;
+    for (int d = 0; d < p.rank; ++d)
+      if (p.in[i].strides[d] != 0) s << "      case " << i * MAX_RANK + d << ": return " << p.in[i].strides[d] << ";\n";
+  }
+  s << "      default: return 0;\n    }\n  }\n};\n";
+  return s.str();
+}
+
 /** One program as a list of execOp calls (ew_kernel.cuh) with constant operands, and its kernel `name`. */
 std::string programSource(const EwParams &p, const std::string &name) {
   std::ostringstream s;
-  s << "struct " << name << "_prog {\n"
+  s << geometrySource(p, name) << "struct " << name << "_prog {\n"
+    << "  using Geom = " << name << "_geom;\n"
     << "  __device__ static bool needCoords(const skp::EwParams &) { return " << (p.needCoords ? "true" : "false") << "; }\n"
     << "  template <typename Idx, typename Regs>\n"
     << "  __device__ __forceinline__ static void run(const skp::EwParams &p, Regs &R, const skp::Lanes<Idx> &at) {\n";
   for (int i = 0; i < p.ncode; ++i) {
     const EwInstr &c = p.code[i];
     const bool load = c.op == LD_F || c.op == LD_I || c.op == LD_B;
-    s << "    skp::execOp<" << int(c.op) << ">(p, R, skp::EwInstr{" << int(c.op) << ", " << int(c.dst) << ", " << int(c.a)
+    s << "    skp::execOp<" << int(c.op) << ", Geom>(p, R, skp::EwInstr{" << int(c.op) << ", " << int(c.dst) << ", " << int(c.a)
       << ", " << int(c.b) << ", " << int(c.c) << "}, " << (load ? p.in[c.a].dtype : int(F32)) << ", "
       << (load ? p.in[c.a].access : int(ACCESS_CONTIGUOUS)) << ", at);\n";
   }
@@ -113,6 +141,16 @@ std::string ewProgramKey(const EwParams &p) {
   for (int i = 0; i < p.ncode; ++i) {
     const EwInstr &c = p.code[i];
     k << int(c.op) << '.' << int(c.dst) << '.' << int(c.a) << '.' << int(c.b) << '.' << int(c.c) << ';';
+  }
+  // A program that needs coordinates is compiled for its shape (geometrySource).
+  if (p.needCoords) {
+    k << '|';
+    for (int d = 0; d < p.rank; ++d) k << p.dims[d] << 'x';
+    for (int i = 0; i < p.nin; ++i) {
+      if (p.in[i].access != ACCESS_STRIDED) continue;
+      k << '|' << i << ':';
+      for (int d = 0; d < p.rank; ++d) k << p.in[i].strides[d] << ',';
+    }
   }
   return k.str();
 }

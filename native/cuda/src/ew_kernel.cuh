@@ -18,10 +18,11 @@ __device__ inline float widenBits(uint16_t h, int dtype) {
   return f;
 }
 
+// 1 / (1 + e^−x) for x ≥ 0, e^x / (1 + e^x) below: the same bits as those two branches, with one
+// exp and one division and no branch (a warp of mixed signs used to run both).
 __device__ inline float sigmoidf(float x) {
-  if (x >= 0.f) return 1.f / (1.f + expf(-x));
-  const float e = expf(x);
-  return e / (1.f + e);
+  const float e = expf(-fabsf(x));
+  return (x >= 0.f ? 1.f : e) / (1.f + e);
 }
 
 // NaN wins, as in the reference (Math.min / Math.max).
@@ -39,9 +40,22 @@ struct __align__(16) Q4 {
   long long v[LANES];
 };
 
-/** Element offsets of LANES consecutive outputs starting at `base` (whose coordinates are given). */
-template <typename Idx>
-__device__ inline void laneOffsets(const EwParams &p, const EwInput &in, int access, Idx base, const Idx *coord, Idx *off) {
+/**
+ * The shape a launch runs over and its inputs' strides. The interpreter reads them from the
+ * parameter block; a program compiled at run time for a shape has them as constants (ew_jit.cpp),
+ * so its coordinates and offsets cost multiplications by constants instead of integer divisions
+ * (Nsight Compute on an H200: a group norm's broadcast chain was ALU-bound, 82% of issue slots
+ * busy for 22% of the memory's bandwidth).
+ */
+struct RuntimeGeometry {
+  __device__ static int rank(const EwParams &p) { return p.rank; }
+  __device__ static int64_t dim(const EwParams &p, int d) { return p.dims[d]; }
+  __device__ static int64_t stride(const EwParams &p, int input, int d) { return p.in[input].strides[d]; }
+};
+
+/** Element offsets in input `input` of LANES consecutive outputs starting at `base` (whose coordinates are given). */
+template <typename Geom, typename Idx>
+__device__ inline void laneOffsets(const EwParams &p, int input, int access, Idx base, const Idx *coord, Idx *off) {
   if (access == ACCESS_CONTIGUOUS) {
 #pragma unroll
     for (int j = 0; j < LANES; ++j) off[j] = base + j;
@@ -52,6 +66,7 @@ __device__ inline void laneOffsets(const EwParams &p, const EwInput &in, int acc
     for (int j = 0; j < LANES; ++j) off[j] = 0;
     return;
   }
+  const int rank = Geom::rank(p);
   // Loops over every possible axis, unrolled, skipping those past the rank: the coordinates then
   // live in registers (a loop bounded by the rank would put them in local memory).
   Idx c[MAX_RANK];
@@ -59,9 +74,9 @@ __device__ inline void laneOffsets(const EwParams &p, const EwInput &in, int acc
   Idx innerAt = 0, innerDim = 1, innerStride = 0;
 #pragma unroll
   for (int d = 0; d < MAX_RANK; ++d) {
-    c[d] = d < p.rank ? coord[d] : 0;
-    if (d < p.rank) o += c[d] * static_cast<Idx>(in.strides[d]);
-    if (d == p.rank - 1) innerAt = c[d], innerDim = static_cast<Idx>(p.dims[d]), innerStride = static_cast<Idx>(in.strides[d]);
+    c[d] = d < rank ? coord[d] : 0;
+    if (d < rank) o += c[d] * static_cast<Idx>(Geom::stride(p, input, d));
+    if (d == rank - 1) innerAt = c[d], innerDim = static_cast<Idx>(Geom::dim(p, d)), innerStride = static_cast<Idx>(Geom::stride(p, input, d));
   }
   off[0] = o;
   // The usual case: the group's lanes stay within one row of the innermost axis.
@@ -75,12 +90,12 @@ __device__ inline void laneOffsets(const EwParams &p, const EwInput &in, int acc
     bool carry = true;
 #pragma unroll
     for (int d = MAX_RANK - 1; d >= 0; --d) {
-      if (!carry || d >= p.rank) continue;
-      o += static_cast<Idx>(in.strides[d]);
-      if (++c[d] < static_cast<Idx>(p.dims[d])) {
+      if (!carry || d >= rank) continue;
+      o += static_cast<Idx>(Geom::stride(p, input, d));
+      if (++c[d] < static_cast<Idx>(Geom::dim(p, d))) {
         carry = false;
       } else {
-        o -= c[d] * static_cast<Idx>(in.strides[d]);
+        o -= c[d] * static_cast<Idx>(Geom::stride(p, input, d));
         c[d] = 0;
       }
     }
@@ -193,7 +208,7 @@ struct Lanes {
  * time (ew_jit.cpp), a list of these calls with constant arguments, compiles quickly into
  * straight-line code with its registers in registers.
  */
-template <int OP, typename Idx, typename Regs>
+template <int OP, typename Geom, typename Idx, typename Regs>
 __device__ __forceinline__ void execOp(const EwParams &p, Regs &R, const EwInstr c, int dtype, int access, const Lanes<Idx> &at) {
   const Idx base = at.base, n = at.n;
   const Idx *coord = at.coord;
@@ -214,7 +229,7 @@ __device__ __forceinline__ void execOp(const EwParams &p, Regs &R, const EwInstr
         }
       } else {
         Idx off[LANES];
-        laneOffsets(p, in, access, base, coord, off);
+        laneOffsets<Geom>(p, c.a, access, base, coord, off);
 #pragma unroll
         for (int j = 0; j < LANES; ++j) v[j] = (full || base + j < n) ? half[off[j]] : 0;
       }
@@ -229,7 +244,7 @@ __device__ __forceinline__ void execOp(const EwParams &p, Regs &R, const EwInstr
       }
     } else {
       Idx off[LANES];
-      laneOffsets(p, in, access, base, coord, off);
+      laneOffsets<Geom>(p, c.a, access, base, coord, off);
 #pragma unroll
       for (int j = 0; j < LANES; ++j) r.v[j] = (full || base + j < n) ? ptr[off[j]] : 0.f;
     }
@@ -238,7 +253,7 @@ __device__ __forceinline__ void execOp(const EwParams &p, Regs &R, const EwInstr
   else if constexpr (OP == LD_I || OP == LD_B) {
     const EwInput &in = p.in[c.a];
     Idx off[LANES];
-    laneOffsets(p, in, access, base, coord, off);
+    laneOffsets<Geom>(p, c.a, access, base, coord, off);
     Q4 r;
 #pragma unroll
     for (int j = 0; j < LANES; ++j) {
@@ -333,6 +348,7 @@ __device__ __forceinline__ void execOp(const EwParams &p, Regs &R, const EwInstr
 
 /** The interpreter: the program read from the parameter block, one instruction at a time. */
 struct InterpretedProgram {
+  using Geom = RuntimeGeometry;
   __device__ static bool needCoords(const EwParams &p) { return p.needCoords != 0; }
   template <typename Idx, typename Regs>
   __device__ __forceinline__ static void run(const EwParams &p, Regs &R, const Lanes<Idx> &at) {
@@ -347,42 +363,42 @@ struct InterpretedProgram {
   template <typename Idx, typename Regs>
   __device__ __forceinline__ static void execAny(const EwParams &p, Regs &R, const EwInstr c, int dtype, int access, const Lanes<Idx> &at) {
     switch (c.op) {
-    case LD_F: return execOp<LD_F>(p, R, c, dtype, access, at);
-    case LD_I: return execOp<LD_I>(p, R, c, dtype, access, at);
-    case LD_B: return execOp<LD_B>(p, R, c, dtype, access, at);
-    case IMM_F: return execOp<IMM_F>(p, R, c, dtype, access, at);
-    case NEG: return execOp<NEG>(p, R, c, dtype, access, at);
-    case EXP: return execOp<EXP>(p, R, c, dtype, access, at);
-    case LOG: return execOp<LOG>(p, R, c, dtype, access, at);
-    case SQRT: return execOp<SQRT>(p, R, c, dtype, access, at);
-    case ERF: return execOp<ERF>(p, R, c, dtype, access, at);
-    case SIGMOID: return execOp<SIGMOID>(p, R, c, dtype, access, at);
-    case TANH: return execOp<TANH>(p, R, c, dtype, access, at);
-    case FLOOR: return execOp<FLOOR>(p, R, c, dtype, access, at);
-    case ABS: return execOp<ABS>(p, R, c, dtype, access, at);
-    case SOFTPLUS: return execOp<SOFTPLUS>(p, R, c, dtype, access, at);
-    case MOV_F: return execOp<MOV_F>(p, R, c, dtype, access, at);
-    case ADD: return execOp<ADD>(p, R, c, dtype, access, at);
-    case SUB: return execOp<SUB>(p, R, c, dtype, access, at);
-    case MUL: return execOp<MUL>(p, R, c, dtype, access, at);
-    case DIV: return execOp<DIV>(p, R, c, dtype, access, at);
-    case POW: return execOp<POW>(p, R, c, dtype, access, at);
-    case MIN: return execOp<MIN>(p, R, c, dtype, access, at);
-    case MAX: return execOp<MAX>(p, R, c, dtype, access, at);
-    case EQ_F: return execOp<EQ_F>(p, R, c, dtype, access, at);
-    case LT_F: return execOp<LT_F>(p, R, c, dtype, access, at);
-    case GT_F: return execOp<GT_F>(p, R, c, dtype, access, at);
-    case EQ_I: return execOp<EQ_I>(p, R, c, dtype, access, at);
-    case WHERE_I: return execOp<WHERE_I>(p, R, c, dtype, access, at);
-    case I2B: return execOp<I2B>(p, R, c, dtype, access, at);
-    case MOV_I: return execOp<MOV_I>(p, R, c, dtype, access, at);
-    case WHERE_F: return execOp<WHERE_F>(p, R, c, dtype, access, at);
-    case F2I: return execOp<F2I>(p, R, c, dtype, access, at);
-    case F2B: return execOp<F2B>(p, R, c, dtype, access, at);
-    case I2F: return execOp<I2F>(p, R, c, dtype, access, at);
-    case ST_F: return execOp<ST_F>(p, R, c, dtype, access, at);
-    case ST_I: return execOp<ST_I>(p, R, c, dtype, access, at);
-    case ST_B: return execOp<ST_B>(p, R, c, dtype, access, at);
+    case LD_F: return execOp<LD_F, Geom>(p, R, c, dtype, access, at);
+    case LD_I: return execOp<LD_I, Geom>(p, R, c, dtype, access, at);
+    case LD_B: return execOp<LD_B, Geom>(p, R, c, dtype, access, at);
+    case IMM_F: return execOp<IMM_F, Geom>(p, R, c, dtype, access, at);
+    case NEG: return execOp<NEG, Geom>(p, R, c, dtype, access, at);
+    case EXP: return execOp<EXP, Geom>(p, R, c, dtype, access, at);
+    case LOG: return execOp<LOG, Geom>(p, R, c, dtype, access, at);
+    case SQRT: return execOp<SQRT, Geom>(p, R, c, dtype, access, at);
+    case ERF: return execOp<ERF, Geom>(p, R, c, dtype, access, at);
+    case SIGMOID: return execOp<SIGMOID, Geom>(p, R, c, dtype, access, at);
+    case TANH: return execOp<TANH, Geom>(p, R, c, dtype, access, at);
+    case FLOOR: return execOp<FLOOR, Geom>(p, R, c, dtype, access, at);
+    case ABS: return execOp<ABS, Geom>(p, R, c, dtype, access, at);
+    case SOFTPLUS: return execOp<SOFTPLUS, Geom>(p, R, c, dtype, access, at);
+    case MOV_F: return execOp<MOV_F, Geom>(p, R, c, dtype, access, at);
+    case ADD: return execOp<ADD, Geom>(p, R, c, dtype, access, at);
+    case SUB: return execOp<SUB, Geom>(p, R, c, dtype, access, at);
+    case MUL: return execOp<MUL, Geom>(p, R, c, dtype, access, at);
+    case DIV: return execOp<DIV, Geom>(p, R, c, dtype, access, at);
+    case POW: return execOp<POW, Geom>(p, R, c, dtype, access, at);
+    case MIN: return execOp<MIN, Geom>(p, R, c, dtype, access, at);
+    case MAX: return execOp<MAX, Geom>(p, R, c, dtype, access, at);
+    case EQ_F: return execOp<EQ_F, Geom>(p, R, c, dtype, access, at);
+    case LT_F: return execOp<LT_F, Geom>(p, R, c, dtype, access, at);
+    case GT_F: return execOp<GT_F, Geom>(p, R, c, dtype, access, at);
+    case EQ_I: return execOp<EQ_I, Geom>(p, R, c, dtype, access, at);
+    case WHERE_I: return execOp<WHERE_I, Geom>(p, R, c, dtype, access, at);
+    case I2B: return execOp<I2B, Geom>(p, R, c, dtype, access, at);
+    case MOV_I: return execOp<MOV_I, Geom>(p, R, c, dtype, access, at);
+    case WHERE_F: return execOp<WHERE_F, Geom>(p, R, c, dtype, access, at);
+    case F2I: return execOp<F2I, Geom>(p, R, c, dtype, access, at);
+    case F2B: return execOp<F2B, Geom>(p, R, c, dtype, access, at);
+    case I2F: return execOp<I2F, Geom>(p, R, c, dtype, access, at);
+    case ST_F: return execOp<ST_F, Geom>(p, R, c, dtype, access, at);
+    case ST_I: return execOp<ST_I, Geom>(p, R, c, dtype, access, at);
+    case ST_B: return execOp<ST_B, Geom>(p, R, c, dtype, access, at);
       default: return;
     }
   }
@@ -399,8 +415,8 @@ __device__ __forceinline__ void elementwiseBody(const EwParams &p) {
       Idx rem = base;
 #pragma unroll
       for (int d = MAX_RANK - 1; d >= 0; --d) {
-        if (d >= p.rank) continue;
-        const Idx dim = static_cast<Idx>(p.dims[d]);
+        if (d >= Program::Geom::rank(p)) continue;
+        const Idx dim = static_cast<Idx>(Program::Geom::dim(p, d));
         coord[d] = rem % dim;
         rem /= dim;
       }

@@ -89,6 +89,27 @@ __global__ void __launch_bounds__(BLOCK) reduceRowKernel(const __grid_constant__
     // Four independent loads in flight per thread: a long row is latency-bound otherwise.
     double acc1 = init, acc2 = init, acc3 = init;
     int64_t r = r0 + lane;
+    const float *start = p.in + base + r0;
+    if (p.redRank == 1 && p.redStrides[0] == 1 && (reinterpret_cast<uintptr_t>(start) & 15) == 0) {
+      // A contiguous row (group and layer norms' statistics): 16-byte loads, two in flight, so
+      // that the few long rows of a norm read at the memory's speed. The tail goes below.
+      const float4 *row = reinterpret_cast<const float4 *>(start);
+      const int64_t quads = (r1 - r0) / 4;
+      int64_t q = lane;
+      for (; q + G < quads; q += 2 * G) {
+        const float4 a = row[q], b = row[q + G];
+        acc = combine(p.kind, acc, a.x), acc1 = combine(p.kind, acc1, a.y);
+        acc2 = combine(p.kind, acc2, a.z), acc3 = combine(p.kind, acc3, a.w);
+        acc = combine(p.kind, acc, b.x), acc1 = combine(p.kind, acc1, b.y);
+        acc2 = combine(p.kind, acc2, b.z), acc3 = combine(p.kind, acc3, b.w);
+      }
+      for (; q < quads; q += G) {
+        const float4 a = row[q];
+        acc = combine(p.kind, acc, a.x), acc1 = combine(p.kind, acc1, a.y);
+        acc2 = combine(p.kind, acc2, a.z), acc3 = combine(p.kind, acc3, a.w);
+      }
+      r = r0 + 4 * quads + lane;
+    }
     for (; r + 3 * G < r1; r += 4 * G) {
       const float v0 = p.in[base + reducedOffset(p, r)];
       const float v1 = p.in[base + reducedOffset(p, r + G)];
