@@ -30,12 +30,13 @@ const immediateValue = (t: Tensor): number => {
 export const elemType = (t: Tensor): ElemType =>
   t.dtype === 'float32' ? ElemType.F32 : t.dtype === 'int64' ? ElemType.I64 : ElemType.Bool;
 
-/** One materialised tensor read by a fused kernel, with its strides over the kernel's output dims. */
+/** One materialised tensor read by a fused kernel, from `offset` elements on, with its strides over the kernel's output dims. */
 export interface FusedInput {
   tensor: Tensor;
   type: ElemType;
   access: Access;
   strides: number[];
+  offset: number;
 }
 
 export interface FusedKernel {
@@ -72,8 +73,12 @@ const sameMap = (a: DimMap, b: DimMap): boolean => a.length === b.length && a.ev
  * its dim map and its number of reads inside the kernel (a node read twice is computed
  * once). Throws TooLarge when the program exceeds the kernel's limits.
  */
-function generate(root: Tensor, members: ReadonlyMap<number, { map: DimMap; uses: number }>): FusedKernel {
-  const inputs: { tensor: Tensor; strides: number[] }[] = [];
+function generate(
+  root: Tensor,
+  members: ReadonlyMap<number, { map: DimMap; uses: number }>,
+  slicesRead: ReadonlySet<number>,
+): FusedKernel {
+  const inputs: { tensor: Tensor; strides: number[]; offset: number }[] = [];
   const code: EwInstrRec[] = [];
   const imm: number[] = [];
   const freeF: number[] = [];
@@ -113,15 +118,21 @@ function generate(root: Tensor, members: ReadonlyMap<number, { map: DimMap; uses
       emit(EwOp.IMM_F, r, k);
       return r;
     }
-    const own = stridesOf(x.shape);
+    // A slice read in place (planGraph's slicesRead): its source, walked with the source's strides from the slice's start.
+    const spec = x.spec;
+    const source = spec.op === 'slice' && slicesRead.has(x.id) ? x.inputs[0]! : x;
+    const own = stridesOf(source.shape);
+    const offset = spec.op === 'slice' && source !== x ? spec.start * own[spec.axis]! : 0;
     const strides = new Array<number>(rootRank).fill(0);
     map.forEach((d, j) => {
       if (d >= 0) strides[d]! += own[j]!;
     });
-    let slot = inputs.findIndex((s) => s.tensor === x && s.strides.every((v, i) => v === strides[i]));
+    let slot = inputs.findIndex(
+      (s) => s.tensor === source && s.offset === offset && s.strides.every((v, i) => v === strides[i]),
+    );
     if (slot < 0) {
       if (inputs.length >= EW_MAX_IN) throw new TooLarge();
-      slot = inputs.push({ tensor: x, strides }) - 1;
+      slot = inputs.push({ tensor: source, strides, offset }) - 1;
     }
     const r = alloc(x.dtype !== 'float32');
     emit(x.dtype === 'float32' ? EwOp.LD_F : x.dtype === 'int64' ? EwOp.LD_I : EwOp.LD_B, r, slot);
@@ -230,7 +241,7 @@ function generate(root: Tensor, members: ReadonlyMap<number, { map: DimMap; uses
         : st.every((v, d) => v === dense[d])
           ? Access.Contiguous
           : Access.Strided;
-      return { tensor: s.tensor, type: elemType(s.tensor), access, strides: st };
+      return { tensor: s.tensor, type: elemType(s.tensor), access, strides: st, offset: s.offset };
     }),
     code,
     imm,
@@ -259,13 +270,15 @@ export function mergeDims(shape: number[], strideSets: number[][]): { dims: numb
  * Chooses which elementwise nodes run inside which kernel. A node is folded into a kernel
  * when every reader of it is in that kernel and all read it alike (same dim map), so it is
  * computed once per output element. `readersOf` lists each node's readers (once per use);
- * `mustStore` are graph outputs. Returns one kernel per materialised elementwise node.
+ * `mustStore` are graph outputs; `slicesRead` are slices that kernels read from their source
+ * in place. Returns one kernel per materialised elementwise node.
  */
 export function planFusion(
   order: readonly Tensor[],
   readersOf: ReadonlyMap<number, readonly Tensor[]>,
   mustStore: ReadonlySet<number>,
   needsMaterial: (t: Tensor) => boolean,
+  slicesRead: ReadonlySet<number> = new Set(),
 ): Map<number, FusedKernel> {
   const position = new Map<number, number>();
   order.forEach((t, i) => position.set(t.id, i));
@@ -302,7 +315,7 @@ export function planFusion(
         offer(t);
       }
       try {
-        const k = generate(root, members);
+        const k = generate(root, members, slicesRead);
         kernels.set(root.id, { ...k, members: list });
         for (const id of members.keys()) folded.add(id);
         break;

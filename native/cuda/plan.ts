@@ -10,7 +10,7 @@ import { attentionGroups, inputsBeforeSiblings } from './attentionGroups.js';
 import { rewriteGraph, type Rewrite } from './rewrite.js';
 import { isElementwise, isImmediate, planFusion } from './fuse.js';
 import { headLayouts, sharesInput } from './headLayouts.js';
-import { elemBytes } from './layout.js';
+import { around, elemBytes } from './layout.js';
 import { attentionGroup } from './lower/attention.js';
 import { PlanContext, describe, storedType, type Place, type PlanInput, type Resolver } from './lower/context.js';
 import { aliases, loweringOf } from './lower/index.js';
@@ -67,6 +67,9 @@ export interface PlanOptions {
 
 const DEFAULT_SCRATCH_LIMIT = 256 * 2 ** 20;
 
+/** Steps after a slice within which its readers keep its source alive for no longer than a copy would live. */
+const SLICE_READ_SOON = 32;
+
 const isLastTwoSwap = (perm: readonly number[]): boolean => {
   const r = perm.length;
   return r >= 2 && perm[r - 1] === r - 2 && perm[r - 2] === r - 1 && perm.slice(0, -2).every((p, i) => p === i);
@@ -85,9 +88,32 @@ const foldTransposes: Rewrite = (t, [x]) => {
   return isLastTwoSwap(perm) ? { ...t, spec: { op: 'transpose', perm }, inputs: [x.inputs[0]!] } : null;
 };
 
+const isZeroFill = (t: Tensor): boolean => t.spec.op === 'fill' && t.spec.value === 0;
+
+/**
+ * Folds the sum of two concats cut alike, where at each part one side is zeros, into one concat:
+ * autodiff's gradient of a tensor sliced in two (GEGLU's halves) is the sum of each half's
+ * gradient padded with zeros, which costs a fill, twice the copies and an add.
+ */
+const foldPaddedSum: Rewrite = (t, [a, b]) => {
+  if (t.spec.op !== 'add' || a?.spec.op !== 'concat' || b?.spec.op !== 'concat') return null;
+  const axis = a.spec.axis;
+  const same = (x: Tensor, y: Tensor) => x.shape.length === y.shape.length && x.shape.every((d, i) => d === y.shape[i]);
+  if (b.spec.axis !== axis || a.inputs.length !== b.inputs.length || !same(a, t) || !same(b, t)) return null;
+  const parts: Tensor[] = [];
+  for (let i = 0; i < a.inputs.length; i++) {
+    const [x, y] = [a.inputs[i]!, b.inputs[i]!];
+    if (!same(x, y)) return null;
+    if (isZeroFill(y)) parts.push(x);
+    else if (isZeroFill(x)) parts.push(y);
+    else return null;
+  }
+  return { ...t, spec: { op: 'concat', axis }, inputs: parts };
+};
+
 export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}): ExecutionPlan {
   const scratchLimit = opts.scratchLimitBytes ?? DEFAULT_SCRATCH_LIMIT;
-  const outputs = rewriteGraph(requested, [foldTransposes, foldAttentionGrads(requested)]);
+  const outputs = rewriteGraph(requested, [foldTransposes, foldPaddedSum, foldAttentionGrads(requested)]);
   // In topological order, with what lets an attention's output and maps share a lowering moved up.
   const order = inputsBeforeSiblings(topoOrder(outputs));
   const step = new Map<number, number>();
@@ -110,7 +136,20 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
   }
 
   const heads = headLayouts(order, readersOf, isOutput);
-  const inPlace = (t: Tensor) => views.has(t.id) || sharesInput(heads, t);
+  const byStrides = (t: Tensor) => views.has(t.id) || sharesInput(heads, t);
+  // Slices that only fused kernels read, soon after they are made, cost nothing: each kernel loads
+  // the slice's source at its offset (GEGLU's two halves, a grid's coordinate planes). One read
+  // later (a GEGLU half kept for the backward pass) is copied: reading it in place would keep the
+  // whole source alive that long. A slice of the outermost axis is an offset already (copies.ts).
+  const slicesRead = new Set<number>();
+  for (const t of order) {
+    if (t.spec.op !== 'slice' || isOutput.has(t.id) || byStrides(t.inputs[0]!)) continue;
+    if (around(t.inputs[0]!.shape, t.spec.axis)[0] === 1) continue;
+    const readers = readersOf.get(t.id) ?? [];
+    const soon = readers.every((r) => step.get(r.id)! - step.get(t.id)! <= SLICE_READ_SOON);
+    if (readers.length && soon && readers.every((r) => isElementwise(r) && !byStrides(r))) slicesRead.add(t.id);
+  }
+  const inPlace = (t: Tensor) => byStrides(t) || slicesRead.has(t.id);
 
   // Does a non-elementwise reader (or the caller) need this tensor in memory?
   const readByOp = (t: Tensor): boolean =>
@@ -125,7 +164,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     if (isImmediate(t)) return readByOp(t);
     return true;
   };
-  const kernels = planFusion(order, readersOf, isOutput, needsMaterial);
+  const kernels = planFusion(order, readersOf, isOutput, needsMaterial, slicesRead);
   const folded = new Set<number>();
   for (const k of kernels.values()) for (const m of k.members) if (m !== k.root) folded.add(m.id);
 

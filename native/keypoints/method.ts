@@ -470,6 +470,7 @@ export interface ImageKeypoints {
 export class AugmentedAverage {
   private sum: Float32Array;
   private coverage: Float32Array;
+  private finished = false;
 
   constructor(
     readonly keypoints: number,
@@ -481,6 +482,7 @@ export class AugmentedAverage {
 
   /** The sums so far, as the augmented-draws graph's inputs. */
   feeds(): { unwarpedSoFar: HostTensor; coverageSoFar: HostTensor } {
+    this.open('feeds');
     return {
       unwarpedSoFar: f32(this.sum, [this.keypoints, this.size, this.size]),
       coverageSoFar: f32(this.coverage, [this.size, this.size]),
@@ -489,42 +491,46 @@ export class AugmentedAverage {
 
   /** Takes the graph's outputs: the sums with one more pass's draws added. */
   update(unwarpedSum: Float32Array, coverageSum: Float32Array): void {
+    this.open('update');
     this.sum = unwarpedSum;
     this.coverage = coverageSum;
   }
 
-  /** sum / coverage per pixel, 0 where no draw covered it: [K, S, S]. */
-  result(): Float32Array {
-    const area = this.size * this.size;
-    const { sum, coverage } = this;
+  /**
+   * The averaged maps, sum / coverage per pixel (0 where no draw covered it): [K, S, S], and each
+   * map's peak: the normalised (y, x) of its pixel centre, the first pixel of the highest value,
+   * which is the score. One pass over the maps, written over the sums, which ends the average: a
+   * fresh array of K full-size maps cost the first touch of each of its pages, and a second pass
+   * for the peaks as much again, tens of milliseconds an image on the lent GPU machine's host.
+   */
+  result(): ImageKeypoints {
+    this.open('result');
+    this.finished = true;
+    const { sum, coverage, size } = this;
+    const area = size * size;
+    const points: ImageKeypoints['points'] = [];
     // A loop, not TypedArray.map: a callback per pixel of K full-size maps costs tens of ms an image.
-    const out = new Float32Array(sum.length);
     for (let map = 0; map < sum.length; map += area) {
+      let best = 0;
+      let score = 0;
       for (let j = 0; j < area; j++) {
         const c = coverage[j]!;
-        out[map + j] = c === 0 ? 0 : sum[map + j]! / c;
+        // Rounded as stored, so the peak is judged on the map the caller gets.
+        const v = c === 0 ? 0 : Math.fround(sum[map + j]! / c);
+        sum[map + j] = v;
+        if (j === 0 || v > score) {
+          best = j;
+          score = v;
+        }
       }
+      points.push({ y: (Math.floor(best / size) + 0.5) / size, x: ((best % size) + 0.5) / size, score });
     }
-    return out;
+    return { points, maps: sum };
   }
-}
 
-/** Each map's peak [K, S, S] → normalised (y, x) of the pixel centre, and the peak value as score. */
-export function mapPeaks(maps: Float32Array, k: number, size: number): Array<{ y: number; x: number; score: number }> {
-  const area = size * size;
-  return Array.from({ length: k }, (_, n) => {
-    const map = maps.subarray(n * area, (n + 1) * area);
-    let best = 0;
-    let score = map[0]!;
-    for (let j = 1; j < area; j++) {
-      const v = map[j]!;
-      if (v > score) {
-        best = j;
-        score = v;
-      }
-    }
-    return { y: (Math.floor(best / size) + 0.5) / size, x: ((best % size) + 0.5) / size, score };
-  });
+  private open(what: string): void {
+    if (this.finished) throw new Error(`AugmentedAverage.${what}: the average was already taken (result)`);
+  }
 }
 
 /** Warps per pass where the setting says "choose" and the backend cannot tell what fits. */
@@ -638,8 +644,7 @@ export class KeypointFinder {
 
   /** The host's part of `find`: the averaged maps and each one's peak. */
   keypointsOf(average: AugmentedAverage): ImageKeypoints {
-    const maps = average.result();
-    return { points: mapPeaks(maps, this.indices.length, this.s.imageSize), maps };
+    return average.result();
   }
 
   release(): Promise<void> {

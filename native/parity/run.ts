@@ -5,7 +5,7 @@ import type { Backend, CompiledGraph, HostTensor } from '../runtime/backend.js';
 import { loadSdxlModel } from '../sdxl/load.js';
 import { buildAugmentedDraws, buildSelectionGraph } from '../keypoints/graphs.js';
 import { buildTrainStep } from '../keypoints/trainStep.js';
-import { AugmentedAverage, mapPeaks } from '../keypoints/method.js';
+import { AugmentedAverage } from '../keypoints/method.js';
 import { AdamW, GradientAccumulator } from '../keypoints/adamw.js';
 import { chooseIndices, gaussianScores, lowestScores, type TokenMaps } from '../keypoints/fps.js';
 import { cosineSimilarity, maxAbsError, relativeError, relativeL2Error, sameList } from './compare.js';
@@ -357,12 +357,12 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
       ...average.feeds(),
     });
     average.update(floats(u!), floats(cov!));
-    const finalMaps = average.result();
+    const { maps: finalMaps, points } = average.result();
     report.atMost('aug_maps', 'max abs', maxAbsError(finalMaps, c.tensor('aug_maps').data), valueTol);
     report.judged(
       'augmented keypoints (y, x)',
       judgePeaks(
-        mapPeaks(finalMaps, aug.indices.length, aug.upscale_size),
+        points,
         aug.keypoints_yx_normalized.map(([y, x]) => ({ y: y!, x: x! })),
         { data: c.tensor('aug_maps').data, tokens: aug.indices.length, size: aug.upscale_size },
         tieTol,

@@ -4,7 +4,8 @@ import { GraphError } from '../../graph/ir.js';
 import { isImmediate } from '../fuse.js';
 import { ElemType } from '../program.js';
 import type { Lowering } from './context.js';
-import { describe } from './context.js';
+import { describe, shift } from './context.js';
+import { elemBytes } from '../layout.js';
 
 export const fused: Lowering = (t, _, s, p) => {
   const kernel = p.kernels.get(t.id);
@@ -15,7 +16,10 @@ export const fused: Lowering = (t, _, s, p) => {
   const out = p.resultSlot(t, s);
   const ins = kernel.inputs.map((x) => {
     const { place, type } = p.readStored(x.tensor, s);
-    return { ...x, place, type: x.type === ElemType.F32 ? type : x.type };
+    const held = x.type === ElemType.F32 ? type : x.type;
+    // A weight kept at its stored width (float16, bfloat16) has 2-byte elements.
+    const bytes = held === ElemType.F16 || held === ElemType.BF16 ? 2 : elemBytes(x.tensor.dtype);
+    return { ...x, place: shift(place, x.offset * bytes), type: held };
   });
   p.push(t, 'elementwise', (w, at) =>
     w.elementwise(

@@ -269,6 +269,22 @@ Object.assign(builders, <Record<string, Builder>>{
       ],
     };
   },
+  // Slices only elementwise ops read are loads from the source at an offset (plan.ts slicesRead).
+  'slices read in place': (k) => {
+    const h = k.x([2, 3, 10]);
+    const w = k.weight([3, 6], 'float16');
+    const hidden = o.slice(h, 2, 0, 5);
+    const gate = o.slice(h, 2, 5, 10);
+    return {
+      outputs: [
+        o.mul(hidden, o.gelu(gate)), // GEGLU's halves
+        o.add(o.slice(w, 1, 2, 5), o.slice(w, 1, 3, 6)), // a float16 weight's columns, 2-byte offsets
+        o.matmul(k.x([2, 3]), w), // and the whole weight, widened for a GEMM
+        o.mul(o.slice(h, 1, 1, 2), o.slice(h, 2, 9, 10)), // one row and one column, broadcast
+        o.neg(o.slice(o.slice(h, 2, 1, 9), 1, 1, 3)), // a slice of a slice: the inner one is copied
+      ],
+    };
+  },
   gatherElements: (k) => {
     const x = k.x([3, 6, 4]);
     return {
@@ -424,6 +440,15 @@ Object.assign(builders, <Record<string, Builder>>{
     const h = o.silu(o.groupNorm(o.conv2d(x, k.x([4, 3, 3, 3]), { pad: 1 }), 2, k.x([4]), k.x([4]), 1e-5));
     const y = o.conv2d(h, k.x([5, 4, 3, 3]), { stride: 2, pad: 1 });
     const loss = o.sum(o.mul(y, k.x([1, 5, 4, 4])), [0, 1, 2, 3]);
+    const [gx] = grad(o.reshape(loss, [1]), [x]);
+    return { outputs: [gx!] };
+  },
+  // The sum of two halves' padded gradients folds into one concat (plan.ts foldPaddedSum).
+  'gradient: GEGLU (a tensor sliced in two)': (k) => {
+    const x = k.x([2, 3, 4]);
+    const h = o.linear(x, k.x([10, 4]), k.x([10]));
+    const y = o.mul(o.slice(h, 2, 0, 5), o.gelu(o.slice(h, 2, 5, 10)));
+    const loss = o.sum(o.mul(y, k.x([2, 3, 5])), [0, 1, 2]);
     const [gx] = grad(o.reshape(loss, [1]), [x]);
     return { outputs: [gx!] };
   },

@@ -169,6 +169,37 @@ describe('CUDA plan structure', () => {
     expect(plan.stats.foldedNodes).toBeGreaterThanOrEqual(8);
   });
 
+  it("reads a GEGLU's halves in place: no copy for a slice that only elementwise ops read", () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 8]);
+    const h = o.linear(x, g.input('w', [16, 8]));
+    const halves = (t: Tensor) => o.mul(o.slice(t, 1, 0, 8), o.gelu(o.slice(t, 1, 8, 16)));
+    expect(planGraph([halves(h)]).kinds).toEqual(['gemm', 'elementwise']);
+    // Read by a GEMM too, a slice is copied for it.
+    const both = planGraph([halves(h), o.matmul(o.slice(h, 1, 0, 8), g.input('v', [8, 2]))]);
+    expect(both.kinds.filter((k) => k === 'copy')).toHaveLength(1);
+    // Read again long after (as a backward pass reads a GEGLU half), a slice is copied: in place,
+    // it would keep the whole source alive until then.
+    const hidden = o.slice(h, 1, 0, 8);
+    let later = o.mul(hidden, o.gelu(o.slice(h, 1, 8, 16)));
+    for (let i = 0; i < 20; i++) later = o.matmul(later, g.input(`m${i}`, [8, 8]));
+    const kinds = planGraph([o.add(later, hidden)]).kinds;
+    expect(kinds.filter((k) => k === 'copy')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'gemm')).toHaveLength(21);
+  });
+
+  it("puts a GEGLU's input gradient together from its halves' gradients: no zeros, no sum", () => {
+    const g = new Graph();
+    const h = g.input('h', [4, 16]);
+    const y = o.mul(o.slice(h, 1, 0, 8), o.gelu(o.slice(h, 1, 8, 16)));
+    const [gh] = grad(o.reshape(o.sum(y, [0, 1]), [1]), [h]);
+    const { steps, kinds } = planGraph([gh!]);
+    expect(steps.filter((t) => t.spec.op === 'fill' && t.spec.value === 0)).toEqual([]);
+    // One copy per half into the gradient (the sum of padded halves took four), and nothing else.
+    expect(steps.filter((t) => t.spec.op === 'concat')).toHaveLength(2);
+    expect(kinds.filter((k) => k === 'copy')).toHaveLength(2);
+  });
+
   it('copies no weight for the backward pass of a linear layer (Wᵀᵀ reads W)', () => {
     const g = new Graph();
     const x = g.input('x', [4, 8]);
