@@ -12,6 +12,7 @@ import { isElementwise, isImmediate, planFusion } from './fuse.js';
 import { headLayouts, sharesInput } from './headLayouts.js';
 import { around, elemBytes } from './layout.js';
 import { attentionGroup } from './lower/attention.js';
+import { im2colApplies, zeroPadded } from './lower/conv.js';
 import { PlanContext, describe, storedType, type Place, type PlanInput, type Resolver } from './lower/context.js';
 import { aliases, loweringOf } from './lower/index.js';
 import { alignUp, assignOffsets, peakLiveBytes } from './memory.js';
@@ -149,7 +150,42 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     const soon = readers.every((r) => step.get(r.id)! - step.get(t.id)! <= SLICE_READ_SOON);
     if (readers.length && soon && readers.every((r) => isElementwise(r) && !byStrides(r))) slicesRead.add(t.id);
   }
-  const inPlace = (t: Tensor) => byStrides(t) || slicesRead.has(t.id);
+  // Zero padding after the end of a strided convolution's input (the VAE's downsampling) is never
+  // made: im2col reads the pixels past the input's edge as zeros.
+  const zeroPads = new Set<number>();
+  for (const t of order) {
+    if (t.spec.op !== 'conv2d') continue;
+    const [, , kh, kw] = t.inputs[1]!.shape as [number, number, number, number];
+    if (!im2colApplies(kh, kw, t.spec.stride)) continue;
+    for (let x = t.inputs[0]!, inner = zeroPadded(x); inner; x = inner, inner = zeroPadded(x)) {
+      const readers = readersOf.get(x.id) ?? [];
+      if (isOutput.has(x.id) || !readers.every((r) => (r === t && r.inputs[1] !== x) || zeroPads.has(r.id))) break;
+      zeroPads.add(x.id);
+    }
+  }
+  // A norm's variance, mean((x − μ)²), where nothing else reads the deviations: one reduction reads
+  // x and μ (ReduceKind.CentredSquares), and the squared deviations are never made.
+  const centred = new Map<number, { x: Tensor; center: Tensor }>();
+  const deviations = new Set<number>();
+  for (const t of order) {
+    if (t.spec.op !== 'reduceSum' && t.spec.op !== 'reduceMean') continue;
+    const axes = t.spec.axes;
+    const squares = t.inputs[0]!;
+    const d = squares.inputs[0];
+    if (squares.spec.op !== 'mul' || !d || squares.inputs[1] !== d || d.spec.op !== 'sub') continue;
+    if (isOutput.has(squares.id) || isOutput.has(d.id)) continue;
+    if ((readersOf.get(squares.id) ?? []).some((r) => r !== t) || readersOf.get(d.id)!.some((r) => r !== squares))
+      continue;
+    const [x, center] = d.inputs as [Tensor, Tensor];
+    // x as the deviations are laid out; c constant along exactly the reduced axes: one value per output, in order.
+    const fits = (y: Tensor, want: (n: number, i: number) => number) =>
+      y.shape.length === d.shape.length && d.shape.every((n, i) => y.shape[i] === want(n, i));
+    if (!fits(x, (n) => n) || !fits(center, (n, i) => (axes.includes(i) ? 1 : n))) continue;
+    if (x.dtype !== 'float32' || isImmediate(center) || byStrides(x) || byStrides(center)) continue;
+    centred.set(t.id, { x, center });
+    deviations.add(squares.id).add(d.id);
+  }
+  const inPlace = (t: Tensor) => byStrides(t) || slicesRead.has(t.id) || zeroPads.has(t.id) || deviations.has(t.id);
 
   // Does a non-elementwise reader (or the caller) need this tensor in memory?
   const readByOp = (t: Tensor): boolean =>
@@ -157,6 +193,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     (readersOf.get(t.id) ?? []).some((r) => {
       if (r.spec.op === 'scatterAddElements' && t.spec.op === 'fill' && r.inputs[0] === t && r.inputs.indexOf(t, 1) < 0)
         return false; // a filled scatter base is written straight into the result
+      if (zeroPads.has(r.id) && r.inputs[0] !== t) return false; // zeros past a convolution input's edge
       return !isElementwise(r) || inPlace(r);
     });
   const needsMaterial = (t: Tensor): boolean => {
@@ -174,7 +211,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
 
   const weightsInFloat32 = opts.weightsInFloat32 ?? false;
   const weightType = weightsInFloat32 ? (): ElemType.F32 => ElemType.F32 : storedType;
-  const p = new PlanContext(views, heads, kernels, needsMaterial, scratchLimit, weightType);
+  const p = new PlanContext(views, heads, kernels, needsMaterial, scratchLimit, weightType, zeroPads, centred);
   for (const t of order) {
     if (folded.has(t.id) || inPlace(t) || loweredWithLead.has(t.id)) continue;
     const group = groups.get(t.id);

@@ -122,6 +122,8 @@ export enum Access {
 export enum ReduceKind {
   Sum = 0,
   Max = 1,
+  /** Σ (x − c)², c one value per output (`center`): a norm's variance without its deviations made. */
+  CentredSquares = 2,
 }
 
 /** Where a value lives on the device: an allocation of the addon and a byte offset in it. */
@@ -238,6 +240,8 @@ export class ProgramWriter {
     input: DeviceLoc;
     out: DeviceLoc;
     kind: ReduceKind;
+    /** ReduceKind.CentredSquares: one value per output, in output order. */
+    center?: DeviceLoc;
     rowMode: boolean;
     splits: number;
     chunk: number;
@@ -251,7 +255,9 @@ export class ProgramWriter {
     this.nums.push(Opcode.Reduce);
     this.loc(r.input);
     this.loc(r.out);
-    this.nums.push(r.kind, r.rowMode ? 1 : 0, r.splits, r.chunk, r.scale);
+    this.nums.push(r.kind);
+    if (r.kind === ReduceKind.CentredSquares) this.loc(r.center!);
+    this.nums.push(r.rowMode ? 1 : 0, r.splits, r.chunk, r.scale);
     this.nums.push(r.keepDims.length, ...r.keepDims, ...r.keepStrides);
     this.nums.push(r.redDims.length, ...r.redDims, ...r.redStrides);
   }

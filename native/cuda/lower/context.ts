@@ -117,6 +117,10 @@ export class PlanContext {
     readonly scratchLimit: number,
     /** How each weight sits in GPU memory (storedType, or float32 where the backend widened them once). */
     readonly weightType: (w: Tensor) => ElemType.F32 | ElemType.F16 | ElemType.BF16,
+    /** Concats that pad a convolution's input with zeros after its end, never made (conv.ts reads past the edge as zeros). */
+    readonly zeroPads: ReadonlySet<number> = new Set(),
+    /** Reductions of (x − c)² by reduction id, whose deviations are never made (reduce.ts). */
+    readonly centred: ReadonlyMap<number, { x: Tensor; center: Tensor }> = new Map(),
   ) {}
 
   newSlot(bytes: number, first: number, last = first): Place {

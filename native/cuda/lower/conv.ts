@@ -29,9 +29,24 @@ function pushPointwise(
   });
 }
 
+/** Whether a convolution of this kernel and stride goes through im2col columns. */
+export const im2colApplies = (kh: number, kw: number, stride: number): boolean =>
+  !(kh === 1 && kw === 1 && stride === 1) && !winogradApplies(kh, kw, stride);
+
+/** The tensor a concat pads with zeros after its end on a spatial axis (the VAE's downsampling pads right and bottom), else null. */
+export function zeroPadded(t: Tensor): Tensor | null {
+  if (t.spec.op !== 'concat' || t.shape.length !== 4 || t.inputs.length !== 2) return null;
+  const [x, zeros] = t.inputs as [Tensor, Tensor];
+  const isZeros = zeros.spec.op === 'fill' && zeros.spec.value === 0;
+  return (t.spec.axis === 2 || t.spec.axis === 3) && isZeros ? x : null;
+}
+
 export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {
   const scratchLimit = p.scratchLimit;
-  const [x, wt] = t.inputs as [Tensor, Tensor];
+  const [padded, wt] = t.inputs as [Tensor, Tensor];
+  // Zeros after the input's end are never made: im2col reads rows and columns past the edge as 0.
+  let x = padded;
+  while (p.zeroPads.has(x.id)) x = x.inputs[0]!;
   const [n, c, h, wd] = x.shape as [number, number, number, number];
   const [co, , kh, kw] = wt.shape as [number, number, number, number];
   const [, , oh, ow] = t.shape as [number, number, number, number];
@@ -42,11 +57,11 @@ export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {
   const K = c * kh * kw;
   const P = oh * ow;
   const wRef = { place: W, trans: false, ld: K, stride: 0 };
-  if (kh === 1 && kw === 1 && stride === 1 && pad === 0) {
+  if (kh === 1 && kw === 1 && stride === 1 && pad === 0 && x === padded) {
     pushPointwise(p, t, wRef, X, out, { images: n, cin: c, cout: co, pixels: P });
     return;
   }
-  if (winogradApplies(kh, kw, stride)) {
+  if (winogradApplies(kh, kw, stride) && x === padded) {
     pushWinograd(t, s, p, { x: X, filters: W, flip: false, out, n, c, k: co, h, w: wd, pad, oh, ow });
     return;
   }

@@ -7,8 +7,11 @@ import { ReduceKind } from '../program.js';
 import type { Lowering } from './context.js';
 
 export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = (t, spec, s, p) => {
-  const x = t.inputs[0]!;
+  // A sum of squared deviations (x − c)² reads x and c (plan.ts): same shape as the deviations.
+  const centred = p.centred.get(t.id);
+  const x = centred?.x ?? t.inputs[0]!;
   const src = p.read(x, s);
+  const center = centred && p.read(centred.center, s);
   const out = p.resultSlot(t, s);
   const nOut = numel(t.shape);
   if (nOut === 0) return;
@@ -33,7 +36,8 @@ export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = 
   const keep = group(false);
   const red = group(true);
   const nRed = red.dims.reduce((a, b) => a * b, 1);
-  const kind = spec.op === 'reduceMax' ? ReduceKind.Max : ReduceKind.Sum;
+  const summed = spec.op === 'reduceMax' ? ReduceKind.Max : ReduceKind.Sum;
+  const kind = centred ? ReduceKind.CentredSquares : summed;
   const scale = spec.op === 'reduceMean' ? 1 / nRed : 1;
   const rowMode = red.st.length > 0 && red.st[red.st.length - 1] === 1;
   const splits = rowMode
@@ -42,17 +46,27 @@ export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = 
   const base = { kind, keepDims: keep.dims, keepStrides: keep.st, redDims: red.dims, redStrides: red.st, rowMode };
   if (splits === 1) {
     p.push(t, 'reduce', (w, at) =>
-      w.reduce({ ...base, input: at(src), out: at(out), splits: 1, chunk: Math.max(nRed, 1), scale }),
+      w.reduce({
+        ...base,
+        input: at(src),
+        center: center && at(center),
+        out: at(out),
+        splits: 1,
+        chunk: Math.max(nRed, 1),
+        scale,
+      }),
     );
     return;
   }
   // Few outputs over many elements: partial results per split, then a second pass.
   const chunk = Math.ceil(nRed / splits);
   const partial = p.newSlot(nOut * splits * 4, s);
-  p.push(t, 'reduce', (w, at) => w.reduce({ ...base, input: at(src), out: at(partial), splits, chunk, scale: 1 }));
+  p.push(t, 'reduce', (w, at) =>
+    w.reduce({ ...base, input: at(src), center: center && at(center), out: at(partial), splits, chunk, scale: 1 }),
+  );
   p.push(t, 'reduce', (w, at) =>
     w.reduce({
-      kind,
+      kind: summed,
       rowMode: true,
       input: at(partial),
       out: at(out),

@@ -271,6 +271,8 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.in = static_cast<const float *>(loc());
         p.out = static_cast<float *>(loc());
         p.kind = r.i32();
+        if (p.kind < REDUCE_SUM || p.kind > REDUCE_CENTRED_SQUARES) r.fail("bad reduction kind");
+        p.center = p.kind == REDUCE_CENTRED_SQUARES ? static_cast<const float *>(loc()) : nullptr;
         in.rowMode = r.i32() != 0;
         p.splits = r.i32();
         p.chunk = r.i64();

@@ -64,8 +64,16 @@ __device__ inline int64_t reducedOffset(const ReduceParams &p, int64_t r) {
 }
 
 __device__ inline double combine(int kind, double acc, double v) {
-  if (kind == REDUCE_SUM) return acc + v;
+  if (kind != REDUCE_MAX) return acc + v;
   return (v > acc || v != v) ? v : acc;
+}
+
+// A reduced element as summed: itself, or (v − c)² rounded to float32 at each step, as the separate
+// subtraction and product kernels it replaces rounded it.
+__device__ inline float term(int kind, float v, float c) {
+  if (kind != REDUCE_CENTRED_SQUARES) return v;
+  const float d = v - c;
+  return d * d;
 }
 
 __device__ inline double warpCombine(int kind, double v) {
@@ -80,10 +88,12 @@ __global__ void __launch_bounds__(BLOCK) reduceRowKernel(const __grid_constant__
   const int lane = threadIdx.x % G;
   const int64_t o = static_cast<int64_t>(blockIdx.x) * PER_BLOCK + threadIdx.x / G;
   const int s = blockIdx.y;
-  const double init = p.kind == REDUCE_SUM ? 0.0 : -CUDART_INF;
+  const double init = p.kind == REDUCE_MAX ? -CUDART_INF : 0.0;
   double acc = init;
   if (o < p.nOut) {
     const int64_t base = keptOffset(p, o);
+    const int k = p.kind;
+    const float c = k == REDUCE_CENTRED_SQUARES ? p.center[o] : 0.f;
     const int64_t r0 = s * p.chunk;
     const int64_t r1 = min(p.nRed, r0 + p.chunk);
     // Four independent loads in flight per thread: a long row is latency-bound otherwise.
@@ -98,15 +108,15 @@ __global__ void __launch_bounds__(BLOCK) reduceRowKernel(const __grid_constant__
       int64_t q = lane;
       for (; q + G < quads; q += 2 * G) {
         const float4 a = row[q], b = row[q + G];
-        acc = combine(p.kind, acc, a.x), acc1 = combine(p.kind, acc1, a.y);
-        acc2 = combine(p.kind, acc2, a.z), acc3 = combine(p.kind, acc3, a.w);
-        acc = combine(p.kind, acc, b.x), acc1 = combine(p.kind, acc1, b.y);
-        acc2 = combine(p.kind, acc2, b.z), acc3 = combine(p.kind, acc3, b.w);
+        acc = combine(k, acc, term(k, a.x, c)), acc1 = combine(k, acc1, term(k, a.y, c));
+        acc2 = combine(k, acc2, term(k, a.z, c)), acc3 = combine(k, acc3, term(k, a.w, c));
+        acc = combine(k, acc, term(k, b.x, c)), acc1 = combine(k, acc1, term(k, b.y, c));
+        acc2 = combine(k, acc2, term(k, b.z, c)), acc3 = combine(k, acc3, term(k, b.w, c));
       }
       for (; q < quads; q += G) {
         const float4 a = row[q];
-        acc = combine(p.kind, acc, a.x), acc1 = combine(p.kind, acc1, a.y);
-        acc2 = combine(p.kind, acc2, a.z), acc3 = combine(p.kind, acc3, a.w);
+        acc = combine(k, acc, term(k, a.x, c)), acc1 = combine(k, acc1, term(k, a.y, c));
+        acc2 = combine(k, acc2, term(k, a.z, c)), acc3 = combine(k, acc3, term(k, a.w, c));
       }
       r = r0 + 4 * quads + lane;
     }
@@ -115,13 +125,13 @@ __global__ void __launch_bounds__(BLOCK) reduceRowKernel(const __grid_constant__
       const float v1 = p.in[base + reducedOffset(p, r + G)];
       const float v2 = p.in[base + reducedOffset(p, r + 2 * G)];
       const float v3 = p.in[base + reducedOffset(p, r + 3 * G)];
-      acc = combine(p.kind, acc, v0);
-      acc1 = combine(p.kind, acc1, v1);
-      acc2 = combine(p.kind, acc2, v2);
-      acc3 = combine(p.kind, acc3, v3);
+      acc = combine(k, acc, term(k, v0, c));
+      acc1 = combine(k, acc1, term(k, v1, c));
+      acc2 = combine(k, acc2, term(k, v2, c));
+      acc3 = combine(k, acc3, term(k, v3, c));
     }
-    for (; r < r1; r += G) acc = combine(p.kind, acc, p.in[base + reducedOffset(p, r)]);
-    acc = combine(p.kind, combine(p.kind, acc, acc1), combine(p.kind, acc2, acc3));
+    for (; r < r1; r += G) acc = combine(k, acc, term(k, p.in[base + reducedOffset(p, r)], c));
+    acc = combine(k, combine(k, acc, acc1), combine(k, acc2, acc3));
   }
   acc = warpCombine(p.kind, acc);
   if (G > 32) {
@@ -135,7 +145,7 @@ __global__ void __launch_bounds__(BLOCK) reduceRowKernel(const __grid_constant__
     }
   }
   if (lane == 0 && o < p.nOut) {
-    const double v = p.kind == REDUCE_SUM ? acc * p.scale : acc;
+    const double v = p.kind != REDUCE_MAX ? acc * p.scale : acc;
     p.out[o * p.splits + s] = static_cast<float>(v);
   }
 }
@@ -149,9 +159,10 @@ __global__ void __launch_bounds__(BLOCK) reduceColKernel(const __grid_constant__
   const int64_t r0 = s * p.chunk;
   const int64_t r1 = min(p.nRed, r0 + p.chunk);
   if (r0 >= r1) {
-    p.out[o * p.splits + s] = p.kind == REDUCE_SUM ? 0.f : -CUDART_INF_F;
+    p.out[o * p.splits + s] = p.kind == REDUCE_MAX ? -CUDART_INF_F : 0.f;
     return;
   }
+  const float c = p.kind == REDUCE_CENTRED_SQUARES ? p.center[o] : 0.f;
   // Odometer over the reduced dims, started at r0: no division per element.
   int64_t coord[MAX_RANK];
   int64_t rem = r0;
@@ -161,9 +172,9 @@ __global__ void __launch_bounds__(BLOCK) reduceColKernel(const __grid_constant__
     rem /= p.redDims[d];
     off += coord[d] * p.redStrides[d];
   }
-  double acc = p.kind == REDUCE_SUM ? 0.0 : -CUDART_INF;
+  double acc = p.kind == REDUCE_MAX ? -CUDART_INF : 0.0;
   for (int64_t r = r0; r < r1; ++r) {
-    acc = combine(p.kind, acc, p.in[base + off]);
+    acc = combine(p.kind, acc, term(p.kind, p.in[base + off], c));
     for (int d = p.redRank - 1; d >= 0; --d) {
       off += p.redStrides[d];
       if (++coord[d] < p.redDims[d]) break;
@@ -171,7 +182,7 @@ __global__ void __launch_bounds__(BLOCK) reduceColKernel(const __grid_constant__
       coord[d] = 0;
     }
   }
-  const double v = p.kind == REDUCE_SUM ? acc * p.scale : acc;
+  const double v = p.kind != REDUCE_MAX ? acc * p.scale : acc;
   p.out[o * p.splits + s] = static_cast<float>(v);
 }
 

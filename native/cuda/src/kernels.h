@@ -11,11 +11,14 @@ namespace skp {
 
 // Reductions: the input is seen as kept dims × reduced dims, each with its own strides.
 // `splits` > 1 makes each output a row of partial results: out[o * splits + s].
-enum ReduceKind : int32_t { REDUCE_SUM = 0, REDUCE_MAX = 1 };
+// REDUCE_CENTRED_SQUARES sums (x − c)² with c one value per output (a norm's variance without
+// materialising its deviations); its partial sums are summed by REDUCE_SUM.
+enum ReduceKind : int32_t { REDUCE_SUM = 0, REDUCE_MAX = 1, REDUCE_CENTRED_SQUARES = 2 };
 
 struct ReduceParams {
   const float *in;
   float *out;
+  const float *center;  // REDUCE_CENTRED_SQUARES: one value per output, in output order
   int32_t kind;
   int32_t keepRank;
   int32_t redRank;

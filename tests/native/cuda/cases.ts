@@ -285,6 +285,14 @@ Object.assign(builders, <Record<string, Builder>>{
       ],
     };
   },
+  // Zeros padded after a strided convolution's input are read past its edge (plan.ts zeroPads).
+  'VAE downsampling: zeros padded right and bottom, a 3×3 convolution at stride 2': (k) => {
+    const x = k.x([2, 3, 7, 6]);
+    const right = o.concat([x, k.g.fill(0, [2, 3, 7, 1])], 3);
+    const padded = o.concat([right, k.g.fill(0, [2, 3, 1, 7])], 2);
+    const w = k.x([4, 3, 3, 3]);
+    return { outputs: [o.conv2d(padded, w, { stride: 2 }), o.conv2d(padded, w, { stride: 2, pad: 1 })] };
+  },
   gatherElements: (k) => {
     const x = k.x([3, 6, 4]);
     return {
@@ -339,7 +347,13 @@ Object.assign(builders, <Record<string, Builder>>{
     const y = o.layerNorm(x, k.x([16]), k.x([16]), 1e-5);
     return { outputs: [o.gelu(y), o.silu(x)] };
   },
-  'fused groupNorm': (k) => ({ outputs: [o.groupNorm(k.x([2, 8, 5, 5]), 4, k.x([8]), k.x([8]), 1e-5)] }),
+  'fused groupNorm': (k) => ({
+    outputs: [
+      o.groupNorm(k.x([2, 8, 5, 5]), 4, k.x([8]), k.x([8]), 1e-5),
+      // Rows long enough that the statistics are summed in parts, then the parts.
+      o.groupNorm(k.x([1, 2, 64, 128]), 1, k.x([2]), k.x([2]), 1e-6),
+    ],
+  }),
   'long fused chain (kernel limits)': (k) => {
     let y = k.x([4, 9]);
     const xs = Array.from({ length: 12 }, () => k.x([9]));

@@ -188,6 +188,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
         const input = loc();
         const out = loc();
         const kind = num();
+        const center = kind === 2 ? loc() : null;
         num(); // row or column mode: a scheduling choice, same result
         const splits = num();
         const chunk = num();
@@ -210,13 +211,16 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
         const nRed = redDims.reduce((a, b) => a * b, 1);
         for (let o = 0; o < nOut; o++) {
           const base = offsetOf(o, keepDims, keepStrides);
+          // Centred squares: (x − c)², each step rounded to float32 as the kernel does.
+          const c = center ? f32At(center, o) : 0;
           for (let sp = 0; sp < splits; sp++) {
-            let acc = kind === 0 ? 0 : -Infinity;
+            let acc = kind === 1 ? -Infinity : 0;
             for (let r = sp * chunk; r < Math.min(nRed, (sp + 1) * chunk); r++) {
-              const v = f32At(input, base + offsetOf(r, redDims, redStrides));
-              acc = kind === 0 ? acc + v : v > acc || Number.isNaN(v) ? v : acc;
+              const x = f32At(input, base + offsetOf(r, redDims, redStrides));
+              const v = center ? f32(f32(x - c) * f32(x - c)) : x;
+              acc = kind === 1 ? (v > acc || Number.isNaN(v) ? v : acc) : acc + v;
             }
-            setF32(out, o * splits + sp, kind === 0 ? acc * scale : acc);
+            setF32(out, o * splits + sp, kind === 1 ? acc : acc * scale);
           }
         }
         break;

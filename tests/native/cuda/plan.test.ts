@@ -200,6 +200,25 @@ describe('CUDA plan structure', () => {
     expect(kinds.filter((k) => k === 'copy')).toHaveLength(2);
   });
 
+  it("never makes the zeros padded after a strided convolution's input (the VAE's downsampling)", () => {
+    const g = new Graph();
+    const x = g.input('x', [1, 4, 8, 8]);
+    const padded = o.concat([o.concat([x, g.fill(0, [1, 4, 8, 1])], 3), g.fill(0, [1, 4, 1, 9])], 2);
+    expect(planGraph([o.conv2d(padded, g.input('w', [4, 4, 3, 3]), { stride: 2 })]).kinds).toEqual(['im2col', 'gemm']);
+    // Read by another op too, the padded input is made for it.
+    const kinds = planGraph([o.conv2d(padded, g.input('v', [4, 4, 3, 3]), { stride: 2 }), o.sum(padded, [2])]).kinds;
+    expect(kinds.filter((k) => k === 'copy')).toHaveLength(4);
+  });
+
+  it("takes a group norm's variance from x and its mean: the squared deviations are never made", () => {
+    const g = new Graph();
+    const x = g.input('x', [2, 8, 5, 6]);
+    const plan = planGraph([o.silu(o.groupNorm(x, 4, g.input('w', [8]), g.input('b', [8]), 1e-6))]);
+    // mean, μ per channel, Σ(x − μ)², √(σ² + ε) per channel, then normalise, affine and SiLU.
+    expect(plan.kinds).toEqual(['reduce', 'elementwise', 'reduce', 'elementwise', 'elementwise']);
+    expect(plan.steps.map((t) => t.spec.op).filter((op) => op === 'mul')).toEqual(['mul']);
+  });
+
   it('copies no weight for the backward pass of a linear layer (Wᵀᵀ reads W)', () => {
     const g = new Graph();
     const x = g.input('x', [4, 8]);
