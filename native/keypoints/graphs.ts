@@ -69,11 +69,31 @@ export function buildSelectionGraph(
   };
 }
 
-export interface AugmentedDrawsGraph {
+export interface AugmentedDrawsGraph extends AveragedMaps {
   /** unwarpedSoFar plus the chosen indices' maps of the warped images, upsampled, warped back: [K, S, S]. */
   unwarpedSum: Tensor;
   /** coverageSoFar plus how many draws cover each pixel once warped back: [S, S]. */
   coverageSum: Tensor;
+}
+
+/** What the sums average to: an image's keypoints once its last pass has run. */
+export interface AveragedMaps {
+  /** The sum over the draws / how many draws covered each pixel, 0 where none did: [K, S, S]. */
+  averaged: Tensor;
+  /** Each averaged map's peak: the flat index of the first pixel of its highest value, int64 [K]. */
+  peaks: Tensor;
+}
+
+/**
+ * The averaged maps of sums [K, S, S] over coverage [S, S], and their peaks. Made on the device so
+ * the host only reads them: per pixel on the host they cost tens of milliseconds an image.
+ */
+export function averagedMaps(unwarpedSum: Tensor, coverageSum: Tensor): AveragedMaps {
+  const [k, h, w] = unwarpedSum.shape as [number, number, number];
+  const coverage = op.reshape(coverageSum, [1, h, w]);
+  const uncovered = op.equal(coverage, coverage.graph.fill(0, [1, h, w]));
+  const averaged = op.where(uncovered, 0, op.div(unwarpedSum, coverage));
+  return { averaged, peaks: op.argMax(op.reshape(averaged, [k, h * w]), 1) };
 }
 
 /**
@@ -114,5 +134,5 @@ export function buildAugmentedDraws(
     unwarpedSum = op.add(unwarpedSum, draw(unwarped, d, [keypoints, outputSize, outputSize]));
     coverageSum = op.add(coverageSum, draw(coverage, d, [outputSize, outputSize]));
   }
-  return { unwarpedSum, coverageSum };
+  return { unwarpedSum, coverageSum, ...averagedMaps(unwarpedSum, coverageSum) };
 }

@@ -96,7 +96,10 @@ export function methodMemory(model: MethodModel, s: RunSettings): MethodMemory {
   return {
     training: training(buildTrainStep),
     lowMemoryTraining: training(buildLowMemoryTrainStep),
-    inference: { ...graphMemory([draws.unwarpedSum, draws.coverageSum]), warpsPerPass: warps },
+    inference: {
+      ...graphMemory([draws.unwarpedSum, draws.coverageSum, draws.averaged, draws.peaks]),
+      warpsPerPass: warps,
+    },
   };
 }
 

@@ -470,7 +470,7 @@ export interface ImageKeypoints {
 export class AugmentedAverage {
   private sum: Float32Array;
   private coverage: Float32Array;
-  private finished = false;
+  private averaged: { maps: Float32Array; peaks: BigInt64Array } | null = null;
 
   constructor(
     readonly keypoints: number,
@@ -482,57 +482,33 @@ export class AugmentedAverage {
 
   /** The sums so far, as the augmented-draws graph's inputs. */
   feeds(): { unwarpedSoFar: HostTensor; coverageSoFar: HostTensor } {
-    this.open('feeds');
     return {
       unwarpedSoFar: f32(this.sum, [this.keypoints, this.size, this.size]),
       coverageSoFar: f32(this.coverage, [this.size, this.size]),
     };
   }
 
-  /** Takes the graph's outputs: the sums with one more pass's draws added. */
-  update(unwarpedSum: Float32Array, coverageSum: Float32Array): void {
-    this.open('update');
+  /** Takes a pass's outputs (AugmentedDrawsGraph): the sums with its draws added, and what they average to. */
+  update(unwarpedSum: Float32Array, coverageSum: Float32Array, averaged: Float32Array, peaks: BigInt64Array): void {
     this.sum = unwarpedSum;
     this.coverage = coverageSum;
+    this.averaged = { maps: averaged, peaks };
   }
 
-  /**
-   * The averaged maps, sum / coverage per pixel (0 where no draw covered it): [K, S, S], and each
-   * map's peak: the normalised (y, x) of its pixel centre, the first pixel of the highest value,
-   * which is the score. Written over the sums, which ends the average: a fresh array of K
-   * full-size maps cost the first touch of each of its pages, milliseconds an image. Two loops,
-   * division then peaks: one loop doing both measured slower on the lent GPU machine's host.
-   */
+  /** The averaged maps [K, S, S] and each one's peak: the normalised (y, x) of its pixel centre, the value there as score. */
   result(): ImageKeypoints {
-    this.open('result');
-    this.finished = true;
-    const { sum, coverage, size } = this;
-    const area = size * size;
-    // Loops, not TypedArray.map: a callback per pixel of K full-size maps costs tens of ms an image.
-    for (let map = 0; map < sum.length; map += area) {
-      for (let j = 0; j < area; j++) {
-        const c = coverage[j]!;
-        sum[map + j] = c === 0 ? 0 : sum[map + j]! / c;
-      }
-    }
-    const points: ImageKeypoints['points'] = [];
-    for (let map = 0; map < sum.length; map += area) {
-      let best = 0;
-      let score = sum[map]!;
-      for (let j = 1; j < area; j++) {
-        const v = sum[map + j]!;
-        if (v > score) {
-          best = j;
-          score = v;
-        }
-      }
-      points.push({ y: (Math.floor(best / size) + 0.5) / size, x: ((best % size) + 0.5) / size, score });
-    }
-    return { points, maps: sum };
-  }
-
-  private open(what: string): void {
-    if (this.finished) throw new Error(`AugmentedAverage.${what}: the average was already taken (result)`);
+    if (!this.averaged) throw new Error('AugmentedAverage.result: no pass has run');
+    const { maps, peaks } = this.averaged;
+    const { size } = this;
+    const points = Array.from(peaks, (peak, k) => {
+      const j = Number(peak);
+      return {
+        y: (Math.floor(j / size) + 0.5) / size,
+        x: ((j % size) + 0.5) / size,
+        score: maps[k * size * size + j]!,
+      };
+    });
+    return { points, maps };
   }
 }
 
@@ -605,7 +581,7 @@ export class KeypointFinder {
         s.imageSize,
         warps,
       );
-      return [sums.unwarpedSum, sums.coverageSum];
+      return [sums.unwarpedSum, sums.coverageSum, sums.averaged, sums.peaks];
     };
     const pass = passOf(backend, s, graphOf);
     const graph = await backend.compile(pass.outputs, { name: 'augmented-draws', fast: s.fastPrecision });
@@ -632,7 +608,7 @@ export class KeypointFinder {
     for (let first = 0; first < draws.length; first += batch) {
       throwIfCancelled(signal);
       const chunk = draws.slice(first, first + batch);
-      const [unwarped, coverage] = await this.graph.run({
+      const [unwarped, coverage, averaged, peaks] = await this.graph.run({
         image: feeds.image(image),
         thetas: f32(concatFloats(chunk.map((d) => d.theta)), [batch, 2, 3]),
         noises: f32(concatFloats(chunk.map((d) => d.noise)), [batch, ...feeds.latentShape.slice(1)]),
@@ -640,7 +616,12 @@ export class KeypointFinder {
         indices: { dtype: 'int64', shape: [k], data: BigInt64Array.from(this.indices.map((i) => BigInt(i))) },
         ...average.feeds(),
       });
-      average.update(unwarped!.data as Float32Array, coverage!.data as Float32Array);
+      average.update(
+        unwarped!.data as Float32Array,
+        coverage!.data as Float32Array,
+        averaged!.data as Float32Array,
+        peaks!.data as BigInt64Array,
+      );
     }
     return average;
   }

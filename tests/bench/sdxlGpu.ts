@@ -264,7 +264,7 @@ async function profileSdxl(
     size,
     s.augmentationIterations,
   );
-  graphs.push(['augmented draws', [draws.unwarpedSum, draws.coverageSum]]);
+  graphs.push(['augmented draws', [draws.unwarpedSum, draws.coverageSum, draws.averaged, draws.peaks]]);
   for (const [name, outputs] of graphs) {
     const graph = await backend.compile(outputs, { name });
     const feeds: CaseKit['feeds'] = {};

@@ -31,6 +31,6 @@ export function methodGraphs(): MethodGraph[] {
     },
     { name: 'image latents', outputs: [buildLatentsGraph(new Graph(), model, shape, maps)] },
     { name: 'selection', outputs: [sel.latents, sel.maps, sel.candidates, sel.selected] },
-    { name: 'augmented draws', outputs: [sums.unwarpedSum, sums.coverageSum] },
+    { name: 'augmented draws', outputs: [sums.unwarpedSum, sums.coverageSum, sums.averaged, sums.peaks] },
   ];
 }

@@ -7,6 +7,7 @@ import { grad } from '../../../native/graph/autodiff.js';
 import type { DType, Shape, Tensor } from '../../../native/graph/ir.js';
 import { Graph, numel } from '../../../native/graph/ir.js';
 import * as o from '../../../native/graph/ops.js';
+import { averagedMaps } from '../../../native/keypoints/graphs.js';
 import type { HostTensor } from '../../../native/runtime/backend.js';
 import { seededRandom } from '../../support/random.js';
 
@@ -292,6 +293,12 @@ Object.assign(builders, <Record<string, Builder>>{
     const padded = o.concat([right, k.g.fill(0, [2, 3, 1, 7])], 2);
     const w = k.x([4, 3, 3, 3]);
     return { outputs: [o.conv2d(padded, w, { stride: 2 }), o.conv2d(padded, w, { stride: 2, pad: 1 })] };
+  },
+  // An image's averaged maps and their peaks (graphs.ts averagedMaps), pixels no draw covered included.
+  'augmented average': (k) => {
+    const coverage = o.mul(o.add(k.x([6, 7], 0, 3), 1), o.cast(k.bools([6, 7]), 'float32'));
+    const { averaged, peaks } = averagedMaps(k.x([3, 6, 7]), coverage);
+    return { outputs: [averaged, peaks] };
   },
   gatherElements: (k) => {
     const x = k.x([3, 6, 4]);

@@ -1,53 +1,50 @@
-// The augmented average of one image's passes: each map's sum over the draws divided by how many
-// draws covered each pixel, and each map's peak, computed over the sums (which ends the average).
+// An image's augmented average: the graph divides the summed maps by their coverage (0 where no
+// draw covered a pixel) and finds each map's peak; the host turns those into keypoints.
 import { describe, expect, it } from 'vitest';
+import { evaluate } from '../../../native/graph/interpret.js';
+import { Graph } from '../../../native/graph/ir.js';
+import { averagedMaps } from '../../../native/keypoints/graphs.js';
 import { AugmentedAverage } from '../../../native/keypoints/method.js';
 import { seededRandom } from '../../support/random.js';
 
+function averageOf(sums: Float32Array, coverage: Float32Array, k: number, size: number) {
+  const g = new Graph();
+  const { averaged, peaks } = averagedMaps(g.input('sums', [k, size, size]), g.input('coverage', [size, size]));
+  const [maps, at] = evaluate([averaged, peaks], { sums, coverage });
+  return { maps: Float32Array.from(maps!.data as Float64Array), peaks: at!.data as BigInt64Array };
+}
+
 describe('augmented average', () => {
-  it('divides each map by the coverage, with 0 where no draw covered a pixel, bit for bit, and finds each peak', () => {
+  it('divides each map by the coverage, with 0 where no draw covered a pixel, and finds each first peak', () => {
     const [k, size] = [3, 5];
     const area = size * size;
     const rand = seededRandom(11);
     const sums = Float32Array.from({ length: k * area }, () => rand() * 4);
-    const coverage = Float32Array.from({ length: area }, (_, j) => (j % 7 === 0 ? 0 : 1 + (j % 3)));
-    const expected = sums.map((v, i) => {
-      const c = coverage[i % area]!;
-      return c === 0 ? 0 : Math.fround(v / c);
-    });
-    const average = new AugmentedAverage(k, size);
-    average.update(Float32Array.from(sums), coverage);
-    const { maps, points } = average.result();
-    expect(Buffer.from(maps.buffer)).toEqual(Buffer.from(expected.buffer));
-    expect(points).toEqual(
+    sums[area + 7] = sums[area + 3] = 9; // a tie: the first pixel wins
+    const coverage = Float32Array.from({ length: area }, (_, j) => (j % 7 === 0 ? 0 : j === 3 ? 1 : 1 + (j % 3)));
+    const { maps, peaks } = averageOf(sums, coverage, k, size);
+    const expected = sums.map((v, i) => (coverage[i % area] === 0 ? 0 : v / coverage[i % area]!));
+    expect(Array.from(maps)).toEqual(Array.from(expected));
+    expect(Array.from(peaks, Number)).toEqual(
       Array.from({ length: k }, (_, n) => {
         const map = Array.from(expected.subarray(n * area, (n + 1) * area));
-        const best = map.indexOf(Math.max(...map));
-        return { y: (Math.floor(best / size) + 0.5) / size, x: ((best % size) + 0.5) / size, score: map[best] };
+        return map.indexOf(Math.max(...map));
       }),
     );
+    expect(Number(peaks[1])).toBe(3);
   });
 
-  it('puts a tied peak at its first pixel, and an uncovered map’s at the first pixel with score 0', () => {
-    const average = new AugmentedAverage(2, 2);
-    average.update(Float32Array.of(1, 3, 6, 5, 0, 0, 0, 0), Float32Array.of(1, 1, 2, 1));
-    const { maps, points } = average.result();
-    expect(Array.from(maps)).toEqual([1, 3, 3, 5, 0, 0, 0, 0]);
-    expect(points).toEqual([
-      { y: 0.75, x: 0.75, score: 5 },
-      { y: 0.25, x: 0.25, score: 0 },
-    ]);
-    const tie = new AugmentedAverage(1, 2);
-    tie.update(Float32Array.of(1, 4, 2, 4), Float32Array.of(1, 2, 1, 2));
-    expect(tie.result().points).toEqual([{ y: 0.25, x: 0.75, score: 2 }]);
-  });
-
-  it('refuses to be fed, updated or read again once its result is taken', () => {
-    const average = new AugmentedAverage(1, 2);
-    average.update(Float32Array.of(1, 2, 3, 4), Float32Array.of(1, 1, 2, 0));
-    expect(Array.from(average.result().maps)).toEqual([1, 2, 1.5, 0]);
-    expect(() => average.result()).toThrow(/already taken/);
-    expect(() => average.feeds()).toThrow(/already taken/);
-    expect(() => average.update(new Float32Array(4), new Float32Array(4))).toThrow(/already taken/);
+  it('gives each peak as the normalised centre of its pixel, with the averaged value as score', () => {
+    const average = new AugmentedAverage(2, 4);
+    expect(() => average.result()).toThrow(/no pass has run/);
+    const maps = Float32Array.from({ length: 32 }, (_, i) => i / 8);
+    average.update(new Float32Array(32), new Float32Array(16), maps, BigInt64Array.of(6n, 13n));
+    expect(average.result()).toEqual({
+      points: [
+        { y: 0.375, x: 0.625, score: 0.75 },
+        { y: 0.875, x: 0.375, score: 3.625 },
+      ],
+      maps,
+    });
   });
 });
