@@ -13,7 +13,15 @@ import { headLayouts, sharesInput } from './headLayouts.js';
 import { around, elemBytes } from './layout.js';
 import { attentionGroup } from './lower/attention.js';
 import { im2colApplies, zeroPadded } from './lower/conv.js';
-import { PlanContext, describe, storedType, type Place, type PlanInput, type Resolver } from './lower/context.js';
+import {
+  PlanContext,
+  describe,
+  storedType,
+  type Place,
+  type PlanInput,
+  type ReductionInput,
+  type Resolver,
+} from './lower/context.js';
 import { aliases, loweringOf } from './lower/index.js';
 import { alignUp, assignOffsets, peakLiveBytes } from './memory.js';
 import { tf32Policy, type CudaPrecision } from './precision.js';
@@ -163,29 +171,39 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
       zeroPads.add(x.id);
     }
   }
-  // A norm's variance, mean((x − μ)²), where nothing else reads the deviations: one reduction reads
-  // x and μ (ReduceKind.CentredSquares), and the squared deviations are never made.
-  const centred = new Map<number, { x: Tensor; center: Tensor }>();
-  const deviations = new Set<number>();
+  // Reductions that read past an elementwise input nothing else reads (reduce.ts), which is then
+  // never made. A norm's variance, mean((x − μ)²): x and μ (ReduceKind.CentredSquares).
+  const reductions = new Map<number, ReductionInput>();
+  const foldedIntoReductions = new Set<number>();
+  const onlyReadBy = (x: Tensor, r: Tensor) => !isOutput.has(x.id) && readersOf.get(x.id)!.every((y) => y === r);
   for (const t of order) {
     if (t.spec.op !== 'reduceSum' && t.spec.op !== 'reduceMean') continue;
     const axes = t.spec.axes;
     const squares = t.inputs[0]!;
     const d = squares.inputs[0];
     if (squares.spec.op !== 'mul' || !d || squares.inputs[1] !== d || d.spec.op !== 'sub') continue;
-    if (isOutput.has(squares.id) || isOutput.has(d.id)) continue;
-    if ((readersOf.get(squares.id) ?? []).some((r) => r !== t) || readersOf.get(d.id)!.some((r) => r !== squares))
-      continue;
+    if (!onlyReadBy(squares, t) || !onlyReadBy(d, squares)) continue;
     const [x, center] = d.inputs as [Tensor, Tensor];
     // x as the deviations are laid out; c constant along exactly the reduced axes: one value per output, in order.
     const fits = (y: Tensor, want: (n: number, i: number) => number) =>
       y.shape.length === d.shape.length && d.shape.every((n, i) => y.shape[i] === want(n, i));
     if (!fits(x, (n) => n) || !fits(center, (n, i) => (axes.includes(i) ? 1 : n))) continue;
     if (x.dtype !== 'float32' || isImmediate(center) || byStrides(x) || byStrides(center)) continue;
-    centred.set(t.id, { x, center });
-    deviations.add(squares.id).add(d.id);
+    reductions.set(t.id, { x, center });
+    foldedIntoReductions.add(squares.id).add(d.id);
   }
-  const inPlace = (t: Tensor) => byStrides(t) || slicesRead.has(t.id) || zeroPads.has(t.id) || deviations.has(t.id);
+  // A sum of negated values, Σ(−x) (autodiff's gradient of a subtracted, broadcast operand): x with
+  // the scale negated, which gives the same bits.
+  for (const t of order) {
+    if ((t.spec.op !== 'reduceSum' && t.spec.op !== 'reduceMean') || reductions.has(t.id)) continue;
+    const negated = t.inputs[0]!;
+    const x = negated.inputs[0];
+    if (negated.spec.op !== 'neg' || !x || !onlyReadBy(negated, t) || x.dtype !== 'float32' || byStrides(x)) continue;
+    reductions.set(t.id, { x, negated: true });
+    foldedIntoReductions.add(negated.id);
+  }
+  const inPlace = (t: Tensor) =>
+    byStrides(t) || slicesRead.has(t.id) || zeroPads.has(t.id) || foldedIntoReductions.has(t.id);
 
   // Does a non-elementwise reader (or the caller) need this tensor in memory?
   const readByOp = (t: Tensor): boolean =>
@@ -211,7 +229,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
 
   const weightsInFloat32 = opts.weightsInFloat32 ?? false;
   const weightType = weightsInFloat32 ? (): ElemType.F32 => ElemType.F32 : storedType;
-  const p = new PlanContext(views, heads, kernels, needsMaterial, scratchLimit, weightType, zeroPads, centred);
+  const p = new PlanContext(views, heads, kernels, needsMaterial, scratchLimit, weightType, zeroPads, reductions);
   for (const t of order) {
     if (folded.has(t.id) || inPlace(t) || loweredWithLead.has(t.id)) continue;
     const group = groups.get(t.id);

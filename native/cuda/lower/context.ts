@@ -65,6 +65,13 @@ export const storedType = (w: Tensor): ElemType.F32 | ElemType.F16 | ElemType.BF
   return s === 'float16' ? ElemType.F16 : s === 'bfloat16' ? ElemType.BF16 : ElemType.F32;
 };
 
+/** What a reduction reads instead of its input: x, and (x − center)² or −x of it. */
+export interface ReductionInput {
+  x: Tensor;
+  center?: Tensor;
+  negated?: boolean;
+}
+
 export const describe = (t: Tensor) => `${t.spec.op} #${t.id}${t.label ? ` at ${t.label}` : ''}`;
 
 /** A row-major GEMM as cuBLAS's column-major Cᵀ = Bᵀ·Aᵀ. */
@@ -119,8 +126,8 @@ export class PlanContext {
     readonly weightType: (w: Tensor) => ElemType.F32 | ElemType.F16 | ElemType.BF16,
     /** Concats that pad a convolution's input with zeros after its end, never made (conv.ts reads past the edge as zeros). */
     readonly zeroPads: ReadonlySet<number> = new Set(),
-    /** Reductions of (x − c)² by reduction id, whose deviations are never made (reduce.ts). */
-    readonly centred: ReadonlyMap<number, { x: Tensor; center: Tensor }> = new Map(),
+    /** Reductions that read past their elementwise input, by reduction id (reduce.ts). */
+    readonly reductions: ReadonlyMap<number, ReductionInput> = new Map(),
   ) {}
 
   newSlot(bytes: number, first: number, last = first): Place {

@@ -7,11 +7,11 @@ import { ReduceKind } from '../program.js';
 import type { Lowering } from './context.js';
 
 export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = (t, spec, s, p) => {
-  // A sum of squared deviations (x − c)² reads x and c (plan.ts): same shape as the deviations.
-  const centred = p.centred.get(t.id);
-  const x = centred?.x ?? t.inputs[0]!;
+  // A sum of squared deviations (x − c)² reads x and c, a sum of −x reads x (plan.ts): same shape as the input.
+  const folded = p.reductions.get(t.id);
+  const x = folded?.x ?? t.inputs[0]!;
   const src = p.read(x, s);
-  const center = centred && p.read(centred.center, s);
+  const center = folded?.center && p.read(folded.center, s);
   const out = p.resultSlot(t, s);
   const nOut = numel(t.shape);
   if (nOut === 0) return;
@@ -37,8 +37,8 @@ export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = 
   const red = group(true);
   const nRed = red.dims.reduce((a, b) => a * b, 1);
   const summed = spec.op === 'reduceMax' ? ReduceKind.Max : ReduceKind.Sum;
-  const kind = centred ? ReduceKind.CentredSquares : summed;
-  const scale = spec.op === 'reduceMean' ? 1 / nRed : 1;
+  const kind = center ? ReduceKind.CentredSquares : summed;
+  const scale = (spec.op === 'reduceMean' ? 1 / nRed : 1) * (folded?.negated ? -1 : 1);
   const rowMode = red.st.length > 0 && red.st[red.st.length - 1] === 1;
   const splits = rowMode
     ? Math.max(1, Math.min(Math.ceil(1024 / nOut), Math.floor(nRed / 4096), 65535))

@@ -300,6 +300,14 @@ Object.assign(builders, <Record<string, Builder>>{
     const { averaged, peaks } = averagedMaps(k.x([3, 6, 7]), coverage);
     return { outputs: [averaged, peaks] };
   },
+  // Sums and means of negated values read the values with the scale negated (plan.ts reductions).
+  'reductions of negated values': (k) => {
+    const x = k.x([4, 6, 5]);
+    const long = k.x([2, 9000]);
+    return {
+      outputs: [o.sum(o.neg(x), [1], true), o.mean(o.neg(o.exp(x)), [0, 2]), o.mean(o.neg(long), [1], true)],
+    };
+  },
   gatherElements: (k) => {
     const x = k.x([3, 6, 4]);
     return {

@@ -219,6 +219,16 @@ describe('CUDA plan structure', () => {
     expect(plan.steps.map((t) => t.spec.op).filter((op) => op === 'mul')).toEqual(['mul']);
   });
 
+  it('sums negated values with the scale negated: the negation is never made', () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 6]);
+    expect(planGraph([o.sum(o.neg(x), [1], true)]).kinds).toEqual(['reduce']);
+    // Read by another op too, the negation is made for it.
+    const negated = o.neg(x);
+    const both = planGraph([o.sum(negated, [1], true), o.exp(negated)]).kinds;
+    expect(both.filter((k) => k === 'elementwise')).toHaveLength(2);
+  });
+
   it('copies no weight for the backward pass of a linear layer (Wᵀᵀ reads W)', () => {
     const g = new Graph();
     const x = g.input('x', [4, 8]);
