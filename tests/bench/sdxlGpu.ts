@@ -29,6 +29,12 @@ import { writeFullSizeModel } from './fullSizeModel.js';
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/**
+ * Runs timed per row, after the first: each row is their median. Fast mode's iteration sat within
+ * 1–2 ms of its target, about the spread of a median of 3 between calls (85 to 87 ms on one build).
+ */
+const TIMED = 9;
+
 /** GPU time per kind of launch (and the op it serves), largest first. */
 export function breakdown(steps: CudaStepTime[]): string {
   const by = new Map<string, { ms: number; n: number }>();
@@ -98,7 +104,9 @@ export async function benchSdxl(
     for (const size of sizes) {
       const s = sdxlSettings(size, lowMemory, warpsPerPass);
       const rand = seededRandom(5);
-      const pixels = Array.from({ length: 4 }, () => Float32Array.from({ length: 3 * size * size }, () => rand()));
+      const pixels = Array.from({ length: TIMED + 1 }, () =>
+        Float32Array.from({ length: 3 * size * size }, () => rand()),
+      );
       const files = await writeImageFiles(dir, size, pixels.length);
       // As a job reads a project's images (imageSource.ts): each load decodes its file.
       const decoded =
@@ -129,7 +137,7 @@ export async function benchSdxl(
             await finder.find(pixels[0]!, 0);
             const firstMs = performance.now() - t0;
             const times: number[] = [];
-            for (let r = 0; r < 3; r++) {
+            for (let r = 0; r < TIMED; r++) {
               const t1 = performance.now();
               await finder.find(pixels[0]!, r + 1);
               times.push(performance.now() - t1);
@@ -165,7 +173,7 @@ export async function benchSdxl(
             model,
             timingRuns(backend, (name) => name.startsWith('train-step'), inRun),
             images,
-            { ...s, steps: 4, batchSize: 1 },
+            { ...s, steps: TIMED + 1, batchSize: 1 },
             // As a training job does: a state handed over at its checkpoints (trainJob.ts).
             {
               onProgress: () => stamps.push(performance.now()),
