@@ -192,6 +192,17 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     reductions.set(t.id, { x, center });
     foldedIntoReductions.add(squares.id).add(d.id);
   }
+  // A sum of squares whose deviations are read elsewhere too (a layer norm's, or a norm's kept for
+  // the backward pass): the deviations with a centre of zeros, (d − 0)² = d², the same bits.
+  for (const t of order) {
+    if ((t.spec.op !== 'reduceSum' && t.spec.op !== 'reduceMean') || reductions.has(t.id)) continue;
+    const squares = t.inputs[0]!;
+    const d = squares.inputs[0];
+    if (squares.spec.op !== 'mul' || !d || squares.inputs[1] !== d || !onlyReadBy(squares, t)) continue;
+    if (d.dtype !== 'float32' || byStrides(d)) continue;
+    reductions.set(t.id, { x: d, squared: true });
+    foldedIntoReductions.add(squares.id);
+  }
   // A sum of negated values, Σ(−x) (autodiff's gradient of a subtracted, broadcast operand): x with
   // the scale negated, which gives the same bits.
   for (const t of order) {

@@ -5,7 +5,7 @@ import { GraphError, numel } from '../../graph/ir.js';
 import type { FusedKernel } from '../fuse.js';
 import { sharesInput, type HeadLayouts } from '../headLayouts.js';
 import { elemBytes } from '../layout.js';
-import type { ArenaSlot } from '../memory.js';
+import { alignUp, type ArenaSlot } from '../memory.js';
 import type { DeviceLoc, GemmRec, ProgramWriter } from '../program.js';
 import { ElemType, EwOp } from '../program.js';
 
@@ -65,10 +65,11 @@ export const storedType = (w: Tensor): ElemType.F32 | ElemType.F16 | ElemType.BF
   return s === 'float16' ? ElemType.F16 : s === 'bfloat16' ? ElemType.BF16 : ElemType.F32;
 };
 
-/** What a reduction reads instead of its input: x, and (x − center)² or −x of it. */
+/** What a reduction reads instead of its input: x, and (x − center)², x² or −x of it. */
 export interface ReductionInput {
   x: Tensor;
   center?: Tensor;
+  squared?: boolean;
   negated?: boolean;
 }
 
@@ -129,6 +130,19 @@ export class PlanContext {
     /** Reductions that read past their elementwise input, by reduction id (reduce.ts). */
     readonly reductions: ReadonlyMap<number, ReductionInput> = new Map(),
   ) {}
+
+  private zeroConstant: { count: number; place: Place } | null = null;
+
+  /** At least `count` float32 zeros in the constant buffer, shared by every reader. */
+  zeros(count: number): Place {
+    if (!this.zeroConstant || this.zeroConstant.count < count) {
+      const offset = this.constantBytes;
+      this.constantBytes = alignUp(offset + count * 4, 16);
+      this.constants.push({ offset, data: new Float32Array(count) });
+      this.zeroConstant = { count, place: { home: { kind: 'constant', offset }, offset: 0 } };
+    }
+    return this.zeroConstant.place;
+  }
 
   newSlot(bytes: number, first: number, last = first): Place {
     const slot: ArenaSlot = { bytes, first, last, offset: 0 };

@@ -7,13 +7,14 @@ import { ReduceKind } from '../program.js';
 import type { Lowering } from './context.js';
 
 export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = (t, spec, s, p) => {
-  // A sum of squared deviations (x − c)² reads x and c, a sum of −x reads x (plan.ts): same shape as the input.
+  // A sum of squared deviations (x − c)² reads x and c, a sum of squares x² reads x with a centre of
+  // zeros, a sum of −x reads x (plan.ts): same shape as the input.
   const folded = p.reductions.get(t.id);
   const x = folded?.x ?? t.inputs[0]!;
   const src = p.read(x, s);
-  const center = folded?.center && p.read(folded.center, s);
-  const out = p.resultSlot(t, s);
   const nOut = numel(t.shape);
+  const center = folded?.center ? p.read(folded.center, s) : folded?.squared ? p.zeros(nOut) : undefined;
+  const out = p.resultSlot(t, s);
   if (nOut === 0) return;
   const strides = stridesOf(x.shape);
   const reduced = x.shape.map((_, i) => spec.axes.includes(i));
