@@ -72,48 +72,52 @@ function zeroPads({ order, readersOf, isOutput }: GraphFacts): Set<number> {
   return zeroPads;
 }
 
+/**
+ * Reductions that read past an elementwise input nothing else reads (reduce.ts), which is then
+ * never made; each sum or mean takes the first of these that fits it.
+ */
 function reductionsReadingPast({ order, readersOf, isOutput, byStrides }: GraphFacts) {
-  // Reductions that read past an elementwise input nothing else reads (reduce.ts), which is then
-  // never made. A norm's variance, mean((x − μ)²): x and μ (ReduceKind.CentredSquares).
   const reductions = new Map<number, ReductionInput>();
   const foldedIntoReductions = new Set<number>();
   const onlyReadBy = (x: Tensor, r: Tensor) => !isOutput.has(x.id) && readersOf.get(x.id)!.every((y) => y === r);
-  for (const t of order) {
-    if (t.spec.op !== 'reduceSum' && t.spec.op !== 'reduceMean') continue;
-    const axes = t.spec.axes;
-    const squares = t.inputs[0]!;
+  const readable = (x: Tensor) => x.dtype === 'float32' && !byStrides(x);
+  /** What reduction `t` of `input` over `axes` reads instead, and the nodes it reads past; null where none fits. */
+  type Fold = (t: Tensor, input: Tensor, axes: readonly number[]) => { read: ReductionInput; past: Tensor[] } | null;
+  // A norm's variance, mean((x − μ)²): x and μ (ReduceKind.CentredSquares).
+  const centred: Fold = (t, squares, axes) => {
     const d = squares.inputs[0];
-    if (squares.spec.op !== 'mul' || !d || squares.inputs[1] !== d || d.spec.op !== 'sub') continue;
-    if (!onlyReadBy(squares, t) || !onlyReadBy(d, squares)) continue;
+    if (squares.spec.op !== 'mul' || !d || squares.inputs[1] !== d || d.spec.op !== 'sub') return null;
+    if (!onlyReadBy(squares, t) || !onlyReadBy(d, squares)) return null;
     const [x, center] = d.inputs as [Tensor, Tensor];
     // x as the deviations are laid out; c constant along exactly the reduced axes: one value per output, in order.
     const fits = (y: Tensor, want: (n: number, i: number) => number) =>
       y.shape.length === d.shape.length && d.shape.every((n, i) => y.shape[i] === want(n, i));
-    if (!fits(x, (n) => n) || !fits(center, (n, i) => (axes.includes(i) ? 1 : n))) continue;
-    if (x.dtype !== 'float32' || isImmediate(center) || byStrides(x) || byStrides(center)) continue;
-    reductions.set(t.id, { x, center });
-    foldedIntoReductions.add(squares.id).add(d.id);
-  }
+    if (!fits(x, (n) => n) || !fits(center, (n, i) => (axes.includes(i) ? 1 : n))) return null;
+    if (!readable(x) || isImmediate(center) || byStrides(center)) return null;
+    return { read: { x, center }, past: [squares, d] };
+  };
   // A sum of squares whose deviations are read elsewhere too (a layer norm's, or a norm's kept for
   // the backward pass): the deviations with a centre of zeros, (d − 0)² = d², the same bits.
-  for (const t of order) {
-    if ((t.spec.op !== 'reduceSum' && t.spec.op !== 'reduceMean') || reductions.has(t.id)) continue;
-    const squares = t.inputs[0]!;
+  const squared: Fold = (t, squares) => {
     const d = squares.inputs[0];
-    if (squares.spec.op !== 'mul' || !d || squares.inputs[1] !== d || !onlyReadBy(squares, t)) continue;
-    if (d.dtype !== 'float32' || byStrides(d)) continue;
-    reductions.set(t.id, { x: d, squared: true });
-    foldedIntoReductions.add(squares.id);
-  }
+    if (squares.spec.op !== 'mul' || !d || squares.inputs[1] !== d || !onlyReadBy(squares, t) || !readable(d))
+      return null;
+    return { read: { x: d, squared: true }, past: [squares] };
+  };
   // A sum of negated values, Σ(−x) (autodiff's gradient of a subtracted, broadcast operand): x with
   // the scale negated, which gives the same bits.
+  const negated: Fold = (t, negation) => {
+    const x = negation.inputs[0];
+    if (negation.spec.op !== 'neg' || !x || !onlyReadBy(negation, t) || !readable(x)) return null;
+    return { read: { x, negated: true }, past: [negation] };
+  };
   for (const t of order) {
-    if ((t.spec.op !== 'reduceSum' && t.spec.op !== 'reduceMean') || reductions.has(t.id)) continue;
-    const negated = t.inputs[0]!;
-    const x = negated.inputs[0];
-    if (negated.spec.op !== 'neg' || !x || !onlyReadBy(negated, t) || x.dtype !== 'float32' || byStrides(x)) continue;
-    reductions.set(t.id, { x, negated: true });
-    foldedIntoReductions.add(negated.id);
+    if (t.spec.op !== 'reduceSum' && t.spec.op !== 'reduceMean') continue;
+    const [input, axes] = [t.inputs[0]!, t.spec.axes];
+    const fold = centred(t, input, axes) ?? squared(t, input, axes) ?? negated(t, input, axes);
+    if (!fold) continue;
+    reductions.set(t.id, fold.read);
+    for (const n of fold.past) foldedIntoReductions.add(n.id);
   }
   return { reductions, foldedIntoReductions };
 }

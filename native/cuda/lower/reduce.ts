@@ -12,10 +12,10 @@ export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = 
   const folded = p.reductions.get(t.id);
   const x = folded?.x ?? t.inputs[0]!;
   const src = p.read(x, s);
-  const nOut = numel(t.shape);
-  const center = folded?.center ? p.read(folded.center, s) : folded?.squared ? p.zeros(nOut) : undefined;
   const out = p.resultSlot(t, s);
+  const nOut = numel(t.shape);
   if (nOut === 0) return;
+  const center = folded?.center ? p.read(folded.center, s) : folded?.squared ? p.zeros(nOut) : undefined;
   const strides = stridesOf(x.shape);
   const reduced = x.shape.map((_, i) => spec.axes.includes(i));
   const group = (want: boolean) => {
