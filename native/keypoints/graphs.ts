@@ -76,6 +76,14 @@ export interface AugmentedDrawsGraph extends AveragedMaps {
   coverageSum: Tensor;
 }
 
+/** The graph's outputs, in the order a run returns them to AugmentedAverage.update. */
+export const augmentedDrawsOutputs = (g: AugmentedDrawsGraph): Tensor[] => [
+  g.unwarpedSum,
+  g.coverageSum,
+  g.averaged,
+  g.peaks,
+];
+
 /** What the sums average to: an image's keypoints once its last pass has run. */
 export interface AveragedMaps {
   /** The sum over the draws / how many draws covered each pixel, 0 where none did: [K, S, S]. */

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { Graph, type Tensor } from '../graph/ir.js';
 import { planGraph } from '../cuda/plan.js';
 import { distinctFloat32Bytes, distinctStoredBytes, float32CopiesFit } from '../cuda/weights.js';
-import { buildAugmentedDraws, buildLatentsGraph } from './graphs.js';
+import { augmentedDrawsOutputs, buildAugmentedDraws, buildLatentsGraph } from './graphs.js';
 import { buildLowMemoryTrainStep } from './lowMemoryStep.js';
 import { mapSettingsFor, warpsPerPass, type MethodModel } from './method.js';
 import type { RunSettings } from './settings.js';
@@ -97,7 +97,7 @@ export function methodMemory(model: MethodModel, s: RunSettings): MethodMemory {
     training: training(buildTrainStep),
     lowMemoryTraining: training(buildLowMemoryTrainStep),
     inference: {
-      ...graphMemory([draws.unwarpedSum, draws.coverageSum, draws.averaged, draws.peaks]),
+      ...graphMemory(augmentedDrawsOutputs(draws)),
       warpsPerPass: warps,
     },
   };

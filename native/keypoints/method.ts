@@ -8,7 +8,13 @@ import { lastTimestep } from '../sdxl/timeEmbedding.js';
 import { AdamW, GradientAccumulator } from './adamw.js';
 import type { MapEvaluationSettings, SdxlComponents } from './attentionMaps.js';
 import { chooseIndices } from './fps.js';
-import { buildAugmentedDraws, buildLatentsGraph, buildSelectionGraph, type GraphShape } from './graphs.js';
+import {
+  augmentedDrawsOutputs,
+  buildAugmentedDraws,
+  buildLatentsGraph,
+  buildSelectionGraph,
+  type GraphShape,
+} from './graphs.js';
 import { LoadsAhead } from './loadsAhead.js';
 import { LatentsCache } from './latentsCache.js';
 import { Random } from './rng.js';
@@ -488,11 +494,11 @@ export class AugmentedAverage {
     };
   }
 
-  /** Takes a pass's outputs (AugmentedDrawsGraph): the sums with its draws added, and what they average to. */
-  update(unwarpedSum: Float32Array, coverageSum: Float32Array, averaged: Float32Array, peaks: BigInt64Array): void {
-    this.sum = unwarpedSum;
-    this.coverage = coverageSum;
-    this.averaged = { maps: averaged, peaks };
+  /** Takes a pass's outputs (augmentedDrawsOutputs): the sums with its draws added, and what they average to. */
+  update([unwarpedSum, coverageSum, averaged, peaks]: HostTensor[]): void {
+    this.sum = unwarpedSum!.data as Float32Array;
+    this.coverage = coverageSum!.data as Float32Array;
+    this.averaged = { maps: averaged!.data as Float32Array, peaks: peaks!.data as BigInt64Array };
   }
 
   /** The averaged maps [K, S, S] and each one's peak: the normalised (y, x) of its pixel centre, the value there as score. */
@@ -581,7 +587,7 @@ export class KeypointFinder {
         s.imageSize,
         warps,
       );
-      return [sums.unwarpedSum, sums.coverageSum, sums.averaged, sums.peaks];
+      return augmentedDrawsOutputs(sums);
     };
     const pass = passOf(backend, s, graphOf);
     const graph = await backend.compile(pass.outputs, { name: 'augmented-draws', fast: s.fastPrecision });
@@ -608,7 +614,7 @@ export class KeypointFinder {
     for (let first = 0; first < draws.length; first += batch) {
       throwIfCancelled(signal);
       const chunk = draws.slice(first, first + batch);
-      const [unwarped, coverage, averaged, peaks] = await this.graph.run({
+      const outputs = await this.graph.run({
         image: feeds.image(image),
         thetas: f32(concatFloats(chunk.map((d) => d.theta)), [batch, 2, 3]),
         noises: f32(concatFloats(chunk.map((d) => d.noise)), [batch, ...feeds.latentShape.slice(1)]),
@@ -616,12 +622,7 @@ export class KeypointFinder {
         indices: { dtype: 'int64', shape: [k], data: BigInt64Array.from(this.indices.map((i) => BigInt(i))) },
         ...average.feeds(),
       });
-      average.update(
-        unwarped!.data as Float32Array,
-        coverage!.data as Float32Array,
-        averaged!.data as Float32Array,
-        peaks!.data as BigInt64Array,
-      );
+      average.update(outputs);
     }
     return average;
   }

@@ -3,7 +3,7 @@
 import { Graph } from '../graph/ir.js';
 import type { Backend, CompiledGraph, HostTensor } from '../runtime/backend.js';
 import { loadSdxlModel } from '../sdxl/load.js';
-import { buildAugmentedDraws, buildSelectionGraph } from '../keypoints/graphs.js';
+import { augmentedDrawsOutputs, buildAugmentedDraws, buildSelectionGraph } from '../keypoints/graphs.js';
 import { buildTrainStep } from '../keypoints/trainStep.js';
 import { AugmentedAverage } from '../keypoints/method.js';
 import { AdamW, GradientAccumulator } from '../keypoints/adamw.js';
@@ -343,9 +343,9 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
     const ag = new Graph();
     const draws = aug.iterations;
     const sums = buildAugmentedDraws(ag, model, shape, mapSettings, aug.indices.length, aug.upscale_size, draws);
-    const augmented = await compile([sums.unwarpedSum, sums.coverageSum, sums.averaged, sums.peaks], 'augmented-draws');
+    const augmented = await compile(augmentedDrawsOutputs(sums), 'augmented-draws');
     const average = new AugmentedAverage(aug.indices.length, aug.upscale_size);
-    const [u, cov, averaged, peaks] = await augmented.run({
+    const outputs = await augmented.run({
       image: f32(item(c, 'images', aug.image_index), imageShape),
       thetas: f32(c.tensor('aug_thetas').data.subarray(0, draws * 6), [draws, 2, 3]),
       noises: f32(c.tensor('aug_noises').data.subarray(0, draws * latentShape.slice(1).reduce((x, y) => x * y)), [
@@ -356,7 +356,7 @@ export async function runParity(caseDir: string, opts: ParityOptions): Promise<P
       indices: i64(aug.indices),
       ...average.feeds(),
     });
-    average.update(floats(u!), floats(cov!), floats(averaged!), peaks!.data as BigInt64Array);
+    average.update(outputs);
     const { maps: finalMaps, points } = average.result();
     report.atMost('aug_maps', 'max abs', maxAbsError(finalMaps, c.tensor('aug_maps').data), valueTol);
     report.judged(

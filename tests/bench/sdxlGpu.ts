@@ -10,7 +10,7 @@ import type { Tensor } from '../../native/graph/ir.js';
 import type { Backend } from '../../native/runtime/backend.js';
 import { Graph } from '../../native/graph/ir.js';
 import { decodeImage } from '../../native/images/decode.js';
-import { buildAugmentedDraws } from '../../native/keypoints/graphs.js';
+import { augmentedDrawsOutputs, buildAugmentedDraws } from '../../native/keypoints/graphs.js';
 import {
   DEFAULT_CHECKPOINT_EVERY,
   findEach,
@@ -272,7 +272,7 @@ async function profileSdxl(
     size,
     s.augmentationIterations,
   );
-  graphs.push(['augmented draws', [draws.unwarpedSum, draws.coverageSum, draws.averaged, draws.peaks]]);
+  graphs.push(['augmented draws', augmentedDrawsOutputs(draws)]);
   for (const [name, outputs] of graphs) {
     const graph = await backend.compile(outputs, { name });
     const feeds: CaseKit['feeds'] = {};

@@ -2,7 +2,12 @@
 // the carried case_a model, as the parity run builds them: the largest graphs the tests can make
 // without real SDXL weights. Used where a change must leave whole graphs byte-identical.
 import { Graph, type Tensor } from '../../native/graph/ir.js';
-import { buildAugmentedDraws, buildLatentsGraph, buildSelectionGraph } from '../../native/keypoints/graphs.js';
+import {
+  augmentedDrawsOutputs,
+  buildAugmentedDraws,
+  buildLatentsGraph,
+  buildSelectionGraph,
+} from '../../native/keypoints/graphs.js';
 import { buildTrainStep } from '../../native/keypoints/trainStep.js';
 import { caseSettings } from '../../native/parity/caseSettings.js';
 import { openGoldenCase } from '../../native/parity/goldenCase.js';
@@ -31,6 +36,6 @@ export function methodGraphs(): MethodGraph[] {
     },
     { name: 'image latents', outputs: [buildLatentsGraph(new Graph(), model, shape, maps)] },
     { name: 'selection', outputs: [sel.latents, sel.maps, sel.candidates, sel.selected] },
-    { name: 'augmented draws', outputs: [sums.unwarpedSum, sums.coverageSum, sums.averaged, sums.peaks] },
+    { name: 'augmented draws', outputs: augmentedDrawsOutputs(sums) },
   ];
 }

@@ -38,7 +38,12 @@ describe('augmented average', () => {
     const average = new AugmentedAverage(2, 4);
     expect(() => average.result()).toThrow(/no pass has run/);
     const maps = Float32Array.from({ length: 32 }, (_, i) => i / 8);
-    average.update(new Float32Array(32), new Float32Array(16), maps, BigInt64Array.of(6n, 13n));
+    average.update([
+      { dtype: 'float32', shape: [2, 4, 4], data: new Float32Array(32) },
+      { dtype: 'float32', shape: [4, 4], data: new Float32Array(16) },
+      { dtype: 'float32', shape: [2, 4, 4], data: maps },
+      { dtype: 'int64', shape: [2], data: BigInt64Array.of(6n, 13n) },
+    ]);
     expect(average.result()).toEqual({
       points: [
         { y: 0.375, x: 0.625, score: 0.75 },
