@@ -5,7 +5,7 @@
 
 import type { Tensor } from '../graph/ir.js';
 
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 
 /** Maximum tensor rank a kernel parameter block holds (src/kernels.h, MAX_RANK). */
 export const MAX_RANK = 8;
@@ -262,9 +262,8 @@ export class ProgramWriter {
     this.nums.push(r.redDims.length, ...r.redDims, ...r.redStrides);
   }
 
-  /** SoftmaxGrad: `input` holds the probabilities, `out` their gradient (replaced by the scores'), inner 1. */
   axis(
-    op: Opcode.Softmax | Opcode.ArgMax | Opcode.TopK | Opcode.SoftmaxGrad,
+    op: Opcode.Softmax | Opcode.ArgMax | Opcode.TopK,
     input: DeviceLoc,
     out: DeviceLoc,
     outer: number,
@@ -278,6 +277,28 @@ export class ProgramWriter {
     this.loc(out);
     this.nums.push(outer, size, inner);
     if (op === Opcode.TopK) this.nums.push(topK!.k, topK!.largest ? 1 : 0);
+  }
+
+  /**
+   * dS = P ⊙ (dP − rowsum(P ⊙ dP)) over `rows` rows of `size`, in place of dP in `grad`. With
+   * `share`, dP first gains share / heads, each row (b, h, r) of the [nb, heads, rowsPerHead]
+   * bands reading the share's row r of batch element b (at b · batchStride).
+   */
+  softmaxGrad(
+    probs: DeviceLoc,
+    grad: DeviceLoc,
+    rows: number,
+    size: number,
+    share?: { loc: DeviceLoc; heads: number; rowsPerHead: number; batchStride: number },
+  ): void {
+    this.count++;
+    this.nums.push(Opcode.SoftmaxGrad);
+    this.loc(probs);
+    this.loc(grad);
+    this.nums.push(rows, size, share ? 1 : 0);
+    if (!share) return;
+    this.loc(share.loc);
+    this.nums.push(share.heads, share.rowsPerHead, share.batchStride);
   }
 
   /** Gather: data is the source. ScatterAdd: data is the updates, out the (pre-filled) result. */

@@ -113,6 +113,9 @@ function keysOf(x: AttentionDims, o: Heads, width: number, trans = false): PairO
   return { place: o.place, trans, ld: o.merged ? x.heads * width : width, at };
 }
 
+/** Where the chunk's rows of a [B, L, N] map (the maps, or their gradient) start. */
+const chunkMaps = (x: AttentionDims, c: Chunk, maps: Place) => shift(maps, (c.b0 * x.l + c.l0) * x.n * 4);
+
 const scratchOf = (x: AttentionDims, c: Chunk) => (b: number, h: number) => ((b - c.b0) * x.heads + h) * c.rows * x.n;
 
 /**
@@ -147,7 +150,7 @@ function pushProbs(l: Lowered, c: Chunk, q: Heads, k: Heads, probs: Place, maps?
   if (maps && x.n <= SOFTMAX_HEAD_MEAN_MAX) {
     // The maps' rows start at the chunk's first (batch element, row); a chunk of several batch
     // elements holds all their rows, so its maps are contiguous.
-    const dst = shift(maps, (c.b0 * x.l + c.l0) * x.n * 4);
+    const dst = chunkMaps(x, c, maps);
     l.p.push(l.t, 'softmax head mean', (w, at) => w.softmaxHeadMean(at(probs), at(dst), c.nb, x.heads, c.rows, x.n));
     return;
   }
@@ -180,10 +183,22 @@ function pushKernel(
   );
 }
 
-/** The scores' gradient dS = P ⊙ (dP − rowsum(P ⊙ dP)), in place of dP in `grad`. */
-function pushScoresGrad(l: Lowered, c: Chunk, probs: Place, grad: Place): void {
-  const rows = c.nb * l.x.heads * c.rows;
-  l.p.push(l.t, 'softmaxGrad', (w, at) => w.axis(Opcode.SoftmaxGrad, at(probs), at(grad), rows, l.x.n, 1));
+/**
+ * The scores' gradient dS = P ⊙ (dP − rowsum(P ⊙ dP)), in place of dP in `grad`; with `mapsGrad`,
+ * dP gains every head's share of the maps' gradient as the kernel reads it.
+ */
+function pushScoresGrad(l: Lowered, c: Chunk, probs: Place, grad: Place, mapsGrad?: Place): void {
+  const { x } = l;
+  const rows = c.nb * x.heads * c.rows;
+  const share = mapsGrad && {
+    place: chunkMaps(x, c, mapsGrad),
+    heads: x.heads,
+    rowsPerHead: c.rows,
+    batchStride: x.l * x.n,
+  };
+  l.p.push(l.t, 'softmaxGrad', (w, at) =>
+    w.softmaxGrad(at(probs), at(grad), rows, x.n, share && { ...share, loc: at(share.place) }),
+  );
 }
 
 /** dq = dS·k·scale into the chunk's rows, or dk = dSᵀ·q·scale added into the keys' gradient. */
@@ -260,7 +275,7 @@ function operandsOf(t: Tensor): { v?: Tensor; g?: Tensor; mapsGrad?: Tensor } {
 /** The head-mean of the chunk's probabilities into the maps' rows (rows longer than SoftmaxHeadMean takes). */
 function pushHeadMean({ t, p, x }: Lowered, c: Chunk, probs: Place, maps: Place): void {
   const perBatch = c.rows * x.n;
-  const dst = shift(maps, (c.b0 * x.l + c.l0) * x.n * 4);
+  const dst = chunkMaps(x, c, maps);
   p.push(t, 'reduce', (w, at) =>
     w.reduce({
       kind: ReduceKind.Sum,
@@ -285,7 +300,7 @@ function pushHeadShare(l: Lowered, c: Chunk, g: Place, grad: Place): void {
     l,
     grad,
     [c.nb, x.heads, c.rows * x.n],
-    [{ place: shift(g, (c.b0 * x.l + c.l0) * x.n * 4), strides: [x.l * x.n, 0, 1] }],
+    [{ place: chunkMaps(x, c, g), strides: [x.l * x.n, 0, 1] }],
     [ld(0, 0), { op: EwOp.IMM_F, dst: 1, a: 0, b: 0, c: 0 }, op2(EwOp.DIV, 2, 0, 1), store(2)],
     [x.heads],
   );
@@ -351,10 +366,15 @@ export function attentionGroup(members: readonly Tensor[], s: number, p: PlanCon
       });
     }
     if (!grad) continue;
-    // With the maps' gradient, dP starts as it over the head count and the GEMM adds g·vᵀ.
-    if (mapsGradIn) pushHeadShare(l, c, mapsGradIn, grad);
-    if (gIn && vIn) pushRowsByKeys(l, c, gIn, vIn, x.dv, grad, { beta: mapsGradIn ? 1 : 0 });
-    pushScoresGrad(l, c, probs, grad);
+    // dP = g·vᵀ, plus the maps' gradient over the head count, which the softmax gradient adds as
+    // it reads dP; with no output gradient, dP is that share alone.
+    if (gIn && vIn) {
+      pushRowsByKeys(l, c, gIn, vIn, x.dv, grad, {});
+      pushScoresGrad(l, c, probs, grad, mapsGradIn);
+    } else {
+      pushHeadShare(l, c, mapsGradIn!, grad);
+      pushScoresGrad(l, c, probs, grad);
+    }
     if (dq) pushQueryOrKeyGrad(l, c, 'q', { q, k }, grad, results.get(dq)!);
     if (dk) pushQueryOrKeyGrad(l, c, 'k', { q, k }, grad, results.get(dk)!);
   }

@@ -11,7 +11,7 @@ namespace skp {
 
 namespace {
 
-constexpr int FORMAT_VERSION = 3;
+constexpr int FORMAT_VERSION = 4;
 constexpr size_t CUBLAS_WORKSPACE = size_t{32} << 20;  // Hopper's recommended size; fixed so runs can be graph-captured
 
 enum Opcode {
@@ -292,12 +292,8 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
       }
       case OP_SOFTMAX:
       case OP_ARGMAX:
-      case OP_TOPK:
-      case OP_SOFTMAX_GRAD: {
-        in.kind = op == OP_SOFTMAX        ? Kind::Softmax
-                  : op == OP_ARGMAX       ? Kind::ArgMax
-                  : op == OP_SOFTMAX_GRAD ? Kind::SoftmaxGrad
-                                          : Kind::TopK;
+      case OP_TOPK: {
+        in.kind = op == OP_SOFTMAX ? Kind::Softmax : op == OP_ARGMAX ? Kind::ArgMax : Kind::TopK;
         AxisParams &p = in.axis;
         p.in = static_cast<const float *>(loc());
         p.out = loc();
@@ -308,7 +304,22 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
           p.k = r.i32();
           p.largest = r.i32();
         }
-        if (op == OP_SOFTMAX_GRAD && p.inner != 1) r.fail("softmax gradient runs along rows only (inner 1)");
+        break;
+      }
+      case OP_SOFTMAX_GRAD: {
+        in.kind = Kind::SoftmaxGrad;
+        SoftmaxGradParams &p = in.softmaxGrad;
+        p.probs = static_cast<const float *>(loc());
+        p.grad = static_cast<float *>(loc());
+        p.rows = r.i64();
+        p.size = r.i64();
+        const bool shared = r.i32() != 0;
+        p.share = shared ? static_cast<const float *>(loc()) : nullptr;
+        p.heads = shared ? r.i64() : 1;
+        p.rowsPerHead = shared ? r.i64() : 1;
+        p.shareBatchStride = shared ? r.i64() : 0;
+        if (shared && (p.heads < 1 || p.rowsPerHead < 1 || p.rows % (p.heads * p.rowsPerHead) != 0))
+          r.fail("softmax gradient: rows are not whole (batch element, head) bands");
         break;
       }
       case OP_GATHER:
@@ -524,7 +535,7 @@ Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t
         break;
       case Kind::Reduce: e = launchReduce(in.reduce, in.rowMode, stream_); break;
       case Kind::Softmax: e = launchSoftmax(in.axis, stream_); break;
-      case Kind::SoftmaxGrad: e = launchSoftmaxGrad(in.axis, stream_); break;
+      case Kind::SoftmaxGrad: e = launchSoftmaxGrad(in.softmaxGrad, stream_); break;
       case Kind::ArgMax: e = launchArgMax(in.axis, stream_); break;
       case Kind::TopK: e = launchTopK(in.axis, stream_); break;
       case Kind::Gather: e = launchGather(in.gather, fault_, stream_); break;

@@ -70,6 +70,7 @@ struct Instr {
   EwParams ew;
   ReduceParams reduce;
   AxisParams axis;
+  SoftmaxGradParams softmaxGrad;
   GatherParams gather;
   ConvParams conv;
   WinogradParams winograd;

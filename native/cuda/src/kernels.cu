@@ -291,28 +291,58 @@ __device__ inline double warpSumD(double v) {
   return v;
 }
 
-template <int G>
-__global__ void __launch_bounds__(BLOCK) softmaxGradRowKernel(const __grid_constant__ AxisParams p) {
-  constexpr int PER_BLOCK = BLOCK / G;
-  __shared__ double scratch[BLOCK / 32];
-  const int lane = threadIdx.x % G;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * PER_BLOCK + threadIdx.x / G;
-  const bool active = row < p.outer;
-  const float *prob = p.in + (active ? row : 0) * p.size;
-  float *grad = static_cast<float *>(p.out) + (active ? row : 0) * p.size;
-  double dot = 0.0;
-  if (active)
-    for (int64_t k = lane; k < p.size; k += G) dot += static_cast<double>(prob[k]) * grad[k];
-  dot = warpSumD(dot);
-  if (G > 32) {
-    if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = dot;
-    __syncthreads();
-    dot = 0.0;
-    for (int w = 0; w < BLOCK / 32; ++w) dot += scratch[w];
+// Where row `row`'s share of the maps' gradient starts, or null without one.
+__device__ inline const float *shareRow(const SoftmaxGradParams &p, int64_t row) {
+  if (!p.share) return nullptr;
+  return p.share + (row / (p.heads * p.rowsPerHead)) * p.shareBatchStride + (row % p.rowsPerHead) * p.size;
+}
+
+// Rows of at most 32·PER: a warp per row, which loads the row into registers before any
+// arithmetic (the IEEE division of the share is a call that would otherwise stall each load).
+template <int PER>
+__global__ void __launch_bounds__(BLOCK) softmaxGradWarpKernel(const __grid_constant__ SoftmaxGradParams p) {
+  const int lane = threadIdx.x % 32;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (BLOCK / 32) + threadIdx.x / 32;
+  if (row >= p.rows) return;
+  const float *prob = p.probs + row * p.size;
+  float *grad = p.grad + row * p.size;
+  const float *share = shareRow(p, row);
+  const float heads = static_cast<float>(p.heads);
+  float pv[PER], gv[PER];
+  for (int j = 0; j < PER; ++j) {
+    const int64_t k = lane + 32 * j;
+    pv[j] = k < p.size ? prob[k] : 0.f;
+    gv[j] = k < p.size ? grad[k] : 0.f;
   }
+  if (share)
+    for (int j = 0; j < PER; ++j)
+      if (lane + 32 * j < p.size) gv[j] += __fdiv_rn(share[lane + 32 * j], heads);
+  double dot = 0.0;
+  for (int j = 0; j < PER; ++j)
+    if (lane + 32 * j < p.size) dot += static_cast<double>(pv[j]) * gv[j];
+  const float d = static_cast<float>(warpSumD(dot));
+  for (int j = 0; j < PER; ++j)
+    if (lane + 32 * j < p.size) grad[lane + 32 * j] = pv[j] * (gv[j] - d);
+}
+
+// Longer rows: a block per row, the same sums in the same order per lane.
+__global__ void __launch_bounds__(BLOCK) softmaxGradBlockKernel(const __grid_constant__ SoftmaxGradParams p) {
+  __shared__ double scratch[BLOCK / 32];
+  const int64_t row = blockIdx.x;
+  const float *prob = p.probs + row * p.size;
+  float *grad = p.grad + row * p.size;
+  const float *share = shareRow(p, row);
+  const float heads = static_cast<float>(p.heads);
+  const auto dP = [&](int64_t k) { return share ? grad[k] + __fdiv_rn(share[k], heads) : grad[k]; };
+  double dot = 0.0;
+  for (int64_t k = threadIdx.x; k < p.size; k += BLOCK) dot += static_cast<double>(prob[k]) * dP(k);
+  dot = warpSumD(dot);
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = dot;
+  __syncthreads();
+  dot = 0.0;
+  for (int w = 0; w < BLOCK / 32; ++w) dot += scratch[w];
   const float d = static_cast<float>(dot);
-  if (active)
-    for (int64_t k = lane; k < p.size; k += G) grad[k] = prob[k] * (grad[k] - d);
+  for (int64_t k = threadIdx.x; k < p.size; k += BLOCK) grad[k] = prob[k] * (dP(k) - d);
 }
 
 // First index of the maximum, as the reference; NaN never wins.
@@ -724,10 +754,13 @@ cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s) {
   return cudaGetLastError();
 }
 
-cudaError_t launchSoftmaxGrad(const AxisParams &p, cudaStream_t s) {
-  if (p.outer == 0) return cudaSuccess;
-  if (p.size <= 1024) softmaxGradRowKernel<32><<<static_cast<unsigned>((p.outer + 7) / 8), BLOCK, 0, s>>>(p);
-  else softmaxGradRowKernel<BLOCK><<<static_cast<unsigned>(p.outer), BLOCK, 0, s>>>(p);
+cudaError_t launchSoftmaxGrad(const SoftmaxGradParams &p, cudaStream_t s) {
+  if (p.rows == 0) return cudaSuccess;
+  const unsigned warps = static_cast<unsigned>((p.rows + BLOCK / 32 - 1) / (BLOCK / 32));
+  if (p.size <= 32 * 4) softmaxGradWarpKernel<4><<<warps, BLOCK, 0, s>>>(p);
+  else if (p.size <= 32 * 16) softmaxGradWarpKernel<16><<<warps, BLOCK, 0, s>>>(p);
+  else if (p.size <= 32 * 32) softmaxGradWarpKernel<32><<<warps, BLOCK, 0, s>>>(p);
+  else softmaxGradBlockKernel<<<static_cast<unsigned>(p.rows), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 

@@ -76,6 +76,16 @@ struct WinogradParams {  // one transform of a Winograd F(M×M, 3×3) convolutio
   int64_t flip;  // filter: a transposed convolution's [c, k, 3, 3] kernel, turned 180°
 };
 
+struct SoftmaxGradParams {  // dS = P ⊙ (dP − Σ P ⊙ dP) along rows, in place of dP
+  const float *probs;
+  float *grad;
+  int64_t rows, size;
+  // When set, each row's dP adds share / heads first: the maps' gradient [nb, rowsPerHead, size]
+  // (batch element b at b·shareBatchStride) that every head of row (b, h, r) reads alike.
+  const float *share;
+  int64_t heads, rowsPerHead, shareBatchStride;
+};
+
 struct HeadMeanParams {  // softmax of [nb, heads, rows, size] rows in place, their mean over heads into [nb, rows, size]
   float *probs;
   float *maps;
@@ -105,7 +115,7 @@ cudaError_t launchCompiledElementwise(const EwParams &p, cudaKernel_t kernel, cu
 cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s);
 cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s);
 /** Rows of [outer, size]: `in` the probabilities P, `out` their gradient dP, replaced by P ⊙ (dP − Σ P ⊙ dP). */
-cudaError_t launchSoftmaxGrad(const AxisParams &p, cudaStream_t s);
+cudaError_t launchSoftmaxGrad(const SoftmaxGradParams &p, cudaStream_t s);
 /** Rows of up to SOFTMAX_HEAD_MEAN_MAX values. */
 cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s);
 constexpr int64_t SOFTMAX_HEAD_MEAN_MAX = 1024;

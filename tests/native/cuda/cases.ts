@@ -429,19 +429,16 @@ Object.assign(builders, <Record<string, Builder>>{
       },
     ]),
   ),
-  'gradient: attention maps and output (autodiff)': (k) => {
-    const x = k.x([2, 6, 8]);
-    const ctx = k.x([1, 5, 8]);
-    const heads = (t: Tensor) => o.transpose(o.reshape(t, [t.shape[0]!, t.shape[1]!, 2, 4]), [0, 2, 1, 3]);
-    const q = heads(o.linear(x, k.x([8, 8])));
-    const kk = heads(o.linear(ctx, k.x([8, 8])));
-    const v = heads(o.linear(ctx, k.x([8, 8])));
-    const out = o.attention(q, kk, v, 0.5);
-    const maps = o.attentionHeadMean(q, kk, 0.5);
-    const loss = o.add(o.mean(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, k.x([2, 6, 5])), [0, 1, 2]));
-    const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
-    return { outputs: [loss, gx!, gctx!] };
-  },
+  'gradient: attention maps and output (autodiff)': (k) => mapsAndOutput(k, 1),
+  // Keys per batch element: a chunk holds both elements, or bands of rows, whose dP each gains its own rows' share of the maps' gradient.
+  'gradient: attention maps and output, keys per batch element': (k) => mapsAndOutput(k, 2),
+  // The softmax gradient's row lengths: a warp's registers up to 1,024 keys, a block beyond.
+  'gradient: attention maps and output, 600 keys': (k) => mapsAndOutput(k, 1, 600),
+  'gradient: attention maps and output, 1,100 keys': (k) => mapsAndOutput(k, 1, 1100),
+  'gradient: attention maps and output, in row bands (scratch limit)': (k) => ({
+    ...mapsAndOutput(k, 2),
+    scratchLimitBytes: 2 * 2 * 5 * 4 * 2,
+  }),
   'gradient: attention with heads split from tokens and merged back (in place)': (k) => headsInPlace(k),
   'gradient: heads in place, in row bands (scratch limit)': (k) => ({ ...headsInPlace(k), scratchLimitBytes: 176 }),
   // A controlled layer whose output feeds nothing: dq and dk come from the maps' gradient alone.
@@ -498,6 +495,21 @@ Object.assign(builders, <Record<string, Builder>>{
  * build them: heads split from a linear layer's tokens and the result's merged back, transposes
  * the planner leaves to the attention lowerings' strides (cuda/headLayouts.ts), gradients too.
  */
+/** A controlled layer's output and maps both feeding the loss: dP is g·vᵀ plus the maps' share. */
+function mapsAndOutput(k: CaseKit, contextBatch: number, keys = 5) {
+  const x = k.x([2, 6, 8]);
+  const ctx = k.x([contextBatch, keys, 8]);
+  const heads = (t: Tensor) => o.transpose(o.reshape(t, [t.shape[0]!, t.shape[1]!, 2, 4]), [0, 2, 1, 3]);
+  const q = heads(o.linear(x, k.x([8, 8])));
+  const kk = heads(o.linear(ctx, k.x([8, 8])));
+  const v = heads(o.linear(ctx, k.x([8, 8])));
+  const out = o.attention(q, kk, v, 0.5);
+  const maps = o.attentionHeadMean(q, kk, 0.5);
+  const loss = o.add(o.mean(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, k.x([2, 6, keys])), [0, 1, 2]));
+  const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
+  return { outputs: [loss, gx!, gctx!] };
+}
+
 function headsInPlace(k: CaseKit): { outputs: Tensor[] } {
   const [heads, width] = [2, 6];
   const split = (t: Tensor) =>

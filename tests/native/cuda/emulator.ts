@@ -284,16 +284,20 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.SoftmaxGrad: {
         const probs = loc();
         const grad = loc();
-        const [outer, size, inner] = list(3) as [number, number, number];
-        if (inner !== 1) throw new Error('softmax gradient runs along rows only');
-        for (let o = 0; o < outer; o++) {
+        const [rows, size, shared] = list(3) as [number, number, number];
+        const share = shared ? { at: loc(), heads: num(), rowsPerHead: num(), batchStride: num() } : null;
+        for (let o = 0; o < rows; o++) {
+          const shareRow = share
+            ? Math.floor(o / (share.heads * share.rowsPerHead)) * share.batchStride + (o % share.rowsPerHead) * size
+            : 0;
+          const dP = (k: number) =>
+            share
+              ? f32(f32At(grad, o * size + k) + f32(f32At(share.at, shareRow + k) / share.heads))
+              : f32At(grad, o * size + k);
           let dot = 0;
-          for (let k = 0; k < size; k++) dot += f32At(probs, o * size + k) * f32At(grad, o * size + k);
+          for (let k = 0; k < size; k++) dot += f32At(probs, o * size + k) * dP(k);
           const d = f32(dot);
-          for (let k = 0; k < size; k++) {
-            const i = o * size + k;
-            setF32(grad, i, f32(f32At(probs, i) * f32(f32At(grad, i) - d)));
-          }
+          for (let k = 0; k < size; k++) setF32(grad, o * size + k, f32(f32At(probs, o * size + k) * f32(dP(k) - d)));
         }
         break;
       }

@@ -341,6 +341,8 @@ describe('CUDA plan structure', () => {
     // recompute the probabilities in a group of their own.
     expect(backward).toHaveLength(1);
     expect(plan.kinds.filter((k, i) => k === 'softmax' && plan.steps[i] === backward[0])).toHaveLength(2);
+    // The maps' share of dP is added by the softmax gradient as it reads dP: no kernel writes it first.
+    expect(plan.kinds.filter((k, i) => k === 'elementwise' && plan.steps[i] === backward[0])).toHaveLength(0);
   });
 
   it('leaves out of a group a sibling whose inputs are not ready at the first one’s step', () => {
