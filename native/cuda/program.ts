@@ -5,7 +5,7 @@
 
 import type { Tensor } from '../graph/ir.js';
 
-export const FORMAT_VERSION = 4;
+export const FORMAT_VERSION = 5;
 
 /** Maximum tensor rank a kernel parameter block holds (src/kernels.h, MAX_RANK). */
 export const MAX_RANK = 8;
@@ -398,15 +398,21 @@ export class ProgramWriter {
   }
 
   /**
-   * Softmax of every row of `probs` ([nb, heads, rows, size]) in place, and the rows' mean over
-   * the heads into `maps` ([nb, rows, size]), summed in double in head order.
+   * Softmax of every row of `probs` ([nb, heads, rows, size]), and the rows' mean over the heads
+   * into `maps` ([nb, rows, size]), summed in double in head order. With `keepProbs` the
+   * probabilities replace the scores; without, `probs` is left holding nothing of use.
    */
-  softmaxHeadMean(probs: DeviceLoc, maps: DeviceLoc, nb: number, heads: number, rows: number, size: number): void {
+  softmaxHeadMean(
+    probs: DeviceLoc,
+    maps: DeviceLoc,
+    dims: { nb: number; heads: number; rows: number; size: number },
+    keepProbs: boolean,
+  ): void {
     this.count++;
     this.nums.push(Opcode.SoftmaxHeadMean);
     this.loc(probs);
     this.loc(maps);
-    this.nums.push(nb, heads, rows, size, 1 / heads);
+    this.nums.push(dims.nb, dims.heads, dims.rows, dims.size, 1 / dims.heads, keepProbs ? 1 : 0);
   }
 
   get instructionCount(): number {

@@ -41,10 +41,10 @@ function batchedTheta(theta: Tensor, what: string): Tensor {
 }
 
 /**
- * `F.affine_grid(theta, [N, C, H, W], align_corners=False)`: [N, H, W, 2] sampling
- * positions (x, y) in normalised coordinates.
+ * The sampling positions of `F.affine_grid(theta, [N, C, H, W], align_corners=False)`, x and y
+ * apart: each [N, H, W] in normalised coordinates.
  */
-export function affineGrid(theta: Tensor, h: number, w: number): Tensor {
+export function affineCoordinates(theta: Tensor, h: number, w: number): [Tensor, Tensor] {
   const t = batchedTheta(theta, 'affineGrid');
   const n = t.shape[0]!;
   const g = t.graph;
@@ -53,8 +53,17 @@ export function affineGrid(theta: Tensor, h: number, w: number): Tensor {
   const at = (r: number, c: number) => reshape(slice(slice(t, 1, r, r + 1), 2, c, c + 1), [n, 1, 1]);
   // x·θ[r,0] + y·θ[r,1] + θ[r,2] elementwise, in the order of the reference's [x, y, 1]·θᵀ, rather
   // than as a matmul: a backend computing matmuls in TF32 must not round sampling coordinates.
-  const coordinate = (r: number) => reshape(add(add(mul(xs, at(r, 0)), mul(ys, at(r, 1))), at(r, 2)), [n, h, w, 1]);
-  return concat([coordinate(0), coordinate(1)], 3);
+  const coordinate = (r: number) => add(add(mul(xs, at(r, 0)), mul(ys, at(r, 1))), at(r, 2));
+  return [coordinate(0), coordinate(1)];
+}
+
+/** `F.affine_grid(theta, [N, C, H, W], align_corners=False)`: [N, H, W, 2] sampling positions (x, y). */
+export function affineGrid(theta: Tensor, h: number, w: number): Tensor {
+  const [n] = batchedTheta(theta, 'affineGrid').shape as [number];
+  return concat(
+    affineCoordinates(theta, h, w).map((c) => reshape(c, [n, h, w, 1])),
+    3,
+  );
 }
 
 /** 1 where the integer-valued coordinate lies inside 0..size−1, else 0. */
@@ -63,29 +72,42 @@ const insideMask = (c: Tensor, size: number) =>
 
 const clampIndex = (c: Tensor, size: number) => maximum(minimum(c, size - 1), 0);
 
+function imageShape(x: Tensor): [number, number, number, number] {
+  if (x.shape.length !== 4)
+    throw new GraphError(`gridSampleBilinear: image must be [N,C,H,W], got ${shapeStr(x.shape)}`);
+  return x.shape as [number, number, number, number];
+}
+
 /**
  * `F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)`.
  * x: [N, C, H, W]; grid: [N or 1, Hout, Wout, 2] holding (x, y) in [-1, 1].
  */
 export function gridSampleBilinear(x: Tensor, grid: Tensor): Tensor {
-  if (x.shape.length !== 4)
-    throw new GraphError(`gridSampleBilinear: image must be [N,C,H,W], got ${shapeStr(x.shape)}`);
-  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const [n] = imageShape(x);
   const gs = grid.shape;
   if (gs.length !== 4 || gs[3] !== 2 || (gs[0] !== n && gs[0] !== 1)) {
     throw new GraphError(`gridSampleBilinear: grid must be [${n} or 1, Hout, Wout, 2], got ${shapeStr(gs)}`);
   }
   const [gn, ho, wo] = gs as [number, number, number, number];
+  const component = (axis: number) => reshape(slice(grid, 3, axis, axis + 1), [gn, ho, wo]);
+  return sampleBilinear(x, component(0), component(1));
+}
+
+/**
+ * grid_sample's bilinear sampling with its positions' x and y apart, each [N or 1, Hout, Wout]
+ * (a warp's sampling grid is never put together only to be taken apart again).
+ */
+function sampleBilinear(x: Tensor, gx: Tensor, gy: Tensor): Tensor {
+  const [n, c, h, w] = imageShape(x);
+  const [gn, ho, wo] = gx.shape as [number, number, number];
   // Pixel indices are formed in float32 (IR arithmetic is float): exact only below 2^24.
   if (h * w > 2 ** 24)
     throw new GraphError(`gridSampleBilinear: ${h}×${w} image has more pixels than float32 indexes exactly (2^24)`);
   const p = ho * wo;
-  const flatGrid = reshape(grid, [gn, 1, p, 2]);
   // Pixel coordinates: ((g + 1) · size − 1) / 2, half-pixel centres.
-  const unnormalise = (axis: number, size: number) =>
-    div(sub(mul(add(reshape(slice(flatGrid, 3, axis, axis + 1), [gn, 1, p]), 1), size), 1), 2);
-  const ix = unnormalise(0, w);
-  const iy = unnormalise(1, h);
+  const unnormalise = (g: Tensor, size: number) => div(sub(mul(add(reshape(g, [gn, 1, p]), 1), size), 1), 2);
+  const ix = unnormalise(gx, w);
+  const iy = unnormalise(gy, h);
   const x0 = floor(ix);
   const y0 = floor(iy);
   const x1 = add(x0, 1);
@@ -113,7 +135,11 @@ export function gridSampleBilinear(x: Tensor, grid: Tensor): Tensor {
 /** x sampled at θ·(output position): the reference's `RandomAffineWithInverse.__call__`. */
 export function warp(x: Tensor, theta: Tensor): Tensor {
   if (x.shape.length !== 4) throw new GraphError(`warp: image must be [N,C,H,W], got ${shapeStr(x.shape)}`);
-  return gridSampleBilinear(x, affineGrid(theta, x.shape[2]!, x.shape[3]!));
+  const [gx, gy] = affineCoordinates(theta, x.shape[2]!, x.shape[3]!);
+  if (gx.shape[0] !== x.shape[0] && gx.shape[0] !== 1) {
+    throw new GraphError(`warp: ${gx.shape[0]} affine matrices for ${x.shape[0]} images`);
+  }
+  return sampleBilinear(x, gx, gy);
 }
 
 /**

@@ -34,7 +34,6 @@ export const modelParams = (g: Graph, model: SdxlComponents): ModelParams => ({
 export interface MapEvaluation {
   latents: Tensor;
   maps: Tensor;
-  layerMaps: Tensor[];
   textEmbeds: Tensor;
 }
 

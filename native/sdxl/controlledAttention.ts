@@ -8,7 +8,7 @@ import { attentionScale, splitHeads, type CrossAttentionOverride } from './block
 
 /**
  * Returns the override for one controlled layer. `onMap` receives the head-averaged
- * attention probabilities as maps [B, N, R, R]; the override returns the layer output before `to_out`.
+ * attention probabilities [B, R², N] (pixels × tokens); the override returns the layer output before `to_out`.
  */
 export function controlledCrossAttention(res: number, onMap: (maps: Tensor) => void): CrossAttentionOverride {
   return (p, { hidden, context, heads }, [h, w]) => {
@@ -23,10 +23,12 @@ export function controlledCrossAttention(res: number, onMap: (maps: Tensor) => v
     // Neither op keeps the per-head probabilities [B, heads, R², N] (at R = 128, 20 heads and
     // 500 tokens: 625 MiB per batch element); their gradients recompute them.
     const scale = attentionScale(q);
-    const headMean = op.attentionHeadMean(q, k, scale); // [B, R², N]
-    const [b, , n] = headMean.shape as [number, number, number];
-    onMap(op.reshape(op.transpose(headMean, [0, 2, 1]), [b, n, res, res]));
-    const out = op.reshape(op.transpose(op.attention(q, k, v, scale), [0, 2, 1, 3]), [b, res * res, hidden.shape[2]!]);
+    onMap(op.attentionHeadMean(q, k, scale));
+    const out = op.reshape(op.transpose(op.attention(q, k, v, scale), [0, 2, 1, 3]), [
+      q.shape[0]!,
+      res * res,
+      hidden.shape[2]!,
+    ]);
     return resizeTokens(out, res, res, h, w, 'bicubic');
   };
 }

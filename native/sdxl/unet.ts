@@ -31,8 +31,6 @@ export interface UnetMapInputs {
 export interface UnetMaps {
   /** Mean over layers and heads of the controlled layers' attention: [B, N, R, R]. */
   maps: Tensor;
-  /** The head-averaged map of each controlled layer, [B, N, R, R]. */
-  layerMaps: Tensor[];
   /** The pooled stand-in passed as `text_embeds` [1, pooledDim]. */
   textEmbeds: Tensor;
 }
@@ -122,7 +120,7 @@ function buildUnetMaps(p: Params, arch: UNetConfig, inputs: UnetMapInputs, setti
   const latentSize = sample.shape[2]!;
   const sites = controlledSites(arch, latentSize, settings);
   const last = sites[sites.length - 1]!;
-  const layerMaps = new Map<string, Tensor>();
+  const headMeans = new Map<string, Tensor>();
   const key = (s: LayerSite) => `${s.upBlock}.${s.attention}.${s.block}`;
   const controlled = new Set(sites.map(key));
 
@@ -176,7 +174,7 @@ function buildUnetMaps(p: Params, arch: UNetConfig, inputs: UnetMapInputs, setti
         crossAttention: (b) => {
           const site = { upBlock: u, attention: r, block: b };
           if (!controlled.has(key(site))) return undefined;
-          return controlledCrossAttention(settings.upsampleRes, (m) => layerMaps.set(key(site), m));
+          return controlledCrossAttention(settings.upsampleRes, (m) => headMeans.set(key(site), m));
         },
         stopAfterBlock: isLast ? last.block : undefined,
       });
@@ -187,7 +185,11 @@ function buildUnetMaps(p: Params, arch: UNetConfig, inputs: UnetMapInputs, setti
     if (u < levels - 1) x = upsample(bp.at('upsamplers.0'), x);
   }
 
-  const maps = sites.map((s) => layerMaps.get(key(s))!);
+  // The layers' maps are averaged as the attention leaves them, [B, R², N], and laid out as
+  // [B, N, R, R] once: one transpose, and one for its gradient, rather than one per layer.
+  const maps = sites.map((s) => headMeans.get(key(s))!);
   const total = maps.slice(1).reduce((acc, m) => op.add(acc, m), maps[0]!);
-  return { maps: op.mul(total, 1 / maps.length), layerMaps: maps, textEmbeds };
+  const [b, , n] = total.shape as [number, number, number];
+  const res = settings.upsampleRes;
+  return { maps: op.reshape(op.transpose(op.mul(total, 1 / maps.length), [0, 2, 1]), [b, n, res, res]), textEmbeds };
 }

@@ -143,15 +143,20 @@ function pushRowsByKeys(
   });
 }
 
-/** The chunk's probabilities softmax(q kᵀ·scale) into `probs` ([pairs, rows, N]), and with `maps`, their mean over heads there. */
-function pushProbs(l: Lowered, c: Chunk, q: Heads, k: Heads, probs: Place, maps?: Place): void {
+/**
+ * The chunk's probabilities softmax(q kᵀ·scale) into `probs` ([pairs, rows, N]), and with `maps`,
+ * their mean over heads there. Without `keepProbs` (the maps are all a layer's probabilities
+ * give), the fused kernel does not write them back.
+ */
+function pushProbs(l: Lowered, c: Chunk, q: Heads, k: Heads, probs: Place, maps?: Place, keepProbs = true): void {
   const { x } = l;
   pushRowsByKeys(l, c, q, k, x.d, probs, { alpha: l.scale });
   if (maps && x.n <= SOFTMAX_HEAD_MEAN_MAX) {
     // The maps' rows start at the chunk's first (batch element, row); a chunk of several batch
     // elements holds all their rows, so its maps are contiguous.
     const dst = chunkMaps(x, c, maps);
-    l.p.push(l.t, 'softmax head mean', (w, at) => w.softmaxHeadMean(at(probs), at(dst), c.nb, x.heads, c.rows, x.n));
+    const dims = { nb: c.nb, heads: x.heads, rows: c.rows, size: x.n };
+    l.p.push(l.t, 'softmax head mean', (w, at) => w.softmaxHeadMean(at(probs), at(dst), dims, keepProbs));
     return;
   }
   const rows = c.nb * x.heads * c.rows;
@@ -343,7 +348,7 @@ export function attentionGroup(members: readonly Tensor[], s: number, p: PlanCon
   const probs = p.newSlot(most * 4, s);
   const grad = scores ? p.newSlot(most * 4, s) : undefined;
   for (const c of chunks) {
-    pushProbs(l, c, q, k, probs, maps && results.get(maps)!.place);
+    pushProbs(l, c, q, k, probs, maps && results.get(maps)!.place, out !== undefined || dv !== undefined || scores);
     if (out) {
       pairGemm(l, c, {
         a: { place: probs, trans: false, ld: x.n, at: scratchOf(x, c) },

@@ -11,7 +11,7 @@ namespace skp {
 
 namespace {
 
-constexpr int FORMAT_VERSION = 4;
+constexpr int FORMAT_VERSION = 5;
 constexpr size_t CUBLAS_WORKSPACE = size_t{32} << 20;  // Hopper's recommended size; fixed so runs can be graph-captured
 
 enum Opcode {
@@ -443,6 +443,7 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.rows = r.i64();
         p.size = r.i64();
         p.scale = static_cast<float>(r.f64());
+        p.keepProbs = r.i32();
         if (p.size > SOFTMAX_HEAD_MEAN_MAX) r.fail("softmax head mean: rows of at most 1024 values");
         break;
       }

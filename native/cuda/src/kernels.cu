@@ -247,7 +247,7 @@ __global__ void __launch_bounds__(BLOCK) softmaxColKernel(const __grid_constant_
 // An attention chunk's softmax and its head-mean together: one warp per (batch element, query
 // row) walks the heads in order, each head's row as softmaxRowKernel<32> computes it (same
 // order, same bits), and sums the probabilities in double as reduceColKernel does over the heads.
-// The probabilities are read once, not again by a reduction.
+// The probabilities are read once, not again by a reduction, and written back only when kept.
 template <int PER>
 __global__ void __launch_bounds__(BLOCK) softmaxHeadMeanKernel(const __grid_constant__ HeadMeanParams p) {
   const int lane = threadIdx.x % 32;
@@ -274,7 +274,7 @@ __global__ void __launch_bounds__(BLOCK) softmaxHeadMeanKernel(const __grid_cons
       const int64_t k = lane + 32 * j;
       if (k >= p.size) continue;
       const float prob = expf(v[j] - m) / s;
-      x[k] = prob;
+      if (p.keepProbs) x[k] = prob;
       acc[j] += prob;
     }
   }

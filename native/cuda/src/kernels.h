@@ -91,6 +91,7 @@ struct HeadMeanParams {  // softmax of [nb, heads, rows, size] rows in place, th
   float *maps;
   int64_t nb, heads, rows, size;
   float scale;  // 1 / heads
+  int32_t keepProbs;  // whether the probabilities replace the scores (read after), or are dropped
 };
 
 struct WidenParams {

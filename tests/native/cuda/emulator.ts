@@ -261,7 +261,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.SoftmaxHeadMean: {
         const probs = loc();
         const maps = loc();
-        const [nb, heads, rows, size, scale] = list(5) as [number, number, number, number, number];
+        const [nb, heads, rows, size, scale, keepProbs] = list(6) as [number, number, number, number, number, number];
         const scale32 = f32(scale);
         for (let b = 0; b < nb; b++)
           for (let r = 0; r < rows; r++) {
@@ -279,6 +279,8 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
             }
             for (let k = 0; k < size; k++) setF32(maps, (b * rows + r) * size + k, acc[k]! * scale32);
           }
+        // Probabilities not kept: poisoned, so that a program reading them shows NaN.
+        if (!keepProbs) for (let i = 0; i < nb * heads * rows * size; i++) setF32(probs, i, NaN);
         break;
       }
       case Opcode.SoftmaxGrad: {
