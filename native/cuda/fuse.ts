@@ -17,6 +17,9 @@ const fusedOf = (op: OpName): Fused | null => {
 
 export const isElementwise = (t: Tensor): boolean => fusedOps.has(t.spec.op);
 
+/** A fill of zeros. */
+export const isZeroFill = (t: Tensor): boolean => t.spec.op === 'fill' && t.spec.value === 0;
+
 /** Fills and float scalar constants: folded into readers as immediates, never worth a load. */
 export const isImmediate = (t: Tensor): boolean =>
   t.spec.op === 'fill' || (t.spec.op === 'constant' && t.dtype === 'float32' && numel(t.shape) === 1);

@@ -4,11 +4,11 @@
 // here; each node's instructions come from its op's lowering (lower/). Pure TypeScript: it
 // runs and is tested without a GPU; only `encode` output reaches the device.
 import type { Tensor } from '../graph/ir.js';
-import { GraphError, numel, topoOrder } from '../graph/ir.js';
+import { GraphError, numel, sameShape, topoOrder } from '../graph/ir.js';
 import { foldAttentionGrads } from './attentionFold.js';
 import { attentionGroups, inputsBeforeSiblings } from './attentionGroups.js';
 import { rewriteGraph, type Rewrite } from './rewrite.js';
-import { isElementwise, isImmediate, planFusion } from './fuse.js';
+import { isElementwise, isImmediate, isZeroFill, planFusion } from './fuse.js';
 import { headLayouts, sharesInput } from './headLayouts.js';
 import { elemBytes } from './layout.js';
 import { attentionGroup } from './lower/attention.js';
@@ -86,8 +86,6 @@ const foldTransposes: Rewrite = (t, [x]) => {
   return isLastTwoSwap(perm) ? { ...t, spec: { op: 'transpose', perm }, inputs: [x.inputs[0]!] } : null;
 };
 
-const isZeroFill = (t: Tensor): boolean => t.spec.op === 'fill' && t.spec.value === 0;
-
 /**
  * Folds the sum of two concats cut alike, where at each part one side is zeros, into one concat:
  * autodiff's gradient of a tensor sliced in two (GEGLU's halves) is the sum of each half's
@@ -96,7 +94,7 @@ const isZeroFill = (t: Tensor): boolean => t.spec.op === 'fill' && t.spec.value 
 const foldPaddedSum: Rewrite = (t, [a, b]) => {
   if (t.spec.op !== 'add' || a?.spec.op !== 'concat' || b?.spec.op !== 'concat') return null;
   const axis = a.spec.axis;
-  const same = (x: Tensor, y: Tensor) => x.shape.length === y.shape.length && x.shape.every((d, i) => d === y.shape[i]);
+  const same = (x: Tensor, y: Tensor) => sameShape(x.shape, y.shape);
   if (b.spec.axis !== axis || a.inputs.length !== b.inputs.length || !same(a, t) || !same(b, t)) return null;
   const parts: Tensor[] = [];
   for (let i = 0; i < a.inputs.length; i++) {

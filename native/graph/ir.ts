@@ -79,6 +79,8 @@ export const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 
 export const shapeStr = (s: Shape): string => `[${s.join(',')}]`;
 
+export const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
 /** Numpy broadcasting of two shapes, or null when they do not broadcast. */
 export function broadcastShapes(a: Shape, b: Shape): number[] | null {
   const n = Math.max(a.length, b.length);

@@ -1,7 +1,7 @@
 // Builder functions over the IR primitives. Composite layers (norms, activations,
 // attention) are built from primitives so the autodiff table stays small.
 import type { Shape, Tensor, UnaryOp, BinaryOp, ReduceOp, DType } from './ir.js';
-import { GraphError, numel } from './ir.js';
+import { GraphError, numel, sameShape } from './ir.js';
 
 type Operand = Tensor | number;
 
@@ -122,10 +122,6 @@ export const gatherElements = (x: Tensor, indices: Tensor, axis: number) =>
   x.graph.add({ op: 'gatherElements', axis }, [x, indices]);
 export const scatterAddElements = (base: Tensor, indices: Tensor, updates: Tensor, axis: number) =>
   base.graph.add({ op: 'scatterAddElements', axis }, [base, indices, updates]);
-
-function sameShape(a: Shape, b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
 
 /** Sums `g` down to `shape`, undoing numpy broadcasting (the adjoint of broadcasting). */
 export function sumTo(g: Tensor, shape: Shape): Tensor {

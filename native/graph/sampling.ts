@@ -72,9 +72,9 @@ const insideMask = (c: Tensor, size: number) =>
 
 const clampIndex = (c: Tensor, size: number) => maximum(minimum(c, size - 1), 0);
 
-function imageShape(x: Tensor): [number, number, number, number] {
-  if (x.shape.length !== 4)
-    throw new GraphError(`gridSampleBilinear: image must be [N,C,H,W], got ${shapeStr(x.shape)}`);
+/** x's [N, C, H, W], checked for `what` (the entry point the caller used). */
+function imageShape(x: Tensor, what: string): [number, number, number, number] {
+  if (x.shape.length !== 4) throw new GraphError(`${what}: image must be [N,C,H,W], got ${shapeStr(x.shape)}`);
   return x.shape as [number, number, number, number];
 }
 
@@ -83,7 +83,7 @@ function imageShape(x: Tensor): [number, number, number, number] {
  * x: [N, C, H, W]; grid: [N or 1, Hout, Wout, 2] holding (x, y) in [-1, 1].
  */
 export function gridSampleBilinear(x: Tensor, grid: Tensor): Tensor {
-  const [n] = imageShape(x);
+  const [n] = imageShape(x, 'gridSampleBilinear');
   const gs = grid.shape;
   if (gs.length !== 4 || gs[3] !== 2 || (gs[0] !== n && gs[0] !== 1)) {
     throw new GraphError(`gridSampleBilinear: grid must be [${n} or 1, Hout, Wout, 2], got ${shapeStr(gs)}`);
@@ -98,7 +98,7 @@ export function gridSampleBilinear(x: Tensor, grid: Tensor): Tensor {
  * (a warp's sampling grid is never put together only to be taken apart again).
  */
 function sampleBilinear(x: Tensor, gx: Tensor, gy: Tensor): Tensor {
-  const [n, c, h, w] = imageShape(x);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
   const [gn, ho, wo] = gx.shape as [number, number, number];
   // Pixel indices are formed in float32 (IR arithmetic is float): exact only below 2^24.
   if (h * w > 2 ** 24)
@@ -134,11 +134,10 @@ function sampleBilinear(x: Tensor, gx: Tensor, gy: Tensor): Tensor {
 
 /** x sampled at θ·(output position): the reference's `RandomAffineWithInverse.__call__`. */
 export function warp(x: Tensor, theta: Tensor): Tensor {
-  if (x.shape.length !== 4) throw new GraphError(`warp: image must be [N,C,H,W], got ${shapeStr(x.shape)}`);
-  const [gx, gy] = affineCoordinates(theta, x.shape[2]!, x.shape[3]!);
-  if (gx.shape[0] !== x.shape[0] && gx.shape[0] !== 1) {
-    throw new GraphError(`warp: ${gx.shape[0]} affine matrices for ${x.shape[0]} images`);
-  }
+  const [n, , h, w] = imageShape(x, 'warp');
+  const [gx, gy] = affineCoordinates(theta, h, w);
+  if (gx.shape[0] !== n && gx.shape[0] !== 1)
+    throw new GraphError(`warp: ${gx.shape[0]} affine matrices for ${n} images`);
   return sampleBilinear(x, gx, gy);
 }
 

@@ -596,7 +596,7 @@ export class KeypointFinder {
 
   /** Keypoints of one image; `imageKey` seeds its draws so a re-run gives the same points. */
   async find(image: Float32Array, imageKey: number, signal?: AbortSignal): Promise<ImageKeypoints> {
-    return this.keypointsOf(await this.sums(image, imageKey, signal));
+    return (await this.sums(image, imageKey, signal)).result();
   }
 
   /** Makes the draws of image `imageKey` now, for its `sums` to come (findEach: while the device works). */
@@ -625,11 +625,6 @@ export class KeypointFinder {
       average.update(outputs);
     }
     return average;
-  }
-
-  /** The host's part of `find`: the averaged maps and each one's peak. */
-  keypointsOf(average: AugmentedAverage): ImageKeypoints {
-    return average.result();
   }
 
   release(): Promise<void> {
@@ -680,7 +675,7 @@ export async function findEach<T>(
       (started) => ({ started }),
       (error: unknown) => ({ error }),
     );
-    await io.found(items[current.i]!, finder.keypointsOf(sums));
+    await io.found(items[current.i]!, sums.result());
     if ('error' in next) throw next.error;
     current = next.started;
   }

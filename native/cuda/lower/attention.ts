@@ -195,14 +195,15 @@ function pushKernel(
 function pushScoresGrad(l: Lowered, c: Chunk, probs: Place, grad: Place, mapsGrad?: Place): void {
   const { x } = l;
   const rows = c.nb * x.heads * c.rows;
-  const share = mapsGrad && {
-    place: chunkMaps(x, c, mapsGrad),
-    heads: x.heads,
-    rowsPerHead: c.rows,
-    batchStride: x.l * x.n,
-  };
+  const share = mapsGrad && chunkMaps(x, c, mapsGrad);
   l.p.push(l.t, 'softmaxGrad', (w, at) =>
-    w.softmaxGrad(at(probs), at(grad), rows, x.n, share && { ...share, loc: at(share.place) }),
+    w.softmaxGrad(
+      at(probs),
+      at(grad),
+      rows,
+      x.n,
+      share && { loc: at(share), heads: x.heads, rowsPerHead: c.rows, batchStride: x.l * x.n },
+    ),
   );
 }
 

@@ -4,6 +4,7 @@
 import type { Tensor } from '../../graph/ir.js';
 import { numel } from '../../graph/ir.js';
 import type { Spec } from '../../graph/opset.js';
+import { isZeroFill } from '../fuse.js';
 import { Opcode } from '../program.js';
 import type { Lowering, MatrixRef, Place, PlanContext } from './context.js';
 import { shift } from './context.js';
@@ -37,8 +38,7 @@ export const im2colApplies = (kh: number, kw: number, stride: number): boolean =
 export function zeroPadded(t: Tensor): Tensor | null {
   if (t.spec.op !== 'concat' || t.shape.length !== 4 || t.inputs.length !== 2) return null;
   const [x, zeros] = t.inputs as [Tensor, Tensor];
-  const isZeros = zeros.spec.op === 'fill' && zeros.spec.value === 0;
-  return (t.spec.axis === 2 || t.spec.axis === 3) && isZeros ? x : null;
+  return (t.spec.axis === 2 || t.spec.axis === 3) && isZeroFill(zeros) ? x : null;
 }
 
 export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {

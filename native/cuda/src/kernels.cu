@@ -19,6 +19,9 @@ int gridFor(int64_t n, int perBlock = BLOCK) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(blocks, 1 << 16)));
 }
 
+// Blocks for kernels with a warp per row: every row gets its warp (no grid-stride loop, no cap).
+unsigned warpRowsGrid(int64_t rows) { return static_cast<unsigned>((rows + BLOCK / 32 - 1) / (BLOCK / 32)); }
+
 __device__ inline void recordFault(DeviceFault *fault, int32_t code, int32_t step, int64_t value) {
   if (atomicCAS(&fault->code, 0, code) == 0) {
     fault->step = step;
@@ -732,7 +735,7 @@ cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s) {
   if (rowMode) {
     // Short rows: a warp per output; long rows: the whole block.
     if (p.chunk <= 1024) {
-      const dim3 grid(static_cast<unsigned>((p.nOut + BLOCK / 32 - 1) / (BLOCK / 32)), p.splits);
+      const dim3 grid(warpRowsGrid(p.nOut), p.splits);
       reduceRowKernel<32><<<grid, BLOCK, 0, s>>>(p);
     } else {
       reduceRowKernel<BLOCK><<<dim3(static_cast<unsigned>(p.nOut), p.splits), BLOCK, 0, s>>>(p);
@@ -746,7 +749,7 @@ cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s) {
 cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s) {
   if (p.outer * p.inner == 0) return cudaSuccess;
   if (p.inner == 1) {
-    if (p.size <= 1024) softmaxRowKernel<32><<<static_cast<unsigned>((p.outer + 7) / 8), BLOCK, 0, s>>>(p);
+    if (p.size <= 1024) softmaxRowKernel<32><<<warpRowsGrid(p.outer), BLOCK, 0, s>>>(p);
     else softmaxRowKernel<BLOCK><<<static_cast<unsigned>(p.outer), BLOCK, 0, s>>>(p);
   } else {
     softmaxColKernel<<<static_cast<unsigned>((p.outer * p.inner + BLOCK - 1) / BLOCK), BLOCK, 0, s>>>(p);
@@ -756,10 +759,10 @@ cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s) {
 
 cudaError_t launchSoftmaxGrad(const SoftmaxGradParams &p, cudaStream_t s) {
   if (p.rows == 0) return cudaSuccess;
-  const unsigned warps = static_cast<unsigned>((p.rows + BLOCK / 32 - 1) / (BLOCK / 32));
-  if (p.size <= 32 * 4) softmaxGradWarpKernel<4><<<warps, BLOCK, 0, s>>>(p);
-  else if (p.size <= 32 * 16) softmaxGradWarpKernel<16><<<warps, BLOCK, 0, s>>>(p);
-  else if (p.size <= 32 * 32) softmaxGradWarpKernel<32><<<warps, BLOCK, 0, s>>>(p);
+  const unsigned grid = warpRowsGrid(p.rows);
+  if (p.size <= 32 * 4) softmaxGradWarpKernel<4><<<grid, BLOCK, 0, s>>>(p);
+  else if (p.size <= 32 * 16) softmaxGradWarpKernel<16><<<grid, BLOCK, 0, s>>>(p);
+  else if (p.size <= 32 * 32) softmaxGradWarpKernel<32><<<grid, BLOCK, 0, s>>>(p);
   else softmaxGradBlockKernel<<<static_cast<unsigned>(p.rows), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
@@ -835,7 +838,7 @@ cudaError_t launchWinogradOutput(const WinogradParams &p, cudaStream_t s) {
 cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s) {
   const int64_t rows = p.nb * p.rows;
   if (rows == 0 || p.size == 0) return cudaSuccess;
-  const unsigned grid = static_cast<unsigned>((rows + BLOCK / 32 - 1) / (BLOCK / 32));
+  const unsigned grid = warpRowsGrid(rows);
   if (p.size <= 32 * 16) softmaxHeadMeanKernel<16><<<grid, BLOCK, 0, s>>>(p);
   else softmaxHeadMeanKernel<SOFTMAX_HEAD_MEAN_MAX / 32><<<grid, BLOCK, 0, s>>>(p);
   return cudaGetLastError();

@@ -115,7 +115,7 @@ bool ewSmallIndex(const EwParams &p);
 cudaError_t launchCompiledElementwise(const EwParams &p, cudaKernel_t kernel, cudaStream_t s);
 cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s);
 cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s);
-/** Rows of [outer, size]: `in` the probabilities P, `out` their gradient dP, replaced by P ⊙ (dP − Σ P ⊙ dP). */
+/** Rows of [rows, size]: `probs` the probabilities P, `grad` their gradient dP (plus the share, if any), replaced by P ⊙ (dP − Σ P ⊙ dP). */
 cudaError_t launchSoftmaxGrad(const SoftmaxGradParams &p, cudaStream_t s);
 /** Rows of up to SOFTMAX_HEAD_MEAN_MAX values. */
 cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s);
