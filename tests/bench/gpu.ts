@@ -1,6 +1,6 @@
 // The GPU rows of `npm run bench`: the method on SDXL's full architecture on the native CUDA
 // backend, float32 and fast (TF32 UNet), beside the PyTorch reference timed in the same run
-// (when SKP_REFERENCE_DIR names a folder with tests/native/cuda/reference's perf_ref.py, importable with
+// (when SKP_REFERENCE_DIR names a folder with tests/golden/reference's perf_ref.py, importable with
 // the reference and diffusers on PYTHONPATH: tests/native/cuda/gpu-bench.sh sets this up), as ratios.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';

@@ -2,7 +2,7 @@
 # Packs what a GPU machine without Node needs to run `skp` as a user would, into .device-carry/
 # (ignored by git): Node, the runtime node_modules, Debian's redis-server with its libraries, the
 # tsc build, the device-side scripts compiled, and the reference code (StableImageKeypoints v2.5
-# src + diffusers src + the scripts in tests/native/cuda/reference) to make reference cases there.
+# src + diffusers src + the scripts in tests/golden/reference) to make reference cases there.
 # tests/native/cuda/gpu-parity.sh and tests/native/cuda/gpu-workers.sh are the commands to run on that machine.
 #
 #   tests/native/cuda/pack-device-carry.sh <StableImageKeypoints git dir> <diffusers git dir>
@@ -43,7 +43,7 @@ printf '{"extends":"%s/tsconfig.json","compilerOptions":{"noEmit":false,"rootDir
 npx tsc -p "$out/tsconfig.tools.json" || true # emits despite type-only complaints about @types/node paths
 work=$(mktemp -d)
 mkdir -p "$work/reference/ref" "$work/reference/diffusers"
-cp -r tests/native/cuda/reference/. "$work/reference/"
+cp -r tests/golden/reference/. "$work/reference/"
 git --git-dir="$ref_git" archive refs/heads/v2.5 src | tar x -C "$work/reference/ref"
 git --git-dir="$diffusers_git" archive HEAD src/diffusers | tar x -C "$work/reference/diffusers"
 tar cf - -C "$work" reference | xz -T0 -6 > "$out/reference.tar.xz"
