@@ -149,6 +149,8 @@ export interface IterationResult {
 /** Computes the iterations of one optimiser step; one result per plan, in the order given. */
 export interface BatchEvaluator {
   evaluate(plans: IterationPlan[], tokens: Float32Array, signal?: AbortSignal): Promise<IterationResult[]>;
+  /** Starts what iterations on these images need first (decoding, encoding) while the current step runs. */
+  ahead(imageIndexes: readonly number[]): void;
   release(): Promise<void>;
 }
 
@@ -218,6 +220,15 @@ export class IterationRunner {
     return new IterationRunner(graph, encoder, latents, s, feeds);
   }
 
+  /**
+   * Starts encoding `image` unless its latents are kept: the backend runs it after the work it
+   * has already been given (the current step), while the host takes the optimiser step. A
+   * failure surfaces in the iteration that reads the image, which encodes it again.
+   */
+  ahead(image: Float32Array): void {
+    this.latents.of(image).catch(() => undefined);
+  }
+
   /** Iteration `iteration` of the run's schedule (its draws are a function of it) on `image`. */
   async run(image: Float32Array, iteration: number, tokens: Float32Array): Promise<IterationResult> {
     const { feeds } = this;
@@ -252,7 +263,10 @@ export class IterationRunner {
   }
 }
 
-/** Iterations on this backend, one after the other (one evaluation's memory at a time). */
+/**
+ * Iterations on this backend, one after the other (one evaluation's memory at a time). The next
+ * step's images are decoded, and those not yet encoded are encoded, while this step runs.
+ */
 async function localEvaluator(
   model: MethodModel,
   backend: Backend,
@@ -260,15 +274,22 @@ async function localEvaluator(
   s: RunSettings,
 ): Promise<BatchEvaluator> {
   const runner = await IterationRunner.create(model, backend, s);
+  const loads = new LoadsAhead((i) =>
+    images.load(i).then((image) => {
+      runner.ahead(image);
+      return image;
+    }),
+  );
   return {
     async evaluate(plans, tokens, signal) {
       const results: IterationResult[] = [];
       for (const plan of plans) {
         throwIfCancelled(signal);
-        results.push(await runner.run(await images.load(plan.imageIndex), plan.iteration, tokens));
+        results.push(await runner.run(await loads.take(plan.imageIndex), plan.iteration, tokens));
       }
       return results;
     },
+    ahead: (imageIndexes) => loads.ahead(imageIndexes),
     release: () => runner.release(),
   };
 }
@@ -301,10 +322,7 @@ export async function trainTokens(
     optimizer: adam.toBytes(),
   });
 
-  // Here, the next step's images are decoded while this step runs; workers load their own.
-  const ahead = opts.evaluator ? null : new LoadsAhead((i) => images.load(i));
-  const evaluator =
-    opts.evaluator ?? (await localEvaluator(model, backend, { count: images.count, load: (i) => ahead!.take(i) }, s));
+  const evaluator = opts.evaluator ?? (await localEvaluator(model, backend, images, s));
   const plan = { imageCount: images.count, batchSize: s.batchSize, steps: s.steps };
   const plansOf = (step: number) =>
     Array.from({ length: s.batchSize }, (_, b) => planIteration(s.seed, plan, step * s.batchSize + b));
@@ -313,12 +331,12 @@ export async function trainTokens(
   const firstStep = adam.stepCount;
   const imagesOf = (step: number) => (step < s.steps ? plansOf(step).map((p) => p.imageIndex) : []);
   // Asked for in the order the steps read them: each load takes the oldest of its image's.
-  ahead?.ahead(imagesOf(adam.stepCount));
+  evaluator.ahead(imagesOf(adam.stepCount));
   try {
     while (adam.stepCount < s.steps) {
       throwIfCancelled(opts.signal);
       const plans = plansOf(adam.stepCount);
-      ahead?.ahead(imagesOf(adam.stepCount + 1));
+      evaluator.ahead(imagesOf(adam.stepCount + 1));
       const results = await evaluator.evaluate(plans, tokens, opts.signal);
       // Summed in iteration order whoever computed them: float32 addition is not associative.
       let loss = 0;

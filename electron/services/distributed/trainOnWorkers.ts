@@ -85,6 +85,8 @@ export async function workersEvaluator(
       log(`step ${step + 1} workers: ${rates.text()}`);
       return results as IterationResult[];
     },
+    // Each worker reads, decodes and encodes its task's image itself.
+    ahead: () => undefined,
     release: () => queue.unshare(run, 'spec'),
   };
 }

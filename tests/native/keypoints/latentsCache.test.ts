@@ -34,6 +34,29 @@ describe('latents cache', () => {
     await cache.of(image(1));
     expect(encoded).toEqual([1, 5, 7, 1]);
   });
+
+  it('shares an encoding while it runs, and tries again after one that failed', async () => {
+    let calls = 0;
+    let fail = true;
+    let finish: (latents: Float32Array) => void = () => undefined;
+    const cache = new LatentsCache((image) => {
+      calls += 1;
+      if (fail) return Promise.reject(new Error(`encoding ${image[0]} failed`));
+      return new Promise<Float32Array>((resolve) => (finish = resolve));
+    }, 1024);
+    const image = Float32Array.of(3, 4);
+    await expect(cache.of(image)).rejects.toThrow('encoding 3 failed');
+    expect(cache.size).toBe(0);
+    fail = false;
+    // Asked for ahead, then by the iteration: one encoding, and both get its latents.
+    const ahead = cache.of(image);
+    const iteration = cache.of(Float32Array.of(3, 4));
+    expect(calls).toBe(2);
+    finish(Float32Array.of(6));
+    expect(await ahead).toEqual(Float32Array.of(6));
+    expect(await iteration).toBe(await ahead);
+    expect(cache.size).toBe(1);
+  });
 });
 
 describe('training iterations with cached latents', () => {

@@ -9,6 +9,7 @@ import { OrtBackend } from '../../../native/runtime/ort.js';
 import { loadSdxlModel } from '../../../native/sdxl/load.js';
 import { openGoldenCase } from '../../../native/parity/goldenCase.js';
 import { parseRunSettings } from '../../../native/keypoints/settings.js';
+import { planIteration } from '../../../native/keypoints/schedule.js';
 import {
   chooseKeypointIndices,
   findEach,
@@ -47,9 +48,9 @@ const settings = parseRunSettings({
 
 /**
  * The golden images and the real backend, watched: every load in call order, and for each run of
- * the graphs `graph` names, which load its image came from (`<what> on load <call>`).
+ * a graph `what` names, which load its image came from (`<what> on load <call>`).
  */
-function watchImages(graph: (name: string) => boolean, what: string) {
+function watchImages(whatOf: (graphName: string) => string | undefined) {
   const events: string[] = [];
   const loaded: Float32Array[] = [];
   let calls = 0;
@@ -65,7 +66,8 @@ function watchImages(graph: (name: string) => boolean, what: string) {
     info: backend.info,
     async compile(outputs, opts) {
       const compiled = await backend.compile(outputs, opts);
-      if (!graph(opts?.name ?? '')) return compiled;
+      const what = whatOf(opts?.name ?? '');
+      if (!what) return compiled;
       return {
         ...compiled,
         inputNames: compiled.inputNames,
@@ -100,8 +102,10 @@ describe('keypoint method loop', () => {
     expect(Array.from(other.tokens)).not.toEqual(Array.from(full.tokens));
   });
 
-  it("decodes the next step's images while this step runs, each image once", async () => {
-    const { events, watched, watching } = watchImages((name) => name.startsWith('train-step'), 'run');
+  it("decodes and encodes the next step's images while this step runs, each image once", async () => {
+    const { events, watched, watching } = watchImages((name) =>
+      name.startsWith('train-step') ? 'run' : name === 'image-latents' ? 'encode' : undefined,
+    );
     const plain = await trainTokens(model, backend, images, settings);
     const watchedRun = await trainTokens(model, watching, watched, settings, {
       onProgress: (p) => events.push(`step ${p.step}`),
@@ -109,15 +113,28 @@ describe('keypoint method loop', () => {
     expect(Array.from(watchedRun.tokens)).toEqual(Array.from(plain.tokens));
     // Two images a step, each loaded once: the first step's and the second's before the first
     // runs, the third's before the second runs; every run on an image loaded a step before it.
-    expect(events).toEqual([
+    expect(events.filter((e) => !e.startsWith('encode'))).toEqual([
       ...['load 0', 'load 1', 'load 2', 'load 3', 'run on load 0', 'run on load 1', 'step 1'],
       ...['load 4', 'load 5', 'run on load 2', 'run on load 3', 'step 2'],
       ...['run on load 4', 'run on load 5', 'step 3'],
     ]);
+    // Each distinct image is encoded once, as soon as it is loaded: before the step ahead of the
+    // one that reads it has finished, where the device runs it after that step's run.
+    const encodes = events.filter((e) => e.startsWith('encode'));
+    const shape = { imageCount: images.count, batchSize: settings.batchSize, steps: settings.steps };
+    const read = Array.from({ length: 6 }, (_, i) => planIteration(settings.seed, shape, i).imageIndex);
+    expect(encodes).toHaveLength(new Set(read).size);
+    for (const e of encodes) {
+      const load = Number(e.split(' ').pop());
+      const step = Math.floor(load / 2) + 1;
+      const before = step === 1 ? `run on load ${load}` : `step ${step - 1}`;
+      expect(events.indexOf(e)).toBeGreaterThan(events.indexOf(`load ${load}`));
+      expect(events.indexOf(e)).toBeLessThan(events.indexOf(before));
+    }
   });
 
   it("decodes the next vote's image while this vote runs", async () => {
-    const { events, watched, watching } = watchImages((name) => name === 'index-choice', 'vote');
+    const { events, watched, watching } = watchImages((name) => (name === 'index-choice' ? 'vote' : undefined));
     const tokens = initialTokens(settings, model.unet.config.crossAttentionDim);
     const plain = await chooseKeypointIndices(model, backend, images, tokens, settings);
     const watchedChoice = await chooseKeypointIndices(model, watching, watched, tokens, settings);
