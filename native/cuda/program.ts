@@ -189,7 +189,7 @@ export interface WinogradShape {
   ty0: number;
   tr: number;
   /** m: output pixels to a tile's side. */
-  tile: 2 | 4;
+  tile: 2 | 4 | 6;
   /** The filters are a transposed convolution's, read turned by 180°. */
   flip: boolean;
 }
@@ -367,7 +367,7 @@ export class ProgramWriter {
   }
 
   /**
-   * One transform of a Winograd F(m×m, 3×3) convolution (stride 1, m = `tile`, 2 or 4) of images
+   * One transform of a Winograd F(m×m, 3×3) convolution (stride 1, m = `tile`, 2, 4 or 6) of images
    * [n, c, h, w] by filters [k, c, 3, 3] into [n, k, oh, ow], over tile rows ty0… (tr of them;
    * a tile is m×m output pixels, tw = ⌈ow/m⌉ to a row, T = n·tr·tw in all; P = (m+2)² points):
    * - filter: weights → U[P][k][c]; `flip` reads a transposed convolution's [c, k, 3, 3] kernel

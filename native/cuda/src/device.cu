@@ -418,7 +418,7 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.ty0 = r.i64();
         p.tr = r.i64();
         p.tile = r.i64();
-        if (p.tile != 2 && p.tile != 4) r.fail("winograd: tiles of 2 or 4 output pixels");
+        if (p.tile != 2 && p.tile != 4 && p.tile != 6) r.fail("winograd: tiles of 2, 4 or 6 output pixels");
         p.flip = r.i64();
         break;
       }

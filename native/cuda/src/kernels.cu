@@ -496,9 +496,10 @@ __global__ void __launch_bounds__(BLOCK) im2colKernel(const __grid_constant__ Co
   }
 }
 
-// Winograd F(M×M, 3×3) (Lavin and Gray) for M = 2 and 4: U = G·g·Gᵀ, V = Bᵀ·d·B and
+// Winograd F(M×M, 3×3) (Lavin and Gray) for M = 2, 4 and 6: U = G·g·Gᵀ, V = Bᵀ·d·B and
 // Y = Aᵀ·(Σ_c U ⊙ V)·A over tiles of (M+2)² points, point ξ = (M+2)·row + column. F(4×4) takes
-// 36 products for 16 outputs instead of 16 for 4, at some float32 accuracy (its points are 0, ±1, ±2).
+// 36 products for 16 outputs instead of 16 for 4, F(6×6) 64 for 36, each at some float32
+// accuracy (their points are 0, ±1, ±2 and, for F(6×6), ±1/2; its G is rounded to float32).
 template <int M>
 struct WinogradMatrices;
 template <>
@@ -532,6 +533,35 @@ struct WinogradMatrices<4> {
   }
   __device__ static float at(int r, int k) {
     constexpr float m[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+    return m[r][k];
+  }
+};
+
+template <>
+struct WinogradMatrices<6> {
+  static constexpr int A = 8;
+  __device__ static float bt(int r, int k) {
+    constexpr float m[8][8] = {{1, 0, -21.f / 4, 0, 21.f / 4, 0, -1, 0},     {0, 1, 1, -17.f / 4, -17.f / 4, 1, 1, 0},
+                               {0, -1, 1, 17.f / 4, -17.f / 4, -1, 1, 0},    {0, 0.5f, 0.25f, -2.5f, -1.25f, 2, 1, 0},
+                               {0, -0.5f, 0.25f, 2.5f, -1.25f, -2, 1, 0},    {0, 2, 4, -2.5f, -5, 0.5f, 1, 0},
+                               {0, -2, 4, 2.5f, -5, -0.5f, 1, 0},            {0, -1, 0, 21.f / 4, 0, -21.f / 4, 0, 1}};
+    return m[r][k];
+  }
+  __device__ static float g(int r, int k) {
+    constexpr float m[8][3] = {{1, 0, 0},
+                               {-2.f / 9, -2.f / 9, -2.f / 9},
+                               {-2.f / 9, 2.f / 9, -2.f / 9},
+                               {1.f / 90, 1.f / 45, 2.f / 45},
+                               {1.f / 90, -1.f / 45, 2.f / 45},
+                               {32.f / 45, 16.f / 45, 8.f / 45},
+                               {32.f / 45, -16.f / 45, 8.f / 45},
+                               {0, 0, 1}};
+    return m[r][k];
+  }
+  __device__ static float at(int r, int k) {
+    constexpr float m[6][8] = {{1, 1, 1, 1, 1, 1, 1, 0},        {0, 1, -1, 2, -2, 0.5f, -0.5f, 0},
+                               {0, 1, 1, 4, 4, 0.25f, 0.25f, 0}, {0, 1, -1, 8, -8, 0.125f, -0.125f, 0},
+                               {0, 1, 1, 16, 16, 1.f / 16, 1.f / 16, 0}, {0, 1, -1, 32, -32, 1.f / 32, -1.f / 32, 1}};
     return m[r][k];
   }
 };
@@ -636,13 +666,23 @@ __global__ void __launch_bounds__(BLOCK) winogradOutputKernel(const __grid_const
     leftMultiply<M, A, A>(W::at, m, f);
     rightMultiplyT<M, A, M>(W::at, f, y);
     float *out = p.dst + (b * p.k + kk) * p.oh * p.ow;
+    // Neighbouring threads write neighbouring tiles, M floats apart: pairs of floats halve the
+    // store instructions (F(6×6)'s rows are 24 bytes, which float4 stores cannot take).
+    const bool pairs = (p.ow % 2 == 0) && (reinterpret_cast<uintptr_t>(out) % 8 == 0) && M * tx + M <= p.ow;
 #pragma unroll
-    for (int r = 0; r < M; ++r)
+    for (int r = 0; r < M; ++r) {
+      const int64_t oy = M * ty + r;
+      if (oy >= p.oh) continue;
+      float *row = out + oy * p.ow + M * tx;
+      if (pairs) {
 #pragma unroll
-      for (int q = 0; q < M; ++q) {
-        const int64_t oy = M * ty + r, ox = M * tx + q;
-        if (oy < p.oh && ox < p.ow) out[oy * p.ow + ox] = y[r][q];
+        for (int q = 0; q < M; q += 2) *reinterpret_cast<float2 *>(row + q) = make_float2(y[r][q], y[r][q + 1]);
+      } else {
+#pragma unroll
+        for (int q = 0; q < M; ++q)
+          if (M * tx + q < p.ow) row[q] = y[r][q];
       }
+    }
   }
 }
 
@@ -813,26 +853,41 @@ cudaError_t launchCol2im(const ConvParams &p, cudaStream_t s) {
 namespace {
 using WinogradKernel = void (*)(WinogradParams);
 
-/** One thread per `threads` item, by the kernel for the program's tile size. */
-cudaError_t launchWinograd(WinogradKernel two, WinogradKernel four, int64_t threads, const WinogradParams &p, cudaStream_t s) {
+/** One thread per `threads` item, by the kernel for the program's tile size (2, 4 or 6). */
+template <template <int> class Kernel>
+cudaError_t launchWinograd(int64_t threads, const WinogradParams &p, cudaStream_t s) {
   if (threads == 0) return cudaSuccess;
-  (p.tile == 4 ? four : two)<<<gridFor(threads), BLOCK, 0, s>>>(p);
+  const WinogradKernel kernel = p.tile == 6 ? Kernel<6>::f : p.tile == 4 ? Kernel<4>::f : Kernel<2>::f;
+  kernel<<<gridFor(threads), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
+
+template <int M>
+struct FilterKernel {
+  static constexpr WinogradKernel f = winogradFilterKernel<M>;
+};
+template <int M>
+struct InputKernel {
+  static constexpr WinogradKernel f = winogradInputKernel<M>;
+};
+template <int M>
+struct OutputKernel {
+  static constexpr WinogradKernel f = winogradOutputKernel<M>;
+};
 }  // namespace
 
 cudaError_t launchWinogradFilter(const WinogradParams &p, cudaStream_t s) {
-  return launchWinograd(winogradFilterKernel<2>, winogradFilterKernel<4>, p.k * p.c, p, s);
+  return launchWinograd<FilterKernel>(p.k * p.c, p, s);
 }
 
 cudaError_t launchWinogradInput(const WinogradParams &p, cudaStream_t s) {
   const int64_t tiles = p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
-  return launchWinograd(winogradInputKernel<2>, winogradInputKernel<4>, p.c * tiles, p, s);
+  return launchWinograd<InputKernel>(p.c * tiles, p, s);
 }
 
 cudaError_t launchWinogradOutput(const WinogradParams &p, cudaStream_t s) {
   const int64_t tiles = p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
-  return launchWinograd(winogradOutputKernel<2>, winogradOutputKernel<4>, p.k * tiles, p, s);
+  return launchWinograd<OutputKernel>(p.k * tiles, p, s);
 }
 
 cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s) {

@@ -69,10 +69,10 @@ struct WinogradParams {  // one transform of a Winograd F(M×M, 3×3) convolutio
   float *dst;
   int64_t n, c, k;  // images, input channels, output channels
   int64_t h, w;  // input spatial
-  int64_t pad;  // input row 2·ty − pad + i feeds tile row ty
+  int64_t pad;  // input row M·ty − pad + i feeds tile row ty
   int64_t oh, ow;  // output spatial
   int64_t ty0, tr;  // the band: first tile row and tile rows
-  int64_t tile;  // M: output pixels to a tile's side, 2 or 4
+  int64_t tile;  // M: output pixels to a tile's side, 2, 4 or 6
   int64_t flip;  // filter: a transposed convolution's [c, k, 3, 3] kernel, turned 180°
 };
 

@@ -207,6 +207,14 @@ Object.assign(builders, <Record<string, Builder>>{
     outputs: [o.conv2d(k.x([2, 2, 32, 34]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
     scratchLimitBytes: 3 * 9 * 36 * (2 + 3) * 4,
   }),
+  // F(6×6) tiles from 64 on.
+  'conv2d winograd F(6×6), cut tiles': (k) => ({
+    outputs: [o.conv2d(k.x([1, 2, 67, 64]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
+  }),
+  'conv2d winograd F(6×6) tile-row bands': (k) => ({
+    outputs: [o.conv2d(k.x([2, 3, 64, 65]), k.x([2, 3, 3, 3]), { stride: 1, pad: 1 })],
+    scratchLimitBytes: 4 * 11 * 64 * (3 + 2) * 4,
+  }),
   'convTranspose2d winograd F(4×4)': (k) => ({
     outputs: [o.convTranspose2d(k.x([1, 3, 34, 32]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
   }),
@@ -549,15 +557,23 @@ function attentionGrads(k: CaseKit, rows: number): { outputs: Tensor[] } {
 /** Every case, freshly built with its own random inputs (weights are written under `dir`). */
 /** `scope` labels every node (e.g. 'unet': the layers the fast precision runs in TF32). */
 export function buildCases(seed: number, dir: string, only?: (name: string) => boolean, scope?: string): OpCase[] {
-  const rand = seededRandom(seed);
   const out: OpCase[] = [];
   for (const [name, build] of Object.entries(builders)) {
     if (only && !only(name)) continue;
-    const kit = new CaseKit(rand, dir);
+    // Each case draws from its own stream (the seed and its name), so one picked out by `only`
+    // gets the inputs it had in the run of every case.
+    const kit = new CaseKit(seededRandom(seed ^ nameHash(name)), dir);
     const { outputs, scratchLimitBytes } = scope ? kit.g.scope(scope, () => build(kit)) : build(kit);
     out.push({ name, outputs, feeds: kit.feeds, scratchLimitBytes });
   }
   return out;
+}
+
+/** FNV-1a of a case's name: a 32-bit number to mix into the seed. */
+function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 /** Reference feeds for the float64 interpreter. */

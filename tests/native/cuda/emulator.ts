@@ -462,7 +462,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
 type WinogradRecord = [number, number, number, number, number, number, number, number, number, number, number, number];
 
 /** Winograd's transform matrices for F(2×2, 3×3) and F(4×4, 3×3): Bᵀ, G and Aᵀ. */
-const WINOGRAD: Record<2 | 4, { bt: number[][]; g: number[][]; at: number[][] }> = {
+const WINOGRAD: Record<2 | 4 | 6, { bt: number[][]; g: number[][]; at: number[][] }> = {
   2: {
     bt: [
       [1, 0, -1, 0],
@@ -505,6 +505,36 @@ const WINOGRAD: Record<2 | 4, { bt: number[][]; g: number[][]; at: number[][] }>
       [0, 1, -1, 8, -8, 1],
     ],
   },
+  6: {
+    bt: [
+      [1, 0, -21 / 4, 0, 21 / 4, 0, -1, 0],
+      [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
+      [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0],
+      [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
+      [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0],
+      [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
+      [0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0],
+      [0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1],
+    ],
+    g: [
+      [1, 0, 0],
+      [-2 / 9, -2 / 9, -2 / 9],
+      [-2 / 9, 2 / 9, -2 / 9],
+      [1 / 90, 1 / 45, 2 / 45],
+      [1 / 90, -1 / 45, 2 / 45],
+      [32 / 45, 16 / 45, 8 / 45],
+      [32 / 45, -16 / 45, 8 / 45],
+      [0, 0, 1],
+    ],
+    at: [
+      [1, 1, 1, 1, 1, 1, 1, 0],
+      [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0],
+      [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0],
+      [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 0],
+      [0, 1, 1, 16, 16, 1 / 16, 1 / 16, 0],
+      [0, 1, -1, 32, -32, 1 / 32, -1 / 32, 1],
+    ],
+  },
 };
 
 /** coef·x·coefᵀ in float32, skipping zero coefficients as the kernels do (their products may fuse: close, not bit-exact). */
@@ -523,7 +553,7 @@ function winograd(
   dst: Ptr,
   p: Omit<WinogradShape, 'tile'> & { tile: number },
 ): void {
-  if (p.tile !== 2 && p.tile !== 4) throw new Error('winograd: tiles of 2 or 4 output pixels');
+  if (p.tile !== 2 && p.tile !== 4 && p.tile !== 6) throw new Error('winograd: tiles of 2, 4 or 6 output pixels');
   const m = WINOGRAD[p.tile];
   const a = p.tile + 2;
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);

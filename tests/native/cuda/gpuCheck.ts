@@ -3,7 +3,8 @@
 // plus the clear failures promised for bad input. Every case also runs with elementwise programs
 // interpreted and weights at their stored width (widened at each use), and must give the same
 // bytes. Run where an NVIDIA GPU and the built addon are (the CI machine has neither):
-//   node --import tsx tests/native/cuda/gpuCheck.ts [--json results.json] [--only substring]
+//   node --import tsx tests/native/cuda/gpuCheck.ts [--json results.json] [--only substring] [--seed N]
+// The cases' random inputs come from a seed it prints; --seed repeats a run's inputs.
 // Exit status 0 when every check passes.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -116,7 +117,12 @@ async function main(): Promise<number> {
   const atStoredWidth = backend.withOptions({ float32Weights: false });
   const dir = mkdtempSync(join(tmpdir(), 'skp-gpu-check-'));
   const results: CaseResult[] = [];
-  const seed = Date.now() % 100000;
+  const given = flag('--seed');
+  if (given !== undefined && !/^\d+$/.test(given)) {
+    console.error(`--seed must be a whole number, not '${given}'`);
+    return 2;
+  }
+  const seed = given === undefined ? Date.now() % 100000 : Number(given);
   console.log(`random seed ${seed}`);
   try {
     for (const precision of ['float32', 'tf32'] as const) {
