@@ -61,8 +61,8 @@ function zeroPads({ order, readersOf, isOutput }: GraphFacts): Set<number> {
   const zeroPads = new Set<number>();
   for (const t of order) {
     if (t.spec.op !== 'conv2d') continue;
-    const [, , kh, kw] = t.inputs[1]!.shape as [number, number, number, number];
-    if (!im2colApplies(kh, kw, t.spec.stride)) continue;
+    const [, channels, kh, kw] = t.inputs[1]!.shape as [number, number, number, number];
+    if (!im2colApplies(kh, kw, t.spec.stride, channels)) continue;
     for (let x = t.inputs[0]!, inner = zeroPadded(x); inner; x = inner, inner = zeroPadded(x)) {
       const readers = readersOf.get(x.id) ?? [];
       if (isOutput.has(x.id) || !readers.every((r) => (r === t && r.inputs[1] !== x) || zeroPads.has(r.id))) break;

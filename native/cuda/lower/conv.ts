@@ -30,9 +30,9 @@ function pushPointwise(
   });
 }
 
-/** Whether a convolution of this kernel and stride goes through im2col columns. */
-export const im2colApplies = (kh: number, kw: number, stride: number): boolean =>
-  !(kh === 1 && kw === 1 && stride === 1) && !winogradApplies(kh, kw, stride);
+/** Whether a convolution of this kernel, stride and input channels goes through im2col columns. */
+export const im2colApplies = (kh: number, kw: number, stride: number, channels: number): boolean =>
+  !(kh === 1 && kw === 1 && stride === 1) && !winogradApplies(kh, kw, stride, channels);
 
 /** The tensor a concat pads with zeros after its end on a spatial axis (the VAE's downsampling pads right and bottom), else null. */
 export function zeroPadded(t: Tensor): Tensor | null {
@@ -61,7 +61,7 @@ export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {
     pushPointwise(p, t, wRef, X, out, { images: n, cin: c, cout: co, pixels: P });
     return;
   }
-  if (winogradApplies(kh, kw, stride) && x === padded) {
+  if (winogradApplies(kh, kw, stride, c) && x === padded) {
     pushWinograd(t, s, p, { x: X, filters: W, flip: false, out, n, c, k: co, h, w: wd, pad, oh, ow });
     return;
   }
@@ -131,7 +131,7 @@ export const convTranspose2d: Lowering<Spec<'convTranspose2d'>> = (t, { stride, 
   }
   // At stride 1 a transposed convolution is the convolution by its kernel turned 180° (and
   // transposed in its channels), padded by kh − 1 − pad.
-  if (winogradApplies(kh, kw, stride)) {
+  if (winogradApplies(kh, kw, stride, cin)) {
     pushWinograd(t, s, p, {
       x: X,
       filters: W,

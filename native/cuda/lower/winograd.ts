@@ -29,9 +29,16 @@ export interface WinogradConv extends Omit<WinogradShape, 'ty0' | 'tr' | 'tile'>
   out: Place;
 }
 
-/** Whether a convolution of this kernel and stride is lowered by `pushWinograd`. */
-export const winogradApplies = (kh: number, kw: number, stride: number): boolean =>
-  kh === 3 && kw === 3 && stride === 1;
+/**
+ * Input channels from which a 3×3 convolution is worth its transforms: with fewer (an image's
+ * three), the transformed products, written and read again, are more traffic than im2col's
+ * columns (the VAE's first convolution, ten 512² images: 2.7 ms of launches by F(4×4)).
+ */
+const WINOGRAD_FROM_CHANNELS = 4;
+
+/** Whether a convolution of this kernel, stride and input channels is lowered by `pushWinograd`. */
+export const winogradApplies = (kh: number, kw: number, stride: number, channels: number): boolean =>
+  kh === 3 && kw === 3 && stride === 1 && channels >= WINOGRAD_FROM_CHANNELS;
 
 export function pushWinograd(t: Tensor, s: number, p: PlanContext, d: WinogradConv): void {
   const { n, c, k, oh, ow } = d;

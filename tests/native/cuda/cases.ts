@@ -177,19 +177,24 @@ Object.assign(builders, <Record<string, Builder>>{
     outputs: [o.conv2d(k.x([2, 2, 7, 6]), k.x([3, 2, 2, 3]), { stride: 1, pad: 1 })],
     scratchLimitBytes: 12 * 6 * 2 * 4,
   }),
-  // Winograd: tiles of 2×2 output pixels, cut by odd sizes; chunks of images; bands of tile rows.
+  // A 3×3 convolution of three channels (an image's, as the VAE's first) goes through im2col.
+  'conv2d 3×3 of three channels': (k) => ({
+    outputs: [o.conv2d(k.x([2, 3, 9, 8]), k.x([4, 3, 3, 3]), { stride: 1, pad: 1 })],
+  }),
+  // Winograd (from 4 input channels): tiles of 2×2 output pixels, cut by odd sizes; chunks of
+  // images; bands of tile rows.
   'conv2d winograd pad 0 and 2': (k) => {
-    const x = k.x([1, 3, 8, 7]);
-    const w = k.x([2, 3, 3, 3]);
+    const x = k.x([1, 4, 8, 7]);
+    const w = k.x([2, 4, 3, 3]);
     return { outputs: [o.conv2d(x, w, { stride: 1, pad: 0 }), o.conv2d(x, w, { stride: 1, pad: 2 })] };
   },
   'conv2d winograd image chunks': (k) => ({
-    outputs: [o.conv2d(k.x([3, 2, 6, 7]), k.x([3, 2, 3, 3]), { pad: 1 })],
-    scratchLimitBytes: 2 * (3 * 4) * 16 * (2 + 3) * 4,
+    outputs: [o.conv2d(k.x([3, 4, 6, 7]), k.x([3, 4, 3, 3]), { pad: 1 })],
+    scratchLimitBytes: 2 * (3 * 4) * 16 * (4 + 3) * 4,
   }),
   'conv2d winograd tile-row bands': (k) => ({
-    outputs: [o.conv2d(k.x([2, 2, 7, 6]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
-    scratchLimitBytes: 2 * 3 * 16 * (2 + 3) * 4,
+    outputs: [o.conv2d(k.x([2, 4, 7, 6]), k.x([3, 4, 3, 3]), { stride: 1, pad: 1 })],
+    scratchLimitBytes: 2 * 3 * 16 * (4 + 3) * 4,
   }),
   'convTranspose2d stride 2 outputPad 1': (k) => ({
     outputs: [o.convTranspose2d(k.x([2, 4, 5, 5]), k.x([4, 3, 3, 3]), { stride: 2, pad: 1, outputPad: 1 })],
@@ -201,29 +206,29 @@ Object.assign(builders, <Record<string, Builder>>{
   }),
   // F(4×4) tiles from 32 output rows and columns on.
   'conv2d winograd F(4×4), cut tiles': (k) => ({
-    outputs: [o.conv2d(k.x([1, 2, 35, 33]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
+    outputs: [o.conv2d(k.x([1, 4, 35, 33]), k.x([3, 4, 3, 3]), { stride: 1, pad: 1 })],
   }),
   'conv2d winograd F(4×4) tile-row bands': (k) => ({
-    outputs: [o.conv2d(k.x([2, 2, 32, 34]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
-    scratchLimitBytes: 3 * 9 * 36 * (2 + 3) * 4,
+    outputs: [o.conv2d(k.x([2, 4, 32, 34]), k.x([3, 4, 3, 3]), { stride: 1, pad: 1 })],
+    scratchLimitBytes: 3 * 9 * 36 * (4 + 3) * 4,
   }),
   // F(6×6) tiles from 64 on.
   'conv2d winograd F(6×6), cut tiles': (k) => ({
-    outputs: [o.conv2d(k.x([1, 2, 67, 64]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
+    outputs: [o.conv2d(k.x([1, 4, 67, 64]), k.x([3, 4, 3, 3]), { stride: 1, pad: 1 })],
   }),
   'conv2d winograd F(6×6) tile-row bands': (k) => ({
-    outputs: [o.conv2d(k.x([2, 3, 64, 65]), k.x([2, 3, 3, 3]), { stride: 1, pad: 1 })],
-    scratchLimitBytes: 4 * 11 * 64 * (3 + 2) * 4,
+    outputs: [o.conv2d(k.x([2, 4, 64, 65]), k.x([2, 4, 3, 3]), { stride: 1, pad: 1 })],
+    scratchLimitBytes: 4 * 11 * 64 * (4 + 2) * 4,
   }),
   'convTranspose2d winograd F(4×4)': (k) => ({
-    outputs: [o.convTranspose2d(k.x([1, 3, 34, 32]), k.x([3, 2, 3, 3]), { stride: 1, pad: 1 })],
+    outputs: [o.convTranspose2d(k.x([1, 4, 34, 32]), k.x([4, 2, 3, 3]), { stride: 1, pad: 1 })],
   }),
   'convTranspose2d winograd (stride 1)': (k) => {
-    const x = k.x([3, 2, 5, 4]);
-    const w = k.x([2, 3, 3, 3]);
+    const x = k.x([3, 4, 5, 4]);
+    const w = k.x([4, 3, 3, 3]);
     return {
       outputs: [o.convTranspose2d(x, w, { stride: 1, pad: 1 }), o.convTranspose2d(x, w, { stride: 1, pad: 0 })],
-      scratchLimitBytes: 2 * (3 * 2) * 16 * (2 + 3) * 4,
+      scratchLimitBytes: 2 * (3 * 2) * 16 * (4 + 3) * 4,
     };
   },
   'reduce sum/mean/max over axes': (k) => {
