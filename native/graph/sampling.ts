@@ -59,9 +59,8 @@ export function affineCoordinates(theta: Tensor, h: number, w: number): [Tensor,
 
 /** `F.affine_grid(theta, [N, C, H, W], align_corners=False)`: [N, H, W, 2] sampling positions (x, y). */
 export function affineGrid(theta: Tensor, h: number, w: number): Tensor {
-  const [n] = batchedTheta(theta, 'affineGrid').shape as [number];
   return concat(
-    affineCoordinates(theta, h, w).map((c) => reshape(c, [n, h, w, 1])),
+    affineCoordinates(theta, h, w).map((c) => reshape(c, [...c.shape, 1])),
     3,
   );
 }

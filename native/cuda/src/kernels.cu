@@ -854,40 +854,26 @@ namespace {
 using WinogradKernel = void (*)(WinogradParams);
 
 /** One thread per `threads` item, by the kernel for the program's tile size (2, 4 or 6). */
-template <template <int> class Kernel>
-cudaError_t launchWinograd(int64_t threads, const WinogradParams &p, cudaStream_t s) {
+cudaError_t launchWinograd(WinogradKernel two, WinogradKernel four, WinogradKernel six, int64_t threads,
+                           const WinogradParams &p, cudaStream_t s) {
   if (threads == 0) return cudaSuccess;
-  const WinogradKernel kernel = p.tile == 6 ? Kernel<6>::f : p.tile == 4 ? Kernel<4>::f : Kernel<2>::f;
-  kernel<<<gridFor(threads), BLOCK, 0, s>>>(p);
+  (p.tile == 6 ? six : p.tile == 4 ? four : two)<<<gridFor(threads), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
-
-template <int M>
-struct FilterKernel {
-  static constexpr WinogradKernel f = winogradFilterKernel<M>;
-};
-template <int M>
-struct InputKernel {
-  static constexpr WinogradKernel f = winogradInputKernel<M>;
-};
-template <int M>
-struct OutputKernel {
-  static constexpr WinogradKernel f = winogradOutputKernel<M>;
-};
 }  // namespace
 
 cudaError_t launchWinogradFilter(const WinogradParams &p, cudaStream_t s) {
-  return launchWinograd<FilterKernel>(p.k * p.c, p, s);
+  return launchWinograd(winogradFilterKernel<2>, winogradFilterKernel<4>, winogradFilterKernel<6>, p.k * p.c, p, s);
 }
 
 cudaError_t launchWinogradInput(const WinogradParams &p, cudaStream_t s) {
   const int64_t tiles = p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
-  return launchWinograd<InputKernel>(p.c * tiles, p, s);
+  return launchWinograd(winogradInputKernel<2>, winogradInputKernel<4>, winogradInputKernel<6>, p.c * tiles, p, s);
 }
 
 cudaError_t launchWinogradOutput(const WinogradParams &p, cudaStream_t s) {
   const int64_t tiles = p.n * p.tr * ((p.ow + p.tile - 1) / p.tile);
-  return launchWinograd<OutputKernel>(p.k * tiles, p, s);
+  return launchWinograd(winogradOutputKernel<2>, winogradOutputKernel<4>, winogradOutputKernel<6>, p.k * tiles, p, s);
 }
 
 cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s) {

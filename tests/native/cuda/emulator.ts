@@ -553,8 +553,8 @@ function winograd(
   dst: Ptr,
   p: Omit<WinogradShape, 'tile'> & { tile: number },
 ): void {
-  if (p.tile !== 2 && p.tile !== 4 && p.tile !== 6) throw new Error('winograd: tiles of 2, 4 or 6 output pixels');
-  const m = WINOGRAD[p.tile];
+  const m = WINOGRAD[p.tile as keyof typeof WINOGRAD];
+  if (!m) throw new Error('winograd: tiles of 2, 4 or 6 output pixels');
   const a = p.tile + 2;
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   if (op === Opcode.WinogradFilter) {
