@@ -258,9 +258,6 @@ const probsBytes = (x: AttentionDims) => x.heads * x.n * 4;
 /** Probabilities and their gradient. */
 const gradBytes = (x: AttentionDims) => 2 * probsBytes(x);
 
-/** Keys (and values) of batch 1 shared by a larger batch: their gradient sums over it. */
-const sharedKeys = (t: Tensor) => t.inputs[1]!.shape[0] === 1 && t.inputs[0]!.shape[0]! > 1;
-
 /** What a member reads beyond q and k (graph/attentionOps.ts): v, the output's gradient g, the maps' gradient. */
 function operandsOf(t: Tensor): { v?: Tensor; g?: Tensor; mapsGrad?: Tensor } {
   const [, , a, b, c] = t.inputs;
@@ -337,13 +334,14 @@ export function attentionGroup(members: readonly Tensor[], s: number, p: PlanCon
   const [q, k] = [headsOf(p, lead.inputs[0]!, s), headsOf(p, lead.inputs[1]!, s)];
   const [vIn, gIn] = [v && headsOf(p, v, s), g && headsOf(p, g, s)];
   const mapsGradIn = mapsGrad && p.read(mapsGrad, s);
-  const x = attentionDims(lead.inputs[0]!.shape, lead.inputs[1]!.shape, (v ?? g)?.shape);
   const results = new Map(members.map((t) => [t, resultOf(p, t, s)]));
+  const querySide = [q, gIn, out && results.get(out), dq && results.get(dq)].filter((h) => h !== undefined);
+  const x = foldedBatch(attentionDims(lead.inputs[0]!.shape, lead.inputs[1]!.shape, (v ?? g)?.shape), querySide);
   if (numel(lead.shape) === 0 || x.l === 0) return;
   const l: Lowered = { t: lead, p, x, scale: (lead.spec as { scale: number }).scale };
   const scores = dq !== undefined || dk !== undefined;
   // Results that sum over the batch (keys shared by it) take one batch element per chunk.
-  const oneBatch = sharedKeys(lead) && (dk !== undefined || dv !== undefined);
+  const oneBatch = x.kb === 1 && x.b > 1 && (dk !== undefined || dv !== undefined);
   const chunks = chunksOf(x, scores ? gradBytes(x) : probsBytes(x), p.scratchLimit, oneBatch);
   const most = Math.max(0, ...chunks.map((c) => chunkFloats(x, c)));
   const probs = p.newSlot(most * 4, s);
@@ -384,6 +382,18 @@ export function attentionGroup(members: readonly Tensor[], s: number, p: PlanCon
     if (dq) pushQueryOrKeyGrad(l, c, 'q', { q, k }, grad, results.get(dq)!);
     if (dk) pushQueryOrKeyGrad(l, c, 'k', { q, k }, grad, results.get(dk)!);
   }
+}
+
+/**
+ * Keys shared by the batch, with every query-side operand and result (q, the output, its
+ * gradient, dq) heads-merged: [B, L, H, W] is [1, B·L, H, W] in memory, and the maps and their
+ * gradient [B, L, N] are [1, B·L, N], so the batch's queries are the rows of one element. Its
+ * chunks then take every batch element's rows at once, and a gradient that sums over the batch
+ * (dk, dv) sums over those rows inside one GEMM: a training step's two evaluations make half the
+ * launches, each twice as tall.
+ */
+function foldedBatch(x: AttentionDims, querySide: readonly Heads[]): AttentionDims {
+  return x.kb === 1 && x.b > 1 && querySide.every((h) => h.merged) ? { ...x, b: 1, l: x.b * x.l } : x;
 }
 
 /** Any attention op on its own: a group of one. */

@@ -315,21 +315,39 @@ describe('CUDA plan structure', () => {
   });
 
   it("computes a layer's probabilities once for its output and its maps, and once for the maps' dq and dk", () => {
-    for (const name of [
-      'gradient: attention maps and output (autodiff)',
-      'gradient: attention maps alone (autodiff)',
-    ]) {
+    // One group forward and one backward. The forward's probabilities once; the backward's (q, k
+    // and v, or q and k) once per batch element, as the keys' gradient sums over the batch,
+    // unless every query-side tensor has its heads merged: then the batch's rows are one chunk.
+    for (const [name, backward] of [
+      // The output is read as [batch, heads, tokens, channels], so its gradient comes so too.
+      ['gradient: attention maps and output (autodiff)', 2],
+      // q and dq with heads merged (split from and merged into a linear layer's tokens).
+      ['gradient: attention maps alone (autodiff)', 1],
+    ] as const) {
       const [c] = buildCases(7, dir, (n) => n === name);
       const plan = planGraph(c!.outputs);
       const attention = new Set(plan.steps.filter((t) => t.spec.op.startsWith('attention')));
-      // One group forward and one backward. The forward's probabilities once; the backward's
-      // (q, k and v, or q and k) once per batch element, as the keys' gradient sums over the batch.
       expect(attention.size, name).toBe(2);
       expect(
         plan.kinds.filter((k) => k === 'softmax' || k === 'softmax head mean'),
         name,
-      ).toHaveLength(1 + 2);
+      ).toHaveLength(1 + backward);
     }
+  });
+
+  it('takes the whole batch in one chunk where keys are shared and the queries’ heads are merged', () => {
+    const [c] = buildCases(7, dir, (name) => name.startsWith('gradient: attention with heads split'));
+    const plan = planGraph(c!.outputs);
+    const leads = [...new Set(plan.steps)].filter((t) => t.spec.op.startsWith('attention'));
+    const cross = leads.filter((t) => t.inputs[1]!.shape[0] === 1 && t.inputs[0]!.shape[0]! > 1);
+    const backward = cross.filter((t) => t.spec.op !== 'attention' && t.spec.op !== 'attentionHeadMean');
+    expect(backward).toHaveLength(1);
+    const kinds = plan.kinds.filter((_, i) => plan.steps[i] === backward[0]);
+    // A batch of 3: one softmax, one softmax gradient, and the GEMMs qkᵀ, Pᵀ·g, g·vᵀ, dS·k and
+    // dSᵀ·q once, where split heads take them once per batch element.
+    expect(kinds.filter((k) => k === 'softmax')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'softmaxGrad')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'gemm')).toHaveLength(5);
   });
 
   it("folds a layer's maps gradient into the gradients of q and k, lowered together", () => {
