@@ -5,7 +5,7 @@
 
 import type { Tensor } from '../graph/ir.js';
 
-export const FORMAT_VERSION = 5;
+export const FORMAT_VERSION = 6;
 
 /** Maximum tensor rank a kernel parameter block holds (src/kernels.h, MAX_RANK). */
 export const MAX_RANK = 8;
@@ -41,6 +41,16 @@ export enum Opcode {
 
 /** The longest rows SoftmaxHeadMean takes (the addon's SOFTMAX_HEAD_MEAN_MAX); longer ones take Softmax and Reduce. */
 export const SOFTMAX_HEAD_MEAN_MAX = 1024;
+/** The longest rows SoftmaxGrad makes its probabilities for from the scores (the addon's SOFTMAX_GRAD_FROM_SCORES_MAX). */
+export const SOFTMAX_GRAD_FROM_SCORES_MAX = 1024;
+
+/** Where a softmax gradient's dP comes from, and whether it first makes P from the scores. */
+export interface SoftmaxGradInputs {
+  /** The maps' gradient: dP gains share / heads, each row (b, h, r) of the [nb, heads, rowsPerHead] bands reading its row r of batch element b (at b · batchStride). */
+  share?: { loc: DeviceLoc; heads: number; rowsPerHead: number; batchStride: number; alone?: boolean };
+  /** `probs` holds the scores: P = softmax along rows, written in their place first (rows of at most SOFTMAX_GRAD_FROM_SCORES_MAX). */
+  fromScores?: boolean;
+}
 
 /**
  * Register-machine operations of a fused elementwise program. The addon's C++ enum
@@ -280,22 +290,18 @@ export class ProgramWriter {
   }
 
   /**
-   * dS = P ⊙ (dP − rowsum(P ⊙ dP)) over `rows` rows of `size`, in place of dP in `grad`. With
-   * `share`, dP first gains share / heads, each row (b, h, r) of the [nb, heads, rowsPerHead]
-   * bands reading the share's row r of batch element b (at b · batchStride).
+   * dS = P ⊙ (dP − rowsum(P ⊙ dP)) over `rows` rows of `size`, into `grad`: dP is `grad`'s rows,
+   * plus the share where given, or the share alone (`alone`).
    */
-  softmaxGrad(
-    probs: DeviceLoc,
-    grad: DeviceLoc,
-    rows: number,
-    size: number,
-    share?: { loc: DeviceLoc; heads: number; rowsPerHead: number; batchStride: number },
-  ): void {
+  softmaxGrad(probs: DeviceLoc, grad: DeviceLoc, rows: number, size: number, inputs: SoftmaxGradInputs = {}): void {
+    const { share, fromScores } = inputs;
+    // Flags as src/device.cu reads them: 1 a share, 2 the share alone, 4 from the scores.
+    const flags = (share ? 1 : 0) | (share?.alone ? 2 : 0) | (fromScores ? 4 : 0);
     this.count++;
     this.nums.push(Opcode.SoftmaxGrad);
     this.loc(probs);
     this.loc(grad);
-    this.nums.push(rows, size, share ? 1 : 0);
+    this.nums.push(rows, size, flags);
     if (!share) return;
     this.loc(share.loc);
     this.nums.push(share.heads, share.rowsPerHead, share.batchStride);

@@ -8,8 +8,7 @@
 import type { Tensor } from '../../graph/ir.js';
 import { numel } from '../../graph/ir.js';
 import { attentionDims, type AttentionDims } from '../../graph/attentionReference.js';
-import type { EwInstrRec } from '../program.js';
-import { Access, ElemType, EwOp, Opcode, ReduceKind, SOFTMAX_HEAD_MEAN_MAX } from '../program.js';
+import { Opcode, ReduceKind, SOFTMAX_GRAD_FROM_SCORES_MAX, SOFTMAX_HEAD_MEAN_MAX } from '../program.js';
 import type { Lowering, MatrixRef, Place, PlanContext } from './context.js';
 import { shift } from './context.js';
 
@@ -164,46 +163,34 @@ function pushProbs(l: Lowered, c: Chunk, q: Heads, k: Heads, probs: Place, maps?
   if (maps) pushHeadMean(l, c, probs, maps);
 }
 
-const ld = (dst: number, input: number): EwInstrRec => ({ op: EwOp.LD_F, dst, a: input, b: 0, c: 0 });
-const op2 = (op: EwOp, dst: number, a: number, b: number): EwInstrRec => ({ op, dst, a, b, c: 0 });
-const store = (a: number): EwInstrRec => ({ op: EwOp.ST_F, dst: 0, a, b: 0, c: 0 });
-
-/** An elementwise kernel over `dims` reading float inputs with the given element strides. */
-function pushKernel(
-  l: Lowered,
-  out: Place,
-  dims: number[],
-  inputs: { place: Place; strides: number[] }[],
-  code: EwInstrRec[],
-  imm: number[],
-): void {
-  l.p.push(l.t, 'elementwise', (w, at) =>
-    w.elementwise(
-      at(out),
-      dims,
-      inputs.map((i) => ({ loc: at(i.place), type: ElemType.F32, access: Access.Strided, strides: i.strides })),
-      code,
-      imm,
-    ),
-  );
-}
-
 /**
- * The scores' gradient dS = P ⊙ (dP − rowsum(P ⊙ dP)), in place of dP in `grad`; with `mapsGrad`,
- * dP gains every head's share of the maps' gradient as the kernel reads it.
+ * The scores' gradient dS = P ⊙ (dP − rowsum(P ⊙ dP)) into `grad`: dP is `grad`'s rows, plus
+ * every head's share of the maps' gradient `mapsGrad` as the kernel reads it, or that share
+ * alone. With `fromScores`, `probs` holds the scores, and the kernel first makes P from them, in
+ * their place, in the pass that reads them for dS.
  */
-function pushScoresGrad(l: Lowered, c: Chunk, probs: Place, grad: Place, mapsGrad?: Place): void {
+function pushScoresGrad(
+  l: Lowered,
+  c: Chunk,
+  probs: Place,
+  grad: Place,
+  mapsGrad: { place: Place; alone: boolean } | undefined,
+  fromScores: boolean,
+): void {
   const { x } = l;
   const rows = c.nb * x.heads * c.rows;
-  const share = mapsGrad && chunkMaps(x, c, mapsGrad);
+  const share = mapsGrad && { at: chunkMaps(x, c, mapsGrad.place), alone: mapsGrad.alone };
   l.p.push(l.t, 'softmaxGrad', (w, at) =>
-    w.softmaxGrad(
-      at(probs),
-      at(grad),
-      rows,
-      x.n,
-      share && { loc: at(share), heads: x.heads, rowsPerHead: c.rows, batchStride: x.l * x.n },
-    ),
+    w.softmaxGrad(at(probs), at(grad), rows, x.n, {
+      fromScores,
+      share: share && {
+        loc: at(share.at),
+        heads: x.heads,
+        rowsPerHead: c.rows,
+        batchStride: x.l * x.n,
+        alone: share.alone,
+      },
+    }),
   );
 }
 
@@ -296,19 +283,6 @@ function pushHeadMean({ t, p, x }: Lowered, c: Chunk, probs: Place, maps: Place)
   );
 }
 
-/** Every head's share of the maps' gradient, g / heads for each of the chunk's (batch element, head), into `grad`. */
-function pushHeadShare(l: Lowered, c: Chunk, g: Place, grad: Place): void {
-  const { x } = l;
-  pushKernel(
-    l,
-    grad,
-    [c.nb, x.heads, c.rows * x.n],
-    [{ place: chunkMaps(x, c, g), strides: [x.l * x.n, 0, 1] }],
-    [ld(0, 0), { op: EwOp.IMM_F, dst: 1, a: 0, b: 0, c: 0 }, op2(EwOp.DIV, 2, 0, 1), store(2)],
-    [x.heads],
-  );
-}
-
 /**
  * Siblings of one attention (cuda/attentionGroups.ts), or one op alone, lowered at step `s`: the
  * output and the maps of the forward, or dq, dk and dv of the backward, from the output's
@@ -347,7 +321,12 @@ export function attentionGroup(members: readonly Tensor[], s: number, p: PlanCon
   const probs = p.newSlot(most * 4, s);
   const grad = scores ? p.newSlot(most * 4, s) : undefined;
   for (const c of chunks) {
-    pushProbs(l, c, q, k, probs, maps && results.get(maps)!.place, out !== undefined || dv !== undefined || scores);
+    // For the gradients, rows the softmax gradient takes whole make P from the scores as they
+    // make dS (one pass over the chunk fewer), and the GEMMs that read P come after it.
+    const fromScores = grad !== undefined && x.n <= SOFTMAX_GRAD_FROM_SCORES_MAX;
+    if (fromScores) pushRowsByKeys(l, c, q, k, x.d, probs, { alpha: l.scale });
+    else
+      pushProbs(l, c, q, k, probs, maps && results.get(maps)!.place, out !== undefined || dv !== undefined || scores);
     if (out) {
       pairGemm(l, c, {
         a: { place: probs, trans: false, ld: x.n, at: scratchOf(x, c) },
@@ -357,6 +336,13 @@ export function attentionGroup(members: readonly Tensor[], s: number, p: PlanCon
         n: x.dv,
         k: x.n,
       });
+    }
+    if (grad) {
+      // dP = g·vᵀ, plus the maps' gradient over the head count, which the softmax gradient adds
+      // as it reads dP; with no output gradient, dP is that share alone.
+      const withOutput = gIn !== undefined && vIn !== undefined;
+      if (withOutput) pushRowsByKeys(l, c, gIn, vIn, x.dv, grad, {});
+      pushScoresGrad(l, c, probs, grad, mapsGradIn && { place: mapsGradIn, alone: !withOutput }, fromScores);
     }
     if (dv) {
       pairGemm(l, c, {
@@ -369,18 +355,8 @@ export function attentionGroup(members: readonly Tensor[], s: number, p: PlanCon
         beta: addsInto(x, c) ? 1 : 0,
       });
     }
-    if (!grad) continue;
-    // dP = g·vᵀ, plus the maps' gradient over the head count, which the softmax gradient adds as
-    // it reads dP; with no output gradient, dP is that share alone.
-    if (gIn && vIn) {
-      pushRowsByKeys(l, c, gIn, vIn, x.dv, grad, {});
-      pushScoresGrad(l, c, probs, grad, mapsGradIn);
-    } else {
-      pushHeadShare(l, c, mapsGradIn!, grad);
-      pushScoresGrad(l, c, probs, grad);
-    }
-    if (dq) pushQueryOrKeyGrad(l, c, 'q', { q, k }, grad, results.get(dq)!);
-    if (dk) pushQueryOrKeyGrad(l, c, 'k', { q, k }, grad, results.get(dk)!);
+    if (dq) pushQueryOrKeyGrad(l, c, 'q', { q, k }, grad!, results.get(dq)!);
+    if (dk) pushQueryOrKeyGrad(l, c, 'k', { q, k }, grad!, results.get(dk)!);
   }
 }
 

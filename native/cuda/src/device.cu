@@ -11,8 +11,9 @@ namespace skp {
 
 namespace {
 
-constexpr int FORMAT_VERSION = 5;
+constexpr int FORMAT_VERSION = 6;
 constexpr size_t CUBLAS_WORKSPACE = size_t{32} << 20;  // Hopper's recommended size; fixed so runs can be graph-captured
+constexpr uint64_t PROFILE_HEAD_START_NS = 200'000'000;  // 0.2 s: the host queues a whole SDXL step's launches ahead
 
 enum Opcode {
   OP_ELEMENTWISE = 1,
@@ -309,17 +310,23 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
       case OP_SOFTMAX_GRAD: {
         in.kind = Kind::SoftmaxGrad;
         SoftmaxGradParams &p = in.softmaxGrad;
-        p.probs = static_cast<const float *>(loc());
+        p.probs = static_cast<float *>(loc());
         p.grad = static_cast<float *>(loc());
         p.rows = r.i64();
         p.size = r.i64();
-        const bool shared = r.i32() != 0;
+        const int32_t flags = r.i32();  // program.ts SoftmaxGradFlags
+        const bool shared = (flags & 1) != 0;
+        p.shareOnly = (flags & 2) != 0;
+        p.fromScores = (flags & 4) != 0;
         p.share = shared ? static_cast<const float *>(loc()) : nullptr;
         p.heads = shared ? r.i64() : 1;
         p.rowsPerHead = shared ? r.i64() : 1;
         p.shareBatchStride = shared ? r.i64() : 0;
         if (shared && (p.heads < 1 || p.rowsPerHead < 1 || p.rows % (p.heads * p.rowsPerHead) != 0))
           r.fail("softmax gradient: rows are not whole (batch element, head) bands");
+        if (p.shareOnly && !shared) r.fail("softmax gradient: the share alone, without a share");
+        if (p.fromScores && p.size > SOFTMAX_GRAD_FROM_SCORES_MAX)
+          r.fail("softmax gradient from the scores: rows of at most 1024 values");
         break;
       }
       case OP_GATHER:
@@ -582,6 +589,9 @@ Failure Device::run(int32_t program, const std::vector<Transfer> &feeds, const s
   if (stepMs) {
     events.resize(p.instrs.size() + 1);
     for (auto &ev : events) cudaEventCreate(&ev);
+    // The host issues a launch and an event in about the GPU time of a small kernel: without a
+    // head start, the GPU would wait for it, and each short kernel's time would include that wait.
+    if (!syncEachStep) launchHold(PROFILE_HEAD_START_NS, stream_);
     f = launchAll(p, syncEachStep, &events);
   } else if (p.useGraph && !syncEachStep) {
     if (!p.graph) {

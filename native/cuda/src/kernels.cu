@@ -302,12 +302,14 @@ __device__ inline const float *shareRow(const SoftmaxGradParams &p, int64_t row)
 
 // Rows of at most 32·PER: a warp per row, which loads the row into registers before any
 // arithmetic (the IEEE division of the share is a call that would otherwise stall each load).
+// From the scores, it first makes the probabilities as softmaxRowKernel<32> does (same order,
+// same bits) and writes them back for the GEMMs that read P: one pass over the row saved.
 template <int PER>
 __global__ void __launch_bounds__(BLOCK) softmaxGradWarpKernel(const __grid_constant__ SoftmaxGradParams p) {
   const int lane = threadIdx.x % 32;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (BLOCK / 32) + threadIdx.x / 32;
   if (row >= p.rows) return;
-  const float *prob = p.probs + row * p.size;
+  float *prob = p.probs + row * p.size;
   float *grad = p.grad + row * p.size;
   const float *share = shareRow(p, row);
   const float heads = static_cast<float>(p.heads);
@@ -315,11 +317,31 @@ __global__ void __launch_bounds__(BLOCK) softmaxGradWarpKernel(const __grid_cons
   for (int j = 0; j < PER; ++j) {
     const int64_t k = lane + 32 * j;
     pv[j] = k < p.size ? prob[k] : 0.f;
-    gv[j] = k < p.size ? grad[k] : 0.f;
+    gv[j] = k < p.size && !p.shareOnly ? grad[k] : 0.f;
+  }
+  if (p.fromScores) {
+    float m = -CUDART_INF_F;
+    for (int j = 0; j < PER; ++j)
+      if (lane + 32 * j < p.size) m = fmaxf(m, pv[j]);
+    m = warpMaxF(m);
+    float s = 0.f;
+    for (int j = 0; j < PER; ++j)
+      if (lane + 32 * j < p.size) s += expf(pv[j] - m);
+    s = warpSumF(s);
+    for (int j = 0; j < PER; ++j) {
+      const int64_t k = lane + 32 * j;
+      if (k >= p.size) continue;
+      pv[j] = expf(pv[j] - m) / s;
+      prob[k] = pv[j];
+    }
   }
   if (share)
-    for (int j = 0; j < PER; ++j)
-      if (lane + 32 * j < p.size) gv[j] += __fdiv_rn(share[lane + 32 * j], heads);
+    for (int j = 0; j < PER; ++j) {
+      const int64_t k = lane + 32 * j;
+      if (k >= p.size) continue;
+      const float part = __fdiv_rn(share[k], heads);
+      gv[j] = p.shareOnly ? part : gv[j] + part;
+    }
   double dot = 0.0;
   for (int j = 0; j < PER; ++j)
     if (lane + 32 * j < p.size) dot += static_cast<double>(pv[j]) * gv[j];
@@ -328,7 +350,7 @@ __global__ void __launch_bounds__(BLOCK) softmaxGradWarpKernel(const __grid_cons
     if (lane + 32 * j < p.size) grad[lane + 32 * j] = pv[j] * (gv[j] - d);
 }
 
-// Longer rows: a block per row, the same sums in the same order per lane.
+// Longer rows (never from the scores): a block per row, the same sums in the same order per lane.
 __global__ void __launch_bounds__(BLOCK) softmaxGradBlockKernel(const __grid_constant__ SoftmaxGradParams p) {
   __shared__ double scratch[BLOCK / 32];
   const int64_t row = blockIdx.x;
@@ -336,7 +358,11 @@ __global__ void __launch_bounds__(BLOCK) softmaxGradBlockKernel(const __grid_con
   float *grad = p.grad + row * p.size;
   const float *share = shareRow(p, row);
   const float heads = static_cast<float>(p.heads);
-  const auto dP = [&](int64_t k) { return share ? grad[k] + __fdiv_rn(share[k], heads) : grad[k]; };
+  const auto dP = [&](int64_t k) {
+    if (!share) return grad[k];
+    const float part = __fdiv_rn(share[k], heads);
+    return p.shareOnly ? part : grad[k] + part;
+  };
   double dot = 0.0;
   for (int64_t k = threadIdx.x; k < p.size; k += BLOCK) dot += static_cast<double>(prob[k]) * dP(k);
   dot = warpSumD(dot);
@@ -888,6 +914,22 @@ cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s) {
 cudaError_t launchWiden(const WidenParams &p, cudaStream_t s) {
   if (p.n == 0) return cudaSuccess;
   widenKernel<<<gridFor((p.n + 7) / 8), BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+namespace {
+__global__ void holdKernel(uint64_t ns) {
+  uint64_t start, now;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+  do {
+    __nanosleep(1000);
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+  } while (now - start < ns);
+}
+}  // namespace
+
+cudaError_t launchHold(uint64_t ns, cudaStream_t s) {
+  holdKernel<<<1, 1, 0, s>>>(ns);
   return cudaGetLastError();
 }
 

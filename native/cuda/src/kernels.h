@@ -76,14 +76,16 @@ struct WinogradParams {  // one transform of a Winograd F(M×M, 3×3) convolutio
   int64_t flip;  // filter: a transposed convolution's [c, k, 3, 3] kernel, turned 180°
 };
 
-struct SoftmaxGradParams {  // dS = P ⊙ (dP − Σ P ⊙ dP) along rows, in place of dP
-  const float *probs;
+struct SoftmaxGradParams {  // dS = P ⊙ (dP − Σ P ⊙ dP) along rows, into grad
+  float *probs;
   float *grad;
   int64_t rows, size;
   // When set, each row's dP adds share / heads first: the maps' gradient [nb, rowsPerHead, size]
   // (batch element b at b·shareBatchStride) that every head of row (b, h, r) reads alike.
   const float *share;
   int64_t heads, rowsPerHead, shareBatchStride;
+  int32_t shareOnly;   // dP is the share alone: grad is only written
+  int32_t fromScores;  // probs holds the scores: P = softmax(rows) first, written in their place (rows of at most SOFTMAX_GRAD_FROM_SCORES_MAX)
 };
 
 struct HeadMeanParams {  // softmax of [nb, heads, rows, size] rows in place, their mean over heads into [nb, rows, size]
@@ -115,8 +117,9 @@ bool ewSmallIndex(const EwParams &p);
 cudaError_t launchCompiledElementwise(const EwParams &p, cudaKernel_t kernel, cudaStream_t s);
 cudaError_t launchReduce(const ReduceParams &p, bool rowMode, cudaStream_t s);
 cudaError_t launchSoftmax(const AxisParams &p, cudaStream_t s);
-/** Rows of [rows, size]: `probs` the probabilities P, `grad` their gradient dP (plus the share, if any), replaced by P ⊙ (dP − Σ P ⊙ dP). */
+/** Rows of [rows, size]: `probs` the probabilities P (or the scores), `grad` their gradient dP (plus the share, if any), replaced by P ⊙ (dP − Σ P ⊙ dP). */
 cudaError_t launchSoftmaxGrad(const SoftmaxGradParams &p, cudaStream_t s);
+constexpr int64_t SOFTMAX_GRAD_FROM_SCORES_MAX = 1024;
 /** Rows of up to SOFTMAX_HEAD_MEAN_MAX values. */
 cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s);
 constexpr int64_t SOFTMAX_HEAD_MEAN_MAX = 1024;
@@ -130,5 +133,7 @@ cudaError_t launchWinogradFilter(const WinogradParams &p, cudaStream_t s);
 cudaError_t launchWinogradInput(const WinogradParams &p, cudaStream_t s);
 cudaError_t launchWinogradOutput(const WinogradParams &p, cudaStream_t s);
 cudaError_t launchWiden(const WidenParams &p, cudaStream_t s);
+/** Holds the stream for `ns` nanoseconds of GPU time (a profiled run's head start, device.cu). */
+cudaError_t launchHold(uint64_t ns, cudaStream_t s);
 
 }  // namespace skp

@@ -455,15 +455,9 @@ Object.assign(builders, <Record<string, Builder>>{
   'gradient: attention with heads split from tokens and merged back (in place)': (k) => headsInPlace(k),
   'gradient: heads in place, in row bands (scratch limit)': (k) => ({ ...headsInPlace(k), scratchLimitBytes: 176 }),
   // A controlled layer whose output feeds nothing: dq and dk come from the maps' gradient alone.
-  'gradient: attention maps alone (autodiff)': (k) => {
-    const x = k.x([2, 6, 8]);
-    const ctx = k.x([1, 5, 8]);
-    const heads = (t: Tensor) => o.transpose(o.reshape(t, [t.shape[0]!, t.shape[1]!, 2, 4]), [0, 2, 1, 3]);
-    const maps = o.attentionHeadMean(heads(o.linear(x, k.x([8, 8]))), heads(o.linear(ctx, k.x([8, 8]))), 0.5);
-    const loss = o.sum(o.mul(maps, k.x([2, 6, 5])), [0, 1, 2]);
-    const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
-    return { outputs: [maps, gx!, gctx!] };
-  },
+  'gradient: attention maps alone (autodiff)': (k) => mapsAlone(k, 5),
+  // Rows longer than the softmax gradient makes probabilities for: a softmax first, a block a row.
+  'gradient: attention maps alone, 1,100 keys': (k) => mapsAlone(k, 1100),
   'gradient: attention + layerNorm + gelu': (k) => {
     const x = k.x([2, 5, 8]);
     const w = k.x([8, 8]);
@@ -521,6 +515,17 @@ function mapsAndOutput(k: CaseKit, contextBatch: number, keys = 5) {
   const loss = o.add(o.mean(o.mul(out, out), [0, 1, 2, 3]), o.sum(o.mul(maps, k.x([2, 6, keys])), [0, 1, 2]));
   const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
   return { outputs: [loss, gx!, gctx!] };
+}
+
+/** A controlled layer's maps alone feeding the loss, over `keys` keys shared by the batch. */
+function mapsAlone(k: CaseKit, keys: number) {
+  const x = k.x([2, 6, 8]);
+  const ctx = k.x([1, keys, 8]);
+  const heads = (t: Tensor) => o.transpose(o.reshape(t, [t.shape[0]!, t.shape[1]!, 2, 4]), [0, 2, 1, 3]);
+  const maps = o.attentionHeadMean(heads(o.linear(x, k.x([8, 8]))), heads(o.linear(ctx, k.x([8, 8]))), 0.5);
+  const loss = o.sum(o.mul(maps, k.x([2, 6, keys])), [0, 1, 2]);
+  const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
+  return { outputs: [maps, gx!, gctx!] };
 }
 
 function headsInPlace(k: CaseKit): { outputs: Tensor[] } {

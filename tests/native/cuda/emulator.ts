@@ -4,7 +4,14 @@
 // Agreement with the float64 interpreter then shows that layouts, strides, fusion and
 // GEMM arguments are right; the GPU check (gpuCheck.ts) covers the kernels themselves.
 import { lowered, opDef, opNames } from '../../../native/graph/opset.js';
-import { ElemType, EwOp, FORMAT_VERSION, Opcode, type WinogradShape } from '../../../native/cuda/program.js';
+import {
+  ElemType,
+  EwOp,
+  FORMAT_VERSION,
+  Opcode,
+  SOFTMAX_GRAD_FROM_SCORES_MAX,
+  type WinogradShape,
+} from '../../../native/cuda/program.js';
 
 const f32 = Math.fround;
 
@@ -286,16 +293,28 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.SoftmaxGrad: {
         const probs = loc();
         const grad = loc();
-        const [rows, size, shared] = list(3) as [number, number, number];
-        const share = shared ? { at: loc(), heads: num(), rowsPerHead: num(), batchStride: num() } : null;
+        // Flags: 1 a share, 2 the share alone, 4 from the scores (program.ts softmaxGrad).
+        const [rows, size, flags] = list(3) as [number, number, number];
+        const share = flags & 1 ? { at: loc(), heads: num(), rowsPerHead: num(), batchStride: num() } : null;
+        if (flags & 2 && !share) throw new Error('softmaxGrad: the share alone, without a share');
+        if (flags & 4 && size > SOFTMAX_GRAD_FROM_SCORES_MAX)
+          throw new Error('softmaxGrad from the scores: row too long');
         for (let o = 0; o < rows; o++) {
+          if (flags & 4) {
+            // The probabilities as Softmax makes them, in place of the scores.
+            const x = (k: number) => f32At(probs, o * size + k);
+            let m = -Infinity;
+            for (let k = 0; k < size; k++) m = Math.max(m, x(k));
+            let sum = 0;
+            for (let k = 0; k < size; k++) sum += f32(Math.exp(x(k) - m));
+            for (let k = 0; k < size; k++) setF32(probs, o * size + k, f32(Math.exp(x(k) - m)) / sum);
+          }
           const shareRow = share
             ? Math.floor(o / (share.heads * share.rowsPerHead)) * share.batchStride + (o % share.rowsPerHead) * size
             : 0;
+          const part = (k: number) => f32(f32At(share!.at, shareRow + k) / share!.heads);
           const dP = (k: number) =>
-            share
-              ? f32(f32At(grad, o * size + k) + f32(f32At(share.at, shareRow + k) / share.heads))
-              : f32At(grad, o * size + k);
+            !share ? f32At(grad, o * size + k) : flags & 2 ? part(k) : f32(f32At(grad, o * size + k) + part(k));
           let dot = 0;
           for (let k = 0; k < size; k++) dot += f32At(probs, o * size + k) * dP(k);
           const d = f32(dot);

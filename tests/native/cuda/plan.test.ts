@@ -16,7 +16,7 @@ import type { ExecutionPlan, Place } from '../../../native/cuda/plan.js';
 import { planGraph } from '../../../native/cuda/plan.js';
 import { anyNarrower, readStoredBytes, WeightCache } from '../../../native/cuda/weights.js';
 import { inUnet, tf32Policy } from '../../../native/cuda/precision.js';
-import type { DeviceLoc } from '../../../native/cuda/program.js';
+import { SOFTMAX_GRAD_FROM_SCORES_MAX, type DeviceLoc } from '../../../native/cuda/program.js';
 import type { HostTensor } from '../../../native/runtime/backend.js';
 import { buildCases, compare, referenceFeeds } from './cases.js';
 import { emulatedDevice } from './emulatedDevice.js';
@@ -307,9 +307,9 @@ describe('CUDA plan structure', () => {
     const backward = [...new Set(plan.steps)].filter((t) => t.spec.op.startsWith('attention') && t !== out);
     expect(backward).toHaveLength(1);
     const kinds = plan.kinds.filter((_, i) => plan.steps[i] === backward[0]);
-    // Keys shared by a batch of 2: one chunk per batch element, each with one softmax, one softmax
-    // gradient, and the GEMMs qkᵀ, Pᵀ·g, g·vᵀ, dS·k and dSᵀ·q.
-    expect(kinds.filter((k) => k === 'softmax')).toHaveLength(2);
+    // Keys shared by a batch of 2: one chunk per batch element, each with one softmax gradient
+    // (which makes the probabilities from the scores too) and the GEMMs qkᵀ, g·vᵀ, Pᵀ·g, dS·k and dSᵀ·q.
+    expect(kinds.filter((k) => k === 'softmax')).toHaveLength(0);
     expect(kinds.filter((k) => k === 'softmaxGrad')).toHaveLength(2);
     expect(kinds.filter((k) => k === 'gemm')).toHaveLength(2 * 5);
   });
@@ -328,10 +328,15 @@ describe('CUDA plan structure', () => {
       const plan = planGraph(c!.outputs);
       const attention = new Set(plan.steps.filter((t) => t.spec.op.startsWith('attention')));
       expect(attention.size, name).toBe(2);
+      // The backward's softmax gradients make the probabilities from the scores.
       expect(
         plan.kinds.filter((k) => k === 'softmax' || k === 'softmax head mean'),
         name,
-      ).toHaveLength(1 + backward);
+      ).toHaveLength(1);
+      expect(
+        plan.kinds.filter((k) => k === 'softmaxGrad'),
+        name,
+      ).toHaveLength(backward);
     }
   });
 
@@ -343,9 +348,8 @@ describe('CUDA plan structure', () => {
     const backward = cross.filter((t) => t.spec.op !== 'attention' && t.spec.op !== 'attentionHeadMean');
     expect(backward).toHaveLength(1);
     const kinds = plan.kinds.filter((_, i) => plan.steps[i] === backward[0]);
-    // A batch of 3: one softmax, one softmax gradient, and the GEMMs qkᵀ, Pᵀ·g, g·vᵀ, dS·k and
-    // dSᵀ·q once, where split heads take them once per batch element.
-    expect(kinds.filter((k) => k === 'softmax')).toHaveLength(1);
+    // A batch of 3: one softmax gradient (the probabilities with it), and the GEMMs qkᵀ, g·vᵀ,
+    // Pᵀ·g, dS·k and dSᵀ·q once, where split heads take them once per batch element.
     expect(kinds.filter((k) => k === 'softmaxGrad')).toHaveLength(1);
     expect(kinds.filter((k) => k === 'gemm')).toHaveLength(5);
   });
@@ -355,12 +359,28 @@ describe('CUDA plan structure', () => {
     const plan = planGraph([loss, ...grads]);
     const gradients = new Set(['attentionGrad', 'attentionValuesGrad', 'attentionHeadMeanGrad']);
     const backward = [...new Set(plan.steps.filter((t) => gradients.has(t.spec.op)))];
-    // One group, with one softmax per batch element: unfolded, the maps' gradients would
-    // recompute the probabilities in a group of their own.
+    // One group, with one softmax gradient per batch element, which makes the probabilities:
+    // unfolded, the maps' gradients would recompute them in a group of their own.
     expect(backward).toHaveLength(1);
-    expect(plan.kinds.filter((k, i) => k === 'softmax' && plan.steps[i] === backward[0])).toHaveLength(2);
+    expect(plan.kinds.filter((k, i) => k === 'softmaxGrad' && plan.steps[i] === backward[0])).toHaveLength(2);
     // The maps' share of dP is added by the softmax gradient as it reads dP: no kernel writes it first.
     expect(plan.kinds.filter((k, i) => k === 'elementwise' && plan.steps[i] === backward[0])).toHaveLength(0);
+  });
+
+  it('makes the probabilities in the softmax gradient for rows it takes whole, else in a softmax of their own', () => {
+    for (const [keys, softmaxes] of [
+      [SOFTMAX_GRAD_FROM_SCORES_MAX, 0],
+      [SOFTMAX_GRAD_FROM_SCORES_MAX + 1, 1],
+    ] as const) {
+      const g = new Graph();
+      const q = g.input('q', [1, 2, 3, 4]);
+      const [k, v] = ['k', 'v'].map((n) => g.input(n, [1, 2, keys, 4]));
+      const out = o.attention(q, k!, v!, 0.5);
+      const plan = planGraph(grad(o.reshape(o.sum(o.mul(out, out), [0, 1, 2, 3]), [1]), [q, k!, v!]));
+      const backward = plan.kinds.filter((_, i) => plan.steps[i]!.spec.op !== 'attention');
+      expect(backward.filter((kind) => kind === 'softmax')).toHaveLength(softmaxes);
+      expect(backward.filter((kind) => kind === 'softmaxGrad')).toHaveLength(1);
+    }
   });
 
   it('leaves out of a group a sibling whose inputs are not ready at the first one’s step', () => {
