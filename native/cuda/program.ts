@@ -5,7 +5,7 @@
 
 import type { Tensor } from '../graph/ir.js';
 
-export const FORMAT_VERSION = 6;
+export const FORMAT_VERSION = 7;
 
 /** Maximum tensor rank a kernel parameter block holds (src/kernels.h, MAX_RANK). */
 export const MAX_RANK = 8;
@@ -381,17 +381,20 @@ export class ProgramWriter {
    * - input: images → V[P][c][T];
    * - output: M[P][k][T] (the P GEMMs U·V) → output rows m·ty0… of the images.
    */
+  /** `bias` (the output transform only): [k] floats added to each output channel's values. */
   winograd(
     op: Opcode.WinogradFilter | Opcode.WinogradInput | Opcode.WinogradOutput,
     src: DeviceLoc,
     dst: DeviceLoc,
     p: WinogradShape,
+    bias?: DeviceLoc,
   ): void {
     this.count++;
     this.nums.push(op);
     this.loc(src);
     this.loc(dst);
-    this.nums.push(p.n, p.c, p.k, p.h, p.w, p.pad, p.oh, p.ow, p.ty0, p.tr, p.tile, p.flip ? 1 : 0);
+    this.nums.push(p.n, p.c, p.k, p.h, p.w, p.pad, p.oh, p.ow, p.ty0, p.tr, p.tile, p.flip ? 1 : 0, bias ? 1 : 0);
+    if (bias) this.loc(bias);
   }
 
   /** `count` half-width floats (`type` F16 or BF16) at `src` to float32 at `dst`. */

@@ -2,12 +2,12 @@
 // Winograd's (winograd.ts); others go through im2col (conv2d) or col2im (convTranspose2d)
 // columns in a scratch buffer, split to fit its limit.
 import type { Tensor } from '../../graph/ir.js';
-import { numel } from '../../graph/ir.js';
+import { GraphError, numel } from '../../graph/ir.js';
 import type { Spec } from '../../graph/opset.js';
 import { isZeroFill } from '../fuse.js';
 import { Opcode } from '../program.js';
 import type { Lowering, MatrixRef, Place, PlanContext } from './context.js';
-import { shift } from './context.js';
+import { describe, shift } from './context.js';
 import { pushWinograd, winogradApplies } from './winograd.js';
 
 /** A 1×1 convolution, or its transpose, is one GEMM per image: W[cout, cin] · X[cin, pixels]. */
@@ -41,9 +41,20 @@ export function zeroPadded(t: Tensor): Tensor | null {
   return (t.spec.axis === 2 || t.spec.axis === 3) && isZeroFill(zeros) ? x : null;
 }
 
+/**
+ * Whether a convolution goes through Winograd whatever the planner decides about zero padding:
+ * a 3×3 one at stride 1 of enough channels, on an input that is not zeros padded after an edge.
+ */
+export function byWinograd(t: Tensor): boolean {
+  const [x, w] = t.inputs as [Tensor, Tensor];
+  const [, , kh, kw] = w.shape as [number, number, number, number];
+  return t.spec.op === 'conv2d' && zeroPadded(x) === null && winogradApplies(kh, kw, t.spec.stride, x.shape[1]!);
+}
+
 export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {
   const scratchLimit = p.scratchLimit;
-  const [padded, wt] = t.inputs as [Tensor, Tensor];
+  // A third input: the bias the planner folded in (plan.ts, foldConvBias), on Winograd's path only.
+  const [padded, wt, bias] = t.inputs as [Tensor, Tensor, Tensor | undefined];
   // Zeros after the input's end are never made: im2col reads rows and columns past the edge as 0.
   let x = padded;
   while (p.zeroPads.has(x.id)) x = x.inputs[0]!;
@@ -62,9 +73,11 @@ export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {
     return;
   }
   if (winogradApplies(kh, kw, stride, c) && x === padded) {
-    pushWinograd(t, s, p, { x: X, filters: W, flip: false, out, n, c, k: co, h, w: wd, pad, oh, ow });
+    const B = bias && p.read(bias, s);
+    pushWinograd(t, s, p, { x: X, filters: W, flip: false, out, n, c, k: co, h, w: wd, pad, oh, ow, bias: B });
     return;
   }
+  if (bias) throw new GraphError(`cuda plan: ${describe(t)} has a bias but is not lowered by Winograd (planner bug)`);
   const perSample = K * P * 4;
   if (perSample <= scratchLimit) {
     const chunk = Math.max(1, Math.min(n, Math.floor(scratchLimit / perSample)));

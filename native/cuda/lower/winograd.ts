@@ -27,6 +27,8 @@ export interface WinogradConv extends Omit<WinogradShape, 'ty0' | 'tr' | 'tile'>
   /** conv2d: [k, c, 3, 3]; a transposed convolution's kernel [c, k, 3, 3] (`flip`). */
   filters: Place;
   out: Place;
+  /** [k] floats the output transform adds to each output channel (a bias the planner folded in). */
+  bias?: Place;
 }
 
 /**
@@ -77,7 +79,10 @@ export function pushWinograd(t: Tensor, s: number, p: PlanContext, d: WinogradCo
         k: c,
         batch: points,
       });
-      p.push(t, 'winograd output', (w, at) => w.winograd(Opcode.WinogradOutput, at(M), at(dst), band));
+      const bias = d.bias;
+      p.push(t, 'winograd output', (w, at) =>
+        w.winograd(Opcode.WinogradOutput, at(M), at(dst), band, bias && at(bias)),
+      );
     }
   }
 }

@@ -11,7 +11,7 @@ namespace skp {
 
 namespace {
 
-constexpr int FORMAT_VERSION = 6;
+constexpr int FORMAT_VERSION = 7;
 constexpr size_t CUBLAS_WORKSPACE = size_t{32} << 20;  // Hopper's recommended size; fixed so runs can be graph-captured
 constexpr uint64_t PROFILE_HEAD_START_NS = 200'000'000;  // 0.2 s: the host queues a whole SDXL step's launches ahead
 
@@ -427,6 +427,9 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.tile = r.i64();
         if (p.tile != 2 && p.tile != 4 && p.tile != 6) r.fail("winograd: tiles of 2, 4 or 6 output pixels");
         p.flip = r.i64();
+        const bool biased = r.i32() != 0;
+        p.bias = biased ? static_cast<const float *>(loc()) : nullptr;
+        if (biased && op != OP_WINOGRAD_OUTPUT) r.fail("winograd: a bias is added by the output transform only");
         break;
       }
       case OP_WIDEN: {

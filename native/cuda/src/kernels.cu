@@ -691,6 +691,15 @@ __global__ void __launch_bounds__(BLOCK) winogradOutputKernel(const __grid_const
       for (int q = 0; q < A; ++q) m[r][q] = p.src[((A * r + q) * p.k + kk) * T + t];
     leftMultiply<M, A, A>(W::at, m, f);
     rightMultiplyT<M, A, M>(W::at, f, y);
+    if (p.bias) {
+      // A rounded add, never contracted into the transform's last product: the bits of a
+      // separate bias add after the convolution.
+      const float bias = p.bias[kk];
+#pragma unroll
+      for (int r = 0; r < M; ++r)
+#pragma unroll
+        for (int q = 0; q < M; ++q) y[r][q] = __fadd_rn(y[r][q], bias);
+    }
     float *out = p.dst + (b * p.k + kk) * p.oh * p.ow;
     // Neighbouring threads write neighbouring tiles, M floats apart: pairs of floats halve the
     // store instructions (F(6×6)'s rows are 24 bytes, which float4 stores cannot take).

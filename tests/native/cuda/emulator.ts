@@ -457,8 +457,11 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.WinogradOutput: {
         const src = loc();
         const dst = loc();
-        const [n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip] = list(12) as number[] as WinogradRecord;
-        winograd(op, src, dst, { n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip: flip !== 0 });
+        const [n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip, biased] = list(13) as number[] as WinogradRecord;
+        const bias = biased ? loc() : undefined;
+        if (bias && op !== Opcode.WinogradOutput)
+          throw new Error('winograd: a bias is added by the output transform only');
+        winograd(op, src, dst, { n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip: flip !== 0 }, bias);
         break;
       }
       case Opcode.Widen: {
@@ -478,7 +481,21 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
   if (at !== code.length) throw new Error('trailing numbers after the last instruction');
 }
 
-type WinogradRecord = [number, number, number, number, number, number, number, number, number, number, number, number];
+type WinogradRecord = [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
 
 /** Winograd's transform matrices for F(2×2, 3×3) and F(4×4, 3×3): Bᵀ, G and Aᵀ. */
 const WINOGRAD: Record<2 | 4 | 6, { bt: number[][]; g: number[][]; at: number[][] }> = {
@@ -571,6 +588,7 @@ function winograd(
   src: Ptr,
   dst: Ptr,
   p: Omit<WinogradShape, 'tile'> & { tile: number },
+  bias?: Ptr,
 ): void {
   const m = WINOGRAD[p.tile as keyof typeof WINOGRAD];
   if (!m) throw new Error('winograd: tiles of 2, 4 or 6 output pixels');
@@ -619,7 +637,8 @@ function winograd(
         row.forEach((x, q) => {
           const oy = p.tile * ty + r;
           const ox = p.tile * tx + q;
-          if (oy < p.oh && ox < p.ow) setF32(dst, ((b * p.k + kk) * p.oh + oy) * p.ow + ox, x);
+          if (oy < p.oh && ox < p.ow)
+            setF32(dst, ((b * p.k + kk) * p.oh + oy) * p.ow + ox, bias ? f32(x) + f32At(bias, kk) : x);
         }),
       );
     }

@@ -383,6 +383,22 @@ describe('CUDA plan structure', () => {
     }
   });
 
+  it("adds a Winograd convolution's bias in its output transform, unless the convolution is read elsewhere", () => {
+    const g = new Graph();
+    const x = g.input('x', [1, 4, 64, 64]);
+    const w = g.input('w', [3, 4, 3, 3]);
+    const b = g.input('b', [3]);
+    const biased = o.conv2dBias(x, w, b, { pad: 1 });
+    const folded = planGraph([biased]);
+    expect(folded.kinds.filter((k) => k === 'elementwise')).toEqual([]);
+    const bare = o.conv2d(x, w, { pad: 1 });
+    const kept = planGraph([o.add(bare, o.reshape(b, [1, 3, 1, 1])), bare]);
+    expect(kept.kinds.filter((k) => k === 'elementwise')).toHaveLength(1);
+    // im2col's path (stride 2) keeps its add.
+    const strided = planGraph([o.conv2dBias(x, w, b, { stride: 2, pad: 1 })]);
+    expect(strided.kinds.filter((k) => k === 'elementwise')).toHaveLength(1);
+  });
+
   it('leaves out of a group a sibling whose inputs are not ready at the first one’s step', () => {
     const g = new Graph();
     const [q, k, v] = (['q', 'k', 'v'] as const).map((n) => g.input(n, [1, 2, 6, 4]));
