@@ -109,26 +109,27 @@ const foldPaddedSum: Rewrite = (t, [a, b]) => {
 };
 
 /**
- * Folds a bias added to a convolution that Winograd lowers, and that nothing else reads, into
- * the convolution: its output transform adds the bias as it writes, so the pass of an add
- * kernel over the whole output (a VAE resnet's at 512²: 134 MB read and written) is never made.
- * The sum is the same rounded add.
+ * Folds into a convolution that Winograd lowers, and that nothing else reads, the bias added to
+ * it, and then the residual added to that (a resnet's shortcut): its output transform adds them
+ * as it writes, so the pass of an add kernel over the whole output (a VAE resnet's at 512²:
+ * 134 MB read and written) is never made. The sums are the same rounded adds, in the same order.
+ * The convolution's inputs become [x, w, bias] and [x, w, bias, residual].
  */
-const foldConvBias = (requested: readonly Tensor[]): Rewrite => {
+const foldConvAdds = (requested: readonly Tensor[]): Rewrite => {
   const readers = new Map<number, number>();
   for (const t of topoOrder(requested)) for (const x of t.inputs) readers.set(x.id, (readers.get(x.id) ?? 0) + 1);
   const asked = new Set(requested.map((t) => t.id));
+  const foldable = (x: Tensor, inputs: number) =>
+    x.spec.op === 'conv2d' && x.inputs.length === inputs && readers.get(x.id) === 1 && !asked.has(x.id);
   return (t, inputs) => {
-    if (t.spec.op !== 'add') return null;
-    const at = inputs.findIndex((x) => x.spec.op === 'conv2d' && x.inputs.length === 2);
-    const conv = inputs[at];
-    const bias = inputs[1 - at];
-    if (!conv || !bias || !byWinograd(conv) || readers.get(conv.id) !== 1 || asked.has(conv.id)) return null;
-    const channels = conv.shape[1]!;
-    const perChannel = bias.dtype === 'float32' && sameShape(bias.shape, [1, channels, 1, 1]);
-    return perChannel && sameShape(t.shape, conv.shape)
-      ? { ...t, spec: conv.spec, inputs: [...conv.inputs, bias] }
-      : null;
+    if (t.spec.op !== 'add' || inputs.length !== 2) return null;
+    for (const [conv, other] of [inputs, [...inputs].reverse()] as [Tensor, Tensor][]) {
+      if (other.dtype !== 'float32' || !sameShape(t.shape, conv.shape)) continue;
+      const bias = foldable(conv, 2) && byWinograd(conv) && sameShape(other.shape, [1, conv.shape[1]!, 1, 1]);
+      const residual = foldable(conv, 3) && sameShape(other.shape, t.shape);
+      if (bias || residual) return { ...t, spec: conv.spec, inputs: [...conv.inputs, other] };
+    }
+    return null;
   };
 };
 
@@ -138,7 +139,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
     foldTransposes,
     foldPaddedSum,
     foldAttentionGrads(requested),
-    foldConvBias(requested),
+    foldConvAdds(requested),
   ]);
   // In topological order, with what lets an attention's output and maps share a lowering moved up.
   const order = inputsBeforeSiblings(topoOrder(outputs));

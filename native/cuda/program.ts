@@ -381,20 +381,26 @@ export class ProgramWriter {
    * - input: images → V[P][c][T];
    * - output: M[P][k][T] (the P GEMMs U·V) → output rows m·ty0… of the images.
    */
-  /** `bias` (the output transform only): [k] floats added to each output channel's values. */
+  /**
+   * The output transform only: `bias`, [k] floats added to each output channel's values, then
+   * `residual`, a tensor of the output's shape added to them.
+   */
   winograd(
     op: Opcode.WinogradFilter | Opcode.WinogradInput | Opcode.WinogradOutput,
     src: DeviceLoc,
     dst: DeviceLoc,
     p: WinogradShape,
-    bias?: DeviceLoc,
+    adds: { bias?: DeviceLoc; residual?: DeviceLoc } = {},
   ): void {
     this.count++;
     this.nums.push(op);
     this.loc(src);
     this.loc(dst);
-    this.nums.push(p.n, p.c, p.k, p.h, p.w, p.pad, p.oh, p.ow, p.ty0, p.tr, p.tile, p.flip ? 1 : 0, bias ? 1 : 0);
-    if (bias) this.loc(bias);
+    // Flags as src/device.cu reads them: 1 a bias, 2 a residual.
+    const flags = (adds.bias ? 1 : 0) | (adds.residual ? 2 : 0);
+    this.nums.push(p.n, p.c, p.k, p.h, p.w, p.pad, p.oh, p.ow, p.ty0, p.tr, p.tile, p.flip ? 1 : 0, flags);
+    if (adds.bias) this.loc(adds.bias);
+    if (adds.residual) this.loc(adds.residual);
   }
 
   /** `count` half-width floats (`type` F16 or BF16) at `src` to float32 at `dst`. */

@@ -53,8 +53,8 @@ export function byWinograd(t: Tensor): boolean {
 
 export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {
   const scratchLimit = p.scratchLimit;
-  // A third input: the bias the planner folded in (plan.ts, foldConvBias), on Winograd's path only.
-  const [padded, wt, bias] = t.inputs as [Tensor, Tensor, Tensor | undefined];
+  // A bias and a residual the planner folded in (plan.ts, foldConvAdds), on Winograd's path only.
+  const [padded, wt, bias, residual] = t.inputs as [Tensor, Tensor, Tensor | undefined, Tensor | undefined];
   // Zeros after the input's end are never made: im2col reads rows and columns past the edge as 0.
   let x = padded;
   while (p.zeroPads.has(x.id)) x = x.inputs[0]!;
@@ -73,8 +73,8 @@ export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {
     return;
   }
   if (winogradApplies(kh, kw, stride, c) && x === padded) {
-    const B = bias && p.read(bias, s);
-    pushWinograd(t, s, p, { x: X, filters: W, flip: false, out, n, c, k: co, h, w: wd, pad, oh, ow, bias: B });
+    const adds = { bias: bias && p.read(bias, s), residual: residual && p.read(residual, s) };
+    pushWinograd(t, s, p, { x: X, filters: W, flip: false, out, n, c, k: co, h, w: wd, pad, oh, ow, ...adds });
     return;
   }
   if (bias) throw new GraphError(`cuda plan: ${describe(t)} has a bias but is not lowered by Winograd (planner bug)`);

@@ -29,6 +29,8 @@ export interface WinogradConv extends Omit<WinogradShape, 'ty0' | 'tr' | 'tile'>
   out: Place;
   /** [k] floats the output transform adds to each output channel (a bias the planner folded in). */
   bias?: Place;
+  /** A tensor of the output's shape it adds after the bias (a resnet's shortcut). */
+  residual?: Place;
 }
 
 /**
@@ -79,9 +81,13 @@ export function pushWinograd(t: Tensor, s: number, p: PlanContext, d: WinogradCo
         k: c,
         batch: points,
       });
-      const bias = d.bias;
+      const { bias } = d;
+      const residual = d.residual && shift(d.residual, n0 * k * oh * ow * 4);
       p.push(t, 'winograd output', (w, at) =>
-        w.winograd(Opcode.WinogradOutput, at(M), at(dst), band, bias && at(bias)),
+        w.winograd(Opcode.WinogradOutput, at(M), at(dst), band, {
+          bias: bias && at(bias),
+          residual: residual && at(residual),
+        }),
       );
     }
   }

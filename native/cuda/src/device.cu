@@ -427,9 +427,10 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.tile = r.i64();
         if (p.tile != 2 && p.tile != 4 && p.tile != 6) r.fail("winograd: tiles of 2, 4 or 6 output pixels");
         p.flip = r.i64();
-        const bool biased = r.i32() != 0;
-        p.bias = biased ? static_cast<const float *>(loc()) : nullptr;
-        if (biased && op != OP_WINOGRAD_OUTPUT) r.fail("winograd: a bias is added by the output transform only");
+        const int32_t adds = r.i32();  // program.ts winograd: 1 a bias, 2 a residual
+        p.bias = adds & 1 ? static_cast<const float *>(loc()) : nullptr;
+        p.residual = adds & 2 ? static_cast<const float *>(loc()) : nullptr;
+        if (adds != 0 && op != OP_WINOGRAD_OUTPUT) r.fail("winograd: only the output transform adds a bias or a residual");
         break;
       }
       case OP_WIDEN: {

@@ -700,6 +700,16 @@ __global__ void __launch_bounds__(BLOCK) winogradOutputKernel(const __grid_const
 #pragma unroll
         for (int q = 0; q < M; ++q) y[r][q] = __fadd_rn(y[r][q], bias);
     }
+    if (p.residual) {
+      const float *res = p.residual + (b * p.k + kk) * p.oh * p.ow;
+#pragma unroll
+      for (int r = 0; r < M; ++r)
+#pragma unroll
+        for (int q = 0; q < M; ++q) {
+          const int64_t oy = M * ty + r, ox = M * tx + q;
+          if (oy < p.oh && ox < p.ow) y[r][q] = __fadd_rn(y[r][q], res[oy * p.ow + ox]);
+        }
+    }
     float *out = p.dst + (b * p.k + kk) * p.oh * p.ow;
     // Neighbouring threads write neighbouring tiles, M floats apart: pairs of floats halve the
     // store instructions (F(6×6)'s rows are 24 bytes, which float4 stores cannot take).

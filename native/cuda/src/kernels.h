@@ -74,7 +74,8 @@ struct WinogradParams {  // one transform of a Winograd F(M×M, 3×3) convolutio
   int64_t ty0, tr;  // the band: first tile row and tile rows
   int64_t tile;  // M: output pixels to a tile's side, 2, 4 or 6
   int64_t flip;  // filter: a transposed convolution's [c, k, 3, 3] kernel, turned 180°
-  const float *bias;  // output: [k] added to each output channel's values, or null
+  const float *bias;      // output: [k] added to each output channel's values, or null
+  const float *residual;  // output: a tensor of the output's shape added after the bias, or null
 };
 
 struct SoftmaxGradParams {  // dS = P ⊙ (dP − Σ P ⊙ dP) along rows, into grad

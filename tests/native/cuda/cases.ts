@@ -220,11 +220,12 @@ Object.assign(builders, <Record<string, Builder>>{
     outputs: [o.conv2d(k.x([2, 4, 64, 65]), k.x([2, 4, 3, 3]), { stride: 1, pad: 1 })],
     scratchLimitBytes: 4 * 11 * 64 * (4 + 2) * 4,
   }),
-  // The bias added by the output transform (plan.ts, foldConvBias); one conv read twice keeps its add.
-  'conv2d winograd F(6×6) with a bias, and its gradient': (k) => {
+  // The bias, then a shortcut, added by the output transform (plan.ts, foldConvAdds); a convolution
+  // read twice keeps its adds.
+  'conv2d winograd F(6×6) with a bias and a shortcut, and its gradient': (k) => {
     const x = k.x([1, 4, 64, 66]);
     const w = k.x([3, 4, 3, 3]);
-    const y = o.conv2dBias(x, w, k.x([3]), { pad: 1 });
+    const y = o.add(k.x([1, 3, 64, 66]), o.conv2dBias(x, w, k.x([3]), { pad: 1 }));
     const bare = o.conv2d(x, w, { pad: 1 });
     const twice = o.add(o.add(bare, o.reshape(k.x([3]), [1, 3, 1, 1])), bare);
     const [gx] = grad(o.reshape(o.sum(o.mul(y, y), [0, 1, 2, 3]), [1]), [x]);

@@ -457,11 +457,12 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.WinogradOutput: {
         const src = loc();
         const dst = loc();
-        const [n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip, biased] = list(13) as number[] as WinogradRecord;
-        const bias = biased ? loc() : undefined;
-        if (bias && op !== Opcode.WinogradOutput)
-          throw new Error('winograd: a bias is added by the output transform only');
-        winograd(op, src, dst, { n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip: flip !== 0 }, bias);
+        const [n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip, adds] = list(13) as number[] as WinogradRecord;
+        // Flags: 1 a bias, 2 a residual (program.ts winograd).
+        const bias = adds & 1 ? loc() : undefined;
+        const residual = adds & 2 ? loc() : undefined;
+        if (adds && op !== Opcode.WinogradOutput) throw new Error('winograd: only the output transform adds');
+        winograd(op, src, dst, { n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip: flip !== 0 }, { bias, residual });
         break;
       }
       case Opcode.Widen: {
@@ -588,7 +589,7 @@ function winograd(
   src: Ptr,
   dst: Ptr,
   p: Omit<WinogradShape, 'tile'> & { tile: number },
-  bias?: Ptr,
+  adds: { bias?: Ptr; residual?: Ptr } = {},
 ): void {
   const m = WINOGRAD[p.tile as keyof typeof WINOGRAD];
   if (!m) throw new Error('winograd: tiles of 2, 4 or 6 output pixels');
@@ -637,8 +638,10 @@ function winograd(
         row.forEach((x, q) => {
           const oy = p.tile * ty + r;
           const ox = p.tile * tx + q;
-          if (oy < p.oh && ox < p.ow)
-            setF32(dst, ((b * p.k + kk) * p.oh + oy) * p.ow + ox, bias ? f32(x) + f32At(bias, kk) : x);
+          if (oy >= p.oh || ox >= p.ow) return;
+          const at = ((b * p.k + kk) * p.oh + oy) * p.ow + ox;
+          const biased = adds.bias ? f32(f32(x) + f32At(adds.bias, kk)) : x;
+          setF32(dst, at, adds.residual ? f32(biased) + f32At(adds.residual, at) : biased);
         }),
       );
     }

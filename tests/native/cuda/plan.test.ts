@@ -383,14 +383,18 @@ describe('CUDA plan structure', () => {
     }
   });
 
-  it("adds a Winograd convolution's bias in its output transform, unless the convolution is read elsewhere", () => {
+  it("adds a Winograd convolution's bias and shortcut in its output transform, unless the convolution is read elsewhere", () => {
     const g = new Graph();
     const x = g.input('x', [1, 4, 64, 64]);
     const w = g.input('w', [3, 4, 3, 3]);
     const b = g.input('b', [3]);
     const biased = o.conv2dBias(x, w, b, { pad: 1 });
-    const folded = planGraph([biased]);
+    expect(planGraph([biased]).kinds.filter((k) => k === 'elementwise')).toEqual([]);
+    // A resnet's shortcut added after the bias, too.
+    const shortcut = o.add(g.input('r', [1, 3, 64, 64]), biased);
+    const folded = planGraph([shortcut]);
     expect(folded.kinds.filter((k) => k === 'elementwise')).toEqual([]);
+    expect(folded.steps.filter((t) => t.spec.op === 'conv2d').map((t) => t.inputs.length)).toContain(4);
     const bare = o.conv2d(x, w, { pad: 1 });
     const kept = planGraph([o.add(bare, o.reshape(b, [1, 3, 1, 1])), bare]);
     expect(kept.kinds.filter((k) => k === 'elementwise')).toHaveLength(1);
