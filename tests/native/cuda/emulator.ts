@@ -89,7 +89,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
     if (off > v.byteLength) throw new Error(`offset ${off} beyond allocation ${id}`);
     return { v, at: off };
   };
-  const list = (n: number) => Array.from({ length: n }, num);
+  const list = <N extends number>(n: N) => Array.from({ length: n }, num) as Numbers<N>;
   if (num() !== FORMAT_VERSION) throw new Error('format version');
   const count = num();
   for (let s = 0; s < count; s++) {
@@ -237,7 +237,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.TopK: {
         const input = loc();
         const out = loc();
-        const [outer, size, inner] = list(3) as [number, number, number];
+        const [outer, size, inner] = list(3);
         const topk = op === Opcode.TopK ? { k: num(), largest: num() } : null;
         for (let o = 0; o < outer; o++)
           for (let i = 0; i < inner; i++) {
@@ -268,7 +268,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.SoftmaxHeadMean: {
         const probs = loc();
         const maps = loc();
-        const [nb, heads, rows, size, scale, keepProbs] = list(6) as [number, number, number, number, number, number];
+        const [nb, heads, rows, size, scale, keepProbs] = list(6);
         const scale32 = f32(scale);
         for (let b = 0; b < nb; b++)
           for (let r = 0; r < rows; r++) {
@@ -294,7 +294,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
         const probs = loc();
         const grad = loc();
         // Flags: 1 a share, 2 the share alone, 4 from the scores (program.ts softmaxGrad).
-        const [rows, size, flags] = list(3) as [number, number, number];
+        const [rows, size, flags] = list(3);
         const share = flags & 1 ? { at: loc(), heads: num(), rowsPerHead: num(), batchStride: num() } : null;
         if (flags & 2 && !share) throw new Error('softmaxGrad: the share alone, without a share');
         if (flags & 4 && size > SOFTMAX_GRAD_FROM_SCORES_MAX)
@@ -355,7 +355,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.Copy: {
         const dst = loc();
         const src = loc();
-        const [dpitch, spitch, width, height] = list(4) as [number, number, number, number];
+        const [dpitch, spitch, width, height] = list(4);
         const d = new Uint8Array(dst.v.buffer);
         const sv = new Uint8Array(src.v.buffer);
         for (let r = 0; r < height; r++)
@@ -364,20 +364,11 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       }
       case Opcode.Gemm: {
         num(); // TF32: the emulator computes every product in float64 then rounds
-        const [transA, transB, m, n, k, lda, ldb, ldc] = list(8) as number[] as [
-          number,
-          number,
-          number,
-          number,
-          number,
-          number,
-          number,
-          number,
-        ];
+        const [transA, transB, m, n, k, lda, ldb, ldc] = list(8);
         const A = loc();
         const B = loc();
         const C = loc();
-        const [batch, sA, sB, sC, alpha, beta] = list(6) as [number, number, number, number, number, number];
+        const [batch, sA, sB, sC, alpha, beta] = list(6);
         const ptrMode = num();
         const offs = ptrMode ? list(3 * batch) : null;
         for (let b = 0; b < batch; b++) {
@@ -401,19 +392,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.Col2im: {
         const src = loc();
         const dst = loc();
-        const [n, c, h, w, kh, kw, stride, pad, oh, ow, y0] = list(11) as number[] as [
-          number,
-          number,
-          number,
-          number,
-          number,
-          number,
-          number,
-          number,
-          number,
-          number,
-          number,
-        ];
+        const [n, c, h, w, kh, kw, stride, pad, oh, ow, y0] = list(11);
         if (op === Opcode.Im2col) {
           let t = 0;
           for (let b = 0; b < n; b++)
@@ -457,7 +436,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
       case Opcode.WinogradOutput: {
         const src = loc();
         const dst = loc();
-        const [n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip, adds] = list(13) as number[] as WinogradRecord;
+        const [n, c, k, h, w, pad, oh, ow, ty0, tr, tile, flip, adds] = list(13);
         // Flags: 1 a bias, 2 a residual (program.ts winograd).
         const bias = adds & 1 ? loc() : undefined;
         const residual = adds & 2 ? loc() : undefined;
@@ -482,21 +461,12 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
   if (at !== code.length) throw new Error('trailing numbers after the last instruction');
 }
 
-type WinogradRecord = [
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-  number,
-];
+/** `N` numbers as a tuple of that length where `N` is a literal (destructuring types each one), else an array. */
+type Numbers<N extends number, T extends number[] = []> = number extends N
+  ? number[]
+  : T['length'] extends N
+    ? T
+    : Numbers<N, [...T, number]>;
 
 /** Winograd's transform matrices for F(2×2, 3×3) and F(4×4, 3×3): Bᵀ, G and Aᵀ. */
 const WINOGRAD: Record<2 | 4 | 6, { bt: number[][]; g: number[][]; at: number[][] }> = {
