@@ -2,9 +2,10 @@
 // band of query rows) live in a scratch buffer bounded like the convolutions' columns, never the
 // whole [batch, heads, L, N]. Per chunk: a strided-batched GEMM for the scores (alpha = scale),
 // the softmax in place, then GEMMs into the result's slice. The gradients recompute the chunk's
-// probabilities the same way, and the softmax-gradient row kernel turns dP into
-// dS = P ⊙ (dP − rowsum(P ⊙ dP)) in place. Operands and results may sit with their heads still
-// merged (cuda/headLayouts.ts): the GEMMs read and write them through their leading dimensions.
+// scores, and the softmax-gradient row kernel makes the probabilities from them in place (rows
+// of up to 1024 keys; longer ones take a softmax first) and turns dP into
+// dS = P ⊙ (dP − rowsum(P ⊙ dP)). Operands and results may sit with their heads still merged
+// (cuda/headLayouts.ts): the GEMMs read and write them through their leading dimensions.
 import type { Tensor } from '../../graph/ir.js';
 import { numel } from '../../graph/ir.js';
 import { attentionDims, type AttentionDims } from '../../graph/attentionReference.js';

@@ -46,9 +46,10 @@ export function zeroPadded(t: Tensor): Tensor | null {
  * a 3×3 one at stride 1 of enough channels, on an input that is not zeros padded after an edge.
  */
 export function byWinograd(t: Tensor): boolean {
+  if (t.spec.op !== 'conv2d') return false;
   const [x, w] = t.inputs as [Tensor, Tensor];
   const [, , kh, kw] = w.shape as [number, number, number, number];
-  return t.spec.op === 'conv2d' && zeroPadded(x) === null && winogradApplies(kh, kw, t.spec.stride, x.shape[1]!);
+  return zeroPadded(x) === null && winogradApplies(kh, kw, t.spec.stride, x.shape[1]!);
 }
 
 export const conv2d: Lowering<Spec<'conv2d'>> = (t, { stride, pad }, s, p) => {

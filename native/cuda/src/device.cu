@@ -314,7 +314,7 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         p.grad = static_cast<float *>(loc());
         p.rows = r.i64();
         p.size = r.i64();
-        const int32_t flags = r.i32();  // program.ts SoftmaxGradFlags
+        const int32_t flags = r.i32();  // program.ts softmaxGrad: 1 a share, 2 the share alone, 4 from the scores
         const bool shared = (flags & 1) != 0;
         p.shareOnly = (flags & 2) != 0;
         p.fromScores = (flags & 4) != 0;
@@ -430,7 +430,8 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         const int32_t adds = r.i32();  // program.ts winograd: 1 a bias, 2 a residual
         p.bias = adds & 1 ? static_cast<const float *>(loc()) : nullptr;
         p.residual = adds & 2 ? static_cast<const float *>(loc()) : nullptr;
-        if (adds != 0 && op != OP_WINOGRAD_OUTPUT) r.fail("winograd: only the output transform adds a bias or a residual");
+        if (adds != 0 && op != OP_WINOGRAD_OUTPUT)
+          r.fail("winograd: only the output transform adds a bias or a residual");
         break;
       }
       case OP_WIDEN: {
