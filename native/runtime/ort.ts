@@ -131,21 +131,31 @@ export class OrtBackend implements Backend {
       throw new GraphError(`graph '${name}': ONNX Runtime could not create a session: ${(e as Error).message}`);
     }
     let released = false;
+    // Runs in flight: a session released under one aborts the process when the run completes
+    // (a cancelled training job whose next image was still being encoded ahead did).
+    const running = new Set<Promise<unknown>>();
     return {
       inputNames: model.inputs.map((p) => p.name),
       run: async (feeds) => {
         if (released) throw new GraphError(`graph '${name}': run after release()`);
         const ortFeeds: Record<string, ort.Tensor> = {};
         for (const port of model.inputs) ortFeeds[port.name] = toOrtTensor(port, feeds[port.name], name);
-        const result = await session.run(
+        const run = session.run(
           ortFeeds,
           model.outputs.map((p) => p.name),
         );
-        return model.outputs.map((p) => fromOrtTensor(p, result[p.name], name));
+        running.add(run);
+        try {
+          const result = await run;
+          return model.outputs.map((p) => fromOrtTensor(p, result[p.name], name));
+        } finally {
+          running.delete(run);
+        }
       },
       release: async () => {
         if (released) return;
         released = true;
+        await Promise.allSettled(running);
         entry.users--;
         if (entry.users === 0 && this.sessions.get(model.key) === entry) {
           this.sessions.delete(model.key);

@@ -91,6 +91,29 @@ describe('sessions', () => {
     await expect(b.run(xFeed)).rejects.toThrow(/run after release/);
   });
 
+  it('releases a session only after the runs in flight on it have finished, with their results', async () => {
+    const backend = new OrtBackend({ cacheDir: join(dir, 'in-flight') });
+    const g = new Graph();
+    const x = g.input('x', [384, 384]);
+    let y = x;
+    for (let i = 0; i < 12; i++) y = o.tanh(o.matmul(y, x));
+    const compiled = await backend.compile([y]);
+    const data = Float32Array.from({ length: 384 * 384 }, (_, i) => Math.sin(i) / 20);
+    const feeds = { x: { dtype: 'float32' as const, shape: [384, 384], data } };
+    const [alone] = await compiled.run(feeds);
+    const order: string[] = [];
+    const running = compiled.run(feeds).then((out) => (order.push('run'), out));
+    const releasing = compiled.release().then(() => order.push('release'));
+    const [during] = await running;
+    await releasing;
+    expect(order).toEqual(['run', 'release']);
+    expect(
+      Buffer.from((during!.data as Float32Array).buffer).equals(Buffer.from((alone!.data as Float32Array).buffer)),
+    ).toBe(true);
+    expect(backend.openSessions).toBe(0);
+    await expect(compiled.run(feeds)).rejects.toThrow(/run after release/);
+  });
+
   it('rejects feeds that are missing or of the wrong dtype or shape, naming the input', async () => {
     const backend = new OrtBackend({ cacheDir: join(dir, 'feeds') });
     const c = await backend.compile(smallGraph(), { name: 'tiny' });
