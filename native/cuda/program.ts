@@ -379,11 +379,9 @@ export class ProgramWriter {
    * - filter: weights → U[P][k][c]; `flip` reads a transposed convolution's [c, k, 3, 3] kernel
    *   turned by 180°, which makes it the ordinary convolution it equals at stride 1;
    * - input: images → V[P][c][T];
-   * - output: M[P][k][T] (the P GEMMs U·V) → output rows m·ty0… of the images.
-   */
-  /**
-   * The output transform only: `bias`, [k] floats added to each output channel's values, then
-   * `residual`, a tensor of the output's shape added to them.
+   * - output: M[P][k][T] (the P GEMMs U·V) → output rows m·ty0… of the images, plus `adds`:
+   *   `bias`, [k] floats added to each output channel's values, then `residual`, a tensor of the
+   *   output's shape added to them.
    */
   winograd(
     op: Opcode.WinogradFilter | Opcode.WinogradInput | Opcode.WinogradOutput,
