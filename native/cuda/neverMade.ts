@@ -19,6 +19,8 @@ export interface NeverMade {
   reductions: Map<number, ReductionInput>;
   /** The elementwise nodes those reductions read past. */
   foldedIntoReductions: Set<number>;
+  /** A norm's variance mean((x − μ)²), by its mean μ = mean(x): both made from one read of x (reduce.ts). */
+  moments: Map<number, Tensor>;
 }
 
 /**
@@ -79,6 +81,7 @@ function zeroPads({ order, readersOf, isOutput }: GraphFacts): Set<number> {
 function reductionsReadingPast({ order, readersOf, isOutput, byStrides }: GraphFacts) {
   const reductions = new Map<number, ReductionInput>();
   const foldedIntoReductions = new Set<number>();
+  const moments = new Map<number, Tensor>();
   const onlyReadBy = (x: Tensor, r: Tensor) => !isOutput.has(x.id) && readersOf.get(x.id)!.every((y) => y === r);
   const readable = (x: Tensor) => x.dtype === 'float32' && !byStrides(x);
   /** What reduction `t` of `input` over `axes` reads instead, and the nodes it reads past; null where none fits. */
@@ -118,6 +121,10 @@ function reductionsReadingPast({ order, readersOf, isOutput, byStrides }: GraphF
     if (!fold) continue;
     reductions.set(t.id, fold.read);
     for (const n of fold.past) foldedIntoReductions.add(n.id);
+    const mean = fold.read.center;
+    if (t.spec.op === 'reduceMean' && mean?.spec.op === 'reduceMean' && mean.inputs[0] === fold.read.x) {
+      if (String(mean.spec.axes) === String(axes)) moments.set(mean.id, t);
+    }
   }
-  return { reductions, foldedIntoReductions };
+  return { reductions, foldedIntoReductions, moments };
 }

@@ -164,7 +164,7 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
 
   const heads = headLayouts(order, readersOf, isOutput);
   const byStrides = (t: Tensor) => views.has(t.id) || sharesInput(heads, t);
-  const { slicesRead, zeroPads, reductions, foldedIntoReductions } = neverMade({
+  const { slicesRead, zeroPads, reductions, foldedIntoReductions, moments } = neverMade({
     order,
     step,
     readersOf,
@@ -198,7 +198,17 @@ export function planGraph(requested: readonly Tensor[], opts: PlanOptions = {}):
 
   const weightsInFloat32 = opts.weightsInFloat32 ?? false;
   const weightType = weightsInFloat32 ? (): ElemType.F32 => ElemType.F32 : storedType;
-  const p = new PlanContext(views, heads, kernels, needsMaterial, scratchLimit, weightType, zeroPads, reductions);
+  const p = new PlanContext(
+    views,
+    heads,
+    kernels,
+    needsMaterial,
+    scratchLimit,
+    weightType,
+    zeroPads,
+    reductions,
+    moments,
+  );
   for (const t of order) {
     if (folded.has(t.id) || inPlace(t) || loweredWithLead.has(t.id)) continue;
     const group = groups.get(t.id);

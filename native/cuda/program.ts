@@ -5,7 +5,7 @@
 
 import type { Tensor } from '../graph/ir.js';
 
-export const FORMAT_VERSION = 7;
+export const FORMAT_VERSION = 8;
 
 /** Maximum tensor rank a kernel parameter block holds (src/kernels.h, MAX_RANK). */
 export const MAX_RANK = 8;
@@ -37,6 +37,11 @@ export enum Opcode {
   Widen = 16,
   /** An attention chunk's softmax in place and the probabilities' mean over heads (see `softmaxHeadMean`). */
   SoftmaxHeadMean = 17,
+  /** Layer norm along rows of [rows, size], and its x gradient (see `layerNorm`). */
+  LayerNorm = 18,
+  LayerNormGrad = 19,
+  /** A norm's mean and variance in one read of its input (see `moments`). */
+  Moments = 20,
 }
 
 /** The longest rows SoftmaxHeadMean takes (the addon's SOFTMAX_HEAD_MEAN_MAX); longer ones take Softmax and Reduce. */
@@ -402,6 +407,61 @@ export class ProgramWriter {
   }
 
   /** `count` half-width floats (`type` F16 or BF16) at `src` to float32 at `dst`. */
+  /**
+   * Each output's mean and variance over a run of `runLength` adjacent values of `x` (the run of
+   * output o starts at its kept coordinates · keepStrides): one read of x. Runs split into
+   * `splits` parts of `chunk` values sum their parts into `partial` ([outputs, splits, 2] doubles).
+   */
+  moments(r: {
+    x: DeviceLoc;
+    mean: DeviceLoc;
+    variance: DeviceLoc;
+    partial?: DeviceLoc;
+    runLength: number;
+    splits: number;
+    chunk: number;
+    keepDims: number[];
+    keepStrides: number[];
+  }): void {
+    this.count++;
+    this.nums.push(Opcode.Moments);
+    this.loc(r.x);
+    this.loc(r.mean);
+    this.loc(r.variance);
+    this.nums.push(r.runLength, r.splits, r.chunk);
+    this.nums.push(r.keepDims.length, ...r.keepDims, ...r.keepStrides);
+    if (r.splits > 1) this.loc(r.partial!);
+  }
+
+  /**
+   * Rows of [rows, size]: out = ((x − μ) / √(σ² + ε)) · weight + bias with each row's statistics,
+   * or with `grad` (the output's gradient) instead of a bias, the gradient with respect to x.
+   * The weight and the bias may be weights kept at their stored width.
+   */
+  layerNorm(r: {
+    x: DeviceLoc;
+    weight: { loc: DeviceLoc; type: ElemType };
+    bias?: { loc: DeviceLoc; type: ElemType };
+    grad?: DeviceLoc;
+    out: DeviceLoc;
+    rows: number;
+    size: number;
+    eps: number;
+  }): void {
+    this.count++;
+    this.nums.push(r.grad ? Opcode.LayerNormGrad : Opcode.LayerNorm);
+    this.loc(r.x);
+    this.loc(r.weight.loc);
+    this.nums.push(r.weight.type);
+    if (r.grad) this.loc(r.grad);
+    else {
+      this.loc(r.bias!.loc);
+      this.nums.push(r.bias!.type);
+    }
+    this.loc(r.out);
+    this.nums.push(r.rows, r.size, r.eps);
+  }
+
   widen(src: DeviceLoc, dst: DeviceLoc, count: number, type: ElemType.F16 | ElemType.BF16): void {
     this.count++;
     this.nums.push(Opcode.Widen);

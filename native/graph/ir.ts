@@ -46,6 +46,8 @@ export type OpSpec =
   | { op: 'attentionGrad'; scale: number; wrt: 'q' | 'k' }
   | { op: 'attentionValuesGrad'; scale: number }
   | { op: 'attentionHeadMeanGrad'; scale: number; wrt: 'q' | 'k' }
+  | { op: 'layerNorm'; eps: number }
+  | { op: 'layerNormGrad'; eps: number }
   | { op: 'reshape'; shape: number[] }
   | { op: 'transpose'; perm: number[] }
   | { op: 'expand'; shape: number[] }

@@ -155,13 +155,21 @@ export function conv2dBias(x: Tensor, w: Tensor, b: Tensor | undefined, opts: { 
   return b ? add(y, reshape(b, [1, b.shape[0]!, 1, 1])) : y;
 }
 
-/** Layer norm over the last axis with affine parameters. */
-export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+/**
+ * Layer norm over the last axis with affine parameters: ((x − μ) / √(σ² + ε)) · weight + bias,
+ * each row's statistics its own. One op (normOps.ts), so a backend normalises a row in one pass.
+ */
+export const layerNorm = (x: Tensor, weight: Tensor, bias: Tensor, eps: number) =>
+  x.graph.add({ op: 'layerNorm', eps }, [x, weight, bias]);
+/** The gradient of `layerNorm` with respect to x, given the output's gradient `g`. */
+export const layerNormGrad = (x: Tensor, weight: Tensor, g: Tensor, eps: number) =>
+  x.graph.add({ op: 'layerNormGrad', eps }, [x, weight, g]);
+
+/** (x − μ) / √(σ² + ε) along the last axis, from primitives: what layerNorm scales and shifts. */
+export function normalizedRows(x: Tensor, eps: number): Tensor {
   const ax = x.shape.length - 1;
-  const mu = mean(x, [ax], true);
-  const d = sub(x, mu);
-  const variance = mean(mul(d, d), [ax], true);
-  return add(mul(div(d, sqrt(add(variance, eps))), weight), bias);
+  const d = sub(x, mean(x, [ax], true));
+  return div(d, sqrt(add(mean(mul(d, d), [ax], true), eps)));
 }
 
 /** Group norm on NCHW (or NC...) input, statistics per sample and group, affine per channel. */

@@ -23,6 +23,7 @@ import {
 import type { DType, OpName, OpSpec, Shape, Tensor, WeightRef } from './ir.js';
 import { broadcastShapes, numel, shapeStr } from './ir.js';
 import { ATTENTION_OPS } from './attentionOps.js';
+import { NORM_OPS } from './normOps.js';
 import * as o from './ops.js';
 import * as ref from './reference.js';
 import type { ReferenceData, ReferenceValue } from './reference.js';
@@ -482,6 +483,7 @@ export const OPSET = {
     cuda: lowered,
   },
   ...ATTENTION_OPS,
+  ...NORM_OPS,
 
   reshape: {
     arity: 1,

@@ -279,6 +279,61 @@ export function reduce(
   return out;
 }
 
+/** Each row's mean and √(σ² + ε) over the last axis of `shape`, and the row length. */
+function rowStatistics(x: Float64Array, shape: Shape, eps: number) {
+  const size = shape[shape.length - 1]!;
+  const n = size === 0 ? 0 : x.length / size;
+  const means = new Float64Array(n);
+  const scales = new Float64Array(n);
+  for (let r = 0; r < n; r++) {
+    let s = 0;
+    for (let k = 0; k < size; k++) s += x[r * size + k]!;
+    const mu = s / size;
+    let v = 0;
+    for (let k = 0; k < size; k++) v += (x[r * size + k]! - mu) ** 2;
+    means[r] = mu;
+    scales[r] = Math.sqrt(v / size + eps);
+  }
+  return { size, n, means, scales };
+}
+
+export function layerNorm(x: Float64Array, w: Float64Array, b: Float64Array, shape: Shape, eps: number): Float64Array {
+  const { size, n, means, scales } = rowStatistics(x, shape, eps);
+  const out = new Float64Array(x.length);
+  for (let r = 0; r < n; r++)
+    for (let k = 0; k < size; k++) {
+      const i = r * size + k;
+      out[i] = ((x[i]! - means[r]!) / scales[r]!) * w[k]! + b[k]!;
+    }
+  return out;
+}
+
+/** dx = (ĝ − mean(ĝ) − n·mean(ĝ ⊙ n)) / √(σ² + ε) per row, with n the normalised row and ĝ = g ⊙ w. */
+export function layerNormGrad(
+  x: Float64Array,
+  w: Float64Array,
+  g: Float64Array,
+  shape: Shape,
+  eps: number,
+): Float64Array {
+  const { size, n, means, scales } = rowStatistics(x, shape, eps);
+  const out = new Float64Array(x.length);
+  for (let r = 0; r < n; r++) {
+    const normed = (k: number) => (x[r * size + k]! - means[r]!) / scales[r]!;
+    const weighted = (k: number) => g[r * size + k]! * w[k]!;
+    let m1 = 0;
+    let m2 = 0;
+    for (let k = 0; k < size; k++) {
+      m1 += weighted(k);
+      m2 += weighted(k) * normed(k);
+    }
+    m1 /= size;
+    m2 /= size;
+    for (let k = 0; k < size; k++) out[r * size + k] = (weighted(k) - m1 - normed(k) * m2) / scales[r]!;
+  }
+  return out;
+}
+
 /** For every element of `shape` (row-major), the offset given by `strides`. */
 export function broadcastIndex(shape: Shape, strides: readonly number[]): Int32Array {
   const n = numel(shape);

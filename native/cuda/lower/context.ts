@@ -129,7 +129,12 @@ export class PlanContext {
     readonly zeroPads: ReadonlySet<number> = new Set(),
     /** Reductions that read past their elementwise input, by reduction id (reduce.ts). */
     readonly reductions: ReadonlyMap<number, ReductionInput> = new Map(),
+    /** A norm's variance by its mean, when one read of x may make both (reduce.ts). */
+    readonly moments: ReadonlyMap<number, Tensor> = new Map(),
   ) {}
+
+  /** Variances their mean's lowering has made already. */
+  readonly madeWithMean = new Set<number>();
 
   private zeroConstant: { count: number; place: Place } | null = null;
 

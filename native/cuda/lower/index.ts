@@ -11,6 +11,7 @@ import { fused } from './elementwise.js';
 import { gatherElements, scatterAddElements } from './indexed.js';
 import { constant, input, weight } from './leaves.js';
 import { matmul } from './matmul.js';
+import { layerNorm, layerNormGrad } from './norm.js';
 import { reduce } from './reduce.js';
 
 const ownLowerings: { [K in LoweredOp]: Lowering<Spec<K>> } = {
@@ -33,6 +34,8 @@ const ownLowerings: { [K in LoweredOp]: Lowering<Spec<K>> } = {
   attentionGrad: attentionAlone,
   attentionValuesGrad: attentionAlone,
   attentionHeadMeanGrad: attentionAlone,
+  layerNorm,
+  layerNormGrad,
   argMax,
   topKIndices,
   gatherElements,

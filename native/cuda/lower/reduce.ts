@@ -4,9 +4,11 @@ import type { Spec } from '../../graph/opset.js';
 import { numel } from '../../graph/ir.js';
 import { stridesOf } from '../layout.js';
 import { ReduceKind } from '../program.js';
-import type { Lowering } from './context.js';
+import type { Tensor } from '../../graph/ir.js';
+import type { Lowering, PlanContext, Place } from './context.js';
 
 export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = (t, spec, s, p) => {
+  if (p.madeWithMean.has(t.id)) return;
   // A sum of squared deviations (x − c)² reads x and c, a sum of squares x² reads x with a centre of
   // zeros, a sum of −x reads x (plan.ts): same shape as the input.
   const folded = p.reductions.get(t.id);
@@ -41,6 +43,11 @@ export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = 
   const kind = center ? ReduceKind.CentredSquares : summed;
   const scale = (spec.op === 'reduceMean' ? 1 / nRed : 1) * (folded?.negated ? -1 : 1);
   const rowMode = red.st.length > 0 && red.st[red.st.length - 1] === 1;
+  const variance = p.moments.get(t.id);
+  if (variance && red.st.length === 1 && red.st[0] === 1) {
+    moments(t, variance, { x: src, mean: out, runLength: nRed, keepDims: keep.dims, keepStrides: keep.st }, s, p);
+    return;
+  }
   const splits = rowMode
     ? Math.max(1, Math.min(Math.ceil(1024 / nOut), Math.floor(nRed / 4096), 65535))
     : Math.max(1, Math.min(Math.ceil(262144 / nOut), Math.floor(nRed / 64), 65535));
@@ -81,3 +88,37 @@ export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = 
     }),
   );
 };
+
+/**
+ * A norm's mean and its variance mean((x − μ)²) over runs of adjacent values: one kernel reads x
+ * once for both (instead of once for each), and the variance's own step has nothing left to do.
+ */
+function moments(
+  mean: Tensor,
+  variance: Tensor,
+  r: { x: Place; mean: Place; runLength: number; keepDims: number[]; keepStrides: number[] },
+  s: number,
+  p: PlanContext,
+) {
+  const varianceOut = p.resultSlot(variance, s);
+  p.madeWithMean.add(variance.id);
+  const nOut = numel(mean.shape);
+  // Splits of whole 16-byte quads, so that every split's loads stay aligned where the run's are.
+  const wanted = Math.max(1, Math.min(Math.ceil(1024 / nOut), Math.floor(r.runLength / 4096), 65535));
+  const chunk = Math.ceil(r.runLength / wanted / 4) * 4;
+  const splits = Math.ceil(r.runLength / chunk);
+  const partial = splits > 1 ? p.newSlot(nOut * splits * 16, s) : undefined;
+  p.push(mean, 'moments', (w, at) =>
+    w.moments({
+      x: at(r.x),
+      mean: at(r.mean),
+      variance: at(varianceOut),
+      partial: partial && at(partial),
+      runLength: r.runLength,
+      splits,
+      chunk,
+      keepDims: r.keepDims,
+      keepStrides: r.keepStrides,
+    }),
+  );
+}

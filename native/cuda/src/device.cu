@@ -11,7 +11,7 @@ namespace skp {
 
 namespace {
 
-constexpr int FORMAT_VERSION = 7;
+constexpr int FORMAT_VERSION = 8;
 constexpr size_t CUBLAS_WORKSPACE = size_t{32} << 20;  // Hopper's recommended size; fixed so runs can be graph-captured
 constexpr uint64_t PROFILE_HEAD_START_NS = 200'000'000;  // 0.2 s: the host queues a whole SDXL step's launches ahead
 
@@ -33,6 +33,9 @@ enum Opcode {
   OP_WINOGRAD_OUTPUT = 15,
   OP_WIDEN = 16,
   OP_SOFTMAX_HEAD_MEAN = 17,
+  OP_LAYER_NORM = 18,
+  OP_LAYER_NORM_GRAD = 19,
+  OP_MOMENTS = 20,
 };
 
 bool isSticky(cudaError_t e) {
@@ -459,6 +462,51 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         if (p.size > SOFTMAX_HEAD_MEAN_MAX) r.fail("softmax head mean: rows of at most 1024 values");
         break;
       }
+      case OP_LAYER_NORM:
+      case OP_LAYER_NORM_GRAD: {
+        in.kind = op == OP_LAYER_NORM ? Kind::LayerNorm : Kind::LayerNormGrad;
+        LayerNormParams &p = in.layerNorm;
+        // A weight or bias type: float32, or a weight kept at float16 or bfloat16.
+        const auto paramType = [&](const char *what) {
+          const int32_t type = r.i32();
+          if (type != F32 && type != F16 && type != BF16) r.fail(std::string("layer norm: bad ") + what + " type");
+          return static_cast<DType>(type);
+        };
+        p.x = static_cast<const float *>(loc());
+        p.weight = loc();
+        p.weightType = paramType("weight");
+        const bool gradient = op == OP_LAYER_NORM_GRAD;
+        p.bias = gradient ? nullptr : loc();
+        p.biasType = gradient ? F32 : paramType("bias");
+        p.grad = gradient ? static_cast<const float *>(loc()) : nullptr;
+        p.out = static_cast<float *>(loc());
+        p.rows = r.i64();
+        p.size = r.i64();
+        p.eps = static_cast<float>(r.f64());
+        if (p.rows < 1 || p.size < 1) r.fail("layer norm: no rows");
+        if (p.rows > INT32_MAX) r.fail("layer norm: more rows than a grid holds");
+        break;
+      }
+      case OP_MOMENTS: {
+        in.kind = Kind::Moments;
+        MomentsParams &p = in.moments;
+        p.in = static_cast<const float *>(loc());
+        p.mean = static_cast<float *>(loc());
+        p.variance = static_cast<float *>(loc());
+        p.nRed = r.i64();
+        p.splits = r.i32();
+        p.chunk = r.i64();
+        p.keepRank = r.i32();
+        dims(p.keepRank, p.keepDims);
+        dims(p.keepRank, p.keepStrides);
+        p.partial = p.splits > 1 ? static_cast<double *>(loc()) : nullptr;
+        p.nOut = 1;
+        for (int d = 0; d < p.keepRank; ++d) p.nOut *= p.keepDims[d];
+        if (p.nRed < 1 || p.splits < 1 || p.splits > 65535 || p.chunk < 1 || p.chunk * p.splits < p.nRed)
+          r.fail("moments: bad split of the runs");
+        if (p.nOut < 1 || p.nOut > INT32_MAX) r.fail("moments: outputs must number 1 to 2^31 - 1");
+        break;
+      }
       default:
         r.fail("unknown opcode " + std::to_string(op));
     }
@@ -549,6 +597,9 @@ Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t
       case Kind::Reduce: e = launchReduce(in.reduce, in.rowMode, stream_); break;
       case Kind::Softmax: e = launchSoftmax(in.axis, stream_); break;
       case Kind::SoftmaxGrad: e = launchSoftmaxGrad(in.softmaxGrad, stream_); break;
+      case Kind::LayerNorm:
+      case Kind::LayerNormGrad: e = launchLayerNorm(in.layerNorm, stream_); break;
+      case Kind::Moments: e = launchMoments(in.moments, stream_); break;
       case Kind::ArgMax: e = launchArgMax(in.axis, stream_); break;
       case Kind::TopK: e = launchTopK(in.axis, stream_); break;
       case Kind::Gather: e = launchGather(in.gather, fault_, stream_); break;

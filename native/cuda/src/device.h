@@ -60,7 +60,10 @@ enum class Kind {
   WinogradInput,
   WinogradOutput,
   Widen,
-  SoftmaxHeadMean
+  SoftmaxHeadMean,
+  LayerNorm,
+  LayerNormGrad,
+  Moments
 };
 
 struct Instr {
@@ -76,6 +79,8 @@ struct Instr {
   WinogradParams winograd;
   WidenParams widen;
   HeadMeanParams headMean;
+  LayerNormParams layerNorm;
+  MomentsParams moments;
   GemmCall gemm;
   Copy2D copy;
 };

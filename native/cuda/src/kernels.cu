@@ -47,7 +47,8 @@ __global__ void __launch_bounds__(BLOCK) elementwiseKernel(const __grid_constant
 
 // Reductions -----------------------------------------------------------------------------
 
-__device__ inline int64_t keptOffset(const ReduceParams &p, int64_t o) {
+template <class P>
+__device__ inline int64_t keptOffset(const P &p, int64_t o) {
   int64_t off = 0;
   for (int d = p.keepRank - 1; d >= 0; --d) {
     off += (o % p.keepDims[d]) * p.keepStrides[d];
@@ -81,6 +82,12 @@ __device__ inline float term(int kind, float v, float c) {
 
 __device__ inline double warpCombine(int kind, double v) {
   for (int o = 16; o > 0; o >>= 1) v = combine(kind, v, __shfl_down_sync(0xffffffffu, v, o));
+  return v;
+}
+
+/** A warp's total of `v`, in the same order on every lane (the sums in double of the row kernels). */
+__device__ inline double warpSumD(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
 
@@ -189,6 +196,73 @@ __global__ void __launch_bounds__(BLOCK) reduceColKernel(const __grid_constant__
   p.out[o * p.splits + s] = static_cast<float>(v);
 }
 
+// A norm's mean and variance in one read of x instead of two (the mean's, then the centred
+// squares'): sums of d = x − K and d² in double, with K the run's first value, so that the
+// variance Σd²/n − (Σd/n)² does not cancel away when the mean is large beside the spread.
+// Each block sums one split of one output's run; with several splits, a second kernel adds the
+// splits' sums in order. Every thread of a block sums in the same order on every run.
+__device__ inline void finishMoments(const MomentsParams &p, int64_t o, double shift, double s1, double s2) {
+  const double n = static_cast<double>(p.nRed);
+  const double m = s1 / n;
+  p.mean[o] = static_cast<float>(shift + m);
+  p.variance[o] = static_cast<float>(fmax(s2 / n - m * m, 0.0));
+}
+
+__global__ void __launch_bounds__(BLOCK) momentsKernel(const __grid_constant__ MomentsParams p) {
+  __shared__ double sums[2][BLOCK / 32];
+  const int64_t o = blockIdx.x;
+  const int s = blockIdx.y;
+  const float *run = p.in + keptOffset(p, o);
+  const double shift = run[0];
+  const int64_t r0 = s * p.chunk;
+  const int64_t r1 = min(p.nRed, r0 + p.chunk);
+  double s1 = 0.0, s2 = 0.0, t1 = 0.0, t2 = 0.0;
+  const auto add = [&](float v, double &a1, double &a2) {
+    const double d = static_cast<double>(v) - shift;
+    a1 += d;
+    a2 += d * d;
+  };
+  int64_t r = r0 + threadIdx.x;
+  if ((reinterpret_cast<uintptr_t>(run + r0) & 15) == 0) {
+    // 16-byte loads, two in flight: a norm's few long runs read at the memory's speed.
+    const float4 *quads = reinterpret_cast<const float4 *>(run + r0);
+    const int64_t count = (r1 - r0) / 4;
+    int64_t q = threadIdx.x;
+    for (; q + BLOCK < count; q += 2 * BLOCK) {
+      const float4 a = quads[q], b = quads[q + BLOCK];
+      add(a.x, s1, s2), add(a.y, t1, t2), add(a.z, s1, s2), add(a.w, t1, t2);
+      add(b.x, s1, s2), add(b.y, t1, t2), add(b.z, s1, s2), add(b.w, t1, t2);
+    }
+    for (; q < count; q += BLOCK) {
+      const float4 a = quads[q];
+      add(a.x, s1, s2), add(a.y, t1, t2), add(a.z, s1, s2), add(a.w, t1, t2);
+    }
+    r = r0 + 4 * count + threadIdx.x;
+  }
+  for (; r < r1; r += BLOCK) add(run[r], s1, s2);
+  s1 = warpSumD(s1 + t1);
+  s2 = warpSumD(s2 + t2);
+  if (threadIdx.x % 32 == 0) sums[0][threadIdx.x / 32] = s1, sums[1][threadIdx.x / 32] = s2;
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  s1 = 0.0, s2 = 0.0;
+  for (int w = 0; w < BLOCK / 32; ++w) s1 += sums[0][w], s2 += sums[1][w];
+  if (p.splits == 1) {
+    finishMoments(p, o, shift, s1, s2);
+  } else {
+    p.partial[2 * (o * p.splits + s)] = s1;
+    p.partial[2 * (o * p.splits + s) + 1] = s2;
+  }
+}
+
+__global__ void __launch_bounds__(BLOCK) momentsCombineKernel(const __grid_constant__ MomentsParams p) {
+  const int64_t o = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x;
+  if (o >= p.nOut) return;
+  double s1 = 0.0, s2 = 0.0;
+  for (int s = 0; s < p.splits; ++s) s1 += p.partial[2 * (o * p.splits + s)], s2 += p.partial[2 * (o * p.splits + s) + 1];
+  finishMoments(p, o, p.in[keptOffset(p, o)], s1, s2);
+}
+
 // Softmax, argMax, topK over one axis of [outer, size, inner] --------------------------------
 
 __device__ inline float warpMaxF(float v) {
@@ -289,10 +363,6 @@ __global__ void __launch_bounds__(BLOCK) softmaxHeadMeanKernel(const __grid_cons
 }
 
 // Softmax's gradient along rows, in place of dP: dS = P ⊙ (dP − Σ P ⊙ dP), the row sum in double.
-__device__ inline double warpSumD(double v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 // Where row `row`'s share of the maps' gradient starts, or null without one.
 __device__ inline const float *shareRow(const SoftmaxGradParams &p, int64_t row) {
@@ -372,6 +442,124 @@ __global__ void __launch_bounds__(BLOCK) softmaxGradBlockKernel(const __grid_con
   for (int w = 0; w < BLOCK / 32; ++w) dot += scratch[w];
   const float d = static_cast<float>(dot);
   for (int64_t k = threadIdx.x; k < p.size; k += BLOCK) grad[k] = prob[k] * (dP(k) - d);
+}
+
+// Layer norm: a block of NORM_THREADS per row, each thread holding PER of the row's values in
+// registers (all loads issued at once), for rows of up to NORM_THREADS · NORM_MAX_PER values;
+// longer rows loop over the row a warp at a time. The sums run in double; every float step is
+// rounded alone (no contraction), as the composite's kernels computed them: d = x − μ,
+// σ² = mean(d²), s = √(σ² + ε), n = d / s, then n · weight + bias.
+constexpr int NORM_THREADS = 128;
+constexpr int NORM_MAX_PER = 16;
+
+__device__ inline float normParam(const void *p, DType type, int64_t k) {
+  if (type == F32) return static_cast<const float *>(p)[k];
+  return widenBits(static_cast<const uint16_t *>(p)[k], type);
+}
+
+// The block's total of each thread's `v`, in the same order for every thread. `slot` is a
+// scratch row of its own for each sum of a kernel, so no sum waits for the one before it to be read.
+__device__ inline double normBlockSum(double v, double *slot) {
+  v = warpSumD(v);
+  if (threadIdx.x % 32 == 0) slot[threadIdx.x / 32] = v;
+  __syncthreads();
+  double total = 0.0;
+  for (int w = 0; w < NORM_THREADS / 32; ++w) total += slot[w];
+  return total;
+}
+
+template <int PER>
+__global__ void __launch_bounds__(NORM_THREADS) layerNormRowKernel(const __grid_constant__ LayerNormParams p) {
+  __shared__ double scratch[4][NORM_THREADS / 32];
+  const int64_t row = blockIdx.x;
+  const float *x = p.x + row * p.size;
+  const auto inRow = [&](int j) { return threadIdx.x + NORM_THREADS * j < p.size; };
+  const auto at = [&](int j) { return static_cast<int64_t>(threadIdx.x) + NORM_THREADS * j; };
+  float v[PER];
+#pragma unroll
+  for (int j = 0; j < PER; ++j) v[j] = inRow(j) ? x[at(j)] : 0.f;
+  double sum = 0.0;
+#pragma unroll
+  for (int j = 0; j < PER; ++j) sum += v[j];
+  const float mean = static_cast<float>(normBlockSum(sum, scratch[0]) / static_cast<double>(p.size));
+  double squares = 0.0;
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const float d = __fsub_rn(v[j], mean);
+    if (inRow(j)) squares += static_cast<double>(__fmul_rn(d, d));
+  }
+  const float variance = static_cast<float>(normBlockSum(squares, scratch[1]) / static_cast<double>(p.size));
+  const float scale = __fsqrt_rn(__fadd_rn(variance, p.eps));
+  float *out = p.out + row * p.size;
+  if (!p.grad) {
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      if (!inRow(j)) continue;
+      const float n = __fdiv_rn(__fsub_rn(v[j], mean), scale);
+      out[at(j)] = __fadd_rn(__fmul_rn(n, normParam(p.weight, p.weightType, at(j))), normParam(p.bias, p.biasType, at(j)));
+    }
+    return;
+  }
+  // dx = (ĝ − mean(ĝ) − n · mean(ĝ ⊙ n)) / s with ĝ = g ⊙ weight.
+  const float *g = p.grad + row * p.size;
+  float n[PER], gw[PER];
+  double total = 0.0, along = 0.0;
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    n[j] = __fdiv_rn(__fsub_rn(v[j], mean), scale);
+    gw[j] = inRow(j) ? __fmul_rn(g[at(j)], normParam(p.weight, p.weightType, at(j))) : 0.f;
+    total += gw[j];
+    along += static_cast<double>(gw[j]) * n[j];
+  }
+  const float meanWeighted = static_cast<float>(normBlockSum(total, scratch[2]) / static_cast<double>(p.size));
+  const float meanAlong = static_cast<float>(normBlockSum(along, scratch[3]) / static_cast<double>(p.size));
+#pragma unroll
+  for (int j = 0; j < PER; ++j)
+    if (inRow(j)) out[at(j)] = __fdiv_rn(__fsub_rn(__fsub_rn(gw[j], meanWeighted), __fmul_rn(n[j], meanAlong)), scale);
+}
+
+// Longer rows: a warp per row, which reads the row again from L1/L2 for each pass.
+struct RowStatistics {
+  float mean, scale;  // μ and √(σ² + ε)
+};
+
+__device__ inline RowStatistics rowStatistics(const float *x, int64_t size, float eps, int lane) {
+  double sum = 0.0;
+  for (int64_t k = lane; k < size; k += 32) sum += x[k];
+  const float mean = static_cast<float>(warpSumD(sum) / static_cast<double>(size));
+  double squares = 0.0;
+  for (int64_t k = lane; k < size; k += 32) {
+    const float d = __fsub_rn(x[k], mean);
+    squares += static_cast<double>(__fmul_rn(d, d));
+  }
+  const float variance = static_cast<float>(warpSumD(squares) / static_cast<double>(size));
+  return {mean, __fsqrt_rn(__fadd_rn(variance, eps))};
+}
+
+__global__ void __launch_bounds__(BLOCK) layerNormLongKernel(const __grid_constant__ LayerNormParams p) {
+  const int lane = threadIdx.x % 32;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (BLOCK / 32) + threadIdx.x / 32;
+  if (row >= p.rows) return;
+  const float *x = p.x + row * p.size;
+  float *out = p.out + row * p.size;
+  const RowStatistics st = rowStatistics(x, p.size, p.eps, lane);
+  const auto normed = [&](int64_t k) { return __fdiv_rn(__fsub_rn(x[k], st.mean), st.scale); };
+  if (!p.grad) {
+    for (int64_t k = lane; k < p.size; k += 32)
+      out[k] = __fadd_rn(__fmul_rn(normed(k), normParam(p.weight, p.weightType, k)), normParam(p.bias, p.biasType, k));
+    return;
+  }
+  const float *g = p.grad + row * p.size;
+  const auto weighted = [&](int64_t k) { return __fmul_rn(g[k], normParam(p.weight, p.weightType, k)); };
+  double total = 0.0, along = 0.0;
+  for (int64_t k = lane; k < p.size; k += 32) {
+    total += weighted(k);
+    along += static_cast<double>(weighted(k)) * normed(k);
+  }
+  const float meanWeighted = static_cast<float>(warpSumD(total) / static_cast<double>(p.size));
+  const float meanAlong = static_cast<float>(warpSumD(along) / static_cast<double>(p.size));
+  for (int64_t k = lane; k < p.size; k += 32)
+    out[k] = __fdiv_rn(__fsub_rn(__fsub_rn(weighted(k), meanWeighted), __fmul_rn(normed(k), meanAlong)), st.scale);
 }
 
 // First index of the maximum, as the reference; NaN never wins.
@@ -927,6 +1115,21 @@ cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s) {
   const unsigned grid = warpRowsGrid(rows);
   if (p.size <= 32 * 16) softmaxHeadMeanKernel<16><<<grid, BLOCK, 0, s>>>(p);
   else softmaxHeadMeanKernel<SOFTMAX_HEAD_MEAN_MAX / 32><<<grid, BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchMoments(const MomentsParams &p, cudaStream_t s) {
+  momentsKernel<<<dim3(static_cast<unsigned>(p.nOut), p.splits), BLOCK, 0, s>>>(p);
+  if (p.splits > 1) momentsCombineKernel<<<static_cast<unsigned>((p.nOut + BLOCK - 1) / BLOCK), BLOCK, 0, s>>>(p);
+  return cudaGetLastError();
+}
+
+cudaError_t launchLayerNorm(const LayerNormParams &p, cudaStream_t s) {
+  const unsigned rows = static_cast<unsigned>(p.rows);
+  if (p.size <= NORM_THREADS * 4) layerNormRowKernel<4><<<rows, NORM_THREADS, 0, s>>>(p);
+  else if (p.size <= NORM_THREADS * 8) layerNormRowKernel<8><<<rows, NORM_THREADS, 0, s>>>(p);
+  else if (p.size <= NORM_THREADS * NORM_MAX_PER) layerNormRowKernel<NORM_MAX_PER><<<rows, NORM_THREADS, 0, s>>>(p);
+  else layerNormLongKernel<<<warpRowsGrid(p.rows), BLOCK, 0, s>>>(p);
   return cudaGetLastError();
 }
 

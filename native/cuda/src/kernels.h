@@ -98,6 +98,32 @@ struct HeadMeanParams {  // softmax of [nb, heads, rows, size] rows in place, th
   int32_t keepProbs;  // whether the probabilities replace the scores (read after), or are dropped
 };
 
+struct MomentsParams {  // each output's mean and variance over a contiguous run of the input, in one pass
+  const float *in;
+  float *mean;
+  float *variance;
+  double *partial;  // splits > 1: [nOut, splits, 2] sums, combined by a second kernel
+  int32_t keepRank;
+  int32_t splits;
+  int64_t nOut;
+  int64_t nRed;   // the run's length (adjacent values)
+  int64_t chunk;  // values per split
+  int64_t keepDims[MAX_RANK];
+  int64_t keepStrides[MAX_RANK];
+};
+
+struct LayerNormParams {  // rows of [rows, size]: layer norm, or its x gradient where grad is set
+  const float *x;
+  const void *weight;  // [size], of weightType (a weight may stay at half width)
+  DType weightType;
+  const void *bias;  // forward: [size], of biasType
+  DType biasType;
+  const float *grad;  // gradient: the output's gradient, like x
+  float *out;
+  int64_t rows, size;
+  float eps;
+};
+
 struct WidenParams {
   const uint16_t *src;
   float *dst;
@@ -125,6 +151,10 @@ constexpr int64_t SOFTMAX_GRAD_FROM_SCORES_MAX = 1024;
 /** Rows of up to SOFTMAX_HEAD_MEAN_MAX values. */
 cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s);
 constexpr int64_t SOFTMAX_HEAD_MEAN_MAX = 1024;
+/** mean = Σx / n and variance = Σ(x − mean)² / n of each output's run, from one read of the input. */
+cudaError_t launchMoments(const MomentsParams &p, cudaStream_t s);
+/** out = ((x − μ) / √(σ² + ε)) · weight + bias per row, or with grad set, the gradient with respect to x. */
+cudaError_t launchLayerNorm(const LayerNormParams &p, cudaStream_t s);
 cudaError_t launchArgMax(const AxisParams &p, cudaStream_t s);
 cudaError_t launchTopK(const AxisParams &p, cudaStream_t s);
 cudaError_t launchGather(const GatherParams &p, DeviceFault *fault, cudaStream_t s);

@@ -386,11 +386,32 @@ Object.assign(builders, <Record<string, Builder>>{
     const y = o.layerNorm(x, k.x([16]), k.x([16]), 1e-5);
     return { outputs: [o.gelu(y), o.silu(x)] };
   },
+  // SDXL's weights may stay at half width on the GPU: the kernel reads them as stored. Rows of
+  // each length the kernel takes differently: up to 512, 1,024 and 2,048 values, and longer.
+  'layerNorm, half-width weights, rows of every length': (k) => ({
+    outputs: [300, 700, 1300, 2100].flatMap((size) => {
+      const x = k.x([3, size], -3, 5);
+      return [
+        o.layerNorm(x, k.weight([size], 'float16'), k.weight([size], 'bfloat16'), 1e-5),
+        o.layerNormGrad(x, k.weight([size], 'bfloat16'), k.x([3, size]), 1e-6),
+      ];
+    }),
+  }),
+  'gradient: layerNorm of x, its weight and its bias': (k) => {
+    const x = k.x([2, 4, 9]);
+    const w = k.x([9]);
+    const b = k.x([9]);
+    const y = o.layerNorm(x, w, b, 1e-5);
+    const loss = o.sum(o.mul(y, k.x([2, 4, 9])), [0, 1, 2], true);
+    return { outputs: [y, ...grad(o.reshape(loss, [1]), [x, w, b])] };
+  },
   'fused groupNorm': (k) => ({
     outputs: [
       o.groupNorm(k.x([2, 8, 5, 5]), 4, k.x([8]), k.x([8]), 1e-5),
       // Rows long enough that the statistics are summed in parts, then the parts.
       o.groupNorm(k.x([1, 2, 64, 128]), 1, k.x([2]), k.x([2]), 1e-6),
+      // Values far from zero beside their spread: the variance must not cancel away.
+      o.groupNorm(k.x([2, 6, 9, 7], 20, 21), 3, k.x([6]), k.x([6]), 1e-6),
     ],
   }),
   'long fused chain (kernel limits)': (k) => {
@@ -554,7 +575,8 @@ function headsInPlace(k: CaseKit): { outputs: Tensor[] } {
   const keys = split(linear(ctx));
   const cross = merge(o.attention(q, keys, split(linear(ctx)), 0.4));
   const maps = o.attentionHeadMean(q, keys, 0.4);
-  const loss = o.add(o.mean(o.mul(cross, cross), [0, 1, 2]), o.sum(o.mul(maps, k.x([3, 7, 5])), [0, 1, 2]));
+  // Maps weighted by positive numbers: a loss of terms that cancel has a large relative error in TF32.
+  const loss = o.add(o.mean(o.mul(cross, cross), [0, 1, 2]), o.sum(o.mul(maps, k.x([3, 7, 5], 0.5, 1.5)), [0, 1, 2]));
   const [gx, gctx] = grad(o.reshape(loss, [1]), [x, ctx]);
   return { outputs: [cross, loss, gx!, gctx!] };
 }

@@ -454,6 +454,82 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
         for (let i = 0; i < n; i++) setF32(dst, i, loadFloat({ p: src, type }, i));
         break;
       }
+      case Opcode.Moments: {
+        // As src/kernels.cu's momentsKernel: sums of d = x − K and d² in double (K the run's
+        // first value), a split at a time, the splits added in order.
+        const x = loc();
+        const mean = loc();
+        const variance = loc();
+        const [runLength, splits, chunk, rank] = list(4);
+        const keepDims = list(rank);
+        const keepStrides = list(rank);
+        if (splits > 1) loc(); // the GPU's partial sums: the emulator keeps them in locals
+        const nOut = keepDims.reduce((a, b) => a * b, 1);
+        for (let o = 0; o < nOut; o++) {
+          let start = 0;
+          let rem = o;
+          for (let d = rank - 1; d >= 0; d--) {
+            start += (rem % keepDims[d]!) * keepStrides[d]!;
+            rem = Math.floor(rem / keepDims[d]!);
+          }
+          const shift = f32At(x, start);
+          let s1 = 0;
+          let s2 = 0;
+          for (let s = 0; s < splits; s++) {
+            let p1 = 0;
+            let p2 = 0;
+            for (let r = s * chunk; r < Math.min(runLength, (s + 1) * chunk); r++) {
+              const d = f32At(x, start + r) - shift;
+              p1 += d;
+              p2 += d * d;
+            }
+            s1 += p1;
+            s2 += p2;
+          }
+          const m = s1 / runLength;
+          setF32(mean, o, shift + m);
+          setF32(variance, o, Math.max(s2 / runLength - m * m, 0));
+        }
+        break;
+      }
+      case Opcode.LayerNorm:
+      case Opcode.LayerNormGrad: {
+        // As src/kernels.cu's layerNormKernel: sums in double, each float step rounded alone.
+        const x = loc();
+        const weight = { p: loc(), type: num() };
+        const gradient = op === Opcode.LayerNormGrad;
+        const bias = gradient ? null : { p: loc(), type: num() };
+        const grad = gradient ? loc() : null;
+        const out = loc();
+        const [rows, size, eps] = list(3);
+        for (let r = 0; r < rows; r++) {
+          const xk = (k: number) => f32At(x, r * size + k);
+          let sum = 0;
+          for (let k = 0; k < size; k++) sum += xk(k);
+          const mean = f32(sum / size);
+          let squares = 0;
+          for (let k = 0; k < size; k++) squares += f32(f32(xk(k) - mean) ** 2);
+          const scale = f32(Math.sqrt(f32(f32(squares / size) + f32(eps))));
+          const normed = (k: number) => f32(f32(xk(k) - mean) / scale);
+          if (!gradient) {
+            for (let k = 0; k < size; k++)
+              setF32(out, r * size + k, f32(f32(normed(k) * loadFloat(weight, k)) + loadFloat(bias!, k)));
+            continue;
+          }
+          const weighted = (k: number) => f32(f32At(grad!, r * size + k) * loadFloat(weight, k));
+          let total = 0;
+          let along = 0;
+          for (let k = 0; k < size; k++) {
+            total += weighted(k);
+            along += weighted(k) * normed(k);
+          }
+          const meanWeighted = f32(total / size);
+          const meanAlong = f32(along / size);
+          for (let k = 0; k < size; k++)
+            setF32(out, r * size + k, f32(f32(f32(weighted(k) - meanWeighted) - f32(normed(k) * meanAlong)) / scale));
+        }
+        break;
+      }
       default:
         throw new Error(`unknown opcode ${op}`);
     }

@@ -89,6 +89,11 @@ const cases: Record<string, GradCase> = {
     build: ({ q, k, shared }) =>
       o.add(o.attentionHeadMean(q!, k!, 0.6), o.mul(o.attentionHeadMean(q!, shared!, 0.9), 2)),
   },
+  // Its x gradient is the op layerNormGrad; the weight's and the bias's are built from primitives.
+  'layerNorm (x, weight and bias)': {
+    inputs: { x: arg([2, 3, 5], -2, 2), w: arg([5]), b: arg([5]) },
+    build: ({ x, w, b }) => o.mul(o.layerNorm(x!, w!, b!, 1e-3), o.layerNorm(x!, b!, w!, 0.5)),
+  },
   reshape: { inputs: { x: arg([2, 6]) }, build: ({ x }) => o.mul(o.reshape(x!, [3, 4]), o.reshape(x!, [3, 4])) },
   transpose: { inputs: { x: arg([2, 3, 4]) }, build: ({ x }) => o.exp(o.transpose(x!, [2, 0, 1])) },
   expand: { inputs: { x: arg([3, 1]) }, build: ({ x }) => o.exp(o.expand(x!, [2, 3, 4])) },

@@ -180,6 +180,24 @@ export const onnxOpCases: OpCase[] = [
     },
   },
   {
+    name: 'layer norm and its x gradient',
+    build: (g) => {
+      const x = g.input('x', [2, 3, 7]);
+      const w = g.input('w', [7]);
+      const b = g.input('b', [7]);
+      const gOut = g.input('gOut', [2, 3, 7]);
+      return {
+        outputs: [o.layerNorm(x, w, b, 1e-5), o.layerNormGrad(x, w, gOut, 1e-2)],
+        feeds: {
+          x: randomFeed(40, [2, 3, 7], -2, 2),
+          w: randomFeed(41, [7]),
+          b: randomFeed(42, [7]),
+          gOut: randomFeed(43, [2, 3, 7]),
+        },
+      };
+    },
+  },
+  {
     name: 'attention, head-mean maps and their gradients (keys per batch element and shared)',
     build: (g) => {
       const q = g.input('q', [2, 3, 4, 5]);
