@@ -42,6 +42,9 @@ export enum Opcode {
   LayerNormGrad = 19,
   /** A norm's mean and variance in one read of its input (see `moments`). */
   Moments = 20,
+  /** GEGLU over rows of [rows, 2·inner], and its gradient (see `geglu`). */
+  Geglu = 21,
+  GegluGrad = 22,
 }
 
 /** The longest rows SoftmaxHeadMean takes (the addon's SOFTMAX_HEAD_MEAN_MAX); longer ones take Softmax and Reduce. */
@@ -431,6 +434,29 @@ export class ProgramWriter {
     this.nums.push(r.runLength, r.splits, r.chunk);
     this.nums.push(r.keepDims.length, ...r.keepDims, ...r.keepStrides);
     if (r.splits > 1) this.loc(r.partial!);
+  }
+
+  /**
+   * Rows of h [rows, 2·inner] plus `bias`, as halves [a, z]: out = a · GELU(z) ([rows, inner]), or
+   * with `grad` (the output's gradient), the gradient with respect to h ([rows, 2·inner]). The bias
+   * may be a weight kept at its stored width.
+   */
+  geglu(r: {
+    h: DeviceLoc;
+    bias: { loc: DeviceLoc; type: ElemType };
+    grad?: DeviceLoc;
+    out: DeviceLoc;
+    rows: number;
+    inner: number;
+  }): void {
+    this.count++;
+    this.nums.push(r.grad ? Opcode.GegluGrad : Opcode.Geglu);
+    this.loc(r.h);
+    this.loc(r.bias.loc);
+    this.nums.push(r.bias.type);
+    if (r.grad) this.loc(r.grad);
+    this.loc(r.out);
+    this.nums.push(r.rows, r.inner);
   }
 
   /**

@@ -48,6 +48,8 @@ export type OpSpec =
   | { op: 'attentionHeadMeanGrad'; scale: number; wrt: 'q' | 'k' }
   | { op: 'layerNorm'; eps: number }
   | { op: 'layerNormGrad'; eps: number }
+  | { op: 'geglu' }
+  | { op: 'gegluGrad' }
   | { op: 'reshape'; shape: number[] }
   | { op: 'transpose'; perm: number[] }
   | { op: 'expand'; shape: number[] }

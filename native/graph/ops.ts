@@ -165,6 +165,14 @@ export const layerNorm = (x: Tensor, weight: Tensor, bias: Tensor, eps: number) 
 export const layerNormGrad = (x: Tensor, weight: Tensor, g: Tensor, eps: number) =>
   x.graph.add({ op: 'layerNormGrad', eps }, [x, weight, g]);
 
+/**
+ * GEGLU, the gate of diffusers' feed-forward: with p = h + bias split into halves [value, gate]
+ * along the last axis, value · GELU(gate). One op (gegluOps.ts), so a backend makes it in one pass.
+ */
+export const geglu = (h: Tensor, bias: Tensor) => h.graph.add({ op: 'geglu' }, [h, bias]);
+/** The gradient of `geglu` with respect to h (and, summed over the rows, the bias), given the output's gradient `g`. */
+export const gegluGrad = (h: Tensor, bias: Tensor, g: Tensor) => h.graph.add({ op: 'gegluGrad' }, [h, bias, g]);
+
 /** (x − μ) / √(σ² + ε) along the last axis, from primitives: what layerNorm scales and shifts. */
 export function normalizedRows(x: Tensor, eps: number): Tensor {
   const ax = x.shape.length - 1;

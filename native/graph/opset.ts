@@ -23,6 +23,7 @@ import {
 import type { DType, OpName, OpSpec, Shape, Tensor, WeightRef } from './ir.js';
 import { broadcastShapes, numel, shapeStr } from './ir.js';
 import { ATTENTION_OPS } from './attentionOps.js';
+import { GEGLU_OPS } from './gegluOps.js';
 import { NORM_OPS } from './normOps.js';
 import * as o from './ops.js';
 import * as ref from './reference.js';
@@ -484,6 +485,7 @@ export const OPSET = {
   },
   ...ATTENTION_OPS,
   ...NORM_OPS,
+  ...GEGLU_OPS,
 
   reshape: {
     arity: 1,

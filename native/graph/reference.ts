@@ -334,6 +334,43 @@ export function layerNormGrad(
   return out;
 }
 
+/** GELU(z) as the composite computes it, (z · ½) · (1 + erf(z · √½)). */
+const geluOf = (z: number) => z * 0.5 * (1 + erf(z * Math.SQRT1_2));
+
+/** Each row of h + bias as [value a, gate z] halves, visited with its row, column and halves' offset. */
+function eachHalfPair(
+  h: Float64Array,
+  bias: Float64Array,
+  shape: Shape,
+  visit: (i: number, j: number, a: number, z: number) => void,
+) {
+  const width = shape[shape.length - 1]!;
+  const inner = width / 2;
+  const rows = width === 0 ? 0 : h.length / width;
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < inner; c++) {
+      const i = r * width + c;
+      visit(r * inner + c, i, h[i]! + bias[c]!, h[i + inner]! + bias[c + inner]!);
+    }
+}
+
+export function geglu(h: Float64Array, bias: Float64Array, shape: Shape): Float64Array {
+  const out = new Float64Array(h.length / 2);
+  eachHalfPair(h, bias, shape, (o, _, a, z) => (out[o] = a * geluOf(z)));
+  return out;
+}
+
+export function gegluGrad(h: Float64Array, bias: Float64Array, g: Float64Array, shape: Shape): Float64Array {
+  const out = new Float64Array(h.length);
+  const inner = shape[shape.length - 1]! / 2;
+  eachHalfPair(h, bias, shape, (o, i, a, z) => {
+    const slope = 0.5 * (1 + erf(z * Math.SQRT1_2)) + (z * Math.exp(-0.5 * z * z)) / Math.sqrt(2 * Math.PI);
+    out[i] = g[o]! * geluOf(z);
+    out[i + inner] = g[o]! * a * slope;
+  });
+  return out;
+}
+
 /** For every element of `shape` (row-major), the offset given by `strides`. */
 export function broadcastIndex(shape: Shape, strides: readonly number[]): Int32Array {
   const n = numel(shape);

@@ -129,10 +129,9 @@ function basicTransformerBlock(
   if (stop) return undefined;
   x = op.add(x, cross);
   const n3 = layerNorm(p, x, 'norm3');
-  // GEGLU: the projection holds the value half first, then the gate half.
-  const proj = linear(p, n3, 'ff.net.0.proj');
-  const inner = proj.shape[2]! / 2;
-  const gated = op.mul(op.slice(proj, 2, 0, inner), op.gelu(op.slice(proj, 2, inner, 2 * inner)));
+  // GEGLU: the projection holds the value half first, then the gate half; the op adds its bias.
+  const proj = op.matmul(n3, op.transpose(p.linearWeight('ff.net.0.proj.weight'), [1, 0]));
+  const gated = op.geglu(proj, p.get('ff.net.0.proj.bias'));
   return op.add(x, linear(p, gated, 'ff.net.2'));
 }
 

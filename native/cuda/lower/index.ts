@@ -8,6 +8,7 @@ import type { Lowering } from './context.js';
 import { conv2d, convTranspose2d } from './conv.js';
 import { alias, concat, slice } from './copies.js';
 import { fused } from './elementwise.js';
+import { geglu, gegluGrad } from './geglu.js';
 import { gatherElements, scatterAddElements } from './indexed.js';
 import { constant, input, weight } from './leaves.js';
 import { matmul } from './matmul.js';
@@ -36,6 +37,8 @@ const ownLowerings: { [K in LoweredOp]: Lowering<Spec<K>> } = {
   attentionHeadMeanGrad: attentionAlone,
   layerNorm,
   layerNormGrad,
+  geglu,
+  gegluGrad,
   argMax,
   topKIndices,
   gatherElements,

@@ -36,6 +36,8 @@ enum Opcode {
   OP_LAYER_NORM = 18,
   OP_LAYER_NORM_GRAD = 19,
   OP_MOMENTS = 20,
+  OP_GEGLU = 21,
+  OP_GEGLU_GRAD = 22,
 };
 
 bool isSticky(cudaError_t e) {
@@ -487,6 +489,22 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
         if (p.rows > INT32_MAX) r.fail("layer norm: more rows than a grid holds");
         break;
       }
+      case OP_GEGLU:
+      case OP_GEGLU_GRAD: {
+        in.kind = Kind::Geglu;
+        GegluParams &p = in.geglu;
+        p.h = static_cast<const float *>(loc());
+        p.bias = loc();
+        const int32_t type = r.i32();
+        if (type != F32 && type != F16 && type != BF16) r.fail("geglu: bad bias type");
+        p.biasType = static_cast<DType>(type);
+        p.grad = op == OP_GEGLU_GRAD ? static_cast<const float *>(loc()) : nullptr;
+        p.out = static_cast<float *>(loc());
+        p.rows = r.i64();
+        p.inner = r.i64();
+        if (p.rows < 1 || p.inner < 1) r.fail("geglu: no rows");
+        break;
+      }
       case OP_MOMENTS: {
         in.kind = Kind::Moments;
         MomentsParams &p = in.moments;
@@ -600,6 +618,7 @@ Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t
       case Kind::LayerNorm:
       case Kind::LayerNormGrad: e = launchLayerNorm(in.layerNorm, stream_); break;
       case Kind::Moments: e = launchMoments(in.moments, stream_); break;
+      case Kind::Geglu: e = launchGeglu(in.geglu, stream_); break;
       case Kind::ArgMax: e = launchArgMax(in.axis, stream_); break;
       case Kind::TopK: e = launchTopK(in.axis, stream_); break;
       case Kind::Gather: e = launchGather(in.gather, fault_, stream_); break;

@@ -63,7 +63,8 @@ enum class Kind {
   SoftmaxHeadMean,
   LayerNorm,
   LayerNormGrad,
-  Moments
+  Moments,
+  Geglu
 };
 
 struct Instr {
@@ -81,6 +82,7 @@ struct Instr {
   HeadMeanParams headMean;
   LayerNormParams layerNorm;
   MomentsParams moments;
+  GegluParams geglu;
   GemmCall gemm;
   Copy2D copy;
 };

@@ -112,6 +112,15 @@ struct MomentsParams {  // each output's mean and variance over a contiguous run
   int64_t keepStrides[MAX_RANK];
 };
 
+struct GegluParams {  // rows of h [rows, 2·inner] + bias as halves [a, z]: a · GELU(z), or the gradient where grad is set
+  const float *h;
+  const void *bias;  // [2·inner], of biasType (a weight may stay at half width)
+  DType biasType;
+  const float *grad;  // gradient: the output's gradient [rows, inner]
+  float *out;
+  int64_t rows, inner;
+};
+
 struct LayerNormParams {  // rows of [rows, size]: layer norm, or its x gradient where grad is set
   const float *x;
   const void *weight;  // [size], of weightType (a weight may stay at half width)
@@ -153,6 +162,8 @@ cudaError_t launchSoftmaxHeadMean(const HeadMeanParams &p, cudaStream_t s);
 constexpr int64_t SOFTMAX_HEAD_MEAN_MAX = 1024;
 /** mean = Σx / n and variance = Σ(x − mean)² / n of each output's run, from one read of the input. */
 cudaError_t launchMoments(const MomentsParams &p, cudaStream_t s);
+/** out = a · GELU(z) for each row's halves [a, z] of h + bias, or with grad set, the gradient with respect to h. */
+cudaError_t launchGeglu(const GegluParams &p, cudaStream_t s);
 /** out = ((x − μ) / √(σ² + ε)) · weight + bias per row, or with grad set, the gradient with respect to x. */
 cudaError_t launchLayerNorm(const LayerNormParams &p, cudaStream_t s);
 cudaError_t launchArgMax(const AxisParams &p, cudaStream_t s);

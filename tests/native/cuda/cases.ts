@@ -397,6 +397,18 @@ Object.assign(builders, <Record<string, Builder>>{
       ];
     }),
   }),
+  'geglu and its gradient, the bias at half width': (k) => {
+    const h = k.x([3, 7, 18], -4, 4);
+    const bias = k.weight([18], 'bfloat16');
+    return { outputs: [o.geglu(h, bias), o.gegluGrad(h, bias, k.x([3, 7, 9]))] };
+  },
+  'gradient: geglu of h and its bias': (k) => {
+    const h = k.x([2, 5, 12], -3, 3);
+    const bias = k.x([12]);
+    const y = o.geglu(h, bias);
+    const loss = o.sum(o.mul(y, k.x([2, 5, 6])), [0, 1, 2], true);
+    return { outputs: [y, ...grad(o.reshape(loss, [1]), [h, bias])] };
+  },
   'gradient: layerNorm of x, its weight and its bias': (k) => {
     const x = k.x([2, 4, 9]);
     const w = k.x([9]);

@@ -4,6 +4,7 @@
 // Agreement with the float64 interpreter then shows that layouts, strides, fusion and
 // GEMM arguments are right; the GPU check (gpuCheck.ts) covers the kernels themselves.
 import { lowered, opDef, opNames } from '../../../native/graph/opset.js';
+import { erf } from '../../../native/graph/reference.js';
 import {
   ElemType,
   EwOp,
@@ -452,6 +453,32 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
         if (type !== ElemType.F16 && type !== ElemType.BF16)
           throw new Error('widen: the source must be float16 or bfloat16');
         for (let i = 0; i < n; i++) setF32(dst, i, loadFloat({ p: src, type }, i));
+        break;
+      }
+      case Opcode.Geglu:
+      case Opcode.GegluGrad: {
+        // As src/kernels.cu's gegluKernel: every float step rounded alone.
+        const h = loc();
+        const bias = { p: loc(), type: num() };
+        const grad = op === Opcode.GegluGrad ? loc() : null;
+        const out = loc();
+        const [rows, inner] = list(2);
+        for (let r = 0; r < rows; r++)
+          for (let c = 0; c < inner; c++) {
+            const a = f32(f32At(h, r * 2 * inner + c) + loadFloat(bias, c));
+            const z = f32(f32At(h, r * 2 * inner + inner + c) + loadFloat(bias, inner + c));
+            const onePlusErf = f32(f32(erf(f32(z * f32(Math.SQRT1_2)))) + 1);
+            const gelu = f32(f32(z * 0.5) * onePlusErf);
+            if (!grad) {
+              setF32(out, r * inner + c, f32(a * gelu));
+              continue;
+            }
+            const g = f32At(grad, r * inner + c);
+            const density = f32(f32(Math.exp(f32(f32(z * z) * -0.5))) * f32(1 / Math.sqrt(2 * Math.PI)));
+            const slope = f32(f32(onePlusErf * 0.5) + f32(z * density));
+            setF32(out, r * 2 * inner + c, f32(g * gelu));
+            setF32(out, r * 2 * inner + inner + c, f32(f32(g * a) * slope));
+          }
         break;
       }
       case Opcode.Moments: {

@@ -120,8 +120,9 @@ describe('CUDA plan with float32 copies of the weights', () => {
     it(c.name, async () => {
       const stored = planGraph(c.outputs, { scratchLimitBytes: c.scratchLimitBytes });
       const float32 = planGraph(c.outputs, { scratchLimitBytes: c.scratchLimitBytes, weightsInFloat32: true });
-      // Stored at half width, a weight is widened for the kernels that read float32 (layer norm's reads it as stored).
-      expect(stored.kinds.filter((k) => k === 'widen' || k.startsWith('layerNorm')).length).toBeGreaterThan(0);
+      // Stored at half width, a weight is widened for the kernels that read float32 (layer norm's and GEGLU's read it as stored).
+      const readsStored = (k: string) => k === 'widen' || k.startsWith('layerNorm') || k.startsWith('geglu');
+      expect(stored.kinds.filter(readsStored).length).toBeGreaterThan(0);
       expect(float32.kinds).not.toContain('widen');
       expect(float32.arenaBytes).toBeLessThanOrEqual(stored.arenaBytes);
       const want = runEmulated(c.outputs, c.feeds, c.scratchLimitBytes);
@@ -169,6 +170,15 @@ describe('CUDA plan structure', () => {
     const normed = o.layerNorm(x, g.input('s2', [16]), g.input('b2', [16]), 1e-5);
     const [gx] = grad(o.reshape(o.sum(o.mul(normed, g.input('c', [4, 16])), [0, 1]), [1]), [x]);
     expect(planGraph([gx!]).kinds.filter((k) => k !== 'elementwise')).toEqual(['layerNormGrad']);
+  });
+
+  it("runs SDXL's GEGLU as one kernel, with its bias, and its gradient as one more", () => {
+    const g = new Graph();
+    const x = g.input('x', [4, 8]);
+    const y = o.geglu(o.matmul(x, g.input('w', [8, 16])), g.input('b', [16]));
+    expect(planGraph([y]).kinds).toEqual(['gemm', 'geglu']);
+    const [gx] = grad(o.reshape(o.sum(o.mul(y, g.input('c', [4, 8])), [0, 1]), [1]), [x]);
+    expect(planGraph([gx!]).kinds.filter((k) => k !== 'elementwise')).toEqual(['gemm', 'gegluGrad', 'gemm']);
   });
 
   it("reads a GEGLU's halves in place: no copy for a slice that only elementwise ops read", () => {

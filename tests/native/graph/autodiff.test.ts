@@ -94,6 +94,11 @@ const cases: Record<string, GradCase> = {
     inputs: { x: arg([2, 3, 5], -2, 2), w: arg([5]), b: arg([5]) },
     build: ({ x, w, b }) => o.mul(o.layerNorm(x!, w!, b!, 1e-3), o.layerNorm(x!, b!, w!, 0.5)),
   },
+  // Its h gradient is the op gegluGrad; the bias's is that summed over the rows.
+  'geglu (h and bias)': {
+    inputs: { h: arg([2, 3, 8], -3, 3), b: arg([8]) },
+    build: ({ h, b }) => o.geglu(h!, b!),
+  },
   reshape: { inputs: { x: arg([2, 6]) }, build: ({ x }) => o.mul(o.reshape(x!, [3, 4]), o.reshape(x!, [3, 4])) },
   transpose: { inputs: { x: arg([2, 3, 4]) }, build: ({ x }) => o.exp(o.transpose(x!, [2, 0, 1])) },
   expand: { inputs: { x: arg([3, 1]) }, build: ({ x }) => o.exp(o.expand(x!, [2, 3, 4])) },

@@ -180,6 +180,18 @@ export const onnxOpCases: OpCase[] = [
     },
   },
   {
+    name: 'GEGLU and its gradient',
+    build: (g) => {
+      const h = g.input('h', [2, 3, 10]);
+      const bias = g.input('bias', [10]);
+      const gOut = g.input('gOut', [2, 3, 5]);
+      return {
+        outputs: [o.geglu(h, bias), o.gegluGrad(h, bias, gOut)],
+        feeds: { h: randomFeed(44, [2, 3, 10], -3, 3), bias: randomFeed(45, [10]), gOut: randomFeed(46, [2, 3, 5]) },
+      };
+    },
+  },
+  {
     name: 'layer norm and its x gradient',
     build: (g) => {
       const x = g.input('x', [2, 3, 7]);
