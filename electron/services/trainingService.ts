@@ -123,7 +123,7 @@ const switches: Record<SwitchKey, Omit<SwitchSetting, 'kind' | 'key' | 'default'
   fastPrecision: {
     label: 'Fast precision',
     explain:
-      'TF32 tensor cores for the UNet on an NVIDIA GPU (native CUDA): training about a quarter faster, results close to but not equal to the reference’s float32. Other backends refuse it.',
+      'TF32 tensor cores for the UNet on an NVIDIA GPU (native CUDA): an iteration in about half the time, results close to but not equal to the reference’s float32. Other backends refuse it.',
   },
 };
 
