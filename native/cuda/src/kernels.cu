@@ -475,9 +475,15 @@ __global__ void __launch_bounds__(NORM_THREADS) layerNormRowKernel(const __grid_
   const float *x = p.x + row * p.size;
   const auto inRow = [&](int j) { return threadIdx.x + NORM_THREADS * j < p.size; };
   const auto at = [&](int j) { return static_cast<int64_t>(threadIdx.x) + NORM_THREADS * j; };
-  float v[PER];
+  // Every load the row needs is issued first, so that their latency overlaps the reductions'.
+  const float *g = p.grad ? p.grad + row * p.size : nullptr;
+  float v[PER], w[PER], other[PER];  // other: the bias forward, the output's gradient back
 #pragma unroll
-  for (int j = 0; j < PER; ++j) v[j] = inRow(j) ? x[at(j)] : 0.f;
+  for (int j = 0; j < PER; ++j) {
+    v[j] = inRow(j) ? x[at(j)] : 0.f;
+    w[j] = inRow(j) ? normParam(p.weight, p.weightType, at(j)) : 0.f;
+    other[j] = !inRow(j) ? 0.f : g ? g[at(j)] : normParam(p.bias, p.biasType, at(j));
+  }
   double sum = 0.0;
 #pragma unroll
   for (int j = 0; j < PER; ++j) sum += v[j];
@@ -491,23 +497,22 @@ __global__ void __launch_bounds__(NORM_THREADS) layerNormRowKernel(const __grid_
   const float variance = static_cast<float>(normBlockSum(squares, scratch[1]) / static_cast<double>(p.size));
   const float scale = __fsqrt_rn(__fadd_rn(variance, p.eps));
   float *out = p.out + row * p.size;
-  if (!p.grad) {
+  if (!g) {
 #pragma unroll
     for (int j = 0; j < PER; ++j) {
       if (!inRow(j)) continue;
       const float n = __fdiv_rn(__fsub_rn(v[j], mean), scale);
-      out[at(j)] = __fadd_rn(__fmul_rn(n, normParam(p.weight, p.weightType, at(j))), normParam(p.bias, p.biasType, at(j)));
+      out[at(j)] = __fadd_rn(__fmul_rn(n, w[j]), other[j]);
     }
     return;
   }
   // dx = (ĝ − mean(ĝ) − n · mean(ĝ ⊙ n)) / s with ĝ = g ⊙ weight.
-  const float *g = p.grad + row * p.size;
   float n[PER], gw[PER];
   double total = 0.0, along = 0.0;
 #pragma unroll
   for (int j = 0; j < PER; ++j) {
     n[j] = __fdiv_rn(__fsub_rn(v[j], mean), scale);
-    gw[j] = inRow(j) ? __fmul_rn(g[at(j)], normParam(p.weight, p.weightType, at(j))) : 0.f;
+    gw[j] = __fmul_rn(other[j], w[j]);
     total += gw[j];
     along += static_cast<double>(gw[j]) * n[j];
   }
