@@ -1,5 +1,6 @@
-// Builder functions over the IR primitives. Composite layers (norms, activations,
-// attention) are built from primitives so the autodiff table stays small.
+// Builder functions over the IR primitives. Composite layers (group norm, activations) are built
+// from primitives so the autodiff table stays small; attention, layer norm and GEGLU are ops of their
+// own (attentionOps.ts, normOps.ts, gegluOps.ts), which a backend runs in one pass.
 import type { Shape, Tensor, UnaryOp, BinaryOp, ReduceOp, DType } from './ir.js';
 import { GraphError, numel, sameShape } from './ir.js';
 

@@ -1,5 +1,6 @@
-// Layer norm and its x gradient: one kernel each, a warp per row (src/kernels.cu). The weight and
-// the bias are read as the GPU holds them, so a weight kept at half width needs no widened copy.
+// Layer norm and its x gradient: one kernel each, a block a row holding the row in registers (a
+// warp a row past 2,048 values; src/kernels.cu). The weight and the bias are read as the GPU holds
+// them, so a weight kept at half width needs no widened copy.
 import type { Spec } from '../../graph/opset.js';
 import type { Tensor } from '../../graph/ir.js';
 import { numel } from '../../graph/ir.js';

@@ -1,10 +1,9 @@
 // reduceSum/Mean/Max: the input seen as kept dims × reduced dims. Row mode where the reduced
 // elements are adjacent in memory; few outputs over many elements take two passes.
 import type { Spec } from '../../graph/opset.js';
-import { numel } from '../../graph/ir.js';
+import { numel, type Tensor } from '../../graph/ir.js';
 import { stridesOf } from '../layout.js';
 import { ReduceKind } from '../program.js';
-import type { Tensor } from '../../graph/ir.js';
 import type { Lowering, PlanContext, Place } from './context.js';
 
 export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = (t, spec, s, p) => {
@@ -43,7 +42,8 @@ export const reduce: Lowering<Spec<'reduceSum' | 'reduceMean' | 'reduceMax'>> = 
   const kind = center ? ReduceKind.CentredSquares : summed;
   const scale = (spec.op === 'reduceMean' ? 1 / nRed : 1) * (folded?.negated ? -1 : 1);
   const rowMode = red.st.length > 0 && red.st[red.st.length - 1] === 1;
-  const variance = p.moments.get(t.id);
+  // A mean that reads x itself, over one run of adjacent values, makes its variance too.
+  const variance = folded ? undefined : p.moments.get(t.id);
   if (variance && red.st.length === 1 && red.st[0] === 1) {
     moments(t, variance, { x: src, mean: out, runLength: nRed, keepDims: keep.dims, keepStrides: keep.st }, s, p);
     return;
