@@ -409,7 +409,6 @@ export class ProgramWriter {
     if (adds.residual) this.loc(adds.residual);
   }
 
-  /** `count` half-width floats (`type` F16 or BF16) at `src` to float32 at `dst`. */
   /**
    * Each output's mean and variance over a run of `runLength` adjacent values of `x` (the run of
    * output o starts at its kept coordinates · keepStrides): one read of x. Runs split into
@@ -488,6 +487,7 @@ export class ProgramWriter {
     this.nums.push(r.rows, r.size, r.eps);
   }
 
+  /** `count` half-width floats (`type` F16 or BF16) at `src` to float32 at `dst`. */
   widen(src: DeviceLoc, dst: DeviceLoc, count: number, type: ElemType.F16 | ElemType.BF16): void {
     this.count++;
     this.nums.push(Opcode.Widen);

@@ -8,11 +8,11 @@ import type { Lowering } from './context.js';
 import { conv2d, convTranspose2d } from './conv.js';
 import { alias, concat, slice } from './copies.js';
 import { fused } from './elementwise.js';
-import { geglu, gegluGrad } from './geglu.js';
+import { geglu } from './geglu.js';
 import { gatherElements, scatterAddElements } from './indexed.js';
 import { constant, input, weight } from './leaves.js';
 import { matmul } from './matmul.js';
-import { layerNorm, layerNormGrad } from './norm.js';
+import { layerNorm } from './norm.js';
 import { reduce } from './reduce.js';
 
 const ownLowerings: { [K in LoweredOp]: Lowering<Spec<K>> } = {
@@ -36,9 +36,9 @@ const ownLowerings: { [K in LoweredOp]: Lowering<Spec<K>> } = {
   attentionValuesGrad: attentionAlone,
   attentionHeadMeanGrad: attentionAlone,
   layerNorm,
-  layerNormGrad,
+  layerNormGrad: layerNorm,
   geglu,
-  gegluGrad,
+  gegluGrad: geglu,
   argMax,
   topKIndices,
   gatherElements,

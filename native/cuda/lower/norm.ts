@@ -6,45 +6,23 @@ import type { Tensor } from '../../graph/ir.js';
 import { numel } from '../../graph/ir.js';
 import type { Lowering } from './context.js';
 
-const rowsOf = (x: Tensor) => {
+/** Inputs x, the weight, and the bias (layerNorm) or the output's gradient (layerNormGrad). */
+export const layerNorm: Lowering<Spec<'layerNorm' | 'layerNormGrad'>> = (t, { op, eps }, s, p) => {
+  const [x, weight, third] = t.inputs as [Tensor, Tensor, Tensor];
+  const src = p.read(x, s);
+  const w = p.readStored(weight, s);
+  const bias = op === 'layerNorm' ? p.readStored(third, s) : undefined;
+  const grad = op === 'layerNormGrad' ? p.read(third, s) : undefined;
+  const out = p.resultSlot(t, s);
   const size = x.shape[x.shape.length - 1]!;
-  return { size, rows: size === 0 ? 0 : numel(x.shape) / size };
-};
-
-export const layerNorm: Lowering<Spec<'layerNorm'>> = (t, { eps }, s, p) => {
-  const [x, weight, bias] = t.inputs as [Tensor, Tensor, Tensor];
-  const src = p.read(x, s);
-  const w = p.readStored(weight, s);
-  const b = p.readStored(bias, s);
-  const out = p.resultSlot(t, s);
-  const { rows, size } = rowsOf(x);
+  const rows = size === 0 ? 0 : numel(x.shape) / size;
   if (rows === 0) return;
-  p.push(t, 'layerNorm', (wr, at) =>
+  p.push(t, op, (wr, at) =>
     wr.layerNorm({
       x: at(src),
       weight: { loc: at(w.place), type: w.type },
-      bias: { loc: at(b.place), type: b.type },
-      out: at(out),
-      rows,
-      size,
-      eps,
-    }),
-  );
-};
-
-export const layerNormGrad: Lowering<Spec<'layerNormGrad'>> = (t, { eps }, s, p) => {
-  const [x, weight, g] = t.inputs as [Tensor, Tensor, Tensor];
-  const src = p.read(x, s);
-  const w = p.readStored(weight, s);
-  const grad = p.read(g, s);
-  const out = p.resultSlot(t, s);
-  const { rows, size } = rowsOf(x);
-  if (rows === 0) return;
-  p.push(t, 'layerNormGrad', (wr, at) =>
-    wr.layerNorm({
-      x: at(src),
-      weight: { loc: at(w.place), type: w.type },
-      grad: at(grad),
+      bias: bias && { loc: at(bias.place), type: bias.type },
+      grad: grad && at(grad),
       out: at(out),
       rows,
       size,

@@ -201,6 +201,13 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
     }
     for (int d = 0; d < MAX_RANK; ++d) out[d] = d < rank ? r.i64() : 1;
   };
+  // The element type of a parameter a kernel reads as the GPU holds it: float32, or a weight
+  // kept at float16 or bfloat16.
+  auto paramType = [&](const char *what) {
+    const int32_t type = r.i32();
+    if (type != F32 && type != F16 && type != BF16) r.fail(std::string(what) + ": bad element type");
+    return static_cast<DType>(type);
+  };
   if (r.i32() != FORMAT_VERSION) return {"program format version mismatch (rebuild the addon)", -1, false};
   const int64_t count = r.i64();
   std::vector<std::vector<int64_t>> ptrOffsets;  // per pointer-mode gemm: A, B, C offsets
@@ -466,20 +473,14 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
       }
       case OP_LAYER_NORM:
       case OP_LAYER_NORM_GRAD: {
-        in.kind = op == OP_LAYER_NORM ? Kind::LayerNorm : Kind::LayerNormGrad;
+        in.kind = Kind::LayerNorm;  // the gradient where grad is set
         LayerNormParams &p = in.layerNorm;
-        // A weight or bias type: float32, or a weight kept at float16 or bfloat16.
-        const auto paramType = [&](const char *what) {
-          const int32_t type = r.i32();
-          if (type != F32 && type != F16 && type != BF16) r.fail(std::string("layer norm: bad ") + what + " type");
-          return static_cast<DType>(type);
-        };
         p.x = static_cast<const float *>(loc());
         p.weight = loc();
-        p.weightType = paramType("weight");
+        p.weightType = paramType("layer norm's weight");
         const bool gradient = op == OP_LAYER_NORM_GRAD;
         p.bias = gradient ? nullptr : loc();
-        p.biasType = gradient ? F32 : paramType("bias");
+        p.biasType = gradient ? F32 : paramType("layer norm's bias");
         p.grad = gradient ? static_cast<const float *>(loc()) : nullptr;
         p.out = static_cast<float *>(loc());
         p.rows = r.i64();
@@ -491,13 +492,11 @@ Failure Device::createProgram(const double *code, size_t length, bool useGraph, 
       }
       case OP_GEGLU:
       case OP_GEGLU_GRAD: {
-        in.kind = Kind::Geglu;
+        in.kind = Kind::Geglu;  // the gradient where grad is set
         GegluParams &p = in.geglu;
         p.h = static_cast<const float *>(loc());
         p.bias = loc();
-        const int32_t type = r.i32();
-        if (type != F32 && type != F16 && type != BF16) r.fail("geglu: bad bias type");
-        p.biasType = static_cast<DType>(type);
+        p.biasType = paramType("geglu's bias");
         p.grad = op == OP_GEGLU_GRAD ? static_cast<const float *>(loc()) : nullptr;
         p.out = static_cast<float *>(loc());
         p.rows = r.i64();
@@ -615,8 +614,7 @@ Failure Device::launchAll(Program &p, bool syncEachStep, std::vector<cudaEvent_t
       case Kind::Reduce: e = launchReduce(in.reduce, in.rowMode, stream_); break;
       case Kind::Softmax: e = launchSoftmax(in.axis, stream_); break;
       case Kind::SoftmaxGrad: e = launchSoftmaxGrad(in.softmaxGrad, stream_); break;
-      case Kind::LayerNorm:
-      case Kind::LayerNormGrad: e = launchLayerNorm(in.layerNorm, stream_); break;
+      case Kind::LayerNorm: e = launchLayerNorm(in.layerNorm, stream_); break;
       case Kind::Moments: e = launchMoments(in.moments, stream_); break;
       case Kind::Geglu: e = launchGeglu(in.geglu, stream_); break;
       case Kind::ArgMax: e = launchArgMax(in.axis, stream_); break;

@@ -62,7 +62,6 @@ enum class Kind {
   Widen,
   SoftmaxHeadMean,
   LayerNorm,
-  LayerNormGrad,
   Moments,
   Geglu
 };

@@ -523,32 +523,6 @@ __global__ void __launch_bounds__(NORM_THREADS) layerNormRowKernel(const __grid_
     if (inRow(j)) out[at(j)] = __fdiv_rn(__fsub_rn(__fsub_rn(gw[j], meanWeighted), __fmul_rn(n[j], meanAlong)), scale);
 }
 
-// GEGLU: a thread per output column pair. GELU(z) as the composite computed it,
-// (z · ½) · (1 + erf(z · √½)), each step rounded alone; its slope for the gradient is
-// (1 + erf(z · √½)) / 2 + z · e^(−z²/2) / √(2π).
-__global__ void __launch_bounds__(BLOCK) gegluKernel(const __grid_constant__ GegluParams p) {
-  const int64_t n = p.rows * p.inner;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * BLOCK) {
-    const int64_t r = i / p.inner, c = i - r * p.inner;
-    const float *row = p.h + r * 2 * p.inner;
-    const float a = __fadd_rn(row[c], normParam(p.bias, p.biasType, c));
-    const float z = __fadd_rn(row[p.inner + c], normParam(p.bias, p.biasType, p.inner + c));
-    const float onePlusErf = __fadd_rn(erff(__fmul_rn(z, 0.70710677f)), 1.f);
-    const float gelu = __fmul_rn(__fmul_rn(z, 0.5f), onePlusErf);
-    if (!p.grad) {
-      p.out[i] = __fmul_rn(a, gelu);
-      continue;
-    }
-    const float g = p.grad[i];
-    const float density = __fmul_rn(expf(__fmul_rn(__fmul_rn(z, z), -0.5f)), 0.39894228f);
-    const float slope = __fadd_rn(__fmul_rn(onePlusErf, 0.5f), __fmul_rn(z, density));
-    float *out = p.out + r * 2 * p.inner;
-    out[c] = __fmul_rn(g, gelu);
-    out[p.inner + c] = __fmul_rn(__fmul_rn(g, a), slope);
-  }
-}
-
 // Longer rows: a warp per row, which reads the row again from L1/L2 for each pass.
 struct RowStatistics {
   float mean, scale;  // μ and √(σ² + ε)
@@ -591,6 +565,32 @@ __global__ void __launch_bounds__(BLOCK) layerNormLongKernel(const __grid_consta
   const float meanAlong = static_cast<float>(warpSumD(along) / static_cast<double>(p.size));
   for (int64_t k = lane; k < p.size; k += 32)
     out[k] = __fdiv_rn(__fsub_rn(__fsub_rn(weighted(k), meanWeighted), __fmul_rn(normed(k), meanAlong)), st.scale);
+}
+
+// GEGLU: a thread per output column pair. GELU(z) as the composite computed it,
+// (z · ½) · (1 + erf(z · √½)), each step rounded alone; its slope for the gradient is
+// (1 + erf(z · √½)) / 2 + z · e^(−z²/2) / √(2π).
+__global__ void __launch_bounds__(BLOCK) gegluKernel(const __grid_constant__ GegluParams p) {
+  const int64_t n = p.rows * p.inner;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * BLOCK + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * BLOCK) {
+    const int64_t r = i / p.inner, c = i - r * p.inner;
+    const float *row = p.h + r * 2 * p.inner;
+    const float a = __fadd_rn(row[c], normParam(p.bias, p.biasType, c));
+    const float z = __fadd_rn(row[p.inner + c], normParam(p.bias, p.biasType, p.inner + c));
+    const float onePlusErf = __fadd_rn(erff(__fmul_rn(z, 0.70710677f)), 1.f);
+    const float gelu = __fmul_rn(__fmul_rn(z, 0.5f), onePlusErf);
+    if (!p.grad) {
+      p.out[i] = __fmul_rn(a, gelu);
+      continue;
+    }
+    const float g = p.grad[i];
+    const float density = __fmul_rn(expf(__fmul_rn(__fmul_rn(z, z), -0.5f)), 0.39894228f);
+    const float slope = __fadd_rn(__fmul_rn(onePlusErf, 0.5f), __fmul_rn(z, density));
+    float *out = p.out + r * 2 * p.inner;
+    out[c] = __fmul_rn(g, gelu);
+    out[p.inner + c] = __fmul_rn(__fmul_rn(g, a), slope);
+  }
 }
 
 // First index of the maximum, as the reference; NaN never wins.

@@ -244,11 +244,7 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
           for (let i = 0; i < inner; i++) {
             const x = (k: number) => f32At(input, (o * size + k) * inner + i);
             if (op === Opcode.Softmax) {
-              let m = -Infinity;
-              for (let k = 0; k < size; k++) m = Math.max(m, x(k));
-              let sum = 0;
-              for (let k = 0; k < size; k++) sum += f32(Math.exp(x(k) - m));
-              for (let k = 0; k < size; k++) setF32(out, (o * size + k) * inner + i, f32(Math.exp(x(k) - m)) / sum);
+              softmaxRow(size, x, (k, prob) => setF32(out, (o * size + k) * inner + i, prob));
             } else if (op === Opcode.ArgMax) {
               let best = 0;
               for (let k = 1; k < size; k++) if (x(k) > x(best)) best = k;
@@ -276,14 +272,14 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
             const acc = new Float64Array(size);
             for (let h = 0; h < heads; h++) {
               const at = ((b * heads + h) * rows + r) * size;
-              let m = -Infinity;
-              for (let k = 0; k < size; k++) m = Math.max(m, f32At(probs, at + k));
-              let sum = 0;
-              for (let k = 0; k < size; k++) sum += f32(Math.exp(f32At(probs, at + k) - m));
-              for (let k = 0; k < size; k++) {
-                setF32(probs, at + k, f32(Math.exp(f32At(probs, at + k) - m)) / sum);
-                acc[k]! += f32At(probs, at + k);
-              }
+              softmaxRow(
+                size,
+                (k) => f32At(probs, at + k),
+                (k, prob) => {
+                  setF32(probs, at + k, prob);
+                  acc[k]! += f32At(probs, at + k);
+                },
+              );
             }
             for (let k = 0; k < size; k++) setF32(maps, (b * rows + r) * size + k, acc[k]! * scale32);
           }
@@ -303,12 +299,11 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
         for (let o = 0; o < rows; o++) {
           if (flags & 4) {
             // The probabilities as Softmax makes them, in place of the scores.
-            const x = (k: number) => f32At(probs, o * size + k);
-            let m = -Infinity;
-            for (let k = 0; k < size; k++) m = Math.max(m, x(k));
-            let sum = 0;
-            for (let k = 0; k < size; k++) sum += f32(Math.exp(x(k) - m));
-            for (let k = 0; k < size; k++) setF32(probs, o * size + k, f32(Math.exp(x(k) - m)) / sum);
+            softmaxRow(
+              size,
+              (k) => f32At(probs, o * size + k),
+              (k, prob) => setF32(probs, o * size + k, prob),
+            );
           }
           const shareRow = share
             ? Math.floor(o / (share.heads * share.rowsPerHead)) * share.batchStride + (o % share.rowsPerHead) * size
@@ -562,6 +557,19 @@ export function emulate(mem: DeviceMemory, code: Float64Array): void {
     }
   }
   if (at !== code.length) throw new Error('trailing numbers after the last instruction');
+}
+
+/**
+ * The softmax of `size` values read by `x`, as every softmax kernel computes a row: the maximum,
+ * the float32 exponentials' sum, then each probability handed to `write` (which may overwrite the
+ * value it was computed from: each is read before its own write).
+ */
+function softmaxRow(size: number, x: (k: number) => number, write: (k: number, prob: number) => void): void {
+  let m = -Infinity;
+  for (let k = 0; k < size; k++) m = Math.max(m, x(k));
+  let sum = 0;
+  for (let k = 0; k < size; k++) sum += f32(Math.exp(x(k) - m));
+  for (let k = 0; k < size; k++) write(k, f32(Math.exp(x(k) - m)) / sum);
 }
 
 /** `N` numbers as a tuple of that length where `N` is a literal (destructuring types each one), else an array. */
